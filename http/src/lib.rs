@@ -1,0 +1,1 @@
+//! Blytz HTTP server.

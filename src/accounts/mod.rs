@@ -1,0 +1,17 @@
+//! Accounts and authentication: registration, login, rotating refresh tokens,
+//! profiles and passwords.
+//!
+//! Passwords are argon2id hashes; access tokens are short-lived HS256 JWTs;
+//! refresh tokens are random, stored only as SHA-256 hashes, rotate on every
+//! use, and a reused one revokes its whole family (one login's chain).
+
+mod model;
+mod password;
+mod service;
+mod store;
+mod tokens;
+mod validate;
+
+pub use model::{AuthSession, Role, User};
+pub use service::{Accounts, ProfileUpdate, Registration};
+pub use tokens::{AccessClaims, TokenIssuer};

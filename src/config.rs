@@ -1,0 +1,336 @@
+//! Configuration: environment variables, layered over an optional TOML file.
+//!
+//! Every setting has a safe default or a clear start-up error. Secrets are
+//! [`SecretString`]s: their `Debug` output is redacted, so a logged config
+//! never shows them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Which kind of deployment this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// Pretty logs; a missing `JWT_SECRET` is generated and kept in the data folder.
+    #[default]
+    Development,
+    /// JSON logs; `JWT_SECRET` is required.
+    Production,
+}
+
+/// Every setting of the server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Config {
+    /// `BLYTZ_BIND`: the address to listen on.
+    pub bind: SocketAddr,
+    /// `BLYTZ_ENV`: `development` or `production`.
+    pub env: Environment,
+    /// `BLYTZ_DATA_DIR`: where the SQLite file and generated secrets live.
+    pub data_dir: PathBuf,
+    /// `DATABASE_URL`: `sqlite://...` or `postgres://...`; defaults to a
+    /// SQLite file in the data folder.
+    pub database_url: Option<String>,
+    /// `REDIS_URL`: optional.
+    pub redis_url: Option<String>,
+    /// `JWT_SECRET`: the HMAC key for access tokens.
+    #[serde(skip_serializing)]
+    pub jwt_secret: Option<SecretString>,
+    /// `BLYTZ_ACCESS_TOKEN_TTL_SECS`: lifetime of an access token.
+    pub access_token_ttl_secs: u64,
+    /// `BLYTZ_REFRESH_TOKEN_TTL_SECS`: lifetime of a refresh token.
+    pub refresh_token_ttl_secs: u64,
+    /// `BLYTZ_AUTH_RATE_PER_MIN`: login and register attempts per IP a minute (0 = off).
+    pub auth_rate_per_min: u32,
+    /// `BLYTZ_RATE_PER_MIN`: requests per user (or IP) a minute (0 = off).
+    pub rate_per_min: u32,
+    /// `BLYTZ_BID_RATE_PER_SEC`: bids per user a second (0 = off).
+    pub bid_rate_per_sec: u32,
+    /// `BLYTZ_TRUSTED_PROXIES`: comma-separated IPs or CIDRs whose
+    /// `X-Forwarded-For` is believed.
+    #[serde(deserialize_with = "comma_list")]
+    pub trusted_proxies: Vec<IpNet>,
+    /// `BLYTZ_JSON_LIMIT_BYTES`: the largest JSON body accepted.
+    pub json_limit_bytes: usize,
+    /// `BLYTZ_WORKERS`: HTTP worker threads (0 = one per core).
+    pub workers: usize,
+    /// `LIVEKIT_URL`: the LiveKit server, for video.
+    pub livekit_url: Option<String>,
+    /// `LIVEKIT_API_KEY`.
+    pub livekit_api_key: Option<String>,
+    /// `LIVEKIT_API_SECRET`.
+    #[serde(skip_serializing)]
+    pub livekit_api_secret: Option<SecretString>,
+    /// `STRIPE_SECRET_KEY`.
+    #[serde(skip_serializing)]
+    pub stripe_secret_key: Option<SecretString>,
+    /// `STRIPE_WEBHOOK_SECRET`.
+    #[serde(skip_serializing)]
+    pub stripe_webhook_secret: Option<SecretString>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            env: Environment::Development,
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            redis_url: None,
+            jwt_secret: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 60 * 60,
+            auth_rate_per_min: 5,
+            rate_per_min: 100,
+            bid_rate_per_sec: 10,
+            trusted_proxies: Vec::new(),
+            json_limit_bytes: 64 * 1024,
+            workers: 0,
+            livekit_url: None,
+            livekit_api_key: None,
+            livekit_api_secret: None,
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+        }
+    }
+}
+
+/// Plain environment variables (no `BLYTZ_` prefix) that are settings.
+const PLAIN_ENV: [&str; 8] = [
+    "DATABASE_URL",
+    "REDIS_URL",
+    "JWT_SECRET",
+    "LIVEKIT_URL",
+    "LIVEKIT_API_KEY",
+    "LIVEKIT_API_SECRET",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRET",
+];
+
+/// The shortest JWT secret accepted (bytes).
+const MIN_JWT_SECRET_LEN: usize = 32;
+
+impl Config {
+    /// Read the configuration: defaults, then the TOML file named by
+    /// `BLYTZ_CONFIG` (if any; keys are the field names), then environment
+    /// variables. Resolves the JWT secret (see [`Config::resolve_jwt_secret`]).
+    pub fn load() -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Ok(path) = std::env::var("BLYTZ_CONFIG") {
+            if !Path::new(&path).is_file() {
+                bail!("BLYTZ_CONFIG names {path}, which is not a file");
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        let figment = figment
+            .merge(Env::prefixed("BLYTZ_").ignore(&["CONFIG"]))
+            .merge(Env::raw().only(&PLAIN_ENV));
+        let mut config: Config = figment
+            .extract()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))?;
+        config.resolve_jwt_secret()?;
+        Ok(config)
+    }
+
+    /// The database URL in force: `DATABASE_URL`, or a SQLite file in the data folder.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) if !url.trim().is_empty() => url.clone(),
+            _ => format!("sqlite://{}", self.data_dir.join("blytz.db").display()),
+        }
+    }
+
+    /// Make sure a JWT secret is set. In production a missing or short one is
+    /// a start-up error. In development a missing one is generated once and
+    /// kept in `<data_dir>/jwt_secret`, with a warning.
+    pub fn resolve_jwt_secret(&mut self) -> anyhow::Result<()> {
+        if let Some(secret) = &self.jwt_secret {
+            if secret.expose_secret().len() < MIN_JWT_SECRET_LEN {
+                bail!("JWT_SECRET must be at least {MIN_JWT_SECRET_LEN} bytes long");
+            }
+            return Ok(());
+        }
+        if self.env == Environment::Production {
+            bail!(
+                "JWT_SECRET is not set: in production (BLYTZ_ENV=production) the server \
+                 refuses to start without a secret of at least {MIN_JWT_SECRET_LEN} bytes"
+            );
+        }
+        let path = self.data_dir.join("jwt_secret");
+        let secret = match std::fs::read_to_string(&path) {
+            Ok(text) if text.trim().len() >= MIN_JWT_SECRET_LEN => text.trim().to_owned(),
+            _ => {
+                let mut bytes = [0u8; 48];
+                rand::fill(&mut bytes);
+                let text = hex(&bytes);
+                std::fs::create_dir_all(&self.data_dir)
+                    .with_context(|| format!("creating data folder {}", self.data_dir.display()))?;
+                write_private(&path, &text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                tracing::warn!(
+                    path = %path.display(),
+                    "JWT_SECRET is not set: generated one for development and kept it in the data folder"
+                );
+                text
+            }
+        };
+        self.jwt_secret = Some(SecretString::from(secret));
+        Ok(())
+    }
+
+    /// The JWT secret; [`Config::resolve_jwt_secret`] makes sure there is one.
+    pub fn jwt_secret_bytes(&self) -> anyhow::Result<&[u8]> {
+        self.jwt_secret
+            .as_ref()
+            .map(|s| s.expose_secret().as_bytes())
+            .context("no JWT secret configured")
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(unix)]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())
+}
+
+#[cfg(not(unix))]
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    std::fs::write(path, text)
+}
+
+/// Accept a list either as a TOML array or as one comma-separated string.
+fn comma_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        List(Vec<String>),
+    }
+    let items = match Raw::deserialize(d)? {
+        Raw::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Raw::List(list) => list,
+    };
+    items
+        .iter()
+        .map(|item| parse_net(item).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+/// An IP (`10.0.0.1`) or a network (`10.0.0.0/8`).
+fn parse_net(text: &str) -> Result<IpNet, String> {
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("`{text}` is neither an IP address nor a CIDR network"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn development_generates_and_keeps_a_jwt_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        config.resolve_jwt_secret().unwrap();
+        let first = config.jwt_secret_bytes().unwrap().to_vec();
+        assert!(first.len() >= MIN_JWT_SECRET_LEN);
+
+        let mut again = Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        again.resolve_jwt_secret().unwrap();
+        assert_eq!(again.jwt_secret_bytes().unwrap(), first.as_slice());
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config {
+            env: Environment::Production,
+            data_dir: dir.path().to_path_buf(),
+            ..Config::default()
+        };
+        let err = config.resolve_jwt_secret().unwrap_err().to_string();
+        assert!(err.contains("JWT_SECRET"), "{err}");
+        assert!(!dir.path().join("jwt_secret").exists());
+    }
+
+    #[test]
+    fn short_secret_is_refused() {
+        let mut config = Config {
+            jwt_secret: Some(SecretString::from("short")),
+            ..Config::default()
+        };
+        assert!(config.resolve_jwt_secret().is_err());
+    }
+
+    #[test]
+    fn secrets_never_appear_in_debug_output() {
+        let config = Config {
+            jwt_secret: Some(SecretString::from("x".repeat(40))),
+            stripe_secret_key: Some(SecretString::from("sk_test_supersecret")),
+            ..Config::default()
+        };
+        let text = format!("{config:?}");
+        assert!(!text.contains("xxxxxxxx"));
+        assert!(!text.contains("supersecret"));
+    }
+
+    #[test]
+    fn env_and_file_layers() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("blytz.toml", "rate_per_min = 7\nbind = \"127.0.0.1:9000\"")?;
+            jail.set_env("BLYTZ_CONFIG", "blytz.toml");
+            jail.set_env("BLYTZ_RATE_PER_MIN", "0");
+            jail.set_env("BLYTZ_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.1");
+            jail.set_env("BLYTZ_DATA_DIR", jail.directory().display().to_string());
+            jail.set_env("DATABASE_URL", "postgres://db/blytz");
+            let config = Config::load().map_err(|e| e.to_string())?;
+            assert_eq!(config.rate_per_min, 0);
+            assert_eq!(config.bind.port(), 9000);
+            assert_eq!(config.trusted_proxies.len(), 2);
+            assert_eq!(config.database_url(), "postgres://db/blytz");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn a_bad_value_is_a_clear_error() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("BLYTZ_RATE_PER_MIN", "lots");
+            jail.set_env("BLYTZ_DATA_DIR", jail.directory().display().to_string());
+            let err = Config::load().unwrap_err().to_string();
+            assert!(
+                err.contains("RATE_PER_MIN") && err.contains("lots"),
+                "{err}"
+            );
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,135 @@
+//! Storage: one handle over PostgreSQL (production) or SQLite (the embedded default).
+//!
+//! Queries are runtime-checked (`sqlx::query_as` with `FromRow`), written once
+//! in SQL both backends accept (`$1` placeholders, `RETURNING`, `ON CONFLICT`)
+//! and run on either pool with [`with_db!`](crate::with_db). Where the two
+//! dialects differ, a module matches on [`Db`] and writes each. The shared
+//! store suite (`src/tests/store`) is what proves every query on both.
+
+mod scratch;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use scratch::ScratchDb;
+
+static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// A connection pool to one of the two supported databases.
+#[derive(Debug, Clone)]
+pub enum Db {
+    /// PostgreSQL.
+    Postgres(PgPool),
+    /// SQLite (WAL, foreign keys on, full sync: a commit survives a crash).
+    Sqlite(SqlitePool),
+}
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite.
+    Sqlite,
+}
+
+/// Run the same code on whichever pool a [`Db`] holds: `with_db!(db, pool => expr)`.
+///
+/// The body is compiled once per backend, so every type it binds or decodes
+/// must be supported by both.
+#[macro_export]
+macro_rules! with_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Postgres($pool) => $body,
+            $crate::db::Db::Sqlite($pool) => $body,
+        }
+    };
+}
+
+impl Db {
+    /// Connect to `url` (`postgres://…` or `sqlite://…`). A SQLite file and its
+    /// folder are created when missing.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let options = PgConnectOptions::from_str(url).context("parsing DATABASE_URL")?;
+            Self::connect_postgres(options).await
+        } else if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url).context("parsing DATABASE_URL")?;
+            if let Some(parent) = options.get_filename().parent() {
+                if !parent.as_os_str().is_empty() {
+                    std::fs::create_dir_all(parent).with_context(|| {
+                        format!("creating the database folder {}", parent.display())
+                    })?;
+                }
+            }
+            Self::connect_sqlite(options).await
+        } else {
+            anyhow::bail!("DATABASE_URL must start with postgres:// or sqlite:")
+        }
+    }
+
+    async fn connect_postgres(options: PgConnectOptions) -> anyhow::Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .context("connecting to PostgreSQL")?;
+        Ok(Self::Postgres(pool))
+    }
+
+    async fn connect_sqlite(options: SqliteConnectOptions) -> anyhow::Result<Self> {
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .context("opening the SQLite database")?;
+        Ok(Self::Sqlite(pool))
+    }
+
+    /// Apply the backend's migrations (`migrations/postgres` or `migrations/sqlite`).
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Self::Postgres(pool) => PG_MIGRATIONS.run(pool).await,
+            Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
+        }
+        .context("applying database migrations")
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        match self {
+            Self::Postgres(_) => Backend::Postgres,
+            Self::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+
+    /// A round trip to the database, for readiness checks.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        with_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+    }
+
+    /// Close every connection (waits for queries in flight).
+    pub async fn close(&self) {
+        with_db!(self, pool => pool.close().await)
+    }
+}
+
+/// Whether a database error is a unique-constraint violation.
+pub fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}

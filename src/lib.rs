@@ -1,0 +1,17 @@
+//! Blytz core: configuration, storage and the services behind the HTTP API.
+//!
+//! The HTTP crate (`blytz-http`) calls into this crate; this crate calls into
+//! the auction engine (`blytz-actors`) and implements its storage ports.
+//! Nothing here knows about HTTP.
+
+pub mod accounts;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod ids;
+pub mod redis_store;
+pub mod time;
+
+pub use config::Config;
+pub use db::Db;
+pub use error::{Error, ErrorKind};
