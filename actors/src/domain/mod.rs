@@ -1,0 +1,12 @@
+//! Domain vocabulary shared by the rules, the views and the ports:
+//! ids, money, increments and wire time.
+
+mod ids;
+mod increments;
+mod money;
+mod time;
+
+pub use ids::{AuctionId, BidId, ProductId, ShowId, UserId};
+pub use increments::{IncrementTable, IncrementTier, InvalidIncrements};
+pub use money::{Currency, InvalidCurrency, MAX_AMOUNT, Money};
+pub use time::{format_wire_time, to_millis, wire_time};

@@ -1,0 +1,4 @@
+//! The live-auction engine.
+
+pub mod domain;
+pub mod rules;

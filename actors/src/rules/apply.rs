@@ -1,0 +1,129 @@
+//! `apply`: folds one event into the state. Pure and total; used live and
+//! for recovery, so replaying the journal rebuilds exactly the live state.
+
+use super::{
+    AuctionState, AuctionStatus, EndReason, Event, EventKind, Leader, Outcome, RecordedBid,
+};
+
+/// Applies `event` to `state`. Events come from [`super::decide`] (or the
+/// journal) and are trusted: `apply` never refuses.
+pub fn apply(state: &mut AuctionState, event: &Event) {
+    state.seq = event.seq;
+    match &event.kind {
+        EventKind::Created { config } => {
+            *state = AuctionState::created(config.clone(), event.seq, event.at);
+        }
+        EventKind::Started { ends_at } => {
+            state.status = AuctionStatus::Live;
+            state.ends_at = Some(*ends_at);
+        }
+        EventKind::BidPlaced(bid) => {
+            state.bid_count += 1;
+            state.current_price = Some(bid.current_price);
+            state.reserve_met = bid.reserve_met;
+            if bid.leading {
+                state.leader = Some(Leader {
+                    bidder_id: bid.bidder_id,
+                    max_amount: bid.max_amount,
+                });
+            }
+            if let Some(request_id) = &bid.request_id {
+                remember(
+                    state,
+                    bid.bidder_id,
+                    request_id,
+                    RecordedBid {
+                        bid_id: bid.bid_id,
+                        amount: bid.amount,
+                        leading: bid.leading,
+                        placed_at: event.at,
+                        seq: event.seq,
+                    },
+                );
+            }
+        }
+        EventKind::MaxRaised(raise) => {
+            state.current_price = Some(raise.current_price);
+            state.reserve_met = raise.reserve_met;
+            state.leader = Some(Leader {
+                bidder_id: raise.bidder_id,
+                max_amount: raise.max_amount,
+            });
+            if let Some(request_id) = &raise.request_id {
+                remember(
+                    state,
+                    raise.bidder_id,
+                    request_id,
+                    RecordedBid {
+                        bid_id: raise.bid_id,
+                        amount: raise.current_price,
+                        leading: true,
+                        placed_at: event.at,
+                        seq: event.seq,
+                    },
+                );
+            }
+        }
+        EventKind::Extended {
+            ends_at,
+            extensions,
+            ..
+        } => {
+            state.ends_at = Some(*ends_at);
+            state.extensions = *extensions;
+        }
+        EventKind::Paused { remaining_ms } => {
+            state.status = AuctionStatus::Paused;
+            state.ends_at = None;
+            state.remaining_ms = Some(*remaining_ms);
+        }
+        EventKind::Resumed { ends_at } => {
+            state.status = AuctionStatus::Live;
+            state.ends_at = Some(*ends_at);
+            state.remaining_ms = None;
+        }
+        EventKind::Ended {
+            winner_id,
+            final_price,
+            reserve_met,
+            reason,
+        } => {
+            state.status = AuctionStatus::Ended;
+            state.ends_at = Some(event.at);
+            state.remaining_ms = None;
+            state.reserve_met = *reserve_met;
+            if *reason == EndReason::BuyNow {
+                state.current_price = *final_price;
+                state.leader = winner_id
+                    .zip(*final_price)
+                    .map(|(bidder_id, max_amount)| Leader {
+                        bidder_id,
+                        max_amount,
+                    });
+            }
+            state.outcome = Some(Outcome {
+                winner_id: *winner_id,
+                final_price: *final_price,
+                reason: *reason,
+            });
+        }
+        EventKind::Cancelled => {
+            state.status = AuctionStatus::Cancelled;
+            state.ends_at = Some(event.at);
+            state.remaining_ms = None;
+        }
+    }
+}
+
+fn remember(
+    state: &mut AuctionState,
+    bidder_id: crate::domain::UserId,
+    request_id: &str,
+    bid: RecordedBid,
+) {
+    state
+        .requests
+        .entry(bidder_id)
+        .or_default()
+        .insert(request_id.to_owned(), bid);
+}

@@ -1,0 +1,251 @@
+//! `decide`: a command and the state give events or a rejection. Pure.
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use super::{
+    Actor, AuctionConfig, AuctionState, AuctionStatus, Command, EndReason, Event, EventKind,
+    ExtendReason, Rejection, bidding,
+};
+
+/// The longest manual extension at once (24 hours).
+pub const MAX_MANUAL_EXTENSION_MS: i64 = 24 * 3_600_000;
+
+/// Numbers events gaplessly after the state's last `seq`, all at `now`.
+#[derive(Debug)]
+pub(super) struct Emitter<'a> {
+    state: &'a AuctionState,
+    now: DateTime<Utc>,
+    events: Vec<Event>,
+}
+
+impl<'a> Emitter<'a> {
+    fn new(state: &'a AuctionState, now: DateTime<Utc>) -> Self {
+        Self {
+            state,
+            now,
+            events: Vec::new(),
+        }
+    }
+
+    pub(super) fn emit(&mut self, kind: EventKind) {
+        let seq = self.state.seq + 1 + self.events.len() as u64;
+        self.events.push(Event {
+            auction_id: self.state.config.id,
+            seq,
+            at: self.now,
+            kind,
+        });
+    }
+}
+
+/// The `Created` event of a new auction (seq 1), after validating `config`.
+///
+/// # Errors
+/// [`Rejection::InvalidConfig`] for invalid settings, or a `hard_close_at`
+/// that is already past.
+pub fn create(config: AuctionConfig, now: DateTime<Utc>) -> Result<Event, Rejection> {
+    config.validate()?;
+    if config.hard_close_at.is_some_and(|hard| hard <= now) {
+        return Err(Rejection::InvalidConfig {
+            reason: "hard_close_at is in the past".to_owned(),
+        });
+    }
+    Ok(Event {
+        auction_id: config.id,
+        seq: 1,
+        at: now,
+        kind: EventKind::Created { config },
+    })
+}
+
+/// Decides what `command` does to `state` at `now`.
+///
+/// Returns the events to append and apply, in order, numbered after
+/// `state.seq`; an empty list when nothing changes (a tick before the
+/// deadline, or an idempotent retry of a recorded bid).
+///
+/// # Errors
+/// A [`Rejection`] when the command is refused; the state is then unchanged.
+pub fn decide(
+    state: &AuctionState,
+    command: Command,
+    now: DateTime<Utc>,
+) -> Result<Vec<Event>, Rejection> {
+    let mut out = Emitter::new(state, now);
+    match command {
+        Command::PlaceBid(bid) => bidding::place_bid(state, bid, now, &mut out)?,
+        Command::BuyNow { buyer_id } => bidding::buy_now(state, buyer_id, now, &mut out)?,
+        Command::Start { by } => start(state, by, now, &mut out)?,
+        Command::Pause { by } => pause(state, by, now, &mut out)?,
+        Command::Resume { by } => resume(state, by, now, &mut out)?,
+        Command::Extend { by, by_ms } => extend(state, by, by_ms, now, &mut out)?,
+        Command::End { by } => end(state, by, &mut out)?,
+        Command::Cancel { by } => cancel(state, by, &mut out)?,
+        Command::Close => close(state, now, &mut out),
+    }
+    Ok(out.events)
+}
+
+fn authorize(state: &AuctionState, by: Actor) -> Result<(), Rejection> {
+    if by.is_admin || by.user_id == state.config.seller_id {
+        Ok(())
+    } else {
+        Err(Rejection::Forbidden)
+    }
+}
+
+/// Refuses lifecycle changes to a final auction, and any other status than
+/// `allowed`.
+fn require(
+    state: &AuctionState,
+    action: &'static str,
+    allowed: &[AuctionStatus],
+) -> Result<(), Rejection> {
+    if state.status.is_final() {
+        return Err(Rejection::AuctionClosed);
+    }
+    if allowed.contains(&state.status) {
+        Ok(())
+    } else {
+        Err(Rejection::InvalidTransition {
+            action,
+            status: state.status,
+        })
+    }
+}
+
+/// `now + ms`, never past the hard close.
+fn deadline_after(state: &AuctionState, from: DateTime<Utc>, ms: i64) -> DateTime<Utc> {
+    let at = from + TimeDelta::milliseconds(ms);
+    match state.config.hard_close_at {
+        Some(hard) if hard < at => hard,
+        _ => at,
+    }
+}
+
+/// A live auction whose deadline has passed takes no more changes.
+fn require_before_deadline(state: &AuctionState, now: DateTime<Utc>) -> Result<(), Rejection> {
+    match state.ends_at {
+        Some(ends_at) if now >= ends_at => Err(Rejection::AuctionClosed),
+        _ => Ok(()),
+    }
+}
+
+fn start(
+    state: &AuctionState,
+    by: Actor,
+    now: DateTime<Utc>,
+    out: &mut Emitter<'_>,
+) -> Result<(), Rejection> {
+    authorize(state, by)?;
+    require(state, "start", &[AuctionStatus::Scheduled])?;
+    let ends_at = deadline_after(state, now, state.config.duration_ms);
+    if ends_at <= now {
+        return Err(Rejection::InvalidTransition {
+            action: "start after the hard close",
+            status: state.status,
+        });
+    }
+    out.emit(EventKind::Started { ends_at });
+    Ok(())
+}
+
+fn pause(
+    state: &AuctionState,
+    by: Actor,
+    now: DateTime<Utc>,
+    out: &mut Emitter<'_>,
+) -> Result<(), Rejection> {
+    authorize(state, by)?;
+    require(state, "pause", &[AuctionStatus::Live])?;
+    require_before_deadline(state, now)?;
+    let remaining_ms = state
+        .ends_at
+        .map_or(0, |ends_at| (ends_at - now).num_milliseconds());
+    out.emit(EventKind::Paused { remaining_ms });
+    Ok(())
+}
+
+fn resume(
+    state: &AuctionState,
+    by: Actor,
+    now: DateTime<Utc>,
+    out: &mut Emitter<'_>,
+) -> Result<(), Rejection> {
+    authorize(state, by)?;
+    require(state, "resume", &[AuctionStatus::Paused])?;
+    let ends_at = deadline_after(state, now, state.remaining_ms.unwrap_or(0));
+    out.emit(EventKind::Resumed { ends_at });
+    Ok(())
+}
+
+fn extend(
+    state: &AuctionState,
+    by: Actor,
+    by_ms: i64,
+    now: DateTime<Utc>,
+    out: &mut Emitter<'_>,
+) -> Result<(), Rejection> {
+    authorize(state, by)?;
+    require(state, "extend", &[AuctionStatus::Live])?;
+    require_before_deadline(state, now)?;
+    if !(1..=MAX_MANUAL_EXTENSION_MS).contains(&by_ms) {
+        return Err(Rejection::InvalidAmount {
+            reason: "an extension is between 1 ms and 24 hours",
+        });
+    }
+    let current = state.ends_at.unwrap_or(now);
+    let ends_at = deadline_after(state, current, by_ms);
+    if ends_at <= current {
+        return Err(Rejection::InvalidTransition {
+            action: "extend past the hard close",
+            status: state.status,
+        });
+    }
+    out.emit(EventKind::Extended {
+        ends_at,
+        extensions: state.extensions,
+        reason: ExtendReason::Manual,
+    });
+    Ok(())
+}
+
+fn end(state: &AuctionState, by: Actor, out: &mut Emitter<'_>) -> Result<(), Rejection> {
+    authorize(state, by)?;
+    require(state, "end", &[AuctionStatus::Live, AuctionStatus::Paused])?;
+    emit_ended(state, EndReason::Hammer, out);
+    Ok(())
+}
+
+fn cancel(state: &AuctionState, by: Actor, out: &mut Emitter<'_>) -> Result<(), Rejection> {
+    authorize(state, by)?;
+    require(
+        state,
+        "cancel",
+        &[
+            AuctionStatus::Scheduled,
+            AuctionStatus::Live,
+            AuctionStatus::Paused,
+        ],
+    )?;
+    out.emit(EventKind::Cancelled);
+    Ok(())
+}
+
+fn close(state: &AuctionState, now: DateTime<Utc>, out: &mut Emitter<'_>) {
+    let due = state.status == AuctionStatus::Live && state.ends_at.is_some_and(|at| now >= at);
+    if due {
+        emit_ended(state, EndReason::Timer, out);
+    }
+}
+
+/// The leader wins at the current price if the reserve is met; else nobody.
+fn emit_ended(state: &AuctionState, reason: EndReason, out: &mut Emitter<'_>) {
+    let winner = state.leader.filter(|_| state.reserve_met);
+    out.emit(EventKind::Ended {
+        winner_id: winner.map(|l| l.bidder_id),
+        final_price: winner.and(state.current_price),
+        reserve_met: state.reserve_met,
+        reason,
+    });
+}

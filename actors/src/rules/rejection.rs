@@ -1,0 +1,99 @@
+//! Why a command was refused. A rejection changes nothing.
+
+use serde_json::{Value, json};
+
+use super::AuctionStatus;
+
+/// A refused command, with a stable snake_case [`code`](Rejection::code).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Rejection {
+    /// The bid is below the minimum next bid.
+    #[error("the bid is too low: the minimum bid is {min_bid}")]
+    BidTooLow {
+        /// The lowest acceptable bid now.
+        min_bid: i64,
+    },
+    /// The auction is scheduled or paused.
+    #[error("the auction is not live (it is {status})")]
+    AuctionNotLive {
+        /// Its status.
+        status: AuctionStatus,
+    },
+    /// The auction has ended, was cancelled, or its deadline has passed.
+    #[error("the auction is closed")]
+    AuctionClosed,
+    /// A seller tried to bid on or buy their own auction.
+    #[error("sellers cannot bid on or buy their own auction")]
+    OwnAuction,
+    /// Only the seller or an admin may do this.
+    #[error("only the seller or an admin may do this")]
+    Forbidden,
+    /// An amount is out of range or a maximum is below the amount.
+    #[error("invalid amount: {reason}")]
+    InvalidAmount {
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// No such auction.
+    #[error("the auction does not exist")]
+    NotFound,
+    /// Buy-now is not offered, or no longer (a bid came first).
+    #[error("buy-now is not available for this auction")]
+    BuyNowUnavailable,
+    /// The lifecycle does not allow this now.
+    #[error("cannot {action} an auction that is {status}")]
+    InvalidTransition {
+        /// What was asked.
+        action: &'static str,
+        /// The status it is in.
+        status: AuctionStatus,
+    },
+    /// The leader bid a maximum no higher than the one they hold.
+    #[error("you already lead with a maximum of {max_amount}")]
+    AlreadyLeading {
+        /// The maximum they hold.
+        max_amount: i64,
+    },
+    /// A new auction's settings are invalid.
+    #[error("invalid auction: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Rejection {
+    /// The stable code clients switch on, e.g. `bid_too_low`.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::BidTooLow { .. } => "bid_too_low",
+            Self::AuctionNotLive { .. } => "auction_not_live",
+            Self::AuctionClosed => "auction_closed",
+            Self::OwnAuction => "own_auction",
+            Self::Forbidden => "forbidden",
+            Self::InvalidAmount { .. } => "invalid_amount",
+            Self::NotFound => "not_found",
+            Self::BuyNowUnavailable => "buy_now_unavailable",
+            Self::InvalidTransition { .. } => "invalid_transition",
+            Self::AlreadyLeading { .. } => "already_leading",
+            Self::InvalidConfig { .. } => "invalid_config",
+        }
+    }
+
+    /// Machine-readable details for the error body, e.g. `{"min_bid":1600}`.
+    #[must_use]
+    pub fn details(&self) -> Value {
+        match self {
+            Self::BidTooLow { min_bid } => json!({ "min_bid": min_bid }),
+            Self::AuctionNotLive { status } => json!({ "status": status.as_str() }),
+            Self::InvalidTransition { action, status } => {
+                json!({ "action": action, "status": status.as_str() })
+            }
+            Self::AlreadyLeading { max_amount } => json!({ "max_amount": max_amount }),
+            Self::InvalidAmount { reason } => json!({ "reason": reason }),
+            Self::InvalidConfig { reason } => json!({ "reason": reason }),
+            _ => json!({}),
+        }
+    }
+}
