@@ -1,0 +1,150 @@
+//! The group-commit journal writer: one task shared by all auctions.
+//!
+//! Auction actors submit batches (the events of one command). The writer
+//! takes everything queued, waits up to `window` (about 1 ms) or until
+//! `max_entries` for more, appends it all in ONE [`JournalStore::append`]
+//! (one transaction) and answers each submitter in arrival order. If the
+//! group fails, each submission is retried alone, so one auction's bad
+//! batch never fails another's; a later batch of an auction whose earlier
+//! batch failed is failed too, never written past the gap.
+
+use std::collections::HashSet;
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{Instant, timeout_at};
+
+use crate::domain::AuctionId;
+use crate::ports::{JournalEntry, JournalError, JournalStore};
+
+/// Tuning of the group commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriterSettings {
+    /// How long to gather more submissions after the first (default 1 ms).
+    pub window: Duration,
+    /// The most entries in one append (default 1024).
+    pub max_entries: usize,
+    /// Submissions that may queue before submitters wait (default 65 536).
+    pub queue: usize,
+}
+
+impl Default for WriterSettings {
+    fn default() -> Self {
+        Self {
+            window: Duration::from_millis(1),
+            max_entries: 1024,
+            queue: 65_536,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Submission {
+    entries: Vec<JournalEntry>,
+    reply: oneshot::Sender<Result<(), JournalError>>,
+}
+
+/// A handle to the writer task; cheap to clone. The task ends when the
+/// last handle is dropped.
+#[derive(Debug, Clone)]
+pub struct JournalWriter {
+    tx: mpsc::Sender<Submission>,
+}
+
+impl JournalWriter {
+    /// Spawns the writer on the current tokio runtime (or actix arbiter).
+    #[must_use]
+    pub fn spawn(store: Arc<dyn JournalStore>, settings: WriterSettings) -> Self {
+        let (tx, rx) = mpsc::channel(settings.queue.max(1));
+        tokio::spawn(run(store, rx, settings));
+        Self { tx }
+    }
+
+    /// Spawns the writer on `arbiter` (a thread of its own in production).
+    #[must_use]
+    pub fn spawn_on(
+        arbiter: &actix::prelude::ArbiterHandle,
+        store: Arc<dyn JournalStore>,
+        settings: WriterSettings,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(settings.queue.max(1));
+        arbiter.spawn(run(store, rx, settings));
+        Self { tx }
+    }
+
+    /// Submits one batch; resolves once it is durable (or failed).
+    pub fn submit(
+        &self,
+        entries: Vec<JournalEntry>,
+    ) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
+        let tx = self.tx.clone();
+        async move {
+            let (reply, answer) = oneshot::channel();
+            let stopped = || JournalError::Unavailable("the journal writer stopped".to_owned());
+            tx.send(Submission { entries, reply })
+                .await
+                .map_err(|_| stopped())?;
+            answer.await.map_err(|_| stopped())?
+        }
+    }
+}
+
+async fn run(
+    store: Arc<dyn JournalStore>,
+    mut rx: mpsc::Receiver<Submission>,
+    settings: WriterSettings,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut count = first.entries.len();
+        let mut group = vec![first];
+        let deadline = Instant::now() + settings.window;
+        while count < settings.max_entries {
+            let next = match rx.try_recv() {
+                Ok(next) => next,
+                Err(_) => match timeout_at(deadline, rx.recv()).await {
+                    Ok(Some(next)) => next,
+                    Ok(None) | Err(_) => break,
+                },
+            };
+            count += next.entries.len();
+            group.push(next);
+        }
+        commit_group(store.as_ref(), group).await;
+    }
+}
+
+async fn commit_group(store: &dyn JournalStore, group: Vec<Submission>) {
+    let mut batch = Vec::new();
+    let mut parts: Vec<(Range<usize>, oneshot::Sender<Result<(), JournalError>>)> = Vec::new();
+    for submission in group {
+        let start = batch.len();
+        batch.extend(submission.entries);
+        parts.push((start..batch.len(), submission.reply));
+    }
+    let outcome = store.append(&batch).await;
+    if outcome.is_ok() || parts.len() == 1 {
+        for (_, reply) in parts {
+            // A submitter that went away needs no answer.
+            let _ = reply.send(outcome.clone());
+        }
+        return;
+    }
+    // The group failed: retry each submission alone, in order.
+    let mut failed: HashSet<AuctionId> = HashSet::new();
+    for (range, reply) in parts {
+        let entries = &batch[range];
+        let result = match entries.iter().find(|e| failed.contains(&e.auction_id)) {
+            Some(blocked) => Err(JournalError::Conflict {
+                auction_id: blocked.auction_id,
+                seq: blocked.seq,
+            }),
+            None => store.append(entries).await,
+        };
+        if result.is_err() {
+            failed.extend(entries.iter().map(|e| e.auction_id));
+        }
+        let _ = reply.send(result);
+    }
+}

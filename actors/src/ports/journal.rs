@@ -1,0 +1,186 @@
+//! The journal port: where events, snapshots and the outbox live.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{AuctionId, Currency, ProductId, ShowId, UserId};
+use crate::rules::{AuctionState, EndReason, Event, EventKind, apply};
+
+/// A boxed, sendable future: keeps [`JournalStore`] object-safe.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, JournalError>> + Send + 'a>>;
+
+/// A journal failure. Messages never carry SQL text or secrets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JournalError {
+    /// An entry's `(auction_id, seq)` exists already or leaves a gap.
+    #[error("event {seq} of auction {auction_id} conflicts with the journal")]
+    Conflict {
+        /// The auction.
+        auction_id: AuctionId,
+        /// The seq that conflicts.
+        seq: u64,
+    },
+    /// The journal does not hold a usable history for the auction.
+    #[error("the journal of auction {auction_id} is corrupt: {reason}")]
+    Corrupt {
+        /// The auction.
+        auction_id: AuctionId,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The backend failed (connection, timeout, ...); the batch is not durable.
+    #[error("the journal is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What the outbox row of an ending says: consumed idempotently (one order
+/// per auction, ever) to create the winner's order and send notifications.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settlement {
+    /// The auction (the outbox row's idempotency key).
+    pub auction_id: AuctionId,
+    /// The seller.
+    pub seller_id: UserId,
+    /// The product sold (or not).
+    pub product_id: ProductId,
+    /// The show, if any.
+    pub show_id: Option<ShowId>,
+    /// The winner, if any.
+    pub winner_id: Option<UserId>,
+    /// What the winner pays (minor units).
+    pub final_price: Option<i64>,
+    /// The currency.
+    pub currency: Currency,
+    /// Whether the reserve was met.
+    pub reserve_met: bool,
+    /// Why it ended.
+    pub reason: EndReason,
+    /// When it ended.
+    pub ended_at: DateTime<Utc>,
+}
+
+/// One event to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// The auction (primary key part one).
+    pub auction_id: AuctionId,
+    /// The seq (primary key part two).
+    pub seq: u64,
+    /// The event itself.
+    pub event: Event,
+    /// Set on `Ended` events: the store writes this outbox row in the same
+    /// transaction as the event.
+    pub settlement: Option<Settlement>,
+}
+
+impl JournalEntry {
+    /// The entry for `event` of the auction configured in `state`.
+    #[must_use]
+    pub fn new(event: Event, state: &AuctionState) -> Self {
+        let settlement = match &event.kind {
+            EventKind::Ended {
+                winner_id,
+                final_price,
+                reserve_met,
+                reason,
+            } => Some(Settlement {
+                auction_id: state.config.id,
+                seller_id: state.config.seller_id,
+                product_id: state.config.product_id,
+                show_id: state.config.show_id,
+                winner_id: *winner_id,
+                final_price: *final_price,
+                currency: state.config.currency,
+                reserve_met: *reserve_met,
+                reason: *reason,
+                ended_at: event.at,
+            }),
+            _ => None,
+        };
+        Self {
+            auction_id: event.auction_id,
+            seq: event.seq,
+            event,
+            settlement,
+        }
+    }
+}
+
+/// A stored snapshot: the state as of `seq`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// The seq of the last event the state includes.
+    pub seq: u64,
+    /// The state.
+    pub state: AuctionState,
+}
+
+/// What recovery reads: the newest snapshot and the events after it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadedJournal {
+    /// The newest snapshot, if any.
+    pub snapshot: Option<Snapshot>,
+    /// Every event after the snapshot (all events without one), by seq.
+    pub events: Vec<Event>,
+}
+
+impl LoadedJournal {
+    /// Rebuilds the state; `Ok(None)` when the auction does not exist.
+    ///
+    /// # Errors
+    /// [`JournalError::Corrupt`] when events leave a gap or the history does
+    /// not start with `Created`.
+    pub fn rebuild(self, auction_id: AuctionId) -> Result<Option<AuctionState>, JournalError> {
+        let corrupt = |reason: &str| JournalError::Corrupt {
+            auction_id,
+            reason: reason.to_owned(),
+        };
+        let (mut state, rest) = match self.snapshot {
+            Some(snapshot) => (snapshot.state, self.events.as_slice()),
+            None => match self.events.split_first() {
+                None => return Ok(None),
+                Some((first, rest)) => (
+                    AuctionState::replay([first])
+                        .ok_or_else(|| corrupt("the first event is not `created`"))?,
+                    rest,
+                ),
+            },
+        };
+        for event in rest {
+            if event.seq != state.seq + 1 {
+                return Err(corrupt("a gap in seq"));
+            }
+            apply(&mut state, event);
+        }
+        Ok(Some(state))
+    }
+}
+
+/// Storage of the journal. Implementations: SQL (in the `blytz` crate) and
+/// [`super::InMemoryJournal`] for tests.
+pub trait JournalStore: Send + Sync + fmt::Debug + 'static {
+    /// Appends every entry of `batch` in ONE transaction: all or nothing.
+    /// `(auction_id, seq)` is the primary key; an entry with a
+    /// [`Settlement`] also writes its outbox row in that transaction.
+    fn append<'a>(&'a self, batch: &'a [JournalEntry]) -> StoreFuture<'a, ()>;
+
+    /// The newest snapshot of `auction_id` and the events after it (empty
+    /// when the auction does not exist).
+    fn load(&self, auction_id: AuctionId) -> StoreFuture<'_, LoadedJournal>;
+
+    /// Stores a snapshot as of `seq`, keeping the newest if one is newer.
+    fn save_snapshot<'a>(
+        &'a self,
+        auction_id: AuctionId,
+        seq: u64,
+        state: &'a AuctionState,
+    ) -> StoreFuture<'a, ()>;
+
+    /// Auctions that are neither ended nor cancelled (to re-arm their timers
+    /// after a restart).
+    fn open_auctions(&self) -> StoreFuture<'_, Vec<AuctionId>>;
+}

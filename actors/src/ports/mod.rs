@@ -1,0 +1,12 @@
+//! Ports: the traits through which the engine reaches storage and time,
+//! with in-memory implementations for tests.
+
+mod clock;
+mod journal;
+mod memory;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use journal::{
+    JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot, StoreFuture,
+};
+pub use memory::InMemoryJournal;

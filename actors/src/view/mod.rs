@@ -1,0 +1,122 @@
+//! What the outside sees: the public auction view, bid outcomes, and the
+//! room frames (§3 of the design). The reserve amount and maxima never
+//! appear here.
+
+mod frames;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use frames::{FrameType, event_frame, snapshot_frame};
+
+use crate::domain::{
+    AuctionId, BidId, Currency, ProductId, ShowId, UserId, wire_time,
+};
+use crate::rules::{AuctionState, AuctionStatus, RecordedBid};
+
+/// An auction as REST returns it and as `auction.snapshot` carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuctionView {
+    /// The auction.
+    pub id: AuctionId,
+    /// Its seller.
+    pub seller_id: UserId,
+    /// The product put up.
+    pub product_id: ProductId,
+    /// The show it runs in.
+    pub show_id: Option<ShowId>,
+    /// Lifecycle status.
+    pub status: AuctionStatus,
+    /// Currency of every amount.
+    pub currency: Currency,
+    /// The first minimum bid.
+    pub start_price: i64,
+    /// The visible price, null until the first bid.
+    pub current_price: Option<i64>,
+    /// The leading bidder, null until the first bid.
+    pub leader_id: Option<UserId>,
+    /// Bids recorded, automatic ones included.
+    pub bid_count: u32,
+    /// The lowest acceptable next bid.
+    pub min_next_bid: i64,
+    /// Whether the hidden reserve is met.
+    pub reserve_met: bool,
+    /// The buy-now price while buy-now is available, else null.
+    pub buy_now_price: Option<i64>,
+    /// The deadline while live (the end time once over); null while
+    /// scheduled or paused.
+    #[serde(with = "wire_time::option")]
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Anti-snipe extensions so far.
+    pub extensions: u32,
+    /// The seq of the last event this view includes.
+    pub seq: u64,
+    /// Server time of this view, for clients to correct clock drift.
+    #[serde(with = "wire_time")]
+    pub server_time: DateTime<Utc>,
+}
+
+impl AuctionView {
+    /// The public view of `state` at server time `now`.
+    #[must_use]
+    pub fn of(state: &AuctionState, now: DateTime<Utc>) -> Self {
+        let config = &state.config;
+        Self {
+            id: config.id,
+            seller_id: config.seller_id,
+            product_id: config.product_id,
+            show_id: config.show_id,
+            status: state.status,
+            currency: config.currency,
+            start_price: config.start_price,
+            current_price: state.current_price,
+            leader_id: state.leader.map(|l| l.bidder_id),
+            bid_count: state.bid_count,
+            min_next_bid: state.min_next_bid(),
+            reserve_met: state.reserve_met,
+            buy_now_price: config.buy_now_price.filter(|_| state.buy_now_available()),
+            ends_at: state.ends_at,
+            extensions: state.extensions,
+            seq: state.seq,
+            server_time: now,
+        }
+    }
+}
+
+/// A recorded bid as the bidder sees it: `{"id","amount","bidder_id","created_at"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BidReceipt {
+    /// The bid's id.
+    pub id: BidId,
+    /// The amount it stands at.
+    pub amount: i64,
+    /// The bidder.
+    pub bidder_id: UserId,
+    /// When it was recorded.
+    #[serde(with = "wire_time")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl BidReceipt {
+    /// The receipt of a remembered bid.
+    #[must_use]
+    pub fn of(bidder_id: UserId, bid: &RecordedBid) -> Self {
+        Self {
+            id: bid.bid_id,
+            amount: bid.amount,
+            bidder_id,
+            created_at: bid.placed_at,
+        }
+    }
+}
+
+/// The answer to an accepted bid: `{"bid":{...},"leading":bool,"auction":{...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BidOutcome {
+    /// The bid as recorded.
+    pub bid: BidReceipt,
+    /// Whether it led when recorded.
+    pub leading: bool,
+    /// The auction after it (durable).
+    pub auction: AuctionView,
+}
