@@ -40,10 +40,12 @@ impl Default for WriterSettings {
     }
 }
 
+type Reply = oneshot::Sender<Result<(), JournalError>>;
+
 #[derive(Debug)]
 struct Submission {
     entries: Vec<JournalEntry>,
-    reply: oneshot::Sender<Result<(), JournalError>>,
+    reply: Reply,
 }
 
 /// A handle to the writer task; cheap to clone. The task ends when the
@@ -117,7 +119,7 @@ async fn run(
 
 async fn commit_group(store: &dyn JournalStore, group: Vec<Submission>) {
     let mut batch = Vec::new();
-    let mut parts: Vec<(Range<usize>, oneshot::Sender<Result<(), JournalError>>)> = Vec::new();
+    let mut parts: Vec<(Range<usize>, Reply)> = Vec::new();
     for submission in group {
         let start = batch.len();
         batch.extend(submission.entries);

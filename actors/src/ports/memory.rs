@@ -6,7 +6,9 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::watch;
 
-use super::{JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot, StoreFuture};
+use super::{
+    JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot, StoreFuture,
+};
 use crate::domain::AuctionId;
 use crate::rules::{AuctionState, Event};
 
@@ -177,12 +179,18 @@ impl JournalStore for InMemoryJournal {
             if seq > durable {
                 return Err(JournalError::Conflict { auction_id, seq });
             }
-            let newer = tables.snapshots.get(&auction_id).is_some_and(|s| s.seq >= seq);
+            let newer = tables
+                .snapshots
+                .get(&auction_id)
+                .is_some_and(|s| s.seq >= seq);
             if !newer {
-                tables.snapshots.insert(auction_id, Snapshot {
-                    seq,
-                    state: state.clone(),
-                });
+                tables.snapshots.insert(
+                    auction_id,
+                    Snapshot {
+                        seq,
+                        state: state.clone(),
+                    },
+                );
             }
             Ok(())
         })

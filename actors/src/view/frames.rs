@@ -132,67 +132,105 @@ fn encode<B: Serialize>(kind: FrameType, state: &AuctionState, event: &Event, bo
 pub fn event_frame(state: &AuctionState, event: &Event) -> Bytes {
     let leader_id = state.leader.map(|l| l.bidder_id);
     match &event.kind {
-        EventKind::Created { .. } | EventKind::MaxRaised(_) => {
-            snapshot_at(state, event)
-        }
-        EventKind::Started { .. } => encode(FrameType::Started, state, event, StartedBody {
-            status: state.status,
-            ends_at: state.ends_at,
-            min_next_bid: state.min_next_bid(),
-        }),
-        EventKind::BidPlaced(bid) => encode(FrameType::Bid, state, event, BidBody {
-            amount: bid.amount,
-            bidder_id: bid.bidder_id,
-            automatic: bid.automatic,
-            bid_count: state.bid_count,
-            min_next_bid: state.min_next_bid(),
-            ends_at: state.ends_at,
-            current_price: state.current_price,
-            leader_id,
-            reserve_met: state.reserve_met,
-            currency: state.config.currency,
-            buy_now_price: state
-                .config
-                .buy_now_price
-                .filter(|_| state.buy_now_available()),
-        }),
+        EventKind::Created { .. } | EventKind::MaxRaised(_) => snapshot_at(state, event),
+        EventKind::Started { .. } => encode(
+            FrameType::Started,
+            state,
+            event,
+            StartedBody {
+                status: state.status,
+                ends_at: state.ends_at,
+                min_next_bid: state.min_next_bid(),
+            },
+        ),
+        EventKind::BidPlaced(bid) => encode(
+            FrameType::Bid,
+            state,
+            event,
+            BidBody {
+                amount: bid.amount,
+                bidder_id: bid.bidder_id,
+                automatic: bid.automatic,
+                bid_count: state.bid_count,
+                min_next_bid: state.min_next_bid(),
+                ends_at: state.ends_at,
+                current_price: state.current_price,
+                leader_id,
+                reserve_met: state.reserve_met,
+                currency: state.config.currency,
+                buy_now_price: state
+                    .config
+                    .buy_now_price
+                    .filter(|_| state.buy_now_available()),
+            },
+        ),
         EventKind::Extended {
             extensions, reason, ..
-        } => encode(FrameType::Extended, state, event, ExtendedBody {
-            ends_at: state.ends_at,
-            extensions: *extensions,
-            reason: *reason,
-        }),
-        EventKind::Paused { remaining_ms } => encode(FrameType::Paused, state, event, PausedBody {
-            status: state.status,
-            remaining_ms: Some(*remaining_ms),
-        }),
-        EventKind::Resumed { .. } => encode(FrameType::Resumed, state, event, ResumedBody {
-            status: state.status,
-            ends_at: state.ends_at,
-        }),
+        } => encode(
+            FrameType::Extended,
+            state,
+            event,
+            ExtendedBody {
+                ends_at: state.ends_at,
+                extensions: *extensions,
+                reason: *reason,
+            },
+        ),
+        EventKind::Paused { remaining_ms } => encode(
+            FrameType::Paused,
+            state,
+            event,
+            PausedBody {
+                status: state.status,
+                remaining_ms: Some(*remaining_ms),
+            },
+        ),
+        EventKind::Resumed { .. } => encode(
+            FrameType::Resumed,
+            state,
+            event,
+            ResumedBody {
+                status: state.status,
+                ends_at: state.ends_at,
+            },
+        ),
         EventKind::Ended {
             winner_id,
             final_price,
             reserve_met,
             reason,
-        } => encode(FrameType::Ended, state, event, EndedBody {
-            winner_id: *winner_id,
-            final_price: *final_price,
-            reserve_met: *reserve_met,
-            reason: *reason,
-            currency: state.config.currency,
-        }),
-        EventKind::Cancelled => encode(FrameType::Cancelled, state, event, CancelledBody {
-            status: state.status,
-        }),
+        } => encode(
+            FrameType::Ended,
+            state,
+            event,
+            EndedBody {
+                winner_id: *winner_id,
+                final_price: *final_price,
+                reserve_met: *reserve_met,
+                reason: *reason,
+                currency: state.config.currency,
+            },
+        ),
+        EventKind::Cancelled => encode(
+            FrameType::Cancelled,
+            state,
+            event,
+            CancelledBody {
+                status: state.status,
+            },
+        ),
     }
 }
 
 fn snapshot_at(state: &AuctionState, event: &Event) -> Bytes {
-    encode(FrameType::Snapshot, state, event, SnapshotBody {
-        auction: AuctionView::of(state, event.at),
-    })
+    encode(
+        FrameType::Snapshot,
+        state,
+        event,
+        SnapshotBody {
+            auction: AuctionView::of(state, event.at),
+        },
+    )
 }
 
 /// An `auction.snapshot` frame of `state` at server time `now`, for a

@@ -9,9 +9,7 @@ use serde::{Deserialize, Serialize};
 
 pub use frames::{FrameType, event_frame, snapshot_frame};
 
-use crate::domain::{
-    AuctionId, BidId, Currency, ProductId, ShowId, UserId, wire_time,
-};
+use crate::domain::{AuctionId, BidId, Currency, ProductId, ShowId, UserId, wire_time};
 use crate::rules::{AuctionState, AuctionStatus, RecordedBid};
 
 /// An auction as REST returns it and as `auction.snapshot` carries it.

@@ -64,15 +64,25 @@ fn setup() -> impl Strategy<Value = Setup> {
         proptest::option::of(1_000..200_000i64),
         1_000..40_000i64,
     )
-        .prop_map(|(start_price, reserve_over, buy_now_over, sudden_death, max_extensions, hard_close_after, duration_ms)| Setup {
-            start_price,
-            reserve_over,
-            buy_now_over,
-            sudden_death,
-            max_extensions,
-            hard_close_after,
-            duration_ms,
-        })
+        .prop_map(
+            |(
+                start_price,
+                reserve_over,
+                buy_now_over,
+                sudden_death,
+                max_extensions,
+                hard_close_after,
+                duration_ms,
+            )| Setup {
+                start_price,
+                reserve_over,
+                buy_now_over,
+                sudden_death,
+                max_extensions,
+                hard_close_after,
+                duration_ms,
+            },
+        )
 }
 
 fn t0() -> DateTime<Utc> {
@@ -83,14 +93,25 @@ fn t0() -> DateTime<Utc> {
 fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
     let seller = UserId::new();
     let bidders = [seller, UserId::new(), UserId::new(), UserId::new()];
-    let mut new = NewAuction::new(ProductId::new(), Currency::USD, setup.start_price, setup.duration_ms);
+    let mut new = NewAuction::new(
+        ProductId::new(),
+        Currency::USD,
+        setup.start_price,
+        setup.duration_ms,
+    );
     new.reserve_price = setup.reserve_over.map(|r| setup.start_price + r);
     new.buy_now_price = setup
         .buy_now_over
         .map(|b| new.reserve_price.unwrap_or(setup.start_price) + b);
-    new.mode = if setup.sudden_death { TimerMode::SuddenDeath } else { TimerMode::Standard };
+    new.mode = if setup.sudden_death {
+        TimerMode::SuddenDeath
+    } else {
+        TimerMode::Standard
+    };
     new.max_extensions = setup.max_extensions;
-    new.hard_close_at = setup.hard_close_after.map(|ms| t0() + TimeDelta::milliseconds(ms));
+    new.hard_close_at = setup
+        .hard_close_after
+        .map(|ms| t0() + TimeDelta::milliseconds(ms));
     let config = new.into_config(AuctionId::new(), seller).unwrap();
 
     let mut now = t0();
@@ -107,7 +128,12 @@ fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
                 now += TimeDelta::milliseconds(*ms);
                 Command::Close
             }
-            Op::Bid { bidder, over_min, extra_max, request } => {
+            Op::Bid {
+                bidder,
+                over_min,
+                extra_max,
+                request,
+            } => {
                 let amount = state.min_next_bid() + over_min;
                 let mut bid = BidRequest::new(
                     bidders[*bidder],
@@ -123,7 +149,9 @@ fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Pause => Command::Pause { by },
             Op::Resume => Command::Resume { by },
             Op::Extend(ms) => Command::Extend { by, by_ms: *ms },
-            Op::BuyNow(b) => Command::BuyNow { buyer_id: bidders[*b] },
+            Op::BuyNow(b) => Command::BuyNow {
+                buyer_id: bidders[*b],
+            },
             Op::Close => Command::Close,
             Op::End => Command::End { by },
             Op::Cancel => Command::Cancel { by },
@@ -141,9 +169,16 @@ fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
                     prop_assert_eq!(event.seq, state.seq + 1, "seq is gapless");
                     apply(&mut state, event);
                     match &event.kind {
-                        EventKind::BidPlaced(b) if !b.automatic => maxima.push((b.bidder_id, b.max_amount)),
+                        EventKind::BidPlaced(b) if !b.automatic => {
+                            maxima.push((b.bidder_id, b.max_amount))
+                        }
                         EventKind::MaxRaised(r) => maxima.push((r.bidder_id, r.max_amount)),
-                        EventKind::Ended { winner_id: Some(w), final_price: Some(p), reason: EndReason::BuyNow, .. } => {
+                        EventKind::Ended {
+                            winner_id: Some(w),
+                            final_price: Some(p),
+                            reason: EndReason::BuyNow,
+                            ..
+                        } => {
                             maxima.push((*w, *p));
                         }
                         _ => {}

@@ -1,0 +1,255 @@
+//! Commit, then acknowledge, then publish; the deadline timer; snapshots.
+
+use std::collections::VecDeque;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use chrono::Utc;
+
+use super::AuctionActor;
+use crate::AuctionError;
+use crate::ports::{JournalEntry, JournalError};
+use crate::rooms::RoomKey;
+use crate::rules::{AuctionState, AuctionStatus, Command, Event, EventKind, apply, decide};
+use crate::view::event_frame;
+
+/// A batch handed to the journal writer.
+#[derive(Debug)]
+pub(super) struct InFlight {
+    last_seq: u64,
+    done: bool,
+}
+
+type Reply = Box<dyn FnOnce(Result<(), AuctionError>)>;
+
+/// Something released once its seq is durable.
+pub(super) enum Pending {
+    Reply { seq: u64, send: Reply },
+    Frame { seq: u64, frame: Bytes },
+    Snapshot { seq: u64, state: Box<AuctionState> },
+}
+
+impl Pending {
+    const fn seq(&self) -> u64 {
+        match self {
+            Self::Reply { seq, .. } | Self::Frame { seq, .. } | Self::Snapshot { seq, .. } => *seq,
+        }
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = match self {
+            Self::Reply { .. } => "reply",
+            Self::Frame { .. } => "frame",
+            Self::Snapshot { .. } => "snapshot",
+        };
+        write!(f, "{kind}@{}", self.seq())
+    }
+}
+
+impl AuctionActor {
+    /// Judges `command` now; applies and submits its events. Returns them.
+    pub(super) fn execute(
+        &mut self,
+        command: Command,
+        ctx: &mut Context<Self>,
+    ) -> Result<Vec<Event>, AuctionError> {
+        if self.failed {
+            return Err(AuctionError::Unavailable);
+        }
+        let now = self.deps.clock.now();
+        if command != Command::Close {
+            // A deadline that passed before this command ends the auction first.
+            let closing = decide(&self.state, Command::Close, now)?;
+            self.commit(closing.clone(), ctx);
+        }
+        let events = decide(&self.state, command, now)?;
+        self.commit(events.clone(), ctx);
+        Ok(events)
+    }
+
+    fn commit(&mut self, events: Vec<Event>, ctx: &mut Context<Self>) {
+        if events.is_empty() {
+            return;
+        }
+        let mut entries = Vec::with_capacity(events.len());
+        let mut snapshot_due = false;
+        for event in events {
+            apply(&mut self.state, &event);
+            self.pending.push_back(Pending::Frame {
+                seq: event.seq,
+                frame: event_frame(&self.state, &event),
+            });
+            snapshot_due |= matches!(
+                event.kind,
+                EventKind::Paused { .. } | EventKind::Ended { .. } | EventKind::Cancelled
+            );
+            self.events_since_snapshot += 1;
+            entries.push(JournalEntry::new(event, &self.state));
+        }
+        if snapshot_due || self.events_since_snapshot >= self.deps.settings.snapshot_every {
+            self.events_since_snapshot = 0;
+            self.pending.push_back(Pending::Snapshot {
+                seq: self.state.seq,
+                state: Box::new(self.state.clone()),
+            });
+        }
+        let last_seq = self.state.seq;
+        self.inflight.push_back(InFlight {
+            last_seq,
+            done: false,
+        });
+        let durable = self.deps.journal.submit(entries);
+        ctx.spawn(
+            durable
+                .into_actor(self)
+                .map(move |result, act, ctx| act.on_durable(last_seq, result, ctx)),
+        );
+        self.arm_timer(ctx);
+        if self.state.status.is_final() {
+            self.schedule_eviction(ctx);
+        }
+    }
+
+    /// Sends `result` (an answer or a rejection, both judged against
+    /// memory) once everything applied so far is durable.
+    pub(super) fn reply_when_durable<T: 'static>(
+        &mut self,
+        result: Result<T, AuctionError>,
+        send: impl FnOnce(Result<T, AuctionError>) + 'static,
+    ) {
+        if self.failed || (self.pending.is_empty() && self.state.seq <= self.durable_seq) {
+            send(result);
+            return;
+        }
+        self.pending.push_back(Pending::Reply {
+            seq: self.state.seq,
+            send: Box::new(move |durable| send(durable.and(result))),
+        });
+    }
+
+    fn on_durable(
+        &mut self,
+        last_seq: u64,
+        result: Result<(), JournalError>,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Err(error) = result {
+            self.fail(error, ctx);
+            return;
+        }
+        if let Some(batch) = self.inflight.iter_mut().find(|b| b.last_seq == last_seq) {
+            batch.done = true;
+        }
+        while self.inflight.front().is_some_and(|b| b.done) {
+            if let Some(batch) = self.inflight.pop_front() {
+                self.durable_seq = batch.last_seq;
+            }
+        }
+        self.release();
+    }
+
+    /// Releases everything durable: replies first, then frames, then snapshots.
+    fn release(&mut self) {
+        let mut ready = VecDeque::new();
+        while self
+            .pending
+            .front()
+            .is_some_and(|p| p.seq() <= self.durable_seq)
+        {
+            if let Some(item) = self.pending.pop_front() {
+                ready.push_back(item);
+            }
+        }
+        let (mut frames, mut snapshots) = (Vec::new(), Vec::new());
+        for item in ready {
+            match item {
+                Pending::Reply { send, .. } => send(Ok(())),
+                Pending::Frame { frame, .. } => frames.push(frame),
+                Pending::Snapshot { seq, state } => snapshots.push((seq, state)),
+            }
+        }
+        let id = self.state.config.id;
+        let show = self.state.config.show_id;
+        for frame in frames {
+            if let Some(show_id) = show {
+                self.deps
+                    .rooms
+                    .publish(RoomKey::Show(show_id), frame.clone());
+            }
+            self.deps.rooms.publish(RoomKey::Auction(id), frame);
+        }
+        for (seq, state) in snapshots {
+            let store = self.deps.store.clone();
+            actix::spawn(async move {
+                if let Err(error) = store.save_snapshot(id, seq, &state).await {
+                    tracing::warn!(auction_id = %id, seq, %error, "snapshot not saved");
+                }
+            });
+        }
+    }
+
+    /// An append failed: nothing waiting is acknowledged or published.
+    fn fail(&mut self, error: JournalError, ctx: &mut Context<Self>) {
+        tracing::error!(auction_id = %self.state.config.id, %error, "journal append failed; restarting the auction from the journal");
+        self.failed = true;
+        for item in self.pending.drain(..) {
+            if let Pending::Reply { send, .. } = item {
+                send(Err(AuctionError::Journal(error.clone())));
+            }
+        }
+        ctx.stop();
+    }
+
+    /// (Re-)arms the deadline timer for the current deadline.
+    pub(super) fn arm_timer(&mut self, ctx: &mut Context<Self>) {
+        if let Some(handle) = self.timer.take() {
+            ctx.cancel_future(handle);
+        }
+        if self.state.status != AuctionStatus::Live {
+            if self.state.status.is_final() {
+                self.schedule_eviction(ctx);
+            }
+            return;
+        }
+        let Some(ends_at) = self.state.ends_at else {
+            return;
+        };
+        let delay = (ends_at - self.deps.clock.now())
+            .to_std()
+            .unwrap_or_default();
+        self.timer = Some(ctx.run_later(delay, |act, ctx| {
+            act.timer = None;
+            if act.failed {
+                return;
+            }
+            match act.execute(Command::Close, ctx) {
+                // Not due yet by the clock: wait again.
+                Ok(events) if events.is_empty() => act.arm_timer(ctx),
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "closing the auction failed"),
+            }
+        }));
+    }
+
+    fn schedule_eviction(&mut self, ctx: &mut Context<Self>) {
+        if self.eviction_scheduled {
+            return;
+        }
+        self.eviction_scheduled = true;
+        ctx.run_later(self.deps.settings.eviction_grace, |act, ctx| {
+            if act.pending.is_empty() && act.inflight.is_empty() {
+                ctx.stop();
+            } else {
+                act.eviction_scheduled = false;
+                act.schedule_eviction(ctx);
+            }
+        });
+    }
+
+    /// Server time now (whole milliseconds).
+    pub(super) fn now(&self) -> chrono::DateTime<Utc> {
+        self.deps.clock.now()
+    }
+}

@@ -1,0 +1,122 @@
+//! `AuctionActor`: one live auction.
+//!
+//! Sent [`messages`] by the engine (HTTP and WebSocket sessions) and by its
+//! own timer. It owns the auction's state, its deadline timer and the
+//! replies waiting for the journal. It judges each command with the pure
+//! rules and applies the events in memory at once, so the next bid is
+//! judged against them, but it answers and publishes room frames only once
+//! the journal writer reports the batch durable: commit, then acknowledge,
+//! then publish. If an append fails it fails every waiting reply and stops;
+//! the registry rebuilds it from the journal on the next request, so memory
+//! is never ahead of the journal in anything a user saw.
+
+mod durability;
+mod handlers;
+pub mod messages;
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::journal_writer::JournalWriter;
+use crate::ports::{Clock, JournalStore};
+use crate::registry::AuctionIndex;
+use crate::rooms::Rooms;
+use crate::rules::AuctionState;
+
+use durability::{InFlight, Pending};
+
+/// Tuning of auction actors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuctionSettings {
+    /// Save a snapshot every this many events (and on pause and end).
+    pub snapshot_every: u64,
+    /// How long an ended or cancelled auction stays in memory.
+    pub eviction_grace: Duration,
+    /// Messages that may queue in one auction's mailbox.
+    pub mailbox_capacity: usize,
+}
+
+impl Default for AuctionSettings {
+    fn default() -> Self {
+        Self {
+            snapshot_every: 100,
+            eviction_grace: Duration::from_secs(60),
+            mailbox_capacity: 4096,
+        }
+    }
+}
+
+/// What an auction actor shares with the rest of the engine.
+#[derive(Debug, Clone)]
+pub struct AuctionDeps {
+    /// The group-commit writer shared by all auctions.
+    pub journal: JournalWriter,
+    /// The store, for snapshots.
+    pub store: Arc<dyn JournalStore>,
+    /// The rooms hub frames are published to.
+    pub rooms: Rooms,
+    /// Server time.
+    pub clock: Arc<dyn Clock>,
+    /// The index this actor removes itself from when it stops.
+    pub index: AuctionIndex,
+    /// Tuning.
+    pub settings: AuctionSettings,
+}
+
+/// One auction, live in memory. See the module documentation.
+#[derive(Debug)]
+pub struct AuctionActor {
+    /// Applied state: may be ahead of the journal by the in-flight batches.
+    state: AuctionState,
+    /// The seq up to which the journal has confirmed every event.
+    durable_seq: u64,
+    deps: AuctionDeps,
+    /// Batches submitted to the writer, oldest first; a batch counts as
+    /// durable only once every earlier one is too.
+    inflight: VecDeque<InFlight>,
+    /// Replies, frames and snapshots waiting for their seq to be durable,
+    /// in seq order.
+    pending: VecDeque<Pending>,
+    /// The deadline timer, re-armed on every change of the deadline.
+    timer: Option<SpawnHandle>,
+    events_since_snapshot: u64,
+    eviction_scheduled: bool,
+    /// Set once an append failed: the actor answers nothing more.
+    failed: bool,
+}
+
+impl AuctionActor {
+    /// An actor for `state`, which must be durable (loaded from the journal).
+    #[must_use]
+    pub fn new(state: AuctionState, deps: AuctionDeps) -> Self {
+        Self {
+            durable_seq: state.seq,
+            state,
+            deps,
+            inflight: VecDeque::new(),
+            pending: VecDeque::new(),
+            timer: None,
+            events_since_snapshot: 0,
+            eviction_scheduled: false,
+            failed: false,
+        }
+    }
+}
+
+impl Actor for AuctionActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.deps.settings.mailbox_capacity);
+        self.arm_timer(ctx);
+    }
+
+    fn stopped(&mut self, ctx: &mut Self::Context) {
+        let me = ctx.address();
+        self.deps.index.remove_if_is(self.state.config.id, &me);
+        tracing::debug!(auction_id = %self.state.config.id, "auction actor stopped");
+    }
+}

@@ -1,0 +1,294 @@
+//! `Engine`: the one handle the HTTP and WebSocket layers hold.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use bytes::Bytes;
+use tokio::sync::broadcast;
+
+use crate::AuctionError;
+use crate::auction::messages::{
+    BuyNow, Cancel, End, Extend, GetSnapshotFrame, GetView, Pause, PlaceBid, Resume, Start, Tick,
+};
+use crate::auction::{AuctionActor, AuctionDeps, AuctionSettings};
+use crate::domain::{AuctionId, UserId};
+use crate::journal_writer::{JournalWriter, WriterSettings};
+use crate::ports::{Clock, JournalStore};
+use crate::registry::messages::{CreateAuction, Resolve, ResumeOpenAuctions};
+use crate::registry::{AuctionIndex, AuctionRegistry};
+use crate::rooms::{RoomKey, Rooms};
+use crate::rules::{Actor as By, NewAuction};
+use crate::view::{AuctionView, BidOutcome};
+
+/// Tuning of the whole engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// Worker arbiters (threads) for auction actors; 0 runs them on the
+    /// caller's arbiter (handy in tests). Default: one per core.
+    pub arbiters: usize,
+    /// Run the journal writer on a thread of its own (default true).
+    pub writer_thread: bool,
+    /// Auction actor tuning.
+    pub auction: AuctionSettings,
+    /// Group-commit tuning.
+    pub writer: WriterSettings,
+    /// Frames a room buffers per subscriber before it lags.
+    pub room_capacity: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        Self {
+            arbiters: std::thread::available_parallelism().map_or(1, usize::from),
+            writer_thread: true,
+            auction: AuctionSettings::default(),
+            writer: WriterSettings::default(),
+            room_capacity: 256,
+        }
+    }
+}
+
+/// The engine: create auctions, send them commands, subscribe to rooms.
+/// Cheap to clone; every method is safe to call from any arbiter.
+#[derive(Debug, Clone)]
+pub struct Engine {
+    registry: Addr<AuctionRegistry>,
+    index: AuctionIndex,
+    rooms: Rooms,
+    clock: Arc<dyn Clock>,
+}
+
+impl Engine {
+    /// Starts the journal writer and the registry. Call inside a running
+    /// actix `System` (e.g. in `actix_web::main` or `actix_rt::test`).
+    #[must_use]
+    pub fn start(
+        store: Arc<dyn JournalStore>,
+        clock: Arc<dyn Clock>,
+        settings: EngineSettings,
+    ) -> Self {
+        let journal = if settings.writer_thread {
+            let arbiter = Arbiter::new();
+            let writer = JournalWriter::spawn_on(&arbiter.handle(), store.clone(), settings.writer);
+            // The arbiter's thread lives on until the System stops.
+            drop(arbiter);
+            writer
+        } else {
+            JournalWriter::spawn(store.clone(), settings.writer)
+        };
+        let index = AuctionIndex::default();
+        let rooms = Rooms::new(settings.room_capacity);
+        let deps = AuctionDeps {
+            journal,
+            store,
+            rooms: rooms.clone(),
+            clock: clock.clone(),
+            index: index.clone(),
+            settings: settings.auction,
+        };
+        let arbiters = (0..settings.arbiters).map(|_| Arbiter::new()).collect();
+        let registry = AuctionRegistry::new(deps, arbiters).start();
+        Self {
+            registry,
+            index,
+            rooms,
+            clock,
+        }
+    }
+
+    /// The rooms hub (also usable for chat and presence frames).
+    #[must_use]
+    pub fn rooms(&self) -> &Rooms {
+        &self.rooms
+    }
+
+    /// Joins a room: `auction:<id>` or `show:<id>`.
+    #[must_use]
+    pub fn subscribe(&self, room: RoomKey) -> broadcast::Receiver<Bytes> {
+        self.rooms.subscribe(room)
+    }
+
+    /// The index of live auction actors.
+    #[must_use]
+    pub fn index(&self) -> &AuctionIndex {
+        &self.index
+    }
+
+    /// Server time, as the engine sees it.
+    #[must_use]
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    /// Creates an auction owned by `seller_id`; answers once `Created` is durable.
+    ///
+    /// # Errors
+    /// `invalid_config` for bad settings; a journal error.
+    pub async fn create_auction(
+        &self,
+        seller_id: UserId,
+        new: NewAuction,
+    ) -> Result<AuctionView, AuctionError> {
+        let config = new.into_config(AuctionId::new(), seller_id)?;
+        let addr = self
+            .registry
+            .send(CreateAuction { config })
+            .await
+            .map_err(|_| AuctionError::Unavailable)??;
+        addr.send(GetView)
+            .await
+            .map_err(|_| AuctionError::Unavailable)?
+    }
+
+    /// The live actor of `auction_id`: from the index, else spawned by the
+    /// registry from snapshot + journal.
+    ///
+    /// # Errors
+    /// `not_found`; a journal error while loading.
+    pub async fn auction(&self, auction_id: AuctionId) -> Result<Addr<AuctionActor>, AuctionError> {
+        if let Some(addr) = self.index.get(auction_id) {
+            return Ok(addr);
+        }
+        self.registry
+            .send(Resolve { auction_id })
+            .await
+            .map_err(|_| AuctionError::Unavailable)?
+    }
+
+    /// Sends any auction message; if the actor stopped meanwhile (it is
+    /// being rebuilt), retries once on a fresh one.
+    ///
+    /// # Errors
+    /// The message's own error, or `unavailable`.
+    pub async fn send<M, R>(&self, auction_id: AuctionId, msg: M) -> Result<R, AuctionError>
+    where
+        M: Message<Result = Result<R, AuctionError>> + Clone + Send + 'static,
+        R: Send + 'static,
+        AuctionActor: Handler<M>,
+    {
+        for _ in 0..2 {
+            let addr = self.auction(auction_id).await?;
+            match addr.send(msg.clone()).await {
+                Ok(answer) => return answer,
+                Err(_) => self.index.remove_if_is(auction_id, &addr),
+            }
+        }
+        Err(AuctionError::Unavailable)
+    }
+
+    /// Places a bid; answers once it is durable.
+    ///
+    /// # Errors
+    /// A rejection such as `bid_too_low` (with `min_bid`), or a journal error.
+    pub async fn place_bid(
+        &self,
+        auction_id: AuctionId,
+        bid: PlaceBid,
+    ) -> Result<BidOutcome, AuctionError> {
+        self.send(auction_id, bid).await
+    }
+
+    /// Buys now at the buy-now price.
+    ///
+    /// # Errors
+    /// `buy_now_unavailable`, `own_auction`, `auction_not_live`, ...
+    pub async fn buy_now(
+        &self,
+        auction_id: AuctionId,
+        buyer_id: UserId,
+    ) -> Result<AuctionView, AuctionError> {
+        self.send(auction_id, BuyNow { buyer_id }).await
+    }
+
+    /// Starts a scheduled auction.
+    ///
+    /// # Errors
+    /// `forbidden`, `invalid_transition`, `auction_closed`, ...
+    pub async fn start_auction(
+        &self,
+        auction_id: AuctionId,
+        by: By,
+    ) -> Result<AuctionView, AuctionError> {
+        self.send(auction_id, Start { by }).await
+    }
+
+    /// Pauses a live auction.
+    ///
+    /// # Errors
+    /// `forbidden`, `invalid_transition`, `auction_closed`, ...
+    pub async fn pause(&self, auction_id: AuctionId, by: By) -> Result<AuctionView, AuctionError> {
+        self.send(auction_id, Pause { by }).await
+    }
+
+    /// Resumes a paused auction.
+    ///
+    /// # Errors
+    /// `forbidden`, `invalid_transition`, `auction_closed`, ...
+    pub async fn resume(&self, auction_id: AuctionId, by: By) -> Result<AuctionView, AuctionError> {
+        self.send(auction_id, Resume { by }).await
+    }
+
+    /// Moves a live auction's deadline later by `by_ms`.
+    ///
+    /// # Errors
+    /// `forbidden`, `invalid_amount`, `invalid_transition`, ...
+    pub async fn extend(
+        &self,
+        auction_id: AuctionId,
+        by: By,
+        by_ms: i64,
+    ) -> Result<AuctionView, AuctionError> {
+        self.send(auction_id, Extend { by, by_ms }).await
+    }
+
+    /// Ends an auction now (hammer).
+    ///
+    /// # Errors
+    /// `forbidden`, `invalid_transition`, `auction_closed`, ...
+    pub async fn end(&self, auction_id: AuctionId, by: By) -> Result<AuctionView, AuctionError> {
+        self.send(auction_id, End { by }).await
+    }
+
+    /// Cancels an auction.
+    ///
+    /// # Errors
+    /// `forbidden`, `auction_closed`, ...
+    pub async fn cancel(&self, auction_id: AuctionId, by: By) -> Result<AuctionView, AuctionError> {
+        self.send(auction_id, Cancel { by }).await
+    }
+
+    /// The durable public view.
+    ///
+    /// # Errors
+    /// `not_found`; a journal error while loading.
+    pub async fn view(&self, auction_id: AuctionId) -> Result<AuctionView, AuctionError> {
+        self.send(auction_id, GetView).await
+    }
+
+    /// The current `auction.snapshot` frame (for a joining or lagging session).
+    ///
+    /// # Errors
+    /// `not_found`; a journal error while loading.
+    pub async fn snapshot_frame(&self, auction_id: AuctionId) -> Result<Bytes, AuctionError> {
+        self.send(auction_id, GetSnapshotFrame).await
+    }
+
+    /// Checks the deadline now (the timer does this by itself).
+    ///
+    /// # Errors
+    /// `not_found`; a journal error.
+    pub async fn tick(&self, auction_id: AuctionId) -> Result<AuctionView, AuctionError> {
+        self.send(auction_id, Tick).await
+    }
+
+    /// Spawns every open auction after a restart so their timers run.
+    ///
+    /// # Errors
+    /// A journal error listing open auctions.
+    pub async fn resume_open_auctions(&self) -> Result<usize, AuctionError> {
+        self.registry
+            .send(ResumeOpenAuctions)
+            .await
+            .map_err(|_| AuctionError::Unavailable)?
+    }
+}

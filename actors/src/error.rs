@@ -1,0 +1,41 @@
+//! The error every engine call can return.
+
+use crate::ports::JournalError;
+use crate::rules::Rejection;
+
+/// Why an engine call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuctionError {
+    /// The rules refused the command (a 4xx for the HTTP layer; see
+    /// [`Rejection::code`]).
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
+    /// The journal failed: nothing of the command was acknowledged and the
+    /// auction is rebuilt from the journal (a plain 500).
+    #[error("the auction journal failed: {0}")]
+    Journal(#[from] JournalError),
+    /// The auction's actor stopped before answering (a 503; retry).
+    #[error("the auction is restarting; try again")]
+    Unavailable,
+}
+
+impl AuctionError {
+    /// A stable snake_case code: the rejection's own, `internal` or `unavailable`.
+    #[must_use]
+    pub const fn code(&self) -> &'static str {
+        match self {
+            Self::Rejected(rejection) => rejection.code(),
+            Self::Journal(_) => "internal",
+            Self::Unavailable => "unavailable",
+        }
+    }
+
+    /// The rejection inside, if the rules refused.
+    #[must_use]
+    pub const fn rejection(&self) -> Option<&Rejection> {
+        match self {
+            Self::Rejected(rejection) => Some(rejection),
+            _ => None,
+        }
+    }
+}

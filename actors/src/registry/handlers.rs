@@ -1,0 +1,113 @@
+//! Registry handlers: resolve (load on demand), create, resume open auctions.
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::AuctionRegistry;
+use super::messages::{CreateAuction, Resolve, ResumeOpenAuctions};
+use crate::AuctionError;
+use crate::auction::AuctionActor;
+use crate::domain::AuctionId;
+use crate::ports::{JournalEntry, JournalError};
+use crate::rules::{AuctionState, Rejection, create};
+
+type Answer<T> = ResponseFuture<Result<T, AuctionError>>;
+
+impl AuctionRegistry {
+    /// Ends a load: spawns the actor and answers everyone waiting.
+    fn loaded(
+        &mut self,
+        auction_id: AuctionId,
+        result: Result<Option<AuctionState>, JournalError>,
+    ) {
+        let answer = match result {
+            // Another path may have spawned it meanwhile.
+            Ok(Some(state)) => Ok(self
+                .deps
+                .index
+                .get(auction_id)
+                .unwrap_or_else(|| self.spawn_actor(state))),
+            Ok(None) => Err(AuctionError::Rejected(Rejection::NotFound)),
+            Err(error) => {
+                tracing::error!(%auction_id, %error, "loading the auction failed");
+                Err(AuctionError::Journal(error))
+            }
+        };
+        for waiter in self.loading.remove(&auction_id).unwrap_or_default() {
+            let _ = waiter.send(answer.clone());
+        }
+    }
+}
+
+impl Handler<Resolve> for AuctionRegistry {
+    type Result = Answer<actix::Addr<AuctionActor>>;
+
+    fn handle(&mut self, msg: Resolve, ctx: &mut Self::Context) -> Self::Result {
+        let auction_id = msg.auction_id;
+        if let Some(addr) = self.deps.index.get(auction_id) {
+            return Box::pin(async move { Ok(addr) });
+        }
+        let (tx, rx) = oneshot::channel();
+        let waiters = self.loading.entry(auction_id).or_default();
+        let first = waiters.is_empty();
+        waiters.push(tx);
+        if first {
+            let store = self.deps.store.clone();
+            let load = async move { store.load(auction_id).await?.rebuild(auction_id) };
+            ctx.spawn(
+                load.into_actor(self)
+                    .map(move |result, act, _| act.loaded(auction_id, result)),
+            );
+        }
+        Box::pin(async move { rx.await.unwrap_or(Err(AuctionError::Unavailable)) })
+    }
+}
+
+impl Handler<CreateAuction> for AuctionRegistry {
+    type Result = ResponseActFuture<Self, Result<actix::Addr<AuctionActor>, AuctionError>>;
+
+    fn handle(&mut self, msg: CreateAuction, _: &mut Self::Context) -> Self::Result {
+        let created = create(msg.config, self.deps.clock.now());
+        let journal = self.deps.journal.clone();
+        Box::pin(
+            async move {
+                let event = created?;
+                let state = AuctionState::replay([&event]).ok_or(AuctionError::Unavailable)?;
+                journal
+                    .submit(vec![JournalEntry::new(event, &state)])
+                    .await?;
+                Ok(state)
+            }
+            .into_actor(self)
+            .map(|result: Result<AuctionState, AuctionError>, act, _| {
+                result.map(|state| act.spawn_actor(state))
+            }),
+        )
+    }
+}
+
+impl Handler<ResumeOpenAuctions> for AuctionRegistry {
+    type Result = ResponseActFuture<Self, Result<usize, AuctionError>>;
+
+    fn handle(&mut self, _: ResumeOpenAuctions, ctx: &mut Self::Context) -> Self::Result {
+        let store = self.deps.store.clone();
+        let me = ctx.address();
+        Box::pin(
+            async move {
+                let open = store.open_auctions().await?;
+                let mut spawned = 0;
+                for auction_id in open {
+                    match me.send(Resolve { auction_id }).await {
+                        Ok(Ok(_)) => spawned += 1,
+                        Ok(Err(error)) => {
+                            tracing::warn!(%auction_id, %error, "an open auction did not resume");
+                        }
+                        Err(_) => return Err(AuctionError::Unavailable),
+                    }
+                }
+                Ok(spawned)
+            }
+            .into_actor(self),
+        )
+    }
+}
