@@ -1,1 +1,18 @@
-//! Blytz HTTP server.
+//! The Blytz HTTP and WebSocket server.
+//!
+//! [`startup::Application`] builds and runs it; [`startup::create_app`] is the
+//! one app factory; route modules live in [`routes`], one per resource.
+
+pub mod cli;
+pub mod error;
+pub mod extract;
+pub mod limits;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+
+pub use startup::Application;

@@ -7,7 +7,7 @@ use crate::ids::UserId;
 
 /// What a user may do. Sellers list and auction; buyers bid and buy; admins
 /// moderate everything. Admins are created only from the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Bids, buys, chats.
@@ -45,9 +45,10 @@ impl Role {
 }
 
 /// A user account as the API returns it (never the password hash).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {
     /// The account id.
+    #[schema(value_type = String, format = Uuid)]
     pub id: UserId,
     /// The login email, lower-cased.
     pub email: String,
@@ -58,12 +59,13 @@ pub struct User {
     /// What the user may do.
     pub role: Role,
     /// When the account was created.
+    #[schema(value_type = String, format = DateTime)]
     #[serde(with = "crate::time::rfc3339_ms")]
     pub created_at: DateTime<Utc>,
 }
 
 /// What register, login and refresh answer: the user and a fresh token pair.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct AuthSession {
     /// The account.
     pub user: User,

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::ids::UserId;
 
 /// `POST /auth/register` input.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct Registration {
     /// Login email.
     pub email: String,
@@ -29,7 +29,7 @@ pub struct Registration {
 }
 
 /// `PUT /auth/profile` input: absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 pub struct ProfileUpdate {
     /// A new display name.
     pub display_name: Option<String>,

@@ -62,12 +62,14 @@ impl Db {
             Self::connect_postgres(options).await
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url).context("parsing DATABASE_URL")?;
-            if let Some(parent) = options.get_filename().parent() {
-                if !parent.as_os_str().is_empty() {
-                    std::fs::create_dir_all(parent).with_context(|| {
-                        format!("creating the database folder {}", parent.display())
-                    })?;
-                }
+            if let Some(parent) = options
+                .get_filename()
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
+                std::fs::create_dir_all(parent).with_context(|| {
+                    format!("creating the database folder {}", parent.display())
+                })?;
             }
             Self::connect_sqlite(options).await
         } else {

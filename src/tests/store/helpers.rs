@@ -7,14 +7,15 @@ use blytz::db::ScratchDb;
 /// Fresh databases for every backend this run covers.
 pub async fn backends() -> Vec<ScratchDb> {
     let mut dbs = vec![ScratchDb::sqlite().await.expect("sqlite scratch database")];
-    if let Ok(url) = std::env::var("TEST_DATABASE_URL") {
-        if !url.is_empty() {
-            dbs.push(
-                ScratchDb::postgres(&url)
-                    .await
-                    .expect("postgres scratch database (is TEST_DATABASE_URL reachable?)"),
-            );
-        }
+    if let Some(url) = std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
+    {
+        dbs.push(
+            ScratchDb::postgres(&url)
+                .await
+                .expect("postgres scratch database (is TEST_DATABASE_URL reachable?)"),
+        );
     }
     dbs
 }

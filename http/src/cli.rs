@@ -1,0 +1,113 @@
+//! The server binary's command line: `blytz` (serve) and `blytz admin create`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use blytz::Config;
+use blytz::accounts::{Accounts, TokenIssuer};
+use clap::{Parser, Subcommand};
+
+use crate::startup::Application;
+
+/// Blytz: live-commerce auctions.
+#[derive(Debug, Parser)]
+#[command(name = "blytz", version, about)]
+pub struct Cli {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Manage accounts from the command line.
+    Admin {
+        /// The admin action.
+        #[command(subcommand)]
+        action: AdminAction,
+    },
+}
+
+/// `blytz admin ...`.
+#[derive(Debug, Subcommand)]
+pub enum AdminAction {
+    /// Create an admin account (the only way to get one).
+    Create {
+        /// Login email.
+        #[arg(long)]
+        email: String,
+        /// Password (8 to 128 characters); may come from BLYTZ_ADMIN_PASSWORD.
+        #[arg(long, env = "BLYTZ_ADMIN_PASSWORD", hide_env_values = true)]
+        password: String,
+        /// Name shown in rooms.
+        #[arg(long, default_value = "Admin")]
+        display_name: String,
+    },
+}
+
+/// Run the command line; the exit code says whether it worked.
+pub async fn run(cli: Cli) -> ExitCode {
+    let config = match Config::load() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("blytz: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    crate::telemetry::init(config.env);
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve(config).await,
+        Command::Admin {
+            action:
+                AdminAction::Create {
+                    email,
+                    password,
+                    display_name,
+                },
+        } => create_admin(config, &email, &password, &display_name).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = ?e, "blytz failed");
+            eprintln!("blytz: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = Application::build(config).await?;
+    app.run_until_stopped().await?;
+    Ok(())
+}
+
+async fn create_admin(
+    config: Config,
+    email: &str,
+    password: &str,
+    display_name: &str,
+) -> anyhow::Result<()> {
+    let db = blytz::Db::connect(&config.database_url()).await?;
+    db.migrate().await?;
+    let tokens = TokenIssuer::new(
+        config.jwt_secret_bytes()?,
+        Duration::from_secs(config.access_token_ttl_secs),
+    );
+    let accounts = Accounts::new(
+        db.clone(),
+        tokens,
+        Duration::from_secs(config.refresh_token_ttl_secs),
+    )
+    .await?;
+    let admin = accounts
+        .create_admin(email, password, display_name)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    db.close().await;
+    eprintln!("created admin {} ({})", admin.email, admin.id);
+    Ok(())
+}

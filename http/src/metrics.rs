@@ -1,0 +1,28 @@
+//! Prometheus metrics: one process-wide recorder, rendered at `GET /metrics`.
+
+use std::sync::LazyLock;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+/// Latency buckets in seconds: fine below a millisecond, where bids live.
+const LATENCY_BUCKETS: [f64; 16] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+];
+
+/// Installed once per process: several servers in one test process share it.
+static HANDLE: LazyLock<Result<PrometheusHandle, String>> = LazyLock::new(|| {
+    PrometheusBuilder::new()
+        .set_buckets(&LATENCY_BUCKETS)
+        .map_err(|e| e.to_string())?
+        .install_recorder()
+        .map_err(|e| e.to_string())
+});
+
+/// The process-wide recorder's handle.
+pub fn handle() -> anyhow::Result<PrometheusHandle> {
+    HANDLE
+        .as_ref()
+        .cloned()
+        .map_err(|e| anyhow::anyhow!("installing the metrics recorder: {e}"))
+}

@@ -1,0 +1,100 @@
+//! App-wide middleware: request ids on every response and in 500 bodies,
+//! request metrics, and the general rate limit.
+
+use std::time::Instant;
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
+use serde_json::{Map, Value};
+use tracing_actix_web::RequestId;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::verified_claims;
+use crate::limits::LimitKey;
+use crate::state::AppState;
+
+/// The response header carrying the request id.
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Paths that no rate limit applies to (probes, metrics, docs).
+fn is_unlimited(path: &str) -> bool {
+    matches!(
+        path,
+        "/health" | "/ready" | "/metrics" | "/api/openapi.json"
+    ) || path.starts_with("/api/docs")
+}
+
+/// Adds `x-request-id` to every response, and replaces the body of every 500
+/// with the plain error body whose details carry only the request id (the
+/// cause is in the log, under the same id).
+pub async fn request_ids<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let id = req.extensions().get::<RequestId>().map(ToString::to_string);
+    let mut res = next.call(req).await?;
+    let header = id.as_deref().and_then(|id| HeaderValue::from_str(id).ok());
+    if res.status() == StatusCode::INTERNAL_SERVER_ERROR {
+        let mut details = Map::new();
+        if let Some(id) = &id {
+            details.insert("request_id".into(), Value::from(id.as_str()));
+        }
+        let mut fresh = HttpResponse::InternalServerError();
+        if let Some(header) = header {
+            fresh.insert_header((REQUEST_ID_HEADER, header));
+        }
+        let fresh = fresh.json(ErrorBody::new("internal", "internal server error", details));
+        return Ok(res.into_response(fresh).map_into_right_body());
+    }
+    if let Some(header) = header {
+        res.headers_mut().insert(REQUEST_ID_HEADER, header);
+    }
+    Ok(res.map_into_left_body())
+}
+
+/// Counts requests and records their latency, by method, route pattern and status.
+pub async fn record_metrics<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let res = next.call(req).await?;
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "method" => method.clone(), "route" => route.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "method" => method, "route" => route)
+        .record(start.elapsed().as_secs_f64());
+    Ok(res)
+}
+
+/// The general limit: per user when the request carries a valid token, else
+/// per client IP.
+pub async fn rate_limit<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    if let Some(state) = state.filter(|_| !is_unlimited(req.path())) {
+        let user = verified_claims(req.request()).ok().flatten();
+        let key = match user {
+            Some(claims) => Some(LimitKey::User(claims.user_id())),
+            None => state.limits.client_ip_of_service(&req).map(LimitKey::Ip),
+        };
+        if let Some(Err(e)) = key.map(|key| state.limits.check_general(key)) {
+            let response = ApiError::from(e).error_response();
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}

@@ -1,0 +1,184 @@
+//! Building and running the server: `Application::build(config)` binds the
+//! listener (port 0 picks a free port, for tests), `run_until_stopped` serves
+//! until SIGINT/SIGTERM or [`Application::handle`]'s stop.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+use blytz::accounts::{Accounts, TokenIssuer};
+use blytz::redis_store::Redis;
+use blytz::{Config, Db, Error};
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::AppExt;
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_scalar::{Scalar, Servable};
+
+use crate::error::{ApiError, json_error, path_error, query_error};
+use crate::limits::{FORGET_IDLE_EVERY, RateLimits};
+use crate::middleware::{rate_limit, record_metrics, request_ids};
+use crate::state::AppState;
+use crate::{metrics, openapi, routes};
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: AppState,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application")
+            .field("port", &self.port)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    /// Connect storage, apply migrations, build the services and bind the listener.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let db = Db::connect(&config.database_url()).await?;
+        db.migrate().await?;
+        let listener =
+            TcpListener::bind(config.bind).with_context(|| format!("binding {}", config.bind))?;
+        Self::build_with(config, db, listener).await
+    }
+
+    /// The same over an already connected, migrated database and a bound listener.
+    pub async fn build_with(config: Config, db: Db, listener: TcpListener) -> anyhow::Result<Self> {
+        let redis = match config.redis_url.as_deref().filter(|u| !u.is_empty()) {
+            Some(url) => Some(Redis::connect(url).await?),
+            None => None,
+        };
+        let tokens = TokenIssuer::new(
+            config.jwt_secret_bytes()?,
+            Duration::from_secs(config.access_token_ttl_secs),
+        );
+        let accounts = Accounts::new(
+            db.clone(),
+            tokens,
+            Duration::from_secs(config.refresh_token_ttl_secs),
+        )
+        .await?;
+        let limits = Arc::new(RateLimits::new(&config));
+        spawn_limit_janitor(Arc::clone(&limits));
+
+        let state = AppState {
+            config: Arc::new(config),
+            db,
+            redis,
+            accounts,
+            limits,
+            metrics: metrics::handle()?,
+        };
+        let port = listener
+            .local_addr()
+            .context("reading the bound port")?
+            .port();
+        let spec = Arc::new(openapi::document());
+        let data = web::Data::new(state.clone());
+        let mut server = HttpServer::new(move || create_app(data.clone(), Arc::clone(&spec)))
+            .shutdown_timeout(10);
+        if state.config.workers > 0 {
+            server = server.workers(state.config.workers);
+        }
+        let server = server.listen(listener).context("listening")?.run();
+        tracing::info!(port, env = ?state.config.env, backend = ?state.db.backend(), "Blytz is listening");
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
+    }
+
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// The shared state (services, storage), e.g. for tests.
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until stopped (SIGINT, SIGTERM or the handle), then close storage.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.state.db.close().await;
+        tracing::info!("Blytz stopped");
+        result
+    }
+}
+
+/// Every route, for the app and for the OpenAPI document alike.
+pub fn routes(cfg: &mut ServiceConfig) {
+    cfg.configure(routes::health::configure)
+        .service(utoipa_actix_web::scope("/api/v1").configure(routes::api_v1));
+}
+
+/// The app factory: middleware, extractor settings, routes, docs.
+pub fn create_app(
+    state: web::Data<AppState>,
+    spec: Arc<utoipa::openapi::OpenApi>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let json = web::JsonConfig::default()
+        .limit(state.config.json_limit_bytes)
+        .error_handler(json_error);
+    let spec_json = Arc::clone(&spec);
+    App::new()
+        .app_data(state)
+        .app_data(json)
+        .app_data(web::PathConfig::default().error_handler(path_error))
+        .app_data(web::QueryConfig::default().error_handler(query_error))
+        .wrap(from_fn(rate_limit))
+        .wrap(from_fn(request_ids))
+        .wrap(from_fn(record_metrics))
+        .wrap(TracingLogger::default())
+        .into_utoipa_app()
+        .configure(routes)
+        .split_for_parts()
+        .0
+        .route(
+            "/api/openapi.json",
+            web::get().to(move || {
+                let spec = Arc::clone(&spec_json);
+                async move { HttpResponse::Ok().json(spec.as_ref()) }
+            }),
+        )
+        .service(Scalar::with_url("/api/docs", spec.as_ref().clone()))
+        .default_service(web::to(not_found))
+}
+
+async fn not_found() -> Result<HttpResponse, ApiError> {
+    Err(Error::NotFound { what: "route" }.into())
+}
+
+/// Forget idle rate-limit keys now and then, so memory stays bounded.
+fn spawn_limit_janitor(limits: Arc<RateLimits>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = tokio::time::interval(FORGET_IDLE_EVERY);
+        loop {
+            tick.tick().await;
+            limits.forget_idle();
+        }
+    });
+}

@@ -1,0 +1,27 @@
+//! What every handler can reach: services, limits and settings.
+
+use std::sync::Arc;
+
+use blytz::accounts::Accounts;
+use blytz::redis_store::Redis;
+use blytz::{Config, Db};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::limits::RateLimits;
+
+/// Shared application state (cheap to clone: everything inside is shared).
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The settings in force.
+    pub config: Arc<Config>,
+    /// The database.
+    pub db: Db,
+    /// Redis, when configured.
+    pub redis: Option<Redis>,
+    /// Accounts and tokens.
+    pub accounts: Accounts,
+    /// Rate limits.
+    pub limits: Arc<RateLimits>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}

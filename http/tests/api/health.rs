@@ -1,0 +1,73 @@
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::spawn_app;
+
+#[actix_web::test]
+async fn health_ready_and_metrics() {
+    let app = spawn_app().await;
+    let res = app.get("/health", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().contains_key("x-request-id"));
+
+    let res = app.get("/ready", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "ok");
+    if app.state.redis.is_some() {
+        assert_eq!(body["checks"]["redis"], "ok");
+    }
+
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+    assert!(text.contains("http_requests_total"), "{text}");
+    assert!(
+        text.contains("http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(text.contains(r#"route="/ready""#), "{text}");
+}
+
+#[actix_web::test]
+async fn ready_says_unavailable_when_the_database_is_gone() {
+    let app = spawn_app().await;
+    app.state.db.close().await;
+    let res = app.get("/ready", None).await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "unreachable");
+}
+
+#[actix_web::test]
+async fn openapi_lists_every_route_and_docs_page_is_served() {
+    let app = spawn_app().await;
+    let spec: Value = app
+        .get("/api/openapi.json", None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let paths = spec["paths"].as_object().unwrap();
+    for path in [
+        "/health",
+        "/ready",
+        "/metrics",
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/api/v1/auth/logout",
+        "/api/v1/auth/profile",
+        "/api/v1/auth/change-password",
+    ] {
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    assert!(paths["/api/v1/auth/profile"]["put"].is_object());
+    assert!(spec["components"]["securitySchemes"]["bearer"].is_object());
+
+    let res = app.get("/api/docs", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Blytz API"));
+}

@@ -1,0 +1,124 @@
+use std::net::TcpListener;
+
+use blytz::Config;
+use blytz::db::ScratchDb;
+use blytz_http::Application;
+use blytz_http::state::AppState;
+use reqwest::{Response, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+pub const JWT_SECRET: &str = "test-secret-0123456789abcdef0123456789";
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    _scratch: ScratchDb,
+    _data: tempfile::TempDir,
+}
+
+/// The settings tests start from: no rate limits, a fixed secret, a temp data folder.
+pub fn test_config(data_dir: &std::path::Path) -> Config {
+    Config {
+        bind: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data_dir.to_path_buf(),
+        jwt_secret: Some(SecretString::from(JWT_SECRET)),
+        auth_rate_per_min: 0,
+        rate_per_min: 0,
+        bid_rate_per_sec: 0,
+        workers: 2,
+        redis_url: std::env::var("TEST_REDIS_URL")
+            .ok()
+            .filter(|u| !u.is_empty()),
+        ..Config::default()
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let data = tempfile::tempdir().unwrap();
+    let mut config = test_config(data.path());
+    adjust(&mut config);
+    let scratch = ScratchDb::from_env().await.unwrap();
+    let listener = TcpListener::bind(config.bind).unwrap();
+    let app = Application::build_with(config, scratch.db.clone(), listener)
+        .await
+        .unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        state,
+        _scratch: scratch,
+        _data: data,
+    }
+}
+
+/// A registered user and their tokens.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: String,
+    pub email: String,
+    pub password: String,
+    pub access_token: String,
+    pub refresh_token: String,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut req = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.get(self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+
+    pub async fn register(&self, email: &str, role: &str) -> TestUser {
+        let password = "correct horse battery";
+        let res = self
+            .post_json(
+                "/api/v1/auth/register",
+                &json!({"email": email, "password": password, "display_name": "Tester", "role": role}),
+                None,
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = res.json().await.unwrap();
+        TestUser {
+            id: body["user"]["id"].as_str().unwrap().to_owned(),
+            email: email.to_owned(),
+            password: password.to_owned(),
+            access_token: body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+}
+
+/// Read an error body and return its code, asserting the status.
+pub async fn error_code(res: Response, status: StatusCode) -> (String, Value) {
+    assert_eq!(res.status(), status, "unexpected status");
+    let body: Value = res.json().await.unwrap();
+    let code = body["error"]["code"].as_str().unwrap().to_owned();
+    assert!(body["error"]["message"].is_string());
+    assert!(body["error"]["details"].is_object());
+    (code, body["error"]["details"].clone())
+}

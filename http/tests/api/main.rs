@@ -1,0 +1,14 @@
+//! HTTP API tests: the real server on a random port, a real HTTP client, a
+//! fresh database per test (PostgreSQL when `TEST_DATABASE_URL` is set, else
+//! SQLite).
+
+// A failed setup step in a test should fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod binary;
+mod errors;
+mod guards;
+mod health;
+mod helpers;
+mod limits;
