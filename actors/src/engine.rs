@@ -169,8 +169,12 @@ impl Engine {
         for _ in 0..2 {
             let addr = self.auction(auction_id).await?;
             match addr.send(msg.clone()).await {
+                // A stopped or stopping actor: forget it; the retry respawns
+                // it from the journal.
+                Ok(Err(AuctionError::Unavailable)) | Err(_) => {
+                    self.index.remove_if_is(auction_id, &addr);
+                }
                 Ok(answer) => return answer,
-                Err(_) => self.index.remove_if_is(auction_id, &addr),
             }
         }
         Err(AuctionError::Unavailable)

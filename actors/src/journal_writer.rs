@@ -26,8 +26,6 @@ pub struct WriterSettings {
     pub window: Duration,
     /// The most entries in one append (default 1024).
     pub max_entries: usize,
-    /// Submissions that may queue before submitters wait (default 65 536).
-    pub queue: usize,
 }
 
 impl Default for WriterSettings {
@@ -35,7 +33,6 @@ impl Default for WriterSettings {
         Self {
             window: Duration::from_millis(1),
             max_entries: 1024,
-            queue: 65_536,
         }
     }
 }
@@ -52,14 +49,17 @@ struct Submission {
 /// last handle is dropped.
 #[derive(Debug, Clone)]
 pub struct JournalWriter {
-    tx: mpsc::Sender<Submission>,
+    /// Unbounded so that [`JournalWriter::submit`] enqueues at once, in call
+    /// order: an auction's batches must reach the journal in seq order.
+    /// Actor mailboxes are bounded, which bounds this queue in practice.
+    tx: mpsc::UnboundedSender<Submission>,
 }
 
 impl JournalWriter {
     /// Spawns the writer on the current tokio runtime (or actix arbiter).
     #[must_use]
     pub fn spawn(store: Arc<dyn JournalStore>, settings: WriterSettings) -> Self {
-        let (tx, rx) = mpsc::channel(settings.queue.max(1));
+        let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(run(store, rx, settings));
         Self { tx }
     }
@@ -71,23 +71,24 @@ impl JournalWriter {
         store: Arc<dyn JournalStore>,
         settings: WriterSettings,
     ) -> Self {
-        let (tx, rx) = mpsc::channel(settings.queue.max(1));
+        let (tx, rx) = mpsc::unbounded_channel();
         arbiter.spawn(run(store, rx, settings));
         Self { tx }
     }
 
-    /// Submits one batch; resolves once it is durable (or failed).
+    /// Enqueues one batch now (batches are written in submission order);
+    /// the future resolves once it is durable (or failed).
     pub fn submit(
         &self,
         entries: Vec<JournalEntry>,
     ) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
-        let tx = self.tx.clone();
+        let (reply, answer) = oneshot::channel();
+        let queued = self.tx.send(Submission { entries, reply }).is_ok();
         async move {
-            let (reply, answer) = oneshot::channel();
             let stopped = || JournalError::Unavailable("the journal writer stopped".to_owned());
-            tx.send(Submission { entries, reply })
-                .await
-                .map_err(|_| stopped())?;
+            if !queued {
+                return Err(stopped());
+            }
             answer.await.map_err(|_| stopped())?
         }
     }
@@ -95,7 +96,7 @@ impl JournalWriter {
 
 async fn run(
     store: Arc<dyn JournalStore>,
-    mut rx: mpsc::Receiver<Submission>,
+    mut rx: mpsc::UnboundedReceiver<Submission>,
     settings: WriterSettings,
 ) {
     while let Some(first) = rx.recv().await {

@@ -7,4 +7,7 @@
     reason = "test helpers outside #[test] fns fail loudly on purpose"
 )]
 
+mod actor;
+mod helpers;
 mod props;
+mod writer;

@@ -1,0 +1,133 @@
+//! A test engine over the in-memory journal.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use blytz_actors::auction::AuctionSettings;
+use blytz_actors::auction::messages::PlaceBid;
+use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
+use blytz_actors::ports::{Clock, InMemoryJournal, ManualClock, SystemClock};
+use blytz_actors::rules::{Actor, NewAuction};
+use blytz_actors::view::{AuctionView, BidOutcome};
+use blytz_actors::{AuctionError, Engine, EngineSettings};
+use bytes::Bytes;
+use chrono::DateTime;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+pub struct TestEngine {
+    pub engine: Engine,
+    pub store: Arc<InMemoryJournal>,
+    pub clock: Option<Arc<ManualClock>>,
+    pub seller: UserId,
+}
+
+pub fn settings() -> EngineSettings {
+    EngineSettings {
+        arbiters: 0,
+        writer_thread: false,
+        auction: AuctionSettings {
+            snapshot_every: 4,
+            eviction_grace: Duration::from_secs(600),
+            mailbox_capacity: 1024,
+        },
+        ..EngineSettings::default()
+    }
+}
+
+/// An engine on a manual clock (timers never fire by themselves in time).
+pub fn manual_engine() -> TestEngine {
+    let clock = Arc::new(ManualClock::new(
+        DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
+    ));
+    let store = Arc::new(InMemoryJournal::new());
+    let engine = Engine::start(store.clone(), clock.clone(), settings());
+    TestEngine {
+        engine,
+        store,
+        clock: Some(clock),
+        seller: UserId::new(),
+    }
+}
+
+/// An engine on the system clock.
+pub fn system_engine(settings: EngineSettings) -> TestEngine {
+    let store = Arc::new(InMemoryJournal::new());
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    TestEngine {
+        engine: Engine::start(store.clone(), clock, settings),
+        store,
+        clock: None,
+        seller: UserId::new(),
+    }
+}
+
+impl TestEngine {
+    /// A second engine over the same journal, as after a process restart.
+    pub fn restarted(&self) -> Engine {
+        let clock: Arc<dyn Clock> = match &self.clock {
+            Some(clock) => clock.clone(),
+            None => Arc::new(SystemClock),
+        };
+        Engine::start(self.store.clone(), clock, settings())
+    }
+
+    pub fn seller(&self) -> Actor {
+        Actor::user(self.seller)
+    }
+
+    pub fn new_auction(&self, start_price: i64, duration_ms: i64) -> NewAuction {
+        NewAuction::new(ProductId::new(), Currency::USD, start_price, duration_ms)
+    }
+
+    /// Creates and starts an auction.
+    pub async fn live(&self, new: NewAuction) -> AuctionView {
+        let created = self.engine.create_auction(self.seller, new).await.unwrap();
+        self.engine
+            .start_auction(created.id, self.seller())
+            .await
+            .unwrap()
+    }
+
+    pub async fn bid(
+        &self,
+        auction_id: AuctionId,
+        bidder_id: UserId,
+        amount: i64,
+        max_amount: Option<i64>,
+    ) -> Result<BidOutcome, AuctionError> {
+        self.engine
+            .place_bid(
+                auction_id,
+                PlaceBid {
+                    bidder_id,
+                    amount,
+                    max_amount,
+                    request_id: None,
+                },
+            )
+            .await
+    }
+}
+
+/// The next frame of a room, parsed; fails the test after 5 s.
+pub async fn next_frame(rx: &mut broadcast::Receiver<Bytes>) -> Value {
+    let bytes = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("a frame within 5 s")
+        .expect("the room is open");
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// Frames until one of type `kind` (inclusive).
+pub async fn frames_until(rx: &mut broadcast::Receiver<Bytes>, kind: &str) -> Vec<Value> {
+    let mut frames = Vec::new();
+    loop {
+        let frame = next_frame(rx).await;
+        let done = frame["type"] == kind;
+        frames.push(frame);
+        if done {
+            return frames;
+        }
+    }
+}
