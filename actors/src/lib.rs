@@ -1,4 +1,34 @@
-//! The live-auction engine.
+//! The live-auction engine: pure bidding rules and the actors that run them.
+//!
+//! Knows no HTTP and no SQL; storage and time come in through [`ports`].
+//!
+//! # Entry points
+//! - [`Engine::start`]`(store, clock, settings)` inside a running actix
+//!   `System`, then on the [`Engine`]: `create_auction`, `place_bid`,
+//!   `buy_now`, `start_auction`, `pause`, `resume`, `extend`, `end`, `cancel`,
+//!   `view`, `snapshot_frame`, `subscribe(RoomKey)`, `resume_open_auctions`
+//!   (call once at boot so open auctions' timers run again).
+//!   Every answer is sent only once it is durable; errors are
+//!   [`AuctionError`] with a stable [`AuctionError::code`] (the
+//!   [`rules::Rejection`] codes, `internal`, `unavailable`) and
+//!   [`rules::Rejection::details`] for the error body.
+//! - [`view`]: [`view::AuctionView`] (the REST/snapshot auction shape),
+//!   [`view::BidOutcome`] (`{"bid","leading","auction"}`), room frames.
+//! - [`rooms`]: [`rooms::Rooms`] and [`rooms::RoomKey`] (`auction:<uuid>`,
+//!   `show:<uuid>`); frames arrive as JSON `Bytes` on a
+//!   `tokio::sync::broadcast::Receiver`. On `Lagged`, resubscribe and fetch
+//!   [`Engine::snapshot_frame`].
+//! - [`ports`]: implement [`ports::JournalStore`] (append a batch in one
+//!   transaction with its outbox rows, load snapshot + later events, save
+//!   snapshots, list open auctions); [`ports::InMemoryJournal`] and
+//!   [`ports::ManualClock`] serve tests.
+//! - [`rules`]: `decide(&state, command, now)` and `apply(&mut state, &event)`,
+//!   pure; [`rules::NewAuction`] is the create request.
+//! - [`auction`] and [`registry`]: the actors behind the engine, for callers
+//!   that want to hold an `Addr<AuctionActor>` themselves.
+//!
+//! The bidding rules are written out, with worked examples, in
+//! `docs/bidding.md`.
 
 pub mod auction;
 pub mod domain;

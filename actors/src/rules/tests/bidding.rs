@@ -337,3 +337,20 @@ fn a_retried_request_returns_the_first_outcome_and_records_no_second_bid() {
     let other = BidRequest::new(bob, 1_050, None, Some("r-1".to_owned()));
     assert_eq!(f.run(Command::PlaceBid(other), 4).unwrap().len(), 1);
 }
+
+#[test]
+fn the_proxy_war_of_docs_bidding_md() {
+    let mut f = Fixture::live(new_auction(1_000));
+    let (alice, bob, carol, dave) = (UserId::new(), UserId::new(), UserId::new(), UserId::new());
+    f.bid(alice, 1_000, Some(3_000), 1).unwrap();
+    assert_eq!((f.leader(), f.price()), (Some(alice), Some(1_000)));
+    f.bid(bob, 1_500, Some(2_000), 2).unwrap();
+    assert_eq!(
+        (f.leader(), f.price(), f.state.bid_count),
+        (Some(alice), Some(2_050), 3)
+    );
+    f.bid(carol, 2_100, Some(5_000), 3).unwrap();
+    assert_eq!((f.leader(), f.price()), (Some(carol), Some(3_100)));
+    f.bid(dave, 4_000, None, 4).unwrap();
+    assert_eq!((f.leader(), f.price()), (Some(carol), Some(4_100)));
+}
