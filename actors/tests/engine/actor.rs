@@ -329,3 +329,22 @@ async fn unknown_auctions_are_not_found() {
         Err(AuctionError::Rejected(Rejection::NotFound))
     );
 }
+
+#[actix_rt::test]
+async fn an_ended_auction_is_evicted_after_its_grace_and_respawned_on_demand() {
+    let mut s = settings();
+    s.auction.eviction_grace = Duration::from_millis(20);
+    let t = system_engine(s);
+    let auction = t.live(t.new_auction(1_000, 60_000)).await;
+    let ended = t.engine.end(auction.id, t.seller()).await.unwrap();
+    assert_eq!(ended.status, AuctionStatus::Ended);
+    for _ in 0..250 {
+        if t.engine.index().get(auction.id).is_none() {
+            break;
+        }
+        actix_rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(t.engine.index().get(auction.id).is_none(), "evicted");
+    let again = t.engine.view(auction.id).await.unwrap();
+    assert_eq!((again.status, again.seq), (AuctionStatus::Ended, ended.seq));
+}
