@@ -1,33 +1,7 @@
-//! Identifier newtypes.
+//! Identifier newtypes (UUID v7, time-ordered).
 //!
-//! Ids are UUID v7 (time-ordered), so they also sort by creation time.
+//! The engine's ids are the ids of the whole system. They know nothing of
+//! SQL: bind them as `Uuid::from(id)` and decode them with
+//! `#[sqlx(try_from = "uuid::Uuid")]`.
 
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
-/// A user account's id.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type,
-)]
-#[serde(transparent)]
-#[sqlx(transparent)]
-pub struct UserId(pub Uuid);
-
-impl UserId {
-    /// A fresh, time-ordered id.
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-}
-
-impl Default for UserId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl std::fmt::Display for UserId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.fmt(f)
-    }
-}
+pub use blytz_actors::domain::{AuctionId, BidId, ProductId, ShowId, UserId};

@@ -12,6 +12,7 @@ use crate::with_db;
 /// A `users` row, password hash included.
 #[derive(Debug, Clone, FromRow)]
 pub struct UserRow {
+    #[sqlx(try_from = "Uuid")]
     pub id: UserId,
     pub email: String,
     pub password_hash: String,
@@ -42,6 +43,7 @@ impl UserRow {
 #[derive(Debug, Clone, FromRow)]
 pub struct RefreshRow {
     pub id: Uuid,
+    #[sqlx(try_from = "Uuid")]
     pub user_id: UserId,
     pub family_id: Uuid,
     pub token_hash: String,
@@ -59,7 +61,7 @@ pub async fn insert_user(db: &Db, row: &UserRow) -> Result<(), sqlx::Error> {
         "INSERT INTO users (id, email, password_hash, display_name, avatar_url, role, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
-    .bind(row.id)
+    .bind(Uuid::from(row.id))
     .bind(&row.email)
     .bind(&row.password_hash)
     .bind(&row.display_name)
@@ -79,7 +81,7 @@ pub async fn user_by_email(db: &Db, email: &str) -> Result<Option<UserRow>, sqlx
 
 pub async fn user_by_id(db: &Db, id: UserId) -> Result<Option<UserRow>, sqlx::Error> {
     let sql = sqlx::AssertSqlSafe(format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"));
-    with_db!(db, pool => sqlx::query_as::<_, UserRow>(sql).bind(id).fetch_optional(pool).await)
+    with_db!(db, pool => sqlx::query_as::<_, UserRow>(sql).bind(Uuid::from(id)).fetch_optional(pool).await)
 }
 
 pub async fn update_profile(
@@ -95,7 +97,7 @@ pub async fn update_profile(
     .bind(display_name)
     .bind(avatar_url)
     .bind(now)
-    .bind(id)
+    .bind(Uuid::from(id))
     .execute(pool)
     .await
     .map(|r| r.rows_affected() == 1))
@@ -113,12 +115,12 @@ pub async fn set_password_and_revoke(
         sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(password_hash)
             .bind(now)
-            .bind(id)
+            .bind(Uuid::from(id))
             .execute(&mut *tx)
             .await?;
         sqlx::query("UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL")
             .bind(now)
-            .bind(id)
+            .bind(Uuid::from(id))
             .execute(&mut *tx)
             .await?;
         tx.commit().await
@@ -137,7 +139,7 @@ macro_rules! insert_refresh_query {
     ($row:expr) => {
         sqlx::query(INSERT_REFRESH)
             .bind($row.id)
-            .bind($row.user_id)
+            .bind(Uuid::from($row.user_id))
             .bind($row.family_id)
             .bind($row.token_hash.clone())
             .bind($row.expires_at)
@@ -203,7 +205,7 @@ pub async fn revoke_user(db: &Db, user: UserId, now: DateTime<Utc>) -> Result<u6
         "UPDATE refresh_tokens SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL",
     )
     .bind(now)
-    .bind(user)
+    .bind(Uuid::from(user))
     .execute(pool)
     .await
     .map(|r| r.rows_affected()))

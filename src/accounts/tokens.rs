@@ -36,7 +36,7 @@ pub struct AccessClaims {
 impl AccessClaims {
     /// The user id as a typed id.
     pub fn user_id(&self) -> UserId {
-        UserId(self.sub)
+        UserId::from(self.sub)
     }
 }
 
@@ -82,7 +82,7 @@ impl TokenIssuer {
     pub fn issue_access(&self, user: UserId, role: Role, now: i64) -> Result<String> {
         let ttl = i64::try_from(self.access_ttl.as_secs()).unwrap_or(i64::MAX);
         let claims = AccessClaims {
-            sub: user.0,
+            sub: Uuid::from(user),
             role,
             iat: now,
             exp: now.saturating_add(ttl),

@@ -24,7 +24,7 @@ async fn no_token_is_401() {
 async fn expired_tampered_unsigned_and_foreign_tokens_are_401() {
     let app = spawn_app().await;
     let user = app.register("eve@example.com", "buyer").await;
-    let id = UserId(Uuid::parse_str(&user.id).unwrap());
+    let id = UserId::from(Uuid::parse_str(&user.id).unwrap());
     let now = chrono::Utc::now().timestamp();
 
     let ours = TokenIssuer::new(JWT_SECRET.as_bytes(), Duration::from_secs(900));
