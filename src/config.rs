@@ -73,6 +73,26 @@ pub struct Config {
     /// `STRIPE_WEBHOOK_SECRET`.
     #[serde(skip_serializing)]
     pub stripe_webhook_secret: Option<SecretString>,
+    /// `BLYTZ_MEDIA_DIR`: the folder of uploaded pictures (default `<data_dir>/media`).
+    pub media_dir: Option<PathBuf>,
+    /// `BLYTZ_MEDIA_PUBLIC_URL`: URL prefix of stored pictures (default `/media`,
+    /// or the S3 endpoint and bucket).
+    pub media_public_url: Option<String>,
+    /// `BLYTZ_MAX_IMAGE_BYTES`: the largest picture upload accepted.
+    pub max_image_bytes: usize,
+    /// `BLYTZ_S3_BUCKET`: keep pictures in this S3-compatible bucket instead of the folder.
+    pub s3_bucket: Option<String>,
+    /// `BLYTZ_S3_ENDPOINT`: the S3-compatible endpoint (e.g. MinIO); AWS when unset.
+    pub s3_endpoint: Option<String>,
+    /// `BLYTZ_S3_REGION`: default `us-east-1`.
+    pub s3_region: Option<String>,
+    /// `BLYTZ_S3_ACCESS_KEY_ID`.
+    pub s3_access_key_id: Option<String>,
+    /// `BLYTZ_S3_SECRET_ACCESS_KEY`.
+    #[serde(skip_serializing)]
+    pub s3_secret_access_key: Option<SecretString>,
+    /// `BLYTZ_VIEW_FLUSH_SECS`: how often counted product views are written.
+    pub view_flush_secs: u64,
 }
 
 impl Default for Config {
@@ -97,6 +117,15 @@ impl Default for Config {
             livekit_api_secret: None,
             stripe_secret_key: None,
             stripe_webhook_secret: None,
+            media_dir: None,
+            media_public_url: None,
+            max_image_bytes: 5 * 1024 * 1024,
+            s3_bucket: None,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
+            view_flush_secs: 10,
         }
     }
 }

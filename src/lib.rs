@@ -5,6 +5,7 @@
 //! Nothing here knows about HTTP.
 
 pub mod accounts;
+pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -1,0 +1,526 @@
+//! Listing and full-text search of products: filters, sorts and keyset
+//! pagination with an opaque cursor.
+//!
+//! Every sort ends with the product id, so the order is total and a cursor
+//! (the sort key and id of the last item) continues exactly after it: no item
+//! is repeated or skipped between pages of an unchanged list. Relevance is
+//! `1 + text rank` when the title matches every term and `text rank` alone
+//! otherwise, the text rank lying in `[0, 1)`: a title match always ranks
+//! above a description-only match.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::FromRow;
+use uuid::Uuid;
+
+use super::model::{CategoryId, Condition, ProductPage, ProductStatus};
+use super::product_store::{COLUMNS, ProductRow};
+use super::{Actor, Catalog};
+use crate::db::{Backend, Db};
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::with_db;
+
+/// Default page size.
+pub const DEFAULT_LIMIT: u32 = 20;
+/// Largest page size.
+pub const MAX_LIMIT: u32 = 100;
+/// Most search terms used from `q`.
+const MAX_TERMS: usize = 16;
+/// Longest search term used.
+const MAX_TERM_CHARS: usize = 64;
+
+/// The order of a product list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Sort {
+    /// Newest first (the default without `q`).
+    Newest,
+    /// Cheapest start price first.
+    PriceAsc,
+    /// Dearest start price first.
+    PriceDesc,
+    /// Best match first (needs `q`; the default with it).
+    Relevance,
+    /// Products in a live auction, the one ending first first.
+    EndingSoon,
+}
+
+impl Sort {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Newest => "newest",
+            Self::PriceAsc => "price_asc",
+            Self::PriceDesc => "price_desc",
+            Self::Relevance => "relevance",
+            Self::EndingSoon => "ending_soon",
+        }
+    }
+}
+
+/// `GET /products` (and `/products/my-products`) query parameters.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ProductQuery {
+    /// Words to find in the title or description.
+    pub q: Option<String>,
+    /// A category; its subcategories are included.
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub category_id: Option<CategoryId>,
+    /// Lowest start price (minor units).
+    pub min_price: Option<i64>,
+    /// Highest start price (minor units).
+    pub max_price: Option<i64>,
+    /// Only this condition.
+    #[param(value_type = Option<Condition>)]
+    pub condition: Option<Condition>,
+    /// Only this status (default `active`; `draft` and `cancelled` show only the caller's own).
+    #[param(value_type = Option<ProductStatus>)]
+    pub status: Option<ProductStatus>,
+    /// Only this seller's products.
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub seller_id: Option<UserId>,
+    /// Only featured (or only not featured) products.
+    pub featured: Option<bool>,
+    /// `newest`, `price_asc`, `price_desc`, `relevance` or `ending_soon`.
+    #[param(value_type = Option<Sort>)]
+    pub sort: Option<Sort>,
+    /// Page size, 1 to 100 (default 20).
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// What a list is restricted to, after visibility rules are applied.
+#[derive(Debug, Default)]
+struct Filter {
+    status: Option<ProductStatus>,
+    seller: Option<UserId>,
+}
+
+/// The position after the last item of a page.
+#[derive(Debug, Serialize, Deserialize)]
+struct Cursor {
+    /// The sort it belongs to.
+    s: String,
+    /// The last product id.
+    id: Uuid,
+    /// Its start price (price sorts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    p: Option<i64>,
+    /// Its rank's bits (relevance: bits keep the float exact).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    r: Option<u64>,
+    /// Its auction's end (ending soon).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    t: Option<DateTime<Utc>>,
+}
+
+impl Cursor {
+    fn encode(&self) -> Result<String> {
+        let json = serde_json::to_vec(self).map_err(anyhow::Error::from)?;
+        Ok(URL_SAFE_NO_PAD.encode(json))
+    }
+
+    fn decode(text: &str, sort: Sort) -> Result<Self> {
+        let invalid = || Error::validation("cursor", "cursor", "is not a cursor of this list");
+        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+        let cursor: Self = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        let complete = match sort {
+            Sort::Newest => true,
+            Sort::PriceAsc | Sort::PriceDesc => cursor.p.is_some(),
+            Sort::Relevance => cursor.r.is_some(),
+            Sort::EndingSoon => cursor.t.is_some(),
+        };
+        if cursor.s != sort.as_str() || !complete {
+            return Err(invalid());
+        }
+        Ok(cursor)
+    }
+}
+
+/// A value bound to a placeholder of a query built at run time.
+#[derive(Debug, Clone)]
+enum Arg {
+    Uuid(Uuid),
+    I64(i64),
+    F64(f64),
+    Bool(bool),
+    Text(String),
+    Time(DateTime<Utc>),
+}
+
+/// SQL text with `$n` placeholders and the values they stand for.
+#[derive(Debug, Default)]
+struct Sql {
+    text: String,
+    args: Vec<Arg>,
+}
+
+impl Sql {
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    /// Add a value and write its placeholder.
+    fn bind(&mut self, arg: Arg) -> &mut Self {
+        self.args.push(arg);
+        let n = self.args.len();
+        self.text.push_str(&format!("${n}"));
+        self
+    }
+}
+
+#[derive(Debug, FromRow)]
+struct ListRow {
+    #[sqlx(flatten)]
+    product: ProductRow,
+    #[sqlx(default)]
+    rank: Option<f64>,
+    #[sqlx(default)]
+    sort_ends_at: Option<DateTime<Utc>>,
+}
+
+/// `q` as search terms: runs of letters and digits, at most 16 of 64 characters.
+fn terms(q: &str) -> Vec<String> {
+    q.split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .take(MAX_TERMS)
+        .map(|t| t.chars().take(MAX_TERM_CHARS).collect::<String>().to_lowercase())
+        .collect()
+}
+
+impl Catalog {
+    /// A page of products as `viewer` may see them: `active` ones unless
+    /// `status` says otherwise; drafts and cancelled ones only the viewer's
+    /// own (an admin's: everyone's).
+    #[tracing::instrument(skip(self))]
+    pub async fn list_products(
+        &self,
+        viewer: Option<Actor>,
+        query: ProductQuery,
+    ) -> Result<ProductPage> {
+        let status = query.status.unwrap_or(ProductStatus::Active);
+        let mut filter = Filter {
+            status: Some(status),
+            seller: query.seller_id,
+        };
+        if !status.is_public() && !viewer.is_some_and(|v| v.is_admin()) {
+            match viewer {
+                Some(v) if query.seller_id.is_none_or(|s| s == v.user) => {
+                    filter.seller = Some(v.user);
+                }
+                _ => {
+                    return Ok(ProductPage {
+                        items: Vec::new(),
+                        next_cursor: None,
+                    });
+                }
+            }
+        }
+        self.search(viewer, query, filter).await
+    }
+
+    /// A page of the caller's own products, in every status unless `status` is given.
+    #[tracing::instrument(skip(self))]
+    pub async fn my_products(&self, actor: Actor, query: ProductQuery) -> Result<ProductPage> {
+        let filter = Filter {
+            status: query.status,
+            seller: Some(actor.user),
+        };
+        self.search(Some(actor), query, filter).await
+    }
+
+    async fn search(
+        &self,
+        viewer: Option<Actor>,
+        query: ProductQuery,
+        filter: Filter,
+    ) -> Result<ProductPage> {
+        let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(Error::validation(
+                "limit",
+                "range",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
+        }
+        if let (Some(min), Some(max)) = (query.min_price, query.max_price)
+            && min > max
+        {
+            return Err(Error::validation(
+                "max_price",
+                "at_least_min_price",
+                "must not be below min_price",
+            ));
+        }
+        let terms = query.q.as_deref().map(terms).unwrap_or_default();
+        let sort = match query.sort {
+            Some(Sort::Relevance) if terms.is_empty() => {
+                return Err(Error::validation(
+                    "sort",
+                    "requires_q",
+                    "relevance needs words to search for in q",
+                ));
+            }
+            Some(sort) => sort,
+            None if terms.is_empty() => Sort::Newest,
+            None => Sort::Relevance,
+        };
+        let cursor = query
+            .cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(|c| Cursor::decode(c, sort))
+            .transpose()?;
+
+        let sql = build(
+            self.db.backend(),
+            &query,
+            &filter,
+            &terms,
+            sort,
+            cursor.as_ref(),
+            i64::from(limit) + 1,
+        );
+        let mut rows = fetch(&self.db, &sql).await?;
+        let next_cursor = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last()
+                .map(|last| {
+                    Cursor {
+                        s: sort.as_str().to_owned(),
+                        id: Uuid::from(last.product.id),
+                        p: matches!(sort, Sort::PriceAsc | Sort::PriceDesc)
+                            .then_some(last.product.start_price),
+                        r: last.rank.filter(|_| sort == Sort::Relevance).map(f64::to_bits),
+                        t: last.sort_ends_at.filter(|_| sort == Sort::EndingSoon),
+                    }
+                    .encode()
+                })
+                .transpose()?
+        } else {
+            None
+        };
+        let items = rows
+            .iter()
+            .map(|row| {
+                let full = viewer.is_some_and(|v| v.may_edit(row.product.seller_id));
+                row.product
+                    .to_product(full, self.views.pending(row.product.id))
+                    .map_err(Error::from)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ProductPage { items, next_cursor })
+    }
+}
+
+/// The list query. Every value is bound; only fixed fragments are written into the text.
+fn build(
+    backend: Backend,
+    query: &ProductQuery,
+    filter: &Filter,
+    terms: &[String],
+    sort: Sort,
+    cursor: Option<&Cursor>,
+    fetch: i64,
+) -> Sql {
+    let mut sql = Sql::default();
+    if let Some(category) = query.category_id {
+        sql.push("WITH RECURSIVE sub(id) AS (SELECT id FROM categories WHERE id = ")
+            .bind(Arg::Uuid(category.into()))
+            .push(" UNION SELECT c.id FROM categories c JOIN sub ON c.parent_id = sub.id) ");
+    }
+    sql.push("SELECT * FROM (SELECT ").push(COLUMNS);
+    let searching = !terms.is_empty();
+    if searching {
+        sql.push(", ");
+        match backend {
+            Backend::Postgres => {
+                let q = Arg::Text(terms.join(" "));
+                sql.push("(CASE WHEN to_tsvector('english', p.title) @@ plainto_tsquery('english', ")
+                    .bind(q.clone())
+                    .push(") THEN 1.0::float8 ELSE 0.0::float8 END) + ts_rank('{0.01,0.02,0.1,1.0}', p.search, plainto_tsquery('english', ")
+                    .bind(q)
+                    .push("), 32)::float8");
+            }
+            Backend::Sqlite => {
+                let phrases: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
+                let title = format!("title : ({})", phrases.join(" "));
+                sql.push("(CASE WHEN p.pk IN (SELECT rowid FROM products_fts WHERE products_fts MATCH ")
+                    .bind(Arg::Text(title))
+                    .push(") THEN 1.0 ELSE 0.0 END) + (-bm25(products_fts, 10.0, 1.0)) / (1.0 - bm25(products_fts, 10.0, 1.0))");
+            }
+        }
+        sql.push(" AS rank");
+    }
+    if sort == Sort::EndingSoon {
+        sql.push(", a.ends_at AS sort_ends_at");
+    }
+    sql.push(" FROM products p");
+    if searching && backend == Backend::Sqlite {
+        sql.push(" JOIN products_fts ON products_fts.rowid = p.pk");
+    }
+    if sort == Sort::EndingSoon {
+        sql.push(
+            " JOIN (SELECT product_id, MIN(ends_at) AS ends_at FROM auctions \
+             WHERE status = 'live' AND ends_at IS NOT NULL GROUP BY product_id) a \
+             ON a.product_id = p.id",
+        );
+    }
+    sql.push(" WHERE p.deleted_at IS NULL");
+    if let Some(status) = filter.status {
+        sql.push(" AND p.status = ")
+            .bind(Arg::Text(status.as_str().to_owned()));
+    }
+    if let Some(seller) = filter.seller {
+        sql.push(" AND p.seller_id = ").bind(Arg::Uuid(seller.into()));
+    }
+    if query.category_id.is_some() {
+        sql.push(" AND p.category_id IN (SELECT id FROM sub)");
+    }
+    if let Some(min) = query.min_price {
+        sql.push(" AND p.start_price >= ").bind(Arg::I64(min));
+    }
+    if let Some(max) = query.max_price {
+        sql.push(" AND p.start_price <= ").bind(Arg::I64(max));
+    }
+    if let Some(condition) = query.condition {
+        sql.push(" AND p.condition = ")
+            .bind(Arg::Text(condition.as_str().to_owned()));
+    }
+    if let Some(featured) = query.featured {
+        sql.push(" AND p.featured = ").bind(Arg::Bool(featured));
+    }
+    if searching {
+        match backend {
+            Backend::Postgres => {
+                sql.push(" AND p.search @@ plainto_tsquery('english', ")
+                    .bind(Arg::Text(terms.join(" ")))
+                    .push(")");
+            }
+            Backend::Sqlite => {
+                let phrases: Vec<String> = terms.iter().map(|t| format!("\"{t}\"")).collect();
+                sql.push(" AND products_fts MATCH ")
+                    .bind(Arg::Text(phrases.join(" ")));
+            }
+        }
+    }
+    sql.push(") t");
+    if let Some(c) = cursor {
+        let id = || Arg::Uuid(c.id);
+        match sort {
+            Sort::Newest => {
+                sql.push(" WHERE t.id < ").bind(id());
+            }
+            Sort::PriceAsc | Sort::PriceDesc => {
+                let (op, price) = (if sort == Sort::PriceAsc { ">" } else { "<" }, c.p.unwrap_or(0));
+                sql.push(&format!(" WHERE (t.start_price {op} "))
+                    .bind(Arg::I64(price))
+                    .push(" OR (t.start_price = ")
+                    .bind(Arg::I64(price))
+                    .push(&format!(" AND t.id {op} "))
+                    .bind(id())
+                    .push("))");
+            }
+            Sort::Relevance => {
+                let rank = f64::from_bits(c.r.unwrap_or(0));
+                sql.push(" WHERE (t.rank < ")
+                    .bind(Arg::F64(rank))
+                    .push(" OR (t.rank = ")
+                    .bind(Arg::F64(rank))
+                    .push(" AND t.id < ")
+                    .bind(id())
+                    .push("))");
+            }
+            Sort::EndingSoon => {
+                let at = c.t.unwrap_or_default();
+                sql.push(" WHERE (t.sort_ends_at > ")
+                    .bind(Arg::Time(at))
+                    .push(" OR (t.sort_ends_at = ")
+                    .bind(Arg::Time(at))
+                    .push(" AND t.id > ")
+                    .bind(id())
+                    .push("))");
+            }
+        }
+    }
+    sql.push(match sort {
+        Sort::Newest => " ORDER BY t.id DESC",
+        Sort::PriceAsc => " ORDER BY t.start_price ASC, t.id ASC",
+        Sort::PriceDesc => " ORDER BY t.start_price DESC, t.id DESC",
+        Sort::Relevance => " ORDER BY t.rank DESC, t.id DESC",
+        Sort::EndingSoon => " ORDER BY t.sort_ends_at ASC, t.id ASC",
+    });
+    sql.push(" LIMIT ").bind(Arg::I64(fetch));
+    sql
+}
+
+async fn fetch(db: &Db, sql: &Sql) -> Result<Vec<ListRow>, sqlx::Error> {
+    with_db!(db, pool => {
+        let mut q = sqlx::query_as::<_, ListRow>(sqlx::AssertSqlSafe(sql.text.clone()));
+        for arg in &sql.args {
+            q = match arg.clone() {
+                Arg::Uuid(v) => q.bind(v),
+                Arg::I64(v) => q.bind(v),
+                Arg::F64(v) => q.bind(v),
+                Arg::Bool(v) => q.bind(v),
+                Arg::Text(v) => q.bind(v),
+                Arg::Time(v) => q.bind(v),
+            };
+        }
+        q.fetch_all(pool).await
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terms_keep_words_only() {
+        assert_eq!(terms(r#"Red "shoes" OR -x* NEAR(a"#), ["red", "shoes", "or", "x", "near", "a"]);
+        assert!(terms("  ()\"*  ").is_empty());
+        assert_eq!(terms(&"w ".repeat(40)).len(), MAX_TERMS);
+    }
+
+    #[test]
+    fn cursors_round_trip_and_belong_to_their_sort() {
+        let c = Cursor {
+            s: "relevance".into(),
+            id: Uuid::now_v7(),
+            p: None,
+            r: Some(0.1234567891234f64.to_bits()),
+            t: None,
+        };
+        let text = c.encode().unwrap();
+        let back = Cursor::decode(&text, Sort::Relevance).unwrap();
+        assert_eq!(back.r, c.r);
+        assert!(Cursor::decode(&text, Sort::Newest).is_err());
+        assert!(Cursor::decode("not a cursor", Sort::Newest).is_err());
+        assert!(Cursor::decode(&text, Sort::PriceAsc).is_err());
+    }
+
+    #[test]
+    fn values_are_bound_never_written() {
+        let query = ProductQuery {
+            q: Some("x'; DROP TABLE products; --".into()),
+            min_price: Some(5),
+            ..ProductQuery::default()
+        };
+        let sql = build(
+            Backend::Postgres,
+            &query,
+            &Filter::default(),
+            &terms(query.q.as_deref().unwrap()),
+            Sort::Relevance,
+            None,
+            21,
+        );
+        assert!(!sql.text.contains("DROP"), "{}", sql.text);
+        assert!(sql.text.contains("$1") && sql.args.len() == 5, "{}", sql.text);
+    }
+}
