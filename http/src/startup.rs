@@ -12,6 +12,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use blytz::accounts::{Accounts, TokenIssuer};
+use blytz::catalog::{Catalog, MediaStore};
 use blytz::redis_store::Redis;
 use blytz::{Config, Db, Error};
 use tracing_actix_web::TracingLogger;
@@ -66,6 +67,12 @@ impl Application {
             Duration::from_secs(config.refresh_token_ttl_secs),
         )
         .await?;
+        let catalog = Catalog::new(db.clone(), MediaStore::from_config(&config)?);
+        actix_web::rt::spawn(
+            catalog
+                .clone()
+                .flush_views_every(Duration::from_secs(config.view_flush_secs)),
+        );
         let limits = Arc::new(RateLimits::new(&config));
         spawn_limit_janitor(Arc::clone(&limits));
 
@@ -74,6 +81,7 @@ impl Application {
             db,
             redis,
             accounts,
+            catalog,
             limits,
             metrics: metrics::handle()?,
         };
@@ -115,6 +123,9 @@ impl Application {
     /// Serve until stopped (SIGINT, SIGTERM or the handle), then close storage.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        if let Err(e) = self.state.catalog.flush_views().await {
+            tracing::warn!(error = %e, "could not flush product views at shutdown");
+        }
         self.state.db.close().await;
         tracing::info!("Blytz stopped");
         result
@@ -124,6 +135,7 @@ impl Application {
 /// Every route, for the app and for the OpenAPI document alike.
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.configure(routes::health::configure)
+        .configure(routes::media::configure)
         .service(utoipa_actix_web::scope("/api/v1").configure(routes::api_v1));
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use blytz::accounts::Accounts;
+use blytz::catalog::Catalog;
 use blytz::redis_store::Redis;
 use blytz::{Config, Db};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -20,6 +21,8 @@ pub struct AppState {
     pub redis: Option<Redis>,
     /// Accounts and tokens.
     pub accounts: Accounts,
+    /// Categories, products, search and pictures.
+    pub catalog: Catalog,
     /// Rate limits.
     pub limits: Arc<RateLimits>,
     /// Renders `/metrics`.

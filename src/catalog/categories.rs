@@ -230,11 +230,9 @@ impl Catalog {
 
     async fn existing_parent(&self, parent: CategoryId) -> Result<Category> {
         self.category(parent).await.map_err(|e| match e {
-            Error::NotFound { .. } => Error::validation(
-                "parent_id",
-                "exists",
-                "no category has this id",
-            ),
+            Error::NotFound { .. } => {
+                Error::validation("parent_id", "exists", "no category has this id")
+            }
             e => e,
         })
     }

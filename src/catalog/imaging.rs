@@ -142,7 +142,8 @@ mod tests {
 
     #[test]
     fn jpeg_stays_jpeg_and_loses_its_metadata() {
-        let img = DynamicImage::ImageRgb8(image::RgbImage::from_pixel(50, 40, image::Rgb([1, 2, 3])));
+        let img =
+            DynamicImage::ImageRgb8(image::RgbImage::from_pixel(50, 40, image::Rgb([1, 2, 3])));
         let mut jpeg = Cursor::new(Vec::new());
         img.write_to(&mut jpeg, ImageFormat::Jpeg).unwrap();
         let mut bytes = jpeg.into_inner();

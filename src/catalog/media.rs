@@ -98,7 +98,11 @@ impl MediaStore {
     }
 
     /// A store in the folder `dir`; keys are served at `<public_url or /media>/<key>`.
-    pub fn local(dir: PathBuf, public_url: Option<String>, max_bytes: usize) -> anyhow::Result<Self> {
+    pub fn local(
+        dir: PathBuf,
+        public_url: Option<String>,
+        max_bytes: usize,
+    ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("creating the media folder {}", dir.display()))?;
         let store = LocalFileSystem::new_with_prefix(&dir)
@@ -134,17 +138,16 @@ impl MediaStore {
         let path = ObjectPath::from(key);
         match self.store.get(&path).await {
             Ok(found) => {
-                let bytes = found
-                    .bytes()
-                    .await
-                    .context("reading a media object")?;
+                let bytes = found.bytes().await.context("reading a media object")?;
                 Ok(Some(MediaObject {
                     bytes,
                     content_type: content_type_of(key),
                 }))
             }
             Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(anyhow::Error::new(e).context("reading a media object").into()),
+            Err(e) => Err(anyhow::Error::new(e)
+                .context("reading a media object")
+                .into()),
         }
     }
 
@@ -307,7 +310,15 @@ mod tests {
     #[test]
     fn keys() {
         assert!(valid_key("products/0192/abc_thumb.jpg"));
-        for bad in ["", "../etc/passwd", "a//b", "a/./b", "a/b c", "/abs", "a\\b"] {
+        for bad in [
+            "",
+            "../etc/passwd",
+            "a//b",
+            "a/./b",
+            "a/b c",
+            "/abs",
+            "a\\b",
+        ] {
             assert!(!valid_key(bad), "{bad}");
         }
     }

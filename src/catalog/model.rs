@@ -135,7 +135,9 @@ impl ProductStatus {
         self == to
             || matches!(
                 (self, to),
-                (Draft, Active | Cancelled) | (Active, Draft | Sold | Cancelled) | (Cancelled, Draft)
+                (Draft, Active | Cancelled)
+                    | (Active, Draft | Sold | Cancelled)
+                    | (Cancelled, Draft)
             )
     }
 

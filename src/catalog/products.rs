@@ -153,7 +153,9 @@ impl Catalog {
             start_price: input.start_price,
             reserve_price: input.reserve_price,
             buy_now_price: input.buy_now_price,
-            images: Json(validate::images(images.into_iter().map(Image::from).collect())?),
+            images: Json(validate::images(
+                images.into_iter().map(Image::from).collect(),
+            )?),
             video_url: input
                 .video_url
                 .as_deref()

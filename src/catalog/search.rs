@@ -189,7 +189,12 @@ fn terms(q: &str) -> Vec<String> {
     q.split(|c: char| !c.is_alphanumeric())
         .filter(|t| !t.is_empty())
         .take(MAX_TERMS)
-        .map(|t| t.chars().take(MAX_TERM_CHARS).collect::<String>().to_lowercase())
+        .map(|t| {
+            t.chars()
+                .take(MAX_TERM_CHARS)
+                .collect::<String>()
+                .to_lowercase()
+        })
         .collect()
 }
 
@@ -296,7 +301,10 @@ impl Catalog {
                         id: Uuid::from(last.product.id),
                         p: matches!(sort, Sort::PriceAsc | Sort::PriceDesc)
                             .then_some(last.product.start_price),
-                        r: last.rank.filter(|_| sort == Sort::Relevance).map(f64::to_bits),
+                        r: last
+                            .rank
+                            .filter(|_| sort == Sort::Relevance)
+                            .map(f64::to_bits),
                         t: last.sort_ends_at.filter(|_| sort == Sort::EndingSoon),
                     }
                     .encode()
@@ -377,7 +385,8 @@ fn build(
             .bind(Arg::Text(status.as_str().to_owned()));
     }
     if let Some(seller) = filter.seller {
-        sql.push(" AND p.seller_id = ").bind(Arg::Uuid(seller.into()));
+        sql.push(" AND p.seller_id = ")
+            .bind(Arg::Uuid(seller.into()));
     }
     if query.category_id.is_some() {
         sql.push(" AND p.category_id IN (SELECT id FROM sub)");
@@ -417,7 +426,10 @@ fn build(
                 sql.push(" WHERE t.id < ").bind(id());
             }
             Sort::PriceAsc | Sort::PriceDesc => {
-                let (op, price) = (if sort == Sort::PriceAsc { ">" } else { "<" }, c.p.unwrap_or(0));
+                let (op, price) = (
+                    if sort == Sort::PriceAsc { ">" } else { "<" },
+                    c.p.unwrap_or(0),
+                );
                 sql.push(&format!(" WHERE (t.start_price {op} "))
                     .bind(Arg::I64(price))
                     .push(" OR (t.start_price = ")
@@ -482,7 +494,10 @@ mod tests {
 
     #[test]
     fn terms_keep_words_only() {
-        assert_eq!(terms(r#"Red "shoes" OR -x* NEAR(a"#), ["red", "shoes", "or", "x", "near", "a"]);
+        assert_eq!(
+            terms(r#"Red "shoes" OR -x* NEAR(a"#),
+            ["red", "shoes", "or", "x", "near", "a"]
+        );
         assert!(terms("  ()\"*  ").is_empty());
         assert_eq!(terms(&"w ".repeat(40)).len(), MAX_TERMS);
     }
@@ -521,6 +536,10 @@ mod tests {
             21,
         );
         assert!(!sql.text.contains("DROP"), "{}", sql.text);
-        assert!(sql.text.contains("$1") && sql.args.len() == 5, "{}", sql.text);
+        assert!(
+            sql.text.contains("$1") && sql.args.len() == 5,
+            "{}",
+            sql.text
+        );
     }
 }

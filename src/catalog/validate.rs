@@ -159,7 +159,9 @@ pub fn json_object(field: &'static str, value: Value) -> Result<Value> {
             format!("must nest at most {JSON_OBJECT_MAX_DEPTH} levels deep"),
         ));
     }
-    let size = serde_json::to_vec(&value).map(|v| v.len()).unwrap_or(usize::MAX);
+    let size = serde_json::to_vec(&value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
     if size > JSON_OBJECT_MAX_BYTES {
         return Err(Error::validation(
             field,
@@ -211,7 +213,11 @@ pub fn slugify(name: &str) -> String {
         }
     }
     let slug = slug.trim_end_matches('-');
-    slug.chars().take(SLUG_MAX).collect::<String>().trim_end_matches('-').to_owned()
+    slug.chars()
+        .take(SLUG_MAX)
+        .collect::<String>()
+        .trim_end_matches('-')
+        .to_owned()
 }
 
 #[cfg(test)]
@@ -257,7 +263,12 @@ mod tests {
     fn urls_and_text() {
         assert!(url("video_url", "https://v.example.com/x.mp4").is_ok());
         assert!(url("video_url", "/media/products/a.jpg").is_ok());
-        for bad in ["javascript:alert(1)", "//evil.com/x", "https://a b", "ftp://x"] {
+        for bad in [
+            "javascript:alert(1)",
+            "//evil.com/x",
+            "https://a b",
+            "ftp://x",
+        ] {
             assert!(url("video_url", bad).is_err(), "{bad}");
         }
         assert!(text("title", "  ", 10, false).is_err());

@@ -7,6 +7,7 @@
 
 mod auth;
 mod binary;
+mod catalog;
 mod errors;
 mod guards;
 mod health;

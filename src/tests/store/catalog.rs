@@ -201,7 +201,10 @@ async fn crud_with_ownership() {
 
         c.delete_product(f.seller, created.id).await.unwrap();
         assert_eq!(
-            c.product(Some(f.seller), created.id).await.unwrap_err().code(),
+            c.product(Some(f.seller), created.id)
+                .await
+                .unwrap_err()
+                .code(),
             "not_found"
         );
         let page = c
@@ -377,7 +380,10 @@ async fn pages_have_no_duplicates_and_no_gaps() {
                 (format!("Gadget {i}"), "a widget companion".to_owned())
             };
             let p = c
-                .create_product(f.seller, new_product(&title, &description, 100 * (i % 4 + 1)))
+                .create_product(
+                    f.seller,
+                    new_product(&title, &description, 100 * (i % 4 + 1)),
+                )
                 .await
                 .unwrap();
             all.insert(p.id);
@@ -608,7 +614,10 @@ async fn views_are_counted_in_memory_and_flushed() {
         }
         c.product(Some(f.seller), p.id).await.unwrap(); // the seller's own view is not counted
         let shown = c.product(None, p.id).await.unwrap();
-        assert_eq!(shown.view_count, 4, "pending views are shown before a flush");
+        assert_eq!(
+            shown.view_count, 4,
+            "pending views are shown before a flush"
+        );
         assert_eq!(c.flush_views().await.unwrap(), 1);
         assert_eq!(c.flush_views().await.unwrap(), 0);
         let stored = c.product(Some(f.seller), p.id).await.unwrap();
@@ -656,7 +665,11 @@ async fn pictures_are_checked_stored_and_thumbnailed() {
             .unwrap();
 
         let err = c
-            .add_image(f.seller, p.id, bytes::Bytes::from_static(b"GIF89a? no, text"))
+            .add_image(
+                f.seller,
+                p.id,
+                bytes::Bytes::from_static(b"GIF89a? no, text"),
+            )
             .await
             .unwrap_err();
         assert_eq!(err.details()["field"], "file");
@@ -677,7 +690,7 @@ async fn pictures_are_checked_stored_and_thumbnailed() {
             .await
             .unwrap();
         assert_eq!((image.width, image.height), (Some(640), Some(480)));
-        assert_eq!(product.images, [image.clone()]);
+        assert_eq!(product.images, std::slice::from_ref(&image));
         assert_eq!(stored_files(f.media_dir.path()), 2);
         let thumb_key = image
             .thumbnail_url
