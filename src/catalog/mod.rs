@@ -13,6 +13,7 @@ mod model;
 mod product_store;
 pub mod products;
 pub mod search;
+mod search_sql;
 mod validate;
 pub mod views;
 
