@@ -198,7 +198,10 @@ pub struct ImageUploaded {
 
 /// The multipart body of an upload (documentation only).
 #[derive(Debug, utoipa::ToSchema)]
-#[expect(dead_code, reason = "only describes the multipart body in the OpenAPI document")]
+#[expect(
+    dead_code,
+    reason = "only describes the multipart body in the OpenAPI document"
+)]
 pub struct ImageUploadForm {
     /// A JPEG, PNG, GIF or WebP picture, at most `BLYTZ_MAX_IMAGE_BYTES`.
     #[schema(value_type = String, format = Binary)]
