@@ -67,6 +67,19 @@ pub enum Error {
         /// A sentence for people.
         message: Cow<'static, str>,
     },
+    /// A business rule refused the request (e.g. `bid_too_low`,
+    /// `auction_closed`), with the family that picks its status.
+    #[error("{message}")]
+    Rule {
+        /// The family (validation, conflict, forbidden, ...).
+        kind: ErrorKind,
+        /// The rule's stable code.
+        code: &'static str,
+        /// A sentence for people.
+        message: Cow<'static, str>,
+        /// Facts for the client, e.g. `{"min_bid":1600}`.
+        details: Map<String, Value>,
+    },
     /// Anything unexpected. Its cause is logged, never shown to the client.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
@@ -141,7 +154,8 @@ impl Error {
             Self::Unauthorized { code, .. }
             | Self::Forbidden { code, .. }
             | Self::Conflict { code, .. }
-            | Self::Unavailable { code, .. } => code,
+            | Self::Unavailable { code, .. }
+            | Self::Rule { code, .. } => code,
             Self::NotFound { .. } => "not_found",
             Self::RateLimited { .. } => "rate_limited",
             Self::Internal(_) => "internal",
@@ -158,6 +172,7 @@ impl Error {
             Self::Conflict { .. } => ErrorKind::Conflict,
             Self::RateLimited { .. } => ErrorKind::RateLimited,
             Self::Unavailable { .. } => ErrorKind::Unavailable,
+            Self::Rule { kind, .. } => *kind,
             Self::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -173,7 +188,7 @@ impl Error {
             Self::NotFound { what } => {
                 map.insert("resource".into(), Value::from(*what));
             }
-            Self::Conflict { details, .. } => map.clone_from(details),
+            Self::Conflict { details, .. } | Self::Rule { details, .. } => map.clone_from(details),
             Self::RateLimited { retry_after_secs } => {
                 map.insert("retry_after_secs".into(), Value::from(*retry_after_secs));
             }

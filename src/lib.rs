@@ -5,11 +5,13 @@
 //! Nothing here knows about HTTP.
 
 pub mod accounts;
+pub mod auctions;
 pub mod catalog;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod pagination;
 pub mod redis_store;
 pub mod time;
 

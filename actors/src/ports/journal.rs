@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{AuctionId, Currency, ProductId, ShowId, UserId};
 use crate::rules::{AuctionState, EndReason, Event, EventKind, apply};
+use crate::view::AuctionView;
 
 /// A boxed, sendable future: keeps [`JournalStore`] object-safe.
 pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, JournalError>> + Send + 'a>>;
@@ -75,10 +76,14 @@ pub struct JournalEntry {
     /// Set on `Ended` events: the store writes this outbox row in the same
     /// transaction as the event.
     pub settlement: Option<Settlement>,
+    /// The public view right after this event, for the read model the
+    /// store keeps in step with the journal (lists, filters).
+    pub view: AuctionView,
 }
 
 impl JournalEntry {
-    /// The entry for `event` of the auction configured in `state`.
+    /// The entry for `event` of the auction configured in `state`, which
+    /// must already include `event`.
     #[must_use]
     pub fn new(event: Event, state: &AuctionState) -> Self {
         let settlement = match &event.kind {
@@ -104,6 +109,7 @@ impl JournalEntry {
         Self {
             auction_id: event.auction_id,
             seq: event.seq,
+            view: AuctionView::of(state, event.at),
             event,
             settlement,
         }

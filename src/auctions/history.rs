@@ -1,0 +1,128 @@
+//! Reads of the auction read models: lists of auctions and bid history.
+
+use blytz_actors::domain::{AuctionId, BidId, ShowId, UserId};
+use blytz_actors::rules::AuctionStatus;
+use blytz_actors::view::AuctionView;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::pagination::{Page, encode_cursor};
+use crate::with_db;
+
+/// Filters of `GET /auctions`.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
+pub struct AuctionFilter {
+    /// `scheduled`, `live`, `paused`, `ended` or `cancelled`.
+    #[param(value_type = Option<String>)]
+    pub status: Option<AuctionStatus>,
+    /// Only this seller's auctions.
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub seller_id: Option<UserId>,
+    /// Only auctions of this show.
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub show_id: Option<ShowId>,
+}
+
+/// One recorded bid, as the history shows it (never a bidder's maximum).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+pub struct BidRecord {
+    /// The bid.
+    #[sqlx(try_from = "Uuid")]
+    #[schema(value_type = String, format = Uuid)]
+    pub id: BidId,
+    /// Who bid (for an automatic bid, the bidder whose proxy answered).
+    #[sqlx(try_from = "Uuid")]
+    #[schema(value_type = String, format = Uuid)]
+    pub bidder_id: UserId,
+    /// The amount, minor units.
+    pub amount: i64,
+    /// Placed by a proxy answer.
+    pub automatic: bool,
+    /// The auction event that recorded it.
+    pub seq: i64,
+    /// When.
+    #[serde(with = "crate::time::rfc3339_ms")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: DateTime<Utc>,
+}
+
+/// A page of auctions, newest first, each as of its last event.
+pub async fn list(
+    db: &Db,
+    filter: &AuctionFilter,
+    page: &Page,
+    now: DateTime<Utc>,
+) -> Result<(Vec<AuctionView>, Option<String>)> {
+    let limit = page.limit()?;
+    let before = page
+        .cursor()?
+        .map(|c| Uuid::parse_str(&c).map_err(|_| bad_cursor()))
+        .transpose()?;
+    let fetch = i64::from(limit) + 1;
+    let rows: Vec<(Json<AuctionView>,)> = with_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT view FROM auctions \
+             WHERE ($1 IS NULL OR status = $1) AND ($2 IS NULL OR seller_id = $2) \
+             AND ($3 IS NULL OR show_id = $3) AND ($4 IS NULL OR id < $4) \
+             ORDER BY id DESC LIMIT $5",
+        )
+        .bind(filter.status.map(AuctionStatus::as_str))
+        .bind(filter.seller_id.map(Uuid::from))
+        .bind(filter.show_id.map(Uuid::from))
+        .bind(before)
+        .bind(fetch)
+        .fetch_all(pool)
+        .await
+    })?;
+    let mut items: Vec<AuctionView> = rows
+        .into_iter()
+        .map(|(Json(mut view),)| {
+            view.server_time = now;
+            view
+        })
+        .collect();
+    let next = next_cursor(&mut items, limit, |v| v.id.to_string());
+    Ok((items, next))
+}
+
+/// A page of an auction's bids, newest first.
+pub async fn bids(db: &Db, id: AuctionId, page: &Page) -> Result<(Vec<BidRecord>, Option<String>)> {
+    let limit = page.limit()?;
+    let before = page
+        .cursor()?
+        .map(|c| c.parse::<i64>().map_err(|_| bad_cursor()))
+        .transpose()?;
+    let fetch = i64::from(limit) + 1;
+    let mut items: Vec<BidRecord> = with_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT id, bidder_id, amount, automatic, seq, created_at FROM bids \
+             WHERE auction_id = $1 AND ($2 IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3",
+        )
+        .bind(Uuid::from(id))
+        .bind(before)
+        .bind(fetch)
+        .fetch_all(pool)
+        .await
+    })?;
+    let next = next_cursor(&mut items, limit, |b| b.seq.to_string());
+    Ok((items, next))
+}
+
+/// Trim the look-ahead item and, if there was one, make the next cursor
+/// from the last item kept.
+fn next_cursor<T>(items: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Option<String> {
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    if items.len() <= limit {
+        return None;
+    }
+    items.truncate(limit);
+    items.last().map(|last| encode_cursor(&key(last)))
+}
+
+fn bad_cursor() -> Error {
+    Error::validation("cursor", "cursor", "is not a cursor this API issued")
+}

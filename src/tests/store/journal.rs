@@ -1,0 +1,241 @@
+//! The SQL journal behind the engine, on both backends.
+
+use blytz::Db;
+use blytz::accounts::{Registration, Role};
+use blytz::auctions::{AUCTION_ENDED_TOPIC, SqlJournal};
+use blytz_actors::domain::{AuctionId, BidId, Currency, ProductId, UserId};
+use blytz_actors::ports::{JournalEntry, JournalError, JournalStore};
+use blytz_actors::rules::{
+    Actor, AuctionState, BidRequest, Command, NewAuction, apply, create, decide,
+};
+use chrono::{Duration, Utc};
+use uuid::Uuid;
+
+use crate::helpers::{accounts, backends};
+
+async fn seller(db: &Db) -> UserId {
+    let session = accounts(db)
+        .await
+        .register(Registration {
+            email: format!("{}@example.com", Uuid::now_v7().simple()),
+            password: "correct horse".into(),
+            display_name: "Seller".into(),
+            role: Role::Seller,
+        })
+        .await
+        .unwrap();
+    session.user.id
+}
+
+/// Decide `command`, apply its events, and return the journal entries.
+fn step(
+    state: &mut AuctionState,
+    command: Command,
+    now: chrono::DateTime<Utc>,
+) -> Vec<JournalEntry> {
+    let events = decide(state, command, now).unwrap();
+    events
+        .into_iter()
+        .map(|event| {
+            apply(state, &event);
+            JournalEntry::new(event, state)
+        })
+        .collect()
+}
+
+fn bid(bidder: UserId, amount: i64, max: Option<i64>) -> Command {
+    Command::PlaceBid(BidRequest {
+        bidder_id: bidder,
+        amount,
+        max_amount: max,
+        request_id: Some(Uuid::now_v7().to_string()),
+        bid_id: BidId::new(),
+        proxy_bid_id: BidId::new(),
+    })
+}
+
+#[tokio::test]
+async fn append_load_snapshot_and_outbox_round_trip() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let journal = SqlJournal::new(db.clone(), None);
+        let seller = seller(db).await;
+        let now = Utc::now();
+        let config = NewAuction::new(
+            ProductId::new(),
+            "USD".parse::<Currency>().unwrap(),
+            1_000,
+            60_000,
+        )
+        .into_config(AuctionId::new(), seller)
+        .unwrap();
+        let id = config.id;
+        let created = create(config, now).unwrap();
+        let mut state = AuctionState::replay([&created]).unwrap();
+        let mut batch = vec![JournalEntry::new(created, &state)];
+        batch.extend(step(
+            &mut state,
+            Command::Start {
+                by: Actor::user(seller),
+            },
+            now,
+        ));
+        journal.append(&batch).await.unwrap();
+
+        let (ann, bob) = (UserId::new(), UserId::new());
+        let later = now + Duration::milliseconds(10);
+        let mut batch = step(&mut state, bid(ann, 1_000, Some(5_000)), later);
+        batch.extend(step(&mut state, bid(bob, 2_000, Some(4_000)), later));
+        journal.append(&batch).await.unwrap();
+
+        // Recovery rebuilds exactly the live state.
+        let rebuilt = journal
+            .load(id)
+            .await
+            .unwrap()
+            .rebuild(id)
+            .unwrap()
+            .unwrap();
+        assert_eq!(rebuilt, state, "{:?}", db.backend());
+
+        // A snapshot plus later events rebuilds it too; an older snapshot never replaces a newer one.
+        journal.save_snapshot(id, state.seq, &state).await.unwrap();
+        let stale = {
+            let mut s = state.clone();
+            s.seq -= 1;
+            s
+        };
+        journal.save_snapshot(id, stale.seq, &stale).await.unwrap();
+        let end_at = later + Duration::milliseconds(10);
+        let batch = step(
+            &mut state,
+            Command::End {
+                by: Actor::user(seller),
+            },
+            end_at,
+        );
+        journal.append(&batch).await.unwrap();
+        let loaded = journal.load(id).await.unwrap();
+        assert_eq!(loaded.snapshot.as_ref().map(|s| s.seq), Some(state.seq - 1));
+        assert_eq!(loaded.events.len(), 1);
+        assert_eq!(loaded.rebuild(id).unwrap().unwrap(), state);
+
+        // The ending wrote one outbox row; a replayed append is a conflict and writes nothing.
+        let err = journal.append(&batch).await.unwrap_err();
+        assert!(matches!(err, JournalError::Conflict { .. }), "{err:?}");
+        let rows: Vec<(String, String)> = blytz::with_db!(db, pool => {
+            sqlx::query_as("SELECT topic, key FROM outbox").fetch_all(pool).await
+        })
+        .unwrap();
+        assert_eq!(rows, vec![(AUCTION_ENDED_TOPIC.to_owned(), id.to_string())]);
+
+        // Read models: the auction row and the bid history.
+        let (status, price, bids): (String, Option<i64>, i64) = blytz::with_db!(db, pool => {
+            sqlx::query_as("SELECT status, current_price, bid_count FROM auctions WHERE id = $1")
+                .bind(Uuid::from(id))
+                .fetch_one(pool)
+                .await
+        })
+        .unwrap();
+        assert_eq!(status, "ended");
+        assert_eq!(price, state.current_price);
+        assert_eq!(bids, i64::from(state.bid_count));
+        let history: Vec<(i64,)> = blytz::with_db!(db, pool => {
+            sqlx::query_as("SELECT amount FROM bids WHERE auction_id = $1 ORDER BY seq")
+                .bind(Uuid::from(id))
+                .fetch_all(pool)
+                .await
+        })
+        .unwrap();
+        assert_eq!(history, vec![(1_000,), (2_000,), (4_100,)]);
+
+        assert!(journal.open_auctions().await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_failed_batch_writes_nothing() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let journal = SqlJournal::new(db.clone(), None);
+        let seller = seller(db).await;
+        let now = Utc::now();
+        let config = NewAuction::new(
+            ProductId::new(),
+            "EUR".parse::<Currency>().unwrap(),
+            500,
+            60_000,
+        )
+        .into_config(AuctionId::new(), seller)
+        .unwrap();
+        let id = config.id;
+        let created = create(config, now).unwrap();
+        let mut state = AuctionState::replay([&created]).unwrap();
+        journal
+            .append(&[JournalEntry::new(created, &state)])
+            .await
+            .unwrap();
+        assert_eq!(journal.open_auctions().await.unwrap(), vec![id]);
+
+        // A batch whose second entry repeats the first seq fails whole.
+        let good = step(
+            &mut state,
+            Command::Start {
+                by: Actor::user(seller),
+            },
+            now,
+        );
+        let batch = vec![good[0].clone(), good[0].clone()];
+        assert!(journal.append(&batch).await.is_err());
+        let loaded = journal.load(id).await.unwrap();
+        assert_eq!(loaded.events.len(), 1, "nothing of the failed batch stayed");
+    }
+}
+
+#[tokio::test]
+async fn snapshots_are_also_kept_in_redis() {
+    let Some(url) = std::env::var("TEST_REDIS_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        return;
+    };
+    let redis = blytz::redis_store::Redis::connect(&url).await.unwrap();
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let journal = SqlJournal::new(db.clone(), Some(redis.clone()));
+        let seller = seller(db).await;
+        let now = Utc::now();
+        let config = NewAuction::new(
+            ProductId::new(),
+            "USD".parse::<Currency>().unwrap(),
+            100,
+            60_000,
+        )
+        .into_config(AuctionId::new(), seller)
+        .unwrap();
+        let id = config.id;
+        let created = create(config, now).unwrap();
+        let mut state = AuctionState::replay([&created]).unwrap();
+        let mut batch = vec![JournalEntry::new(created, &state)];
+        batch.extend(step(
+            &mut state,
+            Command::Start {
+                by: Actor::user(seller),
+            },
+            now,
+        ));
+        journal.append(&batch).await.unwrap();
+        journal.save_snapshot(id, state.seq, &state).await.unwrap();
+
+        // With the database copy gone, recovery still finds the Redis one.
+        blytz::with_db!(db, pool => {
+            sqlx::query("DELETE FROM auction_snapshots").execute(pool).await.map(|_| ())
+        })
+        .unwrap();
+        let loaded = journal.load(id).await.unwrap();
+        assert_eq!(loaded.snapshot.as_ref().map(|s| s.seq), Some(state.seq));
+        assert!(loaded.events.is_empty());
+        assert_eq!(loaded.rebuild(id).unwrap().unwrap(), state);
+    }
+}
