@@ -11,8 +11,10 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
+pub mod schemas;
 pub mod startup;
 pub mod state;
 pub mod telemetry;
+pub mod ws;
 
 pub use startup::Application;

@@ -12,9 +12,12 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use blytz::accounts::{Accounts, TokenIssuer};
+use blytz::auctions::{Auctions, SqlJournal};
 use blytz::catalog::{Catalog, MediaStore};
 use blytz::redis_store::Redis;
 use blytz::{Config, Db, Error};
+use blytz_actors::ports::SystemClock;
+use blytz_actors::{Engine, EngineSettings};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -67,7 +70,20 @@ impl Application {
             Duration::from_secs(config.refresh_token_ttl_secs),
         )
         .await?;
+        let engine = Engine::start(
+            Arc::new(SqlJournal::new(db.clone(), redis.clone())),
+            Arc::new(SystemClock),
+            EngineSettings::default(),
+        );
+        let resumed = engine
+            .resume_open_auctions()
+            .await
+            .map_err(|e| anyhow::anyhow!("resuming open auctions: {e}"))?;
+        if resumed > 0 {
+            tracing::info!(resumed, "open auctions resumed from the journal");
+        }
         let catalog = Catalog::new(db.clone(), MediaStore::from_config(&config)?);
+        let auctions = Auctions::new(engine, db.clone(), catalog.clone());
         actix_web::rt::spawn(
             catalog
                 .clone()
@@ -82,6 +98,7 @@ impl Application {
             redis,
             accounts,
             catalog,
+            auctions,
             limits,
             metrics: metrics::handle()?,
         };
@@ -136,6 +153,7 @@ impl Application {
 pub fn routes(cfg: &mut ServiceConfig) {
     cfg.configure(routes::health::configure)
         .configure(routes::media::configure)
+        .service(crate::ws::connect)
         .service(utoipa_actix_web::scope("/api/v1").configure(routes::api_v1));
 }
 

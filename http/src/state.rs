@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use blytz::accounts::Accounts;
+use blytz::auctions::Auctions;
 use blytz::catalog::Catalog;
 use blytz::redis_store::Redis;
 use blytz::{Config, Db};
@@ -21,6 +22,8 @@ pub struct AppState {
     pub redis: Option<Redis>,
     /// Accounts and tokens.
     pub accounts: Accounts,
+    /// Auctions: the engine and its read models.
+    pub auctions: Auctions,
     /// Categories, products, search and pictures.
     pub catalog: Catalog,
     /// Rate limits.

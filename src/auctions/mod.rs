@@ -14,6 +14,7 @@ use serde_json::{Map, Value};
 pub use history::{AuctionFilter, BidRecord};
 pub use journal::{AUCTION_ENDED_TOPIC, SqlJournal};
 
+use crate::catalog::{self, Catalog};
 use crate::db::Db;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pagination::Page;
@@ -41,12 +42,18 @@ impl From<Caller> for Actor {
 pub struct Auctions {
     engine: Engine,
     db: Db,
+    catalog: Catalog,
 }
 
 impl Auctions {
-    /// The service over a running engine and the database its journal writes.
-    pub fn new(engine: Engine, db: Db) -> Self {
-        Self { engine, db }
+    /// The service over a running engine, the database its journal writes,
+    /// and the catalog whose products auctions sell.
+    pub fn new(engine: Engine, db: Db, catalog: Catalog) -> Self {
+        Self {
+            engine,
+            db,
+            catalog,
+        }
     }
 
     /// The engine (rooms, subscriptions, snapshots).
@@ -54,10 +61,19 @@ impl Auctions {
         &self.engine
     }
 
-    /// Create an auction for `seller`'s product.
-    #[tracing::instrument(skip_all, fields(seller = %seller.user_id))]
-    pub async fn create(&self, seller: Caller, new: NewAuction) -> Result<AuctionView> {
-        Ok(self.engine.create_auction(seller.user_id, new).await?)
+    /// Create an auction of a product: by its seller (or an admin, for the
+    /// seller), in the product's currency, while no other open auction holds it.
+    #[tracing::instrument(skip_all, fields(by = %by.user))]
+    pub async fn create(&self, by: catalog::Actor, new: NewAuction) -> Result<AuctionView> {
+        let product = self.catalog.product_for_auction(by, new.product_id).await?;
+        if product.currency != new.currency.as_str() {
+            return Err(Error::validation(
+                "currency",
+                "matches_product",
+                format!("must be the product's currency, {}", product.currency),
+            ));
+        }
+        Ok(self.engine.create_auction(product.seller_id, new).await?)
     }
 
     /// The live view (from the actor, rebuilt from the journal if needed).

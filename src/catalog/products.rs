@@ -190,6 +190,25 @@ impl Catalog {
         Ok(row.to_product(full, self.views.pending(id))?)
     }
 
+    /// The product an auction is about to sell, checked: it exists, `actor`
+    /// is its seller or an admin (403), it is a draft or active listing (409
+    /// `product_unavailable`), and no other open auction holds it (409
+    /// `product_in_auction`).
+    pub async fn product_for_auction(&self, actor: Actor, id: ProductId) -> Result<Product> {
+        let row = self.product_row(id).await?;
+        actor.ensure_may_edit(row.seller_id)?;
+        if !matches!(row.status()?, ProductStatus::Draft | ProductStatus::Active) {
+            return Err(Error::conflict(
+                "product_unavailable",
+                "only a draft or active product can be auctioned",
+            ));
+        }
+        if store::in_live_auction(&self.db, id).await? {
+            return Err(in_auction("auctioned again"));
+        }
+        Ok(row.to_product(true, self.views.pending(id))?)
+    }
+
     /// Change a product (its seller or an admin). Illegal status changes are
     /// 409 `invalid_transition`; a repricing or deletion while an auction
     /// holds the product is 409 `product_in_auction`.

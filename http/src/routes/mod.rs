@@ -1,5 +1,6 @@
 //! Route modules, one per resource, each with a `configure` function.
 
+pub mod auctions;
 pub mod auth;
 pub mod categories;
 pub mod health;
@@ -10,7 +11,8 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 /// Everything under `/api/v1`.
 pub fn api_v1(cfg: &mut ServiceConfig) {
-    cfg.service(utoipa_actix_web::scope("/auth").configure(auth::configure));
+    cfg.service(utoipa_actix_web::scope("/auth").configure(auth::configure))
+        .service(utoipa_actix_web::scope("/auctions").configure(auctions::configure));
     cfg.service(utoipa_actix_web::scope("/categories").configure(categories::configure));
     cfg.service(utoipa_actix_web::scope("/products").configure(products::configure));
 }

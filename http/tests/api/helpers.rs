@@ -92,6 +92,21 @@ impl TestApp {
         req.send().await.unwrap()
     }
 
+    /// A product of `seller`, as the catalog creates it; answers its id.
+    pub async fn create_product(&self, seller: &TestUser) -> String {
+        let res = self
+            .post_json(
+                "/api/v1/products",
+                &json!({"title": "Vintage camera", "description": "Works", "condition": "used",
+                        "currency": "USD", "start_price": 1000, "status": "active"}),
+                Some(&seller.access_token),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let body: Value = res.json().await.unwrap();
+        body["id"].as_str().unwrap().to_owned()
+    }
+
     pub async fn register(&self, email: &str, role: &str) -> TestUser {
         let password = "correct horse battery";
         let res = self

@@ -5,11 +5,15 @@
 // A failed setup step in a test should fail the test loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod auctions;
 mod auth;
 mod binary;
 mod catalog;
+mod crash;
 mod errors;
 mod guards;
 mod health;
 mod helpers;
 mod limits;
+mod live;
+mod ws_client;

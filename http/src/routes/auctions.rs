@@ -1,0 +1,245 @@
+//! `/api/v1/auctions`: create, read, list, lifecycle commands, bids, buy-now.
+//!
+//! Every command goes to the auction's actor and answers only once its
+//! events are durable; the same rules and durability serve the WebSocket.
+
+use actix_web::{HttpResponse, get, post, web};
+use blytz::auctions::{AuctionFilter, Caller};
+use blytz::pagination::{Page, Paged};
+use blytz_actors::auction::messages::PlaceBid;
+use blytz_actors::domain::AuctionId;
+use blytz_actors::rules::NewAuction;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{AuthUser, RequireRole, Seller};
+use crate::schemas::{
+    Auction, AuctionPage, BidOutcome, BidPage, BidRequest, CreateAuction, ExtendRequest,
+};
+use crate::state::AppState;
+
+/// Register the auction routes (under `/api/v1/auctions`).
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(get_one)
+        .service(start)
+        .service(pause)
+        .service(resume)
+        .service(extend)
+        .service(end)
+        .service(cancel)
+        .service(place_bid)
+        .service(bids)
+        .service(buy_now);
+}
+
+fn caller(user: &AuthUser) -> Caller {
+    Caller {
+        user_id: user.id,
+        is_admin: user.is_admin(),
+    }
+}
+
+/// Create an auction for one of the seller's products (status `scheduled`).
+#[utoipa::path(
+    tag = "auctions",
+    request_body = CreateAuction,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = Auction),
+        (status = 403, description = "`forbidden`: not a seller, or not the product's owner", body = ErrorBody),
+        (status = 422, description = "`invalid_config` or `validation_failed`", body = ErrorBody),
+    )
+)]
+#[post("")]
+async fn create(
+    state: web::Data<AppState>,
+    seller: RequireRole<Seller>,
+    body: web::Json<NewAuction>,
+) -> ApiResult<HttpResponse> {
+    let by = blytz::catalog::Actor {
+        user: seller.id,
+        role: seller.role,
+    };
+    let view = state.auctions.create(by, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+/// Auctions, newest first, filtered by status, seller or show.
+#[utoipa::path(
+    tag = "auctions",
+    params(AuctionFilter, Page),
+    responses((status = 200, body = AuctionPage), (status = 422, body = ErrorBody))
+)]
+#[get("")]
+async fn list(
+    state: web::Data<AppState>,
+    filter: web::Query<AuctionFilter>,
+    page: web::Query<Page>,
+) -> ApiResult<HttpResponse> {
+    let (items, next_cursor) = state.auctions.list(&filter, &page).await?;
+    Ok(HttpResponse::Ok().json(Paged { items, next_cursor }))
+}
+
+/// One auction, live from its actor.
+#[utoipa::path(
+    tag = "auctions",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = Auction), (status = 404, body = ErrorBody))
+)]
+#[get("/{id}")]
+async fn get_one(state: web::Data<AppState>, id: web::Path<AuctionId>) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.auctions.view(*id).await?))
+}
+
+/// Declares a lifecycle command route: owner or admin, answers the auction.
+macro_rules! lifecycle_route {
+    ($name:ident, $path:literal, $method:ident, $summary:literal) => {
+        #[doc = $summary]
+        #[utoipa::path(
+            tag = "auctions",
+            params(("id" = String, Path, format = Uuid)),
+            security(("bearer" = [])),
+            responses(
+                (status = 200, body = Auction),
+                (status = 403, description = "`forbidden`: only the seller or an admin", body = ErrorBody),
+                (status = 404, body = ErrorBody),
+                (status = 409, description = "`invalid_transition` or `auction_closed`", body = ErrorBody),
+            )
+        )]
+        #[post($path)]
+        async fn $name(
+            state: web::Data<AppState>,
+            user: AuthUser,
+            id: web::Path<AuctionId>,
+        ) -> ApiResult<HttpResponse> {
+            let view = state.auctions.$method(*id, caller(&user)).await?;
+            Ok(HttpResponse::Ok().json(view))
+        }
+    };
+}
+
+lifecycle_route!(
+    start,
+    "/{id}/start",
+    start,
+    "Start a scheduled auction: the clock runs."
+);
+lifecycle_route!(
+    pause,
+    "/{id}/pause",
+    pause,
+    "Pause a live auction: the clock stops."
+);
+lifecycle_route!(resume, "/{id}/resume", resume, "Resume a paused auction.");
+lifecycle_route!(
+    end,
+    "/{id}/end",
+    end,
+    "Hammer: end now; the leader (if the reserve is met) wins."
+);
+lifecycle_route!(
+    cancel,
+    "/{id}/cancel",
+    cancel,
+    "Call the auction off: no winner."
+);
+
+/// Move a live auction's deadline later.
+#[utoipa::path(
+    tag = "auctions",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = ExtendRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Auction),
+        (status = 403, body = ErrorBody),
+        (status = 409, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{id}/extend")]
+async fn extend(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<AuctionId>,
+    body: web::Json<ExtendRequest>,
+) -> ApiResult<HttpResponse> {
+    let view = state
+        .auctions
+        .extend(*id, caller(&user), body.by_ms)
+        .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+/// Place a bid. Answers only once the bid is durable (201), or a rejection
+/// such as `bid_too_low` with `details.min_bid`.
+#[utoipa::path(
+    tag = "auctions",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = BidRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = BidOutcome),
+        (status = 403, description = "`own_auction`", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`auction_not_live`, `auction_closed`", body = ErrorBody),
+        (status = 422, description = "`bid_too_low` (details.min_bid), `invalid_amount`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`", body = ErrorBody),
+    )
+)]
+#[post("/{id}/bids")]
+async fn place_bid(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<AuctionId>,
+    body: web::Json<BidRequest>,
+) -> ApiResult<HttpResponse> {
+    state.limits.check_bid(user.id)?;
+    let body = body.into_inner();
+    let bid = PlaceBid {
+        bidder_id: user.id,
+        amount: body.amount,
+        max_amount: body.max_amount,
+        request_id: body.request_id,
+    };
+    let outcome = state.auctions.bid(*id, bid).await?;
+    Ok(HttpResponse::Created().json(outcome))
+}
+
+/// The auction's bids, newest first (amounts only; maxima stay hidden).
+#[utoipa::path(
+    tag = "auctions",
+    params(("id" = String, Path, format = Uuid), Page),
+    responses((status = 200, body = BidPage), (status = 404, body = ErrorBody))
+)]
+#[get("/{id}/bids")]
+async fn bids(
+    state: web::Data<AppState>,
+    id: web::Path<AuctionId>,
+    page: web::Query<Page>,
+) -> ApiResult<HttpResponse> {
+    let (items, next_cursor) = state.auctions.bids(*id, &page).await?;
+    Ok(HttpResponse::Ok().json(Paged { items, next_cursor }))
+}
+
+/// Buy now at the buy-now price: ends the auction with the caller as winner.
+#[utoipa::path(
+    tag = "auctions",
+    params(("id" = String, Path, format = Uuid)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Auction),
+        (status = 403, description = "`own_auction`", body = ErrorBody),
+        (status = 409, description = "`buy_now_unavailable`, `auction_not_live`", body = ErrorBody),
+    )
+)]
+#[post("/{id}/buy-now")]
+async fn buy_now(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<AuctionId>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.auctions.buy_now(*id, user.id).await?))
+}

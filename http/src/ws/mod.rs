@@ -1,0 +1,68 @@
+//! `GET /ws`: the WebSocket endpoint (protocol in docs/websocket.md).
+//!
+//! Auth by `Authorization: Bearer <access token>` or `?token=` (browsers);
+//! without a token a client may watch but not bid. Each connection is a
+//! [`session::WsSession`] actor plus a [`writer`] task.
+
+pub mod protocol;
+pub mod session;
+pub mod writer;
+
+use actix::{Actor, AsyncContext};
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use blytz::Error;
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{AuthUser, bearer_token};
+use crate::state::AppState;
+
+/// The largest frame a client may send.
+pub const MAX_FRAME_BYTES: usize = 16 * 1024;
+/// Frames queued for one client before it counts as not reading.
+const OUT_QUEUE: usize = 256;
+
+/// `?token=` for clients that cannot set headers.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct WsQuery {
+    /// An access token.
+    pub token: Option<String>,
+}
+
+/// Open a WebSocket (see docs/websocket.md for the messages).
+#[utoipa::path(
+    tag = "websocket",
+    params(WsQuery),
+    responses(
+        (status = 101, description = "switching to the WebSocket protocol"),
+        (status = 401, description = "`invalid_token`", body = ErrorBody),
+    )
+)]
+#[get("/ws")]
+pub async fn connect(
+    req: HttpRequest,
+    body: web::Payload,
+    query: web::Query<WsQuery>,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let token = bearer_token(&req).or(query.token.as_deref());
+    let user = match token {
+        Some(token) => Some(AuthUser::from(
+            &state.accounts.tokens().verify_access(token)?,
+        )),
+        None => None,
+    };
+    let (response, session, stream) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::from(Error::validation("upgrade", "websocket", e.to_string())))?;
+    let stream = stream.max_frame_size(MAX_FRAME_BYTES);
+    let (out, commands) = mpsc::channel(OUT_QUEUE);
+    writer::spawn(session, commands, state.auctions.engine().clone());
+    let auctions = state.auctions.clone();
+    let limits = state.limits.clone();
+    session::WsSession::create(move |ctx| {
+        ctx.add_stream(stream);
+        session::WsSession::new(user, auctions, limits, out)
+    });
+    Ok(response)
+}

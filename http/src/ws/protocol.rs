@@ -1,0 +1,102 @@
+//! The WebSocket wire protocol (docs/websocket.md): one JSON object per text
+//! frame. Client messages may carry an `id`; the direct reply echoes it.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// A message from the client.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientMessage {
+    /// Join a room: `auction:<uuid>` or `show:<uuid>`.
+    Subscribe {
+        /// Echoed in the reply.
+        id: Option<String>,
+        /// The room.
+        room: String,
+    },
+    /// Leave a room.
+    Unsubscribe {
+        /// Echoed in the reply.
+        id: Option<String>,
+        /// The room.
+        room: String,
+    },
+    /// Place a bid (needs a token).
+    Bid {
+        /// Echoed in the reply.
+        id: Option<String>,
+        /// The auction.
+        auction_id: String,
+        /// The visible amount, minor units.
+        amount: i64,
+        /// The hidden maximum, minor units.
+        max_amount: Option<i64>,
+        /// Idempotency key: a retry answers the first outcome.
+        request_id: Option<String>,
+    },
+    /// Keep-alive; answered with `pong`.
+    Ping {
+        /// Echoed in the reply.
+        id: Option<String>,
+    },
+}
+
+/// The `id` of a message that failed to parse, if it had one.
+pub fn id_of(text: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(text).ok()?;
+    match value.get("id")? {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// `{"type":"error","id",...,"code","message","details"}`.
+pub fn error(id: Option<&str>, code: &str, message: &str, details: Map<String, Value>) -> String {
+    with_id(
+        json!({"type": "error", "code": code, "message": message, "details": details}),
+        id,
+    )
+}
+
+/// Add `id` (when the client gave one) and serialize.
+pub fn with_id(mut value: Value, id: Option<&str>) -> String {
+    if let (Some(id), Value::Object(map)) = (id, &mut value) {
+        map.insert("id".into(), Value::from(id));
+    }
+    value.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_client_messages() {
+        let bid: ClientMessage = serde_json::from_str(
+            r#"{"type":"bid","id":"2","auction_id":"x","amount":1500,"max_amount":3000,"request_id":"r"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            bid,
+            ClientMessage::Bid {
+                amount: 1500,
+                max_amount: Some(3000),
+                ..
+            }
+        ));
+        assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"dance"}"#).is_err());
+        assert_eq!(id_of(r#"{"type":"dance","id":"7"}"#).as_deref(), Some("7"));
+        assert_eq!(id_of("not json"), None);
+    }
+
+    #[test]
+    fn errors_echo_the_id() {
+        let text = error(Some("3"), "bid_too_low", "too low", Map::new());
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["id"], "3");
+        assert_eq!(value["type"], "error");
+        assert_eq!(value["code"], "bid_too_low");
+    }
+}

@@ -1,0 +1,302 @@
+//! `WsSession`: one actor per WebSocket connection.
+//!
+//! It receives the client's frames (added to its context as a stream),
+//! answers them through the engine, and hands every outgoing frame to the
+//! connection's writer task ([`super::writer`]) over a bounded queue. It never
+//! writes to the socket itself, so a slow client never blocks it. It owns the
+//! caller's identity and the heartbeat: a client silent for
+//! [`CLIENT_TIMEOUT`] is dropped.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
+use blytz::Error;
+use blytz::auctions::{AuctionFilter, Auctions};
+use blytz::pagination::Page;
+use blytz_actors::auction::messages::PlaceBid;
+use blytz_actors::domain::AuctionId;
+use blytz_actors::rooms::RoomKey;
+use serde_json::{Map, json};
+use tokio::sync::mpsc;
+
+use super::protocol::{self, ClientMessage};
+use super::writer::Outgoing;
+use crate::extract::AuthUser;
+use crate::limits::RateLimits;
+
+/// How often the server pings and checks the client.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+/// A client silent this long is disconnected.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Auctions a show snapshot lists at most.
+const SHOW_SNAPSHOT_LIMIT: u32 = 100;
+
+/// One WebSocket connection.
+pub struct WsSession {
+    /// Who is connected; `None` watches and reads only.
+    user: Option<AuthUser>,
+    auctions: Auctions,
+    limits: Arc<RateLimits>,
+    /// To the writer task. Bounded: when it is full the client has stopped
+    /// reading, and the session ends rather than buffer more.
+    out: mpsc::Sender<Outgoing>,
+    last_heard: Instant,
+}
+
+impl std::fmt::Debug for WsSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WsSession")
+            .field("user", &self.user)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WsSession {
+    /// A session for `user` writing through `out`.
+    pub fn new(
+        user: Option<AuthUser>,
+        auctions: Auctions,
+        limits: Arc<RateLimits>,
+        out: mpsc::Sender<Outgoing>,
+    ) -> Self {
+        Self {
+            user,
+            auctions,
+            limits,
+            out,
+            last_heard: Instant::now(),
+        }
+    }
+
+    /// Queue a frame; a full queue means the client stopped reading: drop it.
+    fn push(&self, outgoing: Outgoing, ctx: &mut Context<Self>) {
+        if self.out.try_send(outgoing).is_err() {
+            ctx.stop();
+        }
+    }
+
+    fn reply_error(&self, id: Option<&str>, error: &Error, ctx: &mut Context<Self>) {
+        let message = match error {
+            Error::Internal(cause) => {
+                tracing::error!(error = ?cause, "websocket request failed");
+                "internal server error".to_owned()
+            }
+            other => other.to_string(),
+        };
+        self.push(
+            Outgoing::Text(protocol::error(id, error.code(), &message, error.details())),
+            ctx,
+        );
+    }
+
+    fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        let message = match serde_json::from_str::<ClientMessage>(text) {
+            Ok(message) => message,
+            Err(e) => {
+                let id = protocol::id_of(text);
+                let error = protocol::error(
+                    id.as_deref(),
+                    "invalid_message",
+                    &format!("not a message this server understands: {e}"),
+                    Map::new(),
+                );
+                self.push(Outgoing::Text(error), ctx);
+                return;
+            }
+        };
+        match message {
+            ClientMessage::Ping { id } => {
+                self.push(
+                    Outgoing::Text(protocol::with_id(json!({"type": "pong"}), id.as_deref())),
+                    ctx,
+                );
+            }
+            ClientMessage::Subscribe { id, room } => self.subscribe(id, &room, ctx),
+            ClientMessage::Unsubscribe { id, room } => match room.parse::<RoomKey>() {
+                Ok(key) => {
+                    let reply = protocol::with_id(
+                        json!({"type": "unsubscribed", "room": room}),
+                        id.as_deref(),
+                    );
+                    self.push(Outgoing::Leave { room: key, reply }, ctx);
+                }
+                Err(e) => self.reply_error(id.as_deref(), &invalid_room(&e.to_string()), ctx),
+            },
+            ClientMessage::Bid {
+                id,
+                auction_id,
+                amount,
+                max_amount,
+                request_id,
+            } => self.bid(id, &auction_id, amount, max_amount, request_id, ctx),
+        }
+    }
+
+    fn subscribe(&mut self, id: Option<String>, room: &str, ctx: &mut Context<Self>) {
+        let key = match room.parse::<RoomKey>() {
+            Ok(key) => key,
+            Err(e) => return self.reply_error(id.as_deref(), &invalid_room(&e.to_string()), ctx),
+        };
+        // Subscribe first, then read the snapshot: nothing falls between.
+        let frames = self.auctions.engine().subscribe(key);
+        let auctions = self.auctions.clone();
+        let room = room.to_owned();
+        let fut = async move {
+            let (snapshot, seq) = match key {
+                RoomKey::Auction(auction) => {
+                    let view = auctions.view(auction).await?;
+                    let seq = view.seq;
+                    (json!(view), Some(seq))
+                }
+                RoomKey::Show(show) => {
+                    let filter = AuctionFilter {
+                        show_id: Some(show),
+                        ..AuctionFilter::default()
+                    };
+                    let page = Page {
+                        limit: Some(SHOW_SNAPSHOT_LIMIT),
+                        cursor: None,
+                    };
+                    let (items, _) = auctions.list(&filter, &page).await?;
+                    (json!({ "auctions": items }), None)
+                }
+            };
+            Ok::<_, Error>((snapshot, seq))
+        };
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok((snapshot, snapshot_seq)) => {
+                        let reply = protocol::with_id(
+                            json!({"type": "subscribed", "room": room, "snapshot": snapshot}),
+                            id.as_deref(),
+                        );
+                        act.push(
+                            Outgoing::Join {
+                                room: key,
+                                frames,
+                                reply,
+                                snapshot_seq,
+                            },
+                            ctx,
+                        );
+                    }
+                    Err(e) => act.reply_error(id.as_deref(), &e, ctx),
+                }),
+        );
+    }
+
+    fn bid(
+        &mut self,
+        id: Option<String>,
+        auction_id: &str,
+        amount: i64,
+        max_amount: Option<i64>,
+        request_id: Option<String>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(user) = self.user else {
+            let error = Error::unauthorized(
+                "not_authenticated",
+                "bidding needs a token: connect with Authorization: Bearer or ?token=",
+            );
+            return self.reply_error(id.as_deref(), &error, ctx);
+        };
+        if let Err(e) = self.limits.check_bid(user.id) {
+            return self.reply_error(id.as_deref(), &e, ctx);
+        }
+        let Ok(auction) = auction_id.parse::<AuctionId>() else {
+            return self.reply_error(id.as_deref(), &Error::NotFound { what: "auction" }, ctx);
+        };
+        let bid = PlaceBid {
+            bidder_id: user.id,
+            amount,
+            max_amount,
+            request_id,
+        };
+        let auctions = self.auctions.clone();
+        ctx.spawn(
+            async move { auctions.bid(auction, bid).await }
+                .into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok(outcome) => {
+                        let mut reply = json!(outcome);
+                        reply["type"] = json!("bid.accepted");
+                        act.push(Outgoing::Text(protocol::with_id(reply, id.as_deref())), ctx);
+                    }
+                    Err(e) => act.reply_error(id.as_deref(), &e, ctx),
+                }),
+        );
+    }
+}
+
+fn invalid_room(message: &str) -> Error {
+    Error::validation("room", "room", message.to_owned())
+}
+
+impl Actor for WsSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        metrics::gauge!("ws_sessions").increment(1.0);
+        ctx.run_interval(HEARTBEAT_INTERVAL, |act, ctx| {
+            if act.last_heard.elapsed() > CLIENT_TIMEOUT {
+                tracing::debug!("websocket client timed out");
+                let reason = CloseReason {
+                    code: CloseCode::Away,
+                    description: Some("no message or pong within the timeout".into()),
+                };
+                let _full = act.out.try_send(Outgoing::Close(Some(reason)));
+                ctx.stop();
+                return;
+            }
+            act.push(Outgoing::Ping, ctx);
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        metrics::gauge!("ws_sessions").decrement(1.0);
+    }
+}
+
+impl StreamHandler<Result<Message, ProtocolError>> for WsSession {
+    fn handle(&mut self, message: Result<Message, ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match message {
+            Ok(Message::Text(text)) => self.on_text(&text, ctx),
+            Ok(Message::Ping(bytes)) => self.push(Outgoing::Pong(bytes), ctx),
+            Ok(Message::Pong(_) | Message::Nop) => {}
+            Ok(Message::Binary(_) | Message::Continuation(_)) => {
+                let error = protocol::error(
+                    None,
+                    "invalid_message",
+                    "only text frames with one JSON object each are accepted",
+                    Map::new(),
+                );
+                self.push(Outgoing::Text(error), ctx);
+            }
+            Ok(Message::Close(reason)) => {
+                let _full = self.out.try_send(Outgoing::Close(reason));
+                ctx.stop();
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "websocket protocol error");
+                let reason = CloseReason {
+                    code: match e {
+                        ProtocolError::Overflow => CloseCode::Size,
+                        _ => CloseCode::Protocol,
+                    },
+                    description: Some(e.to_string()),
+                };
+                let _full = self.out.try_send(Outgoing::Close(Some(reason)));
+                ctx.stop();
+            }
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

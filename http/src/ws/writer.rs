@@ -1,0 +1,176 @@
+//! The writer of one WebSocket connection: the only task that writes to the
+//! socket, at the pace the client reads.
+//!
+//! It forwards room frames straight from each room's broadcast receiver, so
+//! a slow client never grows a buffer: its receiver lags, and the writer
+//! resyncs it with a fresh `auction.snapshot`. A client that keeps lagging,
+//! or does not take a frame for [`SEND_TIMEOUT`], is disconnected.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use actix_ws::{CloseCode, CloseReason, Session};
+use blytz_actors::Engine;
+use blytz_actors::rooms::RoomKey;
+use bytes::Bytes;
+use bytestring::ByteString;
+use serde::Deserialize;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::StreamExt;
+use tokio_stream::StreamMap;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+/// The longest a single frame may wait for the client before it is dropped.
+pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// More lags than this within [`LAG_WINDOW`] disconnects the client.
+const LAG_LIMIT: u32 = 3;
+/// See [`LAG_LIMIT`].
+const LAG_WINDOW: Duration = Duration::from_secs(30);
+
+/// What the session actor asks its writer to do.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// Send a JSON text (a reply or a notice).
+    Text(String),
+    /// Send `reply` (the `subscribed` message), then forward the room. Frames
+    /// up to `snapshot_seq` are already in the snapshot and are skipped.
+    Join {
+        /// The room.
+        room: RoomKey,
+        /// Its receiver, subscribed before the snapshot was taken.
+        frames: broadcast::Receiver<Bytes>,
+        /// The `subscribed` reply.
+        reply: String,
+        /// The seq of the snapshot in the reply, for auction rooms.
+        snapshot_seq: Option<u64>,
+    },
+    /// Stop forwarding the room, then send `reply`.
+    Leave {
+        /// The room.
+        room: RoomKey,
+        /// The `unsubscribed` reply.
+        reply: String,
+    },
+    /// Answer a WebSocket ping.
+    Pong(Bytes),
+    /// Send a WebSocket ping (heartbeat).
+    Ping,
+    /// Close the connection.
+    Close(Option<CloseReason>),
+}
+
+#[derive(Deserialize)]
+struct SeqOnly {
+    seq: Option<u64>,
+}
+
+fn frame_seq(frame: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<SeqOnly>(frame).ok()?.seq
+}
+
+/// Spawn the writer of `session`; it ends when `commands` closes or the client goes.
+pub fn spawn(session: Session, commands: mpsc::Receiver<Outgoing>, engine: Engine) {
+    actix_web::rt::spawn(run(session, commands, engine));
+}
+
+struct Lag {
+    count: u32,
+    since: Instant,
+}
+
+async fn send(session: &mut Session, text: ByteString) -> bool {
+    matches!(
+        tokio::time::timeout(SEND_TIMEOUT, session.text(text)).await,
+        Ok(Ok(()))
+    )
+}
+
+async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engine: Engine) {
+    let mut rooms: StreamMap<RoomKey, BroadcastStream<Bytes>> = StreamMap::new();
+    let mut stale: HashMap<RoomKey, u64> = HashMap::new();
+    let mut lag = Lag {
+        count: 0,
+        since: Instant::now(),
+    };
+    let close = loop {
+        tokio::select! {
+            biased;
+            command = commands.recv() => {
+                let Some(command) = command else { break None };
+                let ok = match command {
+                    Outgoing::Text(text) => send(&mut session, text.into()).await,
+                    Outgoing::Join { room, frames, reply, snapshot_seq } => {
+                        rooms.insert(room, BroadcastStream::new(frames));
+                        match snapshot_seq {
+                            Some(seq) => stale.insert(room, seq),
+                            None => stale.remove(&room),
+                        };
+                        send(&mut session, reply.into()).await
+                    }
+                    Outgoing::Leave { room, reply } => {
+                        rooms.remove(&room);
+                        stale.remove(&room);
+                        send(&mut session, reply.into()).await
+                    }
+                    Outgoing::Pong(bytes) => session.pong(&bytes).await.is_ok(),
+                    Outgoing::Ping => session.ping(b"").await.is_ok(),
+                    Outgoing::Close(reason) => break reason,
+                };
+                if !ok {
+                    return;
+                }
+            }
+            Some((room, item)) = rooms.next(), if !rooms.is_empty() => {
+                let frame = match item {
+                    Ok(frame) => {
+                        // Frames the snapshot already included are skipped.
+                        if let Some(&seen) = stale.get(&room) {
+                            match frame_seq(&frame) {
+                                Some(seq) if seq <= seen => continue,
+                                _ => {
+                                    stale.remove(&room);
+                                }
+                            }
+                        }
+                        frame
+                    }
+                    Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                        if lag.since.elapsed() > LAG_WINDOW {
+                            lag = Lag { count: 0, since: Instant::now() };
+                        }
+                        lag.count += 1;
+                        metrics::counter!("ws_lagged_total").increment(1);
+                        tracing::debug!(%room, missed, "session lagged");
+                        if lag.count > LAG_LIMIT {
+                            break Some(CloseReason {
+                                code: CloseCode::Policy,
+                                description: Some("too slow: the connection kept falling behind".into()),
+                            });
+                        }
+                        let Some(snapshot) = resync(&engine, room).await else { continue };
+                        match frame_seq(&snapshot) {
+                            Some(seq) => stale.insert(room, seq),
+                            None => stale.remove(&room),
+                        };
+                        snapshot
+                    }
+                };
+                let Ok(text) = ByteString::try_from(frame) else { continue };
+                if !send(&mut session, text).await {
+                    return;
+                }
+            }
+        }
+    };
+    let _closed = session.close(close).await;
+}
+
+/// A fresh snapshot frame for a lagging room. Show rooms carry no single
+/// seq: the client sees the gap and subscribes again.
+async fn resync(engine: &Engine, room: RoomKey) -> Option<Bytes> {
+    match room {
+        RoomKey::Auction(id) => engine.snapshot_frame(id).await.ok(),
+        RoomKey::Show(_) => None,
+    }
+}
