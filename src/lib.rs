@@ -13,6 +13,7 @@ pub mod error;
 pub mod ids;
 pub mod pagination;
 pub mod redis_store;
+pub mod streaming;
 pub mod time;
 
 pub use config::Config;

@@ -8,3 +8,4 @@ mod accounts;
 mod catalog;
 mod helpers;
 mod journal;
+mod streaming;

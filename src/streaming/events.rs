@@ -1,0 +1,71 @@
+//! What LiveKit reports about a room, and how a show's stream state follows it.
+
+use serde::Serialize;
+
+use crate::db::Db;
+use crate::error::Result;
+use crate::with_db;
+
+/// A verified LiveKit webhook, reduced to what Blytz keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StreamEvent {
+    /// LiveKit's event name, e.g. `room_started`, `room_finished`,
+    /// `participant_joined`, `participant_left`.
+    pub event: String,
+    /// The LiveKit room name, when the event concerns a room.
+    pub room: Option<String>,
+    /// The room's participant count, when the event carries the room
+    /// (LiveKit leaves a zero count out, which reads as 0).
+    pub participants: Option<u32>,
+}
+
+/// Mirror `event` into the show whose `livekit_room` is the event's room:
+/// `room_started` sets `stream_status = 'live'`; `room_finished` sets
+/// `stream_status = 'finished'` and `stream_participants = 0`;
+/// `participant_joined` and `participant_left` set `stream_participants`
+/// (when the event carries a count). Answers whether a show matched; other
+/// events, and events without a room, change nothing (`false`).
+///
+/// A show's `updated_at` is left alone: it tracks edits to the show, not what
+/// LiveKit last said.
+#[tracing::instrument(skip(db))]
+pub async fn apply_event(db: &Db, event: &StreamEvent) -> Result<bool> {
+    let Some(room) = event.room.as_deref() else {
+        return Ok(false);
+    };
+    let participants = event
+        .participants
+        .map(|n| i32::try_from(n).unwrap_or(i32::MAX));
+    let rows = match event.event.as_str() {
+        "room_started" => with_db!(db, pool => {
+            sqlx::query("UPDATE shows SET stream_status = 'live' WHERE livekit_room = $1")
+                .bind(room)
+                .execute(pool)
+                .await
+                .map(|r| r.rows_affected())
+        })?,
+        "room_finished" => with_db!(db, pool => {
+            sqlx::query(
+                "UPDATE shows SET stream_status = 'finished', stream_participants = 0 \
+                 WHERE livekit_room = $1",
+            )
+            .bind(room)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?,
+        "participant_joined" | "participant_left" => with_db!(db, pool => {
+            sqlx::query(
+                "UPDATE shows SET stream_participants = COALESCE($2, stream_participants) \
+                 WHERE livekit_room = $1",
+            )
+            .bind(room)
+            .bind(participants)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected())
+        })?,
+        _ => return Ok(false),
+    };
+    Ok(rows > 0)
+}
