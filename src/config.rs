@@ -93,6 +93,22 @@ pub struct Config {
     pub s3_secret_access_key: Option<SecretString>,
     /// `BLYTZ_VIEW_FLUSH_SECS`: how often counted product views are written.
     pub view_flush_secs: u64,
+    /// `STRIPE_API_BASE`: the Stripe API base URL (default `https://api.stripe.com/`).
+    pub stripe_api_base: Option<String>,
+    /// `BLYTZ_TAX_RATE_BPS`: tax on an order's subtotal, in basis points (825 = 8.25 %).
+    pub tax_rate_bps: u32,
+    /// `BLYTZ_SHIPPING_FLAT_MINOR`: flat shipping per order, in minor units.
+    pub shipping_flat_minor: i64,
+    /// `BLYTZ_PAYMENT_DUE_SECS`: how long an auction winner has to pay.
+    pub payment_due_secs: u64,
+    /// `BLYTZ_RESERVATION_TTL_SECS`: how long a checkout holds stock unpaid.
+    pub reservation_ttl_secs: u64,
+    /// `BLYTZ_CART_TTL_SECS`: how long an untouched cart lives.
+    pub cart_ttl_secs: u64,
+    /// `BLYTZ_OUTBOX_POLL_MS`: how often the outbox consumer looks for auction endings.
+    pub outbox_poll_ms: u64,
+    /// `BLYTZ_RESERVATION_SWEEP_SECS`: how often expired stock reservations are released.
+    pub reservation_sweep_secs: u64,
 }
 
 impl Default for Config {
@@ -126,12 +142,20 @@ impl Default for Config {
             s3_access_key_id: None,
             s3_secret_access_key: None,
             view_flush_secs: 10,
+            stripe_api_base: None,
+            tax_rate_bps: 0,
+            shipping_flat_minor: 0,
+            payment_due_secs: 48 * 60 * 60,
+            reservation_ttl_secs: 15 * 60,
+            cart_ttl_secs: 30 * 24 * 60 * 60,
+            outbox_poll_ms: 1000,
+            reservation_sweep_secs: 30,
         }
     }
 }
 
 /// Plain environment variables (no `BLYTZ_` prefix) that are settings.
-const PLAIN_ENV: [&str; 8] = [
+const PLAIN_ENV: [&str; 9] = [
     "DATABASE_URL",
     "REDIS_URL",
     "JWT_SECRET",
@@ -140,6 +164,7 @@ const PLAIN_ENV: [&str; 8] = [
     "LIVEKIT_API_SECRET",
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_API_BASE",
 ];
 
 /// The shortest JWT secret accepted (bytes).

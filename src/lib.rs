@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod auctions;
 pub mod catalog;
+pub mod commerce;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod catalog;
+mod commerce;
 mod helpers;
 mod journal;
 mod streaming;

@@ -1,0 +1,204 @@
+//! Commerce: what is won or bought is paid for and shipped.
+//!
+//! One service, [`Commerce`], split by idea: [`inventory`] (stock and
+//! reservations that expire), [`cart`] (guest and user carts), [`addresses`],
+//! [`orders`] (checkout, the status machine, lists), [`payments`] (a gateway
+//! trait with Stripe and manual gateways, and Stripe webhooks), [`shipping`]
+//! (a provider trait with a manual provider) and [`outbox`] (the consumer
+//! that turns every won auction into the winner's order, exactly once).
+//!
+//! Money is `i64` minor units; tax is basis points with integer rounding.
+
+pub mod addresses;
+pub mod cart;
+pub mod inventory;
+mod model;
+pub mod orders;
+pub mod outbox;
+pub mod payments;
+pub mod shipping;
+mod validate;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+pub use model::{
+    Address, Cart, CartItem, CartSubtotal, Order, OrderItem, OrderStatus, Shipment, ShipmentEvent,
+    StockLevel,
+};
+pub use payments::{PaymentGateway, PaymentIntentInfo};
+pub use shipping::ShippingProvider;
+
+use crate::accounts::Role;
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+
+/// Who is acting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    /// The user.
+    pub user: UserId,
+    /// Their role.
+    pub role: Role,
+}
+
+impl Actor {
+    /// Whether the actor is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+/// The money and time rules of commerce, from the configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommerceSettings {
+    /// Tax on the subtotal, in basis points (1 % = 100).
+    pub tax_rate_bps: u32,
+    /// Flat shipping per order, minor units.
+    pub shipping_flat_minor: i64,
+    /// How long a winner has to pay for an auction order.
+    pub payment_due: Duration,
+    /// How long a checkout holds stock before it is released.
+    pub reservation_ttl: Duration,
+    /// How long an untouched cart lives.
+    pub cart_ttl: Duration,
+}
+
+impl Default for CommerceSettings {
+    fn default() -> Self {
+        Self::from_config(&Config::default())
+    }
+}
+
+impl CommerceSettings {
+    /// The settings in `config`.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            tax_rate_bps: config.tax_rate_bps,
+            shipping_flat_minor: config.shipping_flat_minor,
+            payment_due: Duration::from_secs(config.payment_due_secs),
+            reservation_ttl: Duration::from_secs(config.reservation_ttl_secs),
+            cart_ttl: Duration::from_secs(config.cart_ttl_secs),
+        }
+    }
+
+    /// Tax on `subtotal`, rounded half up to a whole minor unit.
+    pub fn tax_on(&self, subtotal: i64) -> Result<i64> {
+        let tax = (i128::from(subtotal) * i128::from(self.tax_rate_bps) + 5_000) / 10_000;
+        i64::try_from(tax).map_err(|_| amount_too_large())
+    }
+}
+
+/// `now + d`, saturating far in the future.
+pub(crate) fn later(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
+    chrono::Duration::from_std(d)
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+pub(crate) fn amount_too_large() -> Error {
+    Error::Rule {
+        kind: crate::ErrorKind::Validation,
+        code: "amount_too_large",
+        message: "the amount is too large".into(),
+        details: Default::default(),
+    }
+}
+
+/// Carts, stock, addresses, orders, payments and shipments.
+#[derive(Debug, Clone)]
+pub struct Commerce {
+    db: Db,
+    settings: CommerceSettings,
+    gateway: Arc<dyn PaymentGateway>,
+    shipping: Arc<dyn ShippingProvider>,
+    webhook_secret: Option<secrecy::SecretString>,
+    /// Wakes the outbox consumer early (e.g. right after an auction ends).
+    nudge: Arc<tokio::sync::Notify>,
+}
+
+impl Commerce {
+    /// The service over `db` with the given gateway and shipping provider.
+    /// `webhook_secret` verifies Stripe webhooks (none: they are refused).
+    pub fn new(
+        db: Db,
+        settings: CommerceSettings,
+        gateway: Arc<dyn PaymentGateway>,
+        shipping: Arc<dyn ShippingProvider>,
+        webhook_secret: Option<secrecy::SecretString>,
+    ) -> Self {
+        Self {
+            db,
+            settings,
+            gateway,
+            shipping,
+            webhook_secret,
+            nudge: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    /// The service as `config` describes it: Stripe when `STRIPE_SECRET_KEY`
+    /// is set, else the manual gateway; the manual shipping provider.
+    pub fn from_config(db: Db, config: &Config) -> anyhow::Result<Self> {
+        let gateway: Arc<dyn PaymentGateway> = match &config.stripe_secret_key {
+            Some(key) => Arc::new(payments::stripe::StripeGateway::new(
+                key,
+                config.stripe_api_base.as_deref(),
+            )?),
+            None => Arc::new(payments::manual::ManualGateway),
+        };
+        Ok(Self::new(
+            db,
+            CommerceSettings::from_config(config),
+            gateway,
+            Arc::new(shipping::ManualShipping),
+            config.stripe_webhook_secret.clone(),
+        ))
+    }
+
+    /// The settings in force.
+    pub fn settings(&self) -> &CommerceSettings {
+        &self.settings
+    }
+
+    /// The name of the payment gateway (`stripe` or `manual`).
+    pub fn gateway_name(&self) -> &'static str {
+        self.gateway.name()
+    }
+
+    /// The database.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Wake the outbox consumer now instead of at its next poll.
+    pub fn nudge_outbox(&self) {
+        self.nudge.notify_one();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tax_rounds_half_up_in_basis_points() {
+        let s = CommerceSettings {
+            tax_rate_bps: 825,
+            ..CommerceSettings::default()
+        };
+        assert_eq!(s.tax_on(1000).unwrap(), 83); // 82.5 -> 83
+        assert_eq!(s.tax_on(999).unwrap(), 82); // 82.4175 -> 82
+        assert_eq!(s.tax_on(0).unwrap(), 0);
+        let none = CommerceSettings {
+            tax_rate_bps: 0,
+            ..CommerceSettings::default()
+        };
+        assert_eq!(none.tax_on(i64::MAX).unwrap(), 0);
+    }
+}

@@ -1,0 +1,198 @@
+//! The outbox consumer: every `auction.ended` row with a winner becomes the
+//! winner's order (status `pending_payment`, the hammer price, payment due
+//! `payment_due` after the ending), exactly once per auction.
+//!
+//! Exactly once, across crashes and concurrent consumers: the order insert
+//! and the row's `processed_at` happen in one transaction that begins by
+//! claiming the row (`UPDATE ... WHERE processed_at IS NULL`; a second
+//! consumer waits on the row lock, then sees it processed and backs off),
+//! and `orders.auction_id` is unique besides. A crash before the commit
+//! leaves both undone; the row is picked up again on the next poll.
+
+use std::time::Duration;
+
+use blytz_actors::ports::Settlement;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use super::addresses::{ADDRESS_COLUMNS, AddressRow};
+use super::model::Address;
+use super::{Commerce, later};
+use crate::auctions::AUCTION_ENDED_TOPIC;
+use crate::error::Result;
+use crate::with_db;
+
+/// How one row's transaction ends (tests simulate a crash with `Abandon`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    /// Commit: the normal path.
+    Commit,
+    /// Drop the transaction after all the work, as a crash before the commit would.
+    Abandon,
+}
+
+/// What processing one row did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// An order was made for the winner.
+    OrderCreated,
+    /// Processed: no winner, or the order already existed.
+    NothingToDo,
+    /// Another consumer had already processed it.
+    AlreadyProcessed,
+    /// The work was done and thrown away (`Finish::Abandon`).
+    Abandoned,
+}
+
+const BATCH: i64 = 50;
+
+impl Commerce {
+    /// Process every unprocessed ending (up to a batch); answers how many
+    /// orders were made.
+    pub async fn consume_outbox(&self) -> Result<usize> {
+        let ids: Vec<Uuid> = with_db!(&self.db, pool => sqlx::query_scalar(
+            "SELECT id FROM outbox WHERE topic = $1 AND processed_at IS NULL ORDER BY created_at LIMIT $2",
+        )
+        .bind(AUCTION_ENDED_TOPIC)
+        .bind(BATCH)
+        .fetch_all(pool)
+        .await)?;
+        let mut made = 0;
+        for id in ids {
+            match self.process_outbox_row(id, Finish::Commit).await {
+                Ok(Outcome::OrderCreated) => made += 1,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(outbox_id = %id, error = %e, "could not process an auction ending; will retry")
+                }
+            }
+        }
+        Ok(made)
+    }
+
+    /// Process one outbox row in one transaction.
+    pub async fn process_outbox_row(&self, id: Uuid, finish: Finish) -> Result<Outcome> {
+        let now = crate::time::now();
+        let due_after = self.settings.payment_due;
+        let tax_settings = self.settings;
+        let outcome = with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            // Claim the row first: on PostgreSQL this locks it (a concurrent
+            // consumer waits here, then finds it processed); on SQLite the
+            // first write takes the database's write lock.
+            let claimed = sqlx::query(
+                "UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND processed_at IS NULL",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected() == 1;
+            if !claimed {
+                return Ok(Outcome::AlreadyProcessed);
+            }
+            let payload: Json<serde_json::Value> = sqlx::query_scalar("SELECT payload FROM outbox WHERE id = $1")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            let mut outcome = Outcome::NothingToDo;
+            match serde_json::from_value::<Settlement>(payload.0) {
+                Err(e) => {
+                    tracing::error!(outbox_id = %id, error = %e, "an auction ending's payload is unreadable; skipped");
+                }
+                Ok(s) => {
+                    if let (Some(winner), Some(price)) = (s.winner_id, s.final_price) {
+                        let title: Option<String> = sqlx::query_scalar("SELECT title FROM products WHERE id = $1")
+                            .bind(Uuid::from(s.product_id))
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        // The winner's default shipping address, copied, if they have one.
+                        let sql = sqlx::AssertSqlSafe(format!(
+                            "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE user_id = $1 AND type = 'shipping' AND is_default"
+                        ));
+                        let address: Option<AddressRow> = sqlx::query_as(sql)
+                            .bind(Uuid::from(winner))
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        let address = address
+                            .map(|a| serde_json::to_value(Address::from(a)).map(Json))
+                            .transpose()
+                            .map_err(anyhow::Error::from)?;
+                        let tax = tax_settings.tax_on(price)?;
+                        let shipping = tax_settings.shipping_flat_minor;
+                        let total = price.saturating_add(tax).saturating_add(shipping);
+                        let order = Uuid::now_v7();
+                        let inserted = sqlx::query(
+                            "INSERT INTO orders (id, buyer_id, seller_id, auction_id, status, currency, subtotal, tax, \
+                             shipping, total, shipping_address, payment_due_at, created_at, updated_at) \
+                             VALUES ($1, $2, $3, $4, 'pending_payment', $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+                             ON CONFLICT (auction_id) DO NOTHING",
+                        )
+                        .bind(order)
+                        .bind(Uuid::from(winner))
+                        .bind(Uuid::from(s.seller_id))
+                        .bind(Uuid::from(s.auction_id))
+                        .bind(s.currency.as_str())
+                        .bind(price)
+                        .bind(tax)
+                        .bind(shipping)
+                        .bind(total)
+                        .bind(address)
+                        .bind(later(s.ended_at, due_after))
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected() == 1;
+                        if inserted {
+                            sqlx::query(
+                                "INSERT INTO order_items (id, order_id, product_id, title, unit_price, quantity, line_total) \
+                                 VALUES ($1, $2, $3, $4, $5, 1, $5)",
+                            )
+                            .bind(Uuid::now_v7())
+                            .bind(order)
+                            .bind(Uuid::from(s.product_id))
+                            .bind(title.unwrap_or_else(|| "Auction lot".to_owned()))
+                            .bind(price)
+                            .execute(&mut *tx)
+                            .await?;
+                            outcome = Outcome::OrderCreated;
+                        }
+                    }
+                }
+            }
+            sqlx::query("UPDATE outbox SET processed_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            match finish {
+                Finish::Commit => {
+                    tx.commit().await?;
+                    outcome
+                }
+                Finish::Abandon => {
+                    drop(tx);
+                    Outcome::Abandoned
+                }
+            }
+        });
+        if outcome == Outcome::OrderCreated {
+            tracing::info!(outbox_id = %id, "winner's order created");
+        }
+        Ok(outcome)
+    }
+
+    /// Consume the outbox forever: every `poll`, or at once when nudged
+    /// (spawn it once at start-up).
+    pub async fn consume_outbox_every(self, poll: Duration) {
+        let poll = poll.max(Duration::from_millis(50));
+        loop {
+            if let Err(e) = self.consume_outbox().await {
+                tracing::warn!(error = %e, "could not read the outbox; will retry");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(poll) => {}
+                () = self.nudge.notified() => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! Shipping: a provider trait so a carrier integration can plug in, and the
+//! manual provider, where the seller types the carrier and tracking number.
+//! Each shipment keeps its status history; the buyer sees it on the order.
+
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::model::{Order, OrderStatus};
+use super::orders::{invalid_transition, move_order};
+use super::{Actor, Commerce, validate};
+use crate::error::{Error, Result};
+use crate::with_db;
+
+/// What a provider says about a parcel it registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tracking {
+    /// The carrier's name as shown.
+    pub carrier: String,
+    /// The tracking number.
+    pub tracking_number: String,
+    /// Where to follow it, when known.
+    pub tracking_url: Option<String>,
+}
+
+/// A shipping provider: registers a parcel with a carrier.
+#[async_trait::async_trait]
+pub trait ShippingProvider: Send + Sync + std::fmt::Debug {
+    /// e.g. `manual`.
+    fn name(&self) -> &'static str;
+
+    /// Register a parcel the seller handed to `carrier` under `tracking_number`.
+    async fn register(&self, carrier: &str, tracking_number: &str) -> Result<Tracking>;
+}
+
+/// The seller enters the carrier and the tracking number.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ManualShipping;
+
+#[async_trait::async_trait]
+impl ShippingProvider for ManualShipping {
+    fn name(&self) -> &'static str {
+        "manual"
+    }
+
+    async fn register(&self, carrier: &str, tracking_number: &str) -> Result<Tracking> {
+        let carrier = validate::text("carrier", carrier, 50)?;
+        let tracking_number = tracking_number.trim().to_owned();
+        if tracking_number.is_empty()
+            || tracking_number.len() > 64
+            || !tracking_number
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(Error::validation(
+                "tracking_number",
+                "tracking_number",
+                "must be 1 to 64 letters, digits or dashes",
+            ));
+        }
+        let tracking_url = match carrier.to_ascii_lowercase().as_str() {
+            "ups" => Some(format!(
+                "https://www.ups.com/track?tracknum={tracking_number}"
+            )),
+            "usps" => Some(format!(
+                "https://tools.usps.com/go/TrackConfirmAction?tLabels={tracking_number}"
+            )),
+            "fedex" => Some(format!(
+                "https://www.fedex.com/fedextrack/?trknbr={tracking_number}"
+            )),
+            "dhl" => Some(format!(
+                "https://www.dhl.com/en/express/tracking.html?AWB={tracking_number}"
+            )),
+            _ => None,
+        };
+        Ok(Tracking {
+            carrier,
+            tracking_number,
+            tracking_url,
+        })
+    }
+}
+
+/// `POST /orders/{id}/ship`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+pub struct ShipInput {
+    /// e.g. `UPS`.
+    pub carrier: String,
+    /// The carrier's tracking number.
+    pub tracking_number: String,
+}
+
+impl Commerce {
+    /// The seller (or an admin) hands a paid order to a carrier.
+    pub async fn ship_order(&self, actor: Actor, id: Uuid, input: ShipInput) -> Result<Order> {
+        let row = self.visible_order(actor, id).await?;
+        if !row.may_manage(actor) {
+            return Err(Error::forbidden(
+                "only the seller or an admin may ship an order",
+            ));
+        }
+        let status = row.status()?;
+        if !status.can_become(OrderStatus::Shipped) {
+            return Err(invalid_transition(status, OrderStatus::Shipped));
+        }
+        let tracking = self
+            .shipping
+            .register(&input.carrier, &input.tracking_number)
+            .await?;
+        let now = crate::time::now();
+        let provider = self.shipping.name();
+        let moved = with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let moved = move_order!(tx, id, OrderStatus::Shipped, now);
+            if moved {
+                let shipment = Uuid::now_v7();
+                sqlx::query(
+                    "INSERT INTO shipments (id, order_id, provider, carrier, tracking_number, tracking_url, \
+                     status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, 'shipped', $7, $7)",
+                )
+                .bind(shipment).bind(id).bind(provider).bind(&tracking.carrier)
+                .bind(&tracking.tracking_number).bind(&tracking.tracking_url).bind(now)
+                .execute(&mut *tx).await?;
+                sqlx::query(
+                    "INSERT INTO shipment_events (id, shipment_id, status, note, at) VALUES ($1, $2, 'shipped', $3, $4)",
+                )
+                .bind(Uuid::now_v7()).bind(shipment)
+                .bind(format!("handed to {}", tracking.carrier)).bind(now)
+                .execute(&mut *tx).await?;
+                tx.commit().await?;
+            }
+            moved
+        });
+        if !moved {
+            let current = self.order_row(id).await?.map(|r| r.status()).transpose()?;
+            return Err(invalid_transition(
+                current.unwrap_or(status),
+                OrderStatus::Shipped,
+            ));
+        }
+        self.order(actor, id).await
+    }
+
+    /// The seller (or an admin) records that a shipped order arrived.
+    pub async fn deliver_order(&self, actor: Actor, id: Uuid) -> Result<Order> {
+        let row = self.visible_order(actor, id).await?;
+        if !row.may_manage(actor) {
+            return Err(Error::forbidden("only the seller or an admin may do this"));
+        }
+        let status = row.status()?;
+        let now = crate::time::now();
+        let moved = with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await?;
+            let moved = move_order!(tx, id, OrderStatus::Delivered, now);
+            if moved {
+                let shipment: Option<Uuid> = sqlx::query_scalar("SELECT id FROM shipments WHERE order_id = $1")
+                    .bind(id).fetch_optional(&mut *tx).await?;
+                if let Some(shipment) = shipment {
+                    sqlx::query("UPDATE shipments SET status = 'delivered', updated_at = $1 WHERE id = $2")
+                        .bind(now).bind(shipment).execute(&mut *tx).await?;
+                    sqlx::query(
+                        "INSERT INTO shipment_events (id, shipment_id, status, note, at) VALUES ($1, $2, 'delivered', NULL, $3)",
+                    )
+                    .bind(Uuid::now_v7()).bind(shipment).bind(now)
+                    .execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+            }
+            moved
+        });
+        if !moved {
+            return Err(invalid_transition(status, OrderStatus::Delivered));
+        }
+        self.order(actor, id).await
+    }
+}
