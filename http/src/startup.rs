@@ -89,6 +89,7 @@ impl Application {
                 .clone()
                 .flush_views_every(Duration::from_secs(config.view_flush_secs)),
         );
+        let streaming = blytz::streaming::Streaming::from_config(&config)?;
         let limits = Arc::new(RateLimits::new(&config));
         spawn_limit_janitor(Arc::clone(&limits));
 
@@ -99,6 +100,7 @@ impl Application {
             accounts,
             catalog,
             auctions,
+            streaming,
             limits,
             metrics: metrics::handle()?,
         };

@@ -26,6 +26,8 @@ pub struct AppState {
     pub auctions: Auctions,
     /// Categories, products, search and pictures.
     pub catalog: Catalog,
+    /// LiveKit video, when configured.
+    pub streaming: Option<blytz::streaming::Streaming>,
     /// Rate limits.
     pub limits: Arc<RateLimits>,
     /// Renders `/metrics`.

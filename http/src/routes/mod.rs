@@ -4,6 +4,7 @@ pub mod auctions;
 pub mod auth;
 pub mod categories;
 pub mod health;
+pub mod livekit;
 pub mod media;
 pub mod products;
 
@@ -15,4 +16,5 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .service(utoipa_actix_web::scope("/auctions").configure(auctions::configure));
     cfg.service(utoipa_actix_web::scope("/categories").configure(categories::configure));
     cfg.service(utoipa_actix_web::scope("/products").configure(products::configure));
+    cfg.service(livekit::webhook);
 }

@@ -15,5 +15,6 @@ mod guards;
 mod health;
 mod helpers;
 mod limits;
+mod livekit;
 mod live;
 mod ws_client;
