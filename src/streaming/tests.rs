@@ -211,3 +211,100 @@ fn forged_tampered_or_unsigned_webhooks_are_refused() {
     // A signed body that is not a webhook.
     refused(streaming.verify_webhook("nope", Some(&signature("nope", KEY, SECRET))));
 }
+
+/// A stand-in for LiveKit's room API: answers each request with `status` and
+/// `body`, and hands back what it was asked (request line and headers).
+async fn fake_livekit(
+    status: &'static str,
+    body: &'static str,
+) -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (sent, received) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            // Read the head and the body (its length is in the head).
+            loop {
+                let n = socket.read(&mut buf).await.unwrap();
+                request.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&request).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if request.len() >= end + 4 + length || n == 0 {
+                        sent.send(text[..end].to_owned()).unwrap();
+                        break;
+                    }
+                }
+            }
+            let response = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            socket.write_all(response.as_bytes()).await.unwrap();
+        }
+    });
+    (url, received)
+}
+
+fn streaming_at(url: &str) -> Streaming {
+    Streaming::from_config(&config(Some(url), Some(KEY), Some(SECRET)))
+        .unwrap()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn create_room_asks_livekit_with_a_room_create_grant() {
+    // An empty protobuf body is a valid (empty) `Room`.
+    let (url, mut requests) = fake_livekit("200 OK", "").await;
+    streaming_at(&url).create_room("show-9").await.unwrap();
+    let head = requests.recv().await.unwrap();
+    assert!(
+        head.starts_with("POST /twirp/livekit.RoomService/CreateRoom "),
+        "{head}"
+    );
+    let token = head
+        .lines()
+        .find_map(|l| l.strip_prefix("authorization: Bearer "))
+        .unwrap_or_else(|| panic!("no bearer token in {head}"));
+    assert_eq!(claims(token)["video"]["roomCreate"], true);
+}
+
+#[tokio::test]
+async fn create_room_accepts_an_existing_room() {
+    let (url, _requests) = fake_livekit(
+        "409 Conflict",
+        r#"{"code":"already_exists","msg":"room already exists"}"#,
+    )
+    .await;
+    streaming_at(&url).create_room("show-9").await.unwrap();
+}
+
+#[tokio::test]
+async fn create_room_fails_as_unavailable_when_livekit_refuses_or_is_down() {
+    let (url, _requests) = fake_livekit(
+        "401 Unauthorized",
+        r#"{"code":"unauthenticated","msg":"invalid token"}"#,
+    )
+    .await;
+    let err = streaming_at(&url).create_room("show-9").await.unwrap_err();
+    assert_eq!(err.code(), "streaming_unavailable");
+    assert_eq!(err.kind(), crate::ErrorKind::Unavailable);
+
+    // Nothing listens on port 1.
+    let err = streaming_at("http://127.0.0.1:1")
+        .create_room("show-9")
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "streaming_unavailable");
+}
