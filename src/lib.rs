@@ -14,6 +14,7 @@ pub mod error;
 pub mod ids;
 pub mod pagination;
 pub mod redis_store;
+pub mod shows;
 pub mod streaming;
 pub mod time;
 

@@ -31,6 +31,7 @@
 //! `docs/bidding.md`.
 
 pub mod auction;
+pub mod chat;
 pub mod domain;
 mod engine;
 mod error;

@@ -13,6 +13,8 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 use anyhow::Context;
 use blytz::accounts::{Accounts, TokenIssuer};
 use blytz::auctions::{Auctions, SqlJournal};
+use blytz::shows::{Shows, SqlChatStore};
+use blytz_actors::chat::ChatHub;
 use blytz::catalog::{Catalog, MediaStore};
 use blytz::redis_store::Redis;
 use blytz::{Config, Db, Error};
@@ -84,6 +86,12 @@ impl Application {
         }
         let catalog = Catalog::new(db.clone(), MediaStore::from_config(&config)?);
         let auctions = Auctions::new(engine, db.clone(), catalog.clone());
+        let chat = ChatHub::start(
+            auctions.engine().rooms().clone(),
+            Arc::new(SqlChatStore::new(db.clone())),
+            Arc::new(SystemClock),
+        );
+        let shows = Shows::new(db.clone(), auctions.clone(), chat);
         actix_web::rt::spawn(
             catalog
                 .clone()
@@ -100,6 +108,7 @@ impl Application {
             accounts,
             catalog,
             auctions,
+            shows,
             streaming,
             limits,
             metrics: metrics::handle()?,

@@ -28,6 +28,8 @@ pub struct AppState {
     pub catalog: Catalog,
     /// LiveKit video, when configured.
     pub streaming: Option<blytz::streaming::Streaming>,
+    /// Shows, their queues, chat and moderation.
+    pub shows: blytz::shows::Shows,
     /// Rate limits.
     pub limits: Arc<RateLimits>,
     /// Renders `/metrics`.

@@ -73,7 +73,24 @@ impl Auctions {
                 format!("must be the product's currency, {}", product.currency),
             ));
         }
-        Ok(self.engine.create_auction(product.seller_id, new).await?)
+        let show = new.show_id;
+        if let Some(show) = show {
+            let row = crate::shows::store::by_id(&self.db, show)
+                .await?
+                .ok_or(Error::NotFound { what: "show" })?;
+            if row.seller_id != product.seller_id {
+                return Err(Error::forbidden("the show belongs to another seller"));
+            }
+            if row.status == "ended" {
+                return Err(Error::conflict("show_ended", "the show has ended"));
+            }
+        }
+        let view = self.engine.create_auction(product.seller_id, new).await?;
+        if let Some(show) = show {
+            // The lot joins the end of the show's queue.
+            crate::shows::store::append_lot(&self.db, show, view.id).await?;
+        }
+        Ok(view)
     }
 
     /// The live view (from the actor, rebuilt from the journal if needed).

@@ -58,11 +58,10 @@ pub async fn connect(
     let stream = stream.max_frame_size(MAX_FRAME_BYTES);
     let (out, commands) = mpsc::channel(OUT_QUEUE);
     writer::spawn(session, commands, state.auctions.engine().clone());
-    let auctions = state.auctions.clone();
-    let limits = state.limits.clone();
+    let state = state.get_ref().clone();
     session::WsSession::create(move |ctx| {
         ctx.add_stream(stream);
-        session::WsSession::new(user, auctions, limits, out)
+        session::WsSession::new(user, state, out)
     });
     Ok(response)
 }

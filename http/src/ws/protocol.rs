@@ -35,6 +35,25 @@ pub enum ClientMessage {
         /// Idempotency key: a retry answers the first outcome.
         request_id: Option<String>,
     },
+    /// Post to a room's chat (needs a token).
+    Chat {
+        /// Echoed in the reply.
+        id: Option<String>,
+        /// The room: `show:<uuid>` or `auction:<uuid>`.
+        room: String,
+        /// The text (trimmed; 1 to 500 characters).
+        text: String,
+    },
+    /// Moderate a room's chat (the seller, the show's moderators, admins).
+    Moderate {
+        /// Echoed in the reply.
+        id: Option<String>,
+        /// The room.
+        room: String,
+        /// The action and its fields, as `POST /shows/{id}/moderation` takes them.
+        #[serde(flatten)]
+        request: blytz::shows::ModerationRequest,
+    },
     /// Keep-alive; answered with `pong`.
     Ping {
         /// Echoed in the reply.

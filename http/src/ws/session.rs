@@ -7,15 +7,16 @@
 //! caller's identity and the heartbeat: a client silent for
 //! [`CLIENT_TIMEOUT`] is dropped.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
 use blytz::Error;
-use blytz::auctions::{AuctionFilter, Auctions};
+use blytz::auctions::{AuctionFilter, Caller};
 use blytz::pagination::Page;
 use blytz_actors::auction::messages::PlaceBid;
+use blytz_actors::chat::messages::{Join, Leave};
 use blytz_actors::domain::AuctionId;
 use blytz_actors::rooms::RoomKey;
 use serde_json::{Map, json};
@@ -24,7 +25,7 @@ use tokio::sync::mpsc;
 use super::protocol::{self, ClientMessage};
 use super::writer::Outgoing;
 use crate::extract::AuthUser;
-use crate::limits::RateLimits;
+use crate::state::AppState;
 
 /// How often the server pings and checks the client.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
@@ -37,12 +38,17 @@ const SHOW_SNAPSHOT_LIMIT: u32 = 100;
 pub struct WsSession {
     /// Who is connected; `None` watches and reads only.
     user: Option<AuthUser>,
-    auctions: Auctions,
-    limits: Arc<RateLimits>,
+    state: AppState,
     /// To the writer task. Bounded: when it is full the client has stopped
     /// reading, and the session ends rather than buffer more.
     out: mpsc::Sender<Outgoing>,
     last_heard: Instant,
+    /// Rooms this connection counts in (presence).
+    joined: HashSet<RoomKey>,
+    /// The user's display name, read once at the first chat message.
+    display_name: Option<String>,
+    /// Per room: whether the user skips slow mode (seller, moderator, admin).
+    exempt: HashMap<RoomKey, bool>,
 }
 
 impl std::fmt::Debug for WsSession {
@@ -55,18 +61,33 @@ impl std::fmt::Debug for WsSession {
 
 impl WsSession {
     /// A session for `user` writing through `out`.
-    pub fn new(
-        user: Option<AuthUser>,
-        auctions: Auctions,
-        limits: Arc<RateLimits>,
-        out: mpsc::Sender<Outgoing>,
-    ) -> Self {
+    pub fn new(user: Option<AuthUser>, state: AppState, out: mpsc::Sender<Outgoing>) -> Self {
         Self {
             user,
-            auctions,
-            limits,
+            state,
             out,
             last_heard: Instant::now(),
+            joined: HashSet::new(),
+            display_name: None,
+            exempt: HashMap::new(),
+        }
+    }
+
+    fn join(&mut self, room: RoomKey) {
+        if self.joined.insert(room) {
+            let user_id = self.user.map(|u| u.id);
+            self.state.shows.chat().room(room).do_send(Join { user_id });
+        }
+    }
+
+    fn leave(&mut self, room: RoomKey) {
+        if self.joined.remove(&room) {
+            let user_id = self.user.map(|u| u.id);
+            self.state
+                .shows
+                .chat()
+                .room(room)
+                .do_send(Leave { user_id });
         }
     }
 
@@ -116,6 +137,7 @@ impl WsSession {
             ClientMessage::Subscribe { id, room } => self.subscribe(id, &room, ctx),
             ClientMessage::Unsubscribe { id, room } => match room.parse::<RoomKey>() {
                 Ok(key) => {
+                    self.leave(key);
                     let reply = protocol::with_id(
                         json!({"type": "unsubscribed", "room": room}),
                         id.as_deref(),
@@ -131,7 +153,100 @@ impl WsSession {
                 max_amount,
                 request_id,
             } => self.bid(id, &auction_id, amount, max_amount, request_id, ctx),
+            ClientMessage::Chat { id, room, text } => self.chat(id, &room, text, ctx),
+            ClientMessage::Moderate { id, room, request } => {
+                self.moderate(id, &room, &request, ctx);
+            }
         }
+    }
+
+    fn chat(&mut self, id: Option<String>, room: &str, text: String, ctx: &mut Context<Self>) {
+        let Some(user) = self.user else {
+            return self.reply_error(id.as_deref(), &not_authenticated("chatting"), ctx);
+        };
+        let key = match room.parse::<RoomKey>() {
+            Ok(key) => key,
+            Err(e) => return self.reply_error(id.as_deref(), &invalid_room(&e.to_string()), ctx),
+        };
+        let state = self.state.clone();
+        let known_name = self.display_name.clone();
+        let known_exempt = self.exempt.get(&key).copied();
+        let caller = Caller {
+            user_id: user.id,
+            is_admin: user.is_admin(),
+        };
+        let fut = async move {
+            let name = match known_name {
+                Some(name) => name,
+                None => state.accounts.profile(user.id).await?.display_name,
+            };
+            let exempt = match known_exempt {
+                Some(exempt) => exempt,
+                None => state.shows.moderates(key, caller).await?,
+            };
+            let message = state
+                .shows
+                .post(key, user.id, name.clone(), text, exempt)
+                .await;
+            Ok::<_, Error>((name, exempt, message))
+        };
+        ctx.spawn(
+            fut.into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok((name, exempt, message)) => {
+                        act.display_name = Some(name);
+                        act.exempt.insert(key, exempt);
+                        match message {
+                            Ok(message) => {
+                                let reply = json!({"type": "chat.accepted", "message": message});
+                                act.push(
+                                    Outgoing::Text(protocol::with_id(reply, id.as_deref())),
+                                    ctx,
+                                );
+                            }
+                            Err(e) => act.reply_error(id.as_deref(), &e, ctx),
+                        }
+                    }
+                    Err(e) => act.reply_error(id.as_deref(), &e, ctx),
+                }),
+        );
+    }
+
+    fn moderate(
+        &mut self,
+        id: Option<String>,
+        room: &str,
+        request: &blytz::shows::ModerationRequest,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(user) = self.user else {
+            return self.reply_error(id.as_deref(), &not_authenticated("moderating"), ctx);
+        };
+        let key = match room.parse::<RoomKey>() {
+            Ok(key) => key,
+            Err(e) => return self.reply_error(id.as_deref(), &invalid_room(&e.to_string()), ctx),
+        };
+        let action = match request.action() {
+            Ok(action) => action,
+            Err(e) => return self.reply_error(id.as_deref(), &e, ctx),
+        };
+        let state = self.state.clone();
+        let caller = Caller {
+            user_id: user.id,
+            is_admin: user.is_admin(),
+        };
+        let room = room.to_owned();
+        ctx.spawn(
+            async move { state.shows.moderate(key, caller, action).await }
+                .into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok(()) => {
+                        let reply = json!({"type": "moderated", "room": room});
+                        act.push(Outgoing::Text(protocol::with_id(reply, id.as_deref())), ctx);
+                    }
+                    Err(e) => act.reply_error(id.as_deref(), &e, ctx),
+                }),
+        );
     }
 
     fn subscribe(&mut self, id: Option<String>, room: &str, ctx: &mut Context<Self>) {
@@ -140,8 +255,8 @@ impl WsSession {
             Err(e) => return self.reply_error(id.as_deref(), &invalid_room(&e.to_string()), ctx),
         };
         // Subscribe first, then read the snapshot: nothing falls between.
-        let frames = self.auctions.engine().subscribe(key);
-        let auctions = self.auctions.clone();
+        let frames = self.state.auctions.engine().subscribe(key);
+        let auctions = self.state.auctions.clone();
         let room = room.to_owned();
         let fut = async move {
             let (snapshot, seq) = match key {
@@ -169,6 +284,7 @@ impl WsSession {
             fut.into_actor(self)
                 .map(move |result, act, ctx| match result {
                     Ok((snapshot, snapshot_seq)) => {
+                        act.join(key);
                         let reply = protocol::with_id(
                             json!({"type": "subscribed", "room": room, "snapshot": snapshot}),
                             id.as_deref(),
@@ -198,13 +314,9 @@ impl WsSession {
         ctx: &mut Context<Self>,
     ) {
         let Some(user) = self.user else {
-            let error = Error::unauthorized(
-                "not_authenticated",
-                "bidding needs a token: connect with Authorization: Bearer or ?token=",
-            );
-            return self.reply_error(id.as_deref(), &error, ctx);
+            return self.reply_error(id.as_deref(), &not_authenticated("bidding"), ctx);
         };
-        if let Err(e) = self.limits.check_bid(user.id) {
+        if let Err(e) = self.state.limits.check_bid(user.id) {
             return self.reply_error(id.as_deref(), &e, ctx);
         }
         let Ok(auction) = auction_id.parse::<AuctionId>() else {
@@ -216,7 +328,7 @@ impl WsSession {
             max_amount,
             request_id,
         };
-        let auctions = self.auctions.clone();
+        let auctions = self.state.auctions.clone();
         ctx.spawn(
             async move { auctions.bid(auction, bid).await }
                 .into_actor(self)
@@ -230,6 +342,13 @@ impl WsSession {
                 }),
         );
     }
+}
+
+fn not_authenticated(what: &str) -> Error {
+    Error::unauthorized(
+        "not_authenticated",
+        format!("{what} needs a token: connect with Authorization: Bearer or ?token="),
+    )
 }
 
 fn invalid_room(message: &str) -> Error {
@@ -257,6 +376,9 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        for room in self.joined.clone() {
+            self.leave(room);
+        }
         metrics::gauge!("ws_sessions").decrement(1.0);
     }
 }

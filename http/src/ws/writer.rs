@@ -124,13 +124,15 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
             Some((room, item)) = rooms.next(), if !rooms.is_empty() => {
                 let frame = match item {
                     Ok(frame) => {
-                        // Frames the snapshot already included are skipped.
+                        // Auction frames the snapshot already included are
+                        // skipped; chat and presence frames carry no seq.
                         if let Some(&seen) = stale.get(&room) {
                             match frame_seq(&frame) {
                                 Some(seq) if seq <= seen => continue,
-                                _ => {
+                                Some(_) => {
                                     stale.remove(&room);
                                 }
+                                None => {}
                             }
                         }
                         frame

@@ -17,4 +17,5 @@ mod helpers;
 mod limits;
 mod livekit;
 mod live;
+mod shows;
 mod ws_client;

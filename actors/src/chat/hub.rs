@@ -1,0 +1,88 @@
+//! `ChatHub`: finds or starts the chat room actor of a room.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use dashmap::DashMap;
+
+use super::ChatRoom;
+use super::store::ChatStore;
+use crate::ports::Clock;
+use crate::rooms::{RoomKey, Rooms};
+
+/// The chat rooms of this node; cheap to clone.
+#[derive(Clone)]
+pub struct ChatHub {
+    rooms: Rooms,
+    store: Arc<dyn ChatStore>,
+    clock: Arc<dyn Clock>,
+    /// Lock-free lookups from any session's thread.
+    actors: Arc<DashMap<RoomKey, Addr<ChatRoom>>>,
+    /// Chat rooms run on an arbiter of their own, apart from the auctions.
+    arbiter: ArbiterHandle,
+}
+
+impl std::fmt::Debug for ChatHub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatHub")
+            .field("rooms", &self.actors.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatHub {
+    /// A hub publishing to `rooms` and writing to `store`. Call inside a
+    /// running actix `System`: it starts the chat arbiter.
+    #[must_use]
+    pub fn start(rooms: Rooms, store: Arc<dyn ChatStore>, clock: Arc<dyn Clock>) -> Self {
+        let arbiter = Arbiter::new();
+        let handle = arbiter.handle();
+        // The arbiter's thread lives on until the System stops.
+        drop(arbiter);
+        Self {
+            rooms,
+            store,
+            clock,
+            actors: Arc::new(DashMap::new()),
+            arbiter: handle,
+        }
+    }
+
+    /// The chat room actor of `room`, started if needed.
+    #[must_use]
+    pub fn room(&self, room: RoomKey) -> Addr<ChatRoom> {
+        if let Some(addr) = self.actors.get(&room).filter(|a| a.connected()) {
+            return addr.clone();
+        }
+        self.actors
+            .entry(room)
+            .and_modify(|addr| {
+                if !addr.connected() {
+                    *addr = self.spawn(room);
+                }
+            })
+            .or_insert_with(|| self.spawn(room))
+            .clone()
+    }
+
+    fn spawn(&self, room: RoomKey) -> Addr<ChatRoom> {
+        let hub = self.clone();
+        ChatRoom::start_in_arbiter(&self.arbiter, move |_| ChatRoom::new(room, hub))
+    }
+
+    pub(super) fn forget(&self, room: RoomKey) {
+        self.actors.remove_if(&room, |_, addr| !addr.connected());
+    }
+
+    pub(super) fn rooms(&self) -> &Rooms {
+        &self.rooms
+    }
+
+    pub(super) fn store(&self) -> Arc<dyn ChatStore> {
+        self.store.clone()
+    }
+
+    pub(super) fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+}

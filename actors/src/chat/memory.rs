@@ -1,0 +1,113 @@
+//! An in-memory [`ChatStore`] for tests.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::store::{ChatFuture, ChatMessage, ChatStore, RestrictionKind, Restrictions};
+use crate::domain::UserId;
+use crate::rooms::RoomKey;
+
+#[derive(Debug, Default)]
+struct Tables {
+    messages: Vec<(RoomKey, ChatMessage, bool)>,
+    restrictions: HashSet<(RoomKey, UserId, RestrictionKind)>,
+    slow_mode: HashMap<RoomKey, u32>,
+}
+
+/// Chat kept in memory.
+#[derive(Debug, Clone, Default)]
+pub struct InMemoryChatStore {
+    tables: Arc<Mutex<Tables>>,
+}
+
+impl InMemoryChatStore {
+    fn tables(&self) -> MutexGuard<'_, Tables> {
+        // A poisoned lock only means a test panicked while holding it.
+        self.tables
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Stored, not deleted messages of `room`, oldest first.
+    #[must_use]
+    pub fn messages(&self, room: RoomKey) -> Vec<ChatMessage> {
+        self.tables()
+            .messages
+            .iter()
+            .filter(|(r, _, deleted)| *r == room && !deleted)
+            .map(|(_, m, _)| m.clone())
+            .collect()
+    }
+}
+
+impl ChatStore for InMemoryChatStore {
+    fn save<'a>(&'a self, room: RoomKey, messages: &'a [ChatMessage]) -> ChatFuture<'a, ()> {
+        Box::pin(async move {
+            let mut tables = self.tables();
+            tables
+                .messages
+                .extend(messages.iter().map(|m| (room, m.clone(), false)));
+            Ok(())
+        })
+    }
+
+    fn delete(&self, room: RoomKey, message: Uuid, _at: DateTime<Utc>) -> ChatFuture<'_, bool> {
+        Box::pin(async move {
+            let mut tables = self.tables();
+            let found = tables
+                .messages
+                .iter_mut()
+                .find(|(r, m, deleted)| *r == room && m.id == message && !*deleted);
+            Ok(found.map(|entry| entry.2 = true).is_some())
+        })
+    }
+
+    fn restrictions(&self, room: RoomKey) -> ChatFuture<'_, Restrictions> {
+        Box::pin(async move {
+            let tables = self.tables();
+            let of = |kind| {
+                tables
+                    .restrictions
+                    .iter()
+                    .filter(|(r, _, k)| *r == room && *k == kind)
+                    .map(|(_, user, _)| *user)
+                    .collect()
+            };
+            Ok(Restrictions {
+                muted: of(RestrictionKind::Mute),
+                banned: of(RestrictionKind::Ban),
+                slow_mode_secs: tables.slow_mode.get(&room).copied().unwrap_or(0),
+            })
+        })
+    }
+
+    fn restrict(
+        &self,
+        room: RoomKey,
+        user: UserId,
+        kind: RestrictionKind,
+        on: bool,
+        _by: UserId,
+        _at: DateTime<Utc>,
+    ) -> ChatFuture<'_, ()> {
+        Box::pin(async move {
+            let mut tables = self.tables();
+            if on {
+                tables.restrictions.insert((room, user, kind));
+            } else {
+                tables.restrictions.remove(&(room, user, kind));
+            }
+            Ok(())
+        })
+    }
+
+    fn set_slow_mode(&self, room: RoomKey, secs: u32) -> ChatFuture<'_, ()> {
+        Box::pin(async move {
+            self.tables().slow_mode.insert(room, secs);
+            Ok(())
+        })
+    }
+}

@@ -1,0 +1,227 @@
+//! Chat and presence of one room, in an actor of its own.
+//!
+//! Sessions send it [`messages::SendChat`], [`messages::Join`] and
+//! [`messages::Leave`]; the shows service sends it [`messages::Moderate`]
+//! once it has checked who may moderate. It owns the room's mutes, bans,
+//! slow mode and per-user rates, publishes `chat.message`, `chat.deleted`
+//! and `presence` frames to the room through the [`Rooms`] hub, and writes
+//! history in batches. It runs apart from the auction actors, so chat load
+//! never delays a bid.
+
+mod handlers;
+mod hub;
+mod memory;
+pub mod messages;
+pub mod rules;
+pub mod store;
+
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytes::Bytes;
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde::Serialize;
+use uuid::Uuid;
+
+pub use hub::ChatHub;
+pub use memory::InMemoryChatStore;
+
+use crate::domain::UserId;
+use crate::ports::Clock;
+use crate::rooms::{RoomKey, Rooms};
+use store::{ChatMessage, ChatStore};
+
+/// How often pending messages are written.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// How often a changed viewer count is published (at most).
+pub const PRESENCE_EVERY: Duration = Duration::from_millis(500);
+/// A room with no viewer for this long stops (its state is in the store).
+pub const IDLE_STOP_AFTER: Duration = Duration::from_secs(300);
+/// Messages one user may send in a burst.
+const RATE_BURST: u32 = 5;
+/// Messages one user may send per second, sustained.
+const RATE_PER_SEC: u32 = 1;
+
+/// Who is in the room.
+#[derive(Debug, Default)]
+struct Presence {
+    connections: u32,
+    users: HashMap<UserId, u32>,
+    dirty: bool,
+    empty_since: Option<Instant>,
+}
+
+#[derive(Serialize)]
+struct PresenceFrame {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    room: String,
+    connections: u32,
+    viewers: usize,
+}
+
+#[derive(Serialize)]
+struct ChatFrame<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    room: String,
+    message: &'a ChatMessage,
+}
+
+#[derive(Serialize)]
+struct DeletedFrame {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    room: String,
+    message_id: Uuid,
+}
+
+fn encode(frame: &impl Serialize) -> Bytes {
+    // Plain structs of strings, numbers and ids always serialize.
+    serde_json::to_vec(frame).map_or_else(|_| Bytes::new(), Bytes::from)
+}
+
+/// The chat and presence of one room.
+pub struct ChatRoom {
+    room: RoomKey,
+    rooms: Rooms,
+    store: Arc<dyn ChatStore>,
+    clock: Arc<dyn Clock>,
+    muted: HashSet<UserId>,
+    banned: HashSet<UserId>,
+    slow_mode: Duration,
+    last_sent: HashMap<UserId, Instant>,
+    /// Per-user message rate (GCRA); the actor is its only user.
+    rate: DefaultKeyedRateLimiter<UserId>,
+    /// Accepted, broadcast, not yet written.
+    pending: Vec<ChatMessage>,
+    presence: Presence,
+    hub: ChatHub,
+}
+
+impl std::fmt::Debug for ChatRoom {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChatRoom")
+            .field("room", &self.room)
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChatRoom {
+    fn new(room: RoomKey, hub: ChatHub) -> Self {
+        let quota = Quota::per_second(NonZeroU32::new(RATE_PER_SEC).unwrap_or(NonZeroU32::MIN))
+            .allow_burst(NonZeroU32::new(RATE_BURST).unwrap_or(NonZeroU32::MIN));
+        Self {
+            room,
+            rooms: hub.rooms().clone(),
+            store: hub.store(),
+            clock: hub.clock(),
+            muted: HashSet::new(),
+            banned: HashSet::new(),
+            slow_mode: Duration::ZERO,
+            last_sent: HashMap::new(),
+            rate: RateLimiter::keyed(quota),
+            pending: Vec::new(),
+            presence: Presence::default(),
+            hub,
+        }
+    }
+
+    fn publish(&self, frame: Bytes) {
+        self.rooms.publish(self.room, frame);
+    }
+
+    fn chat_frame(&self, message: &ChatMessage) -> Bytes {
+        encode(&ChatFrame {
+            kind: "chat.message",
+            room: self.room.to_string(),
+            message,
+        })
+    }
+
+    fn deleted_frame(&self, id: Uuid) -> Bytes {
+        encode(&DeletedFrame {
+            kind: "chat.deleted",
+            room: self.room.to_string(),
+            message_id: id,
+        })
+    }
+
+    fn flush(&mut self, ctx: &mut Context<Self>) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let batch = std::mem::take(&mut self.pending);
+        let store = self.store.clone();
+        let room = self.room;
+        ctx.spawn(
+            async move {
+                if let Err(e) = store.save(room, &batch).await {
+                    tracing::error!(%room, lost = batch.len(), error = %e, "writing chat history failed");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
+    fn publish_presence(&mut self, ctx: &mut Context<Self>) {
+        if self.presence.connections == 0 {
+            let since = *self.presence.empty_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= IDLE_STOP_AFTER {
+                ctx.stop();
+                return;
+            }
+        } else {
+            self.presence.empty_since = None;
+        }
+        if !self.presence.dirty {
+            return;
+        }
+        self.presence.dirty = false;
+        self.publish(encode(&PresenceFrame {
+            kind: "presence",
+            room: self.room.to_string(),
+            connections: self.presence.connections,
+            viewers: self.presence.users.len(),
+        }));
+    }
+}
+
+impl Actor for ChatRoom {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Nothing is judged before the room's restrictions are known.
+        let store = self.store.clone();
+        let room = self.room;
+        ctx.wait(
+            async move { store.restrictions(room).await }
+                .into_actor(self)
+                .map(|loaded, act, _| match loaded {
+                    Ok(restrictions) => {
+                        act.muted = restrictions.muted.into_iter().collect();
+                        act.banned = restrictions.banned.into_iter().collect();
+                        act.slow_mode = Duration::from_secs(u64::from(restrictions.slow_mode_secs));
+                    }
+                    Err(e) => {
+                        tracing::error!(room = %act.room, error = %e, "loading chat restrictions failed");
+                    }
+                }),
+        );
+        ctx.run_interval(FLUSH_EVERY, |act, ctx| act.flush(ctx));
+        ctx.run_interval(PRESENCE_EVERY, |act, ctx| act.publish_presence(ctx));
+    }
+
+    fn stopping(&mut self, ctx: &mut Self::Context) -> Running {
+        self.flush(ctx);
+        Running::Stop
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        self.hub.forget(self.room);
+    }
+}

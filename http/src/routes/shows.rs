@@ -1,0 +1,315 @@
+//! `/api/v1/shows`: schedule, go live, end, the lot queue, chat history and
+//! moderation.
+
+use actix_web::{HttpResponse, delete, get, post, put, web};
+use blytz::auctions::Caller;
+use blytz::pagination::{Page, Paged};
+use blytz::shows::{ChatEntry, ModerationRequest, NewShow, Show, ShowStatus};
+use blytz_actors::domain::{AuctionId, ShowId, UserId};
+use blytz_actors::rooms::RoomKey;
+use serde::Deserialize;
+use utoipa_actix_web::service_config::ServiceConfig;
+
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{AuthUser, RequireRole, Seller};
+use crate::schemas::Auction;
+use crate::state::AppState;
+
+/// Register the show routes (under `/api/v1/shows`).
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(create)
+        .service(list)
+        .service(get_one)
+        .service(lots)
+        .service(go_live)
+        .service(end)
+        .service(next)
+        .service(reorder)
+        .service(remove_lot)
+        .service(add_moderator)
+        .service(remove_moderator)
+        .service(moderate)
+        .service(chat_history);
+}
+
+fn caller(user: &AuthUser) -> Caller {
+    Caller {
+        user_id: user.id,
+        is_admin: user.is_admin(),
+    }
+}
+
+/// Filters of `GET /shows`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ShowFilter {
+    /// `scheduled`, `live` or `ended`; default: live and upcoming.
+    #[param(value_type = Option<String>)]
+    pub status: Option<ShowStatus>,
+    /// Only this seller's shows.
+    #[param(value_type = Option<String>, format = Uuid)]
+    pub seller_id: Option<UserId>,
+}
+
+/// A page of shows.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code, reason = "documentation only")]
+pub struct ShowPage {
+    items: Vec<Show>,
+    next_cursor: Option<String>,
+}
+
+/// A page of chat, newest first.
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code, reason = "documentation only")]
+pub struct ChatPage {
+    items: Vec<ChatEntry>,
+    next_cursor: Option<String>,
+}
+
+/// `PUT /shows/{id}/queue` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct QueueOrder {
+    /// Every lot still scheduled, in the new order.
+    #[schema(value_type = Vec<String>)]
+    pub auction_ids: Vec<AuctionId>,
+}
+
+/// `POST /shows/{id}/moderators` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+pub struct ModeratorRequest {
+    /// The user who may moderate the show's chat.
+    #[schema(value_type = String, format = Uuid)]
+    pub user_id: UserId,
+}
+
+/// Schedule a show.
+#[utoipa::path(
+    tag = "shows",
+    request_body = NewShow,
+    security(("bearer" = [])),
+    responses((status = 201, body = Show), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[post("")]
+async fn create(
+    state: web::Data<AppState>,
+    seller: RequireRole<Seller>,
+    body: web::Json<NewShow>,
+) -> ApiResult<HttpResponse> {
+    let show = state.shows.create(seller.id, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(show))
+}
+
+/// Live and upcoming shows (or by `status`), newest first.
+#[utoipa::path(tag = "shows", params(ShowFilter, Page), responses((status = 200, body = ShowPage)))]
+#[get("")]
+async fn list(
+    state: web::Data<AppState>,
+    filter: web::Query<ShowFilter>,
+    page: web::Query<Page>,
+) -> ApiResult<HttpResponse> {
+    let (items, next_cursor) = state
+        .shows
+        .list(filter.status, filter.seller_id, &page)
+        .await?;
+    Ok(HttpResponse::Ok().json(Paged { items, next_cursor }))
+}
+
+/// One show, with its lots in queue order.
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = Show), (status = 404, body = ErrorBody))
+)]
+#[get("/{id}")]
+async fn get_one(state: web::Data<AppState>, id: web::Path<ShowId>) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.shows.get(*id).await?))
+}
+
+/// The show's lots as auctions, in queue order.
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = Vec<Auction>), (status = 404, body = ErrorBody))
+)]
+#[get("/{id}/lots")]
+async fn lots(state: web::Data<AppState>, id: web::Path<ShowId>) -> ApiResult<HttpResponse> {
+    state.shows.get(*id).await?;
+    Ok(HttpResponse::Ok().json(state.shows.lot_views(*id).await?))
+}
+
+/// Go on air (and open the video room when LiveKit is configured).
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Show), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+#[post("/{id}/go-live")]
+async fn go_live(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<ShowId>,
+) -> ApiResult<HttpResponse> {
+    let show = state.shows.go_live(*id, caller(&user)).await?;
+    Ok(HttpResponse::Ok().json(show))
+}
+
+/// End the show.
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Show), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+#[post("/{id}/end")]
+async fn end(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<ShowId>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.shows.end(*id, caller(&user)).await?))
+}
+
+/// Start the next lot in the queue (`lot_in_progress` while one runs,
+/// `queue_empty` when none is left).
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Auction), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+#[post("/{id}/next")]
+async fn next(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<ShowId>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.shows.next(*id, caller(&user)).await?))
+}
+
+/// Reorder the lots that have not started.
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = QueueOrder,
+    security(("bearer" = [])),
+    responses((status = 200, body = Show), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+)]
+#[put("/{id}/queue")]
+async fn reorder(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<ShowId>,
+    body: web::Json<QueueOrder>,
+) -> ApiResult<HttpResponse> {
+    let show = state
+        .shows
+        .reorder(*id, caller(&user), body.into_inner().auction_ids)
+        .await?;
+    Ok(HttpResponse::Ok().json(show))
+}
+
+/// Remove a lot that has not started (its auction is cancelled).
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid), ("auction_id" = String, Path, format = Uuid)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Show), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+)]
+#[delete("/{id}/queue/{auction_id}")]
+async fn remove_lot(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(ShowId, AuctionId)>,
+) -> ApiResult<HttpResponse> {
+    let (id, auction) = path.into_inner();
+    Ok(HttpResponse::Ok().json(state.shows.remove_lot(id, caller(&user), auction).await?))
+}
+
+/// Let a user moderate the show's chat.
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = ModeratorRequest,
+    security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = ErrorBody))
+)]
+#[post("/{id}/moderators")]
+async fn add_moderator(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<ShowId>,
+    body: web::Json<ModeratorRequest>,
+) -> ApiResult<HttpResponse> {
+    state
+        .shows
+        .set_moderator(*id, caller(&user), body.user_id, true)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Stop a user moderating the show's chat.
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid), ("user_id" = String, Path, format = Uuid)),
+    security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = ErrorBody))
+)]
+#[delete("/{id}/moderators/{user_id}")]
+async fn remove_moderator(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    path: web::Path<(ShowId, UserId)>,
+) -> ApiResult<HttpResponse> {
+    let (id, moderator) = path.into_inner();
+    state
+        .shows
+        .set_moderator(id, caller(&user), moderator, false)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Mute, unmute, ban, delete a message, or set slow mode (the seller, the
+/// show's moderators, admins).
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = ModerationRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 204),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{id}/moderation")]
+async fn moderate(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<ShowId>,
+    body: web::Json<ModerationRequest>,
+) -> ApiResult<HttpResponse> {
+    let action = body.action()?;
+    state
+        .shows
+        .moderate(RoomKey::Show(*id), caller(&user), action)
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// The show's chat, newest first.
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid), Page),
+    responses((status = 200, body = ChatPage), (status = 404, body = ErrorBody))
+)]
+#[get("/{id}/chat")]
+async fn chat_history(
+    state: web::Data<AppState>,
+    id: web::Path<ShowId>,
+    page: web::Query<Page>,
+) -> ApiResult<HttpResponse> {
+    let (items, next_cursor) = state.shows.chat_history(*id, &page).await?;
+    Ok(HttpResponse::Ok().json(Paged { items, next_cursor }))
+}

@@ -1,0 +1,202 @@
+//! The chat port on SQL: history written in batches, restrictions, slow mode.
+
+use blytz_actors::chat::store::{
+    ChatFuture, ChatMessage, ChatStore, ChatStoreError, RestrictionKind, Restrictions,
+};
+use blytz_actors::domain::UserId;
+use blytz_actors::rooms::RoomKey;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::with_db;
+
+/// Chat storage on the configured database.
+#[derive(Debug, Clone)]
+pub struct SqlChatStore {
+    db: Db,
+}
+
+impl SqlChatStore {
+    /// Chat storage over `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn failed(e: sqlx::Error) -> ChatStoreError {
+    ChatStoreError(e.to_string())
+}
+
+impl SqlChatStore {
+    async fn save_batch(
+        &self,
+        room: RoomKey,
+        messages: &[ChatMessage],
+    ) -> Result<(), ChatStoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        let room = room.to_string();
+        with_db!(&self.db, pool => {
+            let mut tx = pool.begin().await.map_err(failed)?;
+            for m in messages {
+                sqlx::query(
+                    "INSERT INTO chat_messages (id, room, user_id, display_name, text, sent_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(m.id)
+                .bind(&room)
+                .bind(Uuid::from(m.user_id))
+                .bind(&m.display_name)
+                .bind(&m.text)
+                .bind(m.sent_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(failed)?;
+            }
+            tx.commit().await.map_err(failed)
+        })
+    }
+
+    async fn delete_message(
+        &self,
+        room: RoomKey,
+        message: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<bool, ChatStoreError> {
+        let room = room.to_string();
+        with_db!(&self.db, pool => {
+            sqlx::query(
+                "UPDATE chat_messages SET deleted_at = $1 WHERE id = $2 AND room = $3 AND deleted_at IS NULL",
+            )
+            .bind(at)
+            .bind(message)
+            .bind(&room)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected() == 1)
+        })
+        .map_err(failed)
+    }
+
+    async fn load_restrictions(&self, room: RoomKey) -> Result<Restrictions, ChatStoreError> {
+        let name = room.to_string();
+        let rows: Vec<(Uuid, String)> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT user_id, kind FROM chat_restrictions WHERE room = $1")
+                .bind(&name)
+                .fetch_all(pool)
+                .await
+        })
+        .map_err(failed)?;
+        let slow_mode_secs = match room {
+            RoomKey::Show(show) => {
+                let secs: Option<(i32,)> = with_db!(&self.db, pool => {
+                    sqlx::query_as("SELECT slow_mode_secs FROM shows WHERE id = $1")
+                        .bind(Uuid::from(show))
+                        .fetch_optional(pool)
+                        .await
+                })
+                .map_err(failed)?;
+                secs.map_or(0, |(s,)| u32::try_from(s).unwrap_or(0))
+            }
+            RoomKey::Auction(_) => 0,
+        };
+        let mut restrictions = Restrictions {
+            slow_mode_secs,
+            ..Restrictions::default()
+        };
+        for (user, kind) in rows {
+            match kind.as_str() {
+                "mute" => restrictions.muted.push(UserId::from(user)),
+                "ban" => restrictions.banned.push(UserId::from(user)),
+                _ => {}
+            }
+        }
+        Ok(restrictions)
+    }
+
+    async fn set_restriction(
+        &self,
+        room: RoomKey,
+        user: UserId,
+        kind: RestrictionKind,
+        on: bool,
+        by: UserId,
+        at: DateTime<Utc>,
+    ) -> Result<(), ChatStoreError> {
+        let room = room.to_string();
+        with_db!(&self.db, pool => {
+            if on {
+                sqlx::query(
+                    "INSERT INTO chat_restrictions (room, user_id, kind, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (room, user_id, kind) DO NOTHING",
+                )
+                .bind(&room)
+                .bind(Uuid::from(user))
+                .bind(kind.as_str())
+                .bind(Uuid::from(by))
+                .bind(at)
+                .execute(pool)
+                .await
+                .map(|_| ())
+            } else {
+                sqlx::query("DELETE FROM chat_restrictions WHERE room = $1 AND user_id = $2 AND kind = $3")
+                    .bind(&room)
+                    .bind(Uuid::from(user))
+                    .bind(kind.as_str())
+                    .execute(pool)
+                    .await
+                    .map(|_| ())
+            }
+        })
+        .map_err(failed)
+    }
+
+    async fn store_slow_mode(&self, room: RoomKey, secs: u32) -> Result<(), ChatStoreError> {
+        // Only show rooms keep it; an auction room's slow mode lasts while its actor does.
+        let RoomKey::Show(show) = room else {
+            return Ok(());
+        };
+        let secs = i32::try_from(secs).unwrap_or(i32::MAX);
+        with_db!(&self.db, pool => {
+            sqlx::query("UPDATE shows SET slow_mode_secs = $1 WHERE id = $2")
+                .bind(secs)
+                .bind(Uuid::from(show))
+                .execute(pool)
+                .await
+                .map(|_| ())
+        })
+        .map_err(failed)
+    }
+}
+
+impl ChatStore for SqlChatStore {
+    fn save<'a>(&'a self, room: RoomKey, messages: &'a [ChatMessage]) -> ChatFuture<'a, ()> {
+        Box::pin(self.save_batch(room, messages))
+    }
+
+    fn delete(&self, room: RoomKey, message: Uuid, at: DateTime<Utc>) -> ChatFuture<'_, bool> {
+        Box::pin(self.delete_message(room, message, at))
+    }
+
+    fn restrictions(&self, room: RoomKey) -> ChatFuture<'_, Restrictions> {
+        Box::pin(self.load_restrictions(room))
+    }
+
+    fn restrict(
+        &self,
+        room: RoomKey,
+        user: UserId,
+        kind: RestrictionKind,
+        on: bool,
+        by: UserId,
+        at: DateTime<Utc>,
+    ) -> ChatFuture<'_, ()> {
+        Box::pin(self.set_restriction(room, user, kind, on, by, at))
+    }
+
+    fn set_slow_mode(&self, room: RoomKey, secs: u32) -> ChatFuture<'_, ()> {
+        Box::pin(self.store_slow_mode(room, secs))
+    }
+}

@@ -1,0 +1,434 @@
+//! Shows: a seller's live session — a video room, a chat, a viewer count and
+//! a queue of lots auctioned one after another.
+//!
+//! Lots are auctions created with the show's id: they join the end of the
+//! queue, and `next` starts the first lot still scheduled. The show's room
+//! (`show:<id>`) carries every event of its auctions (the engine publishes
+//! them there), its chat and its presence (the chat room actor).
+
+mod chat_store;
+mod model;
+pub mod store;
+
+use blytz_actors::chat::ChatHub;
+use blytz_actors::chat::messages::{Moderate, Moderation, SendChat};
+use blytz_actors::chat::rules::ChatRejection;
+use blytz_actors::chat::store::ChatMessage;
+use blytz_actors::domain::{AuctionId, ShowId, UserId};
+use blytz_actors::rooms::RoomKey;
+use blytz_actors::rules::AuctionStatus;
+use blytz_actors::view::AuctionView;
+use serde_json::{Map, Value};
+use uuid::Uuid;
+
+pub use chat_store::SqlChatStore;
+pub use model::{ChatEntry, MAX_SLOW_MODE_SECS, ModerationRequest, NewShow, Show, ShowStatus};
+use store::ShowRow;
+
+use crate::auctions::{AuctionFilter, Auctions, Caller};
+use crate::db::Db;
+use crate::error::{Error, ErrorKind, Result};
+use crate::pagination::{Page, encode_cursor};
+
+/// Lots a show may hold.
+pub const MAX_LOTS: u32 = 100;
+
+/// Shows, their queues, chat and moderation.
+#[derive(Debug, Clone)]
+pub struct Shows {
+    db: Db,
+    auctions: Auctions,
+    chat: ChatHub,
+}
+
+impl From<ChatRejection> for Error {
+    fn from(rejection: ChatRejection) -> Self {
+        let kind = match rejection {
+            ChatRejection::Empty | ChatRejection::TooLong => ErrorKind::Validation,
+            ChatRejection::Muted | ChatRejection::Banned => ErrorKind::Forbidden,
+            ChatRejection::RateLimited { .. } => ErrorKind::RateLimited,
+            ChatRejection::NotFound => ErrorKind::NotFound,
+            ChatRejection::Unavailable => ErrorKind::Unavailable,
+        };
+        let details = match rejection.details() {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        Error::Rule {
+            kind,
+            code: rejection.code(),
+            message: rejection.to_string().into(),
+            details,
+        }
+    }
+}
+
+fn show_not_found() -> Error {
+    Error::NotFound { what: "show" }
+}
+
+fn transition_refused(action: &str, status: ShowStatus) -> Error {
+    Error::conflict(
+        "invalid_transition",
+        format!("a {} show cannot {action}", status.as_str()),
+    )
+}
+
+impl Shows {
+    /// The service over `db`, the auctions and the chat rooms.
+    pub fn new(db: Db, auctions: Auctions, chat: ChatHub) -> Self {
+        Self { db, auctions, chat }
+    }
+
+    /// The chat rooms (sessions join and leave them for presence).
+    pub fn chat(&self) -> &ChatHub {
+        &self.chat
+    }
+
+    async fn row(&self, id: ShowId) -> Result<ShowRow> {
+        store::by_id(&self.db, id).await?.ok_or_else(show_not_found)
+    }
+
+    async fn show_of(&self, row: &ShowRow) -> Result<Show> {
+        Ok(row.to_show(store::lots(&self.db, row.id).await?)?)
+    }
+
+    fn ensure_owner(row: &ShowRow, by: Caller) -> Result<()> {
+        if row.seller_id == by.user_id || by.is_admin {
+            Ok(())
+        } else {
+            Err(Error::forbidden(
+                "only the show's seller or an admin may do this",
+            ))
+        }
+    }
+
+    /// Schedule a show.
+    pub async fn create(&self, seller: UserId, new: NewShow) -> Result<Show> {
+        let title = new.title.trim();
+        if title.is_empty() || title.chars().count() > 200 {
+            return Err(Error::validation(
+                "title",
+                "length",
+                "must be 1 to 200 characters",
+            ));
+        }
+        if new.description.chars().count() > 5_000 {
+            return Err(Error::validation(
+                "description",
+                "max_length",
+                "must be at most 5000 characters",
+            ));
+        }
+        let cover = match new.cover_image_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(url)
+                if (url.starts_with("https://") || url.starts_with("http://"))
+                    && url.len() <= 2048 =>
+            {
+                Some(url.to_owned())
+            }
+            Some(_) => {
+                return Err(Error::validation(
+                    "cover_image_url",
+                    "url",
+                    "must be an http or https URL",
+                ));
+            }
+        };
+        let now = crate::time::now();
+        let id = ShowId::new();
+        let row = ShowRow {
+            id,
+            seller_id: seller,
+            title: title.to_owned(),
+            description: new.description.trim().to_owned(),
+            cover_image_url: cover,
+            status: ShowStatus::Scheduled.as_str().to_owned(),
+            scheduled_at: new.scheduled_at,
+            started_at: None,
+            ended_at: None,
+            livekit_room: format!("show-{id}"),
+            stream_status: "idle".to_owned(),
+            stream_participants: 0,
+            slow_mode_secs: 0,
+            created_at: now,
+            updated_at: now,
+        };
+        store::insert(&self.db, &row).await?;
+        self.show_of(&row).await
+    }
+
+    /// One show with its queue.
+    pub async fn get(&self, id: ShowId) -> Result<Show> {
+        let row = self.row(id).await?;
+        self.show_of(&row).await
+    }
+
+    /// The LiveKit room name of a show.
+    pub async fn video_room(&self, id: ShowId) -> Result<(ShowRow, String)> {
+        let row = self.row(id).await?;
+        let room = row.livekit_room.clone();
+        Ok((row, room))
+    }
+
+    /// Shows by status (default: live and upcoming), newest first.
+    pub async fn list(
+        &self,
+        status: Option<ShowStatus>,
+        seller: Option<UserId>,
+        page: &Page,
+    ) -> Result<(Vec<Show>, Option<String>)> {
+        let limit = page.limit()?;
+        let before = page
+            .cursor()?
+            .map(|c| {
+                Uuid::parse_str(&c).map_err(|_| {
+                    Error::validation("cursor", "cursor", "is not a cursor this API issued")
+                })
+            })
+            .transpose()?;
+        let statuses: Vec<&str> = match status {
+            Some(status) => vec![status.as_str()],
+            None => vec!["scheduled", "live"],
+        };
+        let mut rows =
+            store::list(&self.db, &statuses, seller, before, i64::from(limit) + 1).await?;
+        let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = if more {
+            rows.last().map(|r| encode_cursor(&r.id.to_string()))
+        } else {
+            None
+        };
+        let mut shows = Vec::with_capacity(rows.len());
+        for row in &rows {
+            shows.push(self.show_of(row).await?);
+        }
+        Ok((shows, next))
+    }
+
+    /// Go on air.
+    pub async fn go_live(&self, id: ShowId, by: Caller) -> Result<Show> {
+        let row = self.row(id).await?;
+        Self::ensure_owner(&row, by)?;
+        if !store::transition(
+            &self.db,
+            id,
+            &["scheduled"],
+            ShowStatus::Live,
+            crate::time::now(),
+        )
+        .await?
+        {
+            return Err(transition_refused("go live", row.status()?));
+        }
+        self.get(id).await
+    }
+
+    /// End the show (lots already running finish on their own timers).
+    pub async fn end(&self, id: ShowId, by: Caller) -> Result<Show> {
+        let row = self.row(id).await?;
+        Self::ensure_owner(&row, by)?;
+        if !store::transition(
+            &self.db,
+            id,
+            &["scheduled", "live"],
+            ShowStatus::Ended,
+            crate::time::now(),
+        )
+        .await?
+        {
+            return Err(transition_refused("end", row.status()?));
+        }
+        self.get(id).await
+    }
+
+    /// The show's lots with their live state, in queue order.
+    pub async fn lot_views(&self, id: ShowId) -> Result<Vec<AuctionView>> {
+        let order = store::lots(&self.db, id).await?;
+        let filter = AuctionFilter {
+            show_id: Some(id),
+            ..AuctionFilter::default()
+        };
+        let page = Page {
+            limit: Some(MAX_LOTS),
+            cursor: None,
+        };
+        let (views, _) = self.auctions.list(&filter, &page).await?;
+        Ok(order
+            .iter()
+            .filter_map(|lot| views.iter().find(|v| v.id == *lot).cloned())
+            .collect())
+    }
+
+    /// Start the next lot: the first one still scheduled, once no lot is running.
+    pub async fn next(&self, id: ShowId, by: Caller) -> Result<AuctionView> {
+        let row = self.row(id).await?;
+        Self::ensure_owner(&row, by)?;
+        if row.status()? != ShowStatus::Live {
+            return Err(Error::conflict("show_not_live", "the show is not live"));
+        }
+        let lots = self.lot_views(id).await?;
+        if lots
+            .iter()
+            .any(|lot| matches!(lot.status, AuctionStatus::Live | AuctionStatus::Paused))
+        {
+            return Err(Error::conflict(
+                "lot_in_progress",
+                "a lot is still running: end it (or let it end) first",
+            ));
+        }
+        let next = lots
+            .iter()
+            .find(|lot| lot.status == AuctionStatus::Scheduled)
+            .ok_or_else(|| Error::conflict("queue_empty", "no lot is left in the queue"))?;
+        self.auctions.start(next.id, by).await
+    }
+
+    /// Reorder the lots still scheduled; the body lists exactly those.
+    pub async fn reorder(&self, id: ShowId, by: Caller, order: Vec<AuctionId>) -> Result<Show> {
+        let row = self.row(id).await?;
+        Self::ensure_owner(&row, by)?;
+        let lots = self.lot_views(id).await?;
+        let (scheduled, done): (Vec<&AuctionView>, Vec<&AuctionView>) = lots
+            .iter()
+            .partition(|lot| lot.status == AuctionStatus::Scheduled);
+        let mut wanted: Vec<AuctionId> = order.clone();
+        wanted.sort();
+        wanted.dedup();
+        let mut have: Vec<AuctionId> = scheduled.iter().map(|lot| lot.id).collect();
+        have.sort();
+        if wanted.len() != order.len() || wanted != have {
+            return Err(Error::validation(
+                "auction_ids",
+                "permutation",
+                "must list each lot still scheduled exactly once",
+            ));
+        }
+        let full: Vec<AuctionId> = done.iter().map(|lot| lot.id).chain(order).collect();
+        store::reorder(&self.db, id, &full).await?;
+        self.get(id).await
+    }
+
+    /// Take a lot out before it starts (its auction is cancelled).
+    pub async fn remove_lot(&self, id: ShowId, by: Caller, auction: AuctionId) -> Result<Show> {
+        let row = self.row(id).await?;
+        Self::ensure_owner(&row, by)?;
+        let lot = self
+            .lot_views(id)
+            .await?
+            .into_iter()
+            .find(|lot| lot.id == auction)
+            .ok_or(Error::NotFound { what: "lot" })?;
+        if lot.status != AuctionStatus::Scheduled {
+            return Err(Error::conflict(
+                "lot_started",
+                "only a lot that has not started can be removed",
+            ));
+        }
+        self.auctions.cancel(auction, by).await?;
+        store::remove_lot(&self.db, id, auction).await?;
+        self.get(id).await
+    }
+
+    /// Add or remove a chat moderator of the show.
+    pub async fn set_moderator(
+        &self,
+        id: ShowId,
+        by: Caller,
+        user: UserId,
+        on: bool,
+    ) -> Result<()> {
+        let row = self.row(id).await?;
+        Self::ensure_owner(&row, by)?;
+        store::set_moderator(&self.db, id, user, on).await?;
+        Ok(())
+    }
+
+    /// Whether `user` moderates `room`: the seller, a show moderator, or an admin.
+    pub async fn moderates(&self, room: RoomKey, user: Caller) -> Result<bool> {
+        if user.is_admin {
+            return Ok(true);
+        }
+        match room {
+            RoomKey::Show(show) => {
+                let row = self.row(show).await?;
+                Ok(row.seller_id == user.user_id
+                    || store::is_moderator(&self.db, show, user.user_id).await?)
+            }
+            RoomKey::Auction(auction) => {
+                Ok(self.auctions.view(auction).await?.seller_id == user.user_id)
+            }
+        }
+    }
+
+    /// Moderate a room's chat (the seller, moderators, admins).
+    pub async fn moderate(&self, room: RoomKey, by: Caller, action: Moderation) -> Result<()> {
+        if !self.moderates(room, by).await? {
+            return Err(Error::forbidden(
+                "only the seller, the show's moderators or an admin may moderate",
+            ));
+        }
+        self.chat
+            .room(room)
+            .send(Moderate {
+                by: by.user_id,
+                action,
+            })
+            .await
+            .map_err(|_| Error::from(ChatRejection::Unavailable))??;
+        Ok(())
+    }
+
+    /// Post to a room's chat. `exempt` (seller, moderators, admins) skips slow mode.
+    pub async fn post(
+        &self,
+        room: RoomKey,
+        user: UserId,
+        display_name: String,
+        text: String,
+        exempt: bool,
+    ) -> Result<ChatMessage> {
+        let message = SendChat {
+            user_id: user,
+            display_name,
+            text,
+            exempt,
+        };
+        Ok(self
+            .chat
+            .room(room)
+            .send(message)
+            .await
+            .map_err(|_| Error::from(ChatRejection::Unavailable))??)
+    }
+
+    /// A page of a show's chat, newest first.
+    pub async fn chat_history(
+        &self,
+        id: ShowId,
+        page: &Page,
+    ) -> Result<(Vec<ChatEntry>, Option<String>)> {
+        self.row(id).await?;
+        let limit = page.limit()?;
+        let before = page
+            .cursor()?
+            .map(|c| {
+                Uuid::parse_str(&c).map_err(|_| {
+                    Error::validation("cursor", "cursor", "is not a cursor this API issued")
+                })
+            })
+            .transpose()?;
+        let room = RoomKey::Show(id).to_string();
+        let mut items = store::chat_page(&self.db, &room, before, i64::from(limit) + 1).await?;
+        let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
+        items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        let next = if more {
+            items.last().map(|m| encode_cursor(&m.id.to_string()))
+        } else {
+            None
+        };
+        Ok((items, next))
+    }
+}
