@@ -16,6 +16,7 @@ use blytz::auctions::{Auctions, SqlJournal};
 use blytz::shows::{Shows, SqlChatStore};
 use blytz_actors::chat::ChatHub;
 use blytz::catalog::{Catalog, MediaStore};
+use blytz::commerce::Commerce;
 use blytz::redis_store::Redis;
 use blytz::{Config, Db, Error};
 use blytz_actors::ports::SystemClock;
@@ -97,6 +98,17 @@ impl Application {
                 .clone()
                 .flush_views_every(Duration::from_secs(config.view_flush_secs)),
         );
+        let commerce = Commerce::from_config(db.clone(), &config)?;
+        actix_web::rt::spawn(
+            commerce
+                .clone()
+                .consume_outbox_every(Duration::from_millis(config.outbox_poll_ms)),
+        );
+        actix_web::rt::spawn(
+            commerce
+                .clone()
+                .sweep_reservations_every(Duration::from_secs(config.reservation_sweep_secs)),
+        );
         let streaming = blytz::streaming::Streaming::from_config(&config)?;
         let limits = Arc::new(RateLimits::new(&config));
         spawn_limit_janitor(Arc::clone(&limits));
@@ -109,6 +121,7 @@ impl Application {
             catalog,
             auctions,
             shows,
+            commerce,
             streaming,
             limits,
             metrics: metrics::handle()?,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use blytz::accounts::Accounts;
 use blytz::auctions::Auctions;
 use blytz::catalog::Catalog;
+use blytz::commerce::Commerce;
 use blytz::redis_store::Redis;
 use blytz::{Config, Db};
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub auctions: Auctions,
     /// Categories, products, search and pictures.
     pub catalog: Catalog,
+    /// Carts, stock, addresses, orders, payments and shipments.
+    pub commerce: Commerce,
     /// LiveKit video, when configured.
     pub streaming: Option<blytz::streaming::Streaming>,
     /// Shows, their queues, chat and moderation.

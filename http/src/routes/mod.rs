@@ -1,13 +1,19 @@
 //! Route modules, one per resource, each with a `configure` function.
 
+pub mod addresses;
 pub mod auctions;
 pub mod auth;
+pub mod cart;
 pub mod categories;
 pub mod health;
+pub mod inventory;
 pub mod livekit;
 pub mod media;
+pub mod orders;
+pub mod payments;
 pub mod products;
 pub mod shows;
+pub mod webhooks;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -19,4 +25,10 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     cfg.service(utoipa_actix_web::scope("/categories").configure(categories::configure));
     cfg.service(utoipa_actix_web::scope("/products").configure(products::configure));
     cfg.service(livekit::webhook);
+    cfg.service(utoipa_actix_web::scope("/cart").configure(cart::configure))
+        .service(utoipa_actix_web::scope("/inventory").configure(inventory::configure))
+        .service(utoipa_actix_web::scope("/addresses").configure(addresses::configure))
+        .service(utoipa_actix_web::scope("/orders").configure(orders::configure))
+        .service(utoipa_actix_web::scope("/payments").configure(payments::configure))
+        .service(utoipa_actix_web::scope("/webhooks/stripe").configure(webhooks::configure));
 }

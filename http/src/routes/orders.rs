@@ -1,0 +1,204 @@
+//! `/api/v1/orders`: checkout, lists (purchases, sales, or all for admins),
+//! and the order's life: cancel, mark-paid (manual gateway), process, ship,
+//! deliver, refund. A checkout with items from several sellers makes one
+//! order per seller.
+
+use actix_web::{HttpResponse, get, post, web};
+use blytz::commerce::Order;
+use blytz::commerce::orders::{CheckoutInput, OrderView};
+use blytz::commerce::shipping::ShipInput;
+use blytz::pagination::Page;
+use serde::{Deserialize, Serialize};
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+use super::inventory::actor;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::AuthUser;
+use crate::state::AppState;
+
+/// Register the order routes (under `/api/v1/orders`).
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(checkout)
+        .service(list)
+        .service(get_one)
+        .service(cancel)
+        .service(mark_paid)
+        .service(process)
+        .service(ship)
+        .service(deliver)
+        .service(refund);
+}
+
+/// A page of orders.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OrderPage {
+    /// The orders, newest first.
+    pub items: Vec<Order>,
+    /// The cursor of the next page; null at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// What a checkout made: one order per seller (and currency).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckoutResult {
+    /// The orders, each `pending_payment` with its stock reserved until `payment_due_at`.
+    pub orders: Vec<Order>,
+}
+
+/// `GET /orders` filter.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct OrderFilter {
+    /// `buyer` (the caller's purchases, default), `seller` (their sales) or `all` (admins).
+    #[param(value_type = Option<String>)]
+    pub view: Option<OrderView>,
+}
+
+/// Check the caller's cart out to a shipping address: stock is reserved
+/// until the payment is due; 409 `out_of_stock` names the short product.
+#[utoipa::path(
+    tag = "orders",
+    request_body = CheckoutInput,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = CheckoutResult),
+        (status = 404, description = "no such address", body = ErrorBody),
+        (status = 409, description = "`out_of_stock`, `cart_empty`, `product_unavailable`", body = ErrorBody),
+    )
+)]
+#[post("")]
+async fn checkout(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    body: web::Json<CheckoutInput>,
+) -> ApiResult<HttpResponse> {
+    let orders = state.commerce.checkout(user.id, body.into_inner()).await?;
+    Ok(HttpResponse::Created().json(CheckoutResult { orders }))
+}
+
+/// Orders, newest first: purchases, sales, or (admins) all.
+#[utoipa::path(
+    tag = "orders",
+    params(OrderFilter, Page),
+    security(("bearer" = [])),
+    responses((status = 200, body = OrderPage), (status = 403, body = ErrorBody))
+)]
+#[get("")]
+async fn list(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    filter: web::Query<OrderFilter>,
+    page: web::Query<Page>,
+) -> ApiResult<HttpResponse> {
+    let view = filter.view.unwrap_or_default();
+    Ok(HttpResponse::Ok().json(state.commerce.orders(actor(&user), view, &page).await?))
+}
+
+/// One order, with its items and shipment tracking: its buyer, seller or an admin.
+#[utoipa::path(
+    tag = "orders",
+    params(("id" = String, Path, format = Uuid)),
+    security(("bearer" = [])),
+    responses((status = 200, body = Order), (status = 404, body = ErrorBody))
+)]
+#[get("/{id}")]
+async fn get_one(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.commerce.order(actor(&user), *id).await?))
+}
+
+/// Declares an order command: `POST /orders/{id}/<action>` answering the order.
+macro_rules! order_command {
+    ($name:ident, $path:literal, $summary:literal, $conflicts:literal, |$state:ident, $actor:ident, $id:ident| $call:expr) => {
+        #[doc = $summary]
+        #[utoipa::path(
+                            tag = "orders",
+                            params(("id" = String, Path, format = Uuid)),
+                            security(("bearer" = [])),
+                            responses(
+                                (status = 200, body = Order),
+                                (status = 403, body = ErrorBody),
+                                (status = 404, body = ErrorBody),
+                                (status = 409, description = $conflicts, body = ErrorBody),
+                            )
+                        )]
+        #[post($path)]
+        async fn $name(
+            $state: web::Data<AppState>,
+            user: AuthUser,
+            $id: web::Path<Uuid>,
+        ) -> ApiResult<HttpResponse> {
+            let $actor = actor(&user);
+            let $id = *$id;
+            Ok(HttpResponse::Ok().json($call.await?))
+        }
+    };
+}
+
+order_command!(
+    cancel,
+    "/{id}/cancel",
+    "Call off an unpaid order (buyer, seller or admin); its stock goes back on sale.",
+    "`invalid_transition`",
+    |state, a, id| state.commerce.cancel_order(a, id)
+);
+order_command!(
+    mark_paid,
+    "/{id}/mark-paid",
+    "Manual gateway only: the seller or an admin records the payment.",
+    "`invalid_transition`, `manual_payments_disabled`",
+    |state, a, id| state.commerce.mark_paid(a, id)
+);
+order_command!(
+    process,
+    "/{id}/process",
+    "The seller or an admin starts preparing a paid order.",
+    "`invalid_transition`",
+    |state, a, id| state.commerce.start_processing(a, id)
+);
+order_command!(
+    deliver,
+    "/{id}/deliver",
+    "The seller or an admin records that a shipped order arrived.",
+    "`invalid_transition`",
+    |state, a, id| state.commerce.deliver_order(a, id)
+);
+order_command!(
+    refund,
+    "/{id}/refund",
+    "The seller or an admin refunds a paid order in full through the gateway.",
+    "`invalid_transition`",
+    |state, a, id| state.commerce.refund_order(a, id)
+);
+
+/// The seller (or an admin) hands a paid order to a carrier: the buyer sees
+/// the carrier, tracking number and history on the order.
+#[utoipa::path(
+    tag = "orders",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = ShipInput,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = Order),
+        (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`invalid_transition`", body = ErrorBody),
+        (status = 422, body = ErrorBody),
+    )
+)]
+#[post("/{id}/ship")]
+async fn ship(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<Uuid>,
+    body: web::Json<ShipInput>,
+) -> ApiResult<HttpResponse> {
+    let order = state
+        .commerce
+        .ship_order(actor(&user), *id, body.into_inner())
+        .await?;
+    Ok(HttpResponse::Ok().json(order))
+}
