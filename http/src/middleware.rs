@@ -26,6 +26,8 @@ fn is_unlimited(path: &str) -> bool {
         path,
         "/health" | "/ready" | "/metrics" | "/api/openapi.json"
     ) || path.starts_with("/api/docs")
+        // Signed by the provider and bursty (LiveKit participant events).
+        || path.starts_with("/api/v1/webhooks/")
 }
 
 /// Adds `x-request-id` to every response, and replaces the body of every 500

@@ -22,6 +22,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(get_one)
         .service(lots)
         .service(go_live)
+        .service(video_token)
         .service(end)
         .service(next)
         .service(reorder)
@@ -150,8 +151,46 @@ async fn go_live(
     user: AuthUser,
     id: web::Path<ShowId>,
 ) -> ApiResult<HttpResponse> {
+    if let Some(streaming) = &state.streaming {
+        // The video room exists before anyone is told the show is live.
+        let (row, room) = state.shows.video_room(*id).await?;
+        if row.seller_id != user.id && !user.is_admin() {
+            return Err(blytz::Error::forbidden("only the show's seller or an admin may do this").into());
+        }
+        streaming.create_room(&room).await?;
+    }
     let show = state.shows.go_live(*id, caller(&user)).await?;
     Ok(HttpResponse::Ok().json(show))
+}
+
+/// A LiveKit token for the show's video room: the seller's may publish, a
+/// viewer's may only subscribe. 503 `streaming_not_configured` without LiveKit.
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = blytz::streaming::StreamToken),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`show_ended`", body = ErrorBody),
+        (status = 503, description = "`streaming_not_configured`", body = ErrorBody),
+    )
+)]
+#[post("/{id}/token")]
+async fn video_token(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<ShowId>,
+) -> ApiResult<HttpResponse> {
+    let streaming = state
+        .streaming
+        .as_ref()
+        .ok_or_else(blytz::streaming::not_configured)?;
+    let name = state.accounts.profile(user.id).await?.display_name;
+    let token = streaming
+        .show_token(&state.db, *id, user.id, &name, user.is_admin())
+        .await?;
+    Ok(HttpResponse::Ok().json(token))
 }
 
 /// End the show.

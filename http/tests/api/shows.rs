@@ -395,3 +395,54 @@ async fn chat_moderation_presence_and_history() {
     unique.dedup();
     assert_eq!(unique.len(), texts.len(), "no duplicates across pages");
 }
+
+fn jwt_claims(token: &str) -> Value {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[actix_web::test]
+async fn video_tokens_let_only_the_seller_publish() {
+    let app = crate::helpers::spawn_app_with(|config| {
+        config.livekit_url = Some("wss://video.example.com".into());
+        config.livekit_api_key = Some("APIkey123".into());
+        config.livekit_api_secret = Some(secrecy::SecretString::from("livekit-secret-0123456789abcdef0123"));
+    })
+    .await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let viewer = app.register("viewer@example.com", "buyer").await;
+    let show = create_show(&app, &seller).await;
+
+    let res = show_post(&app, &seller, &show, "token", json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["url"], "wss://video.example.com");
+    let claims = jwt_claims(body["token"].as_str().unwrap());
+    assert_eq!(claims["sub"], seller.id.as_str());
+    assert_eq!(claims["video"]["room"], format!("show-{show}"));
+    assert_eq!(claims["video"]["canPublish"], true);
+
+    let res = show_post(&app, &viewer, &show, "token", json!({})).await;
+    let body: Value = res.json().await.unwrap();
+    let claims = jwt_claims(body["token"].as_str().unwrap());
+    assert_eq!(claims["sub"], viewer.id.as_str());
+    assert_eq!(claims["video"]["canSubscribe"], true);
+    assert_ne!(claims["video"]["canPublish"], true);
+    assert!(claims["exp"].as_i64().unwrap() > chrono::Utc::now().timestamp());
+}
+
+#[actix_web::test]
+async fn without_livekit_video_answers_503_and_everything_else_works() {
+    let app = spawn_app().await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let show = create_show(&app, &seller).await;
+    let res = show_post(&app, &seller, &show, "token", json!({})).await;
+    let (code, _) = error_code(res, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(code, "streaming_not_configured");
+    let res = show_post(&app, &seller, &show, "go-live", json!({})).await;
+    assert_eq!(res.status(), StatusCode::OK);
+}
