@@ -8,6 +8,7 @@
 )]
 
 mod actor;
+mod chat;
 mod helpers;
 mod props;
 mod writer;
