@@ -26,15 +26,16 @@ impl Handler<SendChat> for ChatRoom {
             return Err(ChatRejection::Muted);
         }
         let text = clean_text(&msg.text)?;
-        if !msg.exempt && !self.slow_mode.is_zero() {
-            if let Some(last) = self.last_sent.get(&msg.user_id) {
-                let waited = last.elapsed();
-                if waited < self.slow_mode {
-                    return Err(ChatRejection::RateLimited {
-                        retry_after_ms: millis(self.slow_mode - waited),
-                        reason: "slow_mode",
-                    });
-                }
+        if !msg.exempt
+            && !self.slow_mode.is_zero()
+            && let Some(last) = self.last_sent.get(&msg.user_id)
+        {
+            let waited = last.elapsed();
+            if waited < self.slow_mode {
+                return Err(ChatRejection::RateLimited {
+                    retry_after_ms: millis(self.slow_mode - waited),
+                    reason: "slow_mode",
+                });
             }
         }
         if let Err(not_until) = self.rate.check_key(&msg.user_id) {
@@ -145,12 +146,12 @@ impl Handler<Leave> for ChatRoom {
 
     fn handle(&mut self, msg: Leave, _: &mut Self::Context) {
         self.presence.connections = self.presence.connections.saturating_sub(1);
-        if let Some(user) = msg.user_id {
-            if let Some(count) = self.presence.users.get_mut(&user) {
-                *count -= 1;
-                if *count == 0 {
-                    self.presence.users.remove(&user);
-                }
+        if let Some(user) = msg.user_id
+            && let Some(count) = self.presence.users.get_mut(&user)
+        {
+            *count -= 1;
+            if *count == 0 {
+                self.presence.users.remove(&user);
             }
         }
         self.presence.dirty = true;
