@@ -108,9 +108,14 @@ impl Commerce {
                 )
                 .bind(Uuid::now_v7()).bind(Uuid::from(*user)).bind(now).bind(expires)
                 .execute(pool).await.map(|_| ()))?;
-                let (id, _) = self.find_cart(owner).await?.ok_or_else(|| {
-                    Error::Internal(anyhow::anyhow!("cart vanished after insert"))
-                })?;
+                // Read back without the expiry check: a cart made just now is
+                // this request's, even under a zero lifetime.
+                let id: Uuid = with_db!(&self.db, pool => sqlx::query_scalar(
+                    "SELECT id FROM carts WHERE user_id = $1",
+                )
+                .bind(Uuid::from(*user))
+                .fetch_one(pool)
+                .await)?;
                 Ok((id, None))
             }
             None => {

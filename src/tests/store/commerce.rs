@@ -40,7 +40,7 @@ fn commerce(db: &Db) -> Commerce {
     )
 }
 
-async fn user(db: &Db, role: Role) -> UserId {
+pub async fn user(db: &Db, role: Role) -> UserId {
     let id = Uuid::now_v7();
     let now = blytz::time::now();
     with_db!(db, pool => sqlx::query(
@@ -58,7 +58,7 @@ async fn user(db: &Db, role: Role) -> UserId {
     UserId::from(id)
 }
 
-async fn product(db: &Db, seller: UserId, buy_now: Option<i64>) -> ProductId {
+pub async fn product(db: &Db, seller: UserId, buy_now: Option<i64>) -> ProductId {
     let id = Uuid::now_v7();
     let now = blytz::time::now();
     with_db!(db, pool => sqlx::query(
@@ -81,7 +81,7 @@ fn actor(user: UserId, role: Role) -> Actor {
     Actor { user, role }
 }
 
-fn address(kind: &str) -> AddressInput {
+pub fn address(kind: &str) -> AddressInput {
     AddressInput {
         kind: kind.into(),
         label: Some("Home".into()),

@@ -7,6 +7,7 @@
 mod accounts;
 mod catalog;
 mod commerce;
+mod commerce_payments;
 mod helpers;
 mod journal;
 mod streaming;
