@@ -1,1 +1,61 @@
-fn main() {}
+//! `blytz-bench`: load scenarios against a Blytz server, and the seed design
+//! (one Redis Lua script per bid) as a baseline. See `--help` and the
+//! "Benchmarks" section of the README.
+//!
+//! Each scenario starts its own server in a child process (this binary run
+//! again with the hidden `serve` subcommand) on a throw-away database, unless
+//! `--url` names one. All traffic stays on 127.0.0.1.
+
+// A command-line tool: its output on stdout is the report.
+#![allow(clippy::print_stdout)]
+
+mod baseline;
+mod bidding;
+mod cli;
+mod client;
+mod plot;
+mod procfs;
+mod report;
+mod scenarios;
+mod server;
+mod target;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Serve(args) = cli.command {
+        return server::serve(args);
+    }
+    raise_open_files_limit();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("blytz-bench: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(scenarios::run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("blytz-bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Thousands of sockets need thousands of file descriptors: lift the soft
+/// limit to the hard one (the child server inherits it).
+pub fn raise_open_files_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => eprintln!("open files limit: {limit}"),
+        Err(e) => eprintln!("could not raise the open files limit: {e}"),
+    }
+}

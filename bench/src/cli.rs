@@ -1,0 +1,189 @@
+//! The command line: one subcommand per scenario.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+/// Load scenarios for Blytz, with the seed design as a baseline.
+#[derive(Debug, Parser)]
+#[command(name = "blytz-bench", version, about)]
+pub struct Cli {
+    /// The scenario.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Scenarios.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// N bidders over WebSocket, closed loop, on one hot auction (or K):
+    /// time from a bid to its durable `bid.accepted`; then the Redis baseline.
+    Bids(BidsArgs),
+    /// The same bidders through `POST /api/v1/auctions/{id}/bids`.
+    HttpBids(BidsArgs),
+    /// M watchers in one room while bidders bid: delay from commit
+    /// (`server_time`) to arrival, and server CPU per delivered message.
+    Fanout(FanoutArgs),
+    /// C idle WebSocket connections: server resident memory per connection.
+    Connections(ConnectionsArgs),
+    /// Run a server for the bench (used by the bench itself).
+    #[command(hide = true)]
+    Serve(ServeArgs),
+}
+
+/// Where the server is and where reports go.
+#[derive(Debug, Args)]
+pub struct Common {
+    /// Drive a running server at this base URL (e.g. http://127.0.0.1:8080)
+    /// instead of starting one. Its rate limits must be off.
+    #[arg(long)]
+    pub url: Option<String>,
+    /// With --url: the server's process id, to read its CPU and memory.
+    #[arg(long, requires = "url")]
+    pub server_pid: Option<u32>,
+    /// Run the started server on a fresh database on this PostgreSQL server
+    /// (e.g. postgres://postgres@127.0.0.1:5432/postgres) instead of SQLite.
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// HTTP worker threads of the started server (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write a latency plot (SVG) here.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+}
+
+/// `bids` and `http-bids`.
+#[derive(Debug, Args)]
+pub struct BidsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Virtual users (bidders), each with its own connection and account.
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(2..=5000))]
+    pub vus: u32,
+    /// How long to bid, e.g. 30s, 500ms, 2m.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Spread the bidders over this many auctions (at least 2 bidders each).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=2500))]
+    pub auctions: u32,
+    /// Skip the Redis baseline.
+    #[arg(long)]
+    pub no_baseline: bool,
+    /// The redis-server binary of the baseline.
+    #[arg(long, default_value = "redis-server")]
+    pub redis_server: PathBuf,
+}
+
+/// `fanout`.
+#[derive(Debug, Args)]
+pub struct FanoutArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Watchers (anonymous connections subscribed to the room).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=19000))]
+    pub watchers: u32,
+    /// Bidders taking turns.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(2..=100))]
+    pub bidders: u32,
+    /// Bids a second placed by the bidders together.
+    #[arg(long, default_value_t = 20.0)]
+    pub rate: f64,
+    /// How long to bid once every watcher is in the room.
+    #[arg(long, default_value = "20s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Connections opened at once while the room fills.
+    #[arg(long, default_value_t = 200)]
+    pub connect_concurrency: usize,
+}
+
+/// `connections`.
+#[derive(Debug, Args)]
+pub struct ConnectionsArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// Idle connections to open.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=19000))]
+    pub connections: u32,
+    /// Subscribe each connection to one auction room (else they only connect).
+    #[arg(long)]
+    pub subscribe: bool,
+    /// Connections opened at once.
+    #[arg(long, default_value_t = 200)]
+    pub connect_concurrency: usize,
+    /// Wait this long with every connection open before reading memory.
+    #[arg(long, default_value = "3s", value_parser = parse_duration)]
+    pub settle: Duration,
+}
+
+/// The hidden `serve` subcommand.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Folder for the SQLite file.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// A PostgreSQL server to make a fresh database on (else SQLite).
+    #[arg(long)]
+    pub database_url: Option<String>,
+    /// HTTP worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+}
+
+/// `30s`, `500ms`, `2m`, `1.5s`, or a plain number of seconds.
+pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .with_context(|| format!("{text:?} is not a duration like 30s, 500ms or 2m"))?;
+    let seconds = match unit.trim() {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" => value * 60.0,
+        "h" => value * 3600.0,
+        other => bail!("unknown unit {other:?} in {text:?}: use ms, s, m or h"),
+    };
+    if !(seconds.is_finite() && seconds > 0.0 && seconds <= 24.0 * 3600.0) {
+        bail!("{text:?}: a duration must be above 0 and at most 24h");
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("3 fortnights").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+
+    #[test]
+    fn the_command_line_parses() {
+        let cli = Cli::try_parse_from(["blytz-bench", "bids", "--vus", "50", "--duration", "5s"])
+            .unwrap();
+        let Command::Bids(args) = cli.command else {
+            panic!("not bids");
+        };
+        assert_eq!(args.vus, 50);
+        assert_eq!(args.duration, Duration::from_secs(5));
+        assert!(Cli::try_parse_from(["blytz-bench", "bids", "--vus", "1"]).is_err());
+        assert!(Cli::try_parse_from(["blytz-bench", "bids", "--duration", "soon"]).is_err());
+    }
+}

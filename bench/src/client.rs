@@ -1,0 +1,169 @@
+//! Setting the stage over REST (accounts, products, live auctions) and
+//! opening WebSocket connections.
+
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use futures_util::stream::{self, TryStreamExt};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::target::Target;
+
+/// A WebSocket connection to the server.
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A registered account.
+#[derive(Debug, Clone)]
+pub struct User {
+    /// Its id.
+    pub id: String,
+    /// Its access token.
+    pub token: String,
+}
+
+/// A REST client for the target.
+#[derive(Debug, Clone)]
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    /// Makes emails unique per run, so `--url` can be used twice.
+    run: String,
+}
+
+impl Api {
+    /// A client for `target`.
+    pub fn new(target: &Target) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(1024)
+            .build()
+            .context("building the HTTP client")?;
+        let run = chrono::Utc::now()
+            .timestamp_nanos_opt()
+            .unwrap_or_default()
+            .to_string();
+        Ok(Self {
+            http,
+            base: target.base.clone(),
+            run,
+        })
+    }
+
+    /// The shared HTTP client.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> anyhow::Result<Value> {
+        let mut request = self.http.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .with_context(|| format!("reading the answer to POST {path}"))?;
+        if !status.is_success() {
+            bail!("POST {path} answered {status}: {body}");
+        }
+        Ok(body)
+    }
+
+    /// Register a `role` account named after `label`.
+    pub async fn register(&self, label: &str, role: &str) -> anyhow::Result<User> {
+        let email = format!("bench-{}-{label}@example.com", self.run);
+        let body = self
+            .post(
+                "/api/v1/auth/register",
+                &json!({"email": email, "password": "bench password 123",
+                        "display_name": label, "role": role}),
+                None,
+            )
+            .await
+            .context("registering a bench account (are auth rate limits off?)")?;
+        Ok(User {
+            id: str_field(&body["user"]["id"], "user.id")?,
+            token: str_field(&body["access_token"], "access_token")?,
+        })
+    }
+
+    /// Register `count` buyers, a few at a time (passwords are hashed with argon2).
+    pub async fn register_buyers(&self, prefix: &str, count: u32) -> anyhow::Result<Vec<User>> {
+        stream::iter(0..count)
+            .map(|i| async move { self.register(&format!("{prefix}{i}"), "buyer").await })
+            .buffered(8)
+            .try_collect()
+            .await
+    }
+
+    /// A product of `seller` and a live auction of it, lasting `duration`.
+    pub async fn live_auction(&self, seller: &User, duration: Duration) -> anyhow::Result<String> {
+        let product = self
+            .post(
+                "/api/v1/products",
+                &json!({"title": "Bench lot", "description": "A lot for the load test",
+                        "condition": "used", "currency": "USD", "start_price": 1000,
+                        "status": "active"}),
+                Some(&seller.token),
+            )
+            .await?;
+        let product = str_field(&product["id"], "product id")?;
+        let auction = self
+            .post(
+                "/api/v1/auctions",
+                &json!({"product_id": product, "currency": "USD", "start_price": 100,
+                        "duration_ms": duration.as_millis() as u64, "mode": "standard"}),
+                Some(&seller.token),
+            )
+            .await?;
+        let id = str_field(&auction["id"], "auction id")?;
+        self.post(
+            &format!("/api/v1/auctions/{id}/start"),
+            &json!({}),
+            Some(&seller.token),
+        )
+        .await?;
+        Ok(id)
+    }
+}
+
+fn str_field(value: &Value, what: &str) -> anyhow::Result<String> {
+    value
+        .as_str()
+        .map(str::to_owned)
+        .with_context(|| format!("no {what} in the answer"))
+}
+
+/// Small read buffers: the bench holds thousands of connections whose
+/// frames are all small (the server refuses frames over 16 KiB anyway).
+fn ws_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(0)
+}
+
+/// Open a WebSocket (Nagle off: small frames must not wait).
+pub async fn connect_ws(url: &str) -> anyhow::Result<Ws> {
+    let (ws, _) = tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio_tungstenite::connect_async_with_config(url, Some(ws_config()), true),
+    )
+    .await
+    .context("WebSocket connect timed out after 30 s")?
+    .context("WebSocket connect")?;
+    Ok(ws)
+}

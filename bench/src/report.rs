@@ -1,0 +1,257 @@
+//! Reports: percentiles from HDR histograms, the terminal table, the JSON file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::bidding::Tally;
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+impl Latency {
+    /// From a histogram of microseconds.
+    pub fn of(histogram: &Histogram<u64>) -> Self {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Self {
+            p50: ms(histogram.value_at_quantile(0.50)),
+            p90: ms(histogram.value_at_quantile(0.90)),
+            p99: ms(histogram.value_at_quantile(0.99)),
+            p999: ms(histogram.value_at_quantile(0.999)),
+            max: ms(histogram.max()),
+        }
+    }
+
+    /// `p50 0.61  p90 0.93  p99 1.80  p99.9 4.10  max 9.02 ms`.
+    pub fn line(&self) -> String {
+        format!(
+            "p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2} ms",
+            self.p50, self.p90, self.p99, self.p999, self.max
+        )
+    }
+}
+
+/// One bid run (Blytz or a baseline).
+#[derive(Debug, Serialize)]
+pub struct BidRun {
+    /// `blytz (ws)`, `redis appendfsync=always`, ...
+    pub label: String,
+    pub vus: u32,
+    pub auctions: u32,
+    pub duration_s: f64,
+    /// Accepted (durable) bids.
+    pub ok: u64,
+    /// Rejected bids, all codes.
+    pub rejected: u64,
+    pub rejected_by_code: BTreeMap<String, u64>,
+    /// Transport failures and timeouts.
+    pub errors: u64,
+    /// Accepted bids a second.
+    pub throughput_per_s: f64,
+    /// Answered bids (accepted + rejected) a second.
+    pub answered_per_s: f64,
+    /// Send to durable acknowledgement, accepted bids.
+    pub latency_ms: Latency,
+    /// Send to answer, every answered bid.
+    pub latency_all_ms: Latency,
+    #[serde(skip)]
+    pub histogram: Histogram<u64>,
+}
+
+impl BidRun {
+    /// Summarize a merged tally.
+    pub fn new(label: &str, vus: u32, auctions: u32, duration_s: f64, tally: Tally) -> Self {
+        let rejected: u64 = tally.rejected.values().sum();
+        let ok = tally.accepted.len();
+        Self {
+            label: label.to_owned(),
+            vus,
+            auctions,
+            duration_s,
+            ok,
+            rejected,
+            rejected_by_code: tally.rejected,
+            errors: tally.errors,
+            throughput_per_s: ok as f64 / duration_s,
+            answered_per_s: tally.answered.len() as f64 / duration_s,
+            latency_ms: Latency::of(&tally.accepted),
+            latency_all_ms: Latency::of(&tally.answered),
+            histogram: tally.accepted,
+        }
+    }
+
+    /// Print it.
+    pub fn print(&self) {
+        println!("== {} ==", self.label);
+        println!(
+            "  {} VUs on {} auction(s) for {:.1} s",
+            self.vus, self.auctions, self.duration_s
+        );
+        println!(
+            "  accepted {}  ({:.0}/s durable)   answered {:.0}/s",
+            self.ok, self.throughput_per_s, self.answered_per_s
+        );
+        let codes: Vec<String> = self
+            .rejected_by_code
+            .iter()
+            .map(|(code, n)| format!("{code} {n}"))
+            .collect();
+        println!(
+            "  rejected {} ({})   errors {}",
+            self.rejected,
+            if codes.is_empty() {
+                "none".to_owned()
+            } else {
+                codes.join(", ")
+            },
+            self.errors
+        );
+        println!("  accepted latency  {}", self.latency_ms.line());
+        println!("  answered latency  {}", self.latency_all_ms.line());
+    }
+}
+
+/// Blytz against a baseline: throughput ratio (higher is better for Blytz)
+/// and p99 ratio (lower is better for Blytz).
+pub fn ratios(blytz: &BidRun, baseline: &BidRun) -> Value {
+    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
+    json!({
+        "throughput_ratio": round3(ratio(blytz.throughput_per_s, baseline.throughput_per_s)),
+        "p50_ratio": round3(ratio(blytz.latency_ms.p50, baseline.latency_ms.p50)),
+        "p99_ratio": round3(ratio(blytz.latency_ms.p99, baseline.latency_ms.p99)),
+    })
+}
+
+/// The JSON report of a bid scenario.
+pub fn bids_json(
+    scenario: &str,
+    backend: &str,
+    blytz: &BidRun,
+    baselines: &[(&str, BidRun)],
+    targets: Value,
+) -> anyhow::Result<Value> {
+    let mut report = serde_json::to_value(blytz).context("serializing the report")?;
+    let extra = json!({
+        "scenario": scenario,
+        "backend": backend,
+        "machine": crate::procfs::machine(),
+        "targets": targets,
+    });
+    merge(&mut report, extra);
+    if !baselines.is_empty() {
+        let mut baseline = json!({});
+        for (name, run) in baselines {
+            let mut entry = serde_json::to_value(run).context("serializing the baseline")?;
+            merge(&mut entry, ratios(blytz, run));
+            baseline[*name] = entry;
+        }
+        // The headline ratios are against the baseline with the same durability.
+        if let Some((_, same)) = baselines.iter().find(|(name, _)| *name == "always") {
+            merge(&mut baseline, ratios(blytz, same));
+        }
+        report["baseline"] = baseline;
+    }
+    Ok(report)
+}
+
+/// Copy `extra`'s fields into `target` (both objects).
+pub fn merge(target: &mut Value, extra: Value) {
+    if let (Value::Object(target), Value::Object(extra)) = (target, extra) {
+        target.extend(extra);
+    }
+}
+
+/// Write `report` to `path`, pretty.
+pub fn write_json(path: &Path, report: &Value) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(report).context("serializing the report")?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+/// `x` to three decimals.
+pub fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// `met` / `missed`.
+pub fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "missed" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tally(latencies_us: &[u64], accepted: usize) -> Tally {
+        let mut tally = Tally::new().unwrap();
+        for (i, us) in latencies_us.iter().enumerate() {
+            tally.answered.record(*us).unwrap();
+            if i < accepted {
+                tally.accepted.record(*us).unwrap();
+            }
+        }
+        tally
+            .rejected
+            .insert("bid_too_low".into(), (latencies_us.len() - accepted) as u64);
+        tally
+    }
+
+    #[test]
+    fn percentiles_come_out_in_milliseconds() {
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+        for us in 1..=1000 {
+            h.record(us * 10).unwrap();
+        }
+        let l = Latency::of(&h);
+        assert!((l.p50 - 5.0).abs() < 0.01, "{l:?}");
+        assert!((l.p90 - 9.0).abs() < 0.01, "{l:?}");
+        assert!((l.p99 - 9.9).abs() < 0.01, "{l:?}");
+        assert!((l.max - 10.0).abs() < 0.01, "{l:?}");
+    }
+
+    #[test]
+    fn the_json_report_has_the_agreed_shape() {
+        let blytz = BidRun::new("blytz", 50, 1, 10.0, tally(&[500, 600, 700, 800], 2));
+        let always = BidRun::new("always", 50, 1, 10.0, tally(&[2000, 3000, 4000], 1));
+        let report = bids_json(
+            "bids",
+            "sqlite",
+            &blytz,
+            &[("always", always)],
+            json!({"p50_ms": 1.0}),
+        )
+        .unwrap();
+        for key in [
+            "scenario",
+            "vus",
+            "duration_s",
+            "ok",
+            "rejected",
+            "errors",
+            "throughput_per_s",
+        ] {
+            assert!(report.get(key).is_some(), "no {key} in {report}");
+        }
+        for key in ["p50", "p90", "p99", "p999", "max"] {
+            assert!(report["latency_ms"][key].is_f64(), "no latency_ms.{key}");
+        }
+        assert_eq!(report["scenario"], "bids");
+        assert_eq!(report["ok"], 2);
+        assert_eq!(report["rejected"], 2);
+        assert_eq!(report["baseline"]["always"]["ok"], 1);
+        assert_eq!(report["baseline"]["throughput_ratio"], 2.0);
+        assert!(report["baseline"]["p99_ratio"].as_f64().unwrap() < 1.0);
+    }
+}

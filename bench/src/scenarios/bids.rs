@@ -1,0 +1,284 @@
+//! `bids` and `http-bids`: N closed-loop bidders on one hot auction (or K),
+//! then the same harness against the Redis baseline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use futures_util::StreamExt;
+use futures_util::stream::{self, TryStreamExt};
+use serde_json::json;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::baseline::{self, RedisBidder, RedisServer};
+use crate::bidding::{self, HttpBidder, Progress, Tally, Transport, View, WsBidder};
+use crate::cli::BidsArgs;
+use crate::client::Api;
+use crate::report::{self, BidRun, verdict};
+use crate::target::Target;
+
+/// How the Blytz bidders talk to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    WebSocket,
+    Http,
+}
+
+/// Targets of the issue, printed beside the numbers.
+const TARGET_P50_MS: f64 = 1.0;
+const TARGET_P99_MS: f64 = 3.0;
+const TARGET_BIDS_PER_S: f64 = 20_000.0;
+/// Auctions outlive every run.
+const AUCTION_LIFETIME: Duration = Duration::from_secs(3600);
+
+/// Run the scenario, print and write its reports.
+pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
+    if args.vus < 2 * args.auctions {
+        bail!(
+            "--vus {} over --auctions {}: every auction needs at least 2 bidders, \
+             or its only bidder leads and waits forever",
+            args.vus,
+            args.auctions
+        );
+    }
+    let (scenario, transport) = match via {
+        Via::WebSocket => ("bids", "ws"),
+        Via::Http => ("http-bids", "http"),
+    };
+    let target = Target::open(&args.common).await?;
+    let backend = target.backend;
+    let blytz = blytz_run(&target, &args, via).await;
+    target.close().await?;
+    let blytz = blytz?;
+    let label = format!("blytz ({transport}, {backend})");
+    let blytz = BidRun::new(
+        &label,
+        args.vus,
+        args.auctions,
+        blytz.1.as_secs_f64(),
+        blytz.0,
+    );
+
+    let mut baselines = Vec::new();
+    if !args.no_baseline {
+        for fsync in ["everysec", "always"] {
+            let tally = baseline_run(&args, fsync)
+                .await
+                .with_context(|| format!("the Redis baseline (appendfsync {fsync})"))?;
+            let label = format!("seed baseline (redis EVALSHA, appendfsync {fsync})");
+            baselines.push((
+                fsync,
+                BidRun::new(
+                    &label,
+                    args.vus,
+                    args.auctions,
+                    tally.1.as_secs_f64(),
+                    tally.0,
+                ),
+            ));
+        }
+    }
+
+    println!();
+    blytz.print();
+    for (_, run) in &baselines {
+        run.print();
+    }
+    for (fsync, run) in &baselines {
+        let r = report::ratios(&blytz, run);
+        println!(
+            "blytz / redis appendfsync {fsync}: throughput x{:.2}, p50 x{:.2}, p99 x{:.2} \
+             (throughput above 1 and latency below 1 favour Blytz)",
+            r["throughput_ratio"].as_f64().unwrap_or(f64::NAN),
+            r["p50_ratio"].as_f64().unwrap_or(f64::NAN),
+            r["p99_ratio"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+    println!(
+        "targets ({} VUs, {} auction(s), durable acks, load generator on the same machine):",
+        args.vus, args.auctions
+    );
+    println!(
+        "  p50 <= {TARGET_P50_MS} ms: {:.2} ms, {}",
+        blytz.latency_ms.p50,
+        verdict(blytz.latency_ms.p50 <= TARGET_P50_MS)
+    );
+    println!(
+        "  p99 <= {TARGET_P99_MS} ms: {:.2} ms, {}",
+        blytz.latency_ms.p99,
+        verdict(blytz.latency_ms.p99 <= TARGET_P99_MS)
+    );
+    println!(
+        "  >= {TARGET_BIDS_PER_S:.0} durable bids/s (across many auctions): {:.0}/s, {}",
+        blytz.throughput_per_s,
+        verdict(blytz.throughput_per_s >= TARGET_BIDS_PER_S)
+    );
+
+    let targets = json!({
+        "p50_ms": TARGET_P50_MS,
+        "p99_ms": TARGET_P99_MS,
+        "throughput_per_s_many_auctions": TARGET_BIDS_PER_S,
+        "p50_met": blytz.latency_ms.p50 <= TARGET_P50_MS,
+        "p99_met": blytz.latency_ms.p99 <= TARGET_P99_MS,
+        "throughput_met": blytz.throughput_per_s >= TARGET_BIDS_PER_S,
+    });
+    if let Some(path) = &args.common.json {
+        let json = report::bids_json(scenario, backend, &blytz, &baselines, targets)?;
+        report::write_json(path, &json)?;
+    }
+    if let Some(path) = &args.common.svg {
+        let mut series = vec![(blytz.label.clone(), &blytz.histogram)];
+        for (fsync, run) in &baselines {
+            series.push((format!("redis appendfsync {fsync}"), &run.histogram));
+        }
+        let title = format!(
+            "{scenario}: {} VUs, {} auction(s), send to durable ack",
+            args.vus, args.auctions
+        );
+        crate::plot::write_svg(path, &title, &series)?;
+    }
+    Ok(())
+}
+
+/// Register, create auctions, connect, bid. Answers the tally and the time taken.
+async fn blytz_run(
+    target: &Target,
+    args: &BidsArgs,
+    via: Via,
+) -> anyhow::Result<(Tally, Duration)> {
+    let api = Api::new(target)?;
+    eprintln!("registering {} bidders and a seller ...", args.vus);
+    let seller = api.register("seller", "seller").await?;
+    let buyers = api.register_buyers("bidder", args.vus).await?;
+    let mut auctions = Vec::new();
+    for _ in 0..args.auctions {
+        auctions.push(api.live_auction(&seller, AUCTION_LIFETIME).await?);
+    }
+    let auction_of = |i: usize| auctions[i % auctions.len()].clone();
+    eprintln!(
+        "{} bidders on {} live auction(s), over {}",
+        args.vus,
+        auctions.len(),
+        match via {
+            Via::WebSocket => "WebSocket",
+            Via::Http => "HTTP",
+        }
+    );
+    match via {
+        Via::WebSocket => {
+            let vus: Vec<_> = stream::iter(buyers.iter().enumerate())
+                .map(|(i, user)| {
+                    let url = target.ws_url(Some(&user.token));
+                    let auction = auction_of(i);
+                    let me = user.id.clone();
+                    async move {
+                        let (bidder, views) = WsBidder::connect(&url, &auction).await?;
+                        anyhow::Ok((bidder, views, me))
+                    }
+                })
+                .buffered(16)
+                .try_collect()
+                .await?;
+            drive("blytz", vus, args.duration).await
+        }
+        Via::Http => {
+            let mut rooms = Vec::new();
+            let mut watchers = Vec::new();
+            for auction in &auctions {
+                let (tx, _) = watch::channel(View::default());
+                let tx = Arc::new(tx);
+                watchers.push(
+                    bidding::watch_room(&target.ws_url(None), auction, Arc::clone(&tx)).await?,
+                );
+                rooms.push(tx);
+            }
+            // Wait for every room's snapshot.
+            for room in &rooms {
+                let mut rx = room.subscribe();
+                tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|v| v.seq > 0))
+                    .await
+                    .context("no room snapshot within 10 s")?
+                    .context("the room watcher stopped")?;
+            }
+            let vus = buyers
+                .iter()
+                .enumerate()
+                .map(|(i, user)| {
+                    let room = Arc::clone(&rooms[i % rooms.len()]);
+                    let views = room.subscribe();
+                    let bidder = HttpBidder {
+                        http: api.http().clone(),
+                        url: api.url(&format!("/api/v1/auctions/{}/bids", auction_of(i))),
+                        token: user.token.clone(),
+                        views: room,
+                    };
+                    (bidder, views, user.id.clone())
+                })
+                .collect();
+            let result = drive("blytz", vus, args.duration).await;
+            for watcher in watchers {
+                watcher.abort();
+            }
+            result
+        }
+    }
+}
+
+/// The same bidders against a fresh Redis with `appendfsync` = `fsync`.
+async fn baseline_run(args: &BidsArgs, fsync: &str) -> anyhow::Result<(Tally, Duration)> {
+    eprintln!("starting redis-server (appendonly yes, appendfsync {fsync}) ...");
+    let server = RedisServer::start(&args.redis_server, fsync).await?;
+    let result = async {
+        let client = server.client()?;
+        for k in 0..args.auctions {
+            baseline::create_auction(&client, k).await?;
+        }
+        let vus: Vec<_> = stream::iter(0..args.vus)
+            .map(|i| {
+                let client = client.clone();
+                let me = format!("bidder{i}");
+                async move {
+                    let (bidder, views) =
+                        RedisBidder::connect(&client, i % args.auctions, me.clone()).await?;
+                    anyhow::Ok((bidder, views, me))
+                }
+            })
+            .buffered(16)
+            .try_collect()
+            .await?;
+        drive(&format!("redis {fsync}"), vus, args.duration).await
+    }
+    .await;
+    server.stop().await?;
+    result
+}
+
+/// Start every virtual user at once, bid until the deadline, merge the tallies.
+async fn drive<T: Transport + 'static>(
+    label: &str,
+    vus: Vec<(T, watch::Receiver<View>, String)>,
+    duration: Duration,
+) -> anyhow::Result<(Tally, Duration)> {
+    let progress = Arc::new(Progress::default());
+    let ticker = super::progress_line(label.to_owned(), Arc::clone(&progress), duration);
+    let start = Instant::now();
+    let deadline = start + duration;
+    let tasks: Vec<_> = vus
+        .into_iter()
+        .map(|(transport, views, me)| {
+            let progress = Arc::clone(&progress);
+            tokio::spawn(async move {
+                bidding::bid_until(transport, views, &me, deadline, &progress).await
+            })
+        })
+        .collect();
+    let mut total = Tally::new()?;
+    for task in tasks {
+        let tally = task.await.context("a bidder task failed")??;
+        total.merge(&tally)?;
+    }
+    let elapsed = start.elapsed();
+    ticker.abort();
+    Ok((total, elapsed))
+}

@@ -1,0 +1,368 @@
+//! `fanout`: M watchers in one room while a few bidders bid at a steady
+//! rate. Measures each `auction.bid` frame's delay from its commit
+//! (`server_time`) to its arrival at each watcher, and the server's CPU time
+//! per delivered frame.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use futures_util::stream::{self, TryStreamExt};
+use futures_util::{SinkExt, StreamExt};
+use hdrhistogram::Histogram;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::time::{Instant, MissedTickBehavior};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::bidding::{self, Answer, Transport, WsBidder, histogram, micros};
+use crate::cli::FanoutArgs;
+use crate::client::{Api, Ws, connect_ws};
+use crate::procfs;
+use crate::report::{self, Latency, verdict};
+use crate::target::Target;
+
+/// The target: p99 delivery at 10,000 watchers.
+const TARGET_P99_MS: f64 = 50.0;
+/// Time for the last frames to arrive after the last bid.
+const DRAIN: Duration = Duration::from_secs(2);
+/// Histogram shards, so thousands of readers rarely wait on one lock.
+const SHARDS: usize = 32;
+
+/// What the watchers saw.
+#[derive(Debug)]
+struct Seen {
+    measuring: AtomicBool,
+    delays: Vec<Mutex<Histogram<u64>>>,
+    delivered: AtomicU64,
+    resyncs: AtomicU64,
+    closed: AtomicU64,
+}
+
+/// The head of a room frame.
+#[derive(Debug, Deserialize)]
+struct FrameHead<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    server_time: Option<&'a str>,
+}
+
+/// Microseconds from `server_time` (RFC 3339) to `now`; 0 if `now` is earlier.
+pub fn delay_micros(server_time: &str, now: DateTime<Utc>) -> Option<u64> {
+    let sent = DateTime::parse_from_rfc3339(server_time).ok()?;
+    let delay = now.signed_duration_since(sent).num_microseconds()?;
+    Some(u64::try_from(delay).unwrap_or(0))
+}
+
+/// Run it.
+pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
+    if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= 10_000.0) {
+        bail!("--rate must be above 0 and at most 10000 bids a second");
+    }
+    let target = Target::open(&args.common).await?;
+    let result = measure(&target, &args).await;
+    target.close().await?;
+    let report = result?;
+    if let Some(path) = &args.common.json {
+        report::write_json(path, &report.0)?;
+    }
+    if let Some(path) = &args.common.svg {
+        let title = format!(
+            "fanout: {} watchers, commit (server_time) to arrival",
+            args.watchers
+        );
+        crate::plot::write_svg(
+            path,
+            &title,
+            &[(format!("{} watchers", args.watchers), &report.1)],
+        )?;
+    }
+    Ok(())
+}
+
+async fn measure(
+    target: &Target,
+    args: &FanoutArgs,
+) -> anyhow::Result<(serde_json::Value, Histogram<u64>)> {
+    let api = Api::new(target)?;
+    let seller = api.register("seller", "seller").await?;
+    let buyers = api.register_buyers("bidder", args.bidders).await?;
+    let auction = api.live_auction(&seller, Duration::from_secs(3600)).await?;
+    let room = format!("auction:{auction}");
+
+    eprintln!("opening {} watchers ...", args.watchers);
+    let connect_start = Instant::now();
+    let opened = AtomicU64::new(0);
+    let watchers: Vec<Ws> = stream::iter(0..args.watchers)
+        .map(|_| {
+            let url = target.ws_url(None);
+            let room = room.clone();
+            let opened = &opened;
+            async move {
+                let ws = open_watcher(&url, &room).await?;
+                let n = opened.fetch_add(1, Ordering::Relaxed) + 1;
+                if n % 1000 == 0 {
+                    eprintln!("  {n} watchers in the room");
+                }
+                anyhow::Ok(ws)
+            }
+        })
+        .buffer_unordered(args.connect_concurrency.max(1))
+        .try_collect()
+        .await
+        .context("filling the room")?;
+    let connect_s = connect_start.elapsed().as_secs_f64();
+    let watcher_count = watchers.len() as u64;
+    eprintln!("{watcher_count} watchers in the room after {connect_s:.1} s");
+
+    let seen = Arc::new(Seen {
+        measuring: AtomicBool::new(false),
+        delays: (0..SHARDS)
+            .map(|_| histogram().map(Mutex::new))
+            .collect::<anyhow::Result<_>>()?,
+        delivered: AtomicU64::new(0),
+        resyncs: AtomicU64::new(0),
+        closed: AtomicU64::new(0),
+    });
+    let readers: Vec<_> = watchers
+        .into_iter()
+        .enumerate()
+        .map(|(i, ws)| tokio::spawn(read_frames(ws, Arc::clone(&seen), i % SHARDS)))
+        .collect();
+
+    let mut bidders = Vec::new();
+    for user in &buyers {
+        let (bidder, views) =
+            WsBidder::connect(&target.ws_url(Some(&user.token)), &auction).await?;
+        bidders.push((bidder, views, user.id.clone()));
+    }
+
+    let pid = target.pid;
+    let rss_before_bids = pid.and_then(|p| procfs::rss_bytes(p).ok());
+    let cpu_start = pid.map(procfs::cpu_seconds).transpose()?;
+    seen.measuring.store(true, Ordering::Release);
+    let start = Instant::now();
+    let deadline = start + args.duration;
+    eprintln!(
+        "bidding at {} bids/s for {:.0} s ...",
+        args.rate,
+        args.duration.as_secs_f64()
+    );
+    let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
+    tick.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    let mut bid_latency = histogram()?;
+    let (mut accepted, mut rejected, mut errors) = (0_u64, 0_u64, 0_u64);
+    let mut next = 0;
+    let mut floor = 0_i64;
+    let mut last_report = Instant::now();
+    while Instant::now() < deadline {
+        tick.tick().await;
+        // The next bidder in turn that is not leading.
+        let Some(turn) = (0..bidders.len())
+            .map(|k| (next + k) % bidders.len())
+            .find(|&k| bidders[k].1.borrow().leader.as_deref() != Some(bidders[k].2.as_str()))
+        else {
+            continue;
+        };
+        next = turn + 1;
+        let (bidder, views, _) = &mut bidders[turn];
+        let amount = views.borrow().min_bid.max(floor);
+        let sent = Instant::now();
+        match tokio::time::timeout(bidding::ANSWER_TIMEOUT, bidder.place(amount)).await {
+            Ok(Ok(Answer::Accepted)) => {
+                accepted += 1;
+                bid_latency.saturating_record(micros(sent.elapsed()));
+            }
+            Ok(Ok(Answer::Rejected { min_bid, .. })) => {
+                rejected += 1;
+                floor = floor.max(min_bid.unwrap_or(0));
+            }
+            Ok(Err(e)) => {
+                errors += 1;
+                eprintln!("a bid failed: {e:#}");
+            }
+            Err(_) => errors += 1,
+        }
+        if last_report.elapsed() >= Duration::from_secs(1) {
+            last_report = Instant::now();
+            eprintln!(
+                "  [fanout {:>3.0}/{:.0} s] bids {accepted}, frames delivered {}, watchers closed {}",
+                start.elapsed().as_secs_f64(),
+                args.duration.as_secs_f64(),
+                seen.delivered.load(Ordering::Relaxed),
+                seen.closed.load(Ordering::Relaxed),
+            );
+        }
+    }
+    let bidding_s = start.elapsed().as_secs_f64();
+    tokio::time::sleep(DRAIN).await;
+    seen.measuring.store(false, Ordering::Release);
+    let cpu_end = pid.map(procfs::cpu_seconds).transpose()?;
+    let rss_after = pid.and_then(|p| procfs::rss_bytes(p).ok());
+    for reader in &readers {
+        reader.abort();
+    }
+    drop(bidders);
+
+    let mut delays = histogram()?;
+    for shard in &seen.delays {
+        let shard = shard
+            .lock()
+            .map_err(|_| anyhow::anyhow!("a watcher panicked"))?;
+        delays.add(&*shard).context("merging histograms")?;
+    }
+    let delivered = seen.delivered.load(Ordering::Relaxed);
+    let expected = accepted * watcher_count;
+    let latency = Latency::of(&delays);
+    let cpu_s = match (cpu_start, cpu_end) {
+        (Some(a), Some(b)) => Some(b - a),
+        _ => None,
+    };
+    let cpu_us_per_message = cpu_s
+        .filter(|_| delivered > 0)
+        .map(|s| report::round3(s * 1e6 / delivered as f64));
+
+    println!();
+    println!("== fanout: {watcher_count} watchers in one room ==");
+    println!("  room filled in {connect_s:.1} s");
+    println!(
+        "  bids accepted {accepted} ({:.1}/s), rejected {rejected}, errors {errors}; bid ack {}",
+        accepted as f64 / bidding_s,
+        Latency::of(&bid_latency).line()
+    );
+    println!(
+        "  frames delivered {delivered} of {expected} ({:.0}/s); resyncs {}, watchers closed {}",
+        delivered as f64 / bidding_s,
+        seen.resyncs.load(Ordering::Relaxed),
+        seen.closed.load(Ordering::Relaxed)
+    );
+    println!("  commit to arrival  {}", latency.line());
+    if let (Some(cpu_s), Some(per)) = (cpu_s, cpu_us_per_message) {
+        println!(
+            "  server CPU {cpu_s:.2} s for {delivered} frames: {per:.2} µs per delivered message"
+        );
+    }
+    if let (Some(before), Some(after)) = (rss_before_bids, rss_after) {
+        println!(
+            "  server resident memory {:.1} MiB with the room full ({:.1} MiB after bidding)",
+            before as f64 / 1048576.0,
+            after as f64 / 1048576.0
+        );
+    }
+    println!(
+        "  target (10,000 watchers): p99 <= {TARGET_P99_MS} ms: {:.2} ms, {}",
+        latency.p99,
+        verdict(latency.p99 <= TARGET_P99_MS)
+    );
+    println!("  note: server_time has millisecond resolution, so each delay reads up to 1 ms long");
+
+    let report = json!({
+        "scenario": "fanout",
+        "backend": target.backend,
+        "machine": procfs::machine(),
+        "vus": args.bidders,
+        "watchers": watcher_count,
+        "duration_s": report::round3(bidding_s),
+        "ok": accepted,
+        "rejected": rejected,
+        "errors": errors,
+        "throughput_per_s": report::round3(accepted as f64 / bidding_s),
+        "delivered": delivered,
+        "expected": expected,
+        "deliveries_per_s": report::round3(delivered as f64 / bidding_s),
+        "resyncs": seen.resyncs.load(Ordering::Relaxed),
+        "watchers_closed": seen.closed.load(Ordering::Relaxed),
+        "latency_ms": latency,
+        "bid_ack_ms": Latency::of(&bid_latency),
+        "server_cpu_s": cpu_s,
+        "cpu_us_per_message": cpu_us_per_message,
+        "server_rss_bytes": rss_before_bids,
+        "room_fill_s": report::round3(connect_s),
+        "targets": {"p99_ms": TARGET_P99_MS, "p99_met": latency.p99 <= TARGET_P99_MS},
+    });
+    Ok((report, delays))
+}
+
+/// Connect anonymously and subscribe; answers once `subscribed` arrives.
+async fn open_watcher(url: &str, room: &str) -> anyhow::Result<Ws> {
+    let mut ws = connect_ws(url).await?;
+    ws.send(Message::Text(
+        json!({"type": "subscribe", "id": "1", "room": room})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .context("subscribing")?;
+    let subscribed = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(message) = ws.next().await {
+            if let Message::Text(text) = message.context("reading")? {
+                if text.contains("\"subscribed\"") {
+                    return Ok(());
+                }
+            }
+        }
+        bail!("closed before subscribed")
+    })
+    .await
+    .context("no subscribed reply within 30 s")?;
+    subscribed?;
+    Ok(ws)
+}
+
+/// Read a watcher's frames until the connection ends; time `auction.bid`s.
+async fn read_frames(mut ws: Ws, seen: Arc<Seen>, shard: usize) {
+    while let Some(Ok(message)) = ws.next().await {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let now = Utc::now();
+        if !seen.measuring.load(Ordering::Acquire) {
+            continue;
+        }
+        let Ok(head) = serde_json::from_str::<FrameHead<'_>>(&text) else {
+            continue;
+        };
+        match head.kind {
+            "auction.bid" => {
+                if let Some(delay) = head.server_time.and_then(|t| delay_micros(t, now)) {
+                    seen.delivered.fetch_add(1, Ordering::Relaxed);
+                    if let Ok(mut h) = seen.delays[shard].lock() {
+                        h.saturating_record(delay.max(1));
+                    }
+                }
+            }
+            "auction.snapshot" => {
+                seen.resyncs.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => {}
+        }
+    }
+    seen.closed.fetch_add(1, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delay_from_server_time() {
+        let now = DateTime::parse_from_rfc3339("2026-11-22T10:15:21.007500Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(delay_micros("2026-11-22T10:15:21.004Z", now), Some(3500));
+        assert_eq!(delay_micros("2026-11-22T10:15:21.009Z", now), Some(0));
+        assert_eq!(delay_micros("yesterday", now), None);
+    }
+
+    #[test]
+    fn reads_the_frame_head_only() {
+        let head: FrameHead<'_> = serde_json::from_str(
+            r#"{"type":"auction.bid","seq":3,"server_time":"2026-11-22T10:15:21.004Z","amount":1000}"#,
+        )
+        .unwrap();
+        assert_eq!(head.kind, "auction.bid");
+        assert_eq!(head.server_time, Some("2026-11-22T10:15:21.004Z"));
+    }
+}

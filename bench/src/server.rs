@@ -1,0 +1,170 @@
+//! The server under test, in a child process: this binary run again with the
+//! hidden `serve` subcommand. Server and load generator then each have their
+//! own open-files limit, and the server's CPU and memory can be read from
+//! `/proc/<pid>` apart from the load generator's.
+//!
+//! The child prints `BLYTZ_BENCH_PORT <port>` once it listens, and stops
+//! gracefully when its stdin closes, so it never outlives the bench.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{ExitCode, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use blytz::Config;
+use blytz::db::{Db, ScratchDb};
+use blytz_http::Application;
+use secrecy::SecretString;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+
+use crate::cli::ServeArgs;
+
+/// The line the child prints when it listens.
+const PORT_LINE: &str = "BLYTZ_BENCH_PORT ";
+/// A fixed secret: the server lives for one run on a throw-away database.
+const JWT_SECRET: &str = "blytz-bench-secret-0123456789abcdef0123456789";
+
+/// The hidden `serve` subcommand: run the server until stdin closes.
+pub fn serve(args: ServeArgs) -> ExitCode {
+    let system = actix_rt::System::new();
+    match system.block_on(serve_until_stdin_closes(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("blytz-bench serve: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_until_stdin_closes(args: ServeArgs) -> anyhow::Result<()> {
+    if std::env::var_os("RUST_LOG").is_some() {
+        blytz_http::telemetry::init(blytz::config::Environment::Development);
+    }
+    let config = Config {
+        bind: ([127, 0, 0, 1], 0).into(),
+        data_dir: args.data_dir.clone(),
+        jwt_secret: Some(SecretString::from(JWT_SECRET)),
+        auth_rate_per_min: 0,
+        rate_per_min: 0,
+        bid_rate_per_sec: 0,
+        workers: args.workers,
+        ..Config::default()
+    };
+    // Keeps a scratch PostgreSQL database's pool alive while serving.
+    let (db, _scratch) = match &args.database_url {
+        Some(url) => {
+            let scratch = ScratchDb::postgres(url).await?;
+            (scratch.db.clone(), Some(scratch))
+        }
+        None => (sqlite_in(&args.data_dir).await?, None),
+    };
+    let listener = TcpListener::bind(config.bind).context("binding 127.0.0.1:0")?;
+    let app = Application::build_with(config, db, listener).await?;
+    let handle = app.handle();
+    let mut stdout = std::io::stdout();
+    writeln!(stdout, "{PORT_LINE}{}", app.port()).context("writing the port")?;
+    stdout.flush().context("writing the port")?;
+
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
+        let mut sink = [0u8; 64];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut sink), Ok(n) if n > 0) {}
+        let _gone = closed_tx.send(());
+    });
+    actix_rt::spawn(async move {
+        let _ = closed_rx.await;
+        handle.stop(true).await;
+    });
+    app.run_until_stopped().await.context("serving")
+}
+
+async fn sqlite_in(dir: &Path) -> anyhow::Result<Db> {
+    let url = format!("sqlite://{}", dir.join("blytz.db").display());
+    let db = Db::connect(&url).await?;
+    db.migrate().await?;
+    Ok(db)
+}
+
+/// A running child server. Dropping it kills the child; [`Self::stop`] lets
+/// it shut down gracefully first.
+#[derive(Debug)]
+pub struct ServerProcess {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    /// Its process id.
+    pub pid: u32,
+    /// Its SQLite folder, removed on drop (after the child is gone).
+    _data: tempfile::TempDir,
+}
+
+impl ServerProcess {
+    /// Start a server on a fresh SQLite database, or on a fresh database on
+    /// the PostgreSQL server at `database_url`.
+    pub async fn start(database_url: Option<&str>, workers: usize) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("finding this program to run the server")?;
+        let data = tempfile::Builder::new()
+            .prefix("blytz-bench-")
+            .tempdir()
+            .context("creating a temporary folder")?;
+        let mut command = Command::new(exe);
+        command
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data.path())
+            .arg("--workers")
+            .arg(workers.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        if let Some(url) = database_url {
+            command.arg("--database-url").arg(url);
+        }
+        let mut child = command.spawn().context("starting the server process")?;
+        let pid = child.id().context("the server process has no id")?;
+        let stdout = child.stdout.take().context("no stdout from the server")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let port = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Some(line) = lines.next_line().await? {
+                if let Some(port) = line.strip_prefix(PORT_LINE) {
+                    return port.trim().parse::<u16>().context("parsing the port");
+                }
+            }
+            bail!("the server exited before it listened")
+        })
+        .await
+        .context("the server did not listen within 120 s")??;
+        let stdin = child.stdin.take();
+        Ok(Self {
+            child,
+            stdin,
+            port,
+            pid,
+            _data: data,
+        })
+    }
+
+    /// Close its stdin and wait (at most 15 s) for it to stop; then kill it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        drop(self.stdin.take());
+        match tokio::time::timeout(Duration::from_secs(15), self.child.wait()).await {
+            Ok(status) => {
+                let status = status.context("waiting for the server")?;
+                if !status.success() {
+                    eprintln!("the server exited with {status}");
+                }
+            }
+            Err(_) => {
+                eprintln!("the server did not stop within 15 s: killing it");
+                self.child.kill().await.context("killing the server")?;
+            }
+        }
+        Ok(())
+    }
+}
