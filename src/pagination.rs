@@ -35,6 +35,13 @@ impl Page {
         }
     }
 
+    /// The decoded cursor as an id (the lists that page by UUID v7 ids).
+    pub fn uuid_cursor(&self) -> Result<Option<uuid::Uuid>> {
+        self.cursor()?
+            .map(|c| uuid::Uuid::parse_str(&c).map_err(|_| bad_cursor()))
+            .transpose()
+    }
+
     /// The decoded cursor text, if any.
     pub fn cursor(&self) -> Result<Option<String>> {
         self.cursor
@@ -64,7 +71,11 @@ fn decode_cursor(cursor: &str) -> Result<String> {
         .decode(cursor.as_bytes())
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| Error::validation("cursor", "cursor", "is not a cursor this API issued"))
+        .ok_or_else(bad_cursor)
+}
+
+fn bad_cursor() -> Error {
+    Error::validation("cursor", "cursor", "is not a cursor this API issued")
 }
 
 #[cfg(test)]

@@ -58,10 +58,7 @@ pub async fn list(
     now: DateTime<Utc>,
 ) -> Result<(Vec<AuctionView>, Option<String>)> {
     let limit = page.limit()?;
-    let before = page
-        .cursor()?
-        .map(|c| Uuid::parse_str(&c).map_err(|_| bad_cursor()))
-        .transpose()?;
+    let before = page.uuid_cursor()?;
     let fetch = i64::from(limit) + 1;
     let rows: Vec<(Json<AuctionView>,)> = with_db!(db, pool => {
         sqlx::query_as(

@@ -19,7 +19,6 @@ use blytz_actors::rooms::RoomKey;
 use blytz_actors::rules::AuctionStatus;
 use blytz_actors::view::AuctionView;
 use serde_json::{Map, Value};
-use uuid::Uuid;
 
 pub use chat_store::SqlChatStore;
 pub use model::{ChatEntry, MAX_SLOW_MODE_SECS, ModerationRequest, NewShow, Show, ShowStatus};
@@ -180,14 +179,7 @@ impl Shows {
         page: &Page,
     ) -> Result<(Vec<Show>, Option<String>)> {
         let limit = page.limit()?;
-        let before = page
-            .cursor()?
-            .map(|c| {
-                Uuid::parse_str(&c).map_err(|_| {
-                    Error::validation("cursor", "cursor", "is not a cursor this API issued")
-                })
-            })
-            .transpose()?;
+        let before = page.uuid_cursor()?;
         let statuses: Vec<&str> = match status {
             Some(status) => vec![status.as_str()],
             None => vec!["scheduled", "live"],
@@ -412,14 +404,7 @@ impl Shows {
     ) -> Result<(Vec<ChatEntry>, Option<String>)> {
         self.row(id).await?;
         let limit = page.limit()?;
-        let before = page
-            .cursor()?
-            .map(|c| {
-                Uuid::parse_str(&c).map_err(|_| {
-                    Error::validation("cursor", "cursor", "is not a cursor this API issued")
-                })
-            })
-            .transpose()?;
+        let before = page.uuid_cursor()?;
         let room = RoomKey::Show(id).to_string();
         let mut items = store::chat_page(&self.db, &room, before, i64::from(limit) + 1).await?;
         let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);

@@ -54,33 +54,44 @@ fn bid(bidder: UserId, amount: i64, max: Option<i64>) -> Command {
     })
 }
 
+/// A new live auction of a fresh seller, journaled: its id, seller and state.
+async fn live_auction(
+    journal: &SqlJournal,
+    db: &Db,
+    currency: &str,
+) -> (AuctionId, UserId, AuctionState) {
+    let seller = seller(db).await;
+    let now = Utc::now();
+    let config = NewAuction::new(
+        ProductId::new(),
+        currency.parse::<Currency>().unwrap(),
+        1_000,
+        60_000,
+    )
+    .into_config(AuctionId::new(), seller)
+    .unwrap();
+    let id = config.id;
+    let created = create(config, now).unwrap();
+    let mut state = AuctionState::replay([&created]).unwrap();
+    let mut batch = vec![JournalEntry::new(created, &state)];
+    batch.extend(step(
+        &mut state,
+        Command::Start {
+            by: Actor::user(seller),
+        },
+        now,
+    ));
+    journal.append(&batch).await.unwrap();
+    (id, seller, state)
+}
+
 #[tokio::test]
 async fn append_load_snapshot_and_outbox_round_trip() {
     for scratch in backends().await {
         let db = &scratch.db;
         let journal = SqlJournal::new(db.clone(), None);
-        let seller = seller(db).await;
+        let (id, seller, mut state) = live_auction(&journal, db, "USD").await;
         let now = Utc::now();
-        let config = NewAuction::new(
-            ProductId::new(),
-            "USD".parse::<Currency>().unwrap(),
-            1_000,
-            60_000,
-        )
-        .into_config(AuctionId::new(), seller)
-        .unwrap();
-        let id = config.id;
-        let created = create(config, now).unwrap();
-        let mut state = AuctionState::replay([&created]).unwrap();
-        let mut batch = vec![JournalEntry::new(created, &state)];
-        batch.extend(step(
-            &mut state,
-            Command::Start {
-                by: Actor::user(seller),
-            },
-            now,
-        ));
-        journal.append(&batch).await.unwrap();
 
         let (ann, bob) = (UserId::new(), UserId::new());
         let later = now + Duration::milliseconds(10);
@@ -204,28 +215,7 @@ async fn snapshots_are_also_kept_in_redis() {
     for scratch in backends().await {
         let db = &scratch.db;
         let journal = SqlJournal::new(db.clone(), Some(redis.clone()));
-        let seller = seller(db).await;
-        let now = Utc::now();
-        let config = NewAuction::new(
-            ProductId::new(),
-            "USD".parse::<Currency>().unwrap(),
-            100,
-            60_000,
-        )
-        .into_config(AuctionId::new(), seller)
-        .unwrap();
-        let id = config.id;
-        let created = create(config, now).unwrap();
-        let mut state = AuctionState::replay([&created]).unwrap();
-        let mut batch = vec![JournalEntry::new(created, &state)];
-        batch.extend(step(
-            &mut state,
-            Command::Start {
-                by: Actor::user(seller),
-            },
-            now,
-        ));
-        journal.append(&batch).await.unwrap();
+        let (id, _, state) = live_auction(&journal, db, "USD").await;
         journal.save_snapshot(id, state.seq, &state).await.unwrap();
 
         // With the database copy gone, recovery still finds the Redis one.
