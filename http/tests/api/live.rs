@@ -13,6 +13,10 @@ async fn watch_until_ended(watcher: &mut WsClient) -> Vec<Value> {
     let mut frames = Vec::new();
     loop {
         let frame = watcher.recv().await;
+        // Presence and chat share the room; only auction events carry a seq.
+        if !frame["type"].as_str().unwrap_or("").starts_with("auction.") {
+            continue;
+        }
         let done = frame["type"] == "auction.ended";
         frames.push(frame);
         if done {
