@@ -29,10 +29,10 @@ pub struct AppState {
     pub catalog: Catalog,
     /// Carts, stock, addresses, orders, payments and shipments.
     pub commerce: Commerce,
-    /// LiveKit video, when configured.
-    pub streaming: Option<blytz::streaming::Streaming>,
     /// Shows, their queues, chat and moderation.
     pub shows: blytz::shows::Shows,
+    /// LiveKit video, when configured.
+    pub streaming: Option<blytz::streaming::Streaming>,
     /// Rate limits.
     pub limits: Arc<RateLimits>,
     /// Renders `/metrics`.

@@ -155,7 +155,9 @@ async fn go_live(
         // The video room exists before anyone is told the show is live.
         let (row, room) = state.shows.video_room(*id).await?;
         if row.seller_id != user.id && !user.is_admin() {
-            return Err(blytz::Error::forbidden("only the show's seller or an admin may do this").into());
+            return Err(
+                blytz::Error::forbidden("only the show's seller or an admin may do this").into(),
+            );
         }
         streaming.create_room(&room).await?;
     }

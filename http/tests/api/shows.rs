@@ -410,7 +410,9 @@ async fn video_tokens_let_only_the_seller_publish() {
     let app = crate::helpers::spawn_app_with(|config| {
         config.livekit_url = Some("wss://video.example.com".into());
         config.livekit_api_key = Some("APIkey123".into());
-        config.livekit_api_secret = Some(secrecy::SecretString::from("livekit-secret-0123456789abcdef0123"));
+        config.livekit_api_secret = Some(secrecy::SecretString::from(
+            "livekit-secret-0123456789abcdef0123",
+        ));
     })
     .await;
     let seller = app.register("seller@example.com", "seller").await;
