@@ -253,7 +253,8 @@ impl Commerce {
     }
 
     /// Cancel every unpaid checkout whose reservation expired by `now` and put
-    /// its stock back on sale; answers how many orders were cancelled.
+    /// its stock back on sale, and every unpaid winner's order past its
+    /// payment due time; answers how many orders were cancelled.
     pub async fn release_expired(&self, now: DateTime<Utc>) -> Result<usize> {
         let orders: Vec<Uuid> = with_db!(&self.db, pool => sqlx::query_scalar(
             "SELECT DISTINCT order_id FROM stock_reservations \
@@ -262,8 +263,16 @@ impl Commerce {
         .bind(now)
         .fetch_all(pool)
         .await)?;
+        // Winners' orders hold no stock; past their due time they lapse too.
+        let lapsed: Vec<Uuid> = with_db!(&self.db, pool => sqlx::query_scalar(
+            "SELECT id FROM orders WHERE status = 'pending_payment' AND auction_id IS NOT NULL \
+             AND payment_due_at <= $1 LIMIT 100",
+        )
+        .bind(now)
+        .fetch_all(pool)
+        .await)?;
         let mut cancelled = 0;
-        for order in orders {
+        for order in orders.into_iter().chain(lapsed) {
             let done = with_db!(&self.db, pool => {
                 let mut tx = pool.begin().await?;
                 let n = sqlx::query(
@@ -280,7 +289,7 @@ impl Commerce {
                 n
             });
             if done == 1 {
-                tracing::info!(order_id = %order, "checkout expired unpaid: order cancelled, stock released");
+                tracing::info!(order_id = %order, "order unpaid by its due time: cancelled, any stock released");
                 cancelled += 1;
             }
         }

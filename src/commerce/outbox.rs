@@ -46,15 +46,21 @@ pub enum Outcome {
 
 const BATCH: i64 = 50;
 
+/// After this many failed attempts a row is parked (left unprocessed, no
+/// longer retried) and logged as an error for a person to look at.
+pub const MAX_ATTEMPTS: i64 = 10;
+
 impl Commerce {
     /// Process every unprocessed ending (up to a batch); answers how many
     /// orders were made.
     pub async fn consume_outbox(&self) -> Result<usize> {
         let ids: Vec<Uuid> = with_db!(&self.db, pool => sqlx::query_scalar(
-            "SELECT id FROM outbox WHERE topic = $1 AND processed_at IS NULL ORDER BY created_at LIMIT $2",
+            "SELECT id FROM outbox WHERE topic = $1 AND processed_at IS NULL AND attempts < $3 \
+             ORDER BY created_at LIMIT $2",
         )
         .bind(AUCTION_ENDED_TOPIC)
         .bind(BATCH)
+        .bind(MAX_ATTEMPTS)
         .fetch_all(pool)
         .await)?;
         let mut made = 0;
@@ -63,7 +69,23 @@ impl Commerce {
                 Ok(Outcome::OrderCreated) => made += 1,
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(outbox_id = %id, error = %e, "could not process an auction ending; will retry")
+                    // The failed transaction rolled its attempt back: count it here.
+                    let attempts: Option<i64> = with_db!(&self.db, pool => sqlx::query_scalar(
+                        "UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND processed_at IS NULL \
+                         RETURNING CAST(attempts AS BIGINT)",
+                    )
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await)
+                    .unwrap_or_else(|e| {
+                        tracing::warn!(outbox_id = %id, error = %e, "could not count a failed attempt");
+                        None
+                    });
+                    if attempts.is_some_and(|n| n >= MAX_ATTEMPTS) {
+                        tracing::error!(outbox_id = %id, error = %e, "an auction ending failed {MAX_ATTEMPTS} times; parked");
+                    } else {
+                        tracing::warn!(outbox_id = %id, error = %e, "could not process an auction ending; will retry");
+                    }
                 }
             }
         }

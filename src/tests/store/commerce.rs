@@ -234,6 +234,32 @@ async fn outbox_makes_exactly_one_order_per_won_auction() {
             .await
             .unwrap_err();
         assert_eq!(code(&err), "invalid_transition");
+
+        // Past their payment due time the unpaid winners' orders lapse.
+        assert_eq!(c.release_expired(blytz::time::now()).await.unwrap(), 0);
+        let after_due = blytz::time::now() + chrono::Duration::days(3);
+        assert_eq!(c.release_expired(after_due).await.unwrap(), 5);
+        let lapsed = c
+            .order_for_auction(actor(winner, Role::Buyer), won[3].0.into_uuid())
+            .await
+            .unwrap();
+        assert_eq!(lapsed.status, OrderStatus::Cancelled);
+        let still = c.order(actor(winner, Role::Buyer), order.id).await.unwrap();
+        assert_eq!(still.status, OrderStatus::Paid);
+
+        // A row that keeps failing (its winner does not exist) is retried,
+        // counted, and parked after MAX_ATTEMPTS; it never makes an order.
+        let (ghost, ghost_row) = ended(db, seller, item, Some(UserId::new()), 700).await;
+        for _ in 0..blytz::commerce::outbox::MAX_ATTEMPTS + 2 {
+            assert_eq!(c.consume_outbox().await.unwrap(), 0);
+        }
+        let attempts = "SELECT CAST(attempts AS BIGINT) FROM outbox WHERE id = $1";
+        assert_eq!(
+            count(db, attempts, ghost_row).await,
+            blytz::commerce::outbox::MAX_ATTEMPTS
+        );
+        assert_eq!(count(db, pending, ghost_row).await, 1);
+        assert_eq!(count(db, sql, ghost.into_uuid()).await, 0);
     }
 }
 
