@@ -115,16 +115,16 @@ macro_rules! order_command {
     ($name:ident, $path:literal, $summary:literal, $conflicts:literal, |$state:ident, $actor:ident, $id:ident| $call:expr) => {
         #[doc = $summary]
         #[utoipa::path(
-                            tag = "orders",
-                            params(("id" = String, Path, format = Uuid)),
-                            security(("bearer" = [])),
-                            responses(
-                                (status = 200, body = Order),
-                                (status = 403, body = ErrorBody),
-                                (status = 404, body = ErrorBody),
-                                (status = 409, description = $conflicts, body = ErrorBody),
-                            )
-                        )]
+                                    tag = "orders",
+                                    params(("id" = String, Path, format = Uuid)),
+                                    security(("bearer" = [])),
+                                    responses(
+                                        (status = 200, body = Order),
+                                        (status = 403, body = ErrorBody),
+                                        (status = 404, body = ErrorBody),
+                                        (status = 409, description = $conflicts, body = ErrorBody),
+                                    )
+                                )]
         #[post($path)]
         async fn $name(
             $state: web::Data<AppState>,

@@ -100,7 +100,7 @@ pub fn verify_signature(
 }
 
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     (0..text.len())
@@ -184,7 +184,8 @@ impl Commerce {
                 if let Some(order) = order {
                     match kind {
                         "payment_intent.succeeded" => {
-                            if !settle_paid!(tx, order, now) {
+                            let paid = settle_paid!(tx, order, now);
+                            if !paid {
                                 tracing::warn!(order_id = %order, "payment succeeded for an order that is not awaiting payment; refund it by hand");
                             }
                         }
@@ -200,7 +201,8 @@ impl Commerce {
                             }
                         }
                         "charge.refunded" => {
-                            if !move_order!(tx, order, OrderStatus::Refunded, now) {
+                            let refunded = move_order!(tx, order, OrderStatus::Refunded, now);
+                            if !refunded {
                                 tracing::info!(order_id = %order, "charge refunded for an order that cannot become refunded");
                             }
                         }
