@@ -36,9 +36,14 @@ impl StripeGateway {
             .unwrap_or("https://api.stripe.com/");
         // `Client::from_url` panics on a bad URL: check it first.
         let parsed = reqwest_free_url_check(base).context("STRIPE_API_BASE is not a URL")?;
-        Ok(Self {
-            client: Client::from_url(parsed.as_str(), secret_key.expose_secret()),
-        })
+        // A URL that passes the check above but not the client's parser would
+        // panic inside `from_url`: make that a start-up error instead.
+        let key = secret_key.expose_secret().to_owned();
+        let client =
+            std::panic::catch_unwind(|| Client::from_url(parsed.as_str(), key)).map_err(|_| {
+                anyhow::anyhow!("STRIPE_API_BASE is not a URL the Stripe client accepts")
+            })?;
+        Ok(Self { client })
     }
 }
 
@@ -163,5 +168,6 @@ mod tests {
         let key = SecretString::from("sk_test_x");
         assert!(StripeGateway::new(&key, Some("not a url")).is_err());
         assert!(StripeGateway::new(&key, None).is_ok());
+        assert!(StripeGateway::new(&key, Some("http://[::1")).is_err());
     }
 }
