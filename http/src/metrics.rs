@@ -1,8 +1,14 @@
 //! Prometheus metrics: one process-wide recorder, rendered at `GET /metrics`.
+//!
+//! Besides request counts and latencies: `bids_total{outcome}` and
+//! `bid_answer_seconds{outcome}` (bids answered, by outcome code),
+//! `journal_commit_seconds`, `journal_batch_events` and
+//! `journal_failures_total` (group commit), `ws_sessions` and
+//! `ws_lagged_total` (WebSocket fan-out).
 
 use std::sync::LazyLock;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 /// Latency buckets in seconds: fine below a millisecond, where bids live.
 const LATENCY_BUCKETS: [f64; 16] = [
@@ -11,9 +17,17 @@ const LATENCY_BUCKETS: [f64; 16] = [
 ];
 
 /// Installed once per process: several servers in one test process share it.
+/// Events per journal transaction (group commit).
+const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
+
 static HANDLE: LazyLock<Result<PrometheusHandle, String>> = LazyLock::new(|| {
     PrometheusBuilder::new()
         .set_buckets(&LATENCY_BUCKETS)
+        .map_err(|e| e.to_string())?
+        .set_buckets_for_metric(
+            Matcher::Full("journal_batch_events".to_owned()),
+            &BATCH_BUCKETS,
+        )
         .map_err(|e| e.to_string())?
         .install_recorder()
         .map_err(|e| e.to_string())

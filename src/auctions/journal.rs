@@ -78,6 +78,18 @@ impl SqlJournal {
         if batch.is_empty() {
             return Ok(());
         }
+        let started = std::time::Instant::now();
+        let result = self.write_batch(batch).await;
+        metrics::histogram!("journal_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("journal_batch_events").record(batch.len() as f64);
+        if result.is_err() {
+            metrics::counter!("journal_failures_total").increment(1);
+        }
+        result
+    }
+
+    /// One transaction: the events, their read-model rows and outbox rows.
+    async fn write_batch(&self, batch: &[JournalEntry]) -> Result<(), JournalError> {
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await.map_err(unavailable)?;
             for entry in batch {

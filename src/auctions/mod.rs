@@ -101,7 +101,16 @@ impl Auctions {
     /// Place a bid; answers once it is durable.
     #[tracing::instrument(skip_all, fields(auction = %id))]
     pub async fn bid(&self, id: AuctionId, bid: PlaceBid) -> Result<BidOutcome> {
-        Ok(self.engine.place_bid(id, bid).await?)
+        let started = std::time::Instant::now();
+        let outcome = self.engine.place_bid(id, bid).await;
+        let code = match &outcome {
+            Ok(_) => "accepted",
+            Err(e) => e.code(),
+        };
+        metrics::counter!("bids_total", "outcome" => code).increment(1);
+        metrics::histogram!("bid_answer_seconds", "outcome" => code)
+            .record(started.elapsed().as_secs_f64());
+        Ok(outcome?)
     }
 
     /// Buy now at the buy-now price.

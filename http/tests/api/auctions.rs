@@ -161,6 +161,18 @@ async fn lifecycle_and_bids_over_rest() {
     let res = command(&app, &seller, &id, "cancel").await;
     error_code(res, StatusCode::CONFLICT).await;
 
+    // Bids and journal commits are measured.
+    let metrics = app.get("/metrics", None).await.text().await.unwrap();
+    for name in [
+        "bids_total",
+        "bid_answer_seconds_bucket",
+        "journal_commit_seconds_bucket",
+        "journal_batch_events_bucket",
+    ] {
+        assert!(metrics.contains(name), "{name} missing from /metrics");
+    }
+    assert!(metrics.contains(r#"outcome="bid_too_low""#));
+
     // The list reflects it.
     let list: Value = app
         .get(
