@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use futures_util::StreamExt;
 use futures_util::stream::{self, TryStreamExt};
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -165,5 +166,34 @@ pub async fn connect_ws(url: &str) -> anyhow::Result<Ws> {
     .await
     .context("WebSocket connect timed out after 30 s")?
     .context("WebSocket connect")?;
+    Ok(ws)
+}
+
+/// Open an anonymous connection and, when `room` is given, subscribe to it
+/// and wait for `subscribed`.
+pub async fn open_watcher(url: &str, room: Option<&str>) -> anyhow::Result<Ws> {
+    let mut ws = connect_ws(url).await?;
+    let Some(room) = room else {
+        return Ok(ws);
+    };
+    ws.send(Message::Text(
+        json!({"type": "subscribe", "id": "1", "room": room})
+            .to_string()
+            .into(),
+    ))
+    .await
+    .context("subscribing")?;
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(message) = ws.next().await {
+            if let Message::Text(text) = message.context("reading")?
+                && text.contains("\"subscribed\"")
+            {
+                return Ok(());
+            }
+        }
+        bail!("closed before subscribed")
+    })
+    .await
+    .context("no subscribed reply within 30 s")??;
     Ok(ws)
 }

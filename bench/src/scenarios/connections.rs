@@ -6,14 +6,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use futures_util::StreamExt;
 use futures_util::stream::{self, TryStreamExt};
-use futures_util::{SinkExt, StreamExt};
 use serde_json::json;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::cli::ConnectionsArgs;
-use crate::client::{Api, Ws, connect_ws};
+use crate::client::{Api, Ws, open_watcher};
 use crate::procfs;
 use crate::report::{self, verdict};
 use crate::target::Target;
@@ -50,7 +49,7 @@ async fn measure(target: &Target, args: &ConnectionsArgs) -> anyhow::Result<serd
         None
     };
     // Warm the server once (first connection, first subscription) before the baseline reading.
-    let warm = open(&target.ws_url(None), room.as_deref()).await?;
+    let warm = open_watcher(&target.ws_url(None), room.as_deref()).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let rss_before = procfs::rss_bytes(pid)?;
     let fds_before = procfs::open_fds(pid);
@@ -65,9 +64,9 @@ async fn measure(target: &Target, args: &ConnectionsArgs) -> anyhow::Result<serd
             let room = room.clone();
             let opened = Arc::clone(&opened);
             async move {
-                let ws = open(&url, room.as_deref()).await?;
+                let ws = open_watcher(&url, room.as_deref()).await?;
                 let n = opened.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 1000 == 0 {
+                if n.is_multiple_of(1000) {
                     eprintln!("  {n} open");
                 }
                 anyhow::Ok(ws)
@@ -147,31 +146,4 @@ async fn measure(target: &Target, args: &ConnectionsArgs) -> anyhow::Result<serd
         "server_fds_after": fds_after,
         "targets": {"kib_per_connection": 16, "met": per <= TARGET_BYTES},
     }))
-}
-
-/// Open a connection (and subscribe to `room`, when given).
-async fn open(url: &str, room: Option<&str>) -> anyhow::Result<Ws> {
-    let mut ws = connect_ws(url).await?;
-    if let Some(room) = room {
-        ws.send(Message::Text(
-            json!({"type": "subscribe", "id": "1", "room": room})
-                .to_string()
-                .into(),
-        ))
-        .await
-        .context("subscribing")?;
-        tokio::time::timeout(Duration::from_secs(30), async {
-            while let Some(message) = ws.next().await {
-                if let Message::Text(text) = message.context("reading")? {
-                    if text.contains("\"subscribed\"") {
-                        return Ok(());
-                    }
-                }
-            }
-            bail!("closed before subscribed")
-        })
-        .await
-        .context("no subscribed reply within 30 s")??;
-    }
-    Ok(ws)
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use futures_util::stream::{self, TryStreamExt};
-use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use serde::Deserialize;
 use serde_json::json;
@@ -19,7 +19,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::bidding::{self, Answer, Transport, WsBidder, histogram, micros};
 use crate::cli::FanoutArgs;
-use crate::client::{Api, Ws, connect_ws};
+use crate::client::{Api, Ws, open_watcher};
 use crate::procfs;
 use crate::report::{self, Latency, verdict};
 use crate::target::Target;
@@ -101,9 +101,9 @@ async fn measure(
             let room = room.clone();
             let opened = &opened;
             async move {
-                let ws = open_watcher(&url, &room).await?;
+                let ws = open_watcher(&url, Some(&room)).await?;
                 let n = opened.fetch_add(1, Ordering::Relaxed) + 1;
-                if n % 1000 == 0 {
+                if n.is_multiple_of(1000) {
                     eprintln!("  {n} watchers in the room");
                 }
                 anyhow::Ok(ws)
@@ -283,32 +283,6 @@ async fn measure(
         "targets": {"p99_ms": TARGET_P99_MS, "p99_met": latency.p99 <= TARGET_P99_MS},
     });
     Ok((report, delays))
-}
-
-/// Connect anonymously and subscribe; answers once `subscribed` arrives.
-async fn open_watcher(url: &str, room: &str) -> anyhow::Result<Ws> {
-    let mut ws = connect_ws(url).await?;
-    ws.send(Message::Text(
-        json!({"type": "subscribe", "id": "1", "room": room})
-            .to_string()
-            .into(),
-    ))
-    .await
-    .context("subscribing")?;
-    let subscribed = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(message) = ws.next().await {
-            if let Message::Text(text) = message.context("reading")? {
-                if text.contains("\"subscribed\"") {
-                    return Ok(());
-                }
-            }
-        }
-        bail!("closed before subscribed")
-    })
-    .await
-    .context("no subscribed reply within 30 s")?;
-    subscribed?;
-    Ok(ws)
 }
 
 /// Read a watcher's frames until the connection ends; time `auction.bid`s.
