@@ -42,7 +42,14 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(scenarios::run(cli.command)) {
+    // On Ctrl-C the scenario is dropped, which stops its servers and removes their folders.
+    let run = async {
+        tokio::select! {
+            result = scenarios::run(cli.command) => result,
+            _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
+        }
+    };
+    match runtime.block_on(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("blytz-bench: {e:#}");
