@@ -133,7 +133,11 @@ impl Application {
         let spec = Arc::new(openapi::document());
         let data = web::Data::new(state.clone());
         let mut server = HttpServer::new(move || create_app(data.clone(), Arc::clone(&spec)))
-            .shutdown_timeout(10);
+            .shutdown_timeout(10)
+            // Bids and room frames are small writes that must leave at once:
+            // with Nagle on, the second of two frames waits for the
+            // client's delayed ACK (about 40 ms).
+            .tcp_nodelay(true);
         if state.config.workers > 0 {
             server = server.workers(state.config.workers);
         }
