@@ -52,6 +52,11 @@ pub struct Config {
     pub rate_per_min: u32,
     /// `BLYTZ_BID_RATE_PER_SEC`: bids per user a second (0 = off).
     pub bid_rate_per_sec: u32,
+    /// `BLYTZ_CHAT_RATE_PER_SEC`: chat messages per user and room a second,
+    /// sustained (0 = off).
+    pub chat_rate_per_sec: u32,
+    /// `BLYTZ_CHAT_BURST`: chat messages per user and room in a burst.
+    pub chat_burst: u32,
     /// `BLYTZ_TRUSTED_PROXIES`: comma-separated IPs or CIDRs whose
     /// `X-Forwarded-For` is believed.
     #[serde(deserialize_with = "comma_list")]
@@ -125,6 +130,8 @@ impl Default for Config {
             auth_rate_per_min: 5,
             rate_per_min: 100,
             bid_rate_per_sec: 10,
+            chat_rate_per_sec: 1,
+            chat_burst: 5,
             trusted_proxies: Vec::new(),
             json_limit_bytes: 64 * 1024,
             workers: 0,

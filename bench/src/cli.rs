@@ -75,6 +75,10 @@ pub struct BidsArgs {
     /// Skip the Redis baseline.
     #[arg(long)]
     pub no_baseline: bool,
+    /// Also post this many chat messages a second (in total) into the bid
+    /// auctions' rooms while bidding.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    pub chat_rate: u32,
     /// The redis-server binary of the baseline.
     #[arg(long, default_value = "redis-server")]
     pub redis_server: PathBuf,

@@ -11,6 +11,7 @@
 
 mod baseline;
 mod bidding;
+mod chat;
 mod cli;
 mod client;
 mod plot;

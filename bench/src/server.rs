@@ -50,6 +50,7 @@ async fn serve_until_stdin_closes(args: ServeArgs) -> anyhow::Result<()> {
         auth_rate_per_min: 0,
         rate_per_min: 0,
         bid_rate_per_sec: 0,
+        chat_rate_per_sec: 0,
         workers: args.workers,
         ..Config::default()
     };

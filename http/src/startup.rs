@@ -18,7 +18,7 @@ use blytz::commerce::Commerce;
 use blytz::redis_store::Redis;
 use blytz::shows::{Shows, SqlChatStore};
 use blytz::{Config, Db, Error};
-use blytz_actors::chat::ChatHub;
+use blytz_actors::chat::{ChatHub, ChatSettings};
 use blytz_actors::ports::SystemClock;
 use blytz_actors::{Engine, EngineSettings};
 use tracing_actix_web::TracingLogger;
@@ -91,6 +91,10 @@ impl Application {
             auctions.engine().rooms().clone(),
             Arc::new(SqlChatStore::new(db.clone())),
             Arc::new(SystemClock),
+            ChatSettings {
+                rate_per_sec: config.chat_rate_per_sec,
+                burst: config.chat_burst,
+            },
         );
         let shows = Shows::new(db.clone(), auctions.clone(), chat);
         actix_web::rt::spawn(

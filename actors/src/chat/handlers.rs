@@ -38,7 +38,7 @@ impl Handler<SendChat> for ChatRoom {
                 });
             }
         }
-        if let Err(not_until) = self.rate.check_key(&msg.user_id) {
+        if let Some(Err(not_until)) = self.rate.as_ref().map(|r| r.check_key(&msg.user_id)) {
             return Err(ChatRejection::RateLimited {
                 retry_after_ms: millis(not_until.wait_time_from(DefaultClock::default().now())),
                 reason: "rate",

@@ -10,10 +10,29 @@ use super::store::ChatStore;
 use crate::ports::Clock;
 use crate::rooms::{RoomKey, Rooms};
 
+/// Per-user message rates of every room.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatSettings {
+    /// Messages per user a second, sustained (0: no limit).
+    pub rate_per_sec: u32,
+    /// Messages per user in a burst.
+    pub burst: u32,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self {
+            rate_per_sec: 1,
+            burst: 5,
+        }
+    }
+}
+
 /// The chat rooms of this node; cheap to clone.
 #[derive(Clone)]
 pub struct ChatHub {
     rooms: Rooms,
+    settings: ChatSettings,
     store: Arc<dyn ChatStore>,
     clock: Arc<dyn Clock>,
     /// Lock-free lookups from any session's thread.
@@ -34,13 +53,19 @@ impl ChatHub {
     /// A hub publishing to `rooms` and writing to `store`. Call inside a
     /// running actix `System`: it starts the chat arbiter.
     #[must_use]
-    pub fn start(rooms: Rooms, store: Arc<dyn ChatStore>, clock: Arc<dyn Clock>) -> Self {
+    pub fn start(
+        rooms: Rooms,
+        store: Arc<dyn ChatStore>,
+        clock: Arc<dyn Clock>,
+        settings: ChatSettings,
+    ) -> Self {
         let arbiter = Arbiter::new();
         let handle = arbiter.handle();
         // The arbiter's thread lives on until the System stops.
         drop(arbiter);
         Self {
             rooms,
+            settings,
             store,
             clock,
             actors: Arc::new(DashMap::new()),
@@ -84,5 +109,9 @@ impl ChatHub {
 
     pub(super) fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
+    }
+
+    pub(super) fn settings(&self) -> ChatSettings {
+        self.settings
     }
 }

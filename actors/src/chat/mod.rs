@@ -26,7 +26,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde::Serialize;
 use uuid::Uuid;
 
-pub use hub::ChatHub;
+pub use hub::{ChatHub, ChatSettings};
 pub use memory::InMemoryChatStore;
 
 use crate::domain::UserId;
@@ -40,10 +40,6 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
 pub const PRESENCE_EVERY: Duration = Duration::from_millis(500);
 /// A room with no viewer for this long stops (its state is in the store).
 pub const IDLE_STOP_AFTER: Duration = Duration::from_secs(300);
-/// Messages one user may send in a burst.
-const RATE_BURST: u32 = 5;
-/// Messages one user may send per second, sustained.
-const RATE_PER_SEC: u32 = 1;
 
 /// Who is in the room.
 #[derive(Debug, Default)]
@@ -94,8 +90,8 @@ pub struct ChatRoom {
     banned: HashSet<UserId>,
     slow_mode: Duration,
     last_sent: HashMap<UserId, Instant>,
-    /// Per-user message rate (GCRA); the actor is its only user.
-    rate: DefaultKeyedRateLimiter<UserId>,
+    /// Per-user message rate (GCRA), none when off; the actor is its only user.
+    rate: Option<DefaultKeyedRateLimiter<UserId>>,
     /// Accepted, broadcast, not yet written.
     pending: Vec<ChatMessage>,
     presence: Presence,
@@ -113,8 +109,11 @@ impl std::fmt::Debug for ChatRoom {
 
 impl ChatRoom {
     fn new(room: RoomKey, hub: ChatHub) -> Self {
-        let quota = Quota::per_second(NonZeroU32::new(RATE_PER_SEC).unwrap_or(NonZeroU32::MIN))
-            .allow_burst(NonZeroU32::new(RATE_BURST).unwrap_or(NonZeroU32::MIN));
+        let settings = hub.settings();
+        let rate = NonZeroU32::new(settings.rate_per_sec).map(|per_sec| {
+            let burst = NonZeroU32::new(settings.burst).unwrap_or(NonZeroU32::MIN);
+            RateLimiter::keyed(Quota::per_second(per_sec).allow_burst(burst))
+        });
         Self {
             room,
             rooms: hub.rooms().clone(),
@@ -124,7 +123,7 @@ impl ChatRoom {
             banned: HashSet::new(),
             slow_mode: Duration::ZERO,
             last_sent: HashMap::new(),
-            rate: RateLimiter::keyed(quota),
+            rate,
             pending: Vec::new(),
             presence: Presence::default(),
             hub,

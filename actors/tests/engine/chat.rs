@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use blytz_actors::chat::messages::{Flush, Join, Leave, Moderate, Moderation, SendChat};
 use blytz_actors::chat::rules::ChatRejection;
-use blytz_actors::chat::{ChatHub, InMemoryChatStore};
+use blytz_actors::chat::{ChatHub, ChatSettings, InMemoryChatStore};
 use blytz_actors::domain::{ShowId, UserId};
 use blytz_actors::ports::SystemClock;
 use blytz_actors::rooms::{RoomKey, Rooms};
@@ -29,6 +29,7 @@ async fn chat_rules_moderation_history_and_presence() {
         rooms.clone(),
         Arc::new(store.clone()),
         Arc::new(SystemClock),
+        ChatSettings::default(),
     );
     let key = RoomKey::Show(ShowId::new());
     let mut watcher = rooms.subscribe(key);
@@ -103,6 +104,7 @@ async fn chat_rules_moderation_history_and_presence() {
         rooms.clone(),
         Arc::new(store.clone()),
         Arc::new(SystemClock),
+        ChatSettings::default(),
     );
     assert_eq!(
         other_hub

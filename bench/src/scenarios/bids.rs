@@ -160,6 +160,45 @@ async fn blytz_run(
     for _ in 0..args.auctions {
         auctions.push(api.live_auction(&seller, AUCTION_LIFETIME).await?);
     }
+    // Chat starts with the bidding; its deadline is generous, the tasks are
+    // stopped when the bidding ends.
+    let chat = if args.chat_rate > 0 {
+        eprintln!(
+            "posting {} chat messages/s into the auction rooms",
+            args.chat_rate
+        );
+        let deadline = Instant::now() + args.duration + Duration::from_secs(120);
+        Some(crate::chat::start(&api, target, &auctions, args.chat_rate, deadline).await?)
+    } else {
+        None
+    };
+    let chat_started = Instant::now();
+    let result = bid(target, args, via, &api, &buyers, &auctions).await;
+    if let Some((counts, tasks)) = chat {
+        for task in tasks {
+            task.abort();
+        }
+        let secs = chat_started.elapsed().as_secs_f64().max(0.001);
+        let sent = counts.sent.load(std::sync::atomic::Ordering::Relaxed);
+        println!(
+            "chat load: sent {sent} ({:.0}/s), accepted {}, refused {}",
+            sent as f64 / secs,
+            counts.accepted.load(std::sync::atomic::Ordering::Relaxed),
+            counts.refused.load(std::sync::atomic::Ordering::Relaxed),
+        );
+    }
+    result
+}
+
+/// Connect the bidders and drive them.
+async fn bid(
+    target: &Target,
+    args: &BidsArgs,
+    via: Via,
+    api: &Api,
+    buyers: &[crate::client::User],
+    auctions: &[String],
+) -> anyhow::Result<(Tally, Duration)> {
     let auction_of = |i: usize| auctions[i % auctions.len()].clone();
     eprintln!(
         "{} bidders on {} live auction(s), over {}",
@@ -190,7 +229,7 @@ async fn blytz_run(
         Via::Http => {
             let mut rooms = Vec::new();
             let mut watchers = Vec::new();
-            for auction in &auctions {
+            for auction in auctions {
                 let (tx, _) = watch::channel(View::default());
                 let tx = Arc::new(tx);
                 watchers.push(
