@@ -67,10 +67,15 @@ impl Handler<Moderate> for ChatRoom {
         let now = self.clock.now();
         match msg.action {
             Moderation::DeleteMessage(id) => {
-                // Not yet written: drop it from the batch; else mark it deleted.
+                // Not yet written: drop it from the batch. Being written:
+                // delete it once the write is done. Else mark it deleted.
                 let before = self.pending.len();
                 self.pending.retain(|m| m.id != id);
-                let was_pending = self.pending.len() != before;
+                let mut was_pending = self.pending.len() != before;
+                if !was_pending && self.flushing.contains(&id) {
+                    self.delete_after_flush.push(id);
+                    was_pending = true;
+                }
                 Box::pin(
                     async move {
                         if was_pending {

@@ -94,6 +94,11 @@ pub struct ChatRoom {
     rate: Option<DefaultKeyedRateLimiter<UserId>>,
     /// Accepted, broadcast, not yet written.
     pending: Vec<ChatMessage>,
+    /// Ids of messages whose batch is being written right now.
+    flushing: HashSet<Uuid>,
+    /// Deleted while their batch was being written: deleted in the store
+    /// once that write is done.
+    delete_after_flush: Vec<Uuid>,
     presence: Presence,
     hub: ChatHub,
 }
@@ -125,6 +130,8 @@ impl ChatRoom {
             last_sent: HashMap::new(),
             rate,
             pending: Vec::new(),
+            flushing: HashSet::new(),
+            delete_after_flush: Vec::new(),
             presence: Presence::default(),
             hub,
         }
@@ -155,6 +162,7 @@ impl ChatRoom {
             return;
         }
         let batch = std::mem::take(&mut self.pending);
+        self.flushing.extend(batch.iter().map(|m| m.id));
         let store = self.store.clone();
         let room = self.room;
         ctx.spawn(
@@ -162,9 +170,38 @@ impl ChatRoom {
                 if let Err(e) = store.save(room, &batch).await {
                     tracing::error!(%room, lost = batch.len(), error = %e, "writing chat history failed");
                 }
+                batch
             }
-            .into_actor(self),
+            .into_actor(self)
+            .map(|batch, act, ctx| {
+                for message in &batch {
+                    act.flushing.remove(&message.id);
+                }
+                act.delete_written(ctx);
+            }),
         );
+    }
+
+    /// Deletes, in the store, messages deleted while their batch was written.
+    fn delete_written(&mut self, ctx: &mut Context<Self>) {
+        let (now_written, still_flushing): (Vec<Uuid>, Vec<Uuid>) = self
+            .delete_after_flush
+            .iter()
+            .partition(|id| !self.flushing.contains(id));
+        self.delete_after_flush = still_flushing;
+        for id in now_written {
+            let store = self.store.clone();
+            let room = self.room;
+            let at = self.clock.now();
+            ctx.spawn(
+                async move {
+                    if let Err(e) = store.delete(room, id, at).await {
+                        tracing::error!(%room, message = %id, error = %e, "deleting a chat message failed");
+                    }
+                }
+                .into_actor(self),
+            );
+        }
     }
 
     fn publish_presence(&mut self, ctx: &mut Context<Self>) {

@@ -380,7 +380,7 @@ async fn chat_moderation_presence_and_history() {
                 None => break,
             }
         }
-        if texts.len() >= 4 {
+        if texts.len() >= 4 && !texts.iter().any(|t| t == "hello") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
