@@ -156,7 +156,7 @@ async fn acknowledged_bids_survive_sigkill_and_the_auction_ends_on_time() {
         format!("{base}/api/v1/auctions"),
         &seller,
         json!({"product_id": product["id"], "currency": "USD", "start_price": 100,
-               "duration_ms": 12_000, "mode": "sudden_death"}),
+               "duration_ms": 25_000, "mode": "sudden_death"}),
     )
     .await;
     assert_eq!(status, StatusCode::CREATED, "{auction}");

@@ -44,8 +44,8 @@ async fn proxy_war_tie_anti_snipe_and_reserve_not_met() {
     let auction = create_auction(
         &app,
         &seller,
-        json!({"reserve_price": 10_000, "duration_ms": 1_500,
-               "snipe_window_ms": 1_500, "snipe_extend_to_ms": 1_500}),
+        json!({"reserve_price": 10_000, "duration_ms": 3_000,
+               "snipe_window_ms": 3_000, "snipe_extend_to_ms": 3_000}),
     )
     .await;
     let id = auction["id"].as_str().unwrap().to_owned();
