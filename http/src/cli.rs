@@ -4,6 +4,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use blytz::Config;
+use blytz::config::Environment;
 use blytz::accounts::{Accounts, TokenIssuer};
 use clap::{Parser, Subcommand};
 
@@ -50,6 +51,13 @@ pub enum AdminAction {
 
 /// Run the command line; the exit code says whether it worked.
 pub async fn run(cli: Cli) -> ExitCode {
+    // Logging starts before the configuration is read, so that what loading
+    // says (e.g. a generated development secret) is seen.
+    let env = match std::env::var("BLYTZ_ENV").as_deref() {
+        Ok("production") => Environment::Production,
+        _ => Environment::Development,
+    };
+    crate::telemetry::init(env);
     let config = match Config::load() {
         Ok(config) => config,
         Err(e) => {
@@ -57,7 +65,6 @@ pub async fn run(cli: Cli) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    crate::telemetry::init(config.env);
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(config).await,
         Command::Admin {
