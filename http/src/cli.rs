@@ -4,8 +4,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use blytz::Config;
-use blytz::config::Environment;
 use blytz::accounts::{Accounts, TokenIssuer};
+use blytz::config::Environment;
 use clap::{Parser, Subcommand};
 
 use crate::startup::Application;
