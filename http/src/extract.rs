@@ -9,7 +9,8 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use blytz::Error;
-use blytz::accounts::{AccessClaims, Role};
+use blytz::accounts::{AccessClaims, Actor, Role};
+use blytz::auctions::Caller;
 use blytz::ids::UserId;
 
 use crate::error::ApiError;
@@ -28,6 +29,22 @@ impl AuthUser {
     /// Whether the caller is an admin.
     pub fn is_admin(&self) -> bool {
         self.role == Role::Admin
+    }
+
+    /// The caller as the catalog and commerce services see them.
+    pub fn actor(&self) -> Actor {
+        Actor {
+            user: self.id,
+            role: self.role,
+        }
+    }
+
+    /// The caller as the auction and show services see them.
+    pub fn caller(&self) -> Caller {
+        Caller {
+            user_id: self.id,
+            is_admin: self.is_admin(),
+        }
     }
 
     /// Forbidden unless the caller is `owner` or an admin.

@@ -44,6 +44,27 @@ impl Role {
     }
 }
 
+/// Who is acting on a service: a user and their role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Actor {
+    /// The user.
+    pub user: UserId,
+    /// Their role.
+    pub role: Role,
+}
+
+impl Actor {
+    /// Whether the actor is an admin.
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+
+    /// Whether the actor may change what `owner` owns (the owner or an admin).
+    pub fn may_edit(&self, owner: UserId) -> bool {
+        self.user == owner || self.is_admin()
+    }
+}
+
 /// A user account as the API returns it (never the password hash).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct User {

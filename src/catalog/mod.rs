@@ -31,32 +31,14 @@ pub use model::{
 pub use products::{ImageInput, NewProduct, ProductUpdate};
 pub use search::{ProductQuery, Sort};
 
-use crate::accounts::Role;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use views::ViewCounter;
 
-/// Who is acting on the catalog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Actor {
-    /// The user.
-    pub user: UserId,
-    /// Their role.
-    pub role: Role,
-}
+pub use crate::accounts::Actor;
 
 impl Actor {
-    /// Whether the actor is an admin.
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-
-    /// Whether the actor may change a product of `seller` (its owner or an admin).
-    pub fn may_edit(&self, seller: UserId) -> bool {
-        self.user == seller || self.is_admin()
-    }
-
     /// 403 unless the actor may change a product of `seller`.
     pub fn ensure_may_edit(&self, seller: UserId) -> Result<()> {
         if self.may_edit(seller) {

@@ -31,27 +31,11 @@ pub use model::{
 pub use payments::{PaymentGateway, PaymentIntentInfo};
 pub use shipping::ShippingProvider;
 
-use crate::accounts::Role;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
-use crate::ids::UserId;
 
-/// Who is acting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Actor {
-    /// The user.
-    pub user: UserId,
-    /// Their role.
-    pub role: Role,
-}
-
-impl Actor {
-    /// Whether the actor is an admin.
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-}
+pub use crate::accounts::Actor;
 
 /// The money and time rules of commerce, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,7 +4,7 @@
 //! events are durable; the same rules and durability serve the WebSocket.
 
 use actix_web::{HttpResponse, get, post, web};
-use blytz::auctions::{AuctionFilter, Caller};
+use blytz::auctions::AuctionFilter;
 use blytz::pagination::{Page, Paged};
 use blytz_actors::auction::messages::PlaceBid;
 use blytz_actors::domain::AuctionId;
@@ -34,13 +34,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(buy_now);
 }
 
-fn caller(user: &AuthUser) -> Caller {
-    Caller {
-        user_id: user.id,
-        is_admin: user.is_admin(),
-    }
-}
-
 /// Create an auction for one of the seller's products (status `scheduled`).
 #[utoipa::path(
     tag = "auctions",
@@ -58,11 +51,10 @@ async fn create(
     seller: RequireRole<Seller>,
     body: web::Json<NewAuction>,
 ) -> ApiResult<HttpResponse> {
-    let by = blytz::catalog::Actor {
-        user: seller.id,
-        role: seller.role,
-    };
-    let view = state.auctions.create(by, body.into_inner()).await?;
+    let view = state
+        .auctions
+        .create(seller.actor(), body.into_inner())
+        .await?;
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -114,7 +106,7 @@ macro_rules! lifecycle_route {
             user: AuthUser,
             id: web::Path<AuctionId>,
         ) -> ApiResult<HttpResponse> {
-            let view = state.auctions.$method(*id, caller(&user)).await?;
+            let view = state.auctions.$method(*id, user.caller()).await?;
             Ok(HttpResponse::Ok().json(view))
         }
     };
@@ -168,7 +160,7 @@ async fn extend(
 ) -> ApiResult<HttpResponse> {
     let view = state
         .auctions
-        .extend(*id, caller(&user), body.by_ms)
+        .extend(*id, user.caller(), body.by_ms)
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }

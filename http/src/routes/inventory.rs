@@ -2,8 +2,8 @@
 //! the low-stock list.
 
 use actix_web::{HttpResponse, get, put, web};
+use blytz::commerce::StockLevel;
 use blytz::commerce::inventory::StockInput;
-use blytz::commerce::{Actor, StockLevel};
 use blytz::ids::ProductId;
 use blytz::pagination::Page;
 use serde::Serialize;
@@ -16,13 +16,6 @@ use crate::state::AppState;
 /// Register the inventory routes (under `/api/v1/inventory`).
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(low_stock).service(get_stock).service(set_stock);
-}
-
-pub(crate) fn actor(user: &AuthUser) -> Actor {
-    Actor {
-        user: user.id,
-        role: user.role,
-    }
 }
 
 /// A page of stock levels.
@@ -47,7 +40,7 @@ async fn low_stock(
     seller: RequireRole<Seller>,
     page: web::Query<Page>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.commerce.low_stock(actor(&seller), &page).await?))
+    Ok(HttpResponse::Ok().json(state.commerce.low_stock(seller.actor(), &page).await?))
 }
 
 /// The stock of a product (its seller or an admin).
@@ -67,7 +60,7 @@ async fn get_stock(
     user: AuthUser,
     id: web::Path<ProductId>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.commerce.stock(actor(&user), *id).await?))
+    Ok(HttpResponse::Ok().json(state.commerce.stock(user.actor(), *id).await?))
 }
 
 /// Set the units on hand of a product (its seller or an admin).
@@ -93,7 +86,7 @@ async fn set_stock(
 ) -> ApiResult<HttpResponse> {
     let level = state
         .commerce
-        .set_stock(actor(&user), *id, body.into_inner())
+        .set_stock(user.actor(), *id, body.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(level))
 }

@@ -12,7 +12,6 @@ use serde::{Deserialize, Serialize};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
-use super::inventory::actor;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::AuthUser;
 use crate::state::AppState;
@@ -91,7 +90,7 @@ async fn list(
     page: web::Query<Page>,
 ) -> ApiResult<HttpResponse> {
     let view = filter.view.unwrap_or_default();
-    Ok(HttpResponse::Ok().json(state.commerce.orders(actor(&user), view, &page).await?))
+    Ok(HttpResponse::Ok().json(state.commerce.orders(user.actor(), view, &page).await?))
 }
 
 /// One order, with its items and shipment tracking: its buyer, seller or an admin.
@@ -107,7 +106,7 @@ async fn get_one(
     user: AuthUser,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.commerce.order(actor(&user), *id).await?))
+    Ok(HttpResponse::Ok().json(state.commerce.order(user.actor(), *id).await?))
 }
 
 /// Declares an order command: `POST /orders/{id}/<action>` answering the order.
@@ -131,7 +130,7 @@ macro_rules! order_command {
             user: AuthUser,
             $id: web::Path<Uuid>,
         ) -> ApiResult<HttpResponse> {
-            let $actor = actor(&user);
+            let $actor = user.actor();
             let $id = *$id;
             Ok(HttpResponse::Ok().json($call.await?))
         }
@@ -198,7 +197,7 @@ async fn ship(
 ) -> ApiResult<HttpResponse> {
     let order = state
         .commerce
-        .ship_order(actor(&user), *id, body.into_inner())
+        .ship_order(user.actor(), *id, body.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(order))
 }

@@ -4,7 +4,6 @@ use actix_web::{HttpResponse, post, web};
 use blytz::commerce::payments::{IntentInput, PaymentIntentView};
 use utoipa_actix_web::service_config::ServiceConfig;
 
-use super::inventory::actor;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::AuthUser;
 use crate::state::AppState;
@@ -36,7 +35,7 @@ async fn intent(
 ) -> ApiResult<HttpResponse> {
     let view = state
         .commerce
-        .payment_intent(actor(&user), body.order_id)
+        .payment_intent(user.actor(), body.order_id)
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }

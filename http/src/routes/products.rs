@@ -7,9 +7,7 @@ use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
 use blytz::Error;
-use blytz::catalog::{
-    Actor, Image, NewProduct, Product, ProductPage, ProductQuery, ProductUpdate, media,
-};
+use blytz::catalog::{Image, NewProduct, Product, ProductPage, ProductQuery, ProductUpdate, media};
 use blytz::ids::ProductId;
 use futures_util::StreamExt;
 use serde::Serialize;
@@ -35,13 +33,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(upload_image);
 }
 
-fn actor(user: &AuthUser) -> Actor {
-    Actor {
-        user: user.id,
-        role: user.role,
-    }
-}
-
 /// Search and list products: `active` ones unless `status` is given (drafts
 /// and cancelled listings show only the caller's own). With `q`, the default
 /// order is relevance, and a title match ranks above a description-only one.
@@ -58,7 +49,7 @@ async fn list(
 ) -> ApiResult<HttpResponse> {
     let page = state
         .catalog
-        .list_products(user.0.as_ref().map(actor), query.into_inner())
+        .list_products(user.0.as_ref().map(AuthUser::actor), query.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }
@@ -82,7 +73,7 @@ async fn my_products(
 ) -> ApiResult<HttpResponse> {
     let page = state
         .catalog
-        .my_products(actor(&seller), query.into_inner())
+        .my_products(seller.actor(), query.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }
@@ -107,7 +98,7 @@ async fn create(
 ) -> ApiResult<HttpResponse> {
     let product = state
         .catalog
-        .create_product(actor(&seller), body.into_inner())
+        .create_product(seller.actor(), body.into_inner())
         .await?;
     Ok(HttpResponse::Created().json(product))
 }
@@ -127,7 +118,7 @@ async fn show(
 ) -> ApiResult<HttpResponse> {
     let product = state
         .catalog
-        .product(user.0.as_ref().map(actor), id.into_inner())
+        .product(user.0.as_ref().map(AuthUser::actor), id.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(product))
 }
@@ -157,7 +148,7 @@ async fn update(
 ) -> ApiResult<HttpResponse> {
     let product = state
         .catalog
-        .update_product(actor(&user), id.into_inner(), body.into_inner())
+        .update_product(user.actor(), id.into_inner(), body.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(product))
 }
@@ -182,7 +173,7 @@ async fn remove(
 ) -> ApiResult<HttpResponse> {
     state
         .catalog
-        .delete_product(actor(&user), id.into_inner())
+        .delete_product(user.actor(), id.into_inner())
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -231,7 +222,7 @@ async fn upload_image(
     payload: Multipart,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let actor = actor(&user);
+    let actor = user.actor();
     let max = state.catalog.media().max_bytes();
     // Refuse before reading the body: who, which product, and a declared size.
     let checked = state.catalog.ensure_may_add_image(actor, id).await;

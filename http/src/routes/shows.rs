@@ -2,7 +2,6 @@
 //! moderation.
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
-use blytz::auctions::Caller;
 use blytz::pagination::{Page, Paged};
 use blytz::shows::{ChatEntry, ModerationRequest, NewShow, Show, ShowStatus};
 use blytz_actors::domain::{AuctionId, ShowId, UserId};
@@ -31,13 +30,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(remove_moderator)
         .service(moderate)
         .service(chat_history);
-}
-
-fn caller(user: &AuthUser) -> Caller {
-    Caller {
-        user_id: user.id,
-        is_admin: user.is_admin(),
-    }
 }
 
 /// Filters of `GET /shows`.
@@ -161,7 +153,7 @@ async fn go_live(
         }
         streaming.create_room(&room).await?;
     }
-    let show = state.shows.go_live(*id, caller(&user)).await?;
+    let show = state.shows.go_live(*id, user.caller()).await?;
     Ok(HttpResponse::Ok().json(show))
 }
 
@@ -208,7 +200,7 @@ async fn end(
     user: AuthUser,
     id: web::Path<ShowId>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.shows.end(*id, caller(&user)).await?))
+    Ok(HttpResponse::Ok().json(state.shows.end(*id, user.caller()).await?))
 }
 
 /// Start the next lot in the queue (`lot_in_progress` while one runs,
@@ -225,7 +217,7 @@ async fn next(
     user: AuthUser,
     id: web::Path<ShowId>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.shows.next(*id, caller(&user)).await?))
+    Ok(HttpResponse::Ok().json(state.shows.next(*id, user.caller()).await?))
 }
 
 /// Reorder the lots that have not started.
@@ -245,7 +237,7 @@ async fn reorder(
 ) -> ApiResult<HttpResponse> {
     let show = state
         .shows
-        .reorder(*id, caller(&user), body.into_inner().auction_ids)
+        .reorder(*id, user.caller(), body.into_inner().auction_ids)
         .await?;
     Ok(HttpResponse::Ok().json(show))
 }
@@ -264,7 +256,7 @@ async fn remove_lot(
     path: web::Path<(ShowId, AuctionId)>,
 ) -> ApiResult<HttpResponse> {
     let (id, auction) = path.into_inner();
-    Ok(HttpResponse::Ok().json(state.shows.remove_lot(id, caller(&user), auction).await?))
+    Ok(HttpResponse::Ok().json(state.shows.remove_lot(id, user.caller(), auction).await?))
 }
 
 /// Let a user moderate the show's chat.
@@ -284,7 +276,7 @@ async fn add_moderator(
 ) -> ApiResult<HttpResponse> {
     state
         .shows
-        .set_moderator(*id, caller(&user), body.user_id, true)
+        .set_moderator(*id, user.caller(), body.user_id, true)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -305,7 +297,7 @@ async fn remove_moderator(
     let (id, moderator) = path.into_inner();
     state
         .shows
-        .set_moderator(id, caller(&user), moderator, false)
+        .set_moderator(id, user.caller(), moderator, false)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -334,7 +326,7 @@ async fn moderate(
     let action = body.action()?;
     state
         .shows
-        .moderate(RoomKey::Show(*id), caller(&user), action)
+        .moderate(RoomKey::Show(*id), user.caller(), action)
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use actix::prelude::*;
 use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
 use blytz::Error;
-use blytz::auctions::{AuctionFilter, Caller};
+use blytz::auctions::AuctionFilter;
 use blytz::pagination::Page;
 use blytz_actors::auction::messages::PlaceBid;
 use blytz_actors::chat::messages::{Join, Leave};
@@ -171,10 +171,7 @@ impl WsSession {
         let state = self.state.clone();
         let known_name = self.display_name.clone();
         let known_exempt = self.exempt.get(&key).copied();
-        let caller = Caller {
-            user_id: user.id,
-            is_admin: user.is_admin(),
-        };
+        let caller = user.caller();
         let fut = async move {
             let name = match known_name {
                 Some(name) => name,
@@ -231,10 +228,7 @@ impl WsSession {
             Err(e) => return self.reply_error(id.as_deref(), &e, ctx),
         };
         let state = self.state.clone();
-        let caller = Caller {
-            user_id: user.id,
-            is_admin: user.is_admin(),
-        };
+        let caller = user.caller();
         let room = room.to_owned();
         ctx.spawn(
             async move { state.shows.moderate(key, caller, action).await }
