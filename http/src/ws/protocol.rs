@@ -1,7 +1,8 @@
 //! The WebSocket wire protocol (docs/websocket.md): one JSON object per text
 //! frame. Client messages may carry an `id`; the direct reply echoes it.
 
-use serde::Deserialize;
+use blytz_actors::view::BidOutcome;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 /// A message from the client.
@@ -77,6 +78,27 @@ pub fn error(id: Option<&str>, code: &str, message: &str, details: Map<String, V
         json!({"type": "error", "code": code, "message": message, "details": details}),
         id,
     )
+}
+
+/// `{"type":"bid.accepted","id",...,"bid","leading","auction"}`, serialized
+/// straight from the outcome (this is on the bid path).
+pub fn bid_accepted(id: Option<&str>, outcome: &BidOutcome) -> String {
+    #[derive(Serialize)]
+    struct Accepted<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a str>,
+        #[serde(flatten)]
+        outcome: &'a BidOutcome,
+    }
+    let reply = Accepted {
+        kind: "bid.accepted",
+        id,
+        outcome,
+    };
+    // A struct of ids, numbers, strings and times always serializes.
+    serde_json::to_string(&reply).unwrap_or_default()
 }
 
 /// Add `id` (when the client gave one) and serialize.

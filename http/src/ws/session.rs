@@ -328,9 +328,8 @@ impl WsSession {
                 .into_actor(self)
                 .map(move |result, act, ctx| match result {
                     Ok(outcome) => {
-                        let mut reply = json!(outcome);
-                        reply["type"] = json!("bid.accepted");
-                        act.push(Outgoing::Text(protocol::with_id(reply, id.as_deref())), ctx);
+                        let reply = protocol::bid_accepted(id.as_deref(), &outcome);
+                        act.push(Outgoing::Text(reply), ctx);
                     }
                     Err(e) => act.reply_error(id.as_deref(), &e, ctx),
                 }),
