@@ -87,16 +87,17 @@ impl Application {
         }
         let catalog = Catalog::new(db.clone(), MediaStore::from_config(&config)?);
         let auctions = Auctions::new(engine, db.clone(), catalog.clone());
+        let chat_store = SqlChatStore::open(db.clone()).await?;
         let chat = ChatHub::start(
             auctions.engine().rooms().clone(),
-            Arc::new(SqlChatStore::new(db.clone())),
+            Arc::new(chat_store.clone()),
             Arc::new(SystemClock),
             ChatSettings {
                 rate_per_sec: config.chat_rate_per_sec,
                 burst: config.chat_burst,
             },
         );
-        let shows = Shows::new(db.clone(), auctions.clone(), chat);
+        let shows = Shows::new(db.clone(), auctions.clone(), chat, chat_store);
         actix_web::rt::spawn(
             catalog
                 .clone()

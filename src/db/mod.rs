@@ -20,6 +20,8 @@ pub use scratch::ScratchDb;
 
 static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+static SQLITE_CHAT_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("../migrations/sqlite-chat");
 
 /// A connection pool to one of the two supported databases.
 #[derive(Debug, Clone)]
@@ -94,8 +96,12 @@ impl Db {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        Self::open_sqlite(options, 8).await
+    }
+
+    async fn open_sqlite(options: SqliteConnectOptions, connections: u32) -> anyhow::Result<Self> {
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
@@ -110,6 +116,42 @@ impl Db {
             Self::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await,
         }
         .context("applying database migrations")
+    }
+
+    /// Where chat history is written: this same database on PostgreSQL; on
+    /// SQLite a file of its own beside this one (`blytz.db` gets
+    /// `blytz-chat.db`), connected and migrated.
+    ///
+    /// SQLite has one writer per file, and a writer that finds the file
+    /// locked sleeps in steps of milliseconds. Thousands of chat messages a
+    /// second, written in batches, would otherwise hold the lock the bid
+    /// journal commits under. The chat file commits with `synchronous=NORMAL`:
+    /// a batch survives a crash of the server, not of the machine (chat is
+    /// acknowledged before it is written in any case).
+    pub async fn chat_history(&self) -> anyhow::Result<Self> {
+        let pool = match self {
+            Self::Postgres(_) => return Ok(self.clone()),
+            Self::Sqlite(pool) => pool,
+        };
+        let main = pool.connect_options();
+        let file = main.get_filename();
+        let stem = file
+            .file_stem()
+            .map_or_else(|| "blytz".to_owned(), |s| s.to_string_lossy().into_owned());
+        let options = SqliteConnectOptions::new()
+            .filename(file.with_file_name(format!("{stem}-chat.db")))
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        let chat = Self::open_sqlite(options, 4).await?;
+        if let Self::Sqlite(pool) = &chat {
+            SQLITE_CHAT_MIGRATIONS
+                .run(pool)
+                .await
+                .context("applying the chat database's migrations")?;
+        }
+        Ok(chat)
     }
 
     /// Which database this is.

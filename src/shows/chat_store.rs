@@ -6,21 +6,51 @@ use blytz_actors::chat::store::{
 use blytz_actors::domain::UserId;
 use blytz_actors::rooms::RoomKey;
 use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
 use uuid::Uuid;
 
+use super::model::ChatEntry;
 use crate::db::Db;
 use crate::with_db;
 
 /// Chat storage on the configured database.
 #[derive(Debug, Clone)]
 pub struct SqlChatStore {
+    /// Restrictions and slow mode (beside the shows they belong to).
     db: Db,
+    /// Message history: `db` itself on PostgreSQL, a file of its own on
+    /// SQLite ([`Db::chat_history`]).
+    history: Db,
 }
 
+/// Rows per `INSERT` of a batch: 6 parameters each stays under SQLite's
+/// 32,766 and PostgreSQL's 65,535 parameters per statement.
+const ROWS_PER_INSERT: usize = 1000;
+
 impl SqlChatStore {
-    /// Chat storage over `db`.
-    pub fn new(db: Db) -> Self {
-        Self { db }
+    /// Chat storage over `db`, opening (and migrating) the history database.
+    pub async fn open(db: Db) -> anyhow::Result<Self> {
+        let history = db.chat_history().await?;
+        Ok(Self { db, history })
+    }
+
+    /// A page of a room's history, newest first, deleted messages left out.
+    pub async fn page(
+        &self,
+        room: RoomKey,
+        before: Option<Uuid>,
+        fetch: i64,
+    ) -> Result<Vec<ChatEntry>, sqlx::Error> {
+        let room = room.to_string();
+        with_db!(&self.history, pool => sqlx::query_as::<_, ChatEntry>(
+            "SELECT id, user_id, display_name, text, sent_at FROM chat_messages \
+             WHERE room = $1 AND deleted_at IS NULL AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(&room)
+        .bind(before)
+        .bind(fetch)
+        .fetch_all(pool)
+        .await)
     }
 }
 
@@ -29,6 +59,7 @@ fn failed(e: sqlx::Error) -> ChatStoreError {
 }
 
 impl SqlChatStore {
+    /// One transaction, a multi-row `INSERT` per [`ROWS_PER_INSERT`] messages.
     async fn save_batch(
         &self,
         room: RoomKey,
@@ -38,22 +69,22 @@ impl SqlChatStore {
             return Ok(());
         }
         let room = room.to_string();
-        with_db!(&self.db, pool => {
+        with_db!(&self.history, pool => {
             let mut tx = pool.begin().await.map_err(failed)?;
-            for m in messages {
-                sqlx::query(
-                    "INSERT INTO chat_messages (id, room, user_id, display_name, text, sent_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(m.id)
-                .bind(&room)
-                .bind(Uuid::from(m.user_id))
-                .bind(&m.display_name)
-                .bind(&m.text)
-                .bind(m.sent_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(failed)?;
+            for chunk in messages.chunks(ROWS_PER_INSERT) {
+                let mut insert = QueryBuilder::new(
+                    "INSERT INTO chat_messages (id, room, user_id, display_name, text, sent_at) ",
+                );
+                insert.push_values(chunk, |mut row, m| {
+                    row.push_bind(m.id)
+                        .push_bind(&room)
+                        .push_bind(Uuid::from(m.user_id))
+                        .push_bind(&m.display_name)
+                        .push_bind(&m.text)
+                        .push_bind(m.sent_at);
+                });
+                insert.push(" ON CONFLICT (id) DO NOTHING");
+                insert.build().execute(&mut *tx).await.map_err(failed)?;
             }
             tx.commit().await.map_err(failed)
         })
@@ -66,7 +97,7 @@ impl SqlChatStore {
         at: DateTime<Utc>,
     ) -> Result<bool, ChatStoreError> {
         let room = room.to_string();
-        with_db!(&self.db, pool => {
+        with_db!(&self.history, pool => {
             sqlx::query(
                 "UPDATE chat_messages SET deleted_at = $1 WHERE id = $2 AND room = $3 AND deleted_at IS NULL",
             )

@@ -38,6 +38,8 @@ pub struct Shows {
     db: Db,
     auctions: Auctions,
     chat: ChatHub,
+    /// Where the chat history is read from.
+    chat_store: SqlChatStore,
 }
 
 impl From<ChatRejection> for Error {
@@ -75,8 +77,13 @@ fn transition_refused(action: &str, status: ShowStatus) -> Error {
 
 impl Shows {
     /// The service over `db`, the auctions and the chat rooms.
-    pub fn new(db: Db, auctions: Auctions, chat: ChatHub) -> Self {
-        Self { db, auctions, chat }
+    pub fn new(db: Db, auctions: Auctions, chat: ChatHub, chat_store: SqlChatStore) -> Self {
+        Self {
+            db,
+            auctions,
+            chat,
+            chat_store,
+        }
     }
 
     /// The chat rooms (sessions join and leave them for presence).
@@ -405,8 +412,10 @@ impl Shows {
         self.row(id).await?;
         let limit = page.limit()?;
         let before = page.uuid_cursor()?;
-        let room = RoomKey::Show(id).to_string();
-        let mut items = store::chat_page(&self.db, &room, before, i64::from(limit) + 1).await?;
+        let mut items = self
+            .chat_store
+            .page(RoomKey::Show(id), before, i64::from(limit) + 1)
+            .await?;
         let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
         items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         let next = if more {

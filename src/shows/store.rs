@@ -1,11 +1,11 @@
-//! SQL for shows, their lot queues and moderators, and chat history.
+//! SQL for shows, their lot queues and moderators.
 
 use blytz_actors::domain::{AuctionId, ShowId, UserId};
 use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::model::{ChatEntry, Show, ShowStatus};
+use super::model::{Show, ShowStatus};
 use crate::db::Db;
 use crate::with_db;
 
@@ -232,22 +232,4 @@ pub async fn set_moderator(
                 .map(|_| ())
         }
     })
-}
-
-/// A page of a room's chat, newest first, deleted messages left out.
-pub async fn chat_page(
-    db: &Db,
-    room: &str,
-    before: Option<Uuid>,
-    fetch: i64,
-) -> Result<Vec<ChatEntry>, sqlx::Error> {
-    with_db!(db, pool => sqlx::query_as::<_, ChatEntry>(
-        "SELECT id, user_id, display_name, text, sent_at FROM chat_messages \
-         WHERE room = $1 AND deleted_at IS NULL AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
-    )
-    .bind(room)
-    .bind(before)
-    .bind(fetch)
-    .fetch_all(pool)
-    .await)
 }

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod catalog;
+mod chat;
 mod commerce;
 mod commerce_payments;
 mod helpers;
