@@ -1,10 +1,17 @@
 //! The rooms hub: fan-out without loops over subscribers.
 //!
-//! A room is a `tokio::sync::broadcast` channel of `Bytes`: the publisher
-//! serializes a frame once and sends the same `Bytes` to every receiver;
-//! each session reads at its own pace. A receiver that falls behind gets
-//! `RecvError::Lagged` and should resync from a fresh `auction.snapshot`
-//! (see `Engine::snapshot_frame`) rather than grow a buffer.
+//! A room has two lanes, each a `tokio::sync::broadcast` channel: the
+//! publisher serializes a frame once and sends the same `Bytes` to every
+//! receiver; each session reads at its own pace.
+//!
+//! - **events**: the auction events, one frame per item. A receiver that
+//!   falls behind gets `RecvError::Lagged` and should resync from a fresh
+//!   `auction.snapshot` (see `Engine::snapshot_frame`) rather than grow a
+//!   buffer.
+//! - **chat**: chat and presence frames in batches ([`ChatBatch`]). However
+//!   heavy the chat, it never fills the events lane, so it can neither push
+//!   a bidder into a resync nor delay an auction frame behind it; a receiver
+//!   that falls behind on chat skips the chat it missed.
 
 use std::fmt;
 use std::str::FromStr;
@@ -52,12 +59,39 @@ impl FromStr for RoomKey {
     }
 }
 
+/// Chat-lane frames published together, in order.
+pub type ChatBatch = Arc<[Bytes]>;
+
+/// Batches a chat-lane receiver holds before it lags (see [`Rooms`]).
+pub const CHAT_LANE_BATCHES: usize = 128;
+
+/// The two lanes of one room.
+struct Lanes {
+    events: broadcast::Sender<Bytes>,
+    chat: broadcast::Sender<ChatBatch>,
+}
+
+impl Lanes {
+    fn idle(&self) -> bool {
+        self.events.receiver_count() == 0 && self.chat.receiver_count() == 0
+    }
+}
+
+/// Both lanes of a room, subscribed at once.
+#[derive(Debug)]
+pub struct Subscription {
+    /// Auction events.
+    pub events: broadcast::Receiver<Bytes>,
+    /// Chat and presence.
+    pub chat: broadcast::Receiver<ChatBatch>,
+}
+
 /// The hub of rooms; cheap to clone (shared map).
 #[derive(Clone)]
 pub struct Rooms {
     /// Lock-free for readers of different rooms: sessions subscribe while
     /// actors on other threads publish.
-    rooms: Arc<DashMap<RoomKey, broadcast::Sender<Bytes>>>,
+    rooms: Arc<DashMap<RoomKey, Lanes>>,
     capacity: usize,
 }
 
@@ -86,35 +120,69 @@ impl Rooms {
         }
     }
 
-    /// Joins `room`: frames published from now on arrive on the receiver.
-    #[must_use]
-    pub fn subscribe(&self, room: RoomKey) -> broadcast::Receiver<Bytes> {
-        self.rooms
-            .entry(room)
-            .or_insert_with(|| broadcast::channel(self.capacity).0)
-            .subscribe()
+    fn lanes(&self, room: RoomKey) -> dashmap::mapref::one::RefMut<'_, RoomKey, Lanes> {
+        self.rooms.entry(room).or_insert_with(|| Lanes {
+            events: broadcast::channel(self.capacity).0,
+            chat: broadcast::channel(CHAT_LANE_BATCHES).0,
+        })
     }
 
-    /// Sends `frame` to everyone in `room`; returns how many receivers got it.
-    /// A room nobody listens to is dropped.
+    /// Joins `room`'s events lane: frames published from now on arrive on the receiver.
+    #[must_use]
+    pub fn subscribe(&self, room: RoomKey) -> broadcast::Receiver<Bytes> {
+        self.lanes(room).events.subscribe()
+    }
+
+    /// Joins `room`'s chat lane.
+    #[must_use]
+    pub fn subscribe_chat(&self, room: RoomKey) -> broadcast::Receiver<ChatBatch> {
+        self.lanes(room).chat.subscribe()
+    }
+
+    /// Joins both lanes of `room` at once.
+    #[must_use]
+    pub fn join(&self, room: RoomKey) -> Subscription {
+        let lanes = self.lanes(room);
+        Subscription {
+            events: lanes.events.subscribe(),
+            chat: lanes.chat.subscribe(),
+        }
+    }
+
+    /// Sends `frame` to everyone on `room`'s events lane; returns how many
+    /// receivers got it. A room nobody listens to is dropped.
     pub fn publish(&self, room: RoomKey, frame: Bytes) -> usize {
         let delivered = self
             .rooms
             .get(&room)
-            .map_or(0, |sender| sender.send(frame).unwrap_or(0));
-        if delivered == 0 {
-            self.rooms
-                .remove_if(&room, |_, sender| sender.receiver_count() == 0);
-        }
+            .map_or(0, |lanes| lanes.events.send(frame).unwrap_or(0));
+        self.forget_if_idle(room, delivered);
         delivered
     }
 
-    /// How many receivers `room` has.
+    /// Sends `batch` to everyone on `room`'s chat lane; returns how many
+    /// receivers got it.
+    pub fn publish_chat(&self, room: RoomKey, batch: ChatBatch) -> usize {
+        let delivered = self
+            .rooms
+            .get(&room)
+            .map_or(0, |lanes| lanes.chat.send(batch).unwrap_or(0));
+        self.forget_if_idle(room, delivered);
+        delivered
+    }
+
+    fn forget_if_idle(&self, room: RoomKey, delivered: usize) {
+        if delivered == 0 {
+            self.rooms.remove_if(&room, |_, lanes| lanes.idle());
+        }
+    }
+
+    /// How many receivers `room`'s events lane has.
     #[must_use]
     pub fn subscriber_count(&self, room: RoomKey) -> usize {
         self.rooms
             .get(&room)
-            .map_or(0, |sender| sender.receiver_count())
+            .map_or(0, |lanes| lanes.events.receiver_count())
     }
 }
 
@@ -145,5 +213,32 @@ mod tests {
         drop((a, b));
         assert_eq!(rooms.publish(key, Bytes::from_static(b"x")), 0);
         assert_eq!(rooms.subscriber_count(key), 0);
+    }
+
+    #[tokio::test]
+    async fn chat_has_a_lane_of_its_own_that_never_fills_the_events_lane() {
+        let rooms = Rooms::new(2);
+        let key = RoomKey::Auction(AuctionId::new());
+        let Subscription {
+            mut events,
+            mut chat,
+        } = rooms.join(key);
+        for n in 0..CHAT_LANE_BATCHES + 10 {
+            let frame = Bytes::from(format!("chat {n}"));
+            assert_eq!(rooms.publish_chat(key, Arc::from([frame])), 1);
+        }
+        assert_eq!(rooms.publish(key, Bytes::from_static(b"bid")), 1);
+        // The events lane holds two frames: chat took none of its room.
+        assert_eq!(events.recv().await.unwrap(), "bid");
+        // The chat lane lagged on its own; it resumes with what it still holds.
+        assert!(matches!(
+            chat.recv().await,
+            Err(broadcast::error::RecvError::Lagged(10))
+        ));
+        assert_eq!(chat.recv().await.unwrap()[0], "chat 10");
+        // A room with a chat listener only is kept.
+        drop(events);
+        assert_eq!(rooms.publish(key, Bytes::from_static(b"x")), 0);
+        assert_eq!(rooms.publish_chat(key, Arc::from([])), 1);
     }
 }

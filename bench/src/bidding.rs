@@ -59,6 +59,14 @@ impl View {
     }
 }
 
+/// Whether a server frame is chat or presence, which a bidder ignores. The
+/// server writes `type` first, so the prefix decides without parsing: the
+/// load generator shares the machine with the server, and parsing every chat
+/// frame of a busy room would take CPU the server's bid path is measured on.
+pub fn is_chat_lane(text: &str) -> bool {
+    text.starts_with(r#"{"type":"chat."#) || text.starts_with(r#"{"type":"presence""#)
+}
+
 /// Keep the newest view: a state with a higher `seq` replaces the old one.
 pub fn offer(views: &watch::Sender<View>, view: View) {
     views.send_if_modified(|current| {
@@ -257,6 +265,9 @@ impl WsBidder {
                 let Message::Text(text) = message else {
                     continue;
                 };
+                if is_chat_lane(&text) {
+                    continue;
+                }
                 let Ok(frame) = serde_json::from_str::<Value>(&text) else {
                     continue;
                 };
@@ -423,6 +434,16 @@ mod tests {
                               {"seq": 8, "leader_id": null, "min_next_bid": 100}});
         assert_eq!(View::of_frame(&snapshot).unwrap().leader, None);
         assert_eq!(View::of_frame(&json!({"type": "presence"})), None);
+    }
+
+    #[test]
+    fn chat_and_presence_frames_are_told_apart_without_parsing() {
+        assert!(is_chat_lane(
+            r#"{"type":"chat.message","room":"auction:x","message":{}}"#
+        ));
+        assert!(is_chat_lane(r#"{"type":"presence","room":"auction:x"}"#));
+        assert!(!is_chat_lane(r#"{"type":"auction.bid","seq":3}"#));
+        assert!(!is_chat_lane(r#"{"id":"1","type":"bid.accepted"}"#));
     }
 
     #[test]

@@ -18,7 +18,7 @@ fn millis(d: Duration) -> u64 {
 impl Handler<SendChat> for ChatRoom {
     type Result = Result<ChatMessage, ChatRejection>;
 
-    fn handle(&mut self, msg: SendChat, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: SendChat, ctx: &mut Self::Context) -> Self::Result {
         if self.banned.contains(&msg.user_id) {
             return Err(ChatRejection::Banned);
         }
@@ -52,7 +52,8 @@ impl Handler<SendChat> for ChatRoom {
             text,
             sent_at: self.clock.now(),
         };
-        self.publish(self.chat_frame(&message));
+        let frame = self.chat_frame(&message);
+        self.publish(frame, ctx);
         self.pending.push(message.clone());
         Ok(message)
     }
@@ -87,9 +88,10 @@ impl Handler<Moderate> for ChatRoom {
                             .map_err(|_| ChatRejection::Unavailable)
                     }
                     .into_actor(self)
-                    .map(move |deleted, act, _| match deleted {
+                    .map(move |deleted, act, ctx| match deleted {
                         Ok(true) => {
-                            act.publish(act.deleted_frame(id));
+                            let frame = act.deleted_frame(id);
+                            act.publish(frame, ctx);
                             Ok(())
                         }
                         Ok(false) => Err(ChatRejection::NotFound),

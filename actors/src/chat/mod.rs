@@ -4,9 +4,14 @@
 //! [`messages::Leave`]; the shows service sends it [`messages::Moderate`]
 //! once it has checked who may moderate. It owns the room's mutes, bans,
 //! slow mode and per-user rates, publishes `chat.message`, `chat.deleted`
-//! and `presence` frames to the room through the [`Rooms`] hub, and writes
-//! history in batches. It runs apart from the auction actors, so chat load
-//! never delays a bid.
+//! and `presence` frames on the room's chat lane of the [`Rooms`] hub, and
+//! writes history in batches. It runs apart from the auction actors, so chat
+//! load never delays a bid.
+//!
+//! Chat frames go out in batches: a frame published when the room has been
+//! quiet for [`CHAT_BATCH_EVERY`] leaves at once; frames that follow within
+//! that time wait for it and leave together. A busy room then costs each
+//! connection one wake-up and one write per batch, not per message.
 
 mod handlers;
 mod hub;
@@ -31,9 +36,11 @@ pub use memory::InMemoryChatStore;
 
 use crate::domain::UserId;
 use crate::ports::Clock;
-use crate::rooms::{RoomKey, Rooms};
+use crate::rooms::{ChatBatch, RoomKey, Rooms};
 use store::{ChatMessage, ChatStore};
 
+/// The least time between two chat batches of a room.
+pub const CHAT_BATCH_EVERY: Duration = Duration::from_millis(50);
 /// How often pending messages are written.
 pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
 /// How often a changed viewer count is published (at most).
@@ -100,6 +107,12 @@ pub struct ChatRoom {
     /// once that write is done.
     delete_after_flush: Vec<Uuid>,
     presence: Presence,
+    /// Chat frames waiting for the next batch.
+    outbox: Vec<Bytes>,
+    /// When the last batch left.
+    last_batch: Option<Instant>,
+    /// Whether a timer will send the outbox.
+    batch_due: bool,
     hub: ChatHub,
 }
 
@@ -133,12 +146,39 @@ impl ChatRoom {
             flushing: HashSet::new(),
             delete_after_flush: Vec::new(),
             presence: Presence::default(),
+            outbox: Vec::new(),
+            last_batch: None,
+            batch_due: false,
             hub,
         }
     }
 
-    fn publish(&self, frame: Bytes) {
-        self.rooms.publish(self.room, frame);
+    /// Queue a chat frame for the room: sent now when the room has been
+    /// quiet for [`CHAT_BATCH_EVERY`], else with the next batch.
+    fn publish(&mut self, frame: Bytes, ctx: &mut Context<Self>) {
+        self.outbox.push(frame);
+        if self.batch_due {
+            return;
+        }
+        match self.last_batch.map(|at| at.elapsed()) {
+            Some(since) if since < CHAT_BATCH_EVERY => {
+                self.batch_due = true;
+                ctx.run_later(CHAT_BATCH_EVERY - since, |act, _| {
+                    act.batch_due = false;
+                    act.send_batch();
+                });
+            }
+            _ => self.send_batch(),
+        }
+    }
+
+    fn send_batch(&mut self) {
+        if self.outbox.is_empty() {
+            return;
+        }
+        let batch: ChatBatch = std::mem::take(&mut self.outbox).into();
+        self.rooms.publish_chat(self.room, batch);
+        self.last_batch = Some(Instant::now());
     }
 
     fn chat_frame(&self, message: &ChatMessage) -> Bytes {
@@ -218,12 +258,13 @@ impl ChatRoom {
             return;
         }
         self.presence.dirty = false;
-        self.publish(encode(&PresenceFrame {
+        let frame = encode(&PresenceFrame {
             kind: "presence",
             room: self.room.to_string(),
             connections: self.presence.connections,
             viewers: self.presence.users.len(),
-        }));
+        });
+        self.rooms.publish_chat(self.room, Arc::from([frame]));
     }
 }
 
@@ -253,6 +294,7 @@ impl Actor for ChatRoom {
     }
 
     fn stopping(&mut self, ctx: &mut Self::Context) -> Running {
+        self.send_batch();
         self.flush(ctx);
         Running::Stop
     }

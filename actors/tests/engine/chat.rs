@@ -10,7 +10,7 @@ use blytz_actors::domain::{ShowId, UserId};
 use blytz_actors::ports::SystemClock;
 use blytz_actors::rooms::{RoomKey, Rooms};
 
-use crate::helpers::next_frame;
+use crate::helpers::ChatWatcher;
 
 fn send(user: UserId, text: &str, exempt: bool) -> SendChat {
     SendChat {
@@ -32,7 +32,7 @@ async fn chat_rules_moderation_history_and_presence() {
         ChatSettings::default(),
     );
     let key = RoomKey::Show(ShowId::new());
-    let mut watcher = rooms.subscribe(key);
+    let mut watcher = ChatWatcher::new(&rooms, key);
     let room = hub.room(key);
     let (ann, bob, seller) = (UserId::new(), UserId::new(), UserId::new());
 
@@ -43,7 +43,7 @@ async fn chat_rules_moderation_history_and_presence() {
         .unwrap()
         .unwrap();
     assert_eq!(hello.text, "hello");
-    let frame = next_frame(&mut watcher).await;
+    let frame = watcher.next().await;
     assert_eq!(frame["type"], "chat.message");
     assert_eq!(frame["message"]["id"], hello.id.to_string());
     assert_eq!(
@@ -59,7 +59,7 @@ async fn chat_rules_moderation_history_and_presence() {
     .await
     .unwrap()
     .unwrap();
-    let frame = next_frame(&mut watcher).await;
+    let frame = watcher.next().await;
     assert_eq!(frame["type"], "chat.deleted");
     let kept = room
         .send(send(bob, "still here", false))
@@ -121,11 +121,49 @@ async fn chat_rules_moderation_history_and_presence() {
     room.send(Join { user_id: None }).await.unwrap();
     room.send(Leave { user_id: None }).await.unwrap();
     let presence = loop {
-        let frame = next_frame(&mut watcher).await;
+        let frame = watcher.next().await;
         if frame["type"] == "presence" {
             break frame;
         }
     };
     assert_eq!(presence["connections"], 2);
     assert_eq!(presence["viewers"], 1);
+}
+
+#[actix_rt::test]
+async fn a_burst_of_chat_leaves_in_order_in_fewer_batches_than_messages() {
+    let rooms = Rooms::new(64);
+    let hub = ChatHub::start(
+        rooms.clone(),
+        Arc::new(InMemoryChatStore::default()),
+        Arc::new(SystemClock),
+        ChatSettings::default(),
+    );
+    let key = RoomKey::Auction(blytz_actors::domain::AuctionId::new());
+    let mut watcher = ChatWatcher::new(&rooms, key);
+    let mut bid_lane = rooms.subscribe(key);
+    let room = hub.room(key);
+    let mut sent = Vec::new();
+    for n in 0..200 {
+        // Distinct users: the per-user rate limit stays out of the way.
+        let message = room
+            .send(send(UserId::new(), &format!("burst {n}"), false))
+            .await
+            .unwrap()
+            .unwrap();
+        sent.push(message.id.to_string());
+    }
+    for id in &sent {
+        let frame = watcher.next().await;
+        assert_eq!(frame["type"], "chat.message");
+        assert_eq!(&frame["message"]["id"], id);
+    }
+    assert!(
+        watcher.batches < sent.len(),
+        "{} batches for {} messages",
+        watcher.batches,
+        sent.len()
+    );
+    // Nothing of the chat is on the auction events lane.
+    assert!(bid_lane.try_recv().is_err());
 }

@@ -1,5 +1,6 @@
 //! A test engine over the in-memory journal.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use blytz_actors::auction::AuctionSettings;
 use blytz_actors::auction::messages::PlaceBid;
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
 use blytz_actors::ports::{Clock, InMemoryJournal, ManualClock, SystemClock};
+use blytz_actors::rooms::{ChatBatch, RoomKey, Rooms};
 use blytz_actors::rules::{Actor, NewAuction};
 use blytz_actors::view::{AuctionView, BidOutcome};
 use blytz_actors::{AuctionError, Engine, EngineSettings};
@@ -117,6 +119,39 @@ pub async fn next_frame(rx: &mut broadcast::Receiver<Bytes>) -> Value {
         .expect("a frame within 5 s")
         .expect("the room is open");
     serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A room's chat lane, read frame by frame.
+pub struct ChatWatcher {
+    rx: broadcast::Receiver<ChatBatch>,
+    pending: VecDeque<Bytes>,
+    /// Batches received so far.
+    pub batches: usize,
+}
+
+impl ChatWatcher {
+    /// Watch `room`'s chat lane from now on.
+    pub fn new(rooms: &Rooms, room: RoomKey) -> Self {
+        Self {
+            rx: rooms.subscribe_chat(room),
+            pending: VecDeque::new(),
+            batches: 0,
+        }
+    }
+
+    /// The next chat-lane frame.
+    pub async fn next(&mut self) -> Value {
+        while self.pending.is_empty() {
+            let batch = tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
+                .await
+                .expect("a chat batch within 5 s")
+                .expect("the room is open");
+            self.batches += 1;
+            self.pending.extend(batch.iter().cloned());
+        }
+        let bytes = self.pending.pop_front().unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    }
 }
 
 /// Frames until one of type `kind` (inclusive).

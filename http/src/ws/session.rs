@@ -249,7 +249,7 @@ impl WsSession {
             Err(e) => return self.reply_error(id.as_deref(), &invalid_room(&e.to_string()), ctx),
         };
         // Subscribe first, then read the snapshot: nothing falls between.
-        let frames = self.state.auctions.engine().subscribe(key);
+        let lanes = self.state.auctions.engine().rooms().join(key);
         let auctions = self.state.auctions.clone();
         let room = room.to_owned();
         let fut = async move {
@@ -286,7 +286,7 @@ impl WsSession {
                         act.push(
                             Outgoing::Join {
                                 room: key,
-                                frames,
+                                lanes,
                                 reply,
                                 snapshot_seq,
                             },

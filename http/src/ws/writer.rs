@@ -1,21 +1,24 @@
 //! The writer of one WebSocket connection: the only task that writes to the
 //! socket, at the pace the client reads.
 //!
-//! It forwards room frames straight from each room's broadcast receiver, so
-//! a slow client never grows a buffer: its receiver lags, and the writer
-//! resyncs it with a fresh `auction.snapshot`. A client that keeps lagging,
-//! or does not take a frame for [`SEND_TIMEOUT`], is disconnected.
+//! It forwards room frames straight from each room's broadcast receivers, so
+//! a slow client never grows a buffer. Replies go first, then auction
+//! events, then chat: a chat batch never holds up a bid's answer or an
+//! `auction.bid`. A client behind on auction events is resynced with a fresh
+//! `auction.snapshot`; a client that keeps lagging, or does not take a frame
+//! for [`SEND_TIMEOUT`], is disconnected. A client behind on chat skips what
+//! it missed and is told so with `chat.gap`.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use actix_ws::{CloseCode, CloseReason, Session};
 use blytz_actors::Engine;
-use blytz_actors::rooms::RoomKey;
+use blytz_actors::rooms::{ChatBatch, RoomKey, Subscription};
 use bytes::Bytes;
 use bytestring::ByteString;
 use serde::Deserialize;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::StreamMap;
 use tokio_stream::wrappers::BroadcastStream;
@@ -38,8 +41,8 @@ pub enum Outgoing {
     Join {
         /// The room.
         room: RoomKey,
-        /// Its receiver, subscribed before the snapshot was taken.
-        frames: broadcast::Receiver<Bytes>,
+        /// Its receivers, subscribed before the snapshot was taken.
+        lanes: Subscription,
         /// The `subscribed` reply.
         reply: String,
         /// The seq of the snapshot in the reply, for auction rooms.
@@ -88,6 +91,7 @@ async fn send(session: &mut Session, text: ByteString) -> bool {
 
 async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engine: Engine) {
     let mut rooms: StreamMap<RoomKey, BroadcastStream<Bytes>> = StreamMap::new();
+    let mut chat: StreamMap<RoomKey, BroadcastStream<ChatBatch>> = StreamMap::new();
     let mut stale: HashMap<RoomKey, u64> = HashMap::new();
     let mut lag = Lag {
         count: 0,
@@ -100,8 +104,9 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
                 let Some(command) = command else { break None };
                 let ok = match command {
                     Outgoing::Text(text) => send(&mut session, text.into()).await,
-                    Outgoing::Join { room, frames, reply, snapshot_seq } => {
-                        rooms.insert(room, BroadcastStream::new(frames));
+                    Outgoing::Join { room, lanes, reply, snapshot_seq } => {
+                        rooms.insert(room, BroadcastStream::new(lanes.events));
+                        chat.insert(room, BroadcastStream::new(lanes.chat));
                         match snapshot_seq {
                             Some(seq) => stale.insert(room, seq),
                             None => stale.remove(&room),
@@ -110,6 +115,7 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
                     }
                     Outgoing::Leave { room, reply } => {
                         rooms.remove(&room);
+                        chat.remove(&room);
                         stale.remove(&room);
                         send(&mut session, reply.into()).await
                     }
@@ -124,8 +130,7 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
             Some((room, item)) = rooms.next(), if !rooms.is_empty() => {
                 let frame = match item {
                     Ok(frame) => {
-                        // Auction frames the snapshot already included are
-                        // skipped; chat and presence frames carry no seq.
+                        // Auction frames the snapshot already included are skipped.
                         if let Some(&seen) = stale.get(&room) {
                             match frame_seq(&frame) {
                                 Some(seq) if seq <= seen => continue,
@@ -163,9 +168,37 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
                     return;
                 }
             }
+            Some((room, item)) = chat.next(), if !chat.is_empty() => {
+                let sent = match item {
+                    Ok(batch) => send_batch(&mut session, &batch).await,
+                    Err(BroadcastStreamRecvError::Lagged(missed)) => {
+                        metrics::counter!("ws_chat_skipped_total").increment(missed);
+                        tracing::debug!(%room, missed, "session skipped chat");
+                        // A room key prints as `auction:<uuid>` or `show:<uuid>`: nothing to escape.
+                        let gap = format!(r#"{{"type":"chat.gap","room":"{room}"}}"#);
+                        send(&mut session, gap.into()).await
+                    }
+                };
+                if !sent {
+                    return;
+                }
+            }
         }
     };
     let _closed = session.close(close).await;
+}
+
+/// Every frame of a chat batch, in order.
+async fn send_batch(session: &mut Session, batch: &ChatBatch) -> bool {
+    for frame in batch.iter() {
+        let Ok(text) = ByteString::try_from(frame.clone()) else {
+            continue;
+        };
+        if !send(session, text).await {
+            return false;
+        }
+    }
+    true
 }
 
 /// A fresh snapshot frame for a lagging room. Show rooms carry no single
