@@ -8,10 +8,11 @@
 //!   falls behind gets `RecvError::Lagged` and should resync from a fresh
 //!   `auction.snapshot` (see `Engine::snapshot_frame`) rather than grow a
 //!   buffer.
-//! - **chat**: chat and presence frames in batches ([`ChatBatch`]). However
-//!   heavy the chat, it never fills the events lane, so it can neither push
-//!   a bidder into a resync nor delay an auction frame behind it; a receiver
-//!   that falls behind on chat skips the chat it missed.
+//! - **chat**: chat and presence frames (a busy room's chat comes as one
+//!   `chat.batch` frame per batch). However heavy the chat, it never fills
+//!   the events lane, so it can neither push a bidder into a resync nor
+//!   delay an auction frame behind it; a receiver that falls behind on chat
+//!   skips the chat it missed.
 
 use std::fmt;
 use std::str::FromStr;
@@ -59,16 +60,13 @@ impl FromStr for RoomKey {
     }
 }
 
-/// Chat-lane frames published together, in order.
-pub type ChatBatch = Arc<[Bytes]>;
-
-/// Batches a chat-lane receiver holds before it lags (see [`Rooms`]).
+/// Frames a chat-lane receiver holds before it lags (see [`Rooms`]).
 pub const CHAT_LANE_BATCHES: usize = 128;
 
 /// The two lanes of one room.
 struct Lanes {
     events: broadcast::Sender<Bytes>,
-    chat: broadcast::Sender<ChatBatch>,
+    chat: broadcast::Sender<Bytes>,
 }
 
 impl Lanes {
@@ -83,7 +81,7 @@ pub struct Subscription {
     /// Auction events.
     pub events: broadcast::Receiver<Bytes>,
     /// Chat and presence.
-    pub chat: broadcast::Receiver<ChatBatch>,
+    pub chat: broadcast::Receiver<Bytes>,
 }
 
 /// The hub of rooms; cheap to clone (shared map).
@@ -135,7 +133,7 @@ impl Rooms {
 
     /// Joins `room`'s chat lane.
     #[must_use]
-    pub fn subscribe_chat(&self, room: RoomKey) -> broadcast::Receiver<ChatBatch> {
+    pub fn subscribe_chat(&self, room: RoomKey) -> broadcast::Receiver<Bytes> {
         self.lanes(room).chat.subscribe()
     }
 
@@ -160,13 +158,13 @@ impl Rooms {
         delivered
     }
 
-    /// Sends `batch` to everyone on `room`'s chat lane; returns how many
+    /// Sends `frame` to everyone on `room`'s chat lane; returns how many
     /// receivers got it.
-    pub fn publish_chat(&self, room: RoomKey, batch: ChatBatch) -> usize {
+    pub fn publish_chat(&self, room: RoomKey, frame: Bytes) -> usize {
         let delivered = self
             .rooms
             .get(&room)
-            .map_or(0, |lanes| lanes.chat.send(batch).unwrap_or(0));
+            .map_or(0, |lanes| lanes.chat.send(frame).unwrap_or(0));
         self.forget_if_idle(room, delivered);
         delivered
     }
@@ -225,7 +223,7 @@ mod tests {
         } = rooms.join(key);
         for n in 0..CHAT_LANE_BATCHES + 10 {
             let frame = Bytes::from(format!("chat {n}"));
-            assert_eq!(rooms.publish_chat(key, Arc::from([frame])), 1);
+            assert_eq!(rooms.publish_chat(key, frame), 1);
         }
         assert_eq!(rooms.publish(key, Bytes::from_static(b"bid")), 1);
         // The events lane holds two frames: chat took none of its room.
@@ -235,10 +233,10 @@ mod tests {
             chat.recv().await,
             Err(broadcast::error::RecvError::Lagged(10))
         ));
-        assert_eq!(chat.recv().await.unwrap()[0], "chat 10");
+        assert_eq!(chat.recv().await.unwrap(), "chat 10");
         // A room with a chat listener only is kept.
         drop(events);
         assert_eq!(rooms.publish(key, Bytes::from_static(b"x")), 0);
-        assert_eq!(rooms.publish_chat(key, Arc::from([])), 1);
+        assert_eq!(rooms.publish_chat(key, Bytes::new()), 1);
     }
 }

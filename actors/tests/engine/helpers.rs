@@ -8,7 +8,7 @@ use blytz_actors::auction::AuctionSettings;
 use blytz_actors::auction::messages::PlaceBid;
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
 use blytz_actors::ports::{Clock, InMemoryJournal, ManualClock, SystemClock};
-use blytz_actors::rooms::{ChatBatch, RoomKey, Rooms};
+use blytz_actors::rooms::{RoomKey, Rooms};
 use blytz_actors::rules::{Actor, NewAuction};
 use blytz_actors::view::{AuctionView, BidOutcome};
 use blytz_actors::{AuctionError, Engine, EngineSettings};
@@ -121,11 +121,11 @@ pub async fn next_frame(rx: &mut broadcast::Receiver<Bytes>) -> Value {
     serde_json::from_slice(&bytes).unwrap()
 }
 
-/// A room's chat lane, read frame by frame.
+/// A room's chat lane, read frame by frame: `chat.batch` frames are unpacked.
 pub struct ChatWatcher {
-    rx: broadcast::Receiver<ChatBatch>,
-    pending: VecDeque<Bytes>,
-    /// Batches received so far.
+    rx: broadcast::Receiver<Bytes>,
+    pending: VecDeque<Value>,
+    /// `chat.batch` frames received so far.
     pub batches: usize,
 }
 
@@ -142,15 +142,22 @@ impl ChatWatcher {
     /// The next chat-lane frame.
     pub async fn next(&mut self) -> Value {
         while self.pending.is_empty() {
-            let batch = tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
-                .await
-                .expect("a chat batch within 5 s")
-                .expect("the room is open");
-            self.batches += 1;
-            self.pending.extend(batch.iter().cloned());
+            let mut frame = next_frame(&mut self.rx).await;
+            if frame["type"] == "chat.batch" {
+                self.batches += 1;
+                let frames = frame["frames"].take();
+                self.pending.extend(
+                    frames
+                        .as_array()
+                        .expect("frames of a batch")
+                        .iter()
+                        .cloned(),
+                );
+            } else {
+                self.pending.push_back(frame);
+            }
         }
-        let bytes = self.pending.pop_front().unwrap();
-        serde_json::from_slice(&bytes).unwrap()
+        self.pending.pop_front().unwrap()
     }
 }
 

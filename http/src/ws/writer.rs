@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use actix_ws::{CloseCode, CloseReason, Session};
 use blytz_actors::Engine;
-use blytz_actors::rooms::{ChatBatch, RoomKey, Subscription};
+use blytz_actors::rooms::{RoomKey, Subscription};
 use bytes::Bytes;
 use bytestring::ByteString;
 use serde::Deserialize;
@@ -91,7 +91,7 @@ async fn send(session: &mut Session, text: ByteString) -> bool {
 
 async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engine: Engine) {
     let mut rooms: StreamMap<RoomKey, BroadcastStream<Bytes>> = StreamMap::new();
-    let mut chat: StreamMap<RoomKey, BroadcastStream<ChatBatch>> = StreamMap::new();
+    let mut chat: StreamMap<RoomKey, BroadcastStream<Bytes>> = StreamMap::new();
     let mut stale: HashMap<RoomKey, u64> = HashMap::new();
     let mut lag = Lag {
         count: 0,
@@ -170,7 +170,10 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
             }
             Some((room, item)) = chat.next(), if !chat.is_empty() => {
                 let sent = match item {
-                    Ok(batch) => send_batch(&mut session, &batch).await,
+                    Ok(frame) => match ByteString::try_from(frame) {
+                        Ok(text) => send(&mut session, text).await,
+                        Err(_) => true,
+                    },
                     Err(BroadcastStreamRecvError::Lagged(missed)) => {
                         metrics::counter!("ws_chat_skipped_total").increment(missed);
                         tracing::debug!(%room, missed, "session skipped chat");
@@ -186,19 +189,6 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
         }
     };
     let _closed = session.close(close).await;
-}
-
-/// Every frame of a chat batch, in order.
-async fn send_batch(session: &mut Session, batch: &ChatBatch) -> bool {
-    for frame in batch.iter() {
-        let Ok(text) = ByteString::try_from(frame.clone()) else {
-            continue;
-        };
-        if !send(session, text).await {
-            return false;
-        }
-    }
-    true
 }
 
 /// A fresh snapshot frame for a lagging room. Show rooms carry no single

@@ -197,6 +197,48 @@ async fn three_queued_lots_run_in_order_and_the_show_room_sees_them_all() {
 }
 
 #[actix_web::test]
+async fn a_burst_of_chat_reaches_watchers_in_order_in_batch_frames() {
+    let app = spawn_app().await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let show = create_show(&app, &seller).await;
+    let room = format!("show:{show}");
+    let mut watcher = WsClient::connect(&app, None).await;
+    watcher.subscribe(&room).await;
+    let mut chatters = Vec::new();
+    for name in ["ann", "bob", "cat"] {
+        let user = app.register(&format!("{name}@example.com"), "buyer").await;
+        chatters.push(WsClient::connect(&app, Some(&user.access_token)).await);
+    }
+
+    // Back to back, within the per-user burst: all but the first share batches.
+    let mut seen = Vec::new();
+    let mut sent = Vec::new();
+    for n in 0..4 {
+        for chatter in &mut chatters {
+            let text = format!("burst {n}/{}", sent.len());
+            let reply = chatter
+                .request(
+                    json!({"type": "chat", "room": room, "text": text}),
+                    &mut seen,
+                )
+                .await;
+            assert_eq!(reply["type"], "chat.accepted", "{reply}");
+            sent.push(text);
+        }
+    }
+    for text in &sent {
+        let frame = next_of(&mut watcher, &["chat.message"]).await;
+        assert_eq!(frame["message"]["text"], text.as_str());
+        assert_eq!(frame["room"], room.as_str());
+    }
+    assert!(
+        watcher.chat_batches >= 1,
+        "no chat.batch frame for {} messages",
+        sent.len()
+    );
+}
+
+#[actix_web::test]
 async fn chat_moderation_presence_and_history() {
     let app = spawn_app().await;
     let seller = app.register("seller@example.com", "seller").await;

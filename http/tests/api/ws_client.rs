@@ -1,5 +1,6 @@
 //! A real WebSocket client for tests.
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
@@ -13,6 +14,10 @@ use crate::helpers::TestApp;
 pub struct WsClient {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,
+    /// Frames of a `chat.batch` not yet handed out.
+    unpacked: VecDeque<Value>,
+    /// `chat.batch` frames received so far.
+    pub chat_batches: usize,
 }
 
 impl WsClient {
@@ -23,7 +28,12 @@ impl WsClient {
             None => format!("{base}/ws"),
         };
         let (stream, _) = connect_async(url).await.expect("websocket connect");
-        Self { stream, next_id: 0 }
+        Self {
+            stream,
+            next_id: 0,
+            unpacked: VecDeque::new(),
+            chat_batches: 0,
+        }
     }
 
     pub async fn send(&mut self, value: Value) {
@@ -33,8 +43,26 @@ impl WsClient {
             .unwrap();
     }
 
-    /// The next JSON message (control frames are skipped).
+    /// The next JSON message (control frames are skipped), the frames of a
+    /// `chat.batch` one by one, as a client shows them.
     pub async fn recv(&mut self) -> Value {
+        loop {
+            if let Some(frame) = self.unpacked.pop_front() {
+                return frame;
+            }
+            let mut message = self.recv_frame().await;
+            if message["type"] != "chat.batch" {
+                return message;
+            }
+            self.chat_batches += 1;
+            if let Value::Array(frames) = message["frames"].take() {
+                self.unpacked.extend(frames);
+            }
+        }
+    }
+
+    /// The next JSON frame as the server sent it.
+    async fn recv_frame(&mut self) -> Value {
         loop {
             let message = tokio::time::timeout(Duration::from_secs(10), self.stream.next())
                 .await
