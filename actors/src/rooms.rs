@@ -61,7 +61,7 @@ impl FromStr for RoomKey {
 }
 
 /// Frames a chat-lane receiver holds before it lags (see [`Rooms`]).
-pub const CHAT_LANE_BATCHES: usize = 128;
+pub const CHAT_LANE_CAPACITY: usize = 128;
 
 /// The two lanes of one room.
 struct Lanes {
@@ -121,7 +121,7 @@ impl Rooms {
     fn lanes(&self, room: RoomKey) -> dashmap::mapref::one::RefMut<'_, RoomKey, Lanes> {
         self.rooms.entry(room).or_insert_with(|| Lanes {
             events: broadcast::channel(self.capacity).0,
-            chat: broadcast::channel(CHAT_LANE_BATCHES).0,
+            chat: broadcast::channel(CHAT_LANE_CAPACITY).0,
         })
     }
 
@@ -150,29 +150,29 @@ impl Rooms {
     /// Sends `frame` to everyone on `room`'s events lane; returns how many
     /// receivers got it. A room nobody listens to is dropped.
     pub fn publish(&self, room: RoomKey, frame: Bytes) -> usize {
-        let delivered = self
-            .rooms
-            .get(&room)
-            .map_or(0, |lanes| lanes.events.send(frame).unwrap_or(0));
-        self.forget_if_idle(room, delivered);
-        delivered
+        self.send(room, frame, |lanes| &lanes.events)
     }
 
     /// Sends `frame` to everyone on `room`'s chat lane; returns how many
     /// receivers got it.
     pub fn publish_chat(&self, room: RoomKey, frame: Bytes) -> usize {
+        self.send(room, frame, |lanes| &lanes.chat)
+    }
+
+    fn send(
+        &self,
+        room: RoomKey,
+        frame: Bytes,
+        lane: fn(&Lanes) -> &broadcast::Sender<Bytes>,
+    ) -> usize {
         let delivered = self
             .rooms
             .get(&room)
-            .map_or(0, |lanes| lanes.chat.send(frame).unwrap_or(0));
-        self.forget_if_idle(room, delivered);
-        delivered
-    }
-
-    fn forget_if_idle(&self, room: RoomKey, delivered: usize) {
+            .map_or(0, |lanes| lane(&lanes).send(frame).unwrap_or(0));
         if delivered == 0 {
             self.rooms.remove_if(&room, |_, lanes| lanes.idle());
         }
+        delivered
     }
 
     /// How many receivers `room`'s events lane has.
@@ -221,7 +221,7 @@ mod tests {
             mut events,
             mut chat,
         } = rooms.join(key);
-        for n in 0..CHAT_LANE_BATCHES + 10 {
+        for n in 0..CHAT_LANE_CAPACITY + 10 {
             let frame = Bytes::from(format!("chat {n}"));
             assert_eq!(rooms.publish_chat(key, frame), 1);
         }
