@@ -1,17 +1,18 @@
 //! The error every service in this crate returns.
 //!
-//! Each variant carries a stable, machine-readable `code` (snake_case) and a
-//! message a person can read. The HTTP crate maps [`ErrorKind`] to a status
-//! code in one table; nothing here knows about HTTP.
+//! Each error carries a stable [`Code`] from the one table in the engine
+//! crate (`blytz_actors::Code`): the code decides the HTTP status, so
+//! nothing here or in the HTTP crate maps codes to statuses by hand.
 
 use std::borrow::Cow;
 
+pub use blytz_actors::Code;
 use serde_json::{Map, Value};
 
 /// What went wrong, as a client should understand it.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A field of the request breaks a rule.
+    /// A field of the request breaks a rule (`validation_failed`).
     #[error("{field}: {message}")]
     Validation {
         /// The request field, e.g. `email`.
@@ -21,91 +22,35 @@ pub enum Error {
         /// A sentence for people.
         message: Cow<'static, str>,
     },
-    /// The caller is not (or no longer) authenticated.
-    #[error("{message}")]
-    Unauthorized {
-        /// e.g. `invalid_credentials`, `invalid_token`, `token_reused`.
-        code: &'static str,
-        /// A sentence for people.
-        message: Cow<'static, str>,
-    },
-    /// The caller is authenticated but may not do this.
-    #[error("{message}")]
-    Forbidden {
-        /// e.g. `forbidden`, `own_auction`.
-        code: &'static str,
-        /// A sentence for people.
-        message: Cow<'static, str>,
-    },
-    /// The thing asked for does not exist (or is not visible to the caller).
+    /// The thing asked for does not exist, or is not visible to the caller
+    /// (`not_found`).
     #[error("{what} not found")]
     NotFound {
         /// What was looked for, e.g. `user`.
         what: &'static str,
     },
-    /// The request clashes with the current state.
-    #[error("{message}")]
-    Conflict {
-        /// e.g. `email_taken`, `invalid_transition`.
-        code: &'static str,
-        /// A sentence for people.
-        message: Cow<'static, str>,
-        /// Extra facts for the client.
-        details: Map<String, Value>,
-    },
-    /// Too many requests; retry after the given number of seconds.
+    /// Too many requests; retry after the given number of seconds
+    /// (`rate_limited`).
     #[error("too many requests, retry in {retry_after_secs} s")]
     RateLimited {
         /// Whole seconds until a retry may succeed (at least 1).
         retry_after_secs: u64,
     },
-    /// A feature needs a setting that is not configured.
+    /// Refused with a stable code (a rule, a conflict, a missing setting,
+    /// an authentication failure, ...); the code gives the status.
     #[error("{message}")]
-    Unavailable {
-        /// e.g. `streaming_not_configured`.
-        code: &'static str,
-        /// A sentence for people.
-        message: Cow<'static, str>,
-    },
-    /// A business rule refused the request (e.g. `bid_too_low`,
-    /// `auction_closed`), with the family that picks its status.
-    #[error("{message}")]
-    Rule {
-        /// The family (validation, conflict, forbidden, ...).
-        kind: ErrorKind,
-        /// The rule's stable code.
-        code: &'static str,
+    Refused {
+        /// The stable code, e.g. [`Code::BidTooLow`].
+        code: Code,
         /// A sentence for people.
         message: Cow<'static, str>,
         /// Facts for the client, e.g. `{"min_bid":1600}`.
         details: Map<String, Value>,
     },
-    /// Anything unexpected. Its cause is logged, never shown to the client.
+    /// Anything unexpected (`internal`). Its cause is logged, never shown
+    /// to the client.
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
-}
-
-/// The family of an [`Error`]; the HTTP crate maps each to one status code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// 400: the request cannot be parsed.
-    BadRequest,
-    /// 422: a field breaks a rule.
-    Validation,
-    /// 401
-    Unauthorized,
-    /// 403
-    Forbidden,
-    /// 404
-    NotFound,
-    /// 409
-    Conflict,
-    /// 429
-    RateLimited,
-    /// 503
-    Unavailable,
-    /// 500
-    Internal,
 }
 
 impl Error {
@@ -122,59 +67,49 @@ impl Error {
         }
     }
 
-    /// A 401 with the given code.
-    pub fn unauthorized(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::Unauthorized {
-            code,
-            message: message.into(),
-        }
-    }
-
-    /// A 403 with code `forbidden`.
-    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
-        Self::Forbidden {
-            code: "forbidden",
-            message: message.into(),
-        }
-    }
-
-    /// A 409 with the given code and no details.
-    pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::Conflict {
+    /// Refused with `code` and a sentence, no details.
+    pub fn refused(code: Code, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Refused {
             code,
             message: message.into(),
             details: Map::new(),
         }
     }
 
+    /// Refused with `code` and its table message.
+    pub fn code_only(code: Code) -> Self {
+        Self::refused(code, code.message())
+    }
+
+    /// The same error with `key: value` added to its details (a no-op for
+    /// errors whose details are fixed).
+    #[must_use]
+    pub fn with_detail(mut self, key: &str, value: impl Into<Value>) -> Self {
+        if let Self::Refused { details, .. } = &mut self {
+            details.insert(key.to_owned(), value.into());
+        }
+        self
+    }
+
+    /// A 403 `forbidden`.
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::refused(Code::Forbidden, message)
+    }
+
     /// The stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> Code {
         match self {
-            Self::Validation { .. } => "validation_failed",
-            Self::Unauthorized { code, .. }
-            | Self::Forbidden { code, .. }
-            | Self::Conflict { code, .. }
-            | Self::Unavailable { code, .. }
-            | Self::Rule { code, .. } => code,
-            Self::NotFound { .. } => "not_found",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::Internal(_) => "internal",
+            Self::Validation { .. } => Code::ValidationFailed,
+            Self::NotFound { .. } => Code::NotFound,
+            Self::RateLimited { .. } => Code::RateLimited,
+            Self::Refused { code, .. } => *code,
+            Self::Internal(_) => Code::Internal,
         }
     }
 
-    /// The family, for the status code.
-    pub fn kind(&self) -> ErrorKind {
-        match self {
-            Self::Validation { .. } => ErrorKind::Validation,
-            Self::Unauthorized { .. } => ErrorKind::Unauthorized,
-            Self::Forbidden { .. } => ErrorKind::Forbidden,
-            Self::NotFound { .. } => ErrorKind::NotFound,
-            Self::Conflict { .. } => ErrorKind::Conflict,
-            Self::RateLimited { .. } => ErrorKind::RateLimited,
-            Self::Unavailable { .. } => ErrorKind::Unavailable,
-            Self::Rule { kind, .. } => *kind,
-            Self::Internal(_) => ErrorKind::Internal,
-        }
+    /// The HTTP status, from the code.
+    pub fn status(&self) -> u16 {
+        self.code().status()
     }
 
     /// Facts for the client beside the message (`{}` when there are none).
@@ -188,13 +123,34 @@ impl Error {
             Self::NotFound { what } => {
                 map.insert("resource".into(), Value::from(*what));
             }
-            Self::Conflict { details, .. } | Self::Rule { details, .. } => map.clone_from(details),
+            Self::Refused { details, .. } => map.clone_from(details),
             Self::RateLimited { retry_after_secs } => {
                 map.insert("retry_after_secs".into(), Value::from(*retry_after_secs));
             }
-            _ => {}
+            Self::Internal(_) => {}
         }
         map
+    }
+
+    /// 403 `forbidden` unless `caller` may manage what `owner` owns: the
+    /// one ownership check, with its one answer.
+    pub fn unless_may_manage(
+        caller: crate::accounts::Caller,
+        owner: crate::ids::UserId,
+    ) -> Result<()> {
+        if caller.may_manage(owner) {
+            Ok(())
+        } else {
+            Err(Self::code_only(Code::Forbidden))
+        }
+    }
+}
+
+/// Turns a rule's `details()` value into the map an error body carries.
+pub fn details_map(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
     }
 }
 

@@ -20,4 +20,4 @@ pub mod time;
 
 pub use config::Config;
 pub use db::Db;
-pub use error::{Error, ErrorKind};
+pub use error::{Code, Error};

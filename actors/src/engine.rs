@@ -3,22 +3,19 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use bytes::Bytes;
 use tokio::sync::broadcast;
 
 use crate::AuctionError;
-use crate::auction::messages::{
-    BuyNow, Cancel, End, Extend, GetSnapshotFrame, GetView, Pause, PlaceBid, Resume, Start, Tick,
-};
+use crate::auction::messages::{Execute, GetSnapshotFrame, GetView, Tick};
 use crate::auction::{AuctionActor, AuctionDeps, AuctionSettings};
-use crate::domain::{AuctionId, UserId};
+use crate::domain::{AuctionId, Caller, UserId};
 use crate::journal_writer::{JournalWriter, WriterSettings};
 use crate::ports::{Clock, JournalStore};
 use crate::registry::messages::{CreateAuction, Resolve, ResumeOpenAuctions};
 use crate::registry::{AuctionIndex, AuctionRegistry};
-use crate::rooms::{RoomKey, Rooms};
-use crate::rules::{Actor as By, NewAuction};
-use crate::view::{AuctionView, BidOutcome};
+use crate::rooms::{Frame, RoomKey, Rooms};
+use crate::rules::{Command, NewAuction};
+use crate::view::{AuctionView, Outcome};
 
 /// Tuning of the whole engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,7 +101,7 @@ impl Engine {
 
     /// Joins a room: `auction:<id>` or `show:<id>`.
     #[must_use]
-    pub fn subscribe(&self, room: RoomKey) -> broadcast::Receiver<Bytes> {
+    pub fn subscribe(&self, room: RoomKey) -> broadcast::Receiver<Frame> {
         self.rooms.subscribe(room)
     }
 
@@ -155,12 +152,52 @@ impl Engine {
             .map_err(|_| AuctionError::Unavailable)?
     }
 
+    /// Runs `caller`'s `command` on the auction: the one way in for bids,
+    /// buy-now and lifecycle changes, from every transport. Answers once the
+    /// command's events are durable.
+    ///
+    /// # Errors
+    /// A rejection such as `bid_too_low` (with `min_bid`) or `forbidden`;
+    /// `not_found`; `unavailable`; a journal error.
+    pub async fn execute(
+        &self,
+        auction_id: AuctionId,
+        caller: Caller,
+        command: Command,
+    ) -> Result<Outcome, AuctionError> {
+        self.send(auction_id, Execute { caller, command }).await
+    }
+
+    /// The durable public view.
+    ///
+    /// # Errors
+    /// `not_found`; a journal error while loading.
+    pub async fn view(&self, auction_id: AuctionId) -> Result<AuctionView, AuctionError> {
+        self.send(auction_id, GetView).await
+    }
+
+    /// The current `auction.snapshot` frame (for a joining or lagging session).
+    ///
+    /// # Errors
+    /// `not_found`; a journal error while loading.
+    pub async fn snapshot_frame(&self, auction_id: AuctionId) -> Result<Frame, AuctionError> {
+        self.send(auction_id, GetSnapshotFrame).await
+    }
+
+    /// Checks the deadline now (the timer does this by itself).
+    ///
+    /// # Errors
+    /// `not_found`; a journal error.
+    pub async fn tick(&self, auction_id: AuctionId) -> Result<AuctionView, AuctionError> {
+        self.send(auction_id, Tick).await
+    }
+
     /// Sends any auction message; if the actor stopped meanwhile (it is
     /// being rebuilt), retries once on a fresh one.
     ///
     /// # Errors
     /// The message's own error, or `unavailable`.
-    pub async fn send<M, R>(&self, auction_id: AuctionId, msg: M) -> Result<R, AuctionError>
+    async fn send<M, R>(&self, auction_id: AuctionId, msg: M) -> Result<R, AuctionError>
     where
         M: Message<Result = Result<R, AuctionError>> + Clone + Send + 'static,
         R: Send + 'static,
@@ -178,111 +215,6 @@ impl Engine {
             }
         }
         Err(AuctionError::Unavailable)
-    }
-
-    /// Places a bid; answers once it is durable.
-    ///
-    /// # Errors
-    /// A rejection such as `bid_too_low` (with `min_bid`), or a journal error.
-    pub async fn place_bid(
-        &self,
-        auction_id: AuctionId,
-        bid: PlaceBid,
-    ) -> Result<BidOutcome, AuctionError> {
-        self.send(auction_id, bid).await
-    }
-
-    /// Buys now at the buy-now price.
-    ///
-    /// # Errors
-    /// `buy_now_unavailable`, `own_auction`, `auction_not_live`, ...
-    pub async fn buy_now(
-        &self,
-        auction_id: AuctionId,
-        buyer_id: UserId,
-    ) -> Result<AuctionView, AuctionError> {
-        self.send(auction_id, BuyNow { buyer_id }).await
-    }
-
-    /// Starts a scheduled auction.
-    ///
-    /// # Errors
-    /// `forbidden`, `invalid_transition`, `auction_closed`, ...
-    pub async fn start_auction(
-        &self,
-        auction_id: AuctionId,
-        by: By,
-    ) -> Result<AuctionView, AuctionError> {
-        self.send(auction_id, Start { by }).await
-    }
-
-    /// Pauses a live auction.
-    ///
-    /// # Errors
-    /// `forbidden`, `invalid_transition`, `auction_closed`, ...
-    pub async fn pause(&self, auction_id: AuctionId, by: By) -> Result<AuctionView, AuctionError> {
-        self.send(auction_id, Pause { by }).await
-    }
-
-    /// Resumes a paused auction.
-    ///
-    /// # Errors
-    /// `forbidden`, `invalid_transition`, `auction_closed`, ...
-    pub async fn resume(&self, auction_id: AuctionId, by: By) -> Result<AuctionView, AuctionError> {
-        self.send(auction_id, Resume { by }).await
-    }
-
-    /// Moves a live auction's deadline later by `by_ms`.
-    ///
-    /// # Errors
-    /// `forbidden`, `invalid_amount`, `invalid_transition`, ...
-    pub async fn extend(
-        &self,
-        auction_id: AuctionId,
-        by: By,
-        by_ms: i64,
-    ) -> Result<AuctionView, AuctionError> {
-        self.send(auction_id, Extend { by, by_ms }).await
-    }
-
-    /// Ends an auction now (hammer).
-    ///
-    /// # Errors
-    /// `forbidden`, `invalid_transition`, `auction_closed`, ...
-    pub async fn end(&self, auction_id: AuctionId, by: By) -> Result<AuctionView, AuctionError> {
-        self.send(auction_id, End { by }).await
-    }
-
-    /// Cancels an auction.
-    ///
-    /// # Errors
-    /// `forbidden`, `auction_closed`, ...
-    pub async fn cancel(&self, auction_id: AuctionId, by: By) -> Result<AuctionView, AuctionError> {
-        self.send(auction_id, Cancel { by }).await
-    }
-
-    /// The durable public view.
-    ///
-    /// # Errors
-    /// `not_found`; a journal error while loading.
-    pub async fn view(&self, auction_id: AuctionId) -> Result<AuctionView, AuctionError> {
-        self.send(auction_id, GetView).await
-    }
-
-    /// The current `auction.snapshot` frame (for a joining or lagging session).
-    ///
-    /// # Errors
-    /// `not_found`; a journal error while loading.
-    pub async fn snapshot_frame(&self, auction_id: AuctionId) -> Result<Bytes, AuctionError> {
-        self.send(auction_id, GetSnapshotFrame).await
-    }
-
-    /// Checks the deadline now (the timer does this by itself).
-    ///
-    /// # Errors
-    /// `not_found`; a journal error.
-    pub async fn tick(&self, auction_id: AuctionId) -> Result<AuctionView, AuctionError> {
-        self.send(auction_id, Tick).await
     }
 
     /// Spawns every open auction after a restart so their timers run.

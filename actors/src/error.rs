@@ -1,13 +1,13 @@
 //! The error every engine call can return.
 
+use crate::Code;
 use crate::ports::JournalError;
 use crate::rules::Rejection;
 
 /// Why an engine call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuctionError {
-    /// The rules refused the command (a 4xx for the HTTP layer; see
-    /// [`Rejection::code`]).
+    /// The rules refused the command (see [`Rejection::code`]).
     #[error(transparent)]
     Rejected(#[from] Rejection),
     /// The journal failed: nothing of the command was acknowledged and the
@@ -20,13 +20,13 @@ pub enum AuctionError {
 }
 
 impl AuctionError {
-    /// A stable snake_case code: the rejection's own, `internal` or `unavailable`.
+    /// The stable code: the rejection's own, `internal` or `unavailable`.
     #[must_use]
-    pub const fn code(&self) -> &'static str {
+    pub const fn code(&self) -> Code {
         match self {
             Self::Rejected(rejection) => rejection.code(),
-            Self::Journal(_) => "internal",
-            Self::Unavailable => "unavailable",
+            Self::Journal(_) => Code::Internal,
+            Self::Unavailable => Code::Unavailable,
         }
     }
 

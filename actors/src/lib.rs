@@ -4,14 +4,16 @@
 //!
 //! # Entry points
 //! - [`Engine::start`]`(store, clock, settings)` inside a running actix
-//!   `System`, then on the [`Engine`]: `create_auction`, `place_bid`,
-//!   `buy_now`, `start_auction`, `pause`, `resume`, `extend`, `end`, `cancel`,
-//!   `view`, `snapshot_frame`, `subscribe(RoomKey)`, `resume_open_auctions`
-//!   (call once at boot so open auctions' timers run again).
-//!   Every answer is sent only once it is durable; errors are
-//!   [`AuctionError`] with a stable [`AuctionError::code`] (the
-//!   [`rules::Rejection`] codes, `internal`, `unavailable`) and
+//!   `System`, then on the [`Engine`]: `create_auction`, and
+//!   `execute(auction_id, caller, command)` for every [`rules::Command`]
+//!   (bid, buy-now, start, pause, resume, extend, end, cancel) answering a
+//!   [`view::Outcome`]; `view`, `snapshot_frame`, `subscribe(RoomKey)`,
+//!   `resume_open_auctions` (call once at boot so open auctions' timers run
+//!   again). Every answer is sent only once it is durable; errors are
+//!   [`AuctionError`] with a stable [`Code`] ([`AuctionError::code`]) and
 //!   [`rules::Rejection::details`] for the error body.
+//! - [`Code`]: every error code a client can see, with its HTTP status and
+//!   message, in one table; [`domain::Caller`]: who is acting, everywhere.
 //! - [`view`]: [`view::AuctionView`] (the REST/snapshot auction shape),
 //!   [`view::BidOutcome`] (`{"bid","leading","auction"}`), room frames.
 //! - [`rooms`]: [`rooms::Rooms`] and [`rooms::RoomKey`] (`auction:<uuid>`,
@@ -22,8 +24,8 @@
 //!   transaction with its outbox rows, load snapshot + later events, save
 //!   snapshots, list open auctions); [`ports::InMemoryJournal`] and
 //!   [`ports::ManualClock`] serve tests.
-//! - [`rules`]: `decide(&state, command, now)` and `apply(&mut state, &event)`,
-//!   pure; [`rules::NewAuction`] is the create request.
+//! - [`rules`]: `decide(&state, caller, command, ids, now)`, `close(&state,
+//!   now)` and `apply(&mut state, &event)`, pure; [`rules::NewAuction`] is the create request.
 //! - [`auction`] and [`registry`]: the actors behind the engine, for callers
 //!   that want to hold an `Addr<AuctionActor>` themselves.
 //!
@@ -32,9 +34,11 @@
 
 pub mod auction;
 pub mod chat;
+mod code;
 pub mod domain;
 mod engine;
 mod error;
+mod index;
 pub mod journal_writer;
 pub mod ports;
 pub mod registry;
@@ -42,5 +46,6 @@ pub mod rooms;
 pub mod rules;
 pub mod view;
 
+pub use code::Code;
 pub use engine::{Engine, EngineSettings};
 pub use error::AuctionError;

@@ -60,12 +60,31 @@ impl FromStr for RoomKey {
     }
 }
 
+/// A frame on a room's events lane: the serialized JSON, shared by every
+/// receiver, and the auction `seq` it carries (none for frames without one),
+/// so a reader never parses a frame to learn where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Frame {
+    /// The auction event's gapless seq, if the frame has one.
+    pub seq: Option<u64>,
+    /// The JSON text, serialized once.
+    pub bytes: Bytes,
+}
+
+impl Frame {
+    /// A frame with its seq.
+    #[must_use]
+    pub const fn new(seq: Option<u64>, bytes: Bytes) -> Self {
+        Self { seq, bytes }
+    }
+}
+
 /// Frames a chat-lane receiver holds before it lags (see [`Rooms`]).
 pub const CHAT_LANE_CAPACITY: usize = 128;
 
 /// The two lanes of one room.
 struct Lanes {
-    events: broadcast::Sender<Bytes>,
+    events: broadcast::Sender<Frame>,
     chat: broadcast::Sender<Bytes>,
 }
 
@@ -79,7 +98,7 @@ impl Lanes {
 #[derive(Debug)]
 pub struct Subscription {
     /// Auction events.
-    pub events: broadcast::Receiver<Bytes>,
+    pub events: broadcast::Receiver<Frame>,
     /// Chat and presence.
     pub chat: broadcast::Receiver<Bytes>,
 }
@@ -127,7 +146,7 @@ impl Rooms {
 
     /// Joins `room`'s events lane: frames published from now on arrive on the receiver.
     #[must_use]
-    pub fn subscribe(&self, room: RoomKey) -> broadcast::Receiver<Bytes> {
+    pub fn subscribe(&self, room: RoomKey) -> broadcast::Receiver<Frame> {
         self.lanes(room).events.subscribe()
     }
 
@@ -149,7 +168,7 @@ impl Rooms {
 
     /// Sends `frame` to everyone on `room`'s events lane; returns how many
     /// receivers got it. A room nobody listens to is dropped.
-    pub fn publish(&self, room: RoomKey, frame: Bytes) -> usize {
+    pub fn publish(&self, room: RoomKey, frame: Frame) -> usize {
         self.send(room, frame, |lanes| &lanes.events)
     }
 
@@ -159,12 +178,7 @@ impl Rooms {
         self.send(room, frame, |lanes| &lanes.chat)
     }
 
-    fn send(
-        &self,
-        room: RoomKey,
-        frame: Bytes,
-        lane: fn(&Lanes) -> &broadcast::Sender<Bytes>,
-    ) -> usize {
+    fn send<T>(&self, room: RoomKey, frame: T, lane: fn(&Lanes) -> &broadcast::Sender<T>) -> usize {
         let delivered = self
             .rooms
             .get(&room)
@@ -188,6 +202,10 @@ impl Rooms {
 mod tests {
     use super::*;
 
+    fn frame(text: &'static [u8]) -> Frame {
+        Frame::new(None, Bytes::from_static(text))
+    }
+
     #[test]
     fn room_keys_parse_and_print() {
         let id = AuctionId::new();
@@ -202,14 +220,14 @@ mod tests {
     async fn frames_reach_every_subscriber_and_empty_rooms_are_dropped() {
         let rooms = Rooms::new(8);
         let key = RoomKey::Show(ShowId::new());
-        assert_eq!(rooms.publish(key, Bytes::from_static(b"lost")), 0);
+        assert_eq!(rooms.publish(key, frame(b"lost")), 0);
         let mut a = rooms.subscribe(key);
         let mut b = rooms.subscribe(key);
-        assert_eq!(rooms.publish(key, Bytes::from_static(b"hi")), 2);
-        assert_eq!(a.recv().await.unwrap(), "hi");
-        assert_eq!(b.recv().await.unwrap(), "hi");
+        assert_eq!(rooms.publish(key, frame(b"hi")), 2);
+        assert_eq!(a.recv().await.unwrap().bytes, "hi");
+        assert_eq!(b.recv().await.unwrap().bytes, "hi");
         drop((a, b));
-        assert_eq!(rooms.publish(key, Bytes::from_static(b"x")), 0);
+        assert_eq!(rooms.publish(key, frame(b"x")), 0);
         assert_eq!(rooms.subscriber_count(key), 0);
     }
 
@@ -225,9 +243,9 @@ mod tests {
             let frame = Bytes::from(format!("chat {n}"));
             assert_eq!(rooms.publish_chat(key, frame), 1);
         }
-        assert_eq!(rooms.publish(key, Bytes::from_static(b"bid")), 1);
+        assert_eq!(rooms.publish(key, frame(b"bid")), 1);
         // The events lane holds two frames: chat took none of its room.
-        assert_eq!(events.recv().await.unwrap(), "bid");
+        assert_eq!(events.recv().await.unwrap().bytes, "bid");
         // The chat lane lagged on its own; it resumes with what it still holds.
         assert!(matches!(
             chat.recv().await,
@@ -236,7 +254,7 @@ mod tests {
         assert_eq!(chat.recv().await.unwrap(), "chat 10");
         // A room with a chat listener only is kept.
         drop(events);
-        assert_eq!(rooms.publish(key, Bytes::from_static(b"x")), 0);
+        assert_eq!(rooms.publish(key, frame(b"x")), 0);
         assert_eq!(rooms.publish_chat(key, Bytes::new()), 1);
     }
 }

@@ -1,13 +1,15 @@
-//! One JSON error body for every failure, and one table from error kind to status.
+//! One JSON error body for every failure. The status of each answer is its
+//! [`Code`]'s, from the one table (`blytz_actors::Code`).
 //!
 //! `{"error":{"code":"bid_too_low","message":"...","details":{...}}}`.
 //! Internal errors log their cause chain and reach the client as a plain 500
-//! whose details carry only the request id (added by [`crate::middleware`]).
+//! ([`ErrorBody::internal`]) whose details carry only the request id (added
+//! by [`crate::middleware`]).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use blytz::{Error, ErrorKind};
+use blytz::{Code, Error};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -18,10 +20,8 @@ pub enum ApiError {
     Domain(Error),
     /// A request that could not be read (bad JSON, bad path or query, too large).
     Request {
-        /// 400, 413, 415 or 422.
-        status: StatusCode,
-        /// Stable code, e.g. `invalid_json`.
-        code: &'static str,
+        /// Stable code, e.g. `invalid_json`; it gives the status.
+        code: Code,
         /// A sentence for people.
         message: String,
         /// Extra facts.
@@ -50,19 +50,9 @@ impl From<anyhow::Error> for ApiError {
     }
 }
 
-/// The status for each kind of domain error: the one table.
-pub fn status_for(kind: ErrorKind) -> StatusCode {
-    match kind {
-        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
-        ErrorKind::Validation => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
-        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
-        ErrorKind::NotFound => StatusCode::NOT_FOUND,
-        ErrorKind::Conflict => StatusCode::CONFLICT,
-        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
-        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
-    }
+/// The HTTP status of a code, from the one table.
+pub fn status_of(code: Code) -> StatusCode {
+    StatusCode::from_u16(code.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 /// The error body.
@@ -86,22 +76,32 @@ pub struct ErrorDetail {
 
 impl ErrorBody {
     /// A body from its parts.
-    pub fn new(code: &str, message: impl Into<String>, details: Map<String, Value>) -> Self {
+    pub fn new(code: Code, message: impl Into<String>, details: Map<String, Value>) -> Self {
         Self {
             error: ErrorDetail {
-                code: code.to_owned(),
+                code: code.as_str().to_owned(),
                 message: message.into(),
                 details,
             },
         }
+    }
+
+    /// The body of every 500: the plain code and message, and only the
+    /// request id (when known) as details; the cause stays in the log.
+    pub fn internal(request_id: Option<&str>) -> Self {
+        let mut details = Map::new();
+        if let Some(id) = request_id {
+            details.insert("request_id".into(), Value::from(id));
+        }
+        Self::new(Code::Internal, Code::Internal.message(), details)
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Domain(e) => status_for(e.kind()),
-            Self::Request { status, .. } => *status,
+            Self::Domain(e) => status_of(e.code()),
+            Self::Request { code, .. } => status_of(*code),
         }
     }
 
@@ -110,7 +110,7 @@ impl ResponseError for ApiError {
         let body = match self {
             Self::Domain(Error::Internal(cause)) => {
                 tracing::error!(error = ?cause, "internal error");
-                ErrorBody::new("internal", "internal server error", Map::new())
+                ErrorBody::internal(None)
             }
             Self::Domain(e) => ErrorBody::new(e.code(), e.to_string(), e.details()),
             Self::Request {
@@ -118,7 +118,7 @@ impl ResponseError for ApiError {
                 message,
                 details,
                 ..
-            } => ErrorBody::new(code, message.clone(), details.clone()),
+            } => ErrorBody::new(*code, message.clone(), details.clone()),
         };
         let mut response = HttpResponse::build(status);
         if let Self::Domain(Error::RateLimited { retry_after_secs }) = self {
@@ -134,9 +134,8 @@ impl ResponseError for ApiError {
 /// Shorthand for handler results.
 pub type ApiResult<T> = Result<T, ApiError>;
 
-fn request_error(status: StatusCode, code: &'static str, message: String) -> ApiError {
+fn request_error(code: Code, message: String) -> ApiError {
     ApiError::Request {
-        status,
         code,
         message,
         details: Map::new(),
@@ -149,15 +148,12 @@ fn request_error(status: StatusCode, code: &'static str, message: String) -> Api
 pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -> actix_web::Error {
     use actix_web::error::JsonPayloadError as E;
     let api = match &err {
-        E::OverflowKnownLength { .. } | E::Overflow { .. } => request_error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            err.to_string(),
-        ),
+        E::OverflowKnownLength { .. } | E::Overflow { .. } => {
+            request_error(Code::PayloadTooLarge, err.to_string())
+        }
         E::ContentType => request_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "the body must be JSON with Content-Type: application/json".to_owned(),
+            Code::UnsupportedMediaType,
+            Code::UnsupportedMediaType.message().to_owned(),
         ),
         E::Deserialize(e) if e.is_data() => {
             let text = e.to_string();
@@ -168,13 +164,12 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
             }
             details.insert("rule".into(), Value::from("schema"));
             ApiError::Request {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "validation_failed",
+                code: Code::ValidationFailed,
                 message: text,
                 details,
             }
         }
-        _ => request_error(StatusCode::BAD_REQUEST, "invalid_json", err.to_string()),
+        _ => request_error(Code::InvalidJson, err.to_string()),
     };
     api.into()
 }
@@ -182,8 +177,7 @@ pub fn json_error(err: actix_web::error::JsonPayloadError, _req: &HttpRequest) -
 /// Path segments that do not parse (e.g. a malformed id) are 404 `not_found`.
 pub fn path_error(err: actix_web::error::PathError, _req: &HttpRequest) -> actix_web::Error {
     ApiError::Request {
-        status: StatusCode::NOT_FOUND,
-        code: "not_found",
+        code: Code::NotFound,
         message: format!("no such resource: {err}"),
         details: Map::new(),
     }
@@ -202,8 +196,7 @@ pub fn query_error(
     }
     details.insert("rule".into(), Value::from("schema"));
     ApiError::Request {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        code: "validation_failed",
+        code: Code::ValidationFailed,
         message: text,
         details,
     }
@@ -221,7 +214,35 @@ fn field_in_serde_message(text: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::field_in_serde_message;
+    use actix_web::ResponseError;
+    use blytz::{Code, Error};
+
+    use super::{ApiError, field_in_serde_message};
+
+    /// The error codes documented for clients.
+    const DOCS: &str = include_str!("../../docs/errors.md");
+
+    #[test]
+    fn every_code_answers_its_status_and_is_documented() {
+        for &code in Code::ALL {
+            let api = ApiError::from(Error::code_only(code));
+            assert_eq!(api.status_code().as_u16(), code.status(), "{code}");
+            let body = actix_web::body::to_bytes(api.error_response().into_body());
+            let body = futures_util::FutureExt::now_or_never(body)
+                .expect("a JSON body is ready at once")
+                .expect("a body");
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            assert_eq!(body["error"]["code"], code.as_str());
+            let row = format!("| `{}` | {} |", code.as_str(), code.status());
+            assert!(DOCS.contains(&row), "docs/errors.md lacks the row {row}");
+        }
+        let rows = DOCS.lines().filter(|l| l.starts_with("| `")).count();
+        assert_eq!(
+            rows,
+            Code::ALL.len(),
+            "docs/errors.md lists a code the table does not have"
+        );
+    }
 
     #[test]
     fn finds_the_field_in_serde_messages() {

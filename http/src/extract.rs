@@ -1,6 +1,7 @@
 //! Extractors: who is calling, with which role, from which IP. Handlers never
 //! parse headers themselves.
 
+use blytz::Code;
 use std::future::{Ready, ready};
 use std::marker::PhantomData;
 use std::net::IpAddr;
@@ -9,60 +10,33 @@ use actix_web::dev::Payload;
 use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use blytz::Error;
-use blytz::accounts::{AccessClaims, Actor, Role};
-use blytz::auctions::Caller;
-use blytz::ids::UserId;
+use blytz::accounts::{AccessClaims, Caller, Role};
 
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// An authenticated caller (a valid `Authorization: Bearer` access token).
+/// An authenticated caller (a valid `Authorization: Bearer` access token):
+/// the extractor of a [`Caller`], which it derefs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AuthUser {
-    /// The user.
-    pub id: UserId,
-    /// Their role when the token was issued.
-    pub role: Role,
-}
+pub struct AuthUser(pub Caller);
 
 impl AuthUser {
-    /// Whether the caller is an admin.
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-
-    /// The caller as the catalog and commerce services see them.
-    pub fn actor(&self) -> Actor {
-        Actor {
-            user: self.id,
-            role: self.role,
-        }
-    }
-
-    /// The caller as the auction and show services see them.
+    /// The caller, as every service takes it.
     pub fn caller(&self) -> Caller {
-        Caller {
-            user_id: self.id,
-            is_admin: self.is_admin(),
-        }
+        self.0
     }
+}
 
-    /// Forbidden unless the caller is `owner` or an admin.
-    pub fn ensure_owner_or_admin(&self, owner: UserId) -> Result<(), Error> {
-        if self.id == owner || self.is_admin() {
-            Ok(())
-        } else {
-            Err(Error::forbidden("only the owner or an admin may do this"))
-        }
+impl std::ops::Deref for AuthUser {
+    type Target = Caller;
+    fn deref(&self) -> &Caller {
+        &self.0
     }
 }
 
 impl From<&AccessClaims> for AuthUser {
     fn from(claims: &AccessClaims) -> Self {
-        Self {
-            id: claims.user_id(),
-            role: claims.role,
-        }
+        Self(Caller::new(claims.user_id(), claims.role))
     }
 }
 
@@ -97,8 +71,8 @@ pub fn app_state(req: &HttpRequest) -> Result<&AppState, Error> {
 }
 
 fn not_authenticated() -> Error {
-    Error::unauthorized(
-        "not_authenticated",
+    Error::refused(
+        Code::NotAuthenticated,
         "this needs an access token: Authorization: Bearer <token>",
     )
 }

@@ -4,6 +4,7 @@
 //! one app factory; route modules live in [`routes`], one per resource.
 
 pub mod cli;
+pub mod command;
 pub mod error;
 pub mod extract;
 pub mod limits;

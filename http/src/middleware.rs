@@ -9,7 +9,6 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{HttpMessage, HttpResponse, ResponseError, web};
-use serde_json::{Map, Value};
 use tracing_actix_web::RequestId;
 
 use crate::error::{ApiError, ErrorBody};
@@ -41,15 +40,11 @@ pub async fn request_ids<B: MessageBody + 'static>(
     let mut res = next.call(req).await?;
     let header = id.as_deref().and_then(|id| HeaderValue::from_str(id).ok());
     if res.status() == StatusCode::INTERNAL_SERVER_ERROR {
-        let mut details = Map::new();
-        if let Some(id) = &id {
-            details.insert("request_id".into(), Value::from(id.as_str()));
-        }
         let mut fresh = HttpResponse::InternalServerError();
         if let Some(header) = header {
             fresh.insert_header((REQUEST_ID_HEADER, header));
         }
-        let fresh = fresh.json(ErrorBody::new("internal", "internal server error", details));
+        let fresh = fresh.json(ErrorBody::internal(id.as_deref()));
         return Ok(res.into_response(fresh).map_into_right_body());
     }
     if let Some(header) = header {

@@ -12,6 +12,6 @@ mod store;
 mod tokens;
 mod validate;
 
-pub use model::{Actor, AuthSession, Role, User};
+pub use model::{AuthSession, Caller, Role, User};
 pub use service::{Accounts, ProfileUpdate, Registration};
 pub use tokens::{AccessClaims, TokenIssuer};

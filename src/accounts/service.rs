@@ -1,5 +1,6 @@
 //! The accounts service: every account operation the API offers.
 
+use crate::Code;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -118,8 +119,8 @@ impl Accounts {
         };
         match store::insert_user(&self.db, &row).await {
             Ok(()) => Ok(row.to_user()?),
-            Err(e) if db::is_unique_violation(&e) => Err(Error::conflict(
-                "email_taken",
+            Err(e) if db::is_unique_violation(&e) => Err(Error::refused(
+                Code::EmailTaken,
                 "an account with this email already exists",
             )),
             Err(e) => Err(e.into()),
@@ -137,8 +138,8 @@ impl Accounts {
         let matches = password::verify(password.to_owned(), hash).await?;
         match row {
             Some(row) if matches => self.start_session(row.to_user()?).await,
-            _ => Err(Error::unauthorized(
-                "invalid_credentials",
+            _ => Err(Error::refused(
+                Code::InvalidCredentials,
                 "email or password is wrong",
             )),
         }
@@ -156,8 +157,8 @@ impl Accounts {
         if row.used_at.is_some() || row.revoked_at.is_some() {
             store::revoke_family(&self.db, row.family_id, now).await?;
             tracing::warn!(user_id = %row.user_id, family = %row.family_id, "refresh token reused: family revoked");
-            return Err(Error::unauthorized(
-                "token_reused",
+            return Err(Error::refused(
+                Code::TokenReused,
                 "this refresh token was already used; every session of its login is revoked",
             ));
         }
@@ -172,8 +173,8 @@ impl Accounts {
         if !store::rotate(&self.db, row.id, &new_row, now).await? {
             // Another request rotated the same token first: that is a reuse.
             store::revoke_family(&self.db, row.family_id, now).await?;
-            return Err(Error::unauthorized(
-                "token_reused",
+            return Err(Error::refused(
+                Code::TokenReused,
                 "this refresh token was already used; every session of its login is revoked",
             ));
         }
@@ -233,8 +234,8 @@ impl Accounts {
     pub async fn change_password(&self, user: UserId, current: &str, new: &str) -> Result<()> {
         let row = self.user_row(user).await?;
         if !password::verify(current.to_owned(), row.password_hash.clone()).await? {
-            return Err(Error::unauthorized(
-                "invalid_credentials",
+            return Err(Error::refused(
+                Code::InvalidCredentials,
                 "the current password is wrong",
             ));
         }
@@ -300,5 +301,8 @@ impl Accounts {
 }
 
 fn invalid_refresh() -> Error {
-    Error::unauthorized("invalid_token", "the refresh token is invalid or expired")
+    Error::refused(
+        Code::InvalidToken,
+        "the refresh token is invalid or expired",
+    )
 }

@@ -1,5 +1,6 @@
 //! Access tokens (HS256 JWTs) and refresh tokens (random, stored hashed).
 
+use crate::Code;
 use std::time::Duration;
 
 use base64::Engine;
@@ -106,7 +107,7 @@ impl TokenIssuer {
 }
 
 fn invalid_token() -> Error {
-    Error::unauthorized("invalid_token", "the access token is invalid or expired")
+    Error::refused(Code::InvalidToken, "the access token is invalid or expired")
 }
 
 /// A new refresh token: the text handed to the client and the hash stored.

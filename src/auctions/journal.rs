@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use crate::db::{Db, is_unique_violation};
 use crate::redis_store::Redis;
+use crate::shows;
 use crate::with_db;
 
 /// The outbox topic of auction endings; the key is the auction id.
@@ -134,6 +135,15 @@ impl SqlJournal {
                         .execute(&mut *tx)
                         .await
                         .map_err(unavailable)?;
+                        if let Some(show) = config.show_id {
+                            // A show's lot joins its queue as it comes to exist.
+                            sqlx::query(shows::store::APPEND_LOT_SQL)
+                                .bind(Uuid::from(show))
+                                .bind(auction)
+                                .execute(&mut *tx)
+                                .await
+                                .map_err(unavailable)?;
+                        }
                     }
                     EventKind::BidPlaced(bid) => {
                         sqlx::query(

@@ -1,5 +1,6 @@
 //! Categories: a tree managed by admins, read by everyone.
 
+use crate::Code;
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
@@ -222,8 +223,8 @@ impl Catalog {
             return Ok(());
         }
         self.category(id).await?;
-        Err(Error::conflict(
-            "category_in_use",
+        Err(Error::refused(
+            Code::CategoryInUse,
             "the category still has subcategories or products",
         ))
     }
@@ -253,7 +254,7 @@ impl Catalog {
 
 fn slug_conflict(e: sqlx::Error) -> Error {
     if is_unique_violation(&e) {
-        Error::conflict("slug_taken", "another category has this slug")
+        Error::refused(Code::SlugTaken, "another category has this slug")
     } else {
         e.into()
     }

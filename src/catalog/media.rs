@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::imaging::{self, Processed};
 use super::model::{Image, Product};
 use super::product_store as store;
-use super::{Actor, Catalog, validate};
+use super::{Caller, Catalog, validate};
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::ProductId;
@@ -209,11 +209,11 @@ impl Catalog {
         &self.media
     }
 
-    /// Check that `actor` may add a picture to the product before its upload
-    /// is read: it exists, the actor owns it (or is an admin), and it has room.
-    pub async fn ensure_may_add_image(&self, actor: Actor, id: ProductId) -> Result<()> {
+    /// Check that `caller` may add a picture to the product before its upload
+    /// is read: it exists, the caller owns it (or is an admin), and it has room.
+    pub async fn ensure_may_add_image(&self, caller: Caller, id: ProductId) -> Result<()> {
         let row = self.product_row(id).await?;
-        actor.ensure_may_edit(row.seller_id)?;
+        Error::unless_may_manage(caller, row.seller_id)?;
         if row.images.0.len() >= validate::IMAGES_MAX {
             return Err(too_many_images());
         }
@@ -221,14 +221,14 @@ impl Catalog {
     }
 
     /// Store an uploaded picture (and its thumbnail) and add it to the product.
-    #[tracing::instrument(skip(self, upload), fields(actor = %actor.user, bytes = upload.len()))]
+    #[tracing::instrument(skip(self, upload), fields(caller = %caller.id, bytes = upload.len()))]
     pub async fn add_image(
         &self,
-        actor: Actor,
+        caller: Caller,
         id: ProductId,
         upload: Bytes,
     ) -> Result<(Image, Product)> {
-        self.ensure_may_add_image(actor, id).await?;
+        self.ensure_may_add_image(caller, id).await?;
         if upload.len() > self.media.max_bytes {
             return Err(too_large(self.media.max_bytes));
         }
@@ -257,7 +257,7 @@ impl Catalog {
             width: Some(width),
             height: Some(height),
         };
-        match self.append_image(actor, id, image.clone()).await {
+        match self.append_image(caller, id, image.clone()).await {
             Ok(product) => Ok((image, product)),
             Err(e) => {
                 self.media.delete_quietly(&[&key, &thumb_key]).await;
@@ -266,10 +266,10 @@ impl Catalog {
         }
     }
 
-    async fn append_image(&self, actor: Actor, id: ProductId, image: Image) -> Result<Product> {
+    async fn append_image(&self, caller: Caller, id: ProductId, image: Image) -> Result<Product> {
         for _ in 0..UPDATE_ATTEMPTS {
             let mut row = self.product_row(id).await?;
-            actor.ensure_may_edit(row.seller_id)?;
+            Error::unless_may_manage(caller, row.seller_id)?;
             if row.images.0.len() >= validate::IMAGES_MAX {
                 return Err(too_many_images());
             }

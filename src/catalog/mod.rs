@@ -32,24 +32,10 @@ pub use products::{ImageInput, NewProduct, ProductUpdate};
 pub use search::{ProductQuery, Sort};
 
 use crate::db::Db;
-use crate::error::{Error, Result};
-use crate::ids::UserId;
+use crate::error::Result;
 use views::ViewCounter;
 
-pub use crate::accounts::Actor;
-
-impl Actor {
-    /// 403 unless the actor may change a product of `seller`.
-    pub fn ensure_may_edit(&self, seller: UserId) -> Result<()> {
-        if self.may_edit(seller) {
-            Ok(())
-        } else {
-            Err(Error::forbidden(
-                "only the product's seller or an admin may do this",
-            ))
-        }
-    }
-}
+pub use crate::accounts::Caller;
 
 /// Categories, products, search, pictures and views.
 #[derive(Debug, Clone)]

@@ -1,6 +1,7 @@
 //! Products: sellers create, change and delete their own; everyone reads
 //! listed ones.
 
+use crate::Code;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sqlx::types::Json;
@@ -8,7 +9,7 @@ use uuid::Uuid;
 
 use super::model::{CategoryId, Condition, Image, Product, ProductStatus};
 use super::product_store::{self as store, ProductRow};
-use super::{Actor, Catalog, double_option, validate};
+use super::{Caller, Catalog, double_option, validate};
 use crate::error::{Error, Result};
 use crate::ids::ProductId;
 
@@ -115,11 +116,11 @@ pub struct ProductUpdate {
 }
 
 impl Catalog {
-    /// List a new product for `actor` (a seller or admin): a draft unless
+    /// List a new product for `caller` (a seller or admin): a draft unless
     /// the input asks for `active`.
-    #[tracing::instrument(skip(self, input), fields(seller = %actor.user))]
-    pub async fn create_product(&self, actor: Actor, input: NewProduct) -> Result<Product> {
-        if !actor.role.can_sell() {
+    #[tracing::instrument(skip(self, input), fields(seller = %caller.id))]
+    pub async fn create_product(&self, caller: Caller, input: NewProduct) -> Result<Product> {
+        if !caller.role.can_sell() {
             return Err(Error::forbidden("only sellers may list products"));
         }
         let status = input.status.unwrap_or(ProductStatus::Draft);
@@ -139,7 +140,7 @@ impl Catalog {
         let now = crate::time::now();
         let row = ProductRow {
             id: ProductId::new(),
-            seller_id: actor.user,
+            seller_id: caller.id,
             category_id: input.category_id.map(Uuid::from),
             title: validate::text("title", &input.title, validate::TITLE_MAX, false)?,
             description: validate::text(
@@ -178,28 +179,28 @@ impl Catalog {
     /// for their seller and admins (404 for anyone else). A view by someone
     /// other than the seller is counted.
     #[tracing::instrument(skip(self))]
-    pub async fn product(&self, viewer: Option<Actor>, id: ProductId) -> Result<Product> {
+    pub async fn product(&self, viewer: Option<Caller>, id: ProductId) -> Result<Product> {
         let row = self.product_row(id).await?;
-        let full = viewer.is_some_and(|v| v.may_edit(row.seller_id));
+        let full = viewer.is_some_and(|v| v.may_manage(row.seller_id));
         if !full && !row.status()?.is_public() {
             return Err(Error::NotFound { what: "product" });
         }
-        if viewer.is_none_or(|v| v.user != row.seller_id) {
+        if viewer.is_none_or(|v| v.id != row.seller_id) {
             self.views.record(id);
         }
         Ok(row.to_product(full, self.views.pending(id))?)
     }
 
-    /// The product an auction is about to sell, checked: it exists, `actor`
+    /// The product an auction is about to sell, checked: it exists, `caller`
     /// is its seller or an admin (403), it is a draft or active listing (409
     /// `product_unavailable`), and no other open auction holds it (409
     /// `product_in_auction`).
-    pub async fn product_for_auction(&self, actor: Actor, id: ProductId) -> Result<Product> {
+    pub async fn product_for_auction(&self, caller: Caller, id: ProductId) -> Result<Product> {
         let row = self.product_row(id).await?;
-        actor.ensure_may_edit(row.seller_id)?;
+        Error::unless_may_manage(caller, row.seller_id)?;
         if !matches!(row.status()?, ProductStatus::Draft | ProductStatus::Active) {
-            return Err(Error::conflict(
-                "product_unavailable",
+            return Err(Error::refused(
+                Code::ProductUnavailable,
                 "only a draft or active product can be auctioned",
             ));
         }
@@ -212,18 +213,18 @@ impl Catalog {
     /// Change a product (its seller or an admin). Illegal status changes are
     /// 409 `invalid_transition`; a repricing or deletion while an auction
     /// holds the product is 409 `product_in_auction`.
-    #[tracing::instrument(skip(self, input), fields(actor = %actor.user))]
+    #[tracing::instrument(skip(self, input), fields(caller = %caller.id))]
     pub async fn update_product(
         &self,
-        actor: Actor,
+        caller: Caller,
         id: ProductId,
         input: ProductUpdate,
     ) -> Result<Product> {
         let old = self.product_row(id).await?;
-        actor.ensure_may_edit(old.seller_id)?;
+        Error::unless_may_manage(caller, old.seller_id)?;
         let mut row = old.clone();
         if let Some(featured) = input.featured {
-            if featured != row.featured && !actor.is_admin() {
+            if featured != row.featured && !caller.is_admin() {
                 return Err(Error::forbidden("only admins may feature products"));
             }
             row.featured = featured;
@@ -234,8 +235,8 @@ impl Catalog {
                 let mut details = Map::new();
                 details.insert("from".into(), Value::from(from.as_str()));
                 details.insert("to".into(), Value::from(to.as_str()));
-                return Err(Error::Conflict {
-                    code: "invalid_transition",
+                return Err(Error::Refused {
+                    code: Code::InvalidTransition,
                     message: format!("a {} product cannot become {}", from.as_str(), to.as_str())
                         .into(),
                     details,
@@ -306,10 +307,10 @@ impl Catalog {
 
     /// Delete a product (its seller or an admin). It disappears from every
     /// list; the row stays for the orders and auctions that name it.
-    #[tracing::instrument(skip(self), fields(actor = %actor.user))]
-    pub async fn delete_product(&self, actor: Actor, id: ProductId) -> Result<()> {
+    #[tracing::instrument(skip(self), fields(caller = %caller.id))]
+    pub async fn delete_product(&self, caller: Caller, id: ProductId) -> Result<()> {
         let row = self.product_row(id).await?;
-        actor.ensure_may_edit(row.seller_id)?;
+        Error::unless_may_manage(caller, row.seller_id)?;
         if store::soft_delete(&self.db, id, crate::time::now()).await? {
             Ok(())
         } else {
@@ -350,15 +351,15 @@ fn object_or_empty(field: &'static str, value: Option<Value>) -> Result<Value> {
 }
 
 fn in_auction(action: &'static str) -> Error {
-    Error::conflict(
-        "product_in_auction",
+    Error::refused(
+        Code::ProductInAuction,
         format!("the product is in a scheduled or live auction and cannot be {action}"),
     )
 }
 
 pub(super) fn concurrent_update() -> Error {
-    Error::conflict(
-        "concurrent_update",
+    Error::refused(
+        Code::ConcurrentUpdate,
         "the product was changed by another request; read it again and retry",
     )
 }

@@ -18,7 +18,7 @@ use uuid::Uuid;
 use super::model::{CategoryId, Condition, ProductPage, ProductStatus};
 use super::product_store::ProductRow;
 use super::search_sql::{build, fetch};
-use super::{Actor, Catalog};
+use super::{Caller, Catalog};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 
@@ -171,7 +171,7 @@ impl Catalog {
     #[tracing::instrument(skip(self))]
     pub async fn list_products(
         &self,
-        viewer: Option<Actor>,
+        viewer: Option<Caller>,
         query: ProductQuery,
     ) -> Result<ProductPage> {
         let status = query.status.unwrap_or(ProductStatus::Active);
@@ -181,8 +181,8 @@ impl Catalog {
         };
         if !status.is_public() && !viewer.is_some_and(|v| v.is_admin()) {
             match viewer {
-                Some(v) if query.seller_id.is_none_or(|s| s == v.user) => {
-                    filter.seller = Some(v.user);
+                Some(v) if query.seller_id.is_none_or(|s| s == v.id) => {
+                    filter.seller = Some(v.id);
                 }
                 _ => {
                     return Ok(ProductPage {
@@ -197,17 +197,17 @@ impl Catalog {
 
     /// A page of the caller's own products, in every status unless `status` is given.
     #[tracing::instrument(skip(self))]
-    pub async fn my_products(&self, actor: Actor, query: ProductQuery) -> Result<ProductPage> {
+    pub async fn my_products(&self, caller: Caller, query: ProductQuery) -> Result<ProductPage> {
         let filter = Filter {
             status: query.status,
-            seller: Some(actor.user),
+            seller: Some(caller.id),
         };
-        self.search(Some(actor), query, filter).await
+        self.search(Some(caller), query, filter).await
     }
 
     async fn search(
         &self,
-        viewer: Option<Actor>,
+        viewer: Option<Caller>,
         query: ProductQuery,
         filter: Filter,
     ) -> Result<ProductPage> {
@@ -282,7 +282,7 @@ impl Catalog {
         let items = rows
             .iter()
             .map(|row| {
-                let full = viewer.is_some_and(|v| v.may_edit(row.product.seller_id));
+                let full = viewer.is_some_and(|v| v.may_manage(row.product.seller_id));
                 row.product
                     .to_product(full, self.views.pending(row.product.id))
                     .map_err(Error::from)

@@ -4,6 +4,7 @@
 //! last change. A guest cart merges into the user's cart on
 //! `POST /cart/merge`: quantities add up, capped at the stock available.
 
+use crate::Code;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -205,12 +206,12 @@ impl Commerce {
         .await)?;
         match row {
             None => Err(Error::NotFound { what: "product" }),
-            Some((None, _)) => Err(Error::conflict(
-                "not_fixed_price",
+            Some((None, _)) => Err(Error::refused(
+                Code::NotFixedPrice,
                 "this product has no buy-now price, so it cannot go in a cart",
             )),
-            Some((Some(_), status)) if status != "active" => Err(Error::conflict(
-                "product_unavailable",
+            Some((Some(_), status)) if status != "active" => Err(Error::refused(
+                Code::ProductUnavailable,
                 "this product is not on sale",
             )),
             Some(_) => Ok(()),
@@ -220,8 +221,8 @@ impl Commerce {
     fn insufficient(available: i64) -> Error {
         let mut details = serde_json::Map::new();
         details.insert("available".into(), available.into());
-        Error::Conflict {
-            code: "insufficient_stock",
+        Error::Refused {
+            code: Code::InsufficientStock,
             message: format!("only {available} available").into(),
             details,
         }

@@ -7,6 +7,7 @@
 //! (`quantity` and `reserved` both drop); expiry, cancellation or a failed
 //! payment releases it (`reserved` drops).
 
+use crate::Code;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -15,9 +16,9 @@ use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::model::StockLevel;
-use super::{Actor, Commerce};
+use super::{Caller, Commerce};
 use crate::error::{Error, Result};
-use crate::ids::ProductId;
+use crate::ids::{ProductId, UserId};
 use crate::pagination::{Page, Paged, encode_cursor};
 use crate::with_db;
 
@@ -121,8 +122,8 @@ impl Commerce {
         seller.ok_or(Error::NotFound { what: "product" })
     }
 
-    fn ensure_may_stock(actor: Actor, seller: Uuid) -> Result<()> {
-        if actor.is_admin() || Uuid::from(actor.user) == seller {
+    fn ensure_may_stock(caller: Caller, seller: Uuid) -> Result<()> {
+        if caller.may_manage(UserId::from(seller)) {
             Ok(())
         } else {
             Err(Error::forbidden(
@@ -133,9 +134,9 @@ impl Commerce {
 
     /// The stock of a product (its seller or an admin). A product whose
     /// stock was never set has none.
-    pub async fn stock(&self, actor: Actor, product: ProductId) -> Result<StockLevel> {
+    pub async fn stock(&self, caller: Caller, product: ProductId) -> Result<StockLevel> {
         let seller = self.product_seller(product).await?;
-        Self::ensure_may_stock(actor, seller)?;
+        Self::ensure_may_stock(caller, seller)?;
         let row: Option<StockRow> = with_db!(&self.db, pool => sqlx::query_as(
             "SELECT product_id, seller_id, quantity, reserved, low_stock_threshold, updated_at \
              FROM inventory WHERE product_id = $1",
@@ -158,7 +159,7 @@ impl Commerce {
     /// not drop below what unpaid checkouts hold (409 `stock_reserved`).
     pub async fn set_stock(
         &self,
-        actor: Actor,
+        caller: Caller,
         product: ProductId,
         input: StockInput,
     ) -> Result<StockLevel> {
@@ -179,7 +180,7 @@ impl Commerce {
             ));
         }
         let seller = self.product_seller(product).await?;
-        Self::ensure_may_stock(actor, seller)?;
+        Self::ensure_may_stock(caller, seller)?;
         let now = crate::time::now();
         let changed = with_db!(&self.db, pool => sqlx::query(
             "INSERT INTO inventory (product_id, seller_id, quantity, reserved, low_stock_threshold, updated_at) \
@@ -197,17 +198,17 @@ impl Commerce {
         .await
         .map(|r| r.rows_affected()))?;
         if changed == 0 {
-            return Err(Error::conflict(
-                "stock_reserved",
+            return Err(Error::refused(
+                Code::StockReserved,
                 "unpaid checkouts hold more units than that; wait for them to be paid or released",
             ));
         }
-        self.stock(actor, product).await
+        self.stock(caller, product).await
     }
 
     /// Products at or below their low-stock threshold: the seller's own, or
     /// every seller's for an admin.
-    pub async fn low_stock(&self, actor: Actor, page: &Page) -> Result<Paged<StockLevel>> {
+    pub async fn low_stock(&self, caller: Caller, page: &Page) -> Result<Paged<StockLevel>> {
         let limit = page.limit()?;
         let after = match page.cursor()? {
             Some(text) => Some(
@@ -216,7 +217,7 @@ impl Commerce {
             ),
             None => None,
         };
-        let seller: Option<Uuid> = (!actor.is_admin()).then(|| Uuid::from(actor.user));
+        let seller: Option<Uuid> = (!caller.is_admin()).then(|| Uuid::from(caller.id));
         let mut rows: Vec<StockRow> = with_db!(&self.db, pool => sqlx::query_as(
             "SELECT product_id, seller_id, quantity, reserved, low_stock_threshold, updated_at \
              FROM inventory WHERE quantity - reserved <= low_stock_threshold \

@@ -19,6 +19,7 @@ pub mod payments;
 pub mod shipping;
 mod validate;
 
+use crate::Code;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
 
-pub use crate::accounts::Actor;
+pub use crate::accounts::Caller;
 
 /// The money and time rules of commerce, from the configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,9 +87,8 @@ pub(crate) fn later(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
 }
 
 pub(crate) fn amount_too_large() -> Error {
-    Error::Rule {
-        kind: crate::ErrorKind::Validation,
-        code: "amount_too_large",
+    Error::Refused {
+        code: Code::AmountTooLarge,
         message: "the amount is too large".into(),
         details: Default::default(),
     }

@@ -6,6 +6,7 @@
 //! (and currency), all in one transaction: either every item's stock is
 //! reserved and every order exists, or nothing changed.
 
+use crate::Code;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -17,7 +18,7 @@ use uuid::Uuid;
 
 use super::inventory::{commit_reservations, release_reservations};
 use super::model::{Order, OrderItem, OrderStatus, Shipment, ShipmentEvent};
-use super::{Actor, Commerce, amount_too_large, later};
+use super::{Caller, Commerce, amount_too_large, later};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::pagination::{Page, Paged, encode_cursor};
@@ -68,13 +69,12 @@ impl OrderRow {
         })
     }
 
-    pub fn may_see(&self, actor: Actor) -> bool {
-        let me = Uuid::from(actor.user);
-        actor.is_admin() || self.buyer_id == me || self.seller_id == me
+    pub fn may_see(&self, caller: Caller) -> bool {
+        caller.may_manage(UserId::from(self.buyer_id)) || self.may_manage(caller)
     }
 
-    pub fn may_manage(&self, actor: Actor) -> bool {
-        actor.is_admin() || self.seller_id == Uuid::from(actor.user)
+    pub fn may_manage(&self, caller: Caller) -> bool {
+        caller.may_manage(UserId::from(self.seller_id))
     }
 }
 
@@ -86,8 +86,8 @@ pub(crate) fn invalid_transition(from: OrderStatus, to: OrderStatus) -> Error {
     let mut details = serde_json::Map::new();
     details.insert("from".into(), from.as_str().into());
     details.insert("to".into(), to.as_str().into());
-    Error::Conflict {
-        code: "invalid_transition",
+    Error::Refused {
+        code: Code::InvalidTransition,
         message: format!(
             "an order that is {} cannot become {}",
             from.as_str(),
@@ -151,8 +151,8 @@ struct NewLine {
 fn out_of_stock(product: Uuid) -> Error {
     let mut details = serde_json::Map::new();
     details.insert("product_id".into(), product.to_string().into());
-    Error::Conflict {
-        code: "out_of_stock",
+    Error::Refused {
+        code: Code::OutOfStock,
         message: "not enough stock left for this product".into(),
         details,
     }
@@ -164,10 +164,10 @@ impl Commerce {
         Ok(with_db!(&self.db, pool => sqlx::query_as(sql).bind(id).fetch_optional(pool).await)?)
     }
 
-    /// The order if the actor may see it, else 404.
-    pub(crate) async fn visible_order(&self, actor: Actor, id: Uuid) -> Result<OrderRow> {
+    /// The order if the caller may see it, else 404.
+    pub(crate) async fn visible_order(&self, caller: Caller, id: Uuid) -> Result<OrderRow> {
         match self.order_row(id).await? {
-            Some(row) if row.may_see(actor) => Ok(row),
+            Some(row) if row.may_see(caller) => Ok(row),
             _ => Err(Error::NotFound { what: "order" }),
         }
     }
@@ -243,13 +243,18 @@ impl Commerce {
     }
 
     /// One order: its buyer, its seller or an admin (404 for anyone else).
-    pub async fn order(&self, actor: Actor, id: Uuid) -> Result<Order> {
-        let row = self.visible_order(actor, id).await?;
+    pub async fn order(&self, caller: Caller, id: Uuid) -> Result<Order> {
+        let row = self.visible_order(caller, id).await?;
         self.to_order(row).await
     }
 
     /// Orders, newest first: the caller's purchases, sales, or (admins) all.
-    pub async fn orders(&self, actor: Actor, view: OrderView, page: &Page) -> Result<Paged<Order>> {
+    pub async fn orders(
+        &self,
+        caller: Caller,
+        view: OrderView,
+        page: &Page,
+    ) -> Result<Paged<Order>> {
         let limit = page.limit()?;
         let before = match page.cursor()? {
             Some(text) => Some(
@@ -261,7 +266,7 @@ impl Commerce {
         let filter = match view {
             OrderView::Buyer => "buyer_id = $1",
             OrderView::Seller => "seller_id = $1",
-            OrderView::All if actor.is_admin() => "($1 IS NOT NULL)",
+            OrderView::All if caller.is_admin() => "($1 IS NOT NULL)",
             OrderView::All => return Err(Error::forbidden("only admins may list every order")),
         };
         let sql = sqlx::AssertSqlSafe(format!(
@@ -269,7 +274,7 @@ impl Commerce {
              ORDER BY id DESC LIMIT $3"
         ));
         let mut rows: Vec<OrderRow> = with_db!(&self.db, pool => sqlx::query_as(sql)
-            .bind(Uuid::from(actor.user))
+            .bind(Uuid::from(caller.id))
             .bind(before)
             .bind(i64::from(limit) + 1)
             .fetch_all(pool)
@@ -306,7 +311,7 @@ impl Commerce {
             None => Vec::new(),
         };
         if lines.is_empty() {
-            return Err(Error::conflict("cart_empty", "the cart is empty"));
+            return Err(Error::refused(Code::CartEmpty, "the cart is empty"));
         }
         let mut groups: BTreeMap<(Uuid, String), Vec<NewLine>> = BTreeMap::new();
         for line in lines {
@@ -315,8 +320,8 @@ impl Commerce {
                 _ => {
                     let mut details = serde_json::Map::new();
                     details.insert("product_id".into(), line.product_id.to_string().into());
-                    return Err(Error::Conflict {
-                        code: "product_unavailable",
+                    return Err(Error::Refused {
+                        code: Code::ProductUnavailable,
                         message: format!("{} is no longer on sale", line.title).into(),
                         details,
                     });
@@ -411,14 +416,8 @@ impl Commerce {
         let mut orders = Vec::new();
         for (id, ..) in planned {
             orders.push(
-                self.order(
-                    Actor {
-                        user: buyer,
-                        role: crate::accounts::Role::Buyer,
-                    },
-                    id,
-                )
-                .await?,
+                self.order(Caller::new(buyer, crate::accounts::Role::Buyer), id)
+                    .await?,
             );
         }
         Ok(orders)
@@ -439,8 +438,8 @@ impl Commerce {
 
     /// Call off an unpaid order (its buyer, seller or an admin); its stock goes
     /// back on sale. 409 `invalid_transition` once paid.
-    pub async fn cancel_order(&self, actor: Actor, id: Uuid) -> Result<Order> {
-        let row = self.visible_order(actor, id).await?;
+    pub async fn cancel_order(&self, caller: Caller, id: Uuid) -> Result<Order> {
+        let row = self.visible_order(caller, id).await?;
         let now = crate::time::now();
         let moved = with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
@@ -458,20 +457,20 @@ impl Commerce {
                 OrderStatus::Cancelled,
             ));
         }
-        self.order(actor, id).await
+        self.order(caller, id).await
     }
 
     /// Manual gateway only: the seller or an admin says the buyer paid.
-    pub async fn mark_paid(&self, actor: Actor, id: Uuid) -> Result<Order> {
-        let row = self.visible_order(actor, id).await?;
-        if !row.may_manage(actor) {
+    pub async fn mark_paid(&self, caller: Caller, id: Uuid) -> Result<Order> {
+        let row = self.visible_order(caller, id).await?;
+        if !row.may_manage(caller) {
             return Err(Error::forbidden(
                 "only the seller or an admin may mark an order paid",
             ));
         }
         if !self.gateway.is_manual() {
-            return Err(Error::conflict(
-                "manual_payments_disabled",
+            return Err(Error::refused(
+                Code::ManualPaymentsDisabled,
                 "payments go through the payment gateway; an order is paid when it confirms",
             ));
         }
@@ -487,13 +486,13 @@ impl Commerce {
         if !moved {
             return Err(invalid_transition(row.status()?, OrderStatus::Paid));
         }
-        self.order(actor, id).await
+        self.order(caller, id).await
     }
 
     /// The seller or an admin starts preparing a paid order.
-    pub async fn start_processing(&self, actor: Actor, id: Uuid) -> Result<Order> {
-        let row = self.visible_order(actor, id).await?;
-        if !row.may_manage(actor) {
+    pub async fn start_processing(&self, caller: Caller, id: Uuid) -> Result<Order> {
+        let row = self.visible_order(caller, id).await?;
+        if !row.may_manage(caller) {
             return Err(Error::forbidden("only the seller or an admin may do this"));
         }
         let now = crate::time::now();
@@ -506,11 +505,11 @@ impl Commerce {
         if !moved {
             return Err(invalid_transition(row.status()?, OrderStatus::Processing));
         }
-        self.order(actor, id).await
+        self.order(caller, id).await
     }
 
-    /// The winner's order of an auction, if it exists and the actor may see it.
-    pub async fn order_for_auction(&self, actor: Actor, auction: Uuid) -> Result<Order> {
+    /// The winner's order of an auction, if it exists and the caller may see it.
+    pub async fn order_for_auction(&self, caller: Caller, auction: Uuid) -> Result<Order> {
         let id: Option<Uuid> = with_db!(&self.db, pool => sqlx::query_scalar(
             "SELECT id FROM orders WHERE auction_id = $1",
         )
@@ -518,6 +517,6 @@ impl Commerce {
         .fetch_optional(pool)
         .await)?;
         let id = id.ok_or(Error::NotFound { what: "order" })?;
-        self.order(actor, id).await
+        self.order(caller, id).await
     }
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::model::{Order, OrderStatus};
 use super::orders::{invalid_transition, move_order};
-use super::{Actor, Commerce, validate};
+use super::{Caller, Commerce, validate};
 use crate::error::{Error, Result};
 use crate::with_db;
 
@@ -91,9 +91,9 @@ pub struct ShipInput {
 
 impl Commerce {
     /// The seller (or an admin) hands a paid order to a carrier.
-    pub async fn ship_order(&self, actor: Actor, id: Uuid, input: ShipInput) -> Result<Order> {
-        let row = self.visible_order(actor, id).await?;
-        if !row.may_manage(actor) {
+    pub async fn ship_order(&self, caller: Caller, id: Uuid, input: ShipInput) -> Result<Order> {
+        let row = self.visible_order(caller, id).await?;
+        if !row.may_manage(caller) {
             return Err(Error::forbidden(
                 "only the seller or an admin may ship an order",
             ));
@@ -137,13 +137,13 @@ impl Commerce {
                 OrderStatus::Shipped,
             ));
         }
-        self.order(actor, id).await
+        self.order(caller, id).await
     }
 
     /// The seller (or an admin) records that a shipped order arrived.
-    pub async fn deliver_order(&self, actor: Actor, id: Uuid) -> Result<Order> {
-        let row = self.visible_order(actor, id).await?;
-        if !row.may_manage(actor) {
+    pub async fn deliver_order(&self, caller: Caller, id: Uuid) -> Result<Order> {
+        let row = self.visible_order(caller, id).await?;
+        if !row.may_manage(caller) {
             return Err(Error::forbidden("only the seller or an admin may do this"));
         }
         let status = row.status()?;
@@ -170,6 +170,6 @@ impl Commerce {
         if !moved {
             return Err(invalid_transition(status, OrderStatus::Delivered));
         }
-        self.order(actor, id).await
+        self.order(caller, id).await
     }
 }

@@ -10,6 +10,7 @@ use sqlx::QueryBuilder;
 use uuid::Uuid;
 
 use super::model::ChatEntry;
+use super::store;
 use crate::db::Db;
 use crate::with_db;
 
@@ -132,16 +133,10 @@ impl SqlChatStore {
         })
         .map_err(failed)?;
         let slow_mode_secs = match room {
-            RoomKey::Show(show) => {
-                let secs: Option<(i32,)> = with_db!(&self.db, pool => {
-                    sqlx::query_as("SELECT slow_mode_secs FROM shows WHERE id = $1")
-                        .bind(Uuid::from(show))
-                        .fetch_optional(pool)
-                        .await
-                })
-                .map_err(failed)?;
-                secs.map_or(0, |(s,)| u32::try_from(s).unwrap_or(0))
-            }
+            RoomKey::Show(show) => store::slow_mode_secs(&self.db, show)
+                .await
+                .map_err(failed)?
+                .unwrap_or(0),
             RoomKey::Auction(_) => 0,
         };
         let mut restrictions = Restrictions {
@@ -200,16 +195,9 @@ impl SqlChatStore {
         let RoomKey::Show(show) = room else {
             return Ok(());
         };
-        let secs = i32::try_from(secs).unwrap_or(i32::MAX);
-        with_db!(&self.db, pool => {
-            sqlx::query("UPDATE shows SET slow_mode_secs = $1 WHERE id = $2")
-                .bind(secs)
-                .bind(Uuid::from(show))
-                .execute(pool)
-                .await
-                .map(|_| ())
-        })
-        .map_err(failed)
+        store::set_slow_mode(&self.db, show, secs)
+            .await
+            .map_err(failed)
     }
 }
 

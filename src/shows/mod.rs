@@ -10,23 +10,24 @@ mod chat_store;
 mod model;
 pub mod store;
 
+use crate::Code;
 use blytz_actors::chat::ChatHub;
 use blytz_actors::chat::messages::{Moderate, Moderation, SendChat};
 use blytz_actors::chat::rules::ChatRejection;
 use blytz_actors::chat::store::ChatMessage;
 use blytz_actors::domain::{AuctionId, ShowId, UserId};
 use blytz_actors::rooms::RoomKey;
-use blytz_actors::rules::AuctionStatus;
-use blytz_actors::view::AuctionView;
-use serde_json::{Map, Value};
+use blytz_actors::rules::{AuctionStatus, Command, NewAuction};
+use blytz_actors::view::{AuctionView, Outcome};
 
 pub use chat_store::SqlChatStore;
 pub use model::{ChatEntry, MAX_SLOW_MODE_SECS, ModerationRequest, NewShow, Show, ShowStatus};
 use store::ShowRow;
 
-use crate::auctions::{AuctionFilter, Auctions, Caller};
+use crate::accounts::Caller;
+use crate::auctions::{AuctionFilter, Auctions};
 use crate::db::Db;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result, details_map};
 use crate::pagination::{Page, encode_cursor};
 
 /// Lots a show may hold.
@@ -44,22 +45,10 @@ pub struct Shows {
 
 impl From<ChatRejection> for Error {
     fn from(rejection: ChatRejection) -> Self {
-        let kind = match rejection {
-            ChatRejection::Empty | ChatRejection::TooLong => ErrorKind::Validation,
-            ChatRejection::Muted | ChatRejection::Banned => ErrorKind::Forbidden,
-            ChatRejection::RateLimited { .. } => ErrorKind::RateLimited,
-            ChatRejection::NotFound => ErrorKind::NotFound,
-            ChatRejection::Unavailable => ErrorKind::Unavailable,
-        };
-        let details = match rejection.details() {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        Error::Rule {
-            kind,
+        Error::Refused {
             code: rejection.code(),
             message: rejection.to_string().into(),
-            details,
+            details: details_map(rejection.details()),
         }
     }
 }
@@ -69,8 +58,8 @@ fn show_not_found() -> Error {
 }
 
 fn transition_refused(action: &str, status: ShowStatus) -> Error {
-    Error::conflict(
-        "invalid_transition",
+    Error::refused(
+        Code::InvalidTransition,
         format!("a {} show cannot {action}", status.as_str()),
     )
 }
@@ -100,13 +89,19 @@ impl Shows {
     }
 
     fn ensure_owner(row: &ShowRow, by: Caller) -> Result<()> {
-        if row.seller_id == by.user_id || by.is_admin {
-            Ok(())
-        } else {
-            Err(Error::forbidden(
-                "only the show's seller or an admin may do this",
-            ))
+        Error::unless_may_manage(by, row.seller_id)
+    }
+
+    /// Create an auction as a lot of its show (`new.show_id`): the caller
+    /// manages the show, the show has not ended, and the product is the
+    /// show's seller's. The lot joins the end of the queue as it is created.
+    pub async fn create_lot(&self, by: Caller, new: NewAuction) -> Result<AuctionView> {
+        let show = new.show_id.ok_or_else(show_not_found)?;
+        let row = self.row(show).await?;
+        if row.status()? == ShowStatus::Ended {
+            return Err(Error::refused(Code::ShowEnded, "the show has ended"));
         }
+        self.auctions.create(by, new, Some(row.seller_id)).await
     }
 
     /// Schedule a show.
@@ -266,23 +261,26 @@ impl Shows {
         let row = self.row(id).await?;
         Self::ensure_owner(&row, by)?;
         if row.status()? != ShowStatus::Live {
-            return Err(Error::conflict("show_not_live", "the show is not live"));
+            return Err(Error::refused(Code::ShowNotLive, "the show is not live"));
         }
         let lots = self.lot_views(id).await?;
         if lots
             .iter()
             .any(|lot| matches!(lot.status, AuctionStatus::Live | AuctionStatus::Paused))
         {
-            return Err(Error::conflict(
-                "lot_in_progress",
+            return Err(Error::refused(
+                Code::LotInProgress,
                 "a lot is still running: end it (or let it end) first",
             ));
         }
         let next = lots
             .iter()
             .find(|lot| lot.status == AuctionStatus::Scheduled)
-            .ok_or_else(|| Error::conflict("queue_empty", "no lot is left in the queue"))?;
-        self.auctions.start(next.id, by).await
+            .ok_or_else(|| Error::refused(Code::QueueEmpty, "no lot is left in the queue"))?;
+        self.auctions
+            .execute(next.id, by, Command::Start)
+            .await
+            .map(Outcome::into_auction)
     }
 
     /// Reorder the lots still scheduled; the body lists exactly those.
@@ -321,12 +319,12 @@ impl Shows {
             .find(|lot| lot.id == auction)
             .ok_or(Error::NotFound { what: "lot" })?;
         if lot.status != AuctionStatus::Scheduled {
-            return Err(Error::conflict(
-                "lot_started",
+            return Err(Error::refused(
+                Code::LotStarted,
                 "only a lot that has not started can be removed",
             ));
         }
-        self.auctions.cancel(auction, by).await?;
+        self.auctions.execute(auction, by, Command::Cancel).await?;
         store::remove_lot(&self.db, id, auction).await?;
         self.get(id).await
     }
@@ -347,17 +345,19 @@ impl Shows {
 
     /// Whether `user` moderates `room`: the seller, a show moderator, or an admin.
     pub async fn moderates(&self, room: RoomKey, user: Caller) -> Result<bool> {
-        if user.is_admin {
+        if user.is_admin() {
             return Ok(true);
         }
         match room {
             RoomKey::Show(show) => {
                 let row = self.row(show).await?;
-                Ok(row.seller_id == user.user_id
-                    || store::is_moderator(&self.db, show, user.user_id).await?)
+                Ok(
+                    row.seller_id == user.id
+                        || store::is_moderator(&self.db, show, user.id).await?,
+                )
             }
             RoomKey::Auction(auction) => {
-                Ok(self.auctions.view(auction).await?.seller_id == user.user_id)
+                Ok(self.auctions.view(auction).await?.seller_id == user.id)
             }
         }
     }
@@ -371,10 +371,7 @@ impl Shows {
         }
         self.chat
             .room(room)
-            .send(Moderate {
-                by: by.user_id,
-                action,
-            })
+            .send(Moderate { by: by.id, action })
             .await
             .map_err(|_| Error::from(ChatRejection::Unavailable))??;
         Ok(())

@@ -159,17 +159,11 @@ pub async fn lots(db: &Db, show: ShowId) -> Result<Vec<AuctionId>, sqlx::Error> 
 }
 
 /// Put `auction` at the end of the show's queue.
-pub async fn append_lot(db: &Db, show: ShowId, auction: AuctionId) -> Result<(), sqlx::Error> {
-    with_db!(db, pool => sqlx::query(
-        "INSERT INTO show_lots (show_id, auction_id, position) \
-         SELECT $1, $2, COALESCE(MAX(position), 0) + 1 FROM show_lots WHERE show_id = $1",
-    )
-    .bind(Uuid::from(show))
-    .bind(Uuid::from(auction))
-    .execute(pool)
-    .await
-    .map(|_| ()))
-}
+/// Appends a lot to the end of a show's queue; binds `$1` the show, `$2`
+/// the auction. The auction journal runs it in the transaction that
+/// creates the auction, so a lot is in its queue exactly when it exists.
+pub const APPEND_LOT_SQL: &str = "INSERT INTO show_lots (show_id, auction_id, position) \
+     SELECT $1, $2, COALESCE(MAX(position), 0) + 1 FROM show_lots WHERE show_id = $1";
 
 /// Give the show's lots the positions of `order` (one transaction).
 pub async fn reorder(db: &Db, show: ShowId, order: &[AuctionId]) -> Result<(), sqlx::Error> {
@@ -232,4 +226,64 @@ pub async fn set_moderator(
                 .map(|_| ())
         }
     })
+}
+
+/// Marks the show whose video room is `room` as streaming; answers whether a show matched.
+pub async fn stream_started(db: &Db, room: &str) -> Result<bool, sqlx::Error> {
+    with_db!(db, pool => sqlx::query("UPDATE shows SET stream_status = 'live' WHERE livekit_room = $1")
+        .bind(room)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected() > 0))
+}
+
+/// Marks the show whose video room is `room` as no longer streaming.
+pub async fn stream_finished(db: &Db, room: &str) -> Result<bool, sqlx::Error> {
+    with_db!(db, pool => sqlx::query(
+        "UPDATE shows SET stream_status = 'finished', stream_participants = 0 \
+         WHERE livekit_room = $1",
+    )
+    .bind(room)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected() > 0))
+}
+
+/// Records how many are in the video room `room` (none: unchanged).
+pub async fn stream_participants(
+    db: &Db,
+    room: &str,
+    participants: Option<i32>,
+) -> Result<bool, sqlx::Error> {
+    with_db!(db, pool => sqlx::query(
+        "UPDATE shows SET stream_participants = COALESCE($2, stream_participants) \
+         WHERE livekit_room = $1",
+    )
+    .bind(room)
+    .bind(participants)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected() > 0))
+}
+
+/// A show's chat slow mode in seconds (none: no such show).
+pub async fn slow_mode_secs(db: &Db, show: ShowId) -> Result<Option<u32>, sqlx::Error> {
+    let secs: Option<(i32,)> = with_db!(db, pool => {
+        sqlx::query_as("SELECT slow_mode_secs FROM shows WHERE id = $1")
+            .bind(Uuid::from(show))
+            .fetch_optional(pool)
+            .await
+    })?;
+    Ok(secs.map(|(s,)| u32::try_from(s).unwrap_or(0)))
+}
+
+/// Stores a show's chat slow mode.
+pub async fn set_slow_mode(db: &Db, show: ShowId, secs: u32) -> Result<(), sqlx::Error> {
+    let secs = i32::try_from(secs).unwrap_or(i32::MAX);
+    with_db!(db, pool => sqlx::query("UPDATE shows SET slow_mode_secs = $1 WHERE id = $2")
+        .bind(secs)
+        .bind(Uuid::from(show))
+        .execute(pool)
+        .await
+        .map(|_| ()))
 }

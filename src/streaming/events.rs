@@ -4,7 +4,7 @@ use serde::Serialize;
 
 use crate::db::Db;
 use crate::error::Result;
-use crate::with_db;
+use crate::shows::store;
 
 /// A verified LiveKit webhook, reduced to what Blytz keeps.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -36,36 +36,13 @@ pub async fn apply_event(db: &Db, event: &StreamEvent) -> Result<bool> {
     let participants = event
         .participants
         .map(|n| i32::try_from(n).unwrap_or(i32::MAX));
-    let rows = match event.event.as_str() {
-        "room_started" => with_db!(db, pool => {
-            sqlx::query("UPDATE shows SET stream_status = 'live' WHERE livekit_room = $1")
-                .bind(room)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        })?,
-        "room_finished" => with_db!(db, pool => {
-            sqlx::query(
-                "UPDATE shows SET stream_status = 'finished', stream_participants = 0 \
-                 WHERE livekit_room = $1",
-            )
-            .bind(room)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?,
-        "participant_joined" | "participant_left" => with_db!(db, pool => {
-            sqlx::query(
-                "UPDATE shows SET stream_participants = COALESCE($2, stream_participants) \
-                 WHERE livekit_room = $1",
-            )
-            .bind(room)
-            .bind(participants)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected())
-        })?,
+    let matched = match event.event.as_str() {
+        "room_started" => store::stream_started(db, room).await?,
+        "room_finished" => store::stream_finished(db, room).await?,
+        "participant_joined" | "participant_left" => {
+            store::stream_participants(db, room, participants).await?
+        }
         _ => return Ok(false),
     };
-    Ok(rows > 0)
+    Ok(matched)
 }

@@ -15,6 +15,7 @@ mod events;
 #[cfg(test)]
 mod tests;
 
+use crate::Code;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,13 +26,12 @@ use livekit_api::services::{ServerError, ServerErrorCode, ServiceError};
 use livekit_api::webhooks::WebhookReceiver;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
-use uuid::Uuid;
 
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::ids::{ShowId, UserId};
-use crate::with_db;
+use crate::shows::{self, ShowStatus};
 
 pub use events::{StreamEvent, apply_event};
 
@@ -90,12 +90,11 @@ impl std::fmt::Debug for Streaming {
 /// The error callers answer when LiveKit is not configured: 503
 /// `streaming_not_configured`.
 pub fn not_configured() -> Error {
-    Error::Unavailable {
-        code: "streaming_not_configured",
-        message: "video streaming is not configured on this server \
-                  (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET)"
-            .into(),
-    }
+    Error::refused(
+        Code::StreamingNotConfigured,
+        "video streaming is not configured on this server \
+                  (LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET)",
+    )
 }
 
 impl Streaming {
@@ -173,10 +172,10 @@ impl Streaming {
             }
             Err(e) => {
                 tracing::error!(error = %e, "LiveKit could not create the room");
-                Err(Error::Unavailable {
-                    code: "streaming_unavailable",
-                    message: "the video service could not create the room; try again".into(),
-                })
+                Err(Error::refused(
+                    Code::StreamingUnavailable,
+                    "the video service could not create the room; try again",
+                ))
             }
         }
     }
@@ -249,22 +248,17 @@ impl Streaming {
         display_name: &str,
         is_admin: bool,
     ) -> Result<StreamToken> {
-        let row: Option<(Uuid, String, String)> = with_db!(db, pool => {
-            sqlx::query_as("SELECT seller_id, livekit_room, status FROM shows WHERE id = $1")
-                .bind(Uuid::from(show))
-                .fetch_optional(pool)
-                .await
-        })?;
-        let Some((seller_id, room, status)) = row else {
+        let Some(row) = shows::store::by_id(db, show).await? else {
             return Err(Error::NotFound { what: "show" });
         };
-        if status == "ended" {
-            return Err(Error::conflict(
-                "show_ended",
+        let (seller_id, room) = (row.seller_id, row.livekit_room.clone());
+        if row.status()? == ShowStatus::Ended {
+            return Err(Error::refused(
+                Code::ShowEnded,
                 "the show has ended; its video room is closed",
             ));
         }
-        let can_publish = UserId::from(seller_id) == user;
+        let can_publish = seller_id == user;
         self.token(&room, &user.to_string(), display_name, can_publish)
     }
 }
@@ -274,8 +268,8 @@ fn non_empty(value: Option<&str>) -> Option<&str> {
 }
 
 fn invalid_signature() -> Error {
-    Error::unauthorized(
-        "invalid_signature",
+    Error::refused(
+        Code::InvalidSignature,
         "the webhook signature is missing or does not match its body",
     )
 }

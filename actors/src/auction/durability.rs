@@ -3,14 +3,13 @@
 use std::collections::VecDeque;
 
 use actix::prelude::*;
-use bytes::Bytes;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::AuctionActor;
 use crate::AuctionError;
 use crate::ports::{JournalEntry, JournalError};
-use crate::rooms::RoomKey;
-use crate::rules::{AuctionState, AuctionStatus, Command, Event, EventKind, apply, decide};
+use crate::rooms::{Frame, RoomKey};
+use crate::rules::{AuctionState, AuctionStatus, Event, EventKind, Rejection, apply, close};
 use crate::view::event_frame;
 
 /// A batch handed to the journal writer.
@@ -25,7 +24,7 @@ type Reply = Box<dyn FnOnce(Result<(), AuctionError>)>;
 /// Something released once its seq is durable.
 pub(super) enum Pending {
     Reply { seq: u64, send: Reply },
-    Frame { seq: u64, frame: Bytes },
+    Frame { seq: u64, frame: Frame },
     Snapshot { seq: u64, state: Box<AuctionState> },
 }
 
@@ -49,24 +48,33 @@ impl std::fmt::Debug for Pending {
 }
 
 impl AuctionActor {
-    /// Judges `command` now; applies and submits its events. Returns them.
+    /// Judges a command now with `judge` (the rules' `decide` for it), after
+    /// ending the auction if its deadline passed first; applies and submits
+    /// the events. Returns the judged events.
     pub(super) fn execute(
         &mut self,
-        command: Command,
+        judge: impl FnOnce(&AuctionState, DateTime<Utc>) -> Result<Vec<Event>, Rejection>,
         ctx: &mut Context<Self>,
     ) -> Result<Vec<Event>, AuctionError> {
+        // A deadline that passed before this command ends the auction first.
+        self.close_if_due(ctx)?;
+        let events = judge(&self.state, self.now())?;
+        self.commit(events.clone(), ctx);
+        Ok(events)
+    }
+
+    /// Ends the auction if it is live and its deadline has passed; answers
+    /// whether it did.
+    pub(super) fn close_if_due(&mut self, ctx: &mut Context<Self>) -> Result<bool, AuctionError> {
         if self.failed {
             return Err(AuctionError::Unavailable);
         }
-        let now = self.deps.clock.now();
-        if command != Command::Close {
-            // A deadline that passed before this command ends the auction first.
-            let closing = decide(&self.state, Command::Close, now)?;
-            self.commit(closing.clone(), ctx);
+        let closing = close(&self.state, self.now());
+        let closed = !closing.is_empty();
+        if closed {
+            self.commit(closing, ctx);
         }
-        let events = decide(&self.state, command, now)?;
-        self.commit(events.clone(), ctx);
-        Ok(events)
+        Ok(closed)
     }
 
     fn commit(&mut self, events: Vec<Event>, ctx: &mut Context<Self>) {
@@ -79,7 +87,7 @@ impl AuctionActor {
             apply(&mut self.state, &event);
             self.pending.push_back(Pending::Frame {
                 seq: event.seq,
-                frame: event_frame(&self.state, &event),
+                frame: Frame::new(Some(event.seq), event_frame(&self.state, &event)),
             });
             snapshot_due |= matches!(
                 event.kind,
@@ -224,10 +232,10 @@ impl AuctionActor {
             if act.failed {
                 return;
             }
-            match act.execute(Command::Close, ctx) {
+            match act.close_if_due(ctx) {
                 // Not due yet by the clock: wait again.
-                Ok(events) if events.is_empty() => act.arm_timer(ctx),
-                Ok(_) => {}
+                Ok(false) => act.arm_timer(ctx),
+                Ok(true) => {}
                 Err(error) => tracing::warn!(%error, "closing the auction failed"),
             }
         }));

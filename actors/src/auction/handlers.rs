@@ -1,18 +1,15 @@
-//! Message handlers: each turns a message into a rules command and an
-//! answer released once durable.
+//! Message handlers: each judges with the rules and answers once durable.
 
 use actix::prelude::*;
-use bytes::Bytes;
 use tokio::sync::oneshot;
 
 use super::AuctionActor;
-use super::messages::{
-    BuyNow, Cancel, End, Extend, GetSnapshotFrame, GetView, Pause, PlaceBid, Resume, Start, Tick,
-};
+use super::messages::{Execute, GetSnapshotFrame, GetView, Tick};
 use crate::AuctionError;
-use crate::domain::BidId;
-use crate::rules::{BidRequest, Command, Event, EventKind};
-use crate::view::{AuctionView, BidOutcome, BidReceipt, snapshot_frame};
+use crate::domain::UserId;
+use crate::rooms::Frame;
+use crate::rules::{Bid, BidIds, Command, Event, EventKind, decide};
+use crate::view::{AuctionView, BidOutcome, BidReceipt, Outcome, snapshot_frame};
 
 type Answer<T> = ResponseFuture<Result<T, AuctionError>>;
 
@@ -26,28 +23,24 @@ impl AuctionActor {
         Box::pin(async move { rx.await.unwrap_or(Err(AuctionError::Unavailable)) })
     }
 
-    fn run(&mut self, command: Command, ctx: &mut Context<Self>) -> Answer<AuctionView> {
-        let result = self
-            .execute(command, ctx)
-            .map(|_| AuctionView::of(&self.state, self.now()));
-        self.respond(result)
-    }
-
+    /// The receipt of the bid `bid_id` among `events`, or of the bid a
+    /// retry with the same request id recorded earlier.
     fn bid_outcome(
         &self,
-        msg: &PlaceBid,
-        bid_id: BidId,
+        bidder_id: UserId,
+        bid: &Bid,
+        bid_id: crate::domain::BidId,
         events: &[Event],
     ) -> Result<BidOutcome, AuctionError> {
         let placed = events.iter().find_map(|event| match &event.kind {
-            EventKind::BidPlaced(bid) if bid.bid_id == bid_id => Some((
+            EventKind::BidPlaced(placed) if placed.bid_id == bid_id => Some((
                 BidReceipt {
-                    id: bid.bid_id,
-                    amount: bid.amount,
-                    bidder_id: bid.bidder_id,
+                    id: placed.bid_id,
+                    amount: placed.amount,
+                    bidder_id: placed.bidder_id,
                     created_at: event.at,
                 },
-                bid.leading,
+                placed.leading,
             )),
             EventKind::MaxRaised(raise) if raise.bid_id == bid_id => Some((
                 BidReceipt {
@@ -61,9 +54,9 @@ impl AuctionActor {
             _ => None,
         });
         let retried = || {
-            let request_id = msg.request_id.as_deref()?;
-            let recorded = self.state.recorded_bid(msg.bidder_id, request_id)?;
-            Some((BidReceipt::of(msg.bidder_id, recorded), recorded.leading))
+            let request_id = bid.request_id.as_deref()?;
+            let recorded = self.state.recorded_bid(bidder_id, request_id)?;
+            Some((BidReceipt::of(bidder_id, recorded), recorded.leading))
         };
         let (bid, leading) = placed.or_else(retried).ok_or(AuctionError::Unavailable)?;
         Ok(BidOutcome {
@@ -74,88 +67,25 @@ impl AuctionActor {
     }
 }
 
-impl Handler<PlaceBid> for AuctionActor {
-    type Result = Answer<BidOutcome>;
+impl Handler<Execute> for AuctionActor {
+    type Result = Answer<Outcome>;
 
-    fn handle(&mut self, msg: PlaceBid, ctx: &mut Self::Context) -> Self::Result {
-        let bid = BidRequest::new(
-            msg.bidder_id,
-            msg.amount,
-            msg.max_amount,
-            msg.request_id.clone(),
-        );
-        let bid_id = bid.bid_id;
+    fn handle(&mut self, msg: Execute, ctx: &mut Self::Context) -> Self::Result {
+        let Execute { caller, command } = msg;
+        let ids = BidIds::fresh();
+        let bid = match &command {
+            Command::Bid(bid) => Some(bid.clone()),
+            _ => None,
+        };
         let result = self
-            .execute(Command::PlaceBid(bid), ctx)
-            .and_then(|events| self.bid_outcome(&msg, bid_id, &events));
+            .execute(|state, now| decide(state, caller, command, ids, now), ctx)
+            .and_then(|events| match bid {
+                Some(bid) => self
+                    .bid_outcome(caller.id, &bid, ids.bid, &events)
+                    .map(Outcome::Bid),
+                None => Ok(Outcome::Auction(AuctionView::of(&self.state, self.now()))),
+            });
         self.respond(result)
-    }
-}
-
-impl Handler<BuyNow> for AuctionActor {
-    type Result = Answer<AuctionView>;
-
-    fn handle(&mut self, msg: BuyNow, ctx: &mut Self::Context) -> Self::Result {
-        self.run(
-            Command::BuyNow {
-                buyer_id: msg.buyer_id,
-            },
-            ctx,
-        )
-    }
-}
-
-impl Handler<Start> for AuctionActor {
-    type Result = Answer<AuctionView>;
-
-    fn handle(&mut self, msg: Start, ctx: &mut Self::Context) -> Self::Result {
-        self.run(Command::Start { by: msg.by }, ctx)
-    }
-}
-
-impl Handler<Pause> for AuctionActor {
-    type Result = Answer<AuctionView>;
-
-    fn handle(&mut self, msg: Pause, ctx: &mut Self::Context) -> Self::Result {
-        self.run(Command::Pause { by: msg.by }, ctx)
-    }
-}
-
-impl Handler<Resume> for AuctionActor {
-    type Result = Answer<AuctionView>;
-
-    fn handle(&mut self, msg: Resume, ctx: &mut Self::Context) -> Self::Result {
-        self.run(Command::Resume { by: msg.by }, ctx)
-    }
-}
-
-impl Handler<Extend> for AuctionActor {
-    type Result = Answer<AuctionView>;
-
-    fn handle(&mut self, msg: Extend, ctx: &mut Self::Context) -> Self::Result {
-        self.run(
-            Command::Extend {
-                by: msg.by,
-                by_ms: msg.by_ms,
-            },
-            ctx,
-        )
-    }
-}
-
-impl Handler<End> for AuctionActor {
-    type Result = Answer<AuctionView>;
-
-    fn handle(&mut self, msg: End, ctx: &mut Self::Context) -> Self::Result {
-        self.run(Command::End { by: msg.by }, ctx)
-    }
-}
-
-impl Handler<Cancel> for AuctionActor {
-    type Result = Answer<AuctionView>;
-
-    fn handle(&mut self, msg: Cancel, ctx: &mut Self::Context) -> Self::Result {
-        self.run(Command::Cancel { by: msg.by }, ctx)
     }
 }
 
@@ -163,7 +93,10 @@ impl Handler<Tick> for AuctionActor {
     type Result = Answer<AuctionView>;
 
     fn handle(&mut self, _: Tick, ctx: &mut Self::Context) -> Self::Result {
-        self.run(Command::Close, ctx)
+        let result = self
+            .close_if_due(ctx)
+            .map(|_| AuctionView::of(&self.state, self.now()));
+        self.respond(result)
     }
 }
 
@@ -177,10 +110,10 @@ impl Handler<GetView> for AuctionActor {
 }
 
 impl Handler<GetSnapshotFrame> for AuctionActor {
-    type Result = Answer<Bytes>;
+    type Result = Answer<Frame>;
 
     fn handle(&mut self, _: GetSnapshotFrame, _: &mut Self::Context) -> Self::Result {
-        let frame = snapshot_frame(&self.state, self.now());
-        self.respond(Ok(frame))
+        let bytes = snapshot_frame(&self.state, self.now());
+        self.respond(Ok(Frame::new(Some(self.state.seq), bytes)))
     }
 }

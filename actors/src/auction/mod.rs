@@ -20,13 +20,16 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use crate::index::Index;
 use crate::journal_writer::JournalWriter;
 use crate::ports::{Clock, JournalStore};
-use crate::registry::AuctionIndex;
 use crate::rooms::Rooms;
 use crate::rules::AuctionState;
 
 use durability::{InFlight, Pending};
+
+/// Auction id -> address of its live actor (see [`Index`]).
+pub type AuctionIndex = Index<AuctionActor>;
 
 /// Tuning of auction actors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

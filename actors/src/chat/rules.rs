@@ -1,5 +1,6 @@
 //! Chat rules: what a message may say, and why one is refused.
 
+use crate::Code;
 use serde_json::{Value, json};
 
 /// The longest chat message, in characters.
@@ -39,15 +40,15 @@ pub enum ChatRejection {
 impl ChatRejection {
     /// The stable code.
     #[must_use]
-    pub const fn code(&self) -> &'static str {
+    pub const fn code(&self) -> Code {
         match self {
-            Self::Empty => "empty_message",
-            Self::TooLong => "message_too_long",
-            Self::Muted => "muted",
-            Self::Banned => "banned",
-            Self::RateLimited { .. } => "rate_limited",
-            Self::NotFound => "not_found",
-            Self::Unavailable => "unavailable",
+            Self::Empty => Code::EmptyMessage,
+            Self::TooLong => Code::MessageTooLong,
+            Self::Muted => Code::Muted,
+            Self::Banned => Code::Banned,
+            Self::RateLimited { .. } => Code::RateLimited,
+            Self::NotFound => Code::NotFound,
+            Self::Unavailable => Code::Unavailable,
         }
     }
 
@@ -104,8 +105,8 @@ mod tests {
             retry_after_ms: 1500,
             reason: "slow_mode",
         };
-        assert_eq!(slow.code(), "rate_limited");
+        assert_eq!(slow.code().as_str(), "rate_limited");
         assert_eq!(slow.details()["retry_after_secs"], 2);
-        assert_eq!(ChatRejection::Muted.code(), "muted");
+        assert_eq!(ChatRejection::Muted.code().as_str(), "muted");
     }
 }

@@ -1,11 +1,13 @@
 //! Domain vocabulary shared by the rules, the views and the ports:
-//! ids, money, increments and wire time.
+//! ids, who is acting, money, increments and wire time.
 
+mod caller;
 mod ids;
 mod increments;
 mod money;
 mod time;
 
+pub use caller::{Caller, Role};
 pub use ids::{AuctionId, BidId, ProductId, ShowId, UserId};
 pub use increments::{IncrementTable, IncrementTier, InvalidIncrements};
 pub use money::{Currency, InvalidCurrency, MAX_AMOUNT, Money};

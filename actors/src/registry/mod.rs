@@ -10,7 +10,6 @@
 //! so one auction's failure never disturbs another.
 
 mod handlers;
-mod index;
 pub mod messages;
 
 use std::collections::HashMap;
@@ -18,7 +17,7 @@ use std::collections::HashMap;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-pub use index::AuctionIndex;
+pub use crate::auction::AuctionIndex;
 
 use crate::AuctionError;
 use crate::auction::{AuctionActor, AuctionDeps};

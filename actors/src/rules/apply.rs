@@ -2,7 +2,7 @@
 //! for recovery, so replaying the journal rebuilds exactly the live state.
 
 use super::{
-    AuctionState, AuctionStatus, EndReason, Event, EventKind, Leader, Outcome, RecordedBid,
+    AuctionState, AuctionStatus, EndReason, Ending, Event, EventKind, Leader, RecordedBid,
 };
 
 /// Applies `event` to `state`. Events come from [`super::decide`] (or the
@@ -101,7 +101,7 @@ pub fn apply(state: &mut AuctionState, event: &Event) {
                         max_amount,
                     });
             }
-            state.outcome = Some(Outcome {
+            state.outcome = Some(Ending {
                 winner_id: *winner_id,
                 final_price: *final_price,
                 reason: *reason,

@@ -1,48 +1,80 @@
-//! Commands: what someone asks of an auction.
+//! Commands: what someone asks of an auction. The one shape for REST, the
+//! WebSocket and, later, a node forwarding to the auction's owner: it is
+//! serializable and carries no caller (the transport authenticates that).
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{BidId, UserId};
 
-/// Who is asking, as the HTTP layer authenticated them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Actor {
-    /// The user.
-    pub user_id: UserId,
-    /// Whether they are an admin (may act on any auction).
-    pub is_admin: bool,
+/// Something asked of an auction by a [`crate::domain::Caller`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "command", rename_all = "snake_case")]
+pub enum Command {
+    /// Place a bid (with an optional hidden maximum).
+    Bid(Bid),
+    /// Buy at the buy-now price, ending the auction.
+    BuyNow,
+    /// Scheduled -> live (seller or admin).
+    Start,
+    /// Live -> paused; the clock stops (seller or admin).
+    Pause,
+    /// Paused -> live; the clock runs on (seller or admin).
+    Resume,
+    /// Move a live auction's deadline later (seller or admin).
+    Extend {
+        /// Milliseconds to add (1 ms to 24 h).
+        by_ms: i64,
+    },
+    /// End now: the hammer falls for the leader if the reserve is met.
+    End,
+    /// Call the auction off; no winner (seller or admin).
+    Cancel,
 }
 
-impl Actor {
-    /// A non-admin user.
-    #[must_use]
-    pub const fn user(user_id: UserId) -> Self {
-        Self {
-            user_id,
-            is_admin: false,
-        }
-    }
+/// A bid as submitted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Bid {
+    /// The visible amount in minor units, at least the minimum next bid.
+    pub amount: i64,
+    /// The hidden maximum in minor units, at least `amount` (none: equal to `amount`).
+    #[serde(default)]
+    pub max_amount: Option<i64>,
+    /// Client idempotency key, unique per bidder: a retry answers the first outcome.
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
 
-    /// An admin.
+/// The ids a bid gets if recorded. Chosen by the caller so the rules stay pure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BidIds {
+    /// The bid's own id.
+    pub bid: BidId,
+    /// The id of the leader's automatic answer, if there is one.
+    pub proxy: BidId,
+}
+
+impl BidIds {
+    /// Two fresh ids.
     #[must_use]
-    pub const fn admin(user_id: UserId) -> Self {
+    pub fn fresh() -> Self {
         Self {
-            user_id,
-            is_admin: true,
+            bid: BidId::new(),
+            proxy: BidId::new(),
         }
     }
 }
 
-/// A bid as submitted. Ids are chosen by the caller so the rules stay pure.
+/// A bid with its bidder and ids, as the bidding rules judge it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BidRequest {
+pub(crate) struct BidRequest {
     /// The bidder.
     pub bidder_id: UserId,
-    /// The visible amount, at least the minimum next bid.
+    /// The visible amount.
     pub amount: i64,
-    /// The hidden maximum, at least `amount` (none: equal to `amount`).
+    /// The hidden maximum.
     pub max_amount: Option<i64>,
-    /// Client idempotency key, unique per bidder.
+    /// Client idempotency key.
     pub request_id: Option<String>,
     /// The id this bid gets if recorded.
     pub bid_id: BidId,
@@ -51,67 +83,14 @@ pub struct BidRequest {
 }
 
 impl BidRequest {
-    /// A bid with fresh ids.
-    #[must_use]
-    pub fn new(
-        bidder_id: UserId,
-        amount: i64,
-        max_amount: Option<i64>,
-        request_id: Option<String>,
-    ) -> Self {
+    pub(super) fn new(bidder_id: UserId, bid: Bid, ids: BidIds) -> Self {
         Self {
             bidder_id,
-            amount,
-            max_amount,
-            request_id,
-            bid_id: BidId::new(),
-            proxy_bid_id: BidId::new(),
+            amount: bid.amount,
+            max_amount: bid.max_amount,
+            request_id: bid.request_id,
+            bid_id: ids.bid,
+            proxy_bid_id: ids.proxy,
         }
     }
-}
-
-/// Something asked of an auction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// Place a bid (with an optional maximum).
-    PlaceBid(BidRequest),
-    /// Buy at the buy-now price, ending the auction.
-    BuyNow {
-        /// The buyer.
-        buyer_id: UserId,
-    },
-    /// Scheduled -> live.
-    Start {
-        /// Seller or admin.
-        by: Actor,
-    },
-    /// Live -> paused; the clock stops.
-    Pause {
-        /// Seller or admin.
-        by: Actor,
-    },
-    /// Paused -> live; the clock runs on.
-    Resume {
-        /// Seller or admin.
-        by: Actor,
-    },
-    /// Move a live auction's deadline later by `by_ms`.
-    Extend {
-        /// Seller or admin.
-        by: Actor,
-        /// Milliseconds to add.
-        by_ms: i64,
-    },
-    /// End now ("sold" to the leader if the reserve is met).
-    End {
-        /// Seller or admin.
-        by: Actor,
-    },
-    /// Call the auction off.
-    Cancel {
-        /// Seller or admin.
-        by: Actor,
-    },
-    /// The timer's tick: ends a live auction whose deadline has passed.
-    Close,
 }

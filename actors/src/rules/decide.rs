@@ -3,9 +3,10 @@
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{
-    Actor, AuctionConfig, AuctionState, AuctionStatus, Command, EndReason, Event, EventKind,
-    ExtendReason, Rejection, bidding,
+    AuctionConfig, AuctionState, AuctionStatus, BidIds, BidRequest, Command, EndReason, Event,
+    EventKind, ExtendReason, Rejection, bidding,
 };
+use crate::domain::Caller;
 
 /// The longest manual extension at once (24 hours).
 pub const MAX_MANUAL_EXTENSION_MS: i64 = 24 * 3_600_000;
@@ -58,36 +59,53 @@ pub fn create(config: AuctionConfig, now: DateTime<Utc>) -> Result<Event, Reject
     })
 }
 
-/// Decides what `command` does to `state` at `now`.
+/// Decides what `command` from `caller` does to `state` at `now`; a bid
+/// that is recorded takes its ids from `ids`.
 ///
 /// Returns the events to append and apply, in order, numbered after
-/// `state.seq`; an empty list when nothing changes (a tick before the
-/// deadline, or an idempotent retry of a recorded bid).
+/// `state.seq`; an empty list when nothing changes (an idempotent retry of a
+/// recorded bid).
 ///
 /// # Errors
 /// A [`Rejection`] when the command is refused; the state is then unchanged.
 pub fn decide(
     state: &AuctionState,
+    caller: Caller,
     command: Command,
+    ids: BidIds,
     now: DateTime<Utc>,
 ) -> Result<Vec<Event>, Rejection> {
     let mut out = Emitter::new(state, now);
     match command {
-        Command::PlaceBid(bid) => bidding::place_bid(state, bid, now, &mut out)?,
-        Command::BuyNow { buyer_id } => bidding::buy_now(state, buyer_id, now, &mut out)?,
-        Command::Start { by } => start(state, by, now, &mut out)?,
-        Command::Pause { by } => pause(state, by, now, &mut out)?,
-        Command::Resume { by } => resume(state, by, now, &mut out)?,
-        Command::Extend { by, by_ms } => extend(state, by, by_ms, now, &mut out)?,
-        Command::End { by } => end(state, by, &mut out)?,
-        Command::Cancel { by } => cancel(state, by, &mut out)?,
-        Command::Close => close(state, now, &mut out),
+        Command::Bid(bid) => {
+            let bid = BidRequest::new(caller.id, bid, ids);
+            bidding::place_bid(state, bid, now, &mut out)?;
+        }
+        Command::BuyNow => bidding::buy_now(state, caller.id, now, &mut out)?,
+        Command::Start => start(state, caller, now, &mut out)?,
+        Command::Pause => pause(state, caller, now, &mut out)?,
+        Command::Resume => resume(state, caller, now, &mut out)?,
+        Command::Extend { by_ms } => extend(state, caller, by_ms, now, &mut out)?,
+        Command::End => end(state, caller, &mut out)?,
+        Command::Cancel => cancel(state, caller, &mut out)?,
     }
     Ok(out.events)
 }
 
-fn authorize(state: &AuctionState, by: Actor) -> Result<(), Rejection> {
-    if by.is_admin || by.user_id == state.config.seller_id {
+/// The timer's check: a live auction whose deadline has passed ends (the
+/// `ended` event); otherwise nothing happens. Pure, like [`decide`].
+#[must_use]
+pub fn close(state: &AuctionState, now: DateTime<Utc>) -> Vec<Event> {
+    let mut out = Emitter::new(state, now);
+    let due = state.status == AuctionStatus::Live && state.ends_at.is_some_and(|at| now >= at);
+    if due {
+        emit_ended(state, EndReason::Timer, &mut out);
+    }
+    out.events
+}
+
+fn authorize(state: &AuctionState, by: Caller) -> Result<(), Rejection> {
+    if by.may_manage(state.config.seller_id) {
         Ok(())
     } else {
         Err(Rejection::Forbidden)
@@ -133,7 +151,7 @@ fn require_before_deadline(state: &AuctionState, now: DateTime<Utc>) -> Result<(
 
 fn start(
     state: &AuctionState,
-    by: Actor,
+    by: Caller,
     now: DateTime<Utc>,
     out: &mut Emitter<'_>,
 ) -> Result<(), Rejection> {
@@ -152,7 +170,7 @@ fn start(
 
 fn pause(
     state: &AuctionState,
-    by: Actor,
+    by: Caller,
     now: DateTime<Utc>,
     out: &mut Emitter<'_>,
 ) -> Result<(), Rejection> {
@@ -168,7 +186,7 @@ fn pause(
 
 fn resume(
     state: &AuctionState,
-    by: Actor,
+    by: Caller,
     now: DateTime<Utc>,
     out: &mut Emitter<'_>,
 ) -> Result<(), Rejection> {
@@ -181,7 +199,7 @@ fn resume(
 
 fn extend(
     state: &AuctionState,
-    by: Actor,
+    by: Caller,
     by_ms: i64,
     now: DateTime<Utc>,
     out: &mut Emitter<'_>,
@@ -210,14 +228,14 @@ fn extend(
     Ok(())
 }
 
-fn end(state: &AuctionState, by: Actor, out: &mut Emitter<'_>) -> Result<(), Rejection> {
+fn end(state: &AuctionState, by: Caller, out: &mut Emitter<'_>) -> Result<(), Rejection> {
     authorize(state, by)?;
     require(state, "end", &[AuctionStatus::Live, AuctionStatus::Paused])?;
     emit_ended(state, EndReason::Hammer, out);
     Ok(())
 }
 
-fn cancel(state: &AuctionState, by: Actor, out: &mut Emitter<'_>) -> Result<(), Rejection> {
+fn cancel(state: &AuctionState, by: Caller, out: &mut Emitter<'_>) -> Result<(), Rejection> {
     authorize(state, by)?;
     require(
         state,
@@ -230,13 +248,6 @@ fn cancel(state: &AuctionState, by: Actor, out: &mut Emitter<'_>) -> Result<(), 
     )?;
     out.emit(EventKind::Cancelled);
     Ok(())
-}
-
-fn close(state: &AuctionState, now: DateTime<Utc>, out: &mut Emitter<'_>) {
-    let due = state.status == AuctionStatus::Live && state.ends_at.is_some_and(|at| now >= at);
-    if due {
-        emit_ended(state, EndReason::Timer, out);
-    }
 }
 
 /// The leader wins at the current price if the reserve is met; else nobody.

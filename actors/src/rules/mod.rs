@@ -1,5 +1,6 @@
-//! The bidding rules, as pure functions: [`decide`] turns a command into
-//! events (or a [`Rejection`]), [`apply`] folds an event into the state.
+//! The bidding rules, as pure functions: [`decide`] turns a caller's command
+//! into events (or a [`Rejection`]), [`close`] ends an auction whose deadline
+//! passed, [`apply`] folds an event into the state.
 //! No clock reads, no IO, no randomness: the caller passes `now` and ids in.
 
 mod apply;
@@ -15,12 +16,13 @@ mod state;
 mod tests;
 
 pub use apply::apply;
-pub use command::{Actor, BidRequest, Command};
+use command::BidRequest;
+pub use command::{Bid, BidIds, Command};
 pub use config::{
     AuctionConfig, DEFAULT_SNIPE_EXTEND_TO_MS, DEFAULT_SNIPE_WINDOW_MS, MAX_DURATION_MS,
     MAX_SNIPE_MS, NewAuction, TimerMode,
 };
-pub use decide::{MAX_MANUAL_EXTENSION_MS, create, decide};
+pub use decide::{MAX_MANUAL_EXTENSION_MS, close, create, decide};
 pub use event::{BidPlaced, EndReason, Event, EventKind, ExtendReason, MaxRaised};
 pub use rejection::Rejection;
-pub use state::{AuctionState, AuctionStatus, Leader, Outcome, RecordedBid};
+pub use state::{AuctionState, AuctionStatus, Ending, Leader, RecordedBid};

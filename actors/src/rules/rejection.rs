@@ -3,8 +3,9 @@
 use serde_json::{Value, json};
 
 use super::AuctionStatus;
+use crate::Code;
 
-/// A refused command, with a stable snake_case [`code`](Rejection::code).
+/// A refused command, with its stable [`Code`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
     /// The bid is below the minimum next bid.
@@ -63,21 +64,21 @@ pub enum Rejection {
 }
 
 impl Rejection {
-    /// The stable code clients switch on, e.g. `bid_too_low`.
+    /// The stable code clients switch on, e.g. [`Code::BidTooLow`].
     #[must_use]
-    pub const fn code(&self) -> &'static str {
+    pub const fn code(&self) -> Code {
         match self {
-            Self::BidTooLow { .. } => "bid_too_low",
-            Self::AuctionNotLive { .. } => "auction_not_live",
-            Self::AuctionClosed => "auction_closed",
-            Self::OwnAuction => "own_auction",
-            Self::Forbidden => "forbidden",
-            Self::InvalidAmount { .. } => "invalid_amount",
-            Self::NotFound => "not_found",
-            Self::BuyNowUnavailable => "buy_now_unavailable",
-            Self::InvalidTransition { .. } => "invalid_transition",
-            Self::AlreadyLeading { .. } => "already_leading",
-            Self::InvalidConfig { .. } => "invalid_config",
+            Self::BidTooLow { .. } => Code::BidTooLow,
+            Self::AuctionNotLive { .. } => Code::AuctionNotLive,
+            Self::AuctionClosed => Code::AuctionClosed,
+            Self::OwnAuction => Code::OwnAuction,
+            Self::Forbidden => Code::Forbidden,
+            Self::InvalidAmount { .. } => Code::InvalidAmount,
+            Self::NotFound => Code::NotFound,
+            Self::BuyNowUnavailable => Code::BuyNowUnavailable,
+            Self::InvalidTransition { .. } => Code::InvalidTransition,
+            Self::AlreadyLeading { .. } => Code::AlreadyLeading,
+            Self::InvalidConfig { .. } => Code::InvalidConfig,
         }
     }
 

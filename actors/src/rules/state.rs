@@ -77,7 +77,7 @@ pub struct RecordedBid {
 
 /// How an ended auction ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Outcome {
+pub struct Ending {
     /// The winner, if any (none without bids or below the reserve).
     pub winner_id: Option<UserId>,
     /// The hammer price, when there is a winner.
@@ -113,7 +113,7 @@ pub struct AuctionState {
     /// The seq of the last applied event (gapless from 1).
     pub seq: u64,
     /// How it ended, once ended.
-    pub outcome: Option<Outcome>,
+    pub outcome: Option<Ending>,
     /// Bids by bidder and client request id, for idempotent retries.
     pub requests: BTreeMap<UserId, BTreeMap<String, RecordedBid>>,
 }

@@ -118,3 +118,34 @@ pub struct BidOutcome {
     /// The auction after it (durable).
     pub auction: AuctionView,
 }
+
+/// What a command answers once durable: a bid's outcome, or the auction
+/// after a buy-now or a lifecycle change. Serialized as the inner value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Outcome {
+    /// A recorded bid.
+    Bid(BidOutcome),
+    /// The auction after the command.
+    Auction(AuctionView),
+}
+
+impl Outcome {
+    /// The auction after the command.
+    #[must_use]
+    pub const fn auction(&self) -> &AuctionView {
+        match self {
+            Self::Bid(outcome) => &outcome.auction,
+            Self::Auction(view) => view,
+        }
+    }
+
+    /// The auction after the command, by value.
+    #[must_use]
+    pub fn into_auction(self) -> AuctionView {
+        match self {
+            Self::Bid(outcome) => outcome.auction,
+            Self::Auction(view) => view,
+        }
+    }
+}

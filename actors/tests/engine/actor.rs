@@ -3,10 +3,9 @@
 use std::time::Duration;
 
 use blytz_actors::AuctionError;
-use blytz_actors::auction::messages::PlaceBid;
 use blytz_actors::domain::{ShowId, UserId};
 use blytz_actors::rooms::RoomKey;
-use blytz_actors::rules::{AuctionStatus, Rejection, TimerMode};
+use blytz_actors::rules::{AuctionStatus, Command, Rejection, TimerMode};
 use tokio::sync::broadcast::error::TryRecvError;
 
 use crate::helpers::*;
@@ -21,31 +20,11 @@ async fn a_bid_is_acknowledged_and_published_only_after_the_journal_commits() {
     let (alice, bob) = (UserId::new(), UserId::new());
     let engine = t.engine.clone();
     let first = actix_rt::spawn(async move {
-        engine
-            .place_bid(
-                auction.id,
-                PlaceBid {
-                    bidder_id: alice,
-                    amount: 1_000,
-                    max_amount: None,
-                    request_id: None,
-                },
-            )
-            .await
+        place_bid(&engine, auction.id, alice, bid(1_000, None, None)).await
     });
     let engine = t.engine.clone();
     let second = actix_rt::spawn(async move {
-        engine
-            .place_bid(
-                auction.id,
-                PlaceBid {
-                    bidder_id: bob,
-                    amount: 1_000,
-                    max_amount: None,
-                    request_id: None,
-                },
-            )
-            .await
+        place_bid(&engine, auction.id, bob, bid(1_000, None, None)).await
     });
     actix_rt::time::sleep(Duration::from_millis(50)).await;
     assert!(!first.is_finished(), "no ack before the commit");
@@ -127,7 +106,9 @@ async fn a_restart_rebuilds_the_same_view_from_snapshot_and_journal() {
             .await;
     }
     let seller = t.seller();
-    t.engine.pause(auction.id, seller).await.unwrap();
+    command(&t.engine, auction.id, seller, Command::Pause)
+        .await
+        .unwrap();
     let before = t.engine.view(auction.id).await.unwrap();
     let snapshot = t.store.snapshot(auction.id).expect("a snapshot on pause");
     assert_eq!(snapshot.seq, before.seq);
@@ -135,7 +116,9 @@ async fn a_restart_rebuilds_the_same_view_from_snapshot_and_journal() {
     let restarted = t.restarted();
     let after = restarted.view(auction.id).await.unwrap();
     assert_eq!(after, before);
-    let resumed = restarted.resume(auction.id, seller).await.unwrap();
+    let resumed = command(&restarted, auction.id, seller, Command::Resume)
+        .await
+        .unwrap();
     assert_eq!(resumed.status, AuctionStatus::Live);
     assert_eq!(resumed.seq, before.seq + 1);
 }
@@ -169,8 +152,7 @@ async fn the_timer_ends_the_auction_on_its_own() {
     new.mode = TimerMode::SuddenDeath;
     let created = t.engine.create_auction(t.seller, new).await.unwrap();
     let mut room = t.engine.subscribe(RoomKey::Auction(created.id));
-    t.engine
-        .start_auction(created.id, t.seller())
+    command(&t.engine, created.id, t.seller(), Command::Start)
         .await
         .unwrap();
     let alice = UserId::new();
@@ -196,8 +178,7 @@ async fn rooms_receive_every_event_once_with_gapless_seq() {
     let created = t.engine.create_auction(t.seller, new).await.unwrap();
     let mut auction_room = t.engine.subscribe(RoomKey::Auction(created.id));
     let mut show_room = t.engine.subscribe(RoomKey::Show(show));
-    t.engine
-        .start_auction(created.id, t.seller())
+    command(&t.engine, created.id, t.seller(), Command::Start)
         .await
         .unwrap();
     let (alice, bob) = (UserId::new(), UserId::new());
@@ -205,7 +186,9 @@ async fn rooms_receive_every_event_once_with_gapless_seq() {
     t.bid(created.id, bob, 1_500, None).await.unwrap(); // recorded + automatic answer
     t.clock.as_ref().unwrap().advance(55_000);
     t.bid(created.id, bob, 3_100, None).await.unwrap(); // leads + anti-snipe extension
-    t.engine.pause(created.id, t.seller()).await.unwrap();
+    command(&t.engine, created.id, t.seller(), Command::Pause)
+        .await
+        .unwrap();
     let last = t.engine.view(created.id).await.unwrap();
 
     let mut frames = Vec::new();
@@ -242,7 +225,7 @@ async fn rooms_receive_every_event_once_with_gapless_seq() {
         );
     }
     let snapshot: serde_json::Value =
-        serde_json::from_slice(&t.engine.snapshot_frame(created.id).await.unwrap()).unwrap();
+        serde_json::from_slice(&t.engine.snapshot_frame(created.id).await.unwrap().bytes).unwrap();
     assert_eq!(snapshot["type"], "auction.snapshot");
     assert_eq!(snapshot["seq"], last.seq);
     assert_eq!(snapshot["auction"]["status"], "paused");
@@ -253,21 +236,18 @@ async fn a_retried_request_returns_the_first_outcome() {
     let t = manual_engine();
     let auction = t.live(t.new_auction(1_000, 60_000)).await;
     let alice = UserId::new();
-    let bid = |amount| PlaceBid {
-        bidder_id: alice,
-        amount,
-        max_amount: None,
-        request_id: Some("tap-1".to_owned()),
-    };
-    let first = t.engine.place_bid(auction.id, bid(1_000)).await.unwrap();
-    let retry = t.engine.place_bid(auction.id, bid(1_000)).await.unwrap();
+    let tap = |amount| bid(amount, None, Some("tap-1".to_owned()));
+    let first = place_bid(&t.engine, auction.id, alice, tap(1_000))
+        .await
+        .unwrap();
+    let retry = place_bid(&t.engine, auction.id, alice, tap(1_000))
+        .await
+        .unwrap();
     assert_eq!(retry.bid, first.bid);
     assert_eq!(retry.leading, first.leading);
     assert_eq!(retry.auction.bid_count, 1);
     // Even after a restart: the journal remembers the request.
-    let again = t
-        .restarted()
-        .place_bid(auction.id, bid(1_000))
+    let again = place_bid(&t.restarted(), auction.id, alice, tap(1_000))
         .await
         .unwrap();
     assert_eq!(again.bid, first.bid);
@@ -288,17 +268,13 @@ async fn auctions_on_worker_arbiters_share_group_commits_and_stay_independent() 
         for &id in &ids {
             let engine = t.engine.clone();
             handles.push(actix_rt::spawn(async move {
-                engine
-                    .place_bid(
-                        id,
-                        PlaceBid {
-                            bidder_id: UserId::new(),
-                            amount: 1_000 + round * 1_000,
-                            max_amount: None,
-                            request_id: None,
-                        },
-                    )
-                    .await
+                place_bid(
+                    &engine,
+                    id,
+                    UserId::new(),
+                    bid(1_000 + round * 1_000, None, None),
+                )
+                .await
             }));
         }
     }
@@ -336,7 +312,9 @@ async fn an_ended_auction_is_evicted_after_its_grace_and_respawned_on_demand() {
     s.auction.eviction_grace = Duration::from_millis(20);
     let t = system_engine(s);
     let auction = t.live(t.new_auction(1_000, 60_000)).await;
-    let ended = t.engine.end(auction.id, t.seller()).await.unwrap();
+    let ended = command(&t.engine, auction.id, t.seller(), Command::End)
+        .await
+        .unwrap();
     assert_eq!(ended.status, AuctionStatus::Ended);
     for _ in 0..250 {
         if t.engine.index().get(auction.id).is_none() {

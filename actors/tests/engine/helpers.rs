@@ -5,12 +5,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use blytz_actors::auction::AuctionSettings;
-use blytz_actors::auction::messages::PlaceBid;
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
+use blytz_actors::domain::{Caller, Role};
 use blytz_actors::ports::{Clock, InMemoryJournal, ManualClock, SystemClock};
-use blytz_actors::rooms::{RoomKey, Rooms};
-use blytz_actors::rules::{Actor, NewAuction};
-use blytz_actors::view::{AuctionView, BidOutcome};
+use blytz_actors::rooms::{Frame, RoomKey, Rooms};
+use blytz_actors::rules::{Bid, Command, NewAuction};
+use blytz_actors::view::{AuctionView, BidOutcome, Outcome};
 use blytz_actors::{AuctionError, Engine, EngineSettings};
 use bytes::Bytes;
 use chrono::DateTime;
@@ -74,8 +74,8 @@ impl TestEngine {
         Engine::start(self.store.clone(), clock, settings())
     }
 
-    pub fn seller(&self) -> Actor {
-        Actor::user(self.seller)
+    pub fn seller(&self) -> Caller {
+        Caller::new(self.seller, Role::Seller)
     }
 
     pub fn new_auction(&self, start_price: i64, duration_ms: i64) -> NewAuction {
@@ -85,8 +85,7 @@ impl TestEngine {
     /// Creates and starts an auction.
     pub async fn live(&self, new: NewAuction) -> AuctionView {
         let created = self.engine.create_auction(self.seller, new).await.unwrap();
-        self.engine
-            .start_auction(created.id, self.seller())
+        command(&self.engine, created.id, self.seller(), Command::Start)
             .await
             .unwrap()
     }
@@ -98,27 +97,68 @@ impl TestEngine {
         amount: i64,
         max_amount: Option<i64>,
     ) -> Result<BidOutcome, AuctionError> {
-        self.engine
-            .place_bid(
-                auction_id,
-                PlaceBid {
-                    bidder_id,
-                    amount,
-                    max_amount,
-                    request_id: None,
-                },
-            )
-            .await
+        place_bid(
+            &self.engine,
+            auction_id,
+            bidder_id,
+            bid(amount, max_amount, None),
+        )
+        .await
     }
 }
 
+/// A bid.
+pub fn bid(amount: i64, max_amount: Option<i64>, request_id: Option<String>) -> Bid {
+    Bid {
+        amount,
+        max_amount,
+        request_id,
+    }
+}
+
+/// `bidder` places `bid` through [`Engine::execute`].
+pub async fn place_bid(
+    engine: &Engine,
+    auction_id: AuctionId,
+    bidder: UserId,
+    bid: Bid,
+) -> Result<BidOutcome, AuctionError> {
+    let caller = Caller::new(bidder, Role::Buyer);
+    match engine
+        .execute(auction_id, caller, Command::Bid(bid))
+        .await?
+    {
+        Outcome::Bid(outcome) => Ok(outcome),
+        Outcome::Auction(view) => panic!("a bid answered without a bid: {view:?}"),
+    }
+}
+
+/// `caller` runs a lifecycle `command` through [`Engine::execute`]; the auction after it.
+pub async fn command(
+    engine: &Engine,
+    auction_id: AuctionId,
+    caller: Caller,
+    command: Command,
+) -> Result<AuctionView, AuctionError> {
+    engine
+        .execute(auction_id, caller, command)
+        .await
+        .map(Outcome::into_auction)
+}
+
 /// The next frame of a room, parsed; fails the test after 5 s.
-pub async fn next_frame(rx: &mut broadcast::Receiver<Bytes>) -> Value {
-    let bytes = tokio::time::timeout(Duration::from_secs(5), rx.recv())
+pub async fn next_frame(rx: &mut broadcast::Receiver<Frame>) -> Value {
+    let frame = tokio::time::timeout(Duration::from_secs(5), rx.recv())
         .await
         .expect("a frame within 5 s")
         .expect("the room is open");
-    serde_json::from_slice(&bytes).unwrap()
+    let value: Value = serde_json::from_slice(&frame.bytes).unwrap();
+    assert_eq!(
+        frame.seq,
+        value["seq"].as_u64(),
+        "a frame carries its own seq"
+    );
+    value
 }
 
 /// A room's chat lane, read frame by frame: `chat.batch` frames are unpacked.
@@ -142,7 +182,11 @@ impl ChatWatcher {
     /// The next chat-lane frame.
     pub async fn next(&mut self) -> Value {
         while self.pending.is_empty() {
-            let mut frame = next_frame(&mut self.rx).await;
+            let bytes = tokio::time::timeout(Duration::from_secs(5), self.rx.recv())
+                .await
+                .expect("a chat frame within 5 s")
+                .expect("the room is open");
+            let mut frame: Value = serde_json::from_slice(&bytes).unwrap();
             if frame["type"] == "chat.batch" {
                 self.batches += 1;
                 let frames = frame["frames"].take();
@@ -162,7 +206,7 @@ impl ChatWatcher {
 }
 
 /// Frames until one of type `kind` (inclusive).
-pub async fn frames_until(rx: &mut broadcast::Receiver<Bytes>, kind: &str) -> Vec<Value> {
+pub async fn frames_until(rx: &mut broadcast::Receiver<Frame>, kind: &str) -> Vec<Value> {
     let mut frames = Vec::new();
     loop {
         let frame = next_frame(rx).await;

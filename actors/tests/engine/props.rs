@@ -1,9 +1,9 @@
 //! Property tests of the rules over random command sequences.
 
-use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
+use blytz_actors::domain::{AuctionId, Caller, Currency, ProductId, Role, UserId};
 use blytz_actors::rules::{
-    Actor, AuctionState, AuctionStatus, BidRequest, Command, EndReason, Event, EventKind,
-    NewAuction, TimerMode, apply, create, decide,
+    AuctionState, AuctionStatus, Bid, BidIds, Command, EndReason, Event, EventKind, NewAuction,
+    TimerMode, apply, close, create, decide,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use proptest::prelude::*;
@@ -119,14 +119,15 @@ fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut state = AuctionState::replay([&created]).unwrap();
     let mut journal: Vec<Event> = vec![created];
     let mut maxima: Vec<(UserId, i64)> = Vec::new();
-    let by = Actor::user(seller);
+    let by = Caller::new(seller, Role::Seller);
     let mut started = false;
 
     for op in ops {
+        // `None`: the timer's check.
         let command = match op {
             Op::Advance(ms) => {
                 now += TimeDelta::milliseconds(*ms);
-                Command::Close
+                None
             }
             Op::Bid {
                 bidder,
@@ -135,31 +136,33 @@ fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
                 request,
             } => {
                 let amount = state.min_next_bid() + over_min;
-                let mut bid = BidRequest::new(
-                    bidders[*bidder],
-                    amount,
-                    extra_max.map(|m| amount + m),
-                    request.map(|r| format!("req-{r}")),
-                );
+                let mut bidder_id = bidders[*bidder];
                 if *bidder == 0 && started {
-                    bid.bidder_id = bidders[1 + (amount as usize % 3)];
+                    bidder_id = bidders[1 + (amount as usize % 3)];
                 }
-                Command::PlaceBid(bid)
+                let bid = Bid {
+                    amount,
+                    max_amount: extra_max.map(|m| amount + m),
+                    request_id: request.map(|r| format!("req-{r}")),
+                };
+                Some((Caller::new(bidder_id, Role::Buyer), Command::Bid(bid)))
             }
-            Op::Pause => Command::Pause { by },
-            Op::Resume => Command::Resume { by },
-            Op::Extend(ms) => Command::Extend { by, by_ms: *ms },
-            Op::BuyNow(b) => Command::BuyNow {
-                buyer_id: bidders[*b],
-            },
-            Op::Close => Command::Close,
-            Op::End => Command::End { by },
-            Op::Cancel => Command::Cancel { by },
-            Op::Start => Command::Start { by },
+            Op::Pause => Some((by, Command::Pause)),
+            Op::Resume => Some((by, Command::Resume)),
+            Op::Extend(ms) => Some((by, Command::Extend { by_ms: *ms })),
+            Op::BuyNow(b) => Some((Caller::new(bidders[*b], Role::Buyer), Command::BuyNow)),
+            Op::Close => None,
+            Op::End => Some((by, Command::End)),
+            Op::Cancel => Some((by, Command::Cancel)),
+            Op::Start => Some((by, Command::Start)),
         };
-        started |= matches!(command, Command::Start { .. });
+        started |= matches!(command, Some((_, Command::Start)));
         let before = state.clone();
-        match decide(&state, command, now) {
+        let decided = match command {
+            Some((caller, command)) => decide(&state, caller, command, BidIds::fresh(), now),
+            None => Ok(close(&state, now)),
+        };
+        match decided {
             Err(_) => prop_assert_eq!(&state, &before, "a rejection changes nothing"),
             Ok(events) => {
                 if before.status.is_final() {

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
+use blytz_actors::domain::{Caller, Role};
 use blytz_actors::journal_writer::{JournalWriter, WriterSettings};
 use blytz_actors::ports::{InMemoryJournal, JournalEntry, JournalError, JournalStore};
-use blytz_actors::rules::{Actor, AuctionState, Command, NewAuction, create, decide};
+use blytz_actors::rules::{AuctionState, BidIds, Command, NewAuction, create, decide};
 use chrono::DateTime;
 
 fn created(seller: UserId) -> (JournalEntry, AuctionState) {
@@ -34,9 +35,9 @@ async fn one_bad_batch_in_a_group_fails_only_its_own_auction() {
     let now = DateTime::from_timestamp_millis(1_700_000_000_001).unwrap();
     let start = decide(
         &b_state,
-        Command::Start {
-            by: Actor::user(seller),
-        },
+        Caller::new(seller, Role::Seller),
+        Command::Start,
+        BidIds::fresh(),
         now,
     )
     .unwrap();

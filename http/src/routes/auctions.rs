@@ -6,11 +6,11 @@
 use actix_web::{HttpResponse, get, post, web};
 use blytz::auctions::AuctionFilter;
 use blytz::pagination::{Page, Paged};
-use blytz_actors::auction::messages::PlaceBid;
 use blytz_actors::domain::AuctionId;
-use blytz_actors::rules::NewAuction;
+use blytz_actors::rules::{Bid, NewAuction};
 use utoipa_actix_web::service_config::ServiceConfig;
 
+use crate::command::{self, Lifecycle};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthUser, RequireRole, Seller};
 use crate::schemas::{
@@ -51,10 +51,12 @@ async fn create(
     seller: RequireRole<Seller>,
     body: web::Json<NewAuction>,
 ) -> ApiResult<HttpResponse> {
-    let view = state
-        .auctions
-        .create(seller.actor(), body.into_inner())
-        .await?;
+    let new = body.into_inner();
+    let view = if new.show_id.is_some() {
+        state.shows.create_lot(seller.caller(), new).await?
+    } else {
+        state.auctions.create(seller.caller(), new, None).await?
+    };
     Ok(HttpResponse::Created().json(view))
 }
 
@@ -87,7 +89,7 @@ async fn get_one(state: web::Data<AppState>, id: web::Path<AuctionId>) -> ApiRes
 
 /// Declares a lifecycle command route: owner or admin, answers the auction.
 macro_rules! lifecycle_route {
-    ($name:ident, $path:literal, $method:ident, $summary:literal) => {
+    ($name:ident, $path:literal, $action:ident, $summary:literal) => {
         #[doc = $summary]
         #[utoipa::path(
             tag = "auctions",
@@ -106,8 +108,9 @@ macro_rules! lifecycle_route {
             user: AuthUser,
             id: web::Path<AuctionId>,
         ) -> ApiResult<HttpResponse> {
-            let view = state.auctions.$method(*id, user.caller()).await?;
-            Ok(HttpResponse::Ok().json(view))
+            let command = Lifecycle::$action.into();
+            let outcome = command::execute(&state, user.caller(), *id, command).await?;
+            Ok(HttpResponse::Ok().json(outcome))
         }
     };
 }
@@ -115,26 +118,26 @@ macro_rules! lifecycle_route {
 lifecycle_route!(
     start,
     "/{id}/start",
-    start,
+    Start,
     "Start a scheduled auction: the clock runs."
 );
 lifecycle_route!(
     pause,
     "/{id}/pause",
-    pause,
+    Pause,
     "Pause a live auction: the clock stops."
 );
-lifecycle_route!(resume, "/{id}/resume", resume, "Resume a paused auction.");
+lifecycle_route!(resume, "/{id}/resume", Resume, "Resume a paused auction.");
 lifecycle_route!(
     end,
     "/{id}/end",
-    end,
+    End,
     "Hammer: end now; the leader (if the reserve is met) wins."
 );
 lifecycle_route!(
     cancel,
     "/{id}/cancel",
-    cancel,
+    Cancel,
     "Call the auction off: no winner."
 );
 
@@ -158,11 +161,9 @@ async fn extend(
     id: web::Path<AuctionId>,
     body: web::Json<ExtendRequest>,
 ) -> ApiResult<HttpResponse> {
-    let view = state
-        .auctions
-        .extend(*id, user.caller(), body.by_ms)
-        .await?;
-    Ok(HttpResponse::Ok().json(view))
+    let command = command::extend(body.by_ms);
+    let outcome = command::execute(&state, user.caller(), *id, command).await?;
+    Ok(HttpResponse::Ok().json(outcome))
 }
 
 /// Place a bid. Answers only once the bid is durable (201), or a rejection
@@ -186,17 +187,10 @@ async fn place_bid(
     state: web::Data<AppState>,
     user: AuthUser,
     id: web::Path<AuctionId>,
-    body: web::Json<BidRequest>,
+    body: web::Json<Bid>,
 ) -> ApiResult<HttpResponse> {
-    state.limits.check_bid(user.id)?;
-    let body = body.into_inner();
-    let bid = PlaceBid {
-        bidder_id: user.id,
-        amount: body.amount,
-        max_amount: body.max_amount,
-        request_id: body.request_id,
-    };
-    let outcome = state.auctions.bid(*id, bid).await?;
+    let command = command::bid(body.into_inner());
+    let outcome = command::execute(&state, user.caller(), *id, command).await?;
     Ok(HttpResponse::Created().json(outcome))
 }
 
@@ -233,5 +227,7 @@ async fn buy_now(
     user: AuthUser,
     id: web::Path<AuctionId>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.auctions.buy_now(*id, user.id).await?))
+    let command = Lifecycle::BuyNow.into();
+    let outcome = command::execute(&state, user.caller(), *id, command).await?;
+    Ok(HttpResponse::Ok().json(outcome))
 }

@@ -40,7 +40,7 @@ async fn low_stock(
     seller: RequireRole<Seller>,
     page: web::Query<Page>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.commerce.low_stock(seller.actor(), &page).await?))
+    Ok(HttpResponse::Ok().json(state.commerce.low_stock(seller.caller(), &page).await?))
 }
 
 /// The stock of a product (its seller or an admin).
@@ -60,7 +60,7 @@ async fn get_stock(
     user: AuthUser,
     id: web::Path<ProductId>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.commerce.stock(user.actor(), *id).await?))
+    Ok(HttpResponse::Ok().json(state.commerce.stock(user.caller(), *id).await?))
 }
 
 /// Set the units on hand of a product (its seller or an admin).
@@ -86,7 +86,7 @@ async fn set_stock(
 ) -> ApiResult<HttpResponse> {
     let level = state
         .commerce
-        .set_stock(user.actor(), *id, body.into_inner())
+        .set_stock(user.caller(), *id, body.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(level))
 }

@@ -90,7 +90,7 @@ async fn list(
     page: web::Query<Page>,
 ) -> ApiResult<HttpResponse> {
     let view = filter.view.unwrap_or_default();
-    Ok(HttpResponse::Ok().json(state.commerce.orders(user.actor(), view, &page).await?))
+    Ok(HttpResponse::Ok().json(state.commerce.orders(user.caller(), view, &page).await?))
 }
 
 /// One order, with its items and shipment tracking: its buyer, seller or an admin.
@@ -106,7 +106,7 @@ async fn get_one(
     user: AuthUser,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.commerce.order(user.actor(), *id).await?))
+    Ok(HttpResponse::Ok().json(state.commerce.order(user.caller(), *id).await?))
 }
 
 /// Declares an order command: `POST /orders/{id}/<action>` answering the order.
@@ -130,7 +130,7 @@ macro_rules! order_command {
             user: AuthUser,
             $id: web::Path<Uuid>,
         ) -> ApiResult<HttpResponse> {
-            let $actor = user.actor();
+            let $actor = user.caller();
             let $id = *$id;
             Ok(HttpResponse::Ok().json($call.await?))
         }
@@ -197,7 +197,7 @@ async fn ship(
 ) -> ApiResult<HttpResponse> {
     let order = state
         .commerce
-        .ship_order(user.actor(), *id, body.into_inner())
+        .ship_order(user.caller(), *id, body.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(order))
 }

@@ -35,7 +35,7 @@ async fn intent(
 ) -> ApiResult<HttpResponse> {
     let view = state
         .commerce
-        .payment_intent(user.actor(), body.order_id)
+        .payment_intent(user.caller(), body.order_id)
         .await?;
     Ok(HttpResponse::Ok().json(view))
 }

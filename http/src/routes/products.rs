@@ -2,10 +2,10 @@
 //! change and delete their own; pictures are uploaded as multipart.
 
 use actix_multipart::Multipart;
-use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse, delete, get, post, put, web};
+use blytz::Code;
 use blytz::Error;
 use blytz::catalog::{Image, NewProduct, Product, ProductPage, ProductQuery, ProductUpdate, media};
 use blytz::ids::ProductId;
@@ -49,7 +49,7 @@ async fn list(
 ) -> ApiResult<HttpResponse> {
     let page = state
         .catalog
-        .list_products(user.0.as_ref().map(AuthUser::actor), query.into_inner())
+        .list_products(user.0.as_ref().map(AuthUser::caller), query.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }
@@ -73,7 +73,7 @@ async fn my_products(
 ) -> ApiResult<HttpResponse> {
     let page = state
         .catalog
-        .my_products(seller.actor(), query.into_inner())
+        .my_products(seller.caller(), query.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(page))
 }
@@ -98,7 +98,7 @@ async fn create(
 ) -> ApiResult<HttpResponse> {
     let product = state
         .catalog
-        .create_product(seller.actor(), body.into_inner())
+        .create_product(seller.caller(), body.into_inner())
         .await?;
     Ok(HttpResponse::Created().json(product))
 }
@@ -118,7 +118,7 @@ async fn show(
 ) -> ApiResult<HttpResponse> {
     let product = state
         .catalog
-        .product(user.0.as_ref().map(AuthUser::actor), id.into_inner())
+        .product(user.0.as_ref().map(AuthUser::caller), id.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(product))
 }
@@ -148,7 +148,7 @@ async fn update(
 ) -> ApiResult<HttpResponse> {
     let product = state
         .catalog
-        .update_product(user.actor(), id.into_inner(), body.into_inner())
+        .update_product(user.caller(), id.into_inner(), body.into_inner())
         .await?;
     Ok(HttpResponse::Ok().json(product))
 }
@@ -173,7 +173,7 @@ async fn remove(
 ) -> ApiResult<HttpResponse> {
     state
         .catalog
-        .delete_product(user.actor(), id.into_inner())
+        .delete_product(user.caller(), id.into_inner())
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -222,7 +222,7 @@ async fn upload_image(
     payload: Multipart,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let actor = user.actor();
+    let actor = user.caller();
     let max = state.catalog.media().max_bytes();
     // Refuse before reading the body: who, which product, and a declared size.
     let checked = state.catalog.ensure_may_add_image(actor, id).await;
@@ -307,8 +307,7 @@ async fn discard(mut payload: Multipart, max: usize) {
 
 fn bad_multipart(e: actix_multipart::MultipartError) -> ApiError {
     ApiError::Request {
-        status: StatusCode::BAD_REQUEST,
-        code: "invalid_multipart",
+        code: Code::InvalidMultipart,
         message: format!("the body is not a readable multipart/form-data upload: {e}"),
         details: Map::new(),
     }

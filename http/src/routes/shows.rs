@@ -146,11 +146,7 @@ async fn go_live(
     if let Some(streaming) = &state.streaming {
         // The video room exists before anyone is told the show is live.
         let (row, room) = state.shows.video_room(*id).await?;
-        if row.seller_id != user.id && !user.is_admin() {
-            return Err(
-                blytz::Error::forbidden("only the show's seller or an admin may do this").into(),
-            );
-        }
+        blytz::Error::unless_may_manage(user.caller(), row.seller_id)?;
         streaming.create_room(&room).await?;
     }
     let show = state.shows.go_live(*id, user.caller()).await?;

@@ -1,6 +1,8 @@
 //! The WebSocket wire protocol (docs/websocket.md): one JSON object per text
 //! frame. Client messages may carry an `id`; the direct reply echoes it.
 
+use blytz::Code;
+use blytz_actors::rules::Bid;
 use blytz_actors::view::BidOutcome;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -29,12 +31,9 @@ pub enum ClientMessage {
         id: Option<String>,
         /// The auction.
         auction_id: String,
-        /// The visible amount, minor units.
-        amount: i64,
-        /// The hidden maximum, minor units.
-        max_amount: Option<i64>,
-        /// Idempotency key: a retry answers the first outcome.
-        request_id: Option<String>,
+        /// `amount`, `max_amount` and `request_id`, as REST's bid body.
+        #[serde(flatten)]
+        bid: Bid,
     },
     /// Post to a room's chat (needs a token).
     Chat {
@@ -73,7 +72,7 @@ pub fn id_of(text: &str) -> Option<String> {
 }
 
 /// `{"type":"error","id",...,"code","message","details"}`.
-pub fn error(id: Option<&str>, code: &str, message: &str, details: Map<String, Value>) -> String {
+pub fn error(id: Option<&str>, code: Code, message: &str, details: Map<String, Value>) -> String {
     with_id(
         json!({"type": "error", "code": code, "message": message, "details": details}),
         id,
@@ -122,8 +121,11 @@ mod tests {
         assert!(matches!(
             bid,
             ClientMessage::Bid {
-                amount: 1500,
-                max_amount: Some(3000),
+                bid: Bid {
+                    amount: 1500,
+                    max_amount: Some(3000),
+                    ..
+                },
                 ..
             }
         ));
@@ -134,7 +136,7 @@ mod tests {
 
     #[test]
     fn errors_echo_the_id() {
-        let text = error(Some("3"), "bid_too_low", "too low", Map::new());
+        let text = error(Some("3"), Code::BidTooLow, "too low", Map::new());
         let value: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(value["id"], "3");
         assert_eq!(value["type"], "error");

@@ -12,18 +12,20 @@ use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
-use blytz::Error;
 use blytz::auctions::AuctionFilter;
 use blytz::pagination::Page;
-use blytz_actors::auction::messages::PlaceBid;
+use blytz::{Code, Error};
 use blytz_actors::chat::messages::{Join, Leave};
 use blytz_actors::domain::AuctionId;
 use blytz_actors::rooms::RoomKey;
+use blytz_actors::rules::Bid;
+use blytz_actors::view::Outcome;
 use serde_json::{Map, json};
 use tokio::sync::mpsc;
 
 use super::protocol::{self, ClientMessage};
 use super::writer::Outgoing;
+use crate::command;
 use crate::extract::AuthUser;
 use crate::state::AppState;
 
@@ -102,7 +104,7 @@ impl WsSession {
         let message = match error {
             Error::Internal(cause) => {
                 tracing::error!(error = ?cause, "websocket request failed");
-                "internal server error".to_owned()
+                Code::Internal.message().to_owned()
             }
             other => other.to_string(),
         };
@@ -119,8 +121,8 @@ impl WsSession {
                 let id = protocol::id_of(text);
                 let error = protocol::error(
                     id.as_deref(),
-                    "invalid_message",
-                    &format!("not a message this server understands: {e}"),
+                    Code::InvalidMessage,
+                    &format!("{}: {e}", Code::InvalidMessage.message()),
                     Map::new(),
                 );
                 self.push(Outgoing::Text(error), ctx);
@@ -149,10 +151,8 @@ impl WsSession {
             ClientMessage::Bid {
                 id,
                 auction_id,
-                amount,
-                max_amount,
-                request_id,
-            } => self.bid(id, &auction_id, amount, max_amount, request_id, ctx),
+                bid,
+            } => self.bid(id, &auction_id, bid, ctx),
             ClientMessage::Chat { id, room, text } => self.chat(id, &room, text, ctx),
             ClientMessage::Moderate { id, room, request } => {
                 self.moderate(id, &room, &request, ctx);
@@ -298,38 +298,26 @@ impl WsSession {
         );
     }
 
-    fn bid(
-        &mut self,
-        id: Option<String>,
-        auction_id: &str,
-        amount: i64,
-        max_amount: Option<i64>,
-        request_id: Option<String>,
-        ctx: &mut Context<Self>,
-    ) {
+    fn bid(&mut self, id: Option<String>, auction_id: &str, bid: Bid, ctx: &mut Context<Self>) {
         let Some(user) = self.user else {
             return self.reply_error(id.as_deref(), &not_authenticated("bidding"), ctx);
         };
-        if let Err(e) = self.state.limits.check_bid(user.id) {
-            return self.reply_error(id.as_deref(), &e, ctx);
-        }
         let Ok(auction) = auction_id.parse::<AuctionId>() else {
             return self.reply_error(id.as_deref(), &Error::NotFound { what: "auction" }, ctx);
         };
-        let bid = PlaceBid {
-            bidder_id: user.id,
-            amount,
-            max_amount,
-            request_id,
-        };
-        let auctions = self.state.auctions.clone();
+        let state = self.state.clone();
+        let command = command::bid(bid);
         ctx.spawn(
-            async move { auctions.bid(auction, bid).await }
+            async move { command::execute(&state, user.caller(), auction, command).await }
                 .into_actor(self)
                 .map(move |result, act, ctx| match result {
-                    Ok(outcome) => {
+                    Ok(Outcome::Bid(outcome)) => {
                         let reply = protocol::bid_accepted(id.as_deref(), &outcome);
                         act.push(Outgoing::Text(reply), ctx);
+                    }
+                    Ok(Outcome::Auction(_)) => {
+                        let error = Error::Internal(anyhow::anyhow!("a bid answered no bid"));
+                        act.reply_error(id.as_deref(), &error, ctx);
                     }
                     Err(e) => act.reply_error(id.as_deref(), &e, ctx),
                 }),
@@ -338,8 +326,8 @@ impl WsSession {
 }
 
 fn not_authenticated(what: &str) -> Error {
-    Error::unauthorized(
-        "not_authenticated",
+    Error::refused(
+        Code::NotAuthenticated,
         format!("{what} needs a token: connect with Authorization: Bearer or ?token="),
     )
 }
@@ -386,7 +374,7 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsSession {
             Ok(Message::Binary(_) | Message::Continuation(_)) => {
                 let error = protocol::error(
                     None,
-                    "invalid_message",
+                    Code::InvalidMessage,
                     "only text frames with one JSON object each are accepted",
                     Map::new(),
                 );

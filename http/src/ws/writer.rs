@@ -14,10 +14,9 @@ use std::time::{Duration, Instant};
 
 use actix_ws::{CloseCode, CloseReason, Session};
 use blytz_actors::Engine;
-use blytz_actors::rooms::{RoomKey, Subscription};
+use blytz_actors::rooms::{Frame, RoomKey, Subscription};
 use bytes::Bytes;
 use bytestring::ByteString;
-use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::StreamMap;
@@ -63,15 +62,6 @@ pub enum Outgoing {
     Close(Option<CloseReason>),
 }
 
-#[derive(Deserialize)]
-struct SeqOnly {
-    seq: Option<u64>,
-}
-
-fn frame_seq(frame: &[u8]) -> Option<u64> {
-    serde_json::from_slice::<SeqOnly>(frame).ok()?.seq
-}
-
 /// Spawn the writer of `session`; it ends when `commands` closes or the client goes.
 pub fn spawn(session: Session, commands: mpsc::Receiver<Outgoing>, engine: Engine) {
     actix_web::rt::spawn(run(session, commands, engine));
@@ -90,7 +80,7 @@ async fn send(session: &mut Session, text: ByteString) -> bool {
 }
 
 async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engine: Engine) {
-    let mut rooms: StreamMap<RoomKey, BroadcastStream<Bytes>> = StreamMap::new();
+    let mut rooms: StreamMap<RoomKey, BroadcastStream<Frame>> = StreamMap::new();
     let mut chat: StreamMap<RoomKey, BroadcastStream<Bytes>> = StreamMap::new();
     let mut stale: HashMap<RoomKey, u64> = HashMap::new();
     let mut lag = Lag {
@@ -132,7 +122,7 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
                     Ok(frame) => {
                         // Auction frames the snapshot already included are skipped.
                         if let Some(&seen) = stale.get(&room) {
-                            match frame_seq(&frame) {
+                            match frame.seq {
                                 Some(seq) if seq <= seen => continue,
                                 Some(_) => {
                                     stale.remove(&room);
@@ -156,14 +146,14 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
                             });
                         }
                         let Some(snapshot) = resync(&engine, room).await else { continue };
-                        match frame_seq(&snapshot) {
+                        match snapshot.seq {
                             Some(seq) => stale.insert(room, seq),
                             None => stale.remove(&room),
                         };
                         snapshot
                     }
                 };
-                let Ok(text) = ByteString::try_from(frame) else { continue };
+                let Ok(text) = ByteString::try_from(frame.bytes) else { continue };
                 if !send(&mut session, text).await {
                     return;
                 }
@@ -193,7 +183,7 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
 
 /// A fresh snapshot frame for a lagging room. Show rooms carry no single
 /// seq: the client sees the gap and subscribes again.
-async fn resync(engine: &Engine, room: RoomKey) -> Option<Bytes> {
+async fn resync(engine: &Engine, room: RoomKey) -> Option<Frame> {
     match room {
         RoomKey::Auction(id) => engine.snapshot_frame(id).await.ok(),
         RoomKey::Show(_) => None,

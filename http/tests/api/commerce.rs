@@ -226,7 +226,7 @@ async fn a_won_auction_is_paid_through_stripe_then_shipped_and_delivered() {
     // Badly signed, stale, or unsigned: 400 and nothing changes.
     let res = webhook(&app, &succeeded, &signature("whsec_wrong", now, &succeeded)).await;
     assert_eq!(
-        error_code(res, StatusCode::BAD_REQUEST).await.0,
+        error_code(res, StatusCode::UNAUTHORIZED).await.0,
         "invalid_signature"
     );
     let res = webhook(
@@ -236,13 +236,13 @@ async fn a_won_auction_is_paid_through_stripe_then_shipped_and_delivered() {
     )
     .await;
     assert_eq!(
-        error_code(res, StatusCode::BAD_REQUEST).await.0,
+        error_code(res, StatusCode::UNAUTHORIZED).await.0,
         "invalid_signature"
     );
     let tampered = succeeded.replace("1682", "1");
     let res = webhook(&app, &tampered, &signature(WEBHOOK_SECRET, now, &succeeded)).await;
     assert_eq!(
-        error_code(res, StatusCode::BAD_REQUEST).await.0,
+        error_code(res, StatusCode::UNAUTHORIZED).await.0,
         "invalid_signature"
     );
     let res = app
@@ -253,7 +253,7 @@ async fn a_won_auction_is_paid_through_stripe_then_shipped_and_delivered() {
         .await
         .unwrap();
     assert_eq!(
-        error_code(res, StatusCode::BAD_REQUEST).await.0,
+        error_code(res, StatusCode::UNAUTHORIZED).await.0,
         "invalid_signature"
     );
     assert_eq!(

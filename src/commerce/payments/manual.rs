@@ -2,6 +2,7 @@
 //! the seller or an admin marks an order paid (`POST /orders/{id}/mark-paid`).
 
 use super::{IntentRequest, PaymentGateway, PaymentIntentInfo};
+use crate::Code;
 use crate::error::{Error, Result};
 
 /// Payments confirmed by people.
@@ -9,12 +10,11 @@ use crate::error::{Error, Result};
 pub struct ManualGateway;
 
 fn manual() -> Error {
-    Error::Unavailable {
-        code: "payments_manual",
-        message: "no payment gateway is configured (STRIPE_SECRET_KEY): the seller or an admin \
-                  marks the order paid"
-            .into(),
-    }
+    Error::refused(
+        Code::PaymentsManual,
+        "no payment gateway is configured (STRIPE_SECRET_KEY): the seller or an admin \
+                  marks the order paid",
+    )
 }
 
 #[async_trait::async_trait]

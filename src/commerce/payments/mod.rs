@@ -11,12 +11,13 @@ pub mod manual;
 pub mod stripe;
 pub mod webhooks;
 
+use crate::Code;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::model::OrderStatus;
 use super::orders::{invalid_transition, move_order};
-use super::{Actor, Commerce};
+use super::{Caller, Commerce};
 use crate::error::{Error, Result};
 use crate::with_db;
 
@@ -87,9 +88,13 @@ pub struct PaymentIntentView {
 
 impl Commerce {
     /// Make (or find again) the payment intent of the caller's unpaid order.
-    pub async fn payment_intent(&self, actor: Actor, order_id: Uuid) -> Result<PaymentIntentView> {
-        let row = self.visible_order(actor, order_id).await?;
-        if row.buyer_id != Uuid::from(actor.user) {
+    pub async fn payment_intent(
+        &self,
+        caller: Caller,
+        order_id: Uuid,
+    ) -> Result<PaymentIntentView> {
+        let row = self.visible_order(caller, order_id).await?;
+        if row.buyer_id != Uuid::from(caller.id) {
             return Err(Error::NotFound { what: "order" });
         }
         let status = row.status()?;
@@ -97,12 +102,11 @@ impl Commerce {
             return Err(invalid_transition(status, OrderStatus::Paid));
         }
         if self.gateway.is_manual() {
-            return Err(Error::Unavailable {
-                code: "payments_manual",
-                message: "no payment gateway is configured (STRIPE_SECRET_KEY): the seller or \
-                          an admin marks the order paid"
-                    .into(),
-            });
+            return Err(Error::refused(
+                Code::PaymentsManual,
+                "no payment gateway is configured (STRIPE_SECRET_KEY): the seller or \
+                          an admin marks the order paid",
+            ));
         }
         // An open payment is answered again; a failed one leaves room for a new attempt.
         let open: Option<(Uuid, String)> = with_db!(&self.db, pool => sqlx::query_as(
@@ -161,9 +165,9 @@ impl Commerce {
 
     /// Refund a paid order in full (its seller or an admin): the gateway pays
     /// the buyer back and the order becomes `refunded`.
-    pub async fn refund_order(&self, actor: Actor, id: Uuid) -> Result<super::Order> {
-        let row = self.visible_order(actor, id).await?;
-        if !row.may_manage(actor) {
+    pub async fn refund_order(&self, caller: Caller, id: Uuid) -> Result<super::Order> {
+        let row = self.visible_order(caller, id).await?;
+        if !row.may_manage(caller) {
             return Err(Error::forbidden(
                 "only the seller or an admin may refund an order",
             ));
@@ -206,6 +210,6 @@ impl Commerce {
                 ));
             }
         }
-        self.order(actor, id).await
+        self.order(caller, id).await
     }
 }

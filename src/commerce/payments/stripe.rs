@@ -3,6 +3,7 @@
 //! retrieval and refunds. `STRIPE_API_BASE` points it elsewhere (tests run a
 //! local stand-in of Stripe's HTTP API).
 
+use crate::Code;
 use std::collections::HashMap;
 
 use anyhow::Context;
@@ -67,9 +68,8 @@ fn reqwest_free_url_check(base: &str) -> anyhow::Result<String> {
 fn gateway_error(e: StripeError) -> Error {
     match e {
         StripeError::Stripe(req) if req.http_status == 402 || req.http_status == 400 => {
-            Error::Rule {
-                kind: crate::ErrorKind::Conflict,
-                code: "payment_refused",
+            Error::Refused {
+                code: Code::PaymentRefused,
                 message: req
                     .message
                     .unwrap_or_else(|| "the payment provider refused the request".into())
@@ -79,10 +79,10 @@ fn gateway_error(e: StripeError) -> Error {
         }
         other => {
             tracing::warn!(error = %other, "Stripe request failed");
-            Error::Unavailable {
-                code: "payment_gateway_unavailable",
-                message: "the payment provider could not be reached; try again".into(),
-            }
+            Error::refused(
+                Code::PaymentGatewayUnavailable,
+                "the payment provider could not be reached; try again",
+            )
         }
     }
 }

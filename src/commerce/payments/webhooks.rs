@@ -10,6 +10,7 @@
 //! `charge.dispute.created` (the payment is marked `disputed`). Other events
 //! are acknowledged and ignored.
 
+use crate::Code;
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
@@ -22,7 +23,6 @@ use super::super::Commerce;
 use super::super::inventory::{commit_reservations, release_reservations};
 use super::super::model::OrderStatus;
 use super::super::orders::{move_order, settle_paid};
-use crate::ErrorKind;
 use crate::error::{Error, Result};
 use crate::with_db;
 
@@ -54,9 +54,8 @@ struct EventData {
 }
 
 fn bad_signature(message: &'static str) -> Error {
-    Error::Rule {
-        kind: ErrorKind::BadRequest,
-        code: "invalid_signature",
+    Error::Refused {
+        code: Code::InvalidSignature,
         message: message.into(),
         details: Default::default(),
     }
@@ -138,18 +137,17 @@ impl Commerce {
         signature: Option<&str>,
     ) -> Result<WebhookReceipt> {
         let Some(secret) = &self.webhook_secret else {
-            return Err(Error::Unavailable {
-                code: "stripe_not_configured",
-                message: "STRIPE_WEBHOOK_SECRET is not set".into(),
-            });
+            return Err(Error::refused(
+                Code::StripeNotConfigured,
+                "STRIPE_WEBHOOK_SECRET is not set",
+            ));
         };
         let header =
             signature.ok_or_else(|| bad_signature("the Stripe-Signature header is missing"))?;
         let now = crate::time::now();
         verify_signature(secret.expose_secret().as_bytes(), header, payload, now)?;
-        let event: Event = serde_json::from_slice(payload).map_err(|_| Error::Rule {
-            kind: ErrorKind::BadRequest,
-            code: "invalid_event",
+        let event: Event = serde_json::from_slice(payload).map_err(|_| Error::Refused {
+            code: Code::InvalidEvent,
             message: "the webhook body is not a Stripe event".into(),
             details: Default::default(),
         })?;

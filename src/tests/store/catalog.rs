@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use blytz::Db;
 use blytz::accounts::{Registration, Role};
 use blytz::catalog::{
-    Actor, Catalog, CategoryUpdate, Condition, MediaStore, NewCategory, NewProduct, ProductQuery,
+    Caller, Catalog, CategoryUpdate, Condition, MediaStore, NewCategory, NewProduct, ProductQuery,
     ProductStatus, ProductUpdate, Sort,
 };
 use blytz::ids::{ProductId, UserId};
@@ -17,10 +17,10 @@ use crate::helpers::{accounts, backends};
 
 struct Fixture {
     catalog: Catalog,
-    seller: Actor,
-    other: Actor,
-    buyer: Actor,
-    admin: Actor,
+    seller: Caller,
+    other: Caller,
+    buyer: Caller,
+    admin: Caller,
     media_dir: tempfile::TempDir,
 }
 
@@ -41,8 +41,8 @@ async fn fixture(db: &Db) -> Fixture {
             })
             .await
             .unwrap();
-        users.push(Actor {
-            user: session.user.id,
+        users.push(Caller {
+            id: session.user.id,
             role,
         });
     }
@@ -57,8 +57,8 @@ async fn fixture(db: &Db) -> Fixture {
         seller: users[0],
         other: users[1],
         buyer: users[2],
-        admin: Actor {
-            user: admin.id,
+        admin: Caller {
+            id: admin.id,
             role: Role::Admin,
         },
         media_dir,
@@ -344,7 +344,7 @@ async fn search_ranks_filters_and_pages() {
             .list_products(
                 None,
                 ProductQuery {
-                    seller_id: Some(f.other.user),
+                    seller_id: Some(f.other.id),
                     ..ProductQuery::default()
                 },
             )
@@ -545,9 +545,9 @@ async fn an_auction_holds_its_product() {
             .create_product(f.seller, new_product("Idle", "no auction", 100))
             .await
             .unwrap();
-        put_in_auction(&scratch.db, f.seller.user, later.id, "live", 600).await;
-        put_in_auction(&scratch.db, f.seller.user, sooner.id, "live", 60).await;
-        put_in_auction(&scratch.db, f.seller.user, idle.id, "ended", 10).await;
+        put_in_auction(&scratch.db, f.seller.id, later.id, "live", 600).await;
+        put_in_auction(&scratch.db, f.seller.id, sooner.id, "live", 60).await;
+        put_in_auction(&scratch.db, f.seller.id, idle.id, "ended", 10).await;
 
         let err = c.delete_product(f.seller, later.id).await.unwrap_err();
         assert_eq!(err.code(), "product_in_auction");

@@ -15,7 +15,7 @@ use blytz::commerce::orders::CheckoutInput;
 use blytz::commerce::outbox::{Finish, Outcome};
 use blytz::commerce::payments::manual::ManualGateway;
 use blytz::commerce::shipping::ManualShipping;
-use blytz::commerce::{Actor, Commerce, CommerceSettings, OrderStatus};
+use blytz::commerce::{Caller, Commerce, CommerceSettings, OrderStatus};
 use blytz::ids::{AuctionId, ProductId, UserId};
 use blytz::{Error, with_db};
 use blytz_actors::domain::Currency;
@@ -77,8 +77,8 @@ pub async fn product(db: &Db, seller: UserId, buy_now: Option<i64>) -> ProductId
     ProductId::from(id)
 }
 
-fn actor(user: UserId, role: Role) -> Actor {
-    Actor { user, role }
+fn actor(user: UserId, role: Role) -> Caller {
+    Caller::new(user, role)
 }
 
 pub fn address(kind: &str) -> AddressInput {
@@ -139,7 +139,7 @@ async fn count(db: &Db, sql: &'static str, id: Uuid) -> i64 {
 }
 
 fn code(e: &Error) -> &'static str {
-    e.code()
+    e.code().as_str()
 }
 
 #[tokio::test]
@@ -308,7 +308,7 @@ async fn fifty_concurrent_checkouts_for_ten_units() {
         assert_eq!(refused.len(), 40);
         for e in &refused {
             assert_eq!(code(e), "out_of_stock", "{e:?}");
-            assert_eq!(e.kind(), blytz::ErrorKind::Conflict);
+            assert_eq!(e.code().status(), 409, "a conflict");
         }
         for orders in &ok {
             assert_eq!(orders.len(), 1);

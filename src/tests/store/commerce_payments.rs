@@ -12,7 +12,7 @@ use blytz::commerce::inventory::StockInput;
 use blytz::commerce::orders::CheckoutInput;
 use blytz::commerce::payments::{IntentRequest, PaymentGateway, PaymentIntentInfo};
 use blytz::commerce::shipping::ManualShipping;
-use blytz::commerce::{Actor, Commerce, CommerceSettings, OrderStatus};
+use blytz::commerce::{Caller, Commerce, CommerceSettings, OrderStatus};
 use blytz::with_db;
 use hmac::{Hmac, Mac};
 use secrecy::SecretString;
@@ -104,12 +104,12 @@ async fn a_failed_payment_releases_the_checkout_and_webhooks_apply_once() {
         let seller = user(db, Role::Seller).await;
         let buyer = user(db, Role::Buyer).await;
         let item = product(db, seller, Some(1500)).await;
-        let as_seller = Actor {
-            user: seller,
+        let as_seller = Caller {
+            id: seller,
             role: Role::Seller,
         };
-        let as_buyer = Actor {
-            user: buyer,
+        let as_buyer = Caller {
+            id: buyer,
             role: Role::Buyer,
         };
         c.set_stock(
@@ -257,8 +257,8 @@ async fn forgotten_carts_expire() {
         let buyer = user(db, Role::Buyer).await;
         let item = product(db, seller, Some(1500)).await;
         c.set_stock(
-            Actor {
-                user: seller,
+            Caller {
+                id: seller,
                 role: Role::Seller,
             },
             item,

@@ -1,13 +1,11 @@
 //! The SQL journal behind the engine, on both backends.
 
 use blytz::Db;
-use blytz::accounts::{Registration, Role};
+use blytz::accounts::{Caller, Registration, Role};
 use blytz::auctions::{AUCTION_ENDED_TOPIC, SqlJournal};
-use blytz_actors::domain::{AuctionId, BidId, Currency, ProductId, UserId};
+use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
 use blytz_actors::ports::{JournalEntry, JournalError, JournalStore};
-use blytz_actors::rules::{
-    Actor, AuctionState, BidRequest, Command, NewAuction, apply, create, decide,
-};
+use blytz_actors::rules::{AuctionState, Bid, BidIds, Command, NewAuction, apply, create, decide};
 use chrono::{Duration, Utc};
 use uuid::Uuid;
 
@@ -30,10 +28,10 @@ async fn seller(db: &Db) -> UserId {
 /// Decide `command`, apply its events, and return the journal entries.
 fn step(
     state: &mut AuctionState,
-    command: Command,
+    (caller, command): (Caller, Command),
     now: chrono::DateTime<Utc>,
 ) -> Vec<JournalEntry> {
-    let events = decide(state, command, now).unwrap();
+    let events = decide(state, caller, command, BidIds::fresh(), now).unwrap();
     events
         .into_iter()
         .map(|event| {
@@ -43,15 +41,18 @@ fn step(
         .collect()
 }
 
-fn bid(bidder: UserId, amount: i64, max: Option<i64>) -> Command {
-    Command::PlaceBid(BidRequest {
-        bidder_id: bidder,
+fn bid(bidder: UserId, amount: i64, max: Option<i64>) -> (Caller, Command) {
+    let bid = Bid {
         amount,
         max_amount: max,
         request_id: Some(Uuid::now_v7().to_string()),
-        bid_id: BidId::new(),
-        proxy_bid_id: BidId::new(),
-    })
+    };
+    (Caller::new(bidder, Role::Buyer), Command::Bid(bid))
+}
+
+/// The seller running a lifecycle command.
+fn by_seller(seller: UserId, command: Command) -> (Caller, Command) {
+    (Caller::new(seller, Role::Seller), command)
 }
 
 /// A new live auction of a fresh seller, journaled: its id, seller and state.
@@ -74,13 +75,7 @@ async fn live_auction(
     let created = create(config, now).unwrap();
     let mut state = AuctionState::replay([&created]).unwrap();
     let mut batch = vec![JournalEntry::new(created, &state)];
-    batch.extend(step(
-        &mut state,
-        Command::Start {
-            by: Actor::user(seller),
-        },
-        now,
-    ));
+    batch.extend(step(&mut state, by_seller(seller, Command::Start), now));
     journal.append(&batch).await.unwrap();
     (id, seller, state)
 }
@@ -118,13 +113,7 @@ async fn append_load_snapshot_and_outbox_round_trip() {
         };
         journal.save_snapshot(id, stale.seq, &stale).await.unwrap();
         let end_at = later + Duration::milliseconds(10);
-        let batch = step(
-            &mut state,
-            Command::End {
-                by: Actor::user(seller),
-            },
-            end_at,
-        );
+        let batch = step(&mut state, by_seller(seller, Command::End), end_at);
         journal.append(&batch).await.unwrap();
         let loaded = journal.load(id).await.unwrap();
         assert_eq!(loaded.snapshot.as_ref().map(|s| s.seq), Some(state.seq - 1));
@@ -189,13 +178,7 @@ async fn a_failed_batch_writes_nothing() {
         assert_eq!(journal.open_auctions().await.unwrap(), vec![id]);
 
         // A batch whose second entry repeats the first seq fails whole.
-        let good = step(
-            &mut state,
-            Command::Start {
-                by: Actor::user(seller),
-            },
-            now,
-        );
+        let good = step(&mut state, by_seller(seller, Command::Start), now);
         let batch = vec![good[0].clone(), good[0].clone()];
         assert!(journal.append(&batch).await.is_err());
         let loaded = journal.load(id).await.unwrap();

@@ -197,6 +197,6 @@ async fn only_the_seller_of_a_show_gets_a_token_that_may_publish() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), "show_ended");
-        assert_eq!(err.kind(), blytz::ErrorKind::Conflict);
+        assert_eq!(err.code().status(), 409, "a conflict");
     }
 }

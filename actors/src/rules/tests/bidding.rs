@@ -129,7 +129,7 @@ fn the_seller_never_bids_or_buys_on_their_own_auction() {
     let seller = f.seller;
     assert_eq!(f.bid(seller, 1_000, None, 1), Err(Rejection::OwnAuction));
     assert_eq!(
-        f.run(Command::BuyNow { buyer_id: seller }, 1),
+        f.run(buyer(seller), Command::BuyNow, 1),
         Err(Rejection::OwnAuction)
     );
 }
@@ -145,12 +145,12 @@ fn bids_need_a_live_auction_before_its_deadline() {
         })
     );
     let seller = f.seller();
-    f.run(Command::Start { by: seller }, 0).unwrap();
+    f.run(seller, Command::Start, 0).unwrap();
     assert_eq!(
         f.bid(alice, 1_000, None, 60_000),
         Err(Rejection::AuctionClosed)
     );
-    f.run(Command::Close, 60_000).unwrap();
+    f.close(60_000).unwrap();
     assert_eq!(
         f.bid(alice, 1_000, None, 60_001),
         Err(Rejection::AuctionClosed)
@@ -190,7 +190,7 @@ fn reserve_not_met_means_no_winner() {
     new.reserve_price = Some(5_000);
     let mut f = Fixture::live(new);
     f.bid(UserId::new(), 1_000, Some(4_000), 1).unwrap();
-    let events = f.run(Command::Close, 60_000).unwrap();
+    let events = f.close(60_000).unwrap();
     assert_eq!(
         events[0].kind,
         EventKind::Ended {
@@ -208,7 +208,7 @@ fn buy_now_ends_the_auction_with_the_buyer_as_winner() {
     new.buy_now_price = Some(9_000);
     let mut f = Fixture::live(new);
     let carol = UserId::new();
-    f.run(Command::BuyNow { buyer_id: carol }, 5).unwrap();
+    f.run(buyer(carol), Command::BuyNow, 5).unwrap();
     assert_eq!(f.state.status, AuctionStatus::Ended);
     assert_eq!(f.state.winner_id(), Some(carol));
     assert_eq!(f.price(), Some(9_000));
@@ -226,7 +226,7 @@ fn buy_now_goes_with_the_first_bid() {
     f.bid(UserId::new(), 1_000, None, 1).unwrap();
     let carol = UserId::new();
     assert_eq!(
-        f.run(Command::BuyNow { buyer_id: carol }, 2),
+        f.run(buyer(carol), Command::BuyNow, 2),
         Err(Rejection::BuyNowUnavailable)
     );
 }
@@ -242,12 +242,7 @@ fn with_a_reserve_buy_now_stays_until_the_reserve_is_met() {
     f.bid(UserId::new(), 5_000, None, 2).unwrap();
     assert!(!f.state.buy_now_available());
     assert_eq!(
-        f.run(
-            Command::BuyNow {
-                buyer_id: UserId::new()
-            },
-            3
-        ),
+        f.run(buyer(UserId::new()), Command::BuyNow, 3),
         Err(Rejection::BuyNowUnavailable)
     );
 }
@@ -320,12 +315,11 @@ fn a_rejected_bid_never_extends_the_timer() {
 fn a_retried_request_returns_the_first_outcome_and_records_no_second_bid() {
     let mut f = Fixture::live(new_auction(1_000));
     let alice = UserId::new();
-    let request =
-        |amount| Command::PlaceBid(BidRequest::new(alice, amount, None, Some("r-1".to_owned())));
-    let first = f.run(request(1_000), 1).unwrap();
+    let request = |amount| bid(amount, None, Some("r-1".to_owned()));
+    let first = f.run(buyer(alice), request(1_000), 1).unwrap();
     assert_eq!(first.len(), 1);
-    assert_eq!(f.run(request(1_000), 2).unwrap(), vec![]);
-    assert_eq!(f.run(request(4_000), 3).unwrap(), vec![]);
+    assert_eq!(f.run(buyer(alice), request(1_000), 2).unwrap(), vec![]);
+    assert_eq!(f.run(buyer(alice), request(4_000), 3).unwrap(), vec![]);
     assert_eq!(f.state.bid_count, 1);
     let recorded = f.state.recorded_bid(alice, "r-1").unwrap();
     assert_eq!(
@@ -334,8 +328,8 @@ fn a_retried_request_returns_the_first_outcome_and_records_no_second_bid() {
     );
     // The same key from another bidder is another request.
     let bob = UserId::new();
-    let other = BidRequest::new(bob, 1_050, None, Some("r-1".to_owned()));
-    assert_eq!(f.run(Command::PlaceBid(other), 4).unwrap().len(), 1);
+    let other = bid(1_050, None, Some("r-1".to_owned()));
+    assert_eq!(f.run(buyer(bob), other, 4).unwrap().len(), 1);
 }
 
 #[test]

@@ -6,7 +6,7 @@ mod lifecycle;
 use chrono::{DateTime, TimeDelta, Utc};
 
 use super::*;
-use crate::domain::{AuctionId, Currency, ProductId, UserId};
+use crate::domain::{AuctionId, Caller, Currency, ProductId, Role, UserId};
 
 /// A test auction: seller, a few bidders, a clock in milliseconds.
 pub(super) struct Fixture {
@@ -44,19 +44,37 @@ impl Fixture {
     /// Created and started at t0 (deadline t0 + 60 s).
     pub fn live(new: NewAuction) -> Self {
         let mut f = Self::scheduled(new);
-        let seller = Actor::user(f.seller);
-        f.run(Command::Start { by: seller }, 0).unwrap();
+        f.run(f.seller(), Command::Start, 0).unwrap();
         f
     }
 
-    pub fn seller(&self) -> Actor {
-        Actor::user(self.seller)
+    pub fn seller(&self) -> Caller {
+        Caller::new(self.seller, Role::Seller)
     }
 
-    /// Decides and applies `command` at t0 + `ms`; checks a rejection changes nothing.
-    pub fn run(&mut self, command: Command, ms: i64) -> Result<Vec<Event>, Rejection> {
+    /// The timer's check at t0 + `ms`.
+    pub fn close(&mut self, ms: i64) -> Result<Vec<Event>, Rejection> {
+        self.apply_all(Ok(close(&self.state, at(ms))))
+    }
+
+    /// Decides and applies `caller`'s `command` at t0 + `ms`; checks a
+    /// rejection changes nothing.
+    pub fn run(
+        &mut self,
+        caller: Caller,
+        command: Command,
+        ms: i64,
+    ) -> Result<Vec<Event>, Rejection> {
+        let decided = decide(&self.state, caller, command, BidIds::fresh(), at(ms));
+        self.apply_all(decided)
+    }
+
+    fn apply_all(
+        &mut self,
+        decided: Result<Vec<Event>, Rejection>,
+    ) -> Result<Vec<Event>, Rejection> {
         let before = self.state.clone();
-        match decide(&self.state, command, at(ms)) {
+        match decided {
             Ok(events) => {
                 for e in &events {
                     assert_eq!(e.seq, self.state.seq + 1, "seq is gapless");
@@ -83,10 +101,7 @@ impl Fixture {
         max: Option<i64>,
         ms: i64,
     ) -> Result<Vec<Event>, Rejection> {
-        self.run(
-            Command::PlaceBid(BidRequest::new(bidder, amount, max, None)),
-            ms,
-        )
+        self.run(buyer(bidder), bid(amount, max, None), ms)
     }
 
     pub fn price(&self) -> Option<i64> {
@@ -96,6 +111,25 @@ impl Fixture {
     pub fn leader(&self) -> Option<UserId> {
         self.state.leader.map(|l| l.bidder_id)
     }
+}
+
+/// A user acting without seller or admin rights.
+pub(super) fn buyer(id: UserId) -> Caller {
+    Caller::new(id, Role::Buyer)
+}
+
+/// An admin.
+pub(super) fn admin(id: UserId) -> Caller {
+    Caller::new(id, Role::Admin)
+}
+
+/// A bid command.
+pub(super) fn bid(amount: i64, max_amount: Option<i64>, request_id: Option<String>) -> Command {
+    Command::Bid(Bid {
+        amount,
+        max_amount,
+        request_id,
+    })
 }
 
 /// The bid events among `events`: (bidder, amount, automatic, leading).

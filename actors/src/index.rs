@@ -1,24 +1,40 @@
 //! The lock-free index from auction id to the address of its live actor.
+//! Generic over the actor type so it needs nothing of the actor it indexes;
+//! [`crate::auction::AuctionIndex`] is the engine's.
 
 use std::fmt;
 use std::sync::Arc;
 
-use actix::Addr;
+use actix::{Actor, Addr};
 use dashmap::DashMap;
 
-use crate::auction::AuctionActor;
 use crate::domain::AuctionId;
 
 /// Auction id -> address of its live actor. Shared by the registry (which
 /// inserts), the actors (which remove themselves when they stop) and
 /// callers, who reach a live auction without a hop through the registry.
-#[derive(Clone, Default)]
-pub struct AuctionIndex {
+pub struct Index<A: Actor> {
     /// Sharded map: lookups of different auctions never contend.
-    actors: Arc<DashMap<AuctionId, Addr<AuctionActor>>>,
+    actors: Arc<DashMap<AuctionId, Addr<A>>>,
 }
 
-impl fmt::Debug for AuctionIndex {
+impl<A: Actor> Clone for Index<A> {
+    fn clone(&self) -> Self {
+        Self {
+            actors: self.actors.clone(),
+        }
+    }
+}
+
+impl<A: Actor> Default for Index<A> {
+    fn default() -> Self {
+        Self {
+            actors: Arc::default(),
+        }
+    }
+}
+
+impl<A: Actor> fmt::Debug for Index<A> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuctionIndex")
             .field("live", &self.actors.len())
@@ -26,10 +42,10 @@ impl fmt::Debug for AuctionIndex {
     }
 }
 
-impl AuctionIndex {
+impl<A: Actor> Index<A> {
     /// The live actor of `auction_id`, if one is running.
     #[must_use]
-    pub fn get(&self, auction_id: AuctionId) -> Option<Addr<AuctionActor>> {
+    pub fn get(&self, auction_id: AuctionId) -> Option<Addr<A>> {
         self.actors
             .get(&auction_id)
             .map(|entry| entry.value().clone())
@@ -37,12 +53,12 @@ impl AuctionIndex {
     }
 
     /// Records the actor of `auction_id`.
-    pub fn insert(&self, auction_id: AuctionId, addr: Addr<AuctionActor>) {
+    pub fn insert(&self, auction_id: AuctionId, addr: Addr<A>) {
         self.actors.insert(auction_id, addr);
     }
 
     /// Forgets `auction_id` if it still points at `addr` (a newer actor stays).
-    pub fn remove_if_is(&self, auction_id: AuctionId, addr: &Addr<AuctionActor>) {
+    pub fn remove_if_is(&self, auction_id: AuctionId, addr: &Addr<A>) {
         self.actors
             .remove_if(&auction_id, |_, current| current == addr);
     }
