@@ -58,6 +58,11 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
+    /// The server's process id, for `/proc` readings.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Start `binary` with the append-only file and `appendfsync` = `fsync`.
     pub async fn start(binary: &Path, fsync: &str) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new()

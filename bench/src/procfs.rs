@@ -37,6 +37,75 @@ pub fn rss_of(status: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// A server's use of the machine over a run: CPU seconds and peak memory.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Usage {
+    /// User + system CPU seconds the server spent during the run.
+    pub cpu_s: Option<f64>,
+    /// The highest `VmRSS` seen during the run, sampled every 100 ms.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl Usage {
+    /// Server CPU microseconds per unit of work (e.g. per durable bid).
+    pub fn cpu_us_per(&self, work: u64) -> Option<f64> {
+        self.cpu_s
+            .filter(|_| work > 0)
+            .map(|s| s * 1e6 / work as f64)
+    }
+}
+
+/// Watches a process during a run; [`Watch::finish`] answers its [`Usage`].
+#[derive(Debug)]
+pub struct Watch {
+    pid: Option<u32>,
+    cpu_start: Option<f64>,
+    peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    sampler: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Watch {
+    /// Starts watching `pid` (nothing to watch without one).
+    pub fn start(pid: Option<u32>) -> Self {
+        use std::sync::atomic::Ordering;
+        let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let sampler = pid.map(|pid| {
+            let peak = std::sync::Arc::clone(&peak);
+            tokio::spawn(async move {
+                loop {
+                    if let Ok(rss) = rss_bytes(pid) {
+                        peak.fetch_max(rss, Ordering::Relaxed);
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            })
+        });
+        Self {
+            pid,
+            cpu_start: pid.and_then(|p| cpu_seconds(p).ok()),
+            peak,
+            sampler,
+        }
+    }
+
+    /// Stops watching: the CPU spent since [`Watch::start`] and the peak memory.
+    pub fn finish(self) -> Usage {
+        if let Some(sampler) = self.sampler {
+            sampler.abort();
+        }
+        let cpu_end = self.pid.and_then(|p| cpu_seconds(p).ok());
+        let peak = self.peak.load(std::sync::atomic::Ordering::Relaxed);
+        let peak = self
+            .pid
+            .and_then(|p| rss_bytes(p).ok())
+            .map_or(peak, |now| now.max(peak));
+        Usage {
+            cpu_s: self.cpu_start.zip(cpu_end).map(|(a, b)| b - a),
+            peak_rss_bytes: (peak > 0).then_some(peak),
+        }
+    }
+}
+
 /// Open file descriptors of `pid`.
 pub fn open_fds(pid: u32) -> Option<usize> {
     std::fs::read_dir(format!("/proc/{pid}/fd"))

@@ -65,6 +65,10 @@ pub struct BidRun {
     pub latency_ms: Latency,
     /// Send to answer, every answered bid.
     pub latency_all_ms: Latency,
+    /// The server's CPU and peak memory during the run, when it could be read.
+    pub server: crate::procfs::Usage,
+    /// Server CPU microseconds per durable bid.
+    pub server_cpu_us_per_bid: Option<f64>,
     #[serde(skip)]
     pub histogram: Histogram<u64>,
 }
@@ -87,8 +91,18 @@ impl BidRun {
             answered_per_s: tally.answered.len() as f64 / duration_s,
             latency_ms: Latency::of(&tally.accepted),
             latency_all_ms: Latency::of(&tally.answered),
+            server: crate::procfs::Usage::default(),
+            server_cpu_us_per_bid: None,
             histogram: tally.accepted,
         }
+    }
+
+    /// The same run with the server's use of the machine during it.
+    #[must_use]
+    pub fn with_usage(mut self, usage: crate::procfs::Usage) -> Self {
+        self.server_cpu_us_per_bid = usage.cpu_us_per(self.ok);
+        self.server = usage;
+        self
     }
 
     /// Print it.
@@ -119,6 +133,15 @@ impl BidRun {
         );
         println!("  accepted latency  {}", self.latency_ms.line());
         println!("  answered latency  {}", self.latency_all_ms.line());
+        if let (Some(cpu_s), Some(per_bid)) = (self.server.cpu_s, self.server_cpu_us_per_bid) {
+            println!("  server CPU {cpu_s:.2} s: {per_bid:.1} µs per durable bid");
+        }
+        if let Some(peak) = self.server.peak_rss_bytes {
+            println!(
+                "  server peak resident memory {:.1} MiB",
+                peak as f64 / 1_048_576.0
+            );
+        }
     }
 }
 

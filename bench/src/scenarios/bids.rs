@@ -15,6 +15,7 @@ use crate::baseline::{self, RedisBidder, RedisServer};
 use crate::bidding::{self, HttpBidder, Progress, Tally, Transport, View, WsBidder};
 use crate::cli::BidsArgs;
 use crate::client::Api;
+use crate::procfs::{Usage, Watch};
 use crate::report::{self, BidRun, verdict};
 use crate::target::Target;
 
@@ -50,22 +51,23 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     let backend = target.backend;
     let blytz = blytz_run(&target, &args, via).await;
     target.close().await?;
-    let blytz = blytz?;
+    let (tally, elapsed, usage) = blytz?;
     let label = format!("blytz ({transport}, {backend})");
     let blytz = BidRun::new(
         &label,
         args.vus,
         args.auctions,
-        blytz.1.as_secs_f64(),
-        blytz.0,
-    );
+        elapsed.as_secs_f64(),
+        tally,
+    )
+    .with_usage(usage);
 
     let mut baselines = Vec::new();
     if !args.no_baseline {
         for fsync in ["everysec", "always"] {
             // The Blytz numbers stand on their own: a missing redis-server only loses the baseline.
-            let tally = match baseline_run(&args, fsync).await {
-                Ok(tally) => tally,
+            let (tally, elapsed, usage) = match baseline_run(&args, fsync).await {
+                Ok(run) => run,
                 Err(e) => {
                     eprintln!("the Redis baseline (appendfsync {fsync}) did not run: {e:#}");
                     continue;
@@ -78,9 +80,10 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
                     &label,
                     args.vus,
                     args.auctions,
-                    tally.1.as_secs_f64(),
-                    tally.0,
-                ),
+                    elapsed.as_secs_f64(),
+                    tally,
+                )
+                .with_usage(usage),
             ));
         }
     }
@@ -146,12 +149,13 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Register, create auctions, connect, bid. Answers the tally and the time taken.
+/// Register, create auctions, connect, bid. Answers the tally, the time
+/// taken and the server's use of the machine while the bidders bid.
 async fn blytz_run(
     target: &Target,
     args: &BidsArgs,
     via: Via,
-) -> anyhow::Result<(Tally, Duration)> {
+) -> anyhow::Result<(Tally, Duration, Usage)> {
     let api = Api::new(target)?;
     eprintln!("registering {} bidders and a seller ...", args.vus);
     let seller = api.register("seller", "seller").await?;
@@ -173,7 +177,9 @@ async fn blytz_run(
         None
     };
     let chat_started = Instant::now();
+    let watch = Watch::start(target.pid);
     let result = bid(target, args, via, &api, &buyers, &auctions).await;
+    let usage = watch.finish();
     if let Some((counts, tasks)) = chat {
         for task in tasks {
             task.abort();
@@ -187,7 +193,7 @@ async fn blytz_run(
             counts.refused.load(std::sync::atomic::Ordering::Relaxed),
         );
     }
-    result
+    result.map(|(tally, elapsed)| (tally, elapsed, usage))
 }
 
 /// Connect the bidders and drive them.
@@ -270,7 +276,7 @@ async fn bid(
 }
 
 /// The same bidders against a fresh Redis with `appendfsync` = `fsync`.
-async fn baseline_run(args: &BidsArgs, fsync: &str) -> anyhow::Result<(Tally, Duration)> {
+async fn baseline_run(args: &BidsArgs, fsync: &str) -> anyhow::Result<(Tally, Duration, Usage)> {
     eprintln!("starting redis-server (appendonly yes, appendfsync {fsync}) ...");
     let server = RedisServer::start(&args.redis_server, fsync).await?;
     let result = async {
@@ -291,7 +297,9 @@ async fn baseline_run(args: &BidsArgs, fsync: &str) -> anyhow::Result<(Tally, Du
             .buffered(16)
             .try_collect()
             .await?;
-        drive(&format!("redis {fsync}"), vus, args.duration).await
+        let watch = Watch::start(server.pid());
+        let (tally, elapsed) = drive(&format!("redis {fsync}"), vus, args.duration).await?;
+        anyhow::Ok((tally, elapsed, watch.finish()))
     }
     .await;
     server.stop().await?;
