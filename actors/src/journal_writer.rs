@@ -1,12 +1,15 @@
 //! The group-commit journal writer: one task shared by all auctions.
 //!
 //! Auction actors submit batches (the events of one command). The writer
-//! takes everything queued, waits up to `window` (about 1 ms) or until
-//! `max_entries` for more, appends it all in ONE [`JournalStore::append`]
-//! (one transaction) and answers each submitter in arrival order. If the
-//! group fails, each submission is retried alone, so one auction's bad
-//! batch never fails another's; a later batch of an auction whose earlier
-//! batch failed is failed too, never written past the gap.
+//! takes everything queued (up to `max_entries`), appends it all in ONE
+//! [`JournalStore::append`] (one transaction) and answers each submitter in
+//! arrival order. It never waits for more on purpose: what arrives while a
+//! commit is in flight queues up and is the next group, so the group grows
+//! with the load and an idle journal commits a lone bid at once (an
+//! optional `window` adds a wait after the first submission). If the group
+//! fails, each submission is retried alone, so one auction's bad batch never
+//! fails another's; a later batch of an auction whose earlier batch failed is
+//! failed too, never written past the gap.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -22,7 +25,9 @@ use crate::ports::{JournalEntry, JournalError, JournalStore};
 /// Tuning of the group commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterSettings {
-    /// How long to gather more submissions after the first (default 1 ms).
+    /// How long to wait for more submissions after the first when none is
+    /// queued (default zero: the group is what queued during the previous
+    /// commit; a wait would only add latency to every bid).
     pub window: Duration,
     /// The most entries in one append (default 1024).
     pub max_entries: usize,
@@ -31,7 +36,7 @@ pub struct WriterSettings {
 impl Default for WriterSettings {
     fn default() -> Self {
         Self {
-            window: Duration::from_millis(1),
+            window: Duration::ZERO,
             max_entries: 1024,
         }
     }
@@ -106,6 +111,7 @@ async fn run(
         while count < settings.max_entries {
             let next = match rx.try_recv() {
                 Ok(next) => next,
+                Err(_) if settings.window.is_zero() => break,
                 Err(_) => match timeout_at(deadline, rx.recv()).await {
                     Ok(Some(next)) => next,
                     Ok(None) | Err(_) => break,

@@ -9,9 +9,9 @@ use std::collections::HashSet;
 
 use blytz_actors::domain::AuctionId;
 use blytz_actors::ports::{
-    JournalEntry, JournalError, JournalStore, LoadedJournal, Snapshot, StoreFuture,
+    JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot, StoreFuture,
 };
-use blytz_actors::rules::{AuctionState, Event, EventKind};
+use blytz_actors::rules::{AuctionConfig, AuctionState, BidPlaced, Event, EventKind};
 use blytz_actors::view::AuctionView;
 use redis::AsyncCommands;
 use sqlx::types::Json;
@@ -43,6 +43,19 @@ fn unavailable(e: impl std::fmt::Display) -> JournalError {
     JournalError::Unavailable(e.to_string())
 }
 
+/// The conflict of a multi-row insert that broke the journal's key: the
+/// first entry of the rows is named (the whole batch is refused either way,
+/// and the writer retries each submission alone to find the culprit).
+fn conflict_in<'a>(mut entries: impl Iterator<Item = &'a JournalEntry>) -> JournalError {
+    match entries.next() {
+        Some(entry) => JournalError::Conflict {
+            auction_id: entry.auction_id,
+            seq: entry.seq,
+        },
+        None => JournalError::Unavailable("an empty insert conflicted".to_owned()),
+    }
+}
+
 fn seq_to_i64(auction_id: AuctionId, seq: u64) -> Result<i64, JournalError> {
     i64::try_from(seq).map_err(|_| JournalError::Corrupt {
         auction_id,
@@ -61,18 +74,23 @@ fn redis_key(auction_id: AuctionId) -> String {
     format!("blytz:auction:{auction_id}:snapshot")
 }
 
-/// The newest view of each auction in a batch (one read-model update each).
+/// The newest view of each auction in a batch, in the order the auctions
+/// first appear (one read-model row each).
 fn last_views(batch: &[JournalEntry]) -> Vec<&AuctionView> {
     let mut seen = HashSet::new();
     let mut views: Vec<&AuctionView> = batch
         .iter()
         .rev()
-        .filter(|entry| seen.insert(entry.auction_id))
-        .map(|entry| &entry.view)
+        .filter_map(|entry| entry.view.as_ref())
+        .filter(|view| seen.insert(view.id))
         .collect();
     views.reverse();
     views
 }
+
+/// Rows per multi-row statement: far below either backend's limit on bound
+/// parameters (SQLite 32,766; PostgreSQL 65,535) at nine columns a row.
+const ROWS_PER_STATEMENT: usize = 1_000;
 
 impl SqlJournal {
     async fn append_batch(&self, batch: &[JournalEntry]) -> Result<(), JournalError> {
@@ -89,112 +107,176 @@ impl SqlJournal {
         result
     }
 
-    /// One transaction: the events, their read-model rows and outbox rows.
+    /// One transaction with a constant number of statements whatever the
+    /// batch holds (per 1,000 rows): one multi-row insert each for the
+    /// events, the new auctions, the bids and the outbox rows of endings,
+    /// and one update of the read model for every auction in the batch.
     async fn write_batch(&self, batch: &[JournalEntry]) -> Result<(), JournalError> {
+        let mut seqs = Vec::with_capacity(batch.len());
+        for entry in batch {
+            seqs.push(seq_to_i64(entry.auction_id, entry.seq)?);
+        }
+        let views = last_views(batch);
+        let mut view_seqs = Vec::with_capacity(views.len());
+        for view in &views {
+            view_seqs.push(seq_to_i64(view.id, view.seq)?);
+        }
+        let created: Vec<(&JournalEntry, &AuctionConfig, &AuctionView)> = batch
+            .iter()
+            .filter_map(|entry| match &entry.event.kind {
+                EventKind::Created { config } => {
+                    let view = views.iter().find(|v| v.id == entry.auction_id)?;
+                    Some((entry, config, *view))
+                }
+                _ => None,
+            })
+            .collect();
+        let bids: Vec<(&JournalEntry, i64, &BidPlaced)> = batch
+            .iter()
+            .zip(&seqs)
+            .filter_map(|(entry, seq)| match &entry.event.kind {
+                EventKind::BidPlaced(bid) => Some((entry, *seq, bid)),
+                _ => None,
+            })
+            .collect();
+        let settlements: Vec<(&JournalEntry, &Settlement)> = batch
+            .iter()
+            .filter_map(|entry| entry.settlement.as_ref().map(|s| (entry, s)))
+            .collect();
+        let is_postgres = matches!(self.db, Db::Postgres(_));
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await.map_err(unavailable)?;
-            for entry in batch {
-                let seq = seq_to_i64(entry.auction_id, entry.seq)?;
-                let auction = Uuid::from(entry.auction_id);
-                sqlx::query(
-                    "INSERT INTO auction_events (auction_id, seq, kind, at, payload) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(auction)
-                .bind(seq)
-                .bind(entry.event.kind.name())
-                .bind(entry.event.at)
-                .bind(Json(&entry.event))
-                .execute(&mut *tx)
-                .await
-                .map_err(|e| {
+            let rows: Vec<(&JournalEntry, &i64)> = batch.iter().zip(&seqs).collect();
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO auction_events (auction_id, seq, kind, at, payload) ",
+                );
+                insert.push_values(chunk, |mut row, (entry, seq)| {
+                    row.push_bind(Uuid::from(entry.auction_id))
+                        .push_bind(**seq)
+                        .push_bind(entry.event.kind.name())
+                        .push_bind(entry.event.at)
+                        .push_bind(Json(&entry.event));
+                });
+                insert.build().execute(&mut *tx).await.map_err(|e| {
                     if is_unique_violation(&e) {
-                        JournalError::Conflict { auction_id: entry.auction_id, seq: entry.seq }
+                        conflict_in(chunk.iter().map(|(entry, _)| *entry))
                     } else {
                         unavailable(e)
                     }
                 })?;
-                match &entry.event.kind {
-                    EventKind::Created { config } => {
-                        sqlx::query(
-                            "INSERT INTO auctions (id, seller_id, product_id, show_id, status, currency, \
-                             start_price, current_price, leader_id, bid_count, ends_at, seq, view, \
-                             created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, NULL, 0, NULL, $8, $9, $10, $10)",
-                        )
-                        .bind(auction)
-                        .bind(Uuid::from(config.seller_id))
-                        .bind(Uuid::from(config.product_id))
-                        .bind(config.show_id.map(Uuid::from))
-                        .bind(entry.view.status.as_str())
-                        .bind(config.currency.as_str())
-                        .bind(config.start_price)
-                        .bind(seq)
-                        .bind(Json(&entry.view))
-                        .bind(entry.event.at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                        if let Some(show) = config.show_id {
-                            // A show's lot joins its queue as it comes to exist.
-                            sqlx::query(shows::store::APPEND_LOT_SQL)
-                                .bind(Uuid::from(show))
-                                .bind(auction)
-                                .execute(&mut *tx)
-                                .await
-                                .map_err(unavailable)?;
-                        }
+            }
+            for chunk in created.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO auctions (id, seller_id, product_id, show_id, status, currency, \
+                     start_price, current_price, leader_id, bid_count, ends_at, seq, view, \
+                     created_at, updated_at) ",
+                );
+                insert.push_values(chunk, |mut row, (entry, config, view)| {
+                    row.push_bind(Uuid::from(entry.auction_id))
+                        .push_bind(Uuid::from(config.seller_id))
+                        .push_bind(Uuid::from(config.product_id))
+                        .push_bind(config.show_id.map(Uuid::from))
+                        .push_bind(view.status.as_str())
+                        .push_bind(config.currency.as_str())
+                        .push_bind(config.start_price)
+                        .push_bind(None::<i64>)
+                        .push_bind(None::<Uuid>)
+                        .push_bind(0_i64)
+                        .push_bind(None::<chrono::DateTime<chrono::Utc>>)
+                        .push_bind(1_i64)
+                        .push_bind(Json(*view))
+                        .push_bind(entry.event.at)
+                        .push_bind(entry.event.at);
+                });
+                insert.build().execute(&mut *tx).await.map_err(unavailable)?;
+                for (entry, config, _) in chunk {
+                    if let Some(show) = config.show_id {
+                        // A show's lot joins its queue as it comes to exist.
+                        sqlx::query(shows::store::APPEND_LOT_SQL)
+                            .bind(Uuid::from(show))
+                            .bind(Uuid::from(entry.auction_id))
+                            .execute(&mut *tx)
+                            .await
+                            .map_err(unavailable)?;
                     }
-                    EventKind::BidPlaced(bid) => {
-                        sqlx::query(
-                            "INSERT INTO bids (id, auction_id, seq, bidder_id, amount, automatic, created_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                        )
-                        .bind(Uuid::from(bid.bid_id))
-                        .bind(auction)
-                        .bind(seq)
-                        .bind(Uuid::from(bid.bidder_id))
-                        .bind(bid.amount)
-                        .bind(bid.automatic)
-                        .bind(entry.event.at)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                    }
-                    _ => {}
-                }
-                if let Some(settlement) = &entry.settlement {
-                    sqlx::query(
-                        "INSERT INTO outbox (id, topic, key, payload, created_at) \
-                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (topic, key) DO NOTHING",
-                    )
-                    .bind(Uuid::now_v7())
-                    .bind(AUCTION_ENDED_TOPIC)
-                    .bind(settlement.auction_id.to_string())
-                    .bind(Json(settlement))
-                    .bind(entry.event.at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
                 }
             }
-            for view in last_views(batch) {
-                sqlx::query(
-                    "UPDATE auctions SET status = $1, current_price = $2, leader_id = $3, \
-                     bid_count = $4, ends_at = $5, seq = $6, view = $7, updated_at = $8 WHERE id = $9",
-                )
-                .bind(view.status.as_str())
-                .bind(view.current_price)
-                .bind(view.leader_id.map(Uuid::from))
-                .bind(i64::from(view.bid_count))
-                .bind(view.ends_at)
-                .bind(seq_to_i64(view.id, view.seq)?)
-                .bind(Json(view))
-                .bind(view.server_time)
-                .bind(Uuid::from(view.id))
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+            for chunk in bids.chunks(ROWS_PER_STATEMENT) {
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO bids (id, auction_id, seq, bidder_id, amount, automatic, created_at) ",
+                );
+                insert.push_values(chunk, |mut row, (entry, seq, bid)| {
+                    row.push_bind(Uuid::from(bid.bid_id))
+                        .push_bind(Uuid::from(entry.auction_id))
+                        .push_bind(*seq)
+                        .push_bind(Uuid::from(bid.bidder_id))
+                        .push_bind(bid.amount)
+                        .push_bind(bid.automatic)
+                        .push_bind(entry.event.at);
+                });
+                insert.build().execute(&mut *tx).await.map_err(unavailable)?;
+            }
+            for chunk in settlements.chunks(ROWS_PER_STATEMENT) {
+                let mut insert =
+                    sqlx::QueryBuilder::new("INSERT INTO outbox (id, topic, key, payload, created_at) ");
+                insert.push_values(chunk, |mut row, (entry, settlement)| {
+                    row.push_bind(Uuid::now_v7())
+                        .push_bind(AUCTION_ENDED_TOPIC)
+                        .push_bind(settlement.auction_id.to_string())
+                        .push_bind(Json(*settlement))
+                        .push_bind(entry.event.at);
+                });
+                insert.push(" ON CONFLICT (topic, key) DO NOTHING");
+                insert.build().execute(&mut *tx).await.map_err(unavailable)?;
+            }
+            let rows: Vec<(&&AuctionView, &i64)> = views.iter().zip(&view_seqs).collect();
+            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+                // One statement for every auction's row: the new values as a
+                // table joined on the id (PostgreSQL needs the types spelled out).
+                let cast = |ty: &'static str| if is_postgres { ty } else { "" };
+                let mut update = sqlx::QueryBuilder::new(
+                    "WITH v (id, status, current_price, leader_id, bid_count, ends_at, seq, view, \
+                     updated_at) AS (VALUES ",
+                );
+                for (i, (view, seq)) in chunk.iter().enumerate() {
+                    update.push(if i == 0 { "(" } else { ", (" });
+                    update
+                        .push_bind(Uuid::from(view.id))
+                        .push(cast("::uuid"))
+                        .push(", ")
+                        .push_bind(view.status.as_str())
+                        .push(cast("::text"))
+                        .push(", ")
+                        .push_bind(view.current_price)
+                        .push(cast("::bigint"))
+                        .push(", ")
+                        .push_bind(view.leader_id.map(Uuid::from))
+                        .push(cast("::uuid"))
+                        .push(", ")
+                        .push_bind(i64::from(view.bid_count))
+                        .push(cast("::bigint"))
+                        .push(", ")
+                        .push_bind(view.ends_at)
+                        .push(cast("::timestamptz"))
+                        .push(", ")
+                        .push_bind(**seq)
+                        .push(cast("::bigint"))
+                        .push(", ")
+                        .push_bind(Json(**view))
+                        .push(cast("::jsonb"))
+                        .push(", ")
+                        .push_bind(view.server_time)
+                        .push(cast("::timestamptz"))
+                        .push(")");
+                }
+                update.push(
+                    ") UPDATE auctions SET status = v.status, current_price = v.current_price, \
+                     leader_id = v.leader_id, bid_count = v.bid_count, ends_at = v.ends_at, \
+                     seq = v.seq, view = v.view, updated_at = v.updated_at \
+                     FROM v WHERE auctions.id = v.id",
+                );
+                update.build().execute(&mut *tx).await.map_err(unavailable)?;
             }
             tx.commit().await.map_err(unavailable)
         })

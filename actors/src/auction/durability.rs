@@ -10,7 +10,7 @@ use crate::AuctionError;
 use crate::ports::{JournalEntry, JournalError};
 use crate::rooms::{Frame, RoomKey};
 use crate::rules::{AuctionState, AuctionStatus, Event, EventKind, Rejection, apply, close};
-use crate::view::event_frame;
+use crate::view::{AuctionView, event_frame};
 
 /// A batch handed to the journal writer.
 #[derive(Debug)]
@@ -94,7 +94,11 @@ impl AuctionActor {
                 EventKind::Paused { .. } | EventKind::Ended { .. } | EventKind::Cancelled
             );
             self.events_since_snapshot += 1;
-            entries.push(JournalEntry::new(event, &self.state));
+            entries.push(JournalEntry::without_view(event, &self.state));
+        }
+        // The store keeps the newest view of each auction: the last entry carries it.
+        if let Some(last) = entries.last_mut() {
+            last.view = Some(AuctionView::of(&self.state, last.event.at));
         }
         if snapshot_due || self.events_since_snapshot >= self.deps.settings.snapshot_every {
             self.events_since_snapshot = 0;

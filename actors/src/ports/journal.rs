@@ -77,15 +77,28 @@ pub struct JournalEntry {
     /// transaction as the event.
     pub settlement: Option<Settlement>,
     /// The public view right after this event, for the read model the
-    /// store keeps in step with the journal (lists, filters).
-    pub view: AuctionView,
+    /// store keeps in step with the journal (lists, filters). Only the last
+    /// entry of each submission carries one: the store keeps the newest
+    /// view of each auction in a batch, so earlier ones would be built for
+    /// nothing.
+    pub view: Option<AuctionView>,
 }
 
 impl JournalEntry {
     /// The entry for `event` of the auction configured in `state`, which
-    /// must already include `event`.
+    /// must already include `event`, with the public view after it.
     #[must_use]
     pub fn new(event: Event, state: &AuctionState) -> Self {
+        let view = AuctionView::of(state, event.at);
+        let mut entry = Self::without_view(event, state);
+        entry.view = Some(view);
+        entry
+    }
+
+    /// The entry for `event` without the public view: for every entry of a
+    /// submission but its last.
+    #[must_use]
+    pub fn without_view(event: Event, state: &AuctionState) -> Self {
         let settlement = match &event.kind {
             EventKind::Ended {
                 winner_id,
@@ -109,7 +122,7 @@ impl JournalEntry {
         Self {
             auction_id: event.auction_id,
             seq: event.seq,
-            view: AuctionView::of(state, event.at),
+            view: None,
             event,
             settlement,
         }

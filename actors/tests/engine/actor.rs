@@ -258,6 +258,10 @@ async fn auctions_on_worker_arbiters_share_group_commits_and_stay_independent() 
     let mut s = settings();
     s.arbiters = 2;
     s.writer_thread = true;
+    // The in-memory journal commits at once, so nothing queues while a
+    // commit is in flight (a database's commit takes milliseconds): a
+    // window lets the concurrent bids gather.
+    s.writer.window = Duration::from_millis(2);
     let t = system_engine(s);
     let mut ids = Vec::new();
     for _ in 0..4 {
