@@ -12,6 +12,7 @@ pub mod media;
 mod model;
 mod product_store;
 pub mod products;
+mod query;
 pub mod search;
 mod search_sql;
 mod validate;

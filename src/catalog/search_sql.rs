@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::product_store::COLUMNS;
-use super::search::{Cursor, Filter, ListRow, ProductQuery, Sort};
+use super::query::{Cursor, Filter, ListRow, ProductQuery, Sort};
 use crate::db::{Backend, Db};
 use crate::with_db;
 
@@ -207,7 +207,7 @@ pub(super) async fn fetch(db: &Db, sql: &Sql) -> Result<Vec<ListRow>, sqlx::Erro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::catalog::search::terms;
+    use crate::catalog::query::terms;
 
     #[test]
     fn values_are_bound_never_written() {

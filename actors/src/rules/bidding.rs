@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use super::decide::Emitter;
+use super::emit::Emitter;
 use super::{
     AuctionState, AuctionStatus, BidPlaced, BidRequest, EndReason, EventKind, ExtendReason,
     MaxRaised, Rejection, TimerMode,

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
+use super::emit::Emitter;
 use super::{
     AuctionConfig, AuctionState, AuctionStatus, BidIds, BidRequest, Command, EndReason, Event,
     EventKind, ExtendReason, Rejection, bidding,
@@ -10,34 +11,6 @@ use crate::domain::Caller;
 
 /// The longest manual extension at once (24 hours).
 pub const MAX_MANUAL_EXTENSION_MS: i64 = 24 * 3_600_000;
-
-/// Numbers events gaplessly after the state's last `seq`, all at `now`.
-#[derive(Debug)]
-pub(super) struct Emitter<'a> {
-    state: &'a AuctionState,
-    now: DateTime<Utc>,
-    events: Vec<Event>,
-}
-
-impl<'a> Emitter<'a> {
-    fn new(state: &'a AuctionState, now: DateTime<Utc>) -> Self {
-        Self {
-            state,
-            now,
-            events: Vec::new(),
-        }
-    }
-
-    pub(super) fn emit(&mut self, kind: EventKind) {
-        let seq = self.state.seq + 1 + self.events.len() as u64;
-        self.events.push(Event {
-            auction_id: self.state.config.id,
-            seq,
-            at: self.now,
-            kind,
-        });
-    }
-}
 
 /// The `Created` event of a new auction (seq 1), after validating `config`.
 ///
@@ -89,7 +62,7 @@ pub fn decide(
         Command::End => end(state, caller, &mut out)?,
         Command::Cancel => cancel(state, caller, &mut out)?,
     }
-    Ok(out.events)
+    Ok(out.into_events())
 }
 
 /// The timer's check: a live auction whose deadline has passed ends (the
@@ -101,7 +74,7 @@ pub fn close(state: &AuctionState, now: DateTime<Utc>) -> Vec<Event> {
     if due {
         emit_ended(state, EndReason::Timer, &mut out);
     }
-    out.events
+    out.into_events()
 }
 
 fn authorize(state: &AuctionState, by: Caller) -> Result<(), Rejection> {

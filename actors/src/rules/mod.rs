@@ -8,6 +8,7 @@ mod bidding;
 mod command;
 mod config;
 mod decide;
+mod emit;
 mod event;
 mod rejection;
 mod state;

@@ -3,484 +3,439 @@
 //! verified and idempotent; checkouts never oversell; carts, addresses and
 //! orders stay private.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
-use secrecy::SecretString;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::auctions::{command, create_auction, rest_bid};
-use crate::helpers::{TestApp, TestUser, error_code, spawn_app, spawn_app_with};
-use crate::stripe_stub::{self, SECRET_KEY, WEBHOOK_SECRET, event, signature};
+use crate::commerce_helpers::{
+    CARRIER, Cart, Checkout, Order, PRICE, Page, STOCK, StockLevel, TRACKING_NUMBER,
+    WebhookReceipt, address, cart_by_token, charge_refunded, checkout, get_order, get_order_json,
+    order_action, payment_intent, payment_succeeded, ship, shop, signed_now, stripe_shop, webhook,
+};
+use crate::helpers::{error_code, read_json};
+use crate::stripe_stub::{SECRET_KEY, WEBHOOK_SECRET, signature};
 
-async fn send(
-    app: &TestApp,
-    method: reqwest::Method,
-    path: &str,
-    body: Option<&Value>,
-    token: Option<&str>,
-) -> reqwest::Response {
-    let mut req = app.client.request(method, app.url(path));
-    if let Some(body) = body {
-        req = req.json(body);
-    }
-    if let Some(token) = token {
-        req = req.bearer_auth(token);
-    }
-    req.send().await.unwrap()
-}
+// An auction's order, paid through Stripe.
 
-async fn webhook(app: &TestApp, payload: &str, sig: &str) -> reqwest::Response {
-    app.client
-        .post(app.url("/api/v1/webhooks/stripe"))
-        .header("Stripe-Signature", sig)
-        .header("Content-Type", "application/json")
-        .body(payload.to_owned())
-        .send()
-        .await
-        .unwrap()
-}
+#[actix_web::test]
+async fn the_winner_of_an_auction_gets_an_order_with_tax_and_shipping() {
+    let shop = stripe_shop().await;
 
-async fn order(app: &TestApp, user: &TestUser, id: &str) -> Value {
-    let res = app
-        .get(&format!("/api/v1/orders/{id}"), Some(&user.access_token))
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    res.json().await.unwrap()
-}
+    let auction_id = shop.win_auction().await;
+    let order = shop.winners_order().await;
 
-async fn address(app: &TestApp, user: &TestUser) -> String {
-    let res = app
-        .post_json(
-            "/api/v1/addresses",
-            &json!({"type": "shipping", "first_name": "Ada", "last_name": "Lovelace",
-                    "address_line1": "1 Main St", "city": "Springfield", "state": "IL",
-                    "postal_code": "62701", "country": "US", "phone": "+1 217 555 0100"}),
-            Some(&user.access_token),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let body: Value = res.json().await.unwrap();
-    body["id"].as_str().unwrap().to_owned()
-}
-
-/// A fixed-price product of `seller` with `stock` units; answers its id.
-async fn stocked_product(app: &TestApp, seller: &TestUser, price: i64, stock: i64) -> String {
-    let res = app
-        .post_json(
-            "/api/v1/products",
-            &json!({"title": "Film roll", "description": "Fresh", "condition": "new",
-                    "currency": "USD", "start_price": 100, "buy_now_price": price,
-                    "status": "active"}),
-            Some(&seller.access_token),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    let id = res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let res = send(
-        app,
-        reqwest::Method::PUT,
-        &format!("/api/v1/inventory/products/{id}"),
-        Some(&json!({"quantity": stock})),
-        Some(&seller.access_token),
-    )
-    .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    id
+    assert_eq!(order.auction_id.as_deref(), Some(auction_id.as_str()));
+    assert_eq!(order.status, "pending_payment");
+    assert_eq!(order.subtotal, 1000);
+    assert_eq!(order.tax, 83);
+    assert_eq!(order.shipping, 599);
+    assert_eq!(order.total, 1682);
+    assert_eq!(order.seller_id, shop.seller.id);
 }
 
 #[actix_web::test]
-async fn a_won_auction_is_paid_through_stripe_then_shipped_and_delivered() {
-    let stripe = stripe_stub::spawn();
-    let base = stripe.base.clone();
-    let app = spawn_app_with(move |c| {
-        c.stripe_secret_key = Some(SecretString::from(SECRET_KEY));
-        c.stripe_webhook_secret = Some(SecretString::from(WEBHOOK_SECRET));
-        c.stripe_api_base = Some(base);
-        c.tax_rate_bps = 825;
-        c.shipping_flat_minor = 599;
-        c.outbox_poll_ms = 50;
-    })
-    .await;
-    let seller = app.register("seller@example.com", "seller").await;
-    let buyer = app.register("buyer@example.com", "buyer").await;
-    let stranger = app.register("stranger@example.com", "buyer").await;
+async fn the_seller_sees_the_order_among_their_sales() {
+    let shop = stripe_shop().await;
+    let order = shop.unpaid_order().await;
 
-    // The auction ends with a winner.
-    let auction = create_auction(&app, &seller, json!({})).await;
-    let auction_id = auction["id"].as_str().unwrap().to_owned();
-    assert_eq!(
-        command(&app, &seller, &auction_id, "start").await.status(),
-        StatusCode::OK
-    );
-    let res = rest_bid(&app, &buyer, &auction_id, json!({"amount": 1000})).await;
-    assert_eq!(res.status(), StatusCode::CREATED);
-    assert_eq!(
-        command(&app, &seller, &auction_id, "end").await.status(),
-        StatusCode::OK
-    );
-
-    // The outbox consumer makes the winner's order.
-    let mut found = None;
-    for _ in 0..200 {
-        let page: Value = app
-            .get("/api/v1/orders", Some(&buyer.access_token))
-            .await
-            .json()
-            .await
-            .unwrap();
-        if let Some(o) = page["items"].as_array().and_then(|items| items.first()) {
-            found = Some(o.clone());
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let placed = found.expect("the winner's order appears");
-    let order_id = placed["id"].as_str().unwrap().to_owned();
-    assert_eq!(placed["auction_id"], auction_id.as_str());
-    assert_eq!(placed["status"], "pending_payment");
-    assert_eq!(placed["subtotal"], 1000);
-    assert_eq!(placed["tax"], 83);
-    assert_eq!(placed["shipping"], 599);
-    assert_eq!(placed["total"], 1682);
-    assert_eq!(placed["seller_id"], seller.id.as_str());
-    // The seller sees it as a sale; a stranger sees nothing.
-    let sales: Value = app
-        .get("/api/v1/orders?view=seller", Some(&seller.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(sales["items"][0]["id"], order_id.as_str());
-    assert!(sales["next_cursor"].is_null());
-    let res = app
+    let res = shop
+        .app
         .get(
-            &format!("/api/v1/orders/{order_id}"),
+            "/api/v1/orders?view=seller",
+            Some(&shop.seller.access_token),
+        )
+        .await;
+
+    let sales: Page<Order> = read_json(res, StatusCode::OK).await;
+    assert_eq!(sales.items[0].id, order.id);
+    assert!(sales.next_cursor.is_none());
+}
+
+#[actix_web::test]
+async fn a_stranger_cannot_see_an_order() {
+    let shop = stripe_shop().await;
+    let order = shop.unpaid_order().await;
+    let stranger = shop.stranger().await;
+
+    let res = shop
+        .app
+        .get(
+            &format!("/api/v1/orders/{}", order.id),
             Some(&stranger.access_token),
         )
         .await;
-    assert_eq!(error_code(res, StatusCode::NOT_FOUND).await.0, "not_found");
-    let res = app
-        .get("/api/v1/orders?view=all", Some(&buyer.access_token))
-        .await;
-    assert_eq!(error_code(res, StatusCode::FORBIDDEN).await.0, "forbidden");
 
-    // A PaymentIntent at "Stripe", for the total, with the order id; asking
-    // again answers the same intent.
-    let res = app
-        .post_json(
-            "/api/v1/payments/intent",
-            &json!({"order_id": order_id}),
-            Some(&buyer.access_token),
-        )
+    assert_eq!(error_code(res, StatusCode::NOT_FOUND).await.0, "not_found");
+}
+
+#[actix_web::test]
+async fn a_buyer_cannot_list_every_order() {
+    let shop = stripe_shop().await;
+    shop.unpaid_order().await;
+
+    let res = shop
+        .app
+        .get("/api/v1/orders?view=all", Some(&shop.buyer.access_token))
         .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let intent: Value = res.json().await.unwrap();
-    let pi = intent["payment_intent_id"].as_str().unwrap().to_owned();
+
+    assert_eq!(error_code(res, StatusCode::FORBIDDEN).await.0, "forbidden");
+}
+
+#[actix_web::test]
+async fn a_payment_intent_is_made_at_stripe_for_the_order_total() {
+    let shop = stripe_shop().await;
+    let order = shop.unpaid_order().await;
+
+    let intent = shop.intent_for(&order).await;
+
+    let pi = &intent.payment_intent_id;
     assert!(pi.starts_with("pi_test_"));
-    assert_eq!(intent["client_secret"], format!("{pi}_secret_test"));
-    assert!(intent["payment_id"].is_string());
-    assert_eq!(intent["status"], "requires_payment_method");
-    {
-        let seen = stripe.seen.lock().unwrap();
-        assert_eq!(seen.creates.len(), 1);
-        assert_eq!(seen.creates[0]["amount"], "1682");
-        assert_eq!(seen.creates[0]["currency"], "usd");
-        assert_eq!(seen.creates[0]["metadata[order_id]"], order_id);
-        assert_eq!(seen.by_key.len(), 1);
-        assert_eq!(seen.auth[0], format!("Bearer {SECRET_KEY}"));
-    }
-    let again: Value = app
-        .post_json(
-            "/api/v1/payments/intent",
-            &json!({"order_id": order_id}),
-            Some(&buyer.access_token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(again["payment_intent_id"], pi.as_str());
-    assert_eq!(again["payment_id"], intent["payment_id"]);
-    // Only the buyer pays.
-    let res = app
-        .post_json(
-            "/api/v1/payments/intent",
-            &json!({"order_id": order_id}),
-            Some(&stranger.access_token),
-        )
-        .await;
+    assert_eq!(intent.client_secret, Some(format!("{pi}_secret_test")));
+    assert!(!intent.payment_id.is_empty());
+    assert_eq!(intent.status, "requires_payment_method");
+    let seen = shop.stripe.seen.lock().unwrap();
+    assert_eq!(seen.creates.len(), 1);
+    assert_eq!(seen.creates[0]["amount"], "1682");
+    assert_eq!(seen.creates[0]["currency"], "usd");
+    assert_eq!(seen.creates[0]["metadata[order_id]"], order.id);
+    assert_eq!(seen.by_key.len(), 1);
+    assert_eq!(seen.auth[0], format!("Bearer {SECRET_KEY}"));
+}
+
+#[actix_web::test]
+async fn asking_again_answers_the_same_payment_intent() {
+    let shop = stripe_shop().await;
+    let order = shop.unpaid_order().await;
+    let first = shop.intent_for(&order).await;
+
+    let again = shop.intent_for(&order).await;
+
+    assert_eq!(again.payment_intent_id, first.payment_intent_id);
+    assert_eq!(again.payment_id, first.payment_id);
+}
+
+#[actix_web::test]
+async fn only_the_buyer_gets_a_payment_intent() {
+    let shop = stripe_shop().await;
+    let order = shop.unpaid_order().await;
+    let stranger = shop.stranger().await;
+
+    let res = payment_intent(&shop.app, &stranger, &order.id).await;
+
     assert_eq!(error_code(res, StatusCode::NOT_FOUND).await.0, "not_found");
+}
 
-    let succeeded = event(
-        "evt_paid_1",
-        "payment_intent.succeeded",
-        json!({"id": pi, "object": "payment_intent", "amount": 1682, "status": "succeeded",
-               "metadata": {"order_id": order_id}}),
-    );
+#[actix_web::test]
+async fn a_webhook_that_fails_verification_is_refused_and_changes_nothing() {
+    let shop = stripe_shop().await;
+    let order = shop.unpaid_order().await;
+    let pi = shop.intent_for(&order).await.payment_intent_id;
+    let paid = payment_succeeded(&pi, &order);
     let now = chrono::Utc::now().timestamp();
+    let tampered = paid.replace("\"amount\":1682", "\"amount\":1");
+    assert_ne!(tampered, paid);
 
-    // Badly signed, stale, or unsigned: 400 and nothing changes.
-    let res = webhook(&app, &succeeded, &signature("whsec_wrong", now, &succeeded)).await;
-    assert_eq!(
-        error_code(res, StatusCode::UNAUTHORIZED).await.0,
-        "invalid_signature"
-    );
-    let res = webhook(
-        &app,
-        &succeeded,
-        &signature(WEBHOOK_SECRET, now - 301, &succeeded),
-    )
-    .await;
-    assert_eq!(
-        error_code(res, StatusCode::UNAUTHORIZED).await.0,
-        "invalid_signature"
-    );
-    let tampered = succeeded.replace("1682", "1");
-    let res = webhook(&app, &tampered, &signature(WEBHOOK_SECRET, now, &succeeded)).await;
-    assert_eq!(
-        error_code(res, StatusCode::UNAUTHORIZED).await.0,
-        "invalid_signature"
-    );
-    let res = app
-        .client
-        .post(app.url("/api/v1/webhooks/stripe"))
-        .body(succeeded.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        error_code(res, StatusCode::UNAUTHORIZED).await.0,
-        "invalid_signature"
-    );
-    assert_eq!(
-        order(&app, &buyer, &order_id).await["status"],
-        "pending_payment"
-    );
+    let deliveries = [
+        (
+            "signed with another secret",
+            &paid,
+            Some(signature("whsec_wrong", now, &paid)),
+        ),
+        (
+            "signed too long ago",
+            &paid,
+            Some(signature(WEBHOOK_SECRET, now - 301, &paid)),
+        ),
+        (
+            "changed after signing",
+            &tampered,
+            Some(signature(WEBHOOK_SECRET, now, &paid)),
+        ),
+        ("unsigned", &paid, None),
+    ];
+    for (case, payload, sig) in deliveries {
+        let res = match sig {
+            Some(sig) => webhook(&shop.app, payload, &sig).await,
+            None => shop
+                .app
+                .client
+                .post(shop.app.url("/api/v1/webhooks/stripe"))
+                .body(payload.clone())
+                .send()
+                .await
+                .unwrap(),
+        };
 
-    // Correctly signed: paid. The same delivery again changes nothing.
-    let sig = signature(WEBHOOK_SECRET, now, &succeeded);
-    let res = webhook(&app, &succeeded, &sig).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let receipt: Value = res.json().await.unwrap();
-    assert_eq!(receipt["duplicate"], false);
-    let paid = order(&app, &buyer, &order_id).await;
-    assert_eq!(paid["status"], "paid");
-    let res = webhook(&app, &succeeded, &sig).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.json::<Value>().await.unwrap()["duplicate"], true);
-    assert_eq!(order(&app, &buyer, &order_id).await, paid);
-    // A paid order has no new intent and cannot be cancelled.
-    let res = app
-        .post_json(
-            "/api/v1/payments/intent",
-            &json!({"order_id": order_id}),
-            Some(&buyer.access_token),
-        )
-        .await;
-    assert_eq!(
-        error_code(res, StatusCode::CONFLICT).await.0,
-        "invalid_transition"
-    );
-    let res = app
-        .post_json(
-            &format!("/api/v1/orders/{order_id}/cancel"),
-            &json!({}),
-            Some(&buyer.access_token),
-        )
-        .await;
-    assert_eq!(
-        error_code(res, StatusCode::CONFLICT).await.0,
-        "invalid_transition"
-    );
-    // Delivery before shipping is not a legal move.
-    let res = app
-        .post_json(
-            &format!("/api/v1/orders/{order_id}/deliver"),
-            &json!({}),
-            Some(&seller.access_token),
-        )
-        .await;
-    assert_eq!(
-        error_code(res, StatusCode::CONFLICT).await.0,
-        "invalid_transition"
-    );
+        let (code, _) = error_code(res, StatusCode::UNAUTHORIZED).await;
+        assert_eq!(code, "invalid_signature", "{case}");
+        assert_eq!(
+            shop.order(&order.id).await.status,
+            "pending_payment",
+            "{case}"
+        );
+    }
+}
 
-    // Shipped by the seller (not the buyer), with tracking the buyer sees.
-    let ship = json!({"carrier": "UPS", "tracking_number": "1Z999AA10123456784"});
-    let res = app
-        .post_json(
-            &format!("/api/v1/orders/{order_id}/ship"),
-            &ship,
-            Some(&buyer.access_token),
-        )
-        .await;
+#[actix_web::test]
+async fn a_signed_payment_webhook_marks_the_order_paid() {
+    let shop = stripe_shop().await;
+    let order = shop.unpaid_order().await;
+    let pi = shop.intent_for(&order).await.payment_intent_id;
+    let paid = payment_succeeded(&pi, &order);
+
+    let res = webhook(&shop.app, &paid, &signed_now(&paid)).await;
+
+    let receipt: WebhookReceipt = read_json(res, StatusCode::OK).await;
+    assert!(!receipt.duplicate);
+    assert_eq!(shop.order(&order.id).await.status, "paid");
+}
+
+#[actix_web::test]
+async fn the_same_webhook_again_is_a_duplicate_and_changes_nothing() {
+    let shop = stripe_shop().await;
+    let order = shop.unpaid_order().await;
+    let pi = shop.intent_for(&order).await.payment_intent_id;
+    let paid = payment_succeeded(&pi, &order);
+    let sig = signed_now(&paid);
+    assert_eq!(
+        webhook(&shop.app, &paid, &sig).await.status(),
+        StatusCode::OK
+    );
+    let before = get_order_json(&shop.app, &shop.buyer, &order.id).await;
+
+    let res = webhook(&shop.app, &paid, &sig).await;
+
+    let receipt: WebhookReceipt = read_json(res, StatusCode::OK).await;
+    assert!(receipt.duplicate);
+    assert_eq!(
+        get_order_json(&shop.app, &shop.buyer, &order.id).await,
+        before
+    );
+}
+
+#[actix_web::test]
+async fn a_paid_order_gets_no_new_payment_intent() {
+    let shop = stripe_shop().await;
+    let paid = shop.paid_order().await;
+
+    let res = payment_intent(&shop.app, &shop.buyer, &paid.order.id).await;
+
+    let (code, _) = error_code(res, StatusCode::CONFLICT).await;
+    assert_eq!(code, "invalid_transition");
+}
+
+#[actix_web::test]
+async fn a_paid_order_cannot_be_cancelled() {
+    let shop = stripe_shop().await;
+    let paid = shop.paid_order().await;
+
+    let res = order_action(&shop.app, &shop.buyer, &paid.order.id, "cancel").await;
+
+    let (code, _) = error_code(res, StatusCode::CONFLICT).await;
+    assert_eq!(code, "invalid_transition");
+}
+
+#[actix_web::test]
+async fn an_order_is_not_delivered_before_it_is_shipped() {
+    let shop = stripe_shop().await;
+    let paid = shop.paid_order().await;
+
+    let res = order_action(&shop.app, &shop.seller, &paid.order.id, "deliver").await;
+
+    let (code, _) = error_code(res, StatusCode::CONFLICT).await;
+    assert_eq!(code, "invalid_transition");
+}
+
+#[actix_web::test]
+async fn the_buyer_cannot_ship_an_order() {
+    let shop = stripe_shop().await;
+    let paid = shop.paid_order().await;
+
+    let res = ship(&shop.app, &shop.buyer, &paid.order.id).await;
+
     assert_eq!(error_code(res, StatusCode::FORBIDDEN).await.0, "forbidden");
-    let res = app
-        .post_json(
-            &format!("/api/v1/orders/{order_id}/ship"),
-            &ship,
-            Some(&seller.access_token),
-        )
-        .await;
+}
+
+#[actix_web::test]
+async fn the_buyer_sees_the_carrier_and_tracking_of_a_shipped_order() {
+    let shop = stripe_shop().await;
+    let paid = shop.paid_order().await;
+
+    let res = ship(&shop.app, &shop.seller, &paid.order.id).await;
+
     assert_eq!(res.status(), StatusCode::OK);
-    let shipped = order(&app, &buyer, &order_id).await;
-    assert_eq!(shipped["status"], "shipped");
-    assert_eq!(shipped["shipment"]["carrier"], "UPS");
-    assert_eq!(shipped["shipment"]["tracking_number"], "1Z999AA10123456784");
-    assert!(
-        shipped["shipment"]["tracking_url"]
-            .as_str()
-            .unwrap()
-            .contains("1Z999AA10123456784")
-    );
-    let res = app
-        .post_json(
-            &format!("/api/v1/orders/{order_id}/deliver"),
-            &json!({}),
-            Some(&seller.access_token),
-        )
-        .await;
+    let shipped = shop.order(&paid.order.id).await;
+    assert_eq!(shipped.status, "shipped");
+    let shipment = shipped.shipment.unwrap();
+    assert_eq!(shipment.carrier, CARRIER);
+    assert_eq!(shipment.tracking_number, TRACKING_NUMBER);
+    assert!(shipment.tracking_url.unwrap().contains(TRACKING_NUMBER));
+}
+
+#[actix_web::test]
+async fn a_delivered_order_keeps_its_shipment_history() {
+    let shop = stripe_shop().await;
+    let shipped = shop.shipped_order().await;
+
+    let res = order_action(&shop.app, &shop.seller, &shipped.order.id, "deliver").await;
+
     assert_eq!(res.status(), StatusCode::OK);
-    let delivered = order(&app, &buyer, &order_id).await;
-    assert_eq!(delivered["status"], "delivered");
-    let history: Vec<&str> = delivered["shipment"]["history"]
-        .as_array()
+    let delivered = shop.order(&shipped.order.id).await;
+    assert_eq!(delivered.status, "delivered");
+    let history: Vec<_> = delivered
+        .shipment
         .unwrap()
-        .iter()
-        .map(|e| e["status"].as_str().unwrap())
+        .history
+        .into_iter()
+        .map(|e| e.status)
         .collect();
     assert_eq!(history, ["shipped", "delivered"]);
-
-    // A refund goes through the gateway; the charge.refunded webhook that
-    // follows changes nothing more.
-    let res = app
-        .post_json(
-            &format!("/api/v1/orders/{order_id}/refund"),
-            &json!({}),
-            Some(&seller.access_token),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.json::<Value>().await.unwrap()["status"], "refunded");
-    assert_eq!(stripe.seen.lock().unwrap().refunds[0]["payment_intent"], pi);
-    let refunded = event(
-        "evt_refund_1",
-        "charge.refunded",
-        json!({"id": "ch_1", "object": "charge", "payment_intent": pi}),
-    );
-    let res = webhook(&app, &refunded, &signature(WEBHOOK_SECRET, now, &refunded)).await;
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(order(&app, &buyer, &order_id).await["status"], "refunded");
 }
 
 #[actix_web::test]
-async fn checkouts_never_oversell_and_carts_stay_private() {
-    let app = spawn_app().await;
-    let seller = app.register("seller@example.com", "seller").await;
-    let product = stocked_product(&app, &seller, 2500, 3).await;
+async fn a_refund_goes_through_stripe() {
+    let shop = stripe_shop().await;
+    let delivered = shop.delivered_order().await;
 
-    // A guest fills a cart; the token comes back in X-Cart-Token.
-    let res = app
-        .post_json(
-            "/api/v1/cart/items",
-            &json!({"product_id": product, "quantity": 2}),
-            None,
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    let token = res.headers()["x-cart-token"].to_str().unwrap().to_owned();
-    let guest_cart: Value = res.json().await.unwrap();
-    assert_eq!(guest_cart["items"][0]["quantity"], 2);
-    assert_eq!(guest_cart["subtotals"][0]["amount"], 5000);
-    let res = app
-        .client
-        .get(app.url("/api/v1/cart"))
-        .header("X-Cart-Token", &token)
-        .send()
-        .await
-        .unwrap();
+    let res = order_action(&shop.app, &shop.seller, &delivered.order.id, "refund").await;
+
+    let refunded: Order = read_json(res, StatusCode::OK).await;
+    assert_eq!(refunded.status, "refunded");
+    let seen = shop.stripe.seen.lock().unwrap();
     assert_eq!(
-        res.json::<Value>().await.unwrap()["items"][0]["quantity"],
-        2
+        seen.refunds[0]["payment_intent"],
+        delivered.payment_intent_id
     );
-    // A made-up token reaches no cart.
-    let res = app
-        .client
-        .get(app.url("/api/v1/cart"))
-        .header("X-Cart-Token", "not-a-real-token")
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        res.json::<Value>().await.unwrap()["items"]
-            .as_array()
-            .unwrap()
-            .is_empty()
-    );
+}
 
-    // The guest signs up, already has 2 in their cart, and merges: capped at 3.
-    let alice = app.register("alice@example.com", "buyer").await;
-    let res = app
-        .post_json(
-            "/api/v1/cart/items",
-            &json!({"product_id": product, "quantity": 2}),
-            Some(&alice.access_token),
-        )
-        .await;
+#[actix_web::test]
+async fn the_refund_webhook_that_follows_a_refund_changes_nothing_more() {
+    let shop = stripe_shop().await;
+    let delivered = shop.delivered_order().await;
+    let res = order_action(&shop.app, &shop.seller, &delivered.order.id, "refund").await;
     assert_eq!(res.status(), StatusCode::OK);
-    let res = app
+    let refunded = charge_refunded(&delivered.payment_intent_id);
+
+    let res = webhook(&shop.app, &refunded, &signed_now(&refunded)).await;
+
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(shop.order(&delivered.order.id).await.status, "refunded");
+}
+
+// Carts, addresses, stock and checkouts.
+
+#[actix_web::test]
+async fn a_guest_cart_is_found_again_by_its_token() {
+    let shop = shop().await;
+
+    let (token, cart) = shop.guest_cart(2).await;
+
+    assert_eq!(cart.items[0].quantity, 2);
+    assert_eq!(cart.subtotals[0].amount, 2 * PRICE);
+    assert_eq!(cart_by_token(&shop.app, &token).await.items[0].quantity, 2);
+}
+
+#[actix_web::test]
+async fn a_made_up_cart_token_reaches_no_cart() {
+    let shop = shop().await;
+    shop.guest_cart(2).await;
+
+    let cart = cart_by_token(&shop.app, "not-a-real-token").await;
+
+    assert!(cart.items.is_empty());
+}
+
+#[actix_web::test]
+async fn merging_a_guest_cart_caps_each_quantity_at_the_stock() {
+    let shop = shop().await;
+    let (token, _) = shop.guest_cart(2).await;
+    let alice = shop.buyer_with_cart("alice@example.com", 2).await;
+
+    let res = shop
+        .app
         .client
-        .post(app.url("/api/v1/cart/merge"))
+        .post(shop.app.url("/api/v1/cart/merge"))
         .bearer_auth(&alice.access_token)
         .header("X-Cart-Token", &token)
         .send()
         .await
         .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    let merged: Value = res.json().await.unwrap();
-    assert_eq!(merged["items"][0]["quantity"], 3);
 
-    // Bob sees none of Alice's cart, addresses or orders.
-    let bob = app.register("bob@example.com", "buyer").await;
-    let bob_cart: Value = app
-        .get("/api/v1/cart", Some(&bob.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(bob_cart["items"].as_array().unwrap().is_empty());
-    let res = send(
-        &app,
-        reqwest::Method::DELETE,
-        &format!("/api/v1/cart/items/{product}"),
-        None,
-        Some(&bob.access_token),
-    )
-    .await;
-    assert_eq!(error_code(res, StatusCode::NOT_FOUND).await.0, "not_found");
-    let alice_address = address(&app, &alice).await;
-    let res = app
-        .get(
-            &format!("/api/v1/addresses/{alice_address}"),
+    let merged: Cart = read_json(res, StatusCode::OK).await;
+    assert_eq!(merged.items[0].quantity, STOCK);
+}
+
+#[actix_web::test]
+async fn a_buyer_sees_nothing_of_another_buyers_cart() {
+    let shop = shop().await;
+    shop.buyer_with_cart("alice@example.com", 2).await;
+    let bob = shop.app.register("bob@example.com", "buyer").await;
+
+    let res = shop.app.get("/api/v1/cart", Some(&bob.access_token)).await;
+
+    let cart: Cart = read_json(res, StatusCode::OK).await;
+    assert!(cart.items.is_empty());
+}
+
+#[actix_web::test]
+async fn a_buyer_cannot_remove_an_item_of_another_buyers_cart() {
+    let shop = shop().await;
+    shop.buyer_with_cart("alice@example.com", 2).await;
+    let bob = shop.app.register("bob@example.com", "buyer").await;
+
+    let res = shop
+        .app
+        .delete(
+            &format!("/api/v1/cart/items/{}", shop.product),
             Some(&bob.access_token),
         )
         .await;
+
     assert_eq!(error_code(res, StatusCode::NOT_FOUND).await.0, "not_found");
-    let res = send(
-        &app,
-        reqwest::Method::DELETE,
-        &format!("/api/v1/addresses/{alice_address}"),
-        None,
-        Some(&bob.access_token),
-    )
-    .await;
+}
+
+#[actix_web::test]
+async fn a_buyer_cannot_read_another_buyers_address() {
+    let shop = shop().await;
+    let alice = shop.app.register("alice@example.com", "buyer").await;
+    let alices = address(&shop.app, &alice).await;
+    let bob = shop.app.register("bob@example.com", "buyer").await;
+
+    let res = shop
+        .app
+        .get(
+            &format!("/api/v1/addresses/{alices}"),
+            Some(&bob.access_token),
+        )
+        .await;
+
     assert_eq!(error_code(res, StatusCode::NOT_FOUND).await.0, "not_found");
-    // Validation names the field and the rule.
-    let res = app
+}
+
+#[actix_web::test]
+async fn a_buyer_cannot_delete_another_buyers_address() {
+    let shop = shop().await;
+    let alice = shop.app.register("alice@example.com", "buyer").await;
+    let alices = address(&shop.app, &alice).await;
+    let bob = shop.app.register("bob@example.com", "buyer").await;
+
+    let res = shop
+        .app
+        .delete(
+            &format!("/api/v1/addresses/{alices}"),
+            Some(&bob.access_token),
+        )
+        .await;
+
+    assert_eq!(error_code(res, StatusCode::NOT_FOUND).await.0, "not_found");
+}
+
+#[actix_web::test]
+async fn an_address_in_an_unknown_country_is_refused_naming_the_field_and_rule() {
+    let shop = shop().await;
+    let bob = shop.app.register("bob@example.com", "buyer").await;
+
+    let res = shop
+        .app
         .post_json(
             "/api/v1/addresses",
             &json!({"type": "shipping", "first_name": "B", "last_name": "C", "address_line1": "x",
@@ -488,118 +443,125 @@ async fn checkouts_never_oversell_and_carts_stay_private() {
             Some(&bob.access_token),
         )
         .await;
+
     let (code, details) = error_code(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(code, "validation_failed");
     assert_eq!(details["field"], "country");
     assert_eq!(details["rule"], "iso3166_alpha2");
+}
 
-    // Bob and Carol each want 1; Alice wants 3; there are 3: checkouts race.
-    let carol = app.register("carol@example.com", "buyer").await;
-    let mut buyers = vec![(alice.clone(), alice_address)];
-    for user in [&bob, &carol] {
-        let addr = address(&app, user).await;
-        let res = app
-            .post_json(
-                "/api/v1/cart/items",
-                &json!({"product_id": product, "quantity": 1}),
-                Some(&user.access_token),
-            )
-            .await;
-        assert_eq!(res.status(), StatusCode::OK);
-        buyers.push((user.clone(), addr));
+#[actix_web::test]
+async fn racing_checkouts_never_sell_more_than_the_stock() {
+    // Alice wants all 3, Bob and Carol 1 each: 5 wanted, 3 in stock.
+    let shop = shop().await;
+    let mut buyers = Vec::new();
+    for (email, quantity) in [
+        ("alice@example.com", STOCK),
+        ("bob@example.com", 1),
+        ("carol@example.com", 1),
+    ] {
+        let buyer = shop.buyer_with_cart(email, quantity).await;
+        let to = address(&shop.app, &buyer).await;
+        buyers.push((buyer, to));
     }
-    let results = futures_util::future::join_all(buyers.iter().map(|(user, addr)| {
-        let app = &app;
-        async move {
-            let body = json!({"shipping_address_id": addr});
-            app.post_json("/api/v1/orders", &body, Some(&user.access_token))
-                .await
-        }
-    }))
+
+    let results = futures_util::future::join_all(
+        buyers
+            .iter()
+            .map(|(buyer, to)| checkout(&shop.app, buyer, to)),
+    )
     .await;
+
     let mut sold = 0;
-    let mut orders = Vec::new();
     for res in results {
-        match res.status() {
-            StatusCode::CREATED => {
-                let body: Value = res.json().await.unwrap();
-                for o in body["orders"].as_array().unwrap() {
-                    sold += o["items"][0]["quantity"].as_i64().unwrap();
-                    orders.push(o.clone());
-                }
-            }
-            _ => assert_eq!(
-                error_code(res, StatusCode::CONFLICT).await.0,
-                "out_of_stock"
-            ),
+        if res.status() == StatusCode::CREATED {
+            let placed: Checkout = read_json(res, StatusCode::CREATED).await;
+            sold += placed
+                .orders
+                .iter()
+                .map(|o| o.items[0].quantity)
+                .sum::<i64>();
+        } else {
+            let (code, _) = error_code(res, StatusCode::CONFLICT).await;
+            assert_eq!(code, "out_of_stock");
         }
     }
-    assert!((1..=3).contains(&sold), "sold {sold}");
-    let stock: Value = app
+    assert!((1..=STOCK).contains(&sold), "sold {sold}");
+    assert_eq!(shop.stock().await.reserved, sold);
+}
+
+#[actix_web::test]
+async fn a_buyer_cannot_read_a_products_stock() {
+    let shop = shop().await;
+    let bob = shop.app.register("bob@example.com", "buyer").await;
+
+    let res = shop
+        .app
         .get(
-            &format!("/api/v1/inventory/products/{product}"),
-            Some(&seller.access_token),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(stock["reserved"], sold);
-    // Only the seller or an admin reads stock.
-    let res = app
-        .get(
-            &format!("/api/v1/inventory/products/{product}"),
+            &format!("/api/v1/inventory/products/{}", shop.product),
             Some(&bob.access_token),
         )
         .await;
-    assert_eq!(error_code(res, StatusCode::FORBIDDEN).await.0, "forbidden");
-    let low: Value = app
-        .get("/api/v1/inventory/low-stock", Some(&seller.access_token))
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(low["items"][0]["product_id"], product.as_str());
 
-    // Without Stripe the manual gateway: no intents; the seller marks it paid.
-    let first = &orders[0];
-    let id = first["id"].as_str().unwrap();
-    let owner = [&alice, &bob, &carol]
-        .into_iter()
-        .find(|u| u.id == first["buyer_id"].as_str().unwrap())
-        .unwrap();
-    let res = app
-        .post_json(
-            "/api/v1/payments/intent",
-            &json!({"order_id": id}),
-            Some(&owner.access_token),
-        )
-        .await;
-    assert_eq!(
-        error_code(res, StatusCode::SERVICE_UNAVAILABLE).await.0,
-        "payments_manual"
-    );
-    let res = app
-        .post_json(
-            &format!("/api/v1/orders/{id}/mark-paid"),
-            &json!({}),
-            Some(&owner.access_token),
-        )
-        .await;
     assert_eq!(error_code(res, StatusCode::FORBIDDEN).await.0, "forbidden");
-    let res = app
-        .post_json(
-            &format!("/api/v1/orders/{id}/mark-paid"),
-            &json!({}),
-            Some(&seller.access_token),
+}
+
+#[actix_web::test]
+async fn a_product_at_its_low_stock_threshold_is_listed_for_its_seller() {
+    // 3 in stock, under the default threshold of 5.
+    let shop = shop().await;
+
+    let res = shop
+        .app
+        .get(
+            "/api/v1/inventory/low-stock",
+            Some(&shop.seller.access_token),
         )
         .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.json::<Value>().await.unwrap()["status"], "paid");
-    // Webhooks without a secret configured are refused.
-    let res = webhook(&app, "{}", "t=1,v1=00").await;
-    assert_eq!(
-        error_code(res, StatusCode::SERVICE_UNAVAILABLE).await.0,
-        "stripe_not_configured"
-    );
+
+    let low: Page<StockLevel> = read_json(res, StatusCode::OK).await;
+    assert_eq!(low.items[0].product_id, shop.product);
+}
+
+#[actix_web::test]
+async fn without_stripe_no_payment_intent_is_made() {
+    let shop = shop().await;
+    let (buyer, order) = shop.checked_out_order().await;
+
+    let res = payment_intent(&shop.app, &buyer, &order.id).await;
+
+    let (code, _) = error_code(res, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(code, "payments_manual");
+}
+
+#[actix_web::test]
+async fn without_stripe_the_buyer_cannot_mark_their_order_paid() {
+    let shop = shop().await;
+    let (buyer, order) = shop.checked_out_order().await;
+
+    let res = order_action(&shop.app, &buyer, &order.id, "mark-paid").await;
+
+    assert_eq!(error_code(res, StatusCode::FORBIDDEN).await.0, "forbidden");
+}
+
+#[actix_web::test]
+async fn without_stripe_the_seller_marks_an_order_paid() {
+    let shop = shop().await;
+    let (buyer, order) = shop.checked_out_order().await;
+
+    let res = order_action(&shop.app, &shop.seller, &order.id, "mark-paid").await;
+
+    let paid: Order = read_json(res, StatusCode::OK).await;
+    assert_eq!(paid.status, "paid");
+    assert_eq!(get_order(&shop.app, &buyer, &order.id).await.status, "paid");
+}
+
+#[actix_web::test]
+async fn without_a_webhook_secret_webhooks_are_refused() {
+    let shop = shop().await;
+
+    let res = webhook(&shop.app, "{}", "t=1,v1=00").await;
+
+    let (code, _) = error_code(res, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(code, "stripe_not_configured");
 }

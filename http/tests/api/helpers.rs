@@ -137,3 +137,32 @@ pub async fn error_code(res: Response, status: StatusCode) -> (String, Value) {
     assert!(body["error"]["details"].is_object());
     (code, body["error"]["details"].clone())
 }
+
+impl TestApp {
+    /// `PUT path` with a JSON body, as `token`'s user when given.
+    pub async fn put_json(&self, path: &str, body: &Value, token: Option<&str>) -> Response {
+        let mut req = self.client.put(self.url(path)).json(body);
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// `DELETE path`, as `token`'s user when given.
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        let mut req = self.client.delete(self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+/// The body of `res` as a `T`, asserting the status first (the body is shown
+/// when the status is not the expected one).
+pub async fn read_json<T: serde::de::DeserializeOwned>(res: Response, status: StatusCode) -> T {
+    let actual = res.status();
+    let text = res.text().await.unwrap();
+    assert_eq!(actual, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+}

@@ -10,6 +10,7 @@ mod auth;
 mod binary;
 mod catalog;
 mod commerce;
+mod commerce_helpers;
 mod crash;
 mod errors;
 mod guards;

@@ -3,13 +3,14 @@
 
 use std::collections::HashSet;
 
-use blytz::Db;
 use blytz::accounts::{Registration, Role};
 use blytz::catalog::{
-    Caller, Catalog, CategoryUpdate, Condition, MediaStore, NewCategory, NewProduct, ProductQuery,
-    ProductStatus, ProductUpdate, Sort,
+    Caller, Catalog, CategoryId, CategoryUpdate, Condition, MediaStore, NewCategory, NewProduct,
+    Product, ProductPage, ProductQuery, ProductStatus, ProductUpdate, Sort,
 };
+use blytz::error::Result;
 use blytz::ids::{ProductId, UserId};
+use blytz::{Db, Error};
 use chrono::Duration;
 use uuid::Uuid;
 
@@ -65,6 +66,60 @@ async fn fixture(db: &Db) -> Fixture {
     }
 }
 
+impl Fixture {
+    /// An active product of `seller`.
+    async fn listed(&self, seller: Caller, title: &str, description: &str, price: i64) -> Product {
+        self.catalog
+            .create_product(seller, new_product(title, description, price))
+            .await
+            .unwrap()
+    }
+
+    /// `input` created by `seller`.
+    async fn created(&self, seller: Caller, input: NewProduct) -> Product {
+        self.catalog.create_product(seller, input).await.unwrap()
+    }
+
+    /// `actor` changes product `id`.
+    async fn update(&self, actor: Caller, id: ProductId, update: ProductUpdate) -> Result<Product> {
+        self.catalog.update_product(actor, id, update).await
+    }
+
+    /// A page of the public list.
+    async fn list(&self, query: ProductQuery) -> ProductPage {
+        self.catalog.list_products(None, query).await.unwrap()
+    }
+
+    /// Why the public list refuses `query`.
+    async fn list_error(&self, query: ProductQuery) -> Error {
+        self.catalog.list_products(None, query).await.unwrap_err()
+    }
+
+    /// Every page of the public list, following the cursors; no page is
+    /// longer than `query.limit`.
+    async fn every_page(&self, query: ProductQuery) -> Vec<Product> {
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self
+                .list(ProductQuery {
+                    cursor,
+                    ..query.clone()
+                })
+                .await;
+            if let Some(limit) = query.limit {
+                assert!(page.items.len() <= limit as usize);
+            }
+            seen.extend(page.items);
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                return seen;
+            }
+        }
+    }
+}
+
+/// An active product, in new condition, in USD.
 fn new_product(title: &str, description: &str, price: i64) -> NewProduct {
     NewProduct {
         title: title.into(),
@@ -80,6 +135,57 @@ fn new_product(title: &str, description: &str, price: i64) -> NewProduct {
         specifications: None,
         shipping_info: None,
         status: Some(ProductStatus::Active),
+    }
+}
+
+/// A product created without a status (a draft).
+fn draft(title: &str, description: &str, price: i64) -> NewProduct {
+    NewProduct {
+        status: None,
+        ..new_product(title, description, price)
+    }
+}
+
+/// An active product in `category`.
+fn in_category(title: &str, category: CategoryId) -> NewProduct {
+    NewProduct {
+        category_id: Some(category),
+        ..new_product(title, "y", 100)
+    }
+}
+
+/// Words to search for.
+fn search(q: &str) -> ProductQuery {
+    ProductQuery {
+        q: Some(q.into()),
+        ..ProductQuery::default()
+    }
+}
+
+/// A change of status only.
+fn to_status(status: ProductStatus) -> ProductUpdate {
+    ProductUpdate {
+        status: Some(status),
+        ..ProductUpdate::default()
+    }
+}
+
+/// Featuring only.
+fn featuring() -> ProductUpdate {
+    ProductUpdate {
+        featured: Some(true),
+        ..ProductUpdate::default()
+    }
+}
+
+/// A top-level category (or one under `parent`), with the defaults.
+fn category(name: &str, parent: Option<CategoryId>) -> NewCategory {
+    NewCategory {
+        name: name.into(),
+        slug: None,
+        parent_id: parent,
+        sort_order: None,
+        active: None,
     }
 }
 
@@ -103,44 +209,81 @@ async fn put_in_auction(db: &Db, seller: UserId, product: ProductId, status: &st
 }
 
 #[tokio::test]
-async fn crud_with_ownership() {
+async fn a_product_created_without_a_status_is_a_draft_of_its_seller() {
     for scratch in backends().await {
         let f = fixture(&scratch.db).await;
-        let c = &f.catalog;
-        let mut input = new_product("Vintage camera", "A 1970s film camera", 5_000);
-        input.status = None;
-        input.reserve_price = Some(8_000);
-        let created = c.create_product(f.seller, input.clone()).await.unwrap();
+        let input = NewProduct {
+            reserve_price: Some(8_000),
+            ..draft("Vintage camera", "A 1970s film camera", 5_000)
+        };
+
+        let created = f.created(f.seller, input.clone()).await;
+
         assert_eq!(created.status, ProductStatus::Draft);
         assert_eq!(created.reserve_price, Some(8_000));
-
-        let err = c.create_product(f.buyer, input).await.unwrap_err();
+        let err = f.catalog.create_product(f.buyer, input).await.unwrap_err();
         assert_eq!(err.code(), "forbidden");
+    }
+}
 
-        // A draft is hidden from everyone but its seller and admins.
-        let err = c.product(Some(f.other), created.id).await.unwrap_err();
+#[tokio::test]
+async fn a_draft_is_hidden_from_all_but_its_seller_and_admins() {
+    for scratch in backends().await {
+        let f = fixture(&scratch.db).await;
+        let created = f.created(f.seller, draft("Lamp", "A lamp", 100)).await;
+
+        let err = f
+            .catalog
+            .product(Some(f.other), created.id)
+            .await
+            .unwrap_err();
+
         assert_eq!(err.code(), "not_found");
-        assert!(c.product(Some(f.admin), created.id).await.is_ok());
+        assert!(f.catalog.product(Some(f.admin), created.id).await.is_ok());
+    }
+}
 
+#[tokio::test]
+async fn only_its_seller_changes_or_deletes_a_product() {
+    for scratch in backends().await {
+        let f = fixture(&scratch.db).await;
+        let created = f.created(f.seller, draft("Lamp", "A lamp", 100)).await;
         let update = ProductUpdate {
             title: Some("Stolen".into()),
             ..ProductUpdate::default()
         };
-        let err = c
-            .update_product(f.other, created.id, update.clone())
+
+        let err = f
+            .update(f.other, created.id, update.clone())
             .await
             .unwrap_err();
         assert_eq!(err.code(), "forbidden");
-        let err = c.delete_product(f.other, created.id).await.unwrap_err();
+        let err = f
+            .catalog
+            .delete_product(f.other, created.id)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "forbidden");
-        let err = c
-            .update_product(f.seller, ProductId::new(), update)
+        let err = f
+            .update(f.seller, ProductId::new(), update)
             .await
             .unwrap_err();
         assert_eq!(err.code(), "not_found");
+    }
+}
 
-        let updated = c
-            .update_product(
+#[tokio::test]
+async fn the_seller_updates_a_product_and_the_public_sees_it() {
+    for scratch in backends().await {
+        let f = fixture(&scratch.db).await;
+        let input = NewProduct {
+            reserve_price: Some(8_000),
+            ..draft("Vintage camera", "A 1970s film camera", 5_000)
+        };
+        let created = f.created(f.seller, input).await;
+
+        let updated = f
+            .update(
                 f.seller,
                 created.id,
                 ProductUpdate {
@@ -153,43 +296,43 @@ async fn crud_with_ownership() {
             )
             .await
             .unwrap();
+
         assert_eq!(updated.title, "Vintage film camera");
         assert_eq!(updated.reserve_price, None);
         assert!(!updated.has_reserve);
         assert_eq!(updated.specifications["brand"], "Pentax");
-
-        // Public view: no reserve shown; only admins feature.
-        let public = c.product(None, created.id).await.unwrap();
+        let public = f.catalog.product(None, created.id).await.unwrap();
         assert_eq!(public.title, "Vintage film camera");
-        let err = c
-            .update_product(
-                f.seller,
-                created.id,
-                ProductUpdate {
-                    featured: Some(true),
-                    ..ProductUpdate::default()
-                },
-            )
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), "forbidden");
-        let featured = c
-            .update_product(
-                f.admin,
-                created.id,
-                ProductUpdate {
-                    featured: Some(true),
-                    ..ProductUpdate::default()
-                },
-            )
-            .await
-            .unwrap();
-        assert!(featured.featured);
+    }
+}
 
-        let bad = c
-            .update_product(
+#[tokio::test]
+async fn only_admins_feature_a_product() {
+    for scratch in backends().await {
+        let f = fixture(&scratch.db).await;
+        let p = f
+            .listed(f.seller, "Vintage camera", "A 1970s film camera", 5_000)
+            .await;
+
+        let err = f.update(f.seller, p.id, featuring()).await.unwrap_err();
+        assert_eq!(err.code(), "forbidden");
+        let featured = f.update(f.admin, p.id, featuring()).await.unwrap();
+        assert!(featured.featured);
+    }
+}
+
+#[tokio::test]
+async fn a_buy_now_price_below_the_start_price_names_its_field() {
+    for scratch in backends().await {
+        let f = fixture(&scratch.db).await;
+        let p = f
+            .listed(f.seller, "Vintage camera", "A 1970s film camera", 5_000)
+            .await;
+
+        let bad = f
+            .update(
                 f.seller,
-                created.id,
+                p.id,
                 ProductUpdate {
                     buy_now_price: Some(Some(10)),
                     ..ProductUpdate::default()
@@ -197,14 +340,24 @@ async fn crud_with_ownership() {
             )
             .await
             .unwrap_err();
-        assert_eq!(bad.details()["field"], "buy_now_price");
 
-        c.delete_product(f.seller, created.id).await.unwrap();
+        assert_eq!(bad.details()["field"], "buy_now_price");
+    }
+}
+
+#[tokio::test]
+async fn a_deleted_product_is_gone_even_for_its_seller() {
+    for scratch in backends().await {
+        let f = fixture(&scratch.db).await;
+        let c = &f.catalog;
+        let p = f
+            .listed(f.seller, "Vintage camera", "A 1970s film camera", 5_000)
+            .await;
+
+        c.delete_product(f.seller, p.id).await.unwrap();
+
         assert_eq!(
-            c.product(Some(f.seller), created.id)
-                .await
-                .unwrap_err()
-                .code(),
+            c.product(Some(f.seller), p.id).await.unwrap_err().code(),
             "not_found"
         );
         let page = c
@@ -219,24 +372,18 @@ async fn crud_with_ownership() {
 async fn only_legal_status_transitions() {
     for scratch in backends().await {
         let f = fixture(&scratch.db).await;
-        let c = &f.catalog;
-        let mut input = new_product("Lamp", "A lamp", 100);
-        input.status = None;
-        let p = c.create_product(f.seller, input).await.unwrap();
-        let to = |status| ProductUpdate {
-            status: Some(status),
-            ..ProductUpdate::default()
-        };
-        let err = c
-            .update_product(f.seller, p.id, to(ProductStatus::Sold))
+        let p = f.created(f.seller, draft("Lamp", "A lamp", 100)).await;
+
+        let err = f
+            .update(f.seller, p.id, to_status(ProductStatus::Sold))
             .await
             .unwrap_err();
         assert_eq!(err.code(), "invalid_transition");
         assert_eq!(err.details()["from"], "draft");
-        c.update_product(f.seller, p.id, to(ProductStatus::Active))
+        f.update(f.seller, p.id, to_status(ProductStatus::Active))
             .await
             .unwrap();
-        c.update_product(f.seller, p.id, to(ProductStatus::Sold))
+        f.update(f.seller, p.id, to_status(ProductStatus::Sold))
             .await
             .unwrap();
         for status in [
@@ -244,15 +391,17 @@ async fn only_legal_status_transitions() {
             ProductStatus::Draft,
             ProductStatus::Cancelled,
         ] {
-            let err = c
-                .update_product(f.seller, p.id, to(status))
+            let err = f
+                .update(f.seller, p.id, to_status(status))
                 .await
                 .unwrap_err();
             assert_eq!(err.code(), "invalid_transition");
         }
-        let mut sold = new_product("x", "y", 100);
-        sold.status = Some(ProductStatus::Sold);
-        let err = c.create_product(f.seller, sold).await.unwrap_err();
+        let sold = NewProduct {
+            status: Some(ProductStatus::Sold),
+            ..new_product("x", "y", 100)
+        };
+        let err = f.catalog.create_product(f.seller, sold).await.unwrap_err();
         assert_eq!(err.details()["field"], "status");
     }
 }
@@ -261,33 +410,31 @@ async fn only_legal_status_transitions() {
 async fn search_ranks_filters_and_pages() {
     for scratch in backends().await {
         let f = fixture(&scratch.db).await;
-        let c = &f.catalog;
-        let in_description = c
-            .create_product(
+        let in_description = f
+            .listed(
                 f.seller,
-                new_product("Leather bag", "Fits a vintage camera and lenses", 3_000),
+                "Leather bag",
+                "Fits a vintage camera and lenses",
+                3_000,
             )
-            .await
-            .unwrap();
-        let _in_title = c
-            .create_product(
+            .await;
+        let _in_title = f
+            .listed(
                 f.seller,
-                new_product("Camera strap", "Woven cotton, fits any body", 1_500),
+                "Camera strap",
+                "Woven cotton, fits any body",
+                1_500,
             )
-            .await
-            .unwrap();
-        let mut used = new_product("Old cameras lot", "Three bodies", 9_000);
-        used.condition = Condition::Used;
-        let plural = c.create_product(f.other, used).await.unwrap();
-        let mut draft = new_product("Camera draft", "Hidden", 100);
-        draft.status = None;
-        c.create_product(f.seller, draft).await.unwrap();
-
-        let search = |q: &str| ProductQuery {
-            q: Some(q.into()),
-            ..ProductQuery::default()
+            .await;
+        let used = NewProduct {
+            condition: Condition::Used,
+            ..new_product("Old cameras lot", "Three bodies", 9_000)
         };
-        let page = c.list_products(None, search("camera")).await.unwrap();
+        let plural = f.created(f.other, used).await;
+        f.created(f.seller, draft("Camera draft", "Hidden", 100))
+            .await;
+
+        let page = f.list(search("camera")).await;
         let ids: Vec<_> = page.items.iter().map(|p| p.id).collect();
         assert_eq!(ids.len(), 3, "{:?}", scratch.db.backend());
         assert!(ids.contains(&plural.id), "stemming finds `cameras`");
@@ -297,71 +444,48 @@ async fn search_ranks_filters_and_pages() {
             "a title match ranks above a description-only match"
         );
 
-        let page = c
-            .list_products(None, search("LENSES vintage"))
-            .await
-            .unwrap();
+        let page = f.list(search("LENSES vintage")).await;
         assert_eq!(page.items.len(), 1);
         assert_eq!(page.items[0].id, in_description.id);
 
         // Punctuation and operators are plain words, never syntax.
-        let page = c
-            .list_products(None, search(r#"camera" OR "* NEAR("#))
-            .await
-            .unwrap();
+        let page = f.list(search(r#"camera" OR "* NEAR("#)).await;
         assert!(page.items.is_empty());
 
-        let page = c
-            .list_products(
-                None,
-                ProductQuery {
-                    q: Some("camera".into()),
-                    condition: Some(Condition::Used),
-                    ..ProductQuery::default()
-                },
-            )
-            .await
-            .unwrap();
+        let page = f
+            .list(ProductQuery {
+                condition: Some(Condition::Used),
+                ..search("camera")
+            })
+            .await;
         assert_eq!(page.items.len(), 1);
         assert_eq!(page.items[0].id, plural.id);
 
-        let page = c
-            .list_products(
-                None,
-                ProductQuery {
-                    min_price: Some(1_000),
-                    max_price: Some(5_000),
-                    sort: Some(Sort::PriceAsc),
-                    ..ProductQuery::default()
-                },
-            )
-            .await
-            .unwrap();
+        let page = f
+            .list(ProductQuery {
+                min_price: Some(1_000),
+                max_price: Some(5_000),
+                sort: Some(Sort::PriceAsc),
+                ..ProductQuery::default()
+            })
+            .await;
         let prices: Vec<_> = page.items.iter().map(|p| p.start_price).collect();
         assert_eq!(prices, [1_500, 3_000]);
 
-        let page = c
-            .list_products(
-                None,
-                ProductQuery {
-                    seller_id: Some(f.other.id),
-                    ..ProductQuery::default()
-                },
-            )
-            .await
-            .unwrap();
+        let page = f
+            .list(ProductQuery {
+                seller_id: Some(f.other.id),
+                ..ProductQuery::default()
+            })
+            .await;
         assert_eq!(page.items.len(), 1);
 
-        let err = c
-            .list_products(
-                None,
-                ProductQuery {
-                    sort: Some(Sort::Relevance),
-                    ..ProductQuery::default()
-                },
-            )
-            .await
-            .unwrap_err();
+        let err = f
+            .list_error(ProductQuery {
+                sort: Some(Sort::Relevance),
+                ..ProductQuery::default()
+            })
+            .await;
         assert_eq!(err.details()["rule"], "requires_q");
     }
 }
@@ -370,22 +494,17 @@ async fn search_ranks_filters_and_pages() {
 async fn pages_have_no_duplicates_and_no_gaps() {
     for scratch in backends().await {
         let f = fixture(&scratch.db).await;
-        let c = &f.catalog;
         let mut all = HashSet::new();
         for i in 0..23 {
             // Repeated prices and a mix of title and description matches: ties everywhere.
             let (title, description) = if i % 3 == 0 {
-                (format!("Widget {i}"), "spare part".to_owned())
+                (format!("Widget {i}"), "spare part")
             } else {
-                (format!("Gadget {i}"), "a widget companion".to_owned())
+                (format!("Gadget {i}"), "a widget companion")
             };
-            let p = c
-                .create_product(
-                    f.seller,
-                    new_product(&title, &description, 100 * (i % 4 + 1)),
-                )
-                .await
-                .unwrap();
+            let p = f
+                .listed(f.seller, &title, description, 100 * (i % 4 + 1))
+                .await;
             all.insert(p.id);
         }
         for sort in [
@@ -394,46 +513,29 @@ async fn pages_have_no_duplicates_and_no_gaps() {
             Sort::PriceDesc,
             Sort::Relevance,
         ] {
-            let mut seen = Vec::new();
-            let mut cursor = None;
-            loop {
-                let page = c
-                    .list_products(
-                        None,
-                        ProductQuery {
-                            q: Some("widget".into()),
-                            sort: Some(sort),
-                            limit: Some(5),
-                            cursor: cursor.clone(),
-                            ..ProductQuery::default()
-                        },
-                    )
-                    .await
-                    .unwrap();
-                assert!(page.items.len() <= 5);
-                seen.extend(page.items.iter().map(|p| (p.id, p.start_price)));
-                match page.next_cursor {
-                    Some(next) => cursor = Some(next),
-                    None => break,
-                }
-            }
-            let ids: HashSet<_> = seen.iter().map(|(id, _)| *id).collect();
+            let seen = f
+                .every_page(ProductQuery {
+                    sort: Some(sort),
+                    limit: Some(5),
+                    ..search("widget")
+                })
+                .await;
+            let ids: HashSet<_> = seen.iter().map(|p| p.id).collect();
             assert_eq!(ids.len(), seen.len(), "{sort:?}: a duplicate");
             assert_eq!(ids, all, "{sort:?}: an item is missing");
             if sort == Sort::PriceAsc {
-                assert!(seen.windows(2).all(|w| w[0].1 <= w[1].1));
+                assert!(
+                    seen.windows(2)
+                        .all(|w| w[0].start_price <= w[1].start_price)
+                );
             }
         }
-        let err = c
-            .list_products(
-                None,
-                ProductQuery {
-                    cursor: Some("garbage".into()),
-                    ..ProductQuery::default()
-                },
-            )
-            .await
-            .unwrap_err();
+        let err = f
+            .list_error(ProductQuery {
+                cursor: Some("garbage".into()),
+                ..ProductQuery::default()
+            })
+            .await;
         assert_eq!(err.details()["field"], "cursor");
     }
 }
@@ -443,26 +545,22 @@ async fn categories_tree_and_subcategory_filter() {
     for scratch in backends().await {
         let f = fixture(&scratch.db).await;
         let c = &f.catalog;
-        let new = |name: &str, parent| NewCategory {
-            name: name.into(),
-            slug: None,
-            parent_id: parent,
-            sort_order: None,
-            active: None,
-        };
-        let cards = c.create_category(new("Trading Cards", None)).await.unwrap();
+        let cards = c
+            .create_category(category("Trading Cards", None))
+            .await
+            .unwrap();
         assert_eq!(cards.slug, "trading-cards");
         let sports = c
-            .create_category(new("Sports Cards", Some(cards.id)))
+            .create_category(category("Sports Cards", Some(cards.id)))
             .await
             .unwrap();
         let baseball = c
-            .create_category(new("Baseball", Some(sports.id)))
+            .create_category(category("Baseball", Some(sports.id)))
             .await
             .unwrap();
-        let toys = c.create_category(new("Toys", None)).await.unwrap();
+        let toys = c.create_category(category("Toys", None)).await.unwrap();
         let err = c
-            .create_category(new("Trading cards", None))
+            .create_category(category("Trading cards", None))
             .await
             .unwrap_err();
         assert_eq!(err.code(), "slug_taken");
@@ -484,23 +582,17 @@ async fn categories_tree_and_subcategory_filter() {
             .unwrap_err();
         assert_eq!(err.details()["rule"], "no_cycle");
 
-        let mut in_baseball = new_product("Rookie card", "Mint", 100);
-        in_baseball.category_id = Some(baseball.id);
-        let in_baseball = c.create_product(f.seller, in_baseball).await.unwrap();
-        let mut in_toys = new_product("Robot", "Tin", 100);
-        in_toys.category_id = Some(toys.id);
-        c.create_product(f.seller, in_toys).await.unwrap();
+        let in_baseball = f
+            .created(f.seller, in_category("Rookie card", baseball.id))
+            .await;
+        f.created(f.seller, in_category("Robot", toys.id)).await;
 
-        let page = c
-            .list_products(
-                None,
-                ProductQuery {
-                    category_id: Some(cards.id),
-                    ..ProductQuery::default()
-                },
-            )
-            .await
-            .unwrap();
+        let page = f
+            .list(ProductQuery {
+                category_id: Some(cards.id),
+                ..ProductQuery::default()
+            })
+            .await;
         let ids: Vec<_> = page.items.iter().map(|p| p.id).collect();
         assert_eq!(ids, [in_baseball.id]);
 
@@ -521,9 +613,10 @@ async fn categories_tree_and_subcategory_filter() {
         assert_eq!(moved.parent_id, Some(cards.id));
         assert_eq!(c.categories(false).await.unwrap().len(), 3);
         assert_eq!(c.categories(true).await.unwrap().len(), 4);
-        let mut hidden = new_product("x", "y", 100);
-        hidden.category_id = Some(toys.id);
-        let err = c.create_product(f.seller, hidden).await.unwrap_err();
+        let err = c
+            .create_product(f.seller, in_category("x", toys.id))
+            .await
+            .unwrap_err();
         assert_eq!(err.details()["field"], "category_id");
     }
 }
@@ -532,27 +625,21 @@ async fn categories_tree_and_subcategory_filter() {
 async fn an_auction_holds_its_product() {
     for scratch in backends().await {
         let f = fixture(&scratch.db).await;
-        let c = &f.catalog;
-        let later = c
-            .create_product(f.seller, new_product("Later", "ends later", 100))
-            .await
-            .unwrap();
-        let sooner = c
-            .create_product(f.seller, new_product("Sooner", "ends sooner", 100))
-            .await
-            .unwrap();
-        let idle = c
-            .create_product(f.seller, new_product("Idle", "no auction", 100))
-            .await
-            .unwrap();
+        let later = f.listed(f.seller, "Later", "ends later", 100).await;
+        let sooner = f.listed(f.seller, "Sooner", "ends sooner", 100).await;
+        let idle = f.listed(f.seller, "Idle", "no auction", 100).await;
         put_in_auction(&scratch.db, f.seller.id, later.id, "live", 600).await;
         put_in_auction(&scratch.db, f.seller.id, sooner.id, "live", 60).await;
         put_in_auction(&scratch.db, f.seller.id, idle.id, "ended", 10).await;
 
-        let err = c.delete_product(f.seller, later.id).await.unwrap_err();
+        let err = f
+            .catalog
+            .delete_product(f.seller, later.id)
+            .await
+            .unwrap_err();
         assert_eq!(err.code(), "product_in_auction");
-        let err = c
-            .update_product(
+        let err = f
+            .update(
                 f.seller,
                 later.id,
                 ProductUpdate {
@@ -563,7 +650,7 @@ async fn an_auction_holds_its_product() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), "product_in_auction");
-        c.update_product(
+        f.update(
             f.seller,
             later.id,
             ProductUpdate {
@@ -574,29 +661,18 @@ async fn an_auction_holds_its_product() {
         .await
         .unwrap();
 
-        let mut seen = Vec::new();
-        let mut cursor = None;
-        loop {
-            let page = c
-                .list_products(
-                    None,
-                    ProductQuery {
-                        sort: Some(Sort::EndingSoon),
-                        limit: Some(1),
-                        cursor,
-                        ..ProductQuery::default()
-                    },
-                )
-                .await
-                .unwrap();
-            seen.extend(page.items.iter().map(|p| p.id));
-            cursor = page.next_cursor;
-            if cursor.is_none() {
-                break;
-            }
-        }
+        let seen: Vec<_> = f
+            .every_page(ProductQuery {
+                sort: Some(Sort::EndingSoon),
+                limit: Some(1),
+                ..ProductQuery::default()
+            })
+            .await
+            .iter()
+            .map(|p| p.id)
+            .collect();
         assert_eq!(seen, [sooner.id, later.id]);
-        c.delete_product(f.seller, idle.id).await.unwrap();
+        f.catalog.delete_product(f.seller, idle.id).await.unwrap();
     }
 }
 
@@ -605,10 +681,7 @@ async fn views_are_counted_in_memory_and_flushed() {
     for scratch in backends().await {
         let f = fixture(&scratch.db).await;
         let c = &f.catalog;
-        let p = c
-            .create_product(f.seller, new_product("Clock", "Ticks", 100))
-            .await
-            .unwrap();
+        let p = f.listed(f.seller, "Clock", "Ticks", 100).await;
         for _ in 0..3 {
             c.product(Some(f.buyer), p.id).await.unwrap();
         }
@@ -659,10 +732,7 @@ async fn pictures_are_checked_stored_and_thumbnailed() {
     for scratch in backends().await {
         let f = fixture(&scratch.db).await;
         let c = &f.catalog;
-        let p = c
-            .create_product(f.seller, new_product("Vase", "Blue", 100))
-            .await
-            .unwrap();
+        let p = f.listed(f.seller, "Vase", "Blue", 100).await;
 
         let err = c
             .add_image(
