@@ -218,7 +218,8 @@ pub struct Product {
     pub updated_at: DateTime<Utc>,
 }
 
-/// One page of products.
+/// One page of products, as the OpenAPI document describes it: the lists
+/// answer [`Paged<Product>`](crate::pagination::Paged), which has this shape.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProductPage {
     /// The products of this page.

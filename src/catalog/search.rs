@@ -8,24 +8,20 @@
 //! otherwise, the text rank lying in `[0, 1)`: a title match always ranks
 //! above a description-only match.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use sqlx::FromRow;
 use uuid::Uuid;
 
-use super::model::{CategoryId, Condition, ProductPage, ProductStatus};
+use super::model::{CategoryId, Condition, Product, ProductStatus};
 use super::product_store::ProductRow;
 use super::search_sql::{build, fetch};
 use super::{Caller, Catalog};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
+use crate::pagination::{Page, Paged, fetch_size};
 
-/// Default page size.
-pub const DEFAULT_LIMIT: u32 = 20;
-/// Largest page size.
-pub const MAX_LIMIT: u32 = 100;
 /// Most search terms used from `q`.
 const MAX_TERMS: usize = 16;
 /// Longest search term used.
@@ -100,7 +96,7 @@ pub(super) struct Filter {
 }
 
 /// The position after the last item of a page.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 pub(super) struct Cursor {
     /// The sort it belongs to.
     pub s: String,
@@ -118,15 +114,44 @@ pub(super) struct Cursor {
 }
 
 impl Cursor {
-    fn encode(&self) -> Result<String> {
-        let json = serde_json::to_vec(self).map_err(anyhow::Error::from)?;
-        Ok(URL_SAFE_NO_PAD.encode(json))
+    /// The position after `last` in a list sorted by `sort`.
+    fn after(last: &ListRow, sort: Sort) -> Self {
+        Self {
+            s: sort.as_str().to_owned(),
+            id: Uuid::from(last.product.id),
+            p: matches!(sort, Sort::PriceAsc | Sort::PriceDesc).then_some(last.product.start_price),
+            r: last
+                .rank
+                .filter(|_| sort == Sort::Relevance)
+                .map(f64::to_bits),
+            t: last.sort_ends_at.filter(|_| sort == Sort::EndingSoon),
+        }
     }
 
-    fn decode(text: &str, sort: Sort) -> Result<Self> {
+    /// The cursor's text: a JSON object of the fields that are set.
+    fn text(&self) -> String {
+        let mut json = Map::new();
+        json.insert("s".to_owned(), Value::from(self.s.as_str()));
+        json.insert("id".to_owned(), Value::from(self.id.to_string()));
+        if let Some(p) = self.p {
+            json.insert("p".to_owned(), Value::from(p));
+        }
+        if let Some(r) = self.r {
+            json.insert("r".to_owned(), Value::from(r));
+        }
+        if let Some(t) = self.t {
+            json.insert(
+                "t".to_owned(),
+                Value::from(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            );
+        }
+        Value::Object(json).to_string()
+    }
+
+    /// The cursor in `text`, if it is one of a list sorted by `sort`.
+    fn parse(text: &str, sort: Sort) -> Result<Self> {
         let invalid = || Error::validation("cursor", "cursor", "is not a cursor of this list");
-        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
-        let cursor: Self = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        let cursor: Self = serde_json::from_str(text).map_err(|_| invalid())?;
         let complete = match sort {
             Sort::Newest => true,
             Sort::PriceAsc | Sort::PriceDesc => cursor.p.is_some(),
@@ -173,7 +198,7 @@ impl Catalog {
         &self,
         viewer: Option<Caller>,
         query: ProductQuery,
-    ) -> Result<ProductPage> {
+    ) -> Result<Paged<Product>> {
         let status = query.status.unwrap_or(ProductStatus::Active);
         let mut filter = Filter {
             status: Some(status),
@@ -185,7 +210,7 @@ impl Catalog {
                     filter.seller = Some(v.id);
                 }
                 _ => {
-                    return Ok(ProductPage {
+                    return Ok(Paged {
                         items: Vec::new(),
                         next_cursor: None,
                     });
@@ -197,7 +222,7 @@ impl Catalog {
 
     /// A page of the caller's own products, in every status unless `status` is given.
     #[tracing::instrument(skip(self))]
-    pub async fn my_products(&self, caller: Caller, query: ProductQuery) -> Result<ProductPage> {
+    pub async fn my_products(&self, caller: Caller, query: ProductQuery) -> Result<Paged<Product>> {
         let filter = Filter {
             status: query.status,
             seller: Some(caller.id),
@@ -210,15 +235,12 @@ impl Catalog {
         viewer: Option<Caller>,
         query: ProductQuery,
         filter: Filter,
-    ) -> Result<ProductPage> {
-        let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(Error::validation(
-                "limit",
-                "range",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
+    ) -> Result<Paged<Product>> {
+        let page = Page {
+            limit: query.limit,
+            cursor: query.cursor.clone(),
+        };
+        let limit = page.limit()?;
         if let (Some(min), Some(max)) = (query.min_price, query.max_price)
             && min > max
         {
@@ -241,11 +263,9 @@ impl Catalog {
             None if terms.is_empty() => Sort::Newest,
             None => Sort::Relevance,
         };
-        let cursor = query
-            .cursor
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .map(|c| Cursor::decode(c, sort))
+        let cursor = page
+            .cursor()?
+            .map(|text| Cursor::parse(&text, sort))
             .transpose()?;
 
         let sql = build(
@@ -255,31 +275,12 @@ impl Catalog {
             &terms,
             sort,
             cursor.as_ref(),
-            i64::from(limit) + 1,
+            fetch_size(limit),
         );
-        let mut rows = fetch(&self.db, &sql).await?;
-        let next_cursor = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|last| {
-                    Cursor {
-                        s: sort.as_str().to_owned(),
-                        id: Uuid::from(last.product.id),
-                        p: matches!(sort, Sort::PriceAsc | Sort::PriceDesc)
-                            .then_some(last.product.start_price),
-                        r: last
-                            .rank
-                            .filter(|_| sort == Sort::Relevance)
-                            .map(f64::to_bits),
-                        t: last.sort_ends_at.filter(|_| sort == Sort::EndingSoon),
-                    }
-                    .encode()
-                })
-                .transpose()?
-        } else {
-            None
-        };
+        let rows = fetch(&self.db, &sql).await?;
+        let rows = Paged::from_rows(rows, limit, |last| Cursor::after(last, sort).text());
         let items = rows
+            .items
             .iter()
             .map(|row| {
                 let full = viewer.is_some_and(|v| v.may_manage(row.product.seller_id));
@@ -288,7 +289,10 @@ impl Catalog {
                     .map_err(Error::from)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(ProductPage { items, next_cursor })
+        Ok(Paged {
+            items,
+            next_cursor: rows.next_cursor,
+        })
     }
 }
 
@@ -315,11 +319,11 @@ mod tests {
             r: Some(0.1234567891234f64.to_bits()),
             t: None,
         };
-        let text = c.encode().unwrap();
-        let back = Cursor::decode(&text, Sort::Relevance).unwrap();
+        let text = c.text();
+        let back = Cursor::parse(&text, Sort::Relevance).unwrap();
         assert_eq!(back.r, c.r);
-        assert!(Cursor::decode(&text, Sort::Newest).is_err());
-        assert!(Cursor::decode("not a cursor", Sort::Newest).is_err());
-        assert!(Cursor::decode(&text, Sort::PriceAsc).is_err());
+        assert!(Cursor::parse(&text, Sort::Newest).is_err());
+        assert!(Cursor::parse("not a cursor", Sort::Newest).is_err());
+        assert!(Cursor::parse(&text, Sort::PriceAsc).is_err());
     }
 }

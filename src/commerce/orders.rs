@@ -21,7 +21,7 @@ use super::model::{Order, OrderItem, OrderStatus, Shipment, ShipmentEvent};
 use super::{Caller, Commerce, amount_too_large, later};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::pagination::{Page, Paged, encode_cursor};
+use crate::pagination::{Page, Paged, fetch_size};
 use crate::with_db;
 
 /// `POST /orders`: check the cart out.
@@ -256,13 +256,7 @@ impl Commerce {
         page: &Page,
     ) -> Result<Paged<Order>> {
         let limit = page.limit()?;
-        let before = match page.cursor()? {
-            Some(text) => Some(
-                Uuid::parse_str(&text)
-                    .map_err(|_| Error::validation("cursor", "cursor", "is not a valid cursor"))?,
-            ),
-            None => None,
-        };
+        let before = page.uuid_cursor()?;
         let filter = match view {
             OrderView::Buyer => "buyer_id = $1",
             OrderView::Seller => "seller_id = $1",
@@ -273,23 +267,21 @@ impl Commerce {
             "SELECT {ORDER_COLUMNS} FROM orders WHERE {filter} AND ($2 IS NULL OR id < $2) \
              ORDER BY id DESC LIMIT $3"
         ));
-        let mut rows: Vec<OrderRow> = with_db!(&self.db, pool => sqlx::query_as(sql)
+        let rows: Vec<OrderRow> = with_db!(&self.db, pool => sqlx::query_as(sql)
             .bind(Uuid::from(caller.id))
             .bind(before)
-            .bind(i64::from(limit) + 1)
+            .bind(fetch_size(limit))
             .fetch_all(pool)
             .await)?;
-        let next_cursor = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| encode_cursor(&r.id.to_string()))
-        } else {
-            None
-        };
-        let mut items = Vec::with_capacity(rows.len());
-        for row in rows {
+        let rows = Paged::from_rows(rows, limit, |last| last.id.to_string());
+        let mut items = Vec::with_capacity(rows.items.len());
+        for row in rows.items {
             items.push(self.to_order(row).await?);
         }
-        Ok(Paged { items, next_cursor })
+        Ok(Paged {
+            items,
+            next_cursor: rows.next_cursor,
+        })
     }
 
     /// Check the caller's cart out: one order per seller (and currency), each
