@@ -1,5 +1,12 @@
 //! Cursor pagination: every list answers `{"items":[...],"next_cursor":...}`
 //! and takes `limit` and `cursor`. Cursors are opaque to clients.
+//!
+//! Every list works the same way: it reads [`Page::limit`] and its cursor,
+//! fetches [`fetch_size`] rows (one more than the page, to learn whether
+//! another page follows) and hands them to [`Paged::from_rows`], which trims
+//! the extra row and makes the next cursor from the last row kept.
+
+use std::str::FromStr;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -37,8 +44,13 @@ impl Page {
 
     /// The decoded cursor as an id (the lists that page by UUID v7 ids).
     pub fn uuid_cursor(&self) -> Result<Option<uuid::Uuid>> {
+        self.cursor_as()
+    }
+
+    /// The decoded cursor parsed as a `T` (an id, a sequence number, ...).
+    pub fn cursor_as<T: FromStr>(&self) -> Result<Option<T>> {
         self.cursor()?
-            .map(|c| uuid::Uuid::parse_str(&c).map_err(|_| bad_cursor()))
+            .map(|c| c.parse().map_err(|_| bad_cursor()))
             .transpose()
     }
 
@@ -59,6 +71,40 @@ pub struct Paged<T> {
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; null at the end.
     pub next_cursor: Option<String>,
+}
+
+impl<T> Paged<T> {
+    /// The page of a list from the rows its query returned with
+    /// `LIMIT` [`fetch_size`]`(limit)`: at most `limit` items, and, when a
+    /// further row came back, the cursor made from `key` of the last item
+    /// kept (the text the next query continues after).
+    pub fn from_rows(mut rows: Vec<T>, limit: u32, key: impl FnOnce(&T) -> String) -> Self {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let next_cursor = if rows.len() > limit {
+            rows.truncate(limit);
+            rows.last().map(|last| encode_cursor(&key(last)))
+        } else {
+            None
+        };
+        Self {
+            items: rows,
+            next_cursor,
+        }
+    }
+
+    /// The same page with each item converted.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Paged<U> {
+        Paged {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+/// The rows a list fetches for a page of `limit`: one more, so that
+/// [`Paged::from_rows`] knows whether another page follows.
+pub fn fetch_size(limit: u32) -> i64 {
+    i64::from(limit) + 1
 }
 
 /// Make an opaque cursor from its text.
@@ -96,5 +142,20 @@ mod tests {
         };
         assert!(bad.cursor().is_err());
         assert!(bad.limit().is_err());
+    }
+
+    #[test]
+    fn rows_beyond_the_limit_become_the_next_cursor() {
+        let page = Paged::from_rows(vec![5, 4, 3], 2, u32::to_string);
+        assert_eq!(page.items, [5, 4]);
+        let next = Page {
+            limit: Some(2),
+            cursor: page.next_cursor,
+        };
+        assert_eq!(next.cursor_as::<u32>().unwrap(), Some(4));
+        let last = Paged::from_rows(vec![2, 1], 2, u32::to_string);
+        assert_eq!(last.items, [2, 1]);
+        assert_eq!(last.next_cursor, None);
+        assert_eq!(fetch_size(2), 3);
     }
 }

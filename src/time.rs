@@ -7,8 +7,20 @@ use chrono::{DateTime, SubsecRound, Utc};
 /// optional times. The engine defines the format; everything shares it.
 pub use blytz_actors::domain::wire_time as rfc3339_ms;
 
-/// Now, truncated to microseconds so that a value survives a round trip
-/// through PostgreSQL (`timestamptz` keeps microseconds) unchanged.
+/// Now: the one clock of the services. Every time a service stores or
+/// answers (`created_at`, expiries, deadlines, ...) comes from here.
+///
+/// UTC truncated to whole microseconds, the precision of PostgreSQL's
+/// `timestamptz`: a value taken here reads back from either database exactly
+/// as it was written, so what a service answers right after a write equals
+/// what a later read answers. It keeps microseconds rather than the
+/// milliseconds of the wire so that rows made within one millisecond still
+/// order by time (e.g. the newest payment of an order).
+///
+/// The auction engine does not call it: it reads time through its
+/// [`Clock`](blytz_actors::ports::Clock) port, in whole milliseconds (the
+/// precision of its journal and frames), which lets tests drive it; auction
+/// views carry that time.
 pub fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }

@@ -9,8 +9,8 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::db::Db;
-use crate::error::{Error, Result};
-use crate::pagination::{Page, encode_cursor};
+use crate::error::Result;
+use crate::pagination::{Page, Paged, fetch_size};
 use crate::with_db;
 
 /// Filters of `GET /auctions`.
@@ -56,10 +56,9 @@ pub async fn list(
     filter: &AuctionFilter,
     page: &Page,
     now: DateTime<Utc>,
-) -> Result<(Vec<AuctionView>, Option<String>)> {
+) -> Result<Paged<AuctionView>> {
     let limit = page.limit()?;
     let before = page.uuid_cursor()?;
-    let fetch = i64::from(limit) + 1;
     let rows: Vec<(Json<AuctionView>,)> = with_db!(db, pool => {
         sqlx::query_as(
             "SELECT view FROM auctions \
@@ -71,55 +70,34 @@ pub async fn list(
         .bind(filter.seller_id.map(Uuid::from))
         .bind(filter.show_id.map(Uuid::from))
         .bind(before)
-        .bind(fetch)
+        .bind(fetch_size(limit))
         .fetch_all(pool)
         .await
     })?;
-    let mut items: Vec<AuctionView> = rows
+    let views = rows
         .into_iter()
         .map(|(Json(mut view),)| {
             view.server_time = now;
             view
         })
         .collect();
-    let next = next_cursor(&mut items, limit, |v| v.id.to_string());
-    Ok((items, next))
+    Ok(Paged::from_rows(views, limit, |last| last.id.to_string()))
 }
 
 /// A page of an auction's bids, newest first.
-pub async fn bids(db: &Db, id: AuctionId, page: &Page) -> Result<(Vec<BidRecord>, Option<String>)> {
+pub async fn bids(db: &Db, id: AuctionId, page: &Page) -> Result<Paged<BidRecord>> {
     let limit = page.limit()?;
-    let before = page
-        .cursor()?
-        .map(|c| c.parse::<i64>().map_err(|_| bad_cursor()))
-        .transpose()?;
-    let fetch = i64::from(limit) + 1;
-    let mut items: Vec<BidRecord> = with_db!(db, pool => {
+    let before: Option<i64> = page.cursor_as()?;
+    let rows: Vec<BidRecord> = with_db!(db, pool => {
         sqlx::query_as(
             "SELECT id, bidder_id, amount, automatic, seq, created_at FROM bids \
              WHERE auction_id = $1 AND ($2 IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3",
         )
         .bind(Uuid::from(id))
         .bind(before)
-        .bind(fetch)
+        .bind(fetch_size(limit))
         .fetch_all(pool)
         .await
     })?;
-    let next = next_cursor(&mut items, limit, |b| b.seq.to_string());
-    Ok((items, next))
-}
-
-/// Trim the look-ahead item and, if there was one, make the next cursor
-/// from the last item kept.
-fn next_cursor<T>(items: &mut Vec<T>, limit: u32, key: impl Fn(&T) -> String) -> Option<String> {
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    if items.len() <= limit {
-        return None;
-    }
-    items.truncate(limit);
-    items.last().map(|last| encode_cursor(&key(last)))
-}
-
-fn bad_cursor() -> Error {
-    Error::validation("cursor", "cursor", "is not a cursor this API issued")
+    Ok(Paged::from_rows(rows, limit, |last| last.seq.to_string()))
 }

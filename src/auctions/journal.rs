@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use blytz_actors::domain::AuctionId;
 use blytz_actors::ports::{
-    JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot, StoreFuture,
+    JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot,
 };
 use blytz_actors::rules::{AuctionConfig, AuctionState, BidPlaced, Event, EventKind};
 use blytz_actors::view::AuctionView;
@@ -93,20 +93,6 @@ fn last_views(batch: &[JournalEntry]) -> Vec<&AuctionView> {
 const ROWS_PER_STATEMENT: usize = 1_000;
 
 impl SqlJournal {
-    async fn append_batch(&self, batch: &[JournalEntry]) -> Result<(), JournalError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let started = std::time::Instant::now();
-        let result = self.write_batch(batch).await;
-        metrics::histogram!("journal_commit_seconds").record(started.elapsed().as_secs_f64());
-        metrics::histogram!("journal_batch_events").record(batch.len() as f64);
-        if result.is_err() {
-            metrics::counter!("journal_failures_total").increment(1);
-        }
-        result
-    }
-
     /// One transaction with a constant number of statements whatever the
     /// batch holds (per 1,000 rows): one multi-row insert each for the
     /// events, the new auctions, the bids and the outbox rows of endings,
@@ -282,7 +268,45 @@ impl SqlJournal {
         })
     }
 
-    async fn load_journal(&self, auction_id: AuctionId) -> Result<LoadedJournal, JournalError> {
+    /// The Redis copy of a snapshot; a missing or unreadable one is no snapshot.
+    async fn redis_snapshot(&self, auction_id: AuctionId) -> Option<Snapshot> {
+        let redis = self.redis.as_ref()?;
+        let mut conn = redis.connection();
+        let text: Option<String> = match conn.get(redis_key(auction_id)).await {
+            Ok(text) => text,
+            Err(e) => {
+                tracing::warn!(%auction_id, error = %e, "reading a snapshot from Redis failed");
+                return None;
+            }
+        };
+        let text = text?;
+        match serde_json::from_str(&text) {
+            Ok(snapshot) => Some(snapshot),
+            Err(e) => {
+                tracing::warn!(%auction_id, error = %e, "ignoring an unreadable Redis snapshot");
+                None
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl JournalStore for SqlJournal {
+    async fn append(&self, batch: &[JournalEntry]) -> Result<(), JournalError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let result = self.write_batch(batch).await;
+        metrics::histogram!("journal_commit_seconds").record(started.elapsed().as_secs_f64());
+        metrics::histogram!("journal_batch_events").record(batch.len() as f64);
+        if result.is_err() {
+            metrics::counter!("journal_failures_total").increment(1);
+        }
+        result
+    }
+
+    async fn load(&self, auction_id: AuctionId) -> Result<LoadedJournal, JournalError> {
         let id = Uuid::from(auction_id);
         let stored: Option<(i64, Json<AuctionState>)> = with_db!(&self.db, pool => {
             sqlx::query_as("SELECT seq, state FROM auction_snapshots WHERE auction_id = $1")
@@ -323,28 +347,7 @@ impl SqlJournal {
         })
     }
 
-    /// The Redis copy of a snapshot; a missing or unreadable one is no snapshot.
-    async fn redis_snapshot(&self, auction_id: AuctionId) -> Option<Snapshot> {
-        let redis = self.redis.as_ref()?;
-        let mut conn = redis.connection();
-        let text: Option<String> = match conn.get(redis_key(auction_id)).await {
-            Ok(text) => text,
-            Err(e) => {
-                tracing::warn!(%auction_id, error = %e, "reading a snapshot from Redis failed");
-                return None;
-            }
-        };
-        let text = text?;
-        match serde_json::from_str(&text) {
-            Ok(snapshot) => Some(snapshot),
-            Err(e) => {
-                tracing::warn!(%auction_id, error = %e, "ignoring an unreadable Redis snapshot");
-                None
-            }
-        }
-    }
-
-    async fn store_snapshot(
+    async fn save_snapshot(
         &self,
         auction_id: AuctionId,
         seq: u64,
@@ -382,7 +385,7 @@ impl SqlJournal {
         Ok(())
     }
 
-    async fn open_ids(&self) -> Result<Vec<AuctionId>, JournalError> {
+    async fn open_auctions(&self) -> Result<Vec<AuctionId>, JournalError> {
         let rows: Vec<(Uuid,)> = with_db!(&self.db, pool => {
             sqlx::query_as(
                 "SELECT id FROM auctions WHERE status IN ('scheduled', 'live', 'paused') ORDER BY id",
@@ -392,28 +395,5 @@ impl SqlJournal {
         })
         .map_err(unavailable)?;
         Ok(rows.into_iter().map(|(id,)| AuctionId::from(id)).collect())
-    }
-}
-
-impl JournalStore for SqlJournal {
-    fn append<'a>(&'a self, batch: &'a [JournalEntry]) -> StoreFuture<'a, ()> {
-        Box::pin(self.append_batch(batch))
-    }
-
-    fn load(&self, auction_id: AuctionId) -> StoreFuture<'_, LoadedJournal> {
-        Box::pin(self.load_journal(auction_id))
-    }
-
-    fn save_snapshot<'a>(
-        &'a self,
-        auction_id: AuctionId,
-        seq: u64,
-        state: &'a AuctionState,
-    ) -> StoreFuture<'a, ()> {
-        Box::pin(self.store_snapshot(auction_id, seq, state))
-    }
-
-    fn open_auctions(&self) -> StoreFuture<'_, Vec<AuctionId>> {
-        Box::pin(self.open_ids())
     }
 }

@@ -17,7 +17,7 @@ use crate::accounts::Caller;
 use crate::catalog::Catalog;
 use crate::db::Db;
 use crate::error::{Error, Result, details_map};
-use crate::pagination::Page;
+use crate::pagination::{Page, Paged};
 
 /// Auctions: create, run commands, read.
 #[derive(Debug, Clone)]
@@ -101,20 +101,12 @@ impl Auctions {
     }
 
     /// A page of auctions from the read model, newest first.
-    pub async fn list(
-        &self,
-        filter: &AuctionFilter,
-        page: &Page,
-    ) -> Result<(Vec<AuctionView>, Option<String>)> {
+    pub async fn list(&self, filter: &AuctionFilter, page: &Page) -> Result<Paged<AuctionView>> {
         history::list(&self.db, filter, page, self.engine.now()).await
     }
 
     /// A page of an auction's bids, newest first.
-    pub async fn bids(
-        &self,
-        id: AuctionId,
-        page: &Page,
-    ) -> Result<(Vec<BidRecord>, Option<String>)> {
+    pub async fn bids(&self, id: AuctionId, page: &Page) -> Result<Paged<BidRecord>> {
         // Through the engine, so an unknown auction is a 404, not an empty list.
         self.engine.view(id).await?;
         history::bids(&self.db, id, page).await

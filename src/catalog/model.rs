@@ -1,59 +1,15 @@
 //! Catalog types as the API shows them.
 
-use std::fmt;
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use uuid::Uuid;
 
 use crate::ids::{ProductId, UserId};
 
-/// Identifies a category (a catalog-only id, UUID v7).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CategoryId(Uuid);
-
-impl CategoryId {
-    /// A fresh, time-ordered id.
-    #[must_use]
-    pub fn new() -> Self {
-        Self(Uuid::now_v7())
-    }
-}
-
-impl Default for CategoryId {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl From<Uuid> for CategoryId {
-    fn from(uuid: Uuid) -> Self {
-        Self(uuid)
-    }
-}
-
-impl From<CategoryId> for Uuid {
-    fn from(id: CategoryId) -> Self {
-        id.0
-    }
-}
-
-impl fmt::Display for CategoryId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
-
-impl FromStr for CategoryId {
-    type Err = uuid::Error;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Uuid::parse_str(s).map(Self)
-    }
-}
+blytz_actors::id_type!(
+    /// Identifies a category (a catalog-only id, UUID v7).
+    CategoryId
+);
 
 /// A category of the catalog tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -262,7 +218,8 @@ pub struct Product {
     pub updated_at: DateTime<Utc>,
 }
 
-/// One page of products.
+/// One page of products, as the OpenAPI document describes it: the lists
+/// answer [`Paged<Product>`](crate::pagination::Paged), which has this shape.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ProductPage {
     /// The products of this page.

@@ -2,10 +2,9 @@
 //! sort, the visibility filter, the cursor, the search terms and the row of
 //! a list. Shared by the search itself and the SQL it runs.
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use sqlx::FromRow;
 use uuid::Uuid;
 
@@ -88,33 +87,63 @@ pub(super) struct Filter {
 }
 
 /// The position after the last item of a page.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Deserialize)]
 pub(super) struct Cursor {
     /// The sort it belongs to.
     pub s: String,
     /// The last product id.
     pub id: Uuid,
     /// Its start price (price sorts).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub p: Option<i64>,
     /// Its rank's bits (relevance: bits keep the float exact).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub r: Option<u64>,
     /// Its auction's end (ending soon).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub t: Option<DateTime<Utc>>,
 }
 
 impl Cursor {
-    pub(super) fn encode(&self) -> Result<String> {
-        let json = serde_json::to_vec(self).map_err(anyhow::Error::from)?;
-        Ok(URL_SAFE_NO_PAD.encode(json))
+    /// The position after `last` in a list sorted by `sort`.
+    pub(super) fn after(last: &ListRow, sort: Sort) -> Self {
+        Self {
+            s: sort.as_str().to_owned(),
+            id: Uuid::from(last.product.id),
+            p: matches!(sort, Sort::PriceAsc | Sort::PriceDesc).then_some(last.product.start_price),
+            r: last
+                .rank
+                .filter(|_| sort == Sort::Relevance)
+                .map(f64::to_bits),
+            t: last.sort_ends_at.filter(|_| sort == Sort::EndingSoon),
+        }
     }
 
-    pub(super) fn decode(text: &str, sort: Sort) -> Result<Self> {
+    /// The cursor's text (the pagination helper makes it opaque): a JSON
+    /// object of the fields that are set.
+    pub(super) fn text(&self) -> String {
+        let mut json = Map::new();
+        json.insert("s".to_owned(), Value::from(self.s.as_str()));
+        json.insert("id".to_owned(), Value::from(self.id.to_string()));
+        if let Some(p) = self.p {
+            json.insert("p".to_owned(), Value::from(p));
+        }
+        if let Some(r) = self.r {
+            json.insert("r".to_owned(), Value::from(r));
+        }
+        if let Some(t) = self.t {
+            json.insert(
+                "t".to_owned(),
+                Value::from(t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+            );
+        }
+        Value::Object(json).to_string()
+    }
+
+    /// The cursor in `text`, if it is one of a list sorted by `sort`.
+    pub(super) fn parse(text: &str, sort: Sort) -> Result<Self> {
         let invalid = || Error::validation("cursor", "cursor", "is not a cursor of this list");
-        let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
-        let cursor: Self = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+        let cursor: Self = serde_json::from_str(text).map_err(|_| invalid())?;
         let complete = match sort {
             Sort::Newest => true,
             Sort::PriceAsc | Sort::PriceDesc => cursor.p.is_some(),
@@ -175,11 +204,11 @@ mod tests {
             r: Some(0.1234567891234f64.to_bits()),
             t: None,
         };
-        let text = c.encode().unwrap();
-        let back = Cursor::decode(&text, Sort::Relevance).unwrap();
+        let text = c.text();
+        let back = Cursor::parse(&text, Sort::Relevance).unwrap();
         assert_eq!(back.r, c.r);
-        assert!(Cursor::decode(&text, Sort::Newest).is_err());
-        assert!(Cursor::decode("not a cursor", Sort::Newest).is_err());
-        assert!(Cursor::decode(&text, Sort::PriceAsc).is_err());
+        assert!(Cursor::parse(&text, Sort::Newest).is_err());
+        assert!(Cursor::parse("not a cursor", Sort::Newest).is_err());
+        assert!(Cursor::parse(&text, Sort::PriceAsc).is_err());
     }
 }

@@ -8,20 +8,14 @@
 //! otherwise, the text rank lying in `[0, 1)`: a title match always ranks
 //! above a description-only match.
 
-use uuid::Uuid;
-
-use super::model::{ProductPage, ProductStatus};
+use super::model::{Product, ProductStatus};
 use super::query::{Cursor, Filter, terms};
 use super::search_sql::{build, fetch};
 use super::{Caller, Catalog};
 use crate::error::{Error, Result};
+use crate::pagination::{Page, Paged, fetch_size};
 
 pub use super::query::{ProductQuery, Sort};
-
-/// Default page size.
-pub const DEFAULT_LIMIT: u32 = 20;
-/// Largest page size.
-pub const MAX_LIMIT: u32 = 100;
 
 impl Catalog {
     /// A page of products as `viewer` may see them: `active` ones unless
@@ -32,7 +26,7 @@ impl Catalog {
         &self,
         viewer: Option<Caller>,
         query: ProductQuery,
-    ) -> Result<ProductPage> {
+    ) -> Result<Paged<Product>> {
         let status = query.status.unwrap_or(ProductStatus::Active);
         let mut filter = Filter {
             status: Some(status),
@@ -44,7 +38,7 @@ impl Catalog {
                     filter.seller = Some(v.id);
                 }
                 _ => {
-                    return Ok(ProductPage {
+                    return Ok(Paged {
                         items: Vec::new(),
                         next_cursor: None,
                     });
@@ -56,7 +50,7 @@ impl Catalog {
 
     /// A page of the caller's own products, in every status unless `status` is given.
     #[tracing::instrument(skip(self))]
-    pub async fn my_products(&self, caller: Caller, query: ProductQuery) -> Result<ProductPage> {
+    pub async fn my_products(&self, caller: Caller, query: ProductQuery) -> Result<Paged<Product>> {
         let filter = Filter {
             status: query.status,
             seller: Some(caller.id),
@@ -69,15 +63,12 @@ impl Catalog {
         viewer: Option<Caller>,
         query: ProductQuery,
         filter: Filter,
-    ) -> Result<ProductPage> {
-        let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-        if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(Error::validation(
-                "limit",
-                "range",
-                format!("must be between 1 and {MAX_LIMIT}"),
-            ));
-        }
+    ) -> Result<Paged<Product>> {
+        let page = Page {
+            limit: query.limit,
+            cursor: query.cursor.clone(),
+        };
+        let limit = page.limit()?;
         if let (Some(min), Some(max)) = (query.min_price, query.max_price)
             && min > max
         {
@@ -100,11 +91,9 @@ impl Catalog {
             None if terms.is_empty() => Sort::Newest,
             None => Sort::Relevance,
         };
-        let cursor = query
-            .cursor
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .map(|c| Cursor::decode(c, sort))
+        let cursor = page
+            .cursor()?
+            .map(|text| Cursor::parse(&text, sort))
             .transpose()?;
 
         let sql = build(
@@ -114,31 +103,12 @@ impl Catalog {
             &terms,
             sort,
             cursor.as_ref(),
-            i64::from(limit) + 1,
+            fetch_size(limit),
         );
-        let mut rows = fetch(&self.db, &sql).await?;
-        let next_cursor = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|last| {
-                    Cursor {
-                        s: sort.as_str().to_owned(),
-                        id: Uuid::from(last.product.id),
-                        p: matches!(sort, Sort::PriceAsc | Sort::PriceDesc)
-                            .then_some(last.product.start_price),
-                        r: last
-                            .rank
-                            .filter(|_| sort == Sort::Relevance)
-                            .map(f64::to_bits),
-                        t: last.sort_ends_at.filter(|_| sort == Sort::EndingSoon),
-                    }
-                    .encode()
-                })
-                .transpose()?
-        } else {
-            None
-        };
+        let rows = fetch(&self.db, &sql).await?;
+        let rows = Paged::from_rows(rows, limit, |last| Cursor::after(last, sort).text());
         let items = rows
+            .items
             .iter()
             .map(|row| {
                 let full = viewer.is_some_and(|v| v.may_manage(row.product.seller_id));
@@ -147,6 +117,9 @@ impl Catalog {
                     .map_err(Error::from)
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(ProductPage { items, next_cursor })
+        Ok(Paged {
+            items,
+            next_cursor: rows.next_cursor,
+        })
     }
 }

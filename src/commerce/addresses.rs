@@ -11,7 +11,7 @@ use super::model::Address;
 use super::validate;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::pagination::{Page, Paged, encode_cursor};
+use crate::pagination::{Page, Paged, fetch_size};
 use crate::with_db;
 
 /// A new address, or the full replacement of one (`PUT`).
@@ -139,33 +139,18 @@ impl Commerce {
     /// The caller's addresses, oldest first.
     pub async fn addresses(&self, user: UserId, page: &Page) -> Result<Paged<Address>> {
         let limit = page.limit()?;
-        let after = match page.cursor()? {
-            Some(text) => Some(
-                Uuid::parse_str(&text)
-                    .map_err(|_| Error::validation("cursor", "cursor", "is not a valid cursor"))?,
-            ),
-            None => None,
-        };
+        let after = page.uuid_cursor()?;
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT {ADDRESS_COLUMNS} FROM addresses WHERE user_id = $1 AND ($2 IS NULL OR id > $2) \
              ORDER BY id LIMIT $3"
         ));
-        let mut rows: Vec<AddressRow> = with_db!(&self.db, pool => sqlx::query_as(sql)
+        let rows: Vec<AddressRow> = with_db!(&self.db, pool => sqlx::query_as(sql)
             .bind(Uuid::from(user))
             .bind(after)
-            .bind(i64::from(limit) + 1)
+            .bind(fetch_size(limit))
             .fetch_all(pool)
             .await)?;
-        let next_cursor = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| encode_cursor(&r.id.to_string()))
-        } else {
-            None
-        };
-        Ok(Paged {
-            items: rows.into_iter().map(Address::from).collect(),
-            next_cursor,
-        })
+        Ok(Paged::from_rows(rows, limit, |last| last.id.to_string()).map(Address::from))
     }
 
     /// One of the caller's addresses (404 for anyone else's).

@@ -7,13 +7,14 @@
 use crate::Code;
 use std::collections::BTreeMap;
 
+use blytz_actors::domain::{Currency, Money};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use sqlx::FromRow;
 use uuid::Uuid;
 
 use super::model::{Cart, CartItem, CartSubtotal};
-use super::{Commerce, later, validate};
+use super::{Commerce, later, stored_currency, validate};
 use crate::error::{Error, Result};
 use crate::ids::{ProductId, UserId};
 use crate::with_db;
@@ -154,27 +155,31 @@ impl Commerce {
             });
         };
         let mut items = Vec::new();
-        let mut sums: BTreeMap<String, i64> = BTreeMap::new();
+        let mut sums: BTreeMap<Currency, Money> = BTreeMap::new();
         for line in self.cart_lines(id).await? {
-            let price = line.buy_now_price.unwrap_or(0);
-            let line_total = price.saturating_mul(line.quantity);
-            let sum = sums.entry(line.currency.clone()).or_default();
-            *sum = sum.saturating_add(line_total);
+            let currency = stored_currency(&line.currency)?;
+            let price = Money::new(line.buy_now_price.unwrap_or(0), currency);
+            let line_total = price.checked_mul(line.quantity)?;
+            let sum = sums.entry(currency).or_insert(Money::zero(currency));
+            *sum = sum.checked_add(line_total)?;
             items.push(CartItem {
                 product_id: line.product_id,
                 seller_id: line.seller_id,
                 title: line.title,
-                unit_price: price,
+                unit_price: price.minor,
                 currency: line.currency,
                 quantity: line.quantity,
-                line_total,
+                line_total: line_total.minor,
             });
         }
         Ok(Cart {
             items,
             subtotals: sums
-                .into_iter()
-                .map(|(currency, amount)| CartSubtotal { currency, amount })
+                .into_values()
+                .map(|sum| CartSubtotal {
+                    currency: sum.currency.to_string(),
+                    amount: sum.minor,
+                })
                 .collect(),
             expires_at: Some(expires_at),
         })

@@ -19,7 +19,7 @@ use super::model::StockLevel;
 use super::{Caller, Commerce};
 use crate::error::{Error, Result};
 use crate::ids::{ProductId, UserId};
-use crate::pagination::{Page, Paged, encode_cursor};
+use crate::pagination::{Page, Paged, fetch_size};
 use crate::with_db;
 
 /// A stock change: `PUT /inventory/products/{id}`.
@@ -210,15 +210,9 @@ impl Commerce {
     /// every seller's for an admin.
     pub async fn low_stock(&self, caller: Caller, page: &Page) -> Result<Paged<StockLevel>> {
         let limit = page.limit()?;
-        let after = match page.cursor()? {
-            Some(text) => Some(
-                Uuid::parse_str(&text)
-                    .map_err(|_| Error::validation("cursor", "cursor", "is not a valid cursor"))?,
-            ),
-            None => None,
-        };
+        let after = page.uuid_cursor()?;
         let seller: Option<Uuid> = (!caller.is_admin()).then(|| Uuid::from(caller.id));
-        let mut rows: Vec<StockRow> = with_db!(&self.db, pool => sqlx::query_as(
+        let rows: Vec<StockRow> = with_db!(&self.db, pool => sqlx::query_as(
             "SELECT product_id, seller_id, quantity, reserved, low_stock_threshold, updated_at \
              FROM inventory WHERE quantity - reserved <= low_stock_threshold \
              AND ($1 IS NULL OR seller_id = $1) AND ($2 IS NULL OR product_id > $2) \
@@ -226,20 +220,10 @@ impl Commerce {
         )
         .bind(seller)
         .bind(after)
-        .bind(i64::from(limit) + 1)
+        .bind(fetch_size(limit))
         .fetch_all(pool)
         .await)?;
-        let next_cursor = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|r| encode_cursor(&r.product_id.to_string()))
-        } else {
-            None
-        };
-        Ok(Paged {
-            items: rows.into_iter().map(StockLevel::from).collect(),
-            next_cursor,
-        })
+        Ok(Paged::from_rows(rows, limit, |last| last.product_id.to_string()).map(StockLevel::from))
     }
 
     /// Units of `product` not held by anyone (0 when its stock was never set).

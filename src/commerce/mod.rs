@@ -7,7 +7,9 @@
 //! (a provider trait with a manual provider) and [`outbox`] (the consumer
 //! that turns every won auction into the winner's order, exactly once).
 //!
-//! Money is `i64` minor units; tax is basis points with integer rounding.
+//! Amounts are [`Money`] (minor units and a currency, checked arithmetic)
+//! inside the services and integer minor units beside a `currency` field on
+//! the wire and in the tables; tax is basis points with integer rounding.
 
 pub mod addresses;
 pub mod cart;
@@ -23,6 +25,7 @@ use crate::Code;
 use std::sync::Arc;
 use std::time::Duration;
 
+use blytz_actors::domain::{Currency, Money, MoneyError};
 use chrono::{DateTime, Utc};
 
 pub use model::{
@@ -72,9 +75,44 @@ impl CommerceSettings {
     }
 
     /// Tax on `subtotal`, rounded half up to a whole minor unit.
-    pub fn tax_on(&self, subtotal: i64) -> Result<i64> {
-        let tax = (i128::from(subtotal) * i128::from(self.tax_rate_bps) + 5_000) / 10_000;
-        i64::try_from(tax).map_err(|_| amount_too_large())
+    pub fn tax_on(&self, subtotal: Money) -> Result<Money> {
+        let tax = (i128::from(subtotal.minor) * i128::from(self.tax_rate_bps) + 5_000) / 10_000;
+        i64::try_from(tax)
+            .map(|minor| Money::new(minor, subtotal.currency))
+            .map_err(|_| amount_too_large())
+    }
+
+    /// What an order of `subtotal` costs: tax, flat shipping and the total.
+    pub fn order_amounts(&self, subtotal: Money) -> Result<OrderAmounts> {
+        let tax = self.tax_on(subtotal)?;
+        let shipping = Money::new(self.shipping_flat_minor, subtotal.currency);
+        let total = subtotal.checked_add(tax)?.checked_add(shipping)?;
+        Ok(OrderAmounts {
+            subtotal,
+            tax,
+            shipping,
+            total,
+        })
+    }
+}
+
+/// The amounts of an order, all in its currency.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderAmounts {
+    /// The sum of the items.
+    pub subtotal: Money,
+    /// Tax on the subtotal.
+    pub tax: Money,
+    /// Shipping.
+    pub shipping: Money,
+    /// What the buyer pays: subtotal, tax and shipping.
+    pub total: Money,
+}
+
+impl OrderAmounts {
+    /// The currency of every amount.
+    pub fn currency(&self) -> Currency {
+        self.total.currency
     }
 }
 
@@ -92,6 +130,23 @@ pub(crate) fn amount_too_large() -> Error {
         message: "the amount is too large".into(),
         details: Default::default(),
     }
+}
+
+impl From<MoneyError> for Error {
+    fn from(e: MoneyError) -> Self {
+        match e {
+            MoneyError::Overflow => amount_too_large(),
+            // Amounts are grouped by currency before they are added: a
+            // mismatch is a bug, not a request to refuse.
+            MoneyError::CurrencyMismatch(..) => Error::Internal(anyhow::Error::from(e)),
+        }
+    }
+}
+
+/// A currency code read from a table (written only after validation).
+pub(crate) fn stored_currency(code: &str) -> Result<Currency> {
+    code.parse()
+        .map_err(|e: blytz_actors::domain::InvalidCurrency| Error::Internal(e.into()))
 }
 
 /// Carts, stock, addresses, orders, payments and shipments.
@@ -172,17 +227,35 @@ mod tests {
 
     #[test]
     fn tax_rounds_half_up_in_basis_points() {
+        let usd = |minor| Money::new(minor, Currency::USD);
         let s = CommerceSettings {
             tax_rate_bps: 825,
             ..CommerceSettings::default()
         };
-        assert_eq!(s.tax_on(1000).unwrap(), 83); // 82.5 -> 83
-        assert_eq!(s.tax_on(999).unwrap(), 82); // 82.4175 -> 82
-        assert_eq!(s.tax_on(0).unwrap(), 0);
+        assert_eq!(s.tax_on(usd(1000)).unwrap().minor, 83); // 82.5 -> 83
+        assert_eq!(s.tax_on(usd(999)).unwrap().minor, 82); // 82.4175 -> 82
+        assert_eq!(s.tax_on(usd(0)).unwrap().minor, 0);
         let none = CommerceSettings {
             tax_rate_bps: 0,
             ..CommerceSettings::default()
         };
-        assert_eq!(none.tax_on(i64::MAX).unwrap(), 0);
+        assert_eq!(none.tax_on(usd(i64::MAX)).unwrap().minor, 0);
+    }
+
+    #[test]
+    fn order_amounts_add_up_or_refuse_to_overflow() {
+        let usd = |minor| Money::new(minor, Currency::USD);
+        let s = CommerceSettings {
+            tax_rate_bps: 1000,
+            shipping_flat_minor: 500,
+            ..CommerceSettings::default()
+        };
+        let amounts = s.order_amounts(usd(2000)).unwrap();
+        assert_eq!(amounts.tax, usd(200));
+        assert_eq!(amounts.shipping, usd(500));
+        assert_eq!(amounts.total, usd(2700));
+        assert_eq!(amounts.currency(), Currency::USD);
+        let err = s.order_amounts(usd(i64::MAX - 100)).unwrap_err();
+        assert_eq!(err.code(), Code::AmountTooLarge);
     }
 }

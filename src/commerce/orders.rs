@@ -9,6 +9,7 @@
 use crate::Code;
 use std::collections::BTreeMap;
 
+use blytz_actors::domain::{Currency, Money};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::Value;
@@ -18,10 +19,10 @@ use uuid::Uuid;
 
 use super::inventory::{commit_reservations, release_reservations};
 use super::model::{Order, OrderItem, OrderStatus, Shipment, ShipmentEvent};
-use super::{Caller, Commerce, amount_too_large, later};
+use super::{Caller, Commerce, later, stored_currency};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::pagination::{Page, Paged, encode_cursor};
+use crate::pagination::{Page, Paged, fetch_size};
 use crate::with_db;
 
 /// `POST /orders`: check the cart out.
@@ -75,6 +76,11 @@ impl OrderRow {
 
     pub fn may_manage(&self, caller: Caller) -> bool {
         caller.may_manage(UserId::from(self.seller_id))
+    }
+
+    /// What the buyer pays.
+    pub fn total(&self) -> Result<Money> {
+        Ok(Money::new(self.total, stored_currency(&self.currency)?))
     }
 }
 
@@ -143,9 +149,9 @@ pub(crate) use settle_paid;
 struct NewLine {
     product: Uuid,
     title: String,
-    unit_price: i64,
+    unit_price: Money,
     quantity: i64,
-    line_total: i64,
+    line_total: Money,
 }
 
 fn out_of_stock(product: Uuid) -> Error {
@@ -256,13 +262,7 @@ impl Commerce {
         page: &Page,
     ) -> Result<Paged<Order>> {
         let limit = page.limit()?;
-        let before = match page.cursor()? {
-            Some(text) => Some(
-                Uuid::parse_str(&text)
-                    .map_err(|_| Error::validation("cursor", "cursor", "is not a valid cursor"))?,
-            ),
-            None => None,
-        };
+        let before = page.uuid_cursor()?;
         let filter = match view {
             OrderView::Buyer => "buyer_id = $1",
             OrderView::Seller => "seller_id = $1",
@@ -273,23 +273,21 @@ impl Commerce {
             "SELECT {ORDER_COLUMNS} FROM orders WHERE {filter} AND ($2 IS NULL OR id < $2) \
              ORDER BY id DESC LIMIT $3"
         ));
-        let mut rows: Vec<OrderRow> = with_db!(&self.db, pool => sqlx::query_as(sql)
+        let rows: Vec<OrderRow> = with_db!(&self.db, pool => sqlx::query_as(sql)
             .bind(Uuid::from(caller.id))
             .bind(before)
-            .bind(i64::from(limit) + 1)
+            .bind(fetch_size(limit))
             .fetch_all(pool)
             .await)?;
-        let next_cursor = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|r| encode_cursor(&r.id.to_string()))
-        } else {
-            None
-        };
-        let mut items = Vec::with_capacity(rows.len());
-        for row in rows {
+        let rows = Paged::from_rows(rows, limit, |last| last.id.to_string());
+        let mut items = Vec::with_capacity(rows.items.len());
+        for row in rows.items {
             items.push(self.to_order(row).await?);
         }
-        Ok(Paged { items, next_cursor })
+        Ok(Paged {
+            items,
+            next_cursor: rows.next_cursor,
+        })
     }
 
     /// Check the caller's cart out: one order per seller (and currency), each
@@ -313,7 +311,7 @@ impl Commerce {
         if lines.is_empty() {
             return Err(Error::refused(Code::CartEmpty, "the cart is empty"));
         }
-        let mut groups: BTreeMap<(Uuid, String), Vec<NewLine>> = BTreeMap::new();
+        let mut groups: BTreeMap<(Uuid, Currency), Vec<NewLine>> = BTreeMap::new();
         for line in lines {
             let price = match line.buy_now_price {
                 Some(p) if line.status == "active" && !line.deleted => p,
@@ -327,11 +325,11 @@ impl Commerce {
                     });
                 }
             };
-            let line_total = price
-                .checked_mul(line.quantity)
-                .ok_or_else(amount_too_large)?;
+            let currency = stored_currency(&line.currency)?;
+            let price = Money::new(price, currency);
+            let line_total = price.checked_mul(line.quantity)?;
             groups
-                .entry((line.seller_id, line.currency))
+                .entry((line.seller_id, currency))
                 .or_default()
                 .push(NewLine {
                     product: line.product_id,
@@ -346,33 +344,18 @@ impl Commerce {
         let address_json = Json(serde_json::to_value(&address).map_err(anyhow::Error::from)?);
         let mut planned = Vec::new();
         for ((seller, currency), lines) in groups {
-            let subtotal = lines
-                .iter()
-                .try_fold(0i64, |acc, l| acc.checked_add(l.line_total))
-                .ok_or_else(amount_too_large)?;
-            let tax = self.settings.tax_on(subtotal)?;
-            let shipping = self.settings.shipping_flat_minor;
-            let total = subtotal
-                .checked_add(tax)
-                .and_then(|t| t.checked_add(shipping))
-                .ok_or_else(amount_too_large)?;
-            planned.push((
-                Uuid::now_v7(),
-                seller,
-                currency,
-                subtotal,
-                tax,
-                shipping,
-                total,
-                lines,
-            ));
+            let subtotal = lines.iter().try_fold(Money::zero(currency), |sum, l| {
+                sum.checked_add(l.line_total)
+            })?;
+            let amounts = self.settings.order_amounts(subtotal)?;
+            planned.push((Uuid::now_v7(), seller, amounts, lines));
         }
         let cart = cart.unwrap_or_default();
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             // Reservations first: the first statement writes, so SQLite takes
             // its write lock at once instead of failing to upgrade later.
-            for (_, _, _, _, _, _, _, lines) in &planned {
+            for (_, _, _, lines) in &planned {
                 for l in lines {
                     let held = sqlx::query(
                         "UPDATE inventory SET reserved = reserved + $1, updated_at = $2 \
@@ -385,14 +368,15 @@ impl Commerce {
                     }
                 }
             }
-            for (id, seller, currency, subtotal, tax, shipping, total, lines) in &planned {
+            for (id, seller, amounts, lines) in &planned {
                 sqlx::query(
                     "INSERT INTO orders (id, buyer_id, seller_id, auction_id, status, currency, subtotal, tax, \
                      shipping, total, shipping_address, payment_due_at, created_at, updated_at) \
                      VALUES ($1, $2, $3, NULL, 'pending_payment', $4, $5, $6, $7, $8, $9, $10, $11, $11)",
                 )
-                .bind(*id).bind(Uuid::from(buyer)).bind(*seller).bind(currency).bind(*subtotal)
-                .bind(*tax).bind(*shipping).bind(*total).bind(&address_json).bind(due).bind(now)
+                .bind(*id).bind(Uuid::from(buyer)).bind(*seller).bind(amounts.currency().as_str())
+                .bind(amounts.subtotal.minor).bind(amounts.tax.minor).bind(amounts.shipping.minor)
+                .bind(amounts.total.minor).bind(&address_json).bind(due).bind(now)
                 .execute(&mut *tx).await?;
                 for l in lines {
                     sqlx::query(
@@ -400,7 +384,7 @@ impl Commerce {
                          VALUES ($1, $2, $3, $4, $5, $6, $7)",
                     )
                     .bind(Uuid::now_v7()).bind(*id).bind(l.product).bind(&l.title)
-                    .bind(l.unit_price).bind(l.quantity).bind(l.line_total)
+                    .bind(l.unit_price.minor).bind(l.quantity).bind(l.line_total.minor)
                     .execute(&mut *tx).await?;
                     sqlx::query(
                         "INSERT INTO stock_reservations (id, order_id, product_id, quantity, status, expires_at, created_at) \

@@ -11,6 +11,7 @@
 
 use std::time::Duration;
 
+use blytz_actors::domain::Money;
 use blytz_actors::ports::Settlement;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -139,9 +140,7 @@ impl Commerce {
                             .map(|a| serde_json::to_value(Address::from(a)).map(Json))
                             .transpose()
                             .map_err(anyhow::Error::from)?;
-                        let tax = tax_settings.tax_on(price)?;
-                        let shipping = tax_settings.shipping_flat_minor;
-                        let total = price.saturating_add(tax).saturating_add(shipping);
+                        let amounts = tax_settings.order_amounts(Money::new(price, s.currency))?;
                         let order = Uuid::now_v7();
                         let inserted = sqlx::query(
                             "INSERT INTO orders (id, buyer_id, seller_id, auction_id, status, currency, subtotal, tax, \
@@ -153,11 +152,11 @@ impl Commerce {
                         .bind(Uuid::from(winner))
                         .bind(Uuid::from(s.seller_id))
                         .bind(Uuid::from(s.auction_id))
-                        .bind(s.currency.as_str())
-                        .bind(price)
-                        .bind(tax)
-                        .bind(shipping)
-                        .bind(total)
+                        .bind(amounts.currency().as_str())
+                        .bind(amounts.subtotal.minor)
+                        .bind(amounts.tax.minor)
+                        .bind(amounts.shipping.minor)
+                        .bind(amounts.total.minor)
                         .bind(address)
                         .bind(later(s.ended_at, due_after))
                         .bind(now)

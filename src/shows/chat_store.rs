@@ -1,7 +1,7 @@
 //! The chat port on SQL: history written in batches, restrictions, slow mode.
 
 use blytz_actors::chat::store::{
-    ChatFuture, ChatMessage, ChatStore, ChatStoreError, RestrictionKind, Restrictions,
+    ChatMessage, ChatStore, ChatStoreError, RestrictionKind, Restrictions,
 };
 use blytz_actors::domain::UserId;
 use blytz_actors::rooms::RoomKey;
@@ -59,13 +59,10 @@ fn failed(e: sqlx::Error) -> ChatStoreError {
     ChatStoreError(e.to_string())
 }
 
-impl SqlChatStore {
+#[async_trait::async_trait]
+impl ChatStore for SqlChatStore {
     /// One transaction, a multi-row `INSERT` per [`ROWS_PER_INSERT`] messages.
-    async fn save_batch(
-        &self,
-        room: RoomKey,
-        messages: &[ChatMessage],
-    ) -> Result<(), ChatStoreError> {
+    async fn save(&self, room: RoomKey, messages: &[ChatMessage]) -> Result<(), ChatStoreError> {
         if messages.is_empty() {
             return Ok(());
         }
@@ -102,7 +99,7 @@ impl SqlChatStore {
         })
     }
 
-    async fn delete_message(
+    async fn delete(
         &self,
         room: RoomKey,
         message: Uuid,
@@ -123,7 +120,7 @@ impl SqlChatStore {
         .map_err(failed)
     }
 
-    async fn load_restrictions(&self, room: RoomKey) -> Result<Restrictions, ChatStoreError> {
+    async fn restrictions(&self, room: RoomKey) -> Result<Restrictions, ChatStoreError> {
         let name = room.to_string();
         let rows: Vec<(Uuid, String)> = with_db!(&self.db, pool => {
             sqlx::query_as("SELECT user_id, kind FROM chat_restrictions WHERE room = $1")
@@ -153,7 +150,7 @@ impl SqlChatStore {
         Ok(restrictions)
     }
 
-    async fn set_restriction(
+    async fn restrict(
         &self,
         room: RoomKey,
         user: UserId,
@@ -190,7 +187,7 @@ impl SqlChatStore {
         .map_err(failed)
     }
 
-    async fn store_slow_mode(&self, room: RoomKey, secs: u32) -> Result<(), ChatStoreError> {
+    async fn set_slow_mode(&self, room: RoomKey, secs: u32) -> Result<(), ChatStoreError> {
         // Only show rooms keep it; an auction room's slow mode lasts while its actor does.
         let RoomKey::Show(show) = room else {
             return Ok(());
@@ -198,35 +195,5 @@ impl SqlChatStore {
         store::set_slow_mode(&self.db, show, secs)
             .await
             .map_err(failed)
-    }
-}
-
-impl ChatStore for SqlChatStore {
-    fn save<'a>(&'a self, room: RoomKey, messages: &'a [ChatMessage]) -> ChatFuture<'a, ()> {
-        Box::pin(self.save_batch(room, messages))
-    }
-
-    fn delete(&self, room: RoomKey, message: Uuid, at: DateTime<Utc>) -> ChatFuture<'_, bool> {
-        Box::pin(self.delete_message(room, message, at))
-    }
-
-    fn restrictions(&self, room: RoomKey) -> ChatFuture<'_, Restrictions> {
-        Box::pin(self.load_restrictions(room))
-    }
-
-    fn restrict(
-        &self,
-        room: RoomKey,
-        user: UserId,
-        kind: RestrictionKind,
-        on: bool,
-        by: UserId,
-        at: DateTime<Utc>,
-    ) -> ChatFuture<'_, ()> {
-        Box::pin(self.set_restriction(room, user, kind, on, by, at))
-    }
-
-    fn set_slow_mode(&self, room: RoomKey, secs: u32) -> ChatFuture<'_, ()> {
-        Box::pin(self.store_slow_mode(room, secs))
     }
 }

@@ -28,7 +28,7 @@ use crate::accounts::Caller;
 use crate::auctions::{AuctionFilter, Auctions};
 use crate::db::Db;
 use crate::error::{Error, Result, details_map};
-use crate::pagination::{Page, encode_cursor};
+use crate::pagination::{Page, Paged, fetch_size};
 
 /// Lots a show may hold.
 pub const MAX_LOTS: u32 = 100;
@@ -179,27 +179,23 @@ impl Shows {
         status: Option<ShowStatus>,
         seller: Option<UserId>,
         page: &Page,
-    ) -> Result<(Vec<Show>, Option<String>)> {
+    ) -> Result<Paged<Show>> {
         let limit = page.limit()?;
         let before = page.uuid_cursor()?;
         let statuses: Vec<&str> = match status {
             Some(status) => vec![status.as_str()],
             None => vec!["scheduled", "live"],
         };
-        let mut rows =
-            store::list(&self.db, &statuses, seller, before, i64::from(limit) + 1).await?;
-        let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next = if more {
-            rows.last().map(|r| encode_cursor(&r.id.to_string()))
-        } else {
-            None
-        };
-        let mut shows = Vec::with_capacity(rows.len());
-        for row in &rows {
+        let rows = store::list(&self.db, &statuses, seller, before, fetch_size(limit)).await?;
+        let rows = Paged::from_rows(rows, limit, |last| last.id.to_string());
+        let mut shows = Vec::with_capacity(rows.items.len());
+        for row in &rows.items {
             shows.push(self.show_of(row).await?);
         }
-        Ok((shows, next))
+        Ok(Paged {
+            items: shows,
+            next_cursor: rows.next_cursor,
+        })
     }
 
     /// Go on air.
@@ -249,7 +245,7 @@ impl Shows {
             limit: Some(MAX_LOTS),
             cursor: None,
         };
-        let (views, _) = self.auctions.list(&filter, &page).await?;
+        let views = self.auctions.list(&filter, &page).await?.items;
         Ok(order
             .iter()
             .filter_map(|lot| views.iter().find(|v| v.id == *lot).cloned())
@@ -401,25 +397,14 @@ impl Shows {
     }
 
     /// A page of a show's chat, newest first.
-    pub async fn chat_history(
-        &self,
-        id: ShowId,
-        page: &Page,
-    ) -> Result<(Vec<ChatEntry>, Option<String>)> {
+    pub async fn chat_history(&self, id: ShowId, page: &Page) -> Result<Paged<ChatEntry>> {
         self.row(id).await?;
         let limit = page.limit()?;
         let before = page.uuid_cursor()?;
-        let mut items = self
+        let rows = self
             .chat_store
-            .page(RoomKey::Show(id), before, i64::from(limit) + 1)
+            .page(RoomKey::Show(id), before, fetch_size(limit))
             .await?;
-        let more = items.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-        items.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let next = if more {
-            items.last().map(|m| encode_cursor(&m.id.to_string()))
-        } else {
-            None
-        };
-        Ok((items, next))
+        Ok(Paged::from_rows(rows, limit, |last| last.id.to_string()))
     }
 }

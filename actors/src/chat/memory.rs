@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::store::{ChatFuture, ChatMessage, ChatStore, RestrictionKind, Restrictions};
+use super::store::{ChatMessage, ChatStore, ChatStoreError, RestrictionKind, Restrictions};
 use crate::domain::UserId;
 use crate::rooms::RoomKey;
 
@@ -43,48 +43,48 @@ impl InMemoryChatStore {
     }
 }
 
+#[async_trait::async_trait]
 impl ChatStore for InMemoryChatStore {
-    fn save<'a>(&'a self, room: RoomKey, messages: &'a [ChatMessage]) -> ChatFuture<'a, ()> {
-        Box::pin(async move {
-            let mut tables = self.tables();
+    async fn save(&self, room: RoomKey, messages: &[ChatMessage]) -> Result<(), ChatStoreError> {
+        let mut tables = self.tables();
+        tables
+            .messages
+            .extend(messages.iter().map(|m| (room, m.clone(), false)));
+        Ok(())
+    }
+
+    async fn delete(
+        &self,
+        room: RoomKey,
+        message: Uuid,
+        _at: DateTime<Utc>,
+    ) -> Result<bool, ChatStoreError> {
+        let mut tables = self.tables();
+        let found = tables
+            .messages
+            .iter_mut()
+            .find(|(r, m, deleted)| *r == room && m.id == message && !*deleted);
+        Ok(found.map(|entry| entry.2 = true).is_some())
+    }
+
+    async fn restrictions(&self, room: RoomKey) -> Result<Restrictions, ChatStoreError> {
+        let tables = self.tables();
+        let of = |kind| {
             tables
-                .messages
-                .extend(messages.iter().map(|m| (room, m.clone(), false)));
-            Ok(())
+                .restrictions
+                .iter()
+                .filter(|(r, _, k)| *r == room && *k == kind)
+                .map(|(_, user, _)| *user)
+                .collect()
+        };
+        Ok(Restrictions {
+            muted: of(RestrictionKind::Mute),
+            banned: of(RestrictionKind::Ban),
+            slow_mode_secs: tables.slow_mode.get(&room).copied().unwrap_or(0),
         })
     }
 
-    fn delete(&self, room: RoomKey, message: Uuid, _at: DateTime<Utc>) -> ChatFuture<'_, bool> {
-        Box::pin(async move {
-            let mut tables = self.tables();
-            let found = tables
-                .messages
-                .iter_mut()
-                .find(|(r, m, deleted)| *r == room && m.id == message && !*deleted);
-            Ok(found.map(|entry| entry.2 = true).is_some())
-        })
-    }
-
-    fn restrictions(&self, room: RoomKey) -> ChatFuture<'_, Restrictions> {
-        Box::pin(async move {
-            let tables = self.tables();
-            let of = |kind| {
-                tables
-                    .restrictions
-                    .iter()
-                    .filter(|(r, _, k)| *r == room && *k == kind)
-                    .map(|(_, user, _)| *user)
-                    .collect()
-            };
-            Ok(Restrictions {
-                muted: of(RestrictionKind::Mute),
-                banned: of(RestrictionKind::Ban),
-                slow_mode_secs: tables.slow_mode.get(&room).copied().unwrap_or(0),
-            })
-        })
-    }
-
-    fn restrict(
+    async fn restrict(
         &self,
         room: RoomKey,
         user: UserId,
@@ -92,22 +92,18 @@ impl ChatStore for InMemoryChatStore {
         on: bool,
         _by: UserId,
         _at: DateTime<Utc>,
-    ) -> ChatFuture<'_, ()> {
-        Box::pin(async move {
-            let mut tables = self.tables();
-            if on {
-                tables.restrictions.insert((room, user, kind));
-            } else {
-                tables.restrictions.remove(&(room, user, kind));
-            }
-            Ok(())
-        })
+    ) -> Result<(), ChatStoreError> {
+        let mut tables = self.tables();
+        if on {
+            tables.restrictions.insert((room, user, kind));
+        } else {
+            tables.restrictions.remove(&(room, user, kind));
+        }
+        Ok(())
     }
 
-    fn set_slow_mode(&self, room: RoomKey, secs: u32) -> ChatFuture<'_, ()> {
-        Box::pin(async move {
-            self.tables().slow_mode.insert(room, secs);
-            Ok(())
-        })
+    async fn set_slow_mode(&self, room: RoomKey, secs: u32) -> Result<(), ChatStoreError> {
+        self.tables().slow_mode.insert(room, secs);
+        Ok(())
     }
 }

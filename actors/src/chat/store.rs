@@ -1,8 +1,6 @@
 //! The chat storage port: history in batches, moderation state.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,9 +8,6 @@ use uuid::Uuid;
 
 use crate::domain::{UserId, wire_time};
 use crate::rooms::RoomKey;
-
-/// A boxed, sendable future: keeps [`ChatStore`] object-safe.
-pub type ChatFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, ChatStoreError>> + Send + 'a>>;
 
 /// A storage failure (never carries SQL text or secrets).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,15 +64,21 @@ impl RestrictionKind {
 
 /// Where chat lives. Implementations: SQL (in the `blytz` crate) and
 /// [`super::InMemoryChatStore`] for tests.
+#[async_trait::async_trait]
 pub trait ChatStore: Send + Sync + fmt::Debug + 'static {
     /// Stores a batch of messages of `room` in one transaction.
-    fn save<'a>(&'a self, room: RoomKey, messages: &'a [ChatMessage]) -> ChatFuture<'a, ()>;
+    async fn save(&self, room: RoomKey, messages: &[ChatMessage]) -> Result<(), ChatStoreError>;
     /// Marks a stored message deleted; answers whether it existed in `room`.
-    fn delete(&self, room: RoomKey, message: Uuid, at: DateTime<Utc>) -> ChatFuture<'_, bool>;
+    async fn delete(
+        &self,
+        room: RoomKey,
+        message: Uuid,
+        at: DateTime<Utc>,
+    ) -> Result<bool, ChatStoreError>;
     /// The room's mutes, bans and slow mode.
-    fn restrictions(&self, room: RoomKey) -> ChatFuture<'_, Restrictions>;
+    async fn restrictions(&self, room: RoomKey) -> Result<Restrictions, ChatStoreError>;
     /// Adds (`on`) or lifts a restriction.
-    fn restrict(
+    async fn restrict(
         &self,
         room: RoomKey,
         user: UserId,
@@ -85,7 +86,7 @@ pub trait ChatStore: Send + Sync + fmt::Debug + 'static {
         on: bool,
         by: UserId,
         at: DateTime<Utc>,
-    ) -> ChatFuture<'_, ()>;
+    ) -> Result<(), ChatStoreError>;
     /// Keeps the room's slow mode.
-    fn set_slow_mode(&self, room: RoomKey, secs: u32) -> ChatFuture<'_, ()>;
+    async fn set_slow_mode(&self, room: RoomKey, secs: u32) -> Result<(), ChatStoreError>;
 }

@@ -1,75 +1,84 @@
 //! Identifiers: UUID v7 newtypes, serialized as plain UUID strings.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
-
+/// Declares a UUID v7 id newtype: `Copy`, ordered, serialized as the plain
+/// UUID string, with `new`, conversions to and from [`uuid::Uuid`],
+/// `Display` and `FromStr`. The engine's ids are made with it, and so are
+/// ids other crates keep to themselves (their crate must depend on `serde`
+/// and `uuid`).
+#[macro_export]
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(
-            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+            Debug,
+            Clone,
+            Copy,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            ::serde::Serialize,
+            ::serde::Deserialize,
         )]
         #[serde(transparent)]
-        pub struct $name(Uuid);
+        pub struct $name(::uuid::Uuid);
 
         impl $name {
             /// A fresh, time-ordered (v7) id.
             #[must_use]
             pub fn new() -> Self {
-                Self(Uuid::now_v7())
+                Self(::uuid::Uuid::now_v7())
             }
 
             /// Wraps an existing UUID (e.g. read from storage).
             #[must_use]
-            pub const fn from_uuid(uuid: Uuid) -> Self {
+            pub const fn from_uuid(uuid: ::uuid::Uuid) -> Self {
                 Self(uuid)
             }
 
             /// The UUID inside.
             #[must_use]
-            pub const fn as_uuid(&self) -> &Uuid {
+            pub const fn as_uuid(&self) -> &::uuid::Uuid {
                 &self.0
             }
 
             /// The UUID inside, by value.
             #[must_use]
-            pub const fn into_uuid(self) -> Uuid {
+            pub const fn into_uuid(self) -> ::uuid::Uuid {
                 self.0
             }
         }
 
-        impl Default for $name {
+        impl ::core::default::Default for $name {
             fn default() -> Self {
                 Self::new()
             }
         }
 
-        impl From<Uuid> for $name {
-            fn from(uuid: Uuid) -> Self {
+        impl ::core::convert::From<::uuid::Uuid> for $name {
+            fn from(uuid: ::uuid::Uuid) -> Self {
                 Self(uuid)
             }
         }
 
-        impl From<$name> for Uuid {
+        impl ::core::convert::From<$name> for ::uuid::Uuid {
             fn from(id: $name) -> Self {
                 id.0
             }
         }
 
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                ::core::fmt::Display::fmt(&self.0, f)
             }
         }
 
-        impl FromStr for $name {
-            type Err = uuid::Error;
+        impl ::core::str::FromStr for $name {
+            type Err = ::uuid::Error;
 
-            fn from_str(s: &str) -> Result<Self, Self::Err> {
-                Uuid::parse_str(s).map(Self)
+            fn from_str(s: &str) -> ::core::result::Result<Self, Self::Err> {
+                ::uuid::Uuid::parse_str(s).map(Self)
             }
         }
     };

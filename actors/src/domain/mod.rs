@@ -10,5 +10,5 @@ mod time;
 pub use caller::{Caller, Role};
 pub use ids::{AuctionId, BidId, ProductId, ShowId, UserId};
 pub use increments::{IncrementTable, IncrementTier, InvalidIncrements};
-pub use money::{Currency, InvalidCurrency, MAX_AMOUNT, Money};
+pub use money::{Currency, InvalidCurrency, MAX_AMOUNT, Money, MoneyError};
 pub use time::{format_wire_time, to_millis, wire_time};

@@ -74,11 +74,54 @@ pub struct Money {
     pub currency: Currency,
 }
 
+/// Arithmetic on money that has no answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum MoneyError {
+    /// The result does not fit in `i64` minor units.
+    #[error("the amount is too large")]
+    Overflow,
+    /// Amounts in two currencies were combined.
+    #[error("an amount in {0} cannot be combined with one in {1}")]
+    CurrencyMismatch(Currency, Currency),
+}
+
 impl Money {
     /// An amount in minor units of `currency`.
     #[must_use]
     pub const fn new(minor: i64, currency: Currency) -> Self {
         Self { minor, currency }
+    }
+
+    /// Nothing, in `currency`.
+    #[must_use]
+    pub const fn zero(currency: Currency) -> Self {
+        Self::new(0, currency)
+    }
+
+    /// `self + other`.
+    ///
+    /// # Errors
+    /// [`MoneyError::CurrencyMismatch`] when the currencies differ,
+    /// [`MoneyError::Overflow`] when the sum does not fit.
+    pub fn checked_add(self, other: Self) -> Result<Self, MoneyError> {
+        if self.currency != other.currency {
+            return Err(MoneyError::CurrencyMismatch(self.currency, other.currency));
+        }
+        self.minor
+            .checked_add(other.minor)
+            .map(|minor| Self::new(minor, self.currency))
+            .ok_or(MoneyError::Overflow)
+    }
+
+    /// `self * times` (a unit price times a quantity).
+    ///
+    /// # Errors
+    /// [`MoneyError::Overflow`] when the product does not fit.
+    pub fn checked_mul(self, times: i64) -> Result<Self, MoneyError> {
+        self.minor
+            .checked_mul(times)
+            .map(|minor| Self::new(minor, self.currency))
+            .ok_or(MoneyError::Overflow)
     }
 }
 
@@ -100,5 +143,19 @@ mod tests {
         assert!("USDX".parse::<Currency>().is_err());
         assert_eq!(serde_json::to_string(&Currency::EUR).unwrap(), "\"EUR\"");
         assert!(serde_json::from_str::<Currency>("\"eur\"").is_err());
+    }
+
+    #[test]
+    fn arithmetic_is_checked_and_keeps_to_one_currency() {
+        let usd = |minor| Money::new(minor, Currency::USD);
+        assert_eq!(usd(250).checked_add(usd(100)), Ok(usd(350)));
+        assert_eq!(usd(250).checked_mul(3), Ok(usd(750)));
+        assert_eq!(Money::zero(Currency::EUR), Money::new(0, Currency::EUR));
+        assert_eq!(usd(i64::MAX).checked_add(usd(1)), Err(MoneyError::Overflow));
+        assert_eq!(usd(i64::MAX).checked_mul(2), Err(MoneyError::Overflow));
+        assert_eq!(
+            usd(1).checked_add(Money::new(1, Currency::EUR)),
+            Err(MoneyError::CurrencyMismatch(Currency::USD, Currency::EUR))
+        );
     }
 }

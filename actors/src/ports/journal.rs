@@ -1,8 +1,6 @@
 //! The journal port: where events, snapshots and the outbox live.
 
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,9 +8,6 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{AuctionId, Currency, ProductId, ShowId, UserId};
 use crate::rules::{AuctionState, EndReason, Event, EventKind, apply};
 use crate::view::AuctionView;
-
-/// A boxed, sendable future: keeps [`JournalStore`] object-safe.
-pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, JournalError>> + Send + 'a>>;
 
 /// A journal failure. Messages never carry SQL text or secrets.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -181,25 +176,26 @@ impl LoadedJournal {
 
 /// Storage of the journal. Implementations: SQL (in the `blytz` crate) and
 /// [`super::InMemoryJournal`] for tests.
+#[async_trait::async_trait]
 pub trait JournalStore: Send + Sync + fmt::Debug + 'static {
     /// Appends every entry of `batch` in ONE transaction: all or nothing.
     /// `(auction_id, seq)` is the primary key; an entry with a
     /// [`Settlement`] also writes its outbox row in that transaction.
-    fn append<'a>(&'a self, batch: &'a [JournalEntry]) -> StoreFuture<'a, ()>;
+    async fn append(&self, batch: &[JournalEntry]) -> Result<(), JournalError>;
 
     /// The newest snapshot of `auction_id` and the events after it (empty
     /// when the auction does not exist).
-    fn load(&self, auction_id: AuctionId) -> StoreFuture<'_, LoadedJournal>;
+    async fn load(&self, auction_id: AuctionId) -> Result<LoadedJournal, JournalError>;
 
     /// Stores a snapshot as of `seq`, keeping the newest if one is newer.
-    fn save_snapshot<'a>(
-        &'a self,
+    async fn save_snapshot(
+        &self,
         auction_id: AuctionId,
         seq: u64,
-        state: &'a AuctionState,
-    ) -> StoreFuture<'a, ()>;
+        state: &AuctionState,
+    ) -> Result<(), JournalError>;
 
     /// Auctions that are neither ended nor cancelled (to re-arm their timers
     /// after a restart).
-    fn open_auctions(&self) -> StoreFuture<'_, Vec<AuctionId>>;
+    async fn open_auctions(&self) -> Result<Vec<AuctionId>, JournalError>;
 }

@@ -6,9 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::watch;
 
-use super::{
-    JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot, StoreFuture,
-};
+use super::{JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot};
 use crate::domain::AuctionId;
 use crate::rules::{AuctionState, Event};
 
@@ -136,81 +134,74 @@ impl InMemoryJournal {
     }
 }
 
+#[async_trait::async_trait]
 impl JournalStore for InMemoryJournal {
-    fn append<'a>(&'a self, batch: &'a [JournalEntry]) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let mut gate = self.held.subscribe();
-            // The sender lives as long as `self`: waiting cannot fail.
-            let _ = gate.wait_for(|held| !held).await;
-            if self.take_failure() {
-                return Err(JournalError::Unavailable("injected failure".to_owned()));
-            }
-            self.commit(batch)
-        })
+    async fn append(&self, batch: &[JournalEntry]) -> Result<(), JournalError> {
+        let mut gate = self.held.subscribe();
+        // The sender lives as long as `self`: waiting cannot fail.
+        let _ = gate.wait_for(|held| !held).await;
+        if self.take_failure() {
+            return Err(JournalError::Unavailable("injected failure".to_owned()));
+        }
+        self.commit(batch)
     }
 
-    fn load(&self, auction_id: AuctionId) -> StoreFuture<'_, LoadedJournal> {
-        Box::pin(async move {
-            let tables = self.tables();
-            let snapshot = tables.snapshots.get(&auction_id).cloned();
-            let after = snapshot.as_ref().map_or(0, |s| s.seq);
-            let events = tables
-                .events
-                .get(&auction_id)
-                .map(|events| events.iter().filter(|e| e.seq > after).cloned().collect())
-                .unwrap_or_default();
-            Ok(LoadedJournal { snapshot, events })
-        })
+    async fn load(&self, auction_id: AuctionId) -> Result<LoadedJournal, JournalError> {
+        let tables = self.tables();
+        let snapshot = tables.snapshots.get(&auction_id).cloned();
+        let after = snapshot.as_ref().map_or(0, |s| s.seq);
+        let events = tables
+            .events
+            .get(&auction_id)
+            .map(|events| events.iter().filter(|e| e.seq > after).cloned().collect())
+            .unwrap_or_default();
+        Ok(LoadedJournal { snapshot, events })
     }
 
-    fn save_snapshot<'a>(
-        &'a self,
+    async fn save_snapshot(
+        &self,
         auction_id: AuctionId,
         seq: u64,
-        state: &'a AuctionState,
-    ) -> StoreFuture<'a, ()> {
-        Box::pin(async move {
-            let mut tables = self.tables();
-            let durable = tables
-                .events
-                .get(&auction_id)
-                .and_then(|events| events.last())
-                .map_or(0, |e| e.seq);
-            if seq > durable {
-                return Err(JournalError::Conflict { auction_id, seq });
-            }
-            let newer = tables
-                .snapshots
-                .get(&auction_id)
-                .is_some_and(|s| s.seq >= seq);
-            if !newer {
-                tables.snapshots.insert(
-                    auction_id,
-                    Snapshot {
-                        seq,
-                        state: state.clone(),
-                    },
-                );
-            }
-            Ok(())
-        })
+        state: &AuctionState,
+    ) -> Result<(), JournalError> {
+        let mut tables = self.tables();
+        let durable = tables
+            .events
+            .get(&auction_id)
+            .and_then(|events| events.last())
+            .map_or(0, |e| e.seq);
+        if seq > durable {
+            return Err(JournalError::Conflict { auction_id, seq });
+        }
+        let newer = tables
+            .snapshots
+            .get(&auction_id)
+            .is_some_and(|s| s.seq >= seq);
+        if !newer {
+            tables.snapshots.insert(
+                auction_id,
+                Snapshot {
+                    seq,
+                    state: state.clone(),
+                },
+            );
+        }
+        Ok(())
     }
 
-    fn open_auctions(&self) -> StoreFuture<'_, Vec<AuctionId>> {
-        Box::pin(async move {
-            let tables = self.tables();
-            let mut open = Vec::new();
-            for (id, events) in &tables.events {
-                let state = LoadedJournal {
-                    snapshot: None,
-                    events: events.clone(),
-                }
-                .rebuild(*id)?;
-                if state.is_some_and(|s| !s.status.is_final()) {
-                    open.push(*id);
-                }
+    async fn open_auctions(&self) -> Result<Vec<AuctionId>, JournalError> {
+        let tables = self.tables();
+        let mut open = Vec::new();
+        for (id, events) in &tables.events {
+            let state = LoadedJournal {
+                snapshot: None,
+                events: events.clone(),
             }
-            Ok(open)
-        })
+            .rebuild(*id)?;
+            if state.is_some_and(|s| !s.status.is_final()) {
+                open.push(*id);
+            }
+        }
+        Ok(open)
     }
 }

@@ -6,7 +6,5 @@ mod journal;
 mod memory;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use journal::{
-    JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot, StoreFuture,
-};
+pub use journal::{JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot};
 pub use memory::InMemoryJournal;

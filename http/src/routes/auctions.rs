@@ -5,7 +5,7 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use blytz::auctions::AuctionFilter;
-use blytz::pagination::{Page, Paged};
+use blytz::pagination::Page;
 use blytz_actors::domain::AuctionId;
 use blytz_actors::rules::{Bid, NewAuction};
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -72,8 +72,7 @@ async fn list(
     filter: web::Query<AuctionFilter>,
     page: web::Query<Page>,
 ) -> ApiResult<HttpResponse> {
-    let (items, next_cursor) = state.auctions.list(&filter, &page).await?;
-    Ok(HttpResponse::Ok().json(Paged { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(state.auctions.list(&filter, &page).await?))
 }
 
 /// One auction, live from its actor.
@@ -206,8 +205,7 @@ async fn bids(
     id: web::Path<AuctionId>,
     page: web::Query<Page>,
 ) -> ApiResult<HttpResponse> {
-    let (items, next_cursor) = state.auctions.bids(*id, &page).await?;
-    Ok(HttpResponse::Ok().json(Paged { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(state.auctions.bids(*id, &page).await?))
 }
 
 /// Buy now at the buy-now price: ends the auction with the caller as winner.

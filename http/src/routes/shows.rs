@@ -2,7 +2,7 @@
 //! moderation.
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
-use blytz::pagination::{Page, Paged};
+use blytz::pagination::Page;
 use blytz::shows::{ChatEntry, ModerationRequest, NewShow, Show, ShowStatus};
 use blytz_actors::domain::{AuctionId, ShowId, UserId};
 use blytz_actors::rooms::RoomKey;
@@ -100,11 +100,11 @@ async fn list(
     filter: web::Query<ShowFilter>,
     page: web::Query<Page>,
 ) -> ApiResult<HttpResponse> {
-    let (items, next_cursor) = state
+    let shows = state
         .shows
         .list(filter.status, filter.seller_id, &page)
         .await?;
-    Ok(HttpResponse::Ok().json(Paged { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(shows))
 }
 
 /// One show, with its lots in queue order.
@@ -339,6 +339,5 @@ async fn chat_history(
     id: web::Path<ShowId>,
     page: web::Query<Page>,
 ) -> ApiResult<HttpResponse> {
-    let (items, next_cursor) = state.shows.chat_history(*id, &page).await?;
-    Ok(HttpResponse::Ok().json(Paged { items, next_cursor }))
+    Ok(HttpResponse::Ok().json(state.shows.chat_history(*id, &page).await?))
 }

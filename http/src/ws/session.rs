@@ -268,7 +268,7 @@ impl WsSession {
                         limit: Some(SHOW_SNAPSHOT_LIMIT),
                         cursor: None,
                     };
-                    let (items, _) = auctions.list(&filter, &page).await?;
+                    let items = auctions.list(&filter, &page).await?.items;
                     (json!({ "auctions": items }), None)
                 }
             };

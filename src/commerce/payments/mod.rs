@@ -12,6 +12,7 @@ pub mod stripe;
 pub mod webhooks;
 
 use crate::Code;
+use blytz_actors::domain::Money;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -26,10 +27,8 @@ use crate::with_db;
 pub struct IntentRequest {
     /// The order (sent as metadata `order_id`).
     pub order_id: Uuid,
-    /// Minor units.
-    pub amount: i64,
-    /// ISO 4217, upper case.
-    pub currency: String,
+    /// The order's total.
+    pub amount: Money,
     /// The same key always yields the same intent at the gateway.
     pub idempotency_key: String,
 }
@@ -133,8 +132,7 @@ impl Commerce {
         .await)?;
         let request = IntentRequest {
             order_id,
-            amount: row.total,
-            currency: row.currency.clone(),
+            amount: row.total()?,
             idempotency_key: format!("blytz-order-{order_id}-attempt-{attempts}"),
         };
         let intent = self.gateway.create_intent(&request).await?;
@@ -145,7 +143,7 @@ impl Commerce {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) ON CONFLICT (intent_id) DO NOTHING",
         )
         .bind(payment_id).bind(order_id).bind(self.gateway.name()).bind(&intent.id)
-        .bind(row.total).bind(&row.currency).bind(&intent.status).bind(now)
+        .bind(request.amount.minor).bind(request.amount.currency.as_str()).bind(&intent.status).bind(now)
         .execute(pool).await.map(|_| ()))?;
         // Two concurrent requests share the intent (same idempotency key) and one row.
         let payment_id: Uuid = with_db!(&self.db, pool => sqlx::query_scalar(

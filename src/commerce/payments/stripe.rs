@@ -110,14 +110,20 @@ impl PaymentGateway for StripeGateway {
     }
 
     async fn create_intent(&self, request: &IntentRequest) -> Result<PaymentIntentInfo> {
-        let currency: Currency = request.currency.to_ascii_lowercase().parse().map_err(|_| {
-            Error::validation(
-                "currency",
-                "stripe_currency",
-                "Stripe does not take this currency",
-            )
-        })?;
-        let mut params = CreatePaymentIntent::new(request.amount, currency);
+        let currency: Currency = request
+            .amount
+            .currency
+            .as_str()
+            .to_ascii_lowercase()
+            .parse()
+            .map_err(|_| {
+                Error::validation(
+                    "currency",
+                    "stripe_currency",
+                    "Stripe does not take this currency",
+                )
+            })?;
+        let mut params = CreatePaymentIntent::new(request.amount.minor, currency);
         params.metadata = Some(HashMap::from([(
             "order_id".to_owned(),
             request.order_id.to_string(),

@@ -6,10 +6,11 @@ use std::collections::HashSet;
 use blytz::accounts::{Registration, Role};
 use blytz::catalog::{
     Caller, Catalog, CategoryId, CategoryUpdate, Condition, MediaStore, NewCategory, NewProduct,
-    Product, ProductPage, ProductQuery, ProductStatus, ProductUpdate, Sort,
+    Product, ProductQuery, ProductStatus, ProductUpdate, Sort,
 };
 use blytz::error::Result;
 use blytz::ids::{ProductId, UserId};
+use blytz::pagination::Paged;
 use blytz::{Db, Error};
 use chrono::Duration;
 use uuid::Uuid;
@@ -86,7 +87,7 @@ impl Fixture {
     }
 
     /// A page of the public list.
-    async fn list(&self, query: ProductQuery) -> ProductPage {
+    async fn list(&self, query: ProductQuery) -> Paged<Product> {
         self.catalog.list_products(None, query).await.unwrap()
     }
 

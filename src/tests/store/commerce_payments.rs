@@ -149,9 +149,9 @@ async fn a_failed_payment_releases_the_checkout_and_webhooks_apply_once() {
         assert_eq!(intent.client_secret.as_deref(), Some("pi_1_secret"));
         {
             let requests = gateway.requests.lock().unwrap();
-            assert_eq!(requests[0].amount, 4500);
+            assert_eq!(requests[0].amount.minor, 4500);
             assert_eq!(requests[0].order_id, order);
-            assert_eq!(requests[0].currency, "USD");
+            assert_eq!(requests[0].amount.currency.as_str(), "USD");
         }
         // Asking again does not make a second intent.
         let again = c.payment_intent(as_buyer, order).await.unwrap();
