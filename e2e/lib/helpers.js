@@ -89,3 +89,22 @@ export async function screenshots(page, name) {
   }
   if (before) await page.setViewportSize(before);
 }
+
+/**
+ * A seller (through the API) with a show that is live and whose first lot
+ * (`seconds` long) has started. Answers {seller, show, lot}.
+ */
+export async function liveShow(base, { seconds = 60, title = 'Vintage camera', start = 1000 } = {}) {
+  const seller = await register(base, 'Sam', 'seller');
+  const token = seller.access_token;
+  const show = await api(base, 'POST', '/shows', { title: 'Camera night', scheduled_at: new Date().toISOString() }, token);
+  const product = await api(base, 'POST', '/products', {
+    title, description: 'Works', condition: 'used', currency: 'USD', start_price: start, status: 'active',
+  }, token);
+  await api(base, 'POST', '/auctions', {
+    product_id: product.id, show_id: show.id, currency: 'USD', start_price: start, duration_ms: seconds * 1000,
+  }, token);
+  await api(base, 'POST', `/shows/${show.id}/go-live`, {}, token);
+  const lot = await api(base, 'POST', `/shows/${show.id}/next`, {}, token);
+  return { seller, show, lot };
+}

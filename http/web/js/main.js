@@ -2,7 +2,7 @@
 
 import { currentUser, onSessionChange, signOut } from './api.js';
 import { h, replace } from './dom.js';
-import { route, start, navigate } from './router.js';
+import { route, start, navigate, onRoute } from './router.js';
 import { socket } from './socket.js';
 import { mountHome } from './views/home.js';
 import { mountSignIn, mountRegister } from './views/auth.js';
@@ -65,6 +65,7 @@ route('/sell/shows/:id', mountConsole);
 
 topbar();
 onSessionChange(topbar);
+onRoute(topbar);
 offlineBanner();
 socket.start();
 start();

@@ -3,8 +3,14 @@
 // every client path, so a reload or a shared link opens the same page.
 
 const routes = [];
+const routeListeners = new Set();
 let cleanup = null;
 let current = null;
+
+/** Call `fn()` after every page change. */
+export function onRoute(fn) {
+  routeListeners.add(fn);
+}
 
 /** Add a route: '/shows/:id'. */
 export function route(pattern, mount) {
@@ -35,6 +41,7 @@ export async function render() {
     cleanup = null;
   }
   main.replaceChildren();
+  for (const fn of routeListeners) fn();
   for (const { regex, names, mount } of routes) {
     const match = regex.exec(path);
     if (!match) continue;

@@ -54,6 +54,8 @@ export class ShowRoom {
     this.show = show;
     this.viewers = show.viewers;
     this.emit('show');
+    // Going live and ending have no room frame: look again now and then.
+    this.showTimer = setInterval(() => this.refreshShow(), 30_000);
     this.leave = socket.join(this.room, {
       onSnapshot: (snapshot) => this.snapshot(snapshot),
       onFrame: (frame) => this.frame(frame),
@@ -63,6 +65,7 @@ export class ShowRoom {
   }
 
   stop() {
+    clearInterval(this.showTimer);
     this.leave?.();
     this.listeners.clear();
     this.chatListeners.clear();
@@ -124,6 +127,8 @@ export class ShowRoom {
     if (frame.type === 'auction.started') {
       this.lastEnded = null;
       this.loadHistory(id);
+      // A lot starting means the show is on air.
+      if (this.show?.status !== 'live') this.refreshShow();
     }
     this.emit(frame.type);
   }

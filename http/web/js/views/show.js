@@ -27,7 +27,9 @@ export function videoStage(room, { publish = false } = {}) {
     const show = room.show;
     if (!settings || !show) return;
     if (!settings.livekit) {
-      setNote([h('strong', {}, 'No video'), h('span', {}, 'This server streams no video: follow the lot, bid and chat below.')], 'no-video');
+      setNote([h('strong', {}, 'No video'), h('span', {}, publish
+        ? 'Video is not set up on this server: run the lots and the chat from here.'
+        : 'This server streams no video: follow the lot, bid and chat below.')], 'no-video');
       return;
     }
     if (show.status !== 'live') {
