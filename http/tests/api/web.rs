@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, error_code, spawn_app, spawn_app_with};
 use crate::ws_client::WsClient;
 
-fn header<'a>(res: &'a reqwest::Response, name: impl reqwest::header::AsHeaderName) -> &'a str {
+fn header(res: &reqwest::Response, name: impl reqwest::header::AsHeaderName) -> &str {
     res.headers()
         .get(name)
         .and_then(|v| v.to_str().ok())
