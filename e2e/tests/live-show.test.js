@@ -54,6 +54,8 @@ test('a seller runs a show and two buyers bid it out', async () => {
   // The seller signs up in the page and creates a show with three lots.
   await signUp(sp, base, { name: 'Sally Seller', role: 'seller' });
   assert.equal(new URL(sp.url()).pathname, '/sell');
+  await sp.locator('[data-test=my-shows] .empty').waitFor();
+  await screenshots(sp, 'sell');
   await sp.fill('input[name=title]', 'Sneaker Friday');
   await sp.click('[data-test=create-show]');
   await sp.waitForURL('**/sell/shows/*');
@@ -153,7 +155,16 @@ test('a seller runs a show and two buyers bid it out', async () => {
   await order.page.goto(`${base}/orders`);
   await order.page.locator('.order-card').first().waitFor();
   await screenshots(order.page, 'orders');
+  await order.page.goto(base);
+  await order.page.locator(`a[href="/shows/${showId}"] .live-badge`).waitFor();
+  await screenshots(order.page, 'home');
   await order.context.close();
+  const visitor = await newPage(browser, PHONE);
+  await visitor.page.goto(`${base}/signin`);
+  await screenshots(visitor.page, 'signin');
+  await visitor.page.goto(`${base}/register`);
+  await screenshots(visitor.page, 'register');
+  await visitor.context.close();
 });
 
 test('chat reaches both buyers in order; the seller deletes a message and mutes a buyer', async () => {

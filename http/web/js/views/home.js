@@ -2,7 +2,7 @@
 
 import { get, currentUser } from '../api.js';
 import { h, replace, title } from '../dom.js';
-import { money, plural, when } from '../format.js';
+import { money, when } from '../format.js';
 import { label, onNames } from '../names.js';
 
 function cover(show) {
@@ -25,7 +25,7 @@ function showCard(show) {
         h('strong', { class: 'show-card-title' }, show.title),
         h('span', { class: 'hint seller-name', dataset: { seller: show.seller_id } }, label(show.seller_id)),
         h('span', { class: 'hint' }, show.status === 'live'
-          ? `Live · ${plural(show.viewers ?? 0, 'viewer')}`
+          ? `Live since ${when(show.started_at ?? show.scheduled_at)}`
           : when(show.scheduled_at)))));
 }
 
