@@ -227,7 +227,11 @@ export function lotPanel(options = {}) {
     const hasBids = view.current_price !== null && view.current_price !== undefined;
     setText(priceLabel, view.status === 'ended' && winnerOf(view) ? 'Sold for' : hasBids ? 'Current bid' : 'Starting bid');
     setText(price, money(hasBids ? view.current_price : view.start_price, view.currency));
-    setText(leader, view.leader_id ? (view.status === 'ended' ? `to ${label(view.leader_id)}` : `${label(view.leader_id)} leads`) : 'No bids yet');
+    const who = view.leader_id ? label(view.leader_id) : null;
+    const you = who === 'You';
+    if (!who) setText(leader, 'No bids yet');
+    else if (view.status === 'ended') setText(leader, `to ${you ? 'you' : who}`);
+    else setText(leader, you ? 'You lead' : `${who} leads`);
     setText(bidCount, plural(view.bid_count ?? 0, 'bid'));
     el.dataset.status = view.status;
     renderTimer();
