@@ -226,7 +226,10 @@ export function lotPanel(options = {}) {
     status.className = `chip status-${view.status}`;
     const hasBids = view.current_price !== null && view.current_price !== undefined;
     setText(priceLabel, view.status === 'ended' && winnerOf(view) ? 'Sold for' : hasBids ? 'Current bid' : 'Starting bid');
-    setText(price, money(hasBids ? view.current_price : view.start_price, view.currency));
+    const amount = money(hasBids ? view.current_price : view.start_price, view.currency);
+    setText(price, amount);
+    const size = amount.length > 10 ? 's' : amount.length > 7 ? 'm' : 'l';
+    if (price.dataset.len !== size) price.dataset.len = size;
     const who = view.leader_id ? label(view.leader_id) : null;
     const you = who === 'You';
     if (!who) setText(leader, 'No bids yet');
