@@ -119,10 +119,25 @@ export function mountShow(main, { id }) {
   const tabPanels = tabs.map((tab, i) => h('div', {
     role: 'tabpanel', id: `panel-${tab.key}`, 'aria-labelledby': `tab-${tab.key}`, class: `tab-panel panel-${tab.key}`, hidden: i !== 0,
   }, tab.body));
-  tabButtons.forEach((button, i) => button.addEventListener('click', () => {
-    tabButtons.forEach((b, j) => b.setAttribute('aria-selected', i === j ? 'true' : 'false'));
+  const select = (i, focus = false) => {
+    tabButtons.forEach((b, j) => {
+      b.setAttribute('aria-selected', i === j ? 'true' : 'false');
+      b.tabIndex = i === j ? 0 : -1;
+    });
     tabPanels.forEach((p, j) => { p.hidden = i !== j; });
-  }));
+    if (focus) tabButtons[i].focus();
+  };
+  tabButtons.forEach((button, i) => {
+    button.addEventListener('click', () => select(i));
+    // Arrow keys move between tabs (one tab stop for the whole list).
+    button.addEventListener('keydown', (event) => {
+      const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+      if (step) select((i + step + tabButtons.length) % tabButtons.length, true);
+      if (event.key === 'Home') select(0, true);
+      if (event.key === 'End') select(tabButtons.length - 1, true);
+    });
+  });
+  select(0);
 
   replace(main,
     h('div', { class: 'room' },
