@@ -74,3 +74,44 @@ test('a bid whose answer is lost is sent again with its request_id and placed on
   assert.equal(bids.items[0].bidder_id, buyer.user.id);
   assert.deepEqual(page.errors, []);
 });
+
+test('a frame lost on the way leaves a gap in seq: the page resubscribes and shows the truth', async () => {
+  const base = server.url;
+  const { show, lot } = await liveShow(base, { title: 'Polaroid SX-70', start: 500 });
+  const [rita, sid] = [await register(base, 'Rita'), await register(base, 'Sid')];
+  const { context, page } = await newPage(browser, PHONE);
+  await signInContext(context, rita);
+  let dropped = 0;
+  const subscribes = [];
+  await page.routeWebSocket(/\/ws/, (ws) => {
+    const upstream = ws.connectToServer();
+    ws.onMessage((message) => {
+      const frame = JSON.parse(message);
+      if (frame.type === 'subscribe') subscribes.push(frame.room);
+      upstream.send(message);
+    });
+    upstream.onMessage((message) => {
+      // Lose the first bid frame of the lot.
+      if (!dropped && message.includes('"type":"auction.bid"')) {
+        dropped += 1;
+        return;
+      }
+      ws.send(message);
+    });
+  });
+  await page.goto(`${base}/shows/${show.id}`);
+  await until(async () => (await text(page, '[data-test=bid]')) === 'Bid $5', 'the bid button');
+
+  await api(base, 'POST', `/auctions/${lot.id}/bids`, { amount: 500 }, sid.access_token);
+  await until(async () => dropped === 1, 'the first bid frame dropped');
+  assert.equal(await text(page, '[data-test=bid-count]'), '0 bids', 'the page missed it');
+  await api(base, 'POST', `/auctions/${lot.id}/bids`, { amount: 1000 }, rita.access_token);
+
+  await until(async () => (await text(page, '[data-test=bid-count]')) === '2 bids', 'both bids shown');
+  assert.equal(await text(page, '[data-test=price]'), '$10.00');
+  assert.equal(await text(page, '[data-test=standing]'), "You're winning");
+  assert.deepEqual(subscribes, [`show:${show.id}`, `show:${show.id}`], 'subscribed again after the gap');
+  await until(async () => (await page.locator('[data-test=feed] li').count()) === 2, 'both bids in the feed');
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
