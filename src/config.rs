@@ -72,12 +72,18 @@ pub struct Config {
     /// `LIVEKIT_API_SECRET`.
     #[serde(skip_serializing)]
     pub livekit_api_secret: Option<SecretString>,
+    /// `BLYTZ_LIVEKIT_SDK_URL`: where the web client loads LiveKit's browser
+    /// SDK (an ES module) from, for shows with video.
+    pub livekit_sdk_url: String,
     /// `STRIPE_SECRET_KEY`.
     #[serde(skip_serializing)]
     pub stripe_secret_key: Option<SecretString>,
     /// `STRIPE_WEBHOOK_SECRET`.
     #[serde(skip_serializing)]
     pub stripe_webhook_secret: Option<SecretString>,
+    /// `STRIPE_PUBLISHABLE_KEY`: the public key the web client's payment
+    /// form uses (not a secret).
+    pub stripe_publishable_key: Option<String>,
     /// `BLYTZ_MEDIA_DIR`: the folder of uploaded pictures (default `<data_dir>/media`).
     pub media_dir: Option<PathBuf>,
     /// `BLYTZ_MEDIA_PUBLIC_URL`: URL prefix of stored pictures (default `/media`,
@@ -138,8 +144,10 @@ impl Default for Config {
             livekit_url: None,
             livekit_api_key: None,
             livekit_api_secret: None,
+            livekit_sdk_url: DEFAULT_LIVEKIT_SDK_URL.to_owned(),
             stripe_secret_key: None,
             stripe_webhook_secret: None,
+            stripe_publishable_key: None,
             media_dir: None,
             media_public_url: None,
             max_image_bytes: 5 * 1024 * 1024,
@@ -161,8 +169,12 @@ impl Default for Config {
     }
 }
 
+/// LiveKit's browser SDK: the package's own ES module build, on a public CDN.
+pub const DEFAULT_LIVEKIT_SDK_URL: &str =
+    "https://cdn.jsdelivr.net/npm/livekit-client@2.23.0/dist/livekit-client.esm.mjs";
+
 /// Plain environment variables (no `BLYTZ_` prefix) that are settings.
-const PLAIN_ENV: [&str; 9] = [
+const PLAIN_ENV: [&str; 10] = [
     "DATABASE_URL",
     "REDIS_URL",
     "JWT_SECRET",
@@ -171,6 +183,7 @@ const PLAIN_ENV: [&str; 9] = [
     "LIVEKIT_API_SECRET",
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRET",
+    "STRIPE_PUBLISHABLE_KEY",
     "STRIPE_API_BASE",
 ];
 

@@ -19,12 +19,14 @@ use crate::state::AppState;
 /// The response header carrying the request id.
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Paths that no rate limit applies to (probes, metrics, docs).
+/// Paths that no rate limit applies to (probes, metrics, docs, the web
+/// client's static files).
 fn is_unlimited(path: &str) -> bool {
     matches!(
         path,
         "/health" | "/ready" | "/metrics" | "/api/openapi.json"
     ) || path.starts_with("/api/docs")
+        || path.starts_with("/assets/")
         // Signed by the provider and bursty (LiveKit participant events).
         || path.starts_with("/api/v1/webhooks/")
 }

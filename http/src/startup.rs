@@ -228,6 +228,7 @@ pub fn create_app(
             }),
         )
         .service(Scalar::with_url("/api/docs", spec.as_ref().clone()))
+        .configure(routes::web::configure)
         .default_service(web::to(not_found))
 }
 

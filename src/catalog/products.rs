@@ -191,6 +191,14 @@ impl Catalog {
         Ok(row.to_product(full, self.views.pending(id))?)
     }
 
+    /// The product a lot puts up, as anyone may see it (no reserve amount),
+    /// whatever its listing status: once auctioned it is public. Not counted
+    /// as a view.
+    pub async fn lot_product(&self, id: ProductId) -> Result<Product> {
+        let row = self.product_row(id).await?;
+        Ok(row.to_product(false, self.views.pending(id))?)
+    }
+
     /// The product an auction is about to sell, checked: it exists, `caller`
     /// is its seller or an admin (403), it is a draft or active listing (409
     /// `product_unavailable`), and no other open auction holds it (409

@@ -30,6 +30,8 @@ pub enum Moderation {
     Unmute(UserId),
     /// Silence a user for good.
     Ban(UserId),
+    /// Lift a ban.
+    Unban(UserId),
     /// Remove a message for everyone.
     DeleteMessage(Uuid),
     /// Seconds between one user's messages (0: off).

@@ -13,6 +13,8 @@ pub mod orders;
 pub mod payments;
 pub mod products;
 pub mod shows;
+pub mod users;
+pub mod web;
 pub mod webhooks;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -25,6 +27,8 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     cfg.service(utoipa_actix_web::scope("/categories").configure(categories::configure));
     cfg.service(utoipa_actix_web::scope("/products").configure(products::configure));
     cfg.service(livekit::webhook);
+    cfg.service(utoipa_actix_web::scope("/users").configure(users::configure))
+        .service(web::client_config);
     cfg.service(utoipa_actix_web::scope("/cart").configure(cart::configure))
         .service(utoipa_actix_web::scope("/inventory").configure(inventory::configure))
         .service(utoipa_actix_web::scope("/addresses").configure(addresses::configure))

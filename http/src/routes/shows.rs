@@ -2,11 +2,13 @@
 //! moderation.
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
+use blytz::catalog::Product;
 use blytz::pagination::Page;
 use blytz::shows::{ChatEntry, ModerationRequest, NewShow, Show, ShowStatus};
 use blytz_actors::domain::{AuctionId, ShowId, UserId};
 use blytz_actors::rooms::RoomKey;
-use serde::Deserialize;
+use blytz_actors::view::AuctionView;
+use serde::{Deserialize, Serialize};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::{ApiResult, ErrorBody};
@@ -43,11 +45,44 @@ pub struct ShowFilter {
     pub seller_id: Option<UserId>,
 }
 
+/// A show as the API answers it: the show and who is in its room now.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ShowView {
+    /// The show.
+    #[serde(flatten)]
+    pub show: Show,
+    /// Connections subscribed to the show's room right now.
+    pub viewers: usize,
+}
+
+impl ShowView {
+    fn of(state: &AppState, show: Show) -> Self {
+        let viewers = state
+            .auctions
+            .engine()
+            .rooms()
+            .subscriber_count(RoomKey::Show(show.id));
+        Self { show, viewers }
+    }
+}
+
+/// A lot of a show: its auction, with the product it puts up.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Lot {
+    /// The auction (as `GET /auctions/{id}` answers it).
+    #[serde(flatten)]
+    #[schema(value_type = Auction)]
+    pub auction: AuctionView,
+    /// The product: title, description, condition, pictures (no reserve
+    /// amount).
+    pub product: Option<Product>,
+}
+
 /// A page of shows.
 #[derive(Debug, utoipa::ToSchema)]
 #[allow(dead_code, reason = "documentation only")]
 pub struct ShowPage {
-    items: Vec<Show>,
+    items: Vec<ShowView>,
     next_cursor: Option<String>,
 }
 
@@ -92,7 +127,8 @@ async fn create(
     Ok(HttpResponse::Created().json(show))
 }
 
-/// Live and upcoming shows (or by `status`), newest first.
+/// Live and upcoming shows (or by `status`), newest first, each with its
+/// room's `viewers`.
 #[utoipa::path(tag = "shows", params(ShowFilter, Page), responses((status = 200, body = ShowPage)))]
 #[get("")]
 async fn list(
@@ -104,30 +140,45 @@ async fn list(
         .shows
         .list(filter.status, filter.seller_id, &page)
         .await?;
+    let shows = shows.map(|show| ShowView::of(&state, show));
     Ok(HttpResponse::Ok().json(shows))
 }
 
-/// One show, with its lots in queue order.
+/// One show, with its lots in queue order and its room's `viewers`.
 #[utoipa::path(
     tag = "shows",
     params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = Show), (status = 404, body = ErrorBody))
+    responses((status = 200, body = ShowView), (status = 404, body = ErrorBody))
 )]
 #[get("/{id}")]
 async fn get_one(state: web::Data<AppState>, id: web::Path<ShowId>) -> ApiResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(state.shows.get(*id).await?))
+    let show = state.shows.get(*id).await?;
+    Ok(HttpResponse::Ok().json(ShowView::of(&state, show)))
 }
 
-/// The show's lots as auctions, in queue order.
+/// The show's lots as auctions, in queue order, each with its `product`.
 #[utoipa::path(
     tag = "shows",
     params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = Vec<Auction>), (status = 404, body = ErrorBody))
+    responses((status = 200, body = Vec<Lot>), (status = 404, body = ErrorBody))
 )]
 #[get("/{id}/lots")]
 async fn lots(state: web::Data<AppState>, id: web::Path<ShowId>) -> ApiResult<HttpResponse> {
     state.shows.get(*id).await?;
-    Ok(HttpResponse::Ok().json(state.shows.lot_views(*id).await?))
+    let views = state.shows.lot_views(*id).await?;
+    let mut lots = Vec::with_capacity(views.len());
+    for view in views {
+        let product = match state.catalog.lot_product(view.product_id).await {
+            Ok(product) => Some(product),
+            Err(blytz::Error::NotFound { .. }) => None,
+            Err(e) => return Err(e.into()),
+        };
+        lots.push(Lot {
+            auction: view,
+            product,
+        });
+    }
+    Ok(HttpResponse::Ok().json(lots))
 }
 
 /// Go on air (and open the video room when LiveKit is configured).

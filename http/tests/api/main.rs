@@ -21,4 +21,5 @@ mod live;
 mod livekit;
 mod shows;
 mod stripe_stub;
+mod web;
 mod ws_client;

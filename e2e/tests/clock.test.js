@@ -1,0 +1,68 @@
+// A phone whose clock is 30 s off still counts down the true time left:
+// the page corrects by the server_time of what it receives.
+
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+
+import { startServer } from '../lib/server.js';
+import { launch, newPage, PHONE } from '../lib/browser.js';
+import { api, register, until, screenshots } from '../lib/helpers.js';
+
+let server;
+let browser;
+
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+/** Make the page's clock `skewMs` wrong, as a phone set by hand. */
+function skewClock(skewMs) {
+  const RealDate = Date;
+  const realNow = RealDate.now.bind(RealDate);
+  class SkewedDate extends RealDate {
+    constructor(...args) {
+      if (args.length === 0) super(realNow() + skewMs);
+      else super(...args);
+    }
+    static now() {
+      return realNow() + skewMs;
+    }
+  }
+  globalThis.Date = SkewedDate;
+}
+
+test('the countdown of a page whose clock is 30 s wrong shows the true time left', async () => {
+  server = await startServer();
+  browser = await launch();
+  const base = server.url;
+  const seller = await register(base, 'Sam', 'seller');
+  const product = await api(base, 'POST', '/products', {
+    title: 'Leica M6', description: 'A standalone lot', condition: 'used', currency: 'USD', start_price: 50_000, status: 'active',
+  }, seller.access_token);
+  const auction = await api(base, 'POST', '/auctions', {
+    product_id: product.id, currency: 'USD', start_price: 50_000, duration_ms: 90_000,
+  }, seller.access_token);
+  const started = await api(base, 'POST', `/auctions/${auction.id}/start`, {}, seller.access_token);
+  const endsAt = Date.parse(started.ends_at);
+
+  for (const skew of [30_000, -30_000]) {
+    const { context, page } = await newPage(browser, PHONE);
+    await context.addInitScript(skewClock, skew);
+    await page.goto(`${base}/auctions/${auction.id}`);
+    assert.ok(Math.abs((await page.evaluate(() => Date.now())) - Date.now() - skew) < 1000, 'the page clock is off');
+    await until(async () => (await page.locator('[data-test=timer]').getAttribute('data-remaining-ms')) !== '', 'the countdown');
+    for (let i = 0; i < 3; i += 1) {
+      const shown = Number(await page.locator('[data-test=timer]').getAttribute('data-remaining-ms'));
+      const label = await page.locator('[data-test=timer]').textContent();
+      const truth = endsAt - Date.now();
+      assert.ok(Math.abs(shown - truth) < 1000, `shown ${shown} ms, true ${truth} ms (clock off by ${skew} ms)`);
+      const [m, s] = label.split(':').map(Number);
+      assert.ok(Math.abs(m * 60 + s - truth / 1000) < 1.5, `shown "${label}", true ${truth} ms`);
+      await page.waitForTimeout(400);
+    }
+    if (skew > 0) await screenshots(page, 'auction');
+    assert.deepEqual(page.errors, []);
+    await context.close();
+  }
+});
