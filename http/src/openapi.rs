@@ -40,12 +40,12 @@ impl Modify for BearerAuth {
     }
 }
 
-/// The whole document: every route registered by [`crate::startup::routes`].
+/// The whole document: every route registered by [`crate::routes::all`].
 pub fn document() -> OpenApiDoc {
     let (_, doc) = actix_web::App::new()
         .into_utoipa_app()
         .openapi(ApiDoc::openapi())
-        .configure(crate::startup::routes)
+        .configure(crate::routes::all)
         .split_for_parts();
     doc
 }
