@@ -1,11 +1,17 @@
-//! The OpenAPI document, generated from the route attributes, and its docs page.
+//! The OpenAPI document, generated from the route attributes and the real
+//! wire types, and its docs page.
 
+use blytz::catalog::{Condition, ProductStatus, Sort};
+use blytz::commerce::orders::OrderView;
+use blytz::shows::ShowStatus;
+use blytz_actors::rules::AuctionStatus;
 use utoipa::openapi::OpenApi as OpenApiDoc;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_actix_web::AppExt;
 
 use crate::error::ErrorBody;
+use crate::routes::categories::CategoryView;
 
 /// Title, version and shared components; paths come from the routes themselves.
 #[derive(Debug, OpenApi)]
@@ -18,7 +24,17 @@ use crate::error::ErrorBody;
                        The WebSocket protocol at `GET /ws` is described in docs/websocket.md."
     ),
     modifiers(&BearerAuth),
-    components(schemas(ErrorBody))
+    // Enums that only query parameters name (bodies bring their own schemas).
+    components(schemas(
+        ErrorBody,
+        Sort,
+        CategoryView,
+        Condition,
+        ProductStatus,
+        ShowStatus,
+        OrderView,
+        AuctionStatus
+    ))
 )]
 pub struct ApiDoc;
 

@@ -24,6 +24,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
     responses(
         (status = 200, body = WebhookReceipt),
         (status = 400, description = "`invalid_signature`, `invalid_event`", body = ErrorBody),
+        (status = 413, description = "the body is over 256 KiB"),
         (status = 503, description = "`stripe_not_configured`", body = ErrorBody),
     )
 )]
