@@ -21,7 +21,7 @@ use crate::state::AppState;
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Paths that no rate limit applies to (probes, metrics, docs).
-fn is_unlimited(path: &str) -> bool {
+pub fn is_unlimited(path: &str) -> bool {
     matches!(
         path,
         "/health" | "/ready" | "/metrics" | "/api/openapi.json"
