@@ -341,7 +341,15 @@ impl Shows {
     ) -> Result<()> {
         let row = self.row(id).await?;
         Self::ensure_owner(&row, by)?;
-        store::set_moderator(&self.db, id, user, on).await?;
+        store::set_moderator(&self.db, id, user, on)
+            .await
+            .map_err(|e| match &e {
+                // The show exists (just read): the user does not.
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                    Error::NotFound { what: "user" }
+                }
+                _ => Error::from(e),
+            })?;
         Ok(())
     }
 
