@@ -19,6 +19,9 @@ use crate::db::Db;
 use crate::error::{Error, ErrorKind, Result};
 use crate::pagination::Page;
 
+/// The longest idempotency key of a bid.
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
+
 /// Who is acting, as the auction rules see them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Caller {
@@ -101,6 +104,18 @@ impl Auctions {
     /// Place a bid; answers once it is durable.
     #[tracing::instrument(skip_all, fields(auction = %id))]
     pub async fn bid(&self, id: AuctionId, bid: PlaceBid) -> Result<BidOutcome> {
+        if let Some(key) = &bid.request_id
+            && (key.chars().count() > MAX_REQUEST_ID_CHARS || key.chars().any(char::is_control))
+        {
+            // The key is journaled with the bid: keep it storable everywhere.
+            return Err(Error::validation(
+                "request_id",
+                "request_id",
+                format!(
+                    "must be at most {MAX_REQUEST_ID_CHARS} characters, none a control character"
+                ),
+            ));
+        }
         let started = std::time::Instant::now();
         let outcome = self.engine.place_bid(id, bid).await;
         let code = match &outcome {
