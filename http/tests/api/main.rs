@@ -18,6 +18,7 @@ mod helpers;
 mod limits;
 mod live;
 mod livekit;
+mod openapi;
 mod shows;
 mod stripe_stub;
 mod ws_client;
