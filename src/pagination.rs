@@ -65,11 +65,12 @@ impl Page {
 }
 
 /// A list page as the API answers it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct Paged<T> {
     /// The items.
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; null at the end.
+    #[schema(required)]
     pub next_cursor: Option<String>,
 }
 

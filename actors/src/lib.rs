@@ -49,3 +49,10 @@ pub mod view;
 pub use code::Code;
 pub use engine::{Engine, EngineSettings};
 pub use error::AuctionError;
+
+/// What the exported macros reach for in the caller's crate.
+#[doc(hidden)]
+pub mod __private {
+    #[cfg(feature = "openapi")]
+    pub use utoipa;
+}

@@ -21,7 +21,7 @@ pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id"
 
 /// Paths that no rate limit applies to (probes, metrics, docs, the web
 /// client's static files).
-fn is_unlimited(path: &str) -> bool {
+pub fn is_unlimited(path: &str) -> bool {
     matches!(
         path,
         "/health" | "/ready" | "/metrics" | "/api/openapi.json"

@@ -23,7 +23,6 @@ use blytz_actors::ports::SystemClock;
 use blytz_actors::{Engine, EngineSettings};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
-use utoipa_actix_web::service_config::ServiceConfig;
 use utoipa_scalar::{Scalar, Servable};
 
 use crate::error::{ApiError, json_error, path_error, query_error};
@@ -182,14 +181,6 @@ impl Application {
     }
 }
 
-/// Every route, for the app and for the OpenAPI document alike.
-pub fn routes(cfg: &mut ServiceConfig) {
-    cfg.configure(routes::health::configure)
-        .configure(routes::media::configure)
-        .service(crate::ws::connect)
-        .service(utoipa_actix_web::scope("/api/v1").configure(routes::api_v1));
-}
-
 /// The app factory: middleware, extractor settings, routes, docs.
 pub fn create_app(
     state: web::Data<AppState>,
@@ -217,7 +208,7 @@ pub fn create_app(
         .wrap(from_fn(record_metrics))
         .wrap(TracingLogger::default())
         .into_utoipa_app()
-        .configure(routes)
+        .configure(routes::all)
         .split_for_parts()
         .0
         .route(

@@ -131,7 +131,13 @@ impl Accounts {
     /// wrong password get the same answer and take the same time.
     #[tracing::instrument(skip_all)]
     pub async fn login(&self, email: &str, password: &str) -> Result<AuthSession> {
-        let row = store::user_by_email(&self.db, &email.trim().to_lowercase()).await?;
+        let email = email.trim().to_lowercase();
+        // No account's email holds a NUL (and PostgreSQL text cannot).
+        let row = if email.contains('\0') {
+            None
+        } else {
+            store::user_by_email(&self.db, &email).await?
+        };
         let hash = row
             .as_ref()
             .map_or_else(|| self.decoy_hash.clone(), |r| r.password_hash.clone());

@@ -17,7 +17,7 @@ use crate::with_db;
 #[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams)]
 pub struct AuctionFilter {
     /// `scheduled`, `live`, `paused`, `ended` or `cancelled`.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<AuctionStatus>)]
     pub status: Option<AuctionStatus>,
     /// Only this seller's auctions.
     #[param(value_type = Option<String>, format = Uuid)]

@@ -19,6 +19,9 @@ use crate::db::Db;
 use crate::error::{Error, Result, details_map};
 use crate::pagination::{Page, Paged};
 
+/// The longest idempotency key of a bid.
+pub const MAX_REQUEST_ID_CHARS: usize = 128;
+
 /// Auctions: create, run commands, read.
 #[derive(Debug, Clone)]
 pub struct Auctions {
@@ -86,6 +89,19 @@ impl Auctions {
         command: Command,
     ) -> Result<Outcome> {
         let is_bid = matches!(command, Command::Bid(_));
+        if let Command::Bid(bid) = &command
+            && let Some(key) = &bid.request_id
+            && (key.chars().count() > MAX_REQUEST_ID_CHARS || key.chars().any(char::is_control))
+        {
+            // The key is journaled with the bid: keep it storable everywhere.
+            return Err(Error::validation(
+                "request_id",
+                "request_id",
+                format!(
+                    "must be at most {MAX_REQUEST_ID_CHARS} characters, none a control character"
+                ),
+            ));
+        }
         let started = std::time::Instant::now();
         let outcome = self.engine.execute(id, caller, command).await;
         if is_bid {

@@ -159,6 +159,14 @@ pub fn json_object(field: &'static str, value: Value) -> Result<Value> {
             format!("must nest at most {JSON_OBJECT_MAX_DEPTH} levels deep"),
         ));
     }
+    if has_nul(&value) {
+        // PostgreSQL's JSONB cannot hold `\u0000`.
+        return Err(Error::validation(
+            field,
+            "no_nul",
+            "must not contain NUL characters",
+        ));
+    }
     let size = serde_json::to_vec(&value)
         .map(|v| v.len())
         .unwrap_or(usize::MAX);
@@ -170,6 +178,15 @@ pub fn json_object(field: &'static str, value: Value) -> Result<Value> {
         ));
     }
     Ok(value)
+}
+
+fn has_nul(value: &Value) -> bool {
+    match value {
+        Value::String(text) => text.contains('\0'),
+        Value::Array(items) => items.iter().any(has_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 fn depth(value: &Value) -> usize {

@@ -114,6 +114,13 @@ impl Shows {
                 "must be 1 to 200 characters",
             ));
         }
+        if title.chars().any(char::is_control) {
+            return Err(Error::validation(
+                "title",
+                "no_control_chars",
+                "must not contain control characters",
+            ));
+        }
         if new.description.chars().count() > 5_000 {
             return Err(Error::validation(
                 "description",
@@ -121,11 +128,23 @@ impl Shows {
                 "must be at most 5000 characters",
             ));
         }
+        if new
+            .description
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        {
+            return Err(Error::validation(
+                "description",
+                "no_control_chars",
+                "must not contain control characters",
+            ));
+        }
         let cover = match new.cover_image_url.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(url)
                 if (url.starts_with("https://") || url.starts_with("http://"))
-                    && url.len() <= 2048 =>
+                    && url.len() <= 2048
+                    && !url.chars().any(|c| c.is_whitespace() || c.is_control()) =>
             {
                 Some(url.to_owned())
             }
@@ -335,7 +354,15 @@ impl Shows {
     ) -> Result<()> {
         let row = self.row(id).await?;
         Self::ensure_owner(&row, by)?;
-        store::set_moderator(&self.db, id, user, on).await?;
+        store::set_moderator(&self.db, id, user, on)
+            .await
+            .map_err(|e| match &e {
+                // The show exists (just read): the user does not.
+                sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                    Error::NotFound { what: "user" }
+                }
+                _ => Error::from(e),
+            })?;
         Ok(())
     }
 

@@ -73,7 +73,6 @@ pub struct Show {
     /// Seconds between one viewer's chat messages (0: off).
     pub slow_mode_secs: u32,
     /// The lots (auctions), in queue order.
-    #[schema(value_type = Vec<String>)]
     pub lots: Vec<AuctionId>,
 }
 

@@ -1,5 +1,40 @@
 //! Identifiers: UUID v7 newtypes, serialized as plain UUID strings.
 
+/// With the `openapi` feature: an id's OpenAPI schema, a UUID string. A
+/// macro of its own because the feature is this crate's: `id_type!` runs in
+/// the crate that calls it, where `cfg(feature = "openapi")` would ask that
+/// crate's features.
+#[cfg(feature = "openapi")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __id_schema {
+    ($name:ident) => {
+        impl $crate::__private::utoipa::PartialSchema for $name {
+            fn schema() -> $crate::__private::utoipa::openapi::RefOr<
+                $crate::__private::utoipa::openapi::schema::Schema,
+            > {
+                use $crate::__private::utoipa::openapi::schema::{
+                    KnownFormat, ObjectBuilder, SchemaFormat, Type,
+                };
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+                    .into()
+            }
+        }
+
+        impl $crate::__private::utoipa::ToSchema for $name {}
+    };
+}
+
+/// Without the `openapi` feature ids have no schema.
+#[cfg(not(feature = "openapi"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __id_schema {
+    ($name:ident) => {};
+}
+
 /// Declares a UUID v7 id newtype: `Copy`, ordered, serialized as the plain
 /// UUID string, with `new`, conversions to and from [`uuid::Uuid`],
 /// `Display` and `FromStr`. The engine's ids are made with it, and so are
@@ -23,6 +58,8 @@ macro_rules! id_type {
         )]
         #[serde(transparent)]
         pub struct $name(::uuid::Uuid);
+
+        $crate::__id_schema!($name);
 
         impl $name {
             /// A fresh, time-ordered (v7) id.

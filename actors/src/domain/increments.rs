@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 /// One tier: from price `from` (inclusive, minor units) upwards, the next bid
 /// must be at least `step` above the current price.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncrementTier {
     /// The lowest price (minor units) this tier applies to.
     pub from: i64,

@@ -13,6 +13,11 @@ pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 /// An ISO 4217 currency code: three upper-case ASCII letters, e.g. `USD`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
+#[cfg_attr(
+    feature = "openapi",
+    derive(utoipa::ToSchema),
+    schema(value_type = String, pattern = "^[A-Z]{3}$", example = "USD")
+)]
 pub struct Currency([u8; 3]);
 
 /// A currency code that is not three upper-case ASCII letters.

@@ -20,6 +20,7 @@ pub const MAX_SNIPE_MS: i64 = 3_600_000;
 /// How the clock treats late bids.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TimerMode {
     /// A late bid resets the remaining time to `snipe_extend_to_ms`.
     #[default]
@@ -67,6 +68,7 @@ pub struct AuctionConfig {
 /// A request to create an auction: what a seller chooses. Missing optional
 /// fields take the engine defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewAuction {
     /// The product put up.
     pub product_id: ProductId,

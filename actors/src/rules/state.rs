@@ -12,6 +12,7 @@ use crate::domain::{BidId, UserId};
 /// Where an auction is in its life. `Ended` and `Cancelled` are final.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AuctionStatus {
     /// Created, not started yet.
     Scheduled,

@@ -14,6 +14,7 @@ use crate::rules::{AuctionState, AuctionStatus, RecordedBid};
 
 /// An auction as REST returns it and as `auction.snapshot` carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuctionView {
     /// The auction.
     pub id: AuctionId,
@@ -22,28 +23,33 @@ pub struct AuctionView {
     /// The product put up.
     pub product_id: ProductId,
     /// The show it runs in.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub show_id: Option<ShowId>,
     /// Lifecycle status.
     pub status: AuctionStatus,
     /// Currency of every amount.
     pub currency: Currency,
-    /// The first minimum bid.
+    /// The first minimum bid (minor units).
     pub start_price: i64,
-    /// The visible price, null until the first bid.
+    /// The visible price (minor units), null until the first bid.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub current_price: Option<i64>,
     /// The leading bidder, null until the first bid.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub leader_id: Option<UserId>,
     /// Bids recorded, automatic ones included.
     pub bid_count: u32,
-    /// The lowest acceptable next bid.
+    /// The lowest acceptable next bid (minor units).
     pub min_next_bid: i64,
     /// Whether the hidden reserve is met.
     pub reserve_met: bool,
-    /// The buy-now price while buy-now is available, else null.
+    /// The buy-now price (minor units) while buy-now is available, else null.
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub buy_now_price: Option<i64>,
     /// The deadline while live (the end time once over); null while
     /// scheduled or paused.
     #[serde(with = "wire_time::option")]
+    #[cfg_attr(feature = "openapi", schema(required))]
     pub ends_at: Option<DateTime<Utc>>,
     /// Anti-snipe extensions so far.
     pub extensions: u32,
@@ -83,10 +89,11 @@ impl AuctionView {
 
 /// A recorded bid as the bidder sees it: `{"id","amount","bidder_id","created_at"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BidReceipt {
     /// The bid's id.
     pub id: BidId,
-    /// The amount it stands at.
+    /// The amount it stands at (minor units).
     pub amount: i64,
     /// The bidder.
     pub bidder_id: UserId,
@@ -110,6 +117,7 @@ impl BidReceipt {
 
 /// The answer to an accepted bid: `{"bid":{...},"leading":bool,"auction":{...}}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BidOutcome {
     /// The bid as recorded.
     pub bid: BidReceipt,

@@ -4,8 +4,7 @@
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use blytz::commerce::Address;
 use blytz::commerce::addresses::AddressInput;
-use blytz::pagination::Page;
-use serde::Serialize;
+use blytz::pagination::{Page, Paged};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
 
@@ -22,21 +21,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(remove);
 }
 
-/// A page of addresses.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct AddressPage {
-    /// The addresses.
-    pub items: Vec<Address>,
-    /// The cursor of the next page; null at the end.
-    pub next_cursor: Option<String>,
-}
-
 /// The caller's addresses, oldest first.
 #[utoipa::path(
     tag = "addresses",
     params(Page),
     security(("bearer" = [])),
-    responses((status = 200, body = AddressPage), (status = 401, body = ErrorBody))
+    responses(
+        (status = 200, body = Paged<Address>),
+        (status = 422, description = "`validation_failed`: `limit` or `cursor`", body = ErrorBody),
+    )
 )]
 #[get("")]
 async fn list(
@@ -75,7 +68,10 @@ async fn create(
     tag = "addresses",
     params(("id" = String, Path, format = Uuid)),
     security(("bearer" = [])),
-    responses((status = 200, body = Address), (status = 404, body = ErrorBody))
+    responses(
+        (status = 200, body = Address),
+        (status = 404, description = "`not_found`: no such address of the caller's", body = ErrorBody),
+    )
 )]
 #[get("/{id}")]
 async fn get_one(
@@ -94,8 +90,8 @@ async fn get_one(
     security(("bearer" = [])),
     responses(
         (status = 200, body = Address),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 404, description = "`not_found`: no such address of the caller's", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: details name the field and rule", body = ErrorBody),
     )
 )]
 #[put("/{id}")]
@@ -117,7 +113,10 @@ async fn update(
     tag = "addresses",
     params(("id" = String, Path, format = Uuid)),
     security(("bearer" = [])),
-    responses((status = 204), (status = 404, body = ErrorBody))
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 404, description = "`not_found`: no such address of the caller's", body = ErrorBody),
+    )
 )]
 #[delete("/{id}")]
 async fn remove(

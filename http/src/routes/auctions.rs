@@ -5,17 +5,16 @@
 
 use actix_web::{HttpResponse, get, post, web};
 use blytz::auctions::AuctionFilter;
-use blytz::pagination::Page;
+use blytz::pagination::{Page, Paged};
 use blytz_actors::domain::AuctionId;
 use blytz_actors::rules::{Bid, NewAuction};
+use blytz_actors::view::{AuctionView, BidOutcome};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::command::{self, Lifecycle};
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthUser, RequireRole, Seller};
-use crate::schemas::{
-    Auction, AuctionPage, BidOutcome, BidPage, BidRequest, CreateAuction, ExtendRequest,
-};
+use crate::schemas::ExtendRequest;
 use crate::state::AppState;
 
 /// Register the auction routes (under `/api/v1/auctions`).
@@ -37,12 +36,15 @@ pub fn configure(cfg: &mut ServiceConfig) {
 /// Create an auction for one of the seller's products (status `scheduled`).
 #[utoipa::path(
     tag = "auctions",
-    request_body = CreateAuction,
+    request_body = NewAuction,
     security(("bearer" = [])),
     responses(
-        (status = 201, body = Auction),
-        (status = 403, description = "`forbidden`: not a seller, or not the product's owner", body = ErrorBody),
-        (status = 422, description = "`invalid_config` or `validation_failed`", body = ErrorBody),
+        (status = 201, body = AuctionView),
+        (status = 403, description = "`forbidden`: not a seller, not the product's owner, or the show is another seller's", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such product or show", body = ErrorBody),
+        (status = 409, description = "`product_unavailable`, `product_in_auction` or `show_ended`", body = ErrorBody),
+        (status = 422, description = "`invalid_config`; `validation_failed` (e.g. `currency` must be the product's)", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the auction is being recovered; retry", body = ErrorBody),
     )
 )]
 #[post("")]
@@ -64,7 +66,10 @@ async fn create(
 #[utoipa::path(
     tag = "auctions",
     params(AuctionFilter, Page),
-    responses((status = 200, body = AuctionPage), (status = 422, body = ErrorBody))
+    responses(
+        (status = 200, body = Paged<AuctionView>),
+        (status = 422, description = "`validation_failed`: a filter, `limit` or `cursor`", body = ErrorBody),
+    )
 )]
 #[get("")]
 async fn list(
@@ -79,7 +84,11 @@ async fn list(
 #[utoipa::path(
     tag = "auctions",
     params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = Auction), (status = 404, body = ErrorBody))
+    responses(
+        (status = 200, body = AuctionView),
+        (status = 404, body = ErrorBody),
+        (status = 503, description = "`unavailable`: the auction is being recovered; retry", body = ErrorBody),
+    )
 )]
 #[get("/{id}")]
 async fn get_one(state: web::Data<AppState>, id: web::Path<AuctionId>) -> ApiResult<HttpResponse> {
@@ -95,10 +104,11 @@ macro_rules! lifecycle_route {
             params(("id" = String, Path, format = Uuid)),
             security(("bearer" = [])),
             responses(
-                (status = 200, body = Auction),
+                (status = 200, body = AuctionView),
                 (status = 403, description = "`forbidden`: only the seller or an admin", body = ErrorBody),
                 (status = 404, body = ErrorBody),
                 (status = 409, description = "`invalid_transition` or `auction_closed`", body = ErrorBody),
+                (status = 503, description = "`unavailable`: the auction is being recovered; retry", body = ErrorBody),
             )
         )]
         #[post($path)]
@@ -147,10 +157,12 @@ lifecycle_route!(
     request_body = ExtendRequest,
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Auction),
-        (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 200, body = AuctionView),
+        (status = 403, description = "`forbidden`: only the seller or an admin", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`invalid_transition` (not live) or `auction_closed`", body = ErrorBody),
+        (status = 422, description = "`invalid_amount`: `by_ms` out of range", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the auction is being recovered; retry", body = ErrorBody),
     )
 )]
 #[post("/{id}/extend")]
@@ -170,15 +182,16 @@ async fn extend(
 #[utoipa::path(
     tag = "auctions",
     params(("id" = String, Path, format = Uuid)),
-    request_body = BidRequest,
+    request_body = Bid,
     security(("bearer" = [])),
     responses(
         (status = 201, body = BidOutcome),
         (status = 403, description = "`own_auction`", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "`auction_not_live`, `auction_closed`", body = ErrorBody),
+        (status = 409, description = "`auction_not_live`, `auction_closed`, `already_leading`", body = ErrorBody),
         (status = 422, description = "`bid_too_low` (details.min_bid), `invalid_amount`", body = ErrorBody),
-        (status = 429, description = "`rate_limited`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: the bid limit per user, or the general limit", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the auction is being recovered; retry", body = ErrorBody),
     )
 )]
 #[post("/{id}/bids")]
@@ -197,7 +210,12 @@ async fn place_bid(
 #[utoipa::path(
     tag = "auctions",
     params(("id" = String, Path, format = Uuid), Page),
-    responses((status = 200, body = BidPage), (status = 404, body = ErrorBody))
+    responses(
+        (status = 200, body = Paged<blytz::auctions::BidRecord>),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `limit` or `cursor`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the auction is being recovered; retry", body = ErrorBody),
+    )
 )]
 #[get("/{id}/bids")]
 async fn bids(
@@ -214,9 +232,11 @@ async fn bids(
     params(("id" = String, Path, format = Uuid)),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = Auction),
+        (status = 200, body = AuctionView),
         (status = 403, description = "`own_auction`", body = ErrorBody),
-        (status = 409, description = "`buy_now_unavailable`, `auction_not_live`", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`buy_now_unavailable`, `auction_not_live`, `auction_closed`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the auction is being recovered; retry", body = ErrorBody),
     )
 )]
 #[post("/{id}/buy-now")]

@@ -80,6 +80,7 @@ async fn register(
     responses(
         (status = 200, body = AuthSession),
         (status = 401, description = "`invalid_credentials`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `email` or `password` missing", body = ErrorBody),
         (status = 429, description = "`rate_limited`, with `Retry-After`", body = ErrorBody),
     )
 )]
@@ -115,11 +116,14 @@ async fn refresh(
 /// Revoke the given refresh token's login, or all of the user's sessions.
 #[utoipa::path(
     tag = "auth",
-    request_body(content = LogoutRequest, description = "optional"),
+    request_body(
+        content = Option<LogoutRequest>,
+        description = "Optional: without a readable body every session of the user is revoked"
+    ),
     security(("bearer" = [])),
     responses(
         (status = 204, description = "logged out"),
-        (status = 401, body = ErrorBody),
+        (status = 401, description = "`invalid_token`: also a `refresh_token` that is not one of the caller's", body = ErrorBody),
     )
 )]
 #[post("/logout")]
@@ -140,7 +144,10 @@ async fn logout(
 #[utoipa::path(
     tag = "auth",
     security(("bearer" = [])),
-    responses((status = 200, body = User), (status = 401, body = ErrorBody))
+    responses(
+        (status = 200, body = User),
+        (status = 404, description = "`not_found`: the account no longer exists", body = ErrorBody),
+    )
 )]
 #[get("/profile")]
 async fn profile(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpResponse> {
@@ -154,8 +161,8 @@ async fn profile(state: web::Data<AppState>, user: AuthUser) -> ApiResult<HttpRe
     security(("bearer" = [])),
     responses(
         (status = 200, body = User),
-        (status = 401, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 404, description = "`not_found`: the account no longer exists", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `display_name` or `avatar_url`", body = ErrorBody),
     )
 )]
 #[put("/profile")]
@@ -178,8 +185,9 @@ async fn update_profile(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "changed"),
-        (status = 401, description = "`invalid_credentials`", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 401, description = "`invalid_credentials`: the current password is wrong", body = ErrorBody),
+        (status = 404, description = "`not_found`: the account no longer exists", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `new_password`", body = ErrorBody),
     )
 )]
 #[post("/change-password")]

@@ -69,7 +69,6 @@ fn no_cart() -> ApiError {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AddItem {
     /// A product with a buy-now price.
-    #[schema(value_type = String, format = Uuid)]
     pub product_id: ProductId,
     /// Units to add (1 to 999).
     pub quantity: i64,
@@ -93,6 +92,7 @@ fn with_token(mut res: actix_web::HttpResponseBuilder, change: CartChange) -> Ht
 #[utoipa::path(
     tag = "cart",
     params(("X-Cart-Token" = Option<String>, Header, description = "A guest cart's token")),
+    security((), ("bearer" = [])),
     responses((status = 200, body = Cart))
 )]
 #[get("")]
@@ -109,7 +109,11 @@ async fn get_cart(
 #[utoipa::path(
     tag = "cart",
     params(("X-Cart-Token" = Option<String>, Header, description = "A guest cart's token")),
-    responses((status = 200, body = Cart), (status = 404, body = ErrorBody))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = Cart),
+        (status = 404, description = "`not_found`: neither an access token nor a cart token", body = ErrorBody),
+    )
 )]
 #[delete("")]
 async fn clear(
@@ -127,11 +131,12 @@ async fn clear(
     tag = "cart",
     params(("X-Cart-Token" = Option<String>, Header, description = "A guest cart's token")),
     request_body = AddItem,
+    security((), ("bearer" = [])),
     responses(
         (status = 200, body = Cart, headers(("X-Cart-Token" = String, description = "Set when a guest cart was made"))),
-        (status = 404, body = ErrorBody),
+        (status = 404, description = "`not_found`: no such product, or no guest cart with this token", body = ErrorBody),
         (status = 409, description = "`not_fixed_price`, `product_unavailable`, `insufficient_stock`", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `quantity` (1 to 999 in the cart)", body = ErrorBody),
     )
 )]
 #[post("/items")]
@@ -154,11 +159,12 @@ async fn add_item(
     tag = "cart",
     params(("product_id" = String, Path, format = Uuid), ("X-Cart-Token" = Option<String>, Header, description = "A guest cart's token")),
     request_body = SetQuantity,
+    security((), ("bearer" = [])),
     responses(
         (status = 200, body = Cart),
-        (status = 404, body = ErrorBody),
+        (status = 404, description = "`not_found`: no cart, or the product is not in it", body = ErrorBody),
         (status = 409, description = "`insufficient_stock`", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `quantity` (1 to 999)", body = ErrorBody),
     )
 )]
 #[put("/items/{product_id}")]
@@ -181,7 +187,11 @@ async fn update_item(
 #[utoipa::path(
     tag = "cart",
     params(("product_id" = String, Path, format = Uuid), ("X-Cart-Token" = Option<String>, Header, description = "A guest cart's token")),
-    responses((status = 200, body = Cart), (status = 404, body = ErrorBody))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = Cart),
+        (status = 404, description = "`not_found`: no cart, or the product is not in it", body = ErrorBody),
+    )
 )]
 #[delete("/items/{product_id}")]
 async fn remove_item(
@@ -202,8 +212,7 @@ async fn remove_item(
     security(("bearer" = [])),
     responses(
         (status = 200, body = Cart),
-        (status = 401, body = ErrorBody),
-        (status = 404, description = "no such guest cart", body = ErrorBody),
+        (status = 404, description = "`not_found`: no guest cart with this token", body = ErrorBody),
     )
 )]
 #[post("/merge")]

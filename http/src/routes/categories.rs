@@ -47,7 +47,11 @@ pub struct CategoryListQuery {
 #[utoipa::path(
     tag = "catalog",
     params(CategoryListQuery),
-    responses((status = 200, body = CategoryList))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = CategoryList),
+        (status = 422, description = "`validation_failed`: `view` or `include_inactive`", body = ErrorBody),
+    )
 )]
 #[get("")]
 async fn list(
@@ -97,9 +101,9 @@ async fn show(state: web::Data<AppState>, id: web::Path<CategoryId>) -> ApiResul
     security(("bearer" = [])),
     responses(
         (status = 201, body = Category),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "`forbidden`: only admins may do this", body = ErrorBody),
         (status = 409, description = "`slug_taken`", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `name`, `slug`, or a `parent_id` that names no category", body = ErrorBody),
     )
 )]
 #[post("")]
@@ -121,10 +125,10 @@ async fn create(
     security(("bearer" = [])),
     responses(
         (status = 200, body = Category),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "`forbidden`: only admins may do this", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`slug_taken`", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `name`, `slug`, a `parent_id` that names no category, or `no_cycle`", body = ErrorBody),
     )
 )]
 #[put("/{id}")]
@@ -148,7 +152,7 @@ async fn update(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "deleted"),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "`forbidden`: only admins may do this", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`category_in_use`", body = ErrorBody),
     )

@@ -5,8 +5,7 @@ use actix_web::{HttpResponse, get, put, web};
 use blytz::commerce::StockLevel;
 use blytz::commerce::inventory::StockInput;
 use blytz::ids::ProductId;
-use blytz::pagination::Page;
-use serde::Serialize;
+use blytz::pagination::{Page, Paged};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::{ApiResult, ErrorBody};
@@ -18,21 +17,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(low_stock).service(get_stock).service(set_stock);
 }
 
-/// A page of stock levels.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct StockPage {
-    /// The stock levels.
-    pub items: Vec<StockLevel>,
-    /// The cursor of the next page; null at the end.
-    pub next_cursor: Option<String>,
-}
-
 /// Products at or below their low-stock threshold: the seller's own, or all for an admin.
 #[utoipa::path(
     tag = "inventory",
     params(Page),
     security(("bearer" = [])),
-    responses((status = 200, body = StockPage), (status = 403, body = ErrorBody))
+    responses(
+        (status = 200, body = Paged<StockLevel>),
+        (status = 403, description = "`forbidden`: only sellers may do this", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `limit` or `cursor`", body = ErrorBody),
+    )
 )]
 #[get("/low-stock")]
 async fn low_stock(
@@ -50,7 +44,7 @@ async fn low_stock(
     security(("bearer" = [])),
     responses(
         (status = 200, body = StockLevel),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "`forbidden`: only the product's seller or an admin", body = ErrorBody),
         (status = 404, body = ErrorBody),
     )
 )]
@@ -71,10 +65,10 @@ async fn get_stock(
     security(("bearer" = [])),
     responses(
         (status = 200, body = StockLevel),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "`forbidden`: only the product's seller or an admin", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`stock_reserved`: below what unpaid checkouts hold", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `quantity` or `low_stock_threshold` out of range", body = ErrorBody),
     )
 )]
 #[put("/products/{id}")]

@@ -29,6 +29,7 @@ pub struct WebhookApplied {
     responses(
         (status = 200, body = WebhookApplied),
         (status = 401, description = "`invalid_signature`", body = ErrorBody),
+        (status = 413, description = "the body is over 256 KiB"),
         (status = 503, description = "`streaming_not_configured`", body = ErrorBody),
     )
 )]

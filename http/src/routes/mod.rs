@@ -19,6 +19,14 @@ pub mod webhooks;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
+/// Every route, for the app and for the OpenAPI document alike.
+pub fn all(cfg: &mut ServiceConfig) {
+    cfg.configure(health::configure)
+        .configure(media::configure)
+        .service(crate::ws::connect)
+        .service(utoipa_actix_web::scope("/api/v1").configure(api_v1));
+}
+
 /// Everything under `/api/v1`.
 pub fn api_v1(cfg: &mut ServiceConfig) {
     cfg.service(utoipa_actix_web::scope("/auth").configure(auth::configure))

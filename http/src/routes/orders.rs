@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, get, post, web};
 use blytz::commerce::Order;
 use blytz::commerce::orders::{CheckoutInput, OrderView};
 use blytz::commerce::shipping::ShipInput;
-use blytz::pagination::Page;
+use blytz::pagination::{Page, Paged};
 use serde::{Deserialize, Serialize};
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -29,15 +29,6 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(refund);
 }
 
-/// A page of orders.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct OrderPage {
-    /// The orders, newest first.
-    pub items: Vec<Order>,
-    /// The cursor of the next page; null at the end.
-    pub next_cursor: Option<String>,
-}
-
 /// What a checkout made: one order per seller (and currency).
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CheckoutResult {
@@ -49,7 +40,7 @@ pub struct CheckoutResult {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct OrderFilter {
     /// `buyer` (the caller's purchases, default), `seller` (their sales) or `all` (admins).
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<OrderView>)]
     pub view: Option<OrderView>,
 }
 
@@ -61,8 +52,9 @@ pub struct OrderFilter {
     security(("bearer" = [])),
     responses(
         (status = 201, body = CheckoutResult),
-        (status = 404, description = "no such address", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such address of the caller's", body = ErrorBody),
         (status = 409, description = "`out_of_stock`, `cart_empty`, `product_unavailable`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `shipping_address_id` must be a shipping address; `amount_too_large`", body = ErrorBody),
     )
 )]
 #[post("")]
@@ -80,7 +72,11 @@ async fn checkout(
     tag = "orders",
     params(OrderFilter, Page),
     security(("bearer" = [])),
-    responses((status = 200, body = OrderPage), (status = 403, body = ErrorBody))
+    responses(
+        (status = 200, body = Paged<Order>),
+        (status = 403, description = "`forbidden`: `view=all` is for admins", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `view`, `limit` or `cursor`", body = ErrorBody),
+    )
 )]
 #[get("")]
 async fn list(
@@ -98,7 +94,10 @@ async fn list(
     tag = "orders",
     params(("id" = String, Path, format = Uuid)),
     security(("bearer" = [])),
-    responses((status = 200, body = Order), (status = 404, body = ErrorBody))
+    responses(
+        (status = 200, body = Order),
+        (status = 404, description = "`not_found`: no such order, or not the caller's to see", body = ErrorBody),
+    )
 )]
 #[get("/{id}")]
 async fn get_one(
@@ -111,19 +110,18 @@ async fn get_one(
 
 /// Declares an order command: `POST /orders/{id}/<action>` answering the order.
 macro_rules! order_command {
-    ($name:ident, $path:literal, $summary:literal, $conflicts:literal, |$state:ident, $actor:ident, $id:ident| $call:expr) => {
+    ($name:ident, $path:literal, $summary:literal, [$($answers:tt)*], |$state:ident, $actor:ident, $id:ident| $call:expr) => {
         #[doc = $summary]
         #[utoipa::path(
-                                    tag = "orders",
-                                    params(("id" = String, Path, format = Uuid)),
-                                    security(("bearer" = [])),
-                                    responses(
-                                        (status = 200, body = Order),
-                                        (status = 403, body = ErrorBody),
-                                        (status = 404, body = ErrorBody),
-                                        (status = 409, description = $conflicts, body = ErrorBody),
-                                    )
-                                )]
+            tag = "orders",
+            params(("id" = String, Path, format = Uuid)),
+            security(("bearer" = [])),
+            responses(
+                (status = 200, body = Order),
+                (status = 404, description = "`not_found`: no such order, or not the caller's to see", body = ErrorBody),
+                $($answers)*
+            )
+        )]
         #[post($path)]
         async fn $name(
             $state: web::Data<AppState>,
@@ -141,35 +139,88 @@ order_command!(
     cancel,
     "/{id}/cancel",
     "Call off an unpaid order (buyer, seller or admin); its stock goes back on sale.",
-    "`invalid_transition`",
+    [(
+        status = 409,
+        description = "`invalid_transition`",
+        body = ErrorBody
+    )],
     |state, a, id| state.commerce.cancel_order(a, id)
 );
 order_command!(
     mark_paid,
     "/{id}/mark-paid",
     "Manual gateway only: the seller or an admin records the payment.",
-    "`invalid_transition`, `manual_payments_disabled`",
+    [
+        (
+            status = 403,
+            description = "`forbidden`: only the seller or an admin",
+            body = ErrorBody
+        ),
+        (
+            status = 409,
+            description = "`invalid_transition`, `manual_payments_disabled`",
+            body = ErrorBody
+        ),
+    ],
     |state, a, id| state.commerce.mark_paid(a, id)
 );
 order_command!(
     process,
     "/{id}/process",
     "The seller or an admin starts preparing a paid order.",
-    "`invalid_transition`",
+    [
+        (
+            status = 403,
+            description = "`forbidden`: only the seller or an admin",
+            body = ErrorBody
+        ),
+        (
+            status = 409,
+            description = "`invalid_transition`",
+            body = ErrorBody
+        ),
+    ],
     |state, a, id| state.commerce.start_processing(a, id)
 );
 order_command!(
     deliver,
     "/{id}/deliver",
     "The seller or an admin records that a shipped order arrived.",
-    "`invalid_transition`",
+    [
+        (
+            status = 403,
+            description = "`forbidden`: only the seller or an admin",
+            body = ErrorBody
+        ),
+        (
+            status = 409,
+            description = "`invalid_transition`",
+            body = ErrorBody
+        ),
+    ],
     |state, a, id| state.commerce.deliver_order(a, id)
 );
 order_command!(
     refund,
     "/{id}/refund",
     "The seller or an admin refunds a paid order in full through the gateway.",
-    "`invalid_transition`",
+    [
+        (
+            status = 403,
+            description = "`forbidden`: only the seller or an admin",
+            body = ErrorBody
+        ),
+        (
+            status = 409,
+            description = "`invalid_transition`; `payment_refused` by the gateway",
+            body = ErrorBody
+        ),
+        (
+            status = 503,
+            description = "`payment_gateway_unavailable`: retry",
+            body = ErrorBody
+        ),
+    ],
     |state, a, id| state.commerce.refund_order(a, id)
 );
 
@@ -182,10 +233,10 @@ order_command!(
     security(("bearer" = [])),
     responses(
         (status = 200, body = Order),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
+        (status = 403, description = "`forbidden`: only the seller or an admin", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order, or not the caller's to see", body = ErrorBody),
         (status = 409, description = "`invalid_transition`", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `carrier` or `tracking_number`", body = ErrorBody),
     )
 )]
 #[post("/{id}/ship")]

@@ -22,8 +22,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
     security(("bearer" = [])),
     responses(
         (status = 200, body = PaymentIntentView),
-        (status = 404, body = ErrorBody),
-        (status = 409, description = "`invalid_transition`: not awaiting payment", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such order of the caller's", body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: not awaiting payment; `payment_refused` by the gateway", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: the gateway does not take the order's currency", body = ErrorBody),
         (status = 503, description = "`payments_manual`: no gateway configured; `payment_gateway_unavailable`", body = ErrorBody),
     )
 )]

@@ -39,7 +39,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[utoipa::path(
     tag = "catalog",
     params(ProductQuery),
-    responses((status = 200, body = ProductPage), (status = 422, body = ErrorBody))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = ProductPage),
+        (status = 422, description = "`validation_failed`: e.g. `limit`, `max_price` below `min_price`, `relevance` without `q`, a foreign `cursor`", body = ErrorBody),
+    )
 )]
 #[get("")]
 async fn list(
@@ -61,8 +65,8 @@ async fn list(
     security(("bearer" = [])),
     responses(
         (status = 200, body = ProductPage),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "`forbidden`: only sellers may do this", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: e.g. `limit`, `max_price` below `min_price`, `relevance` without `q`, a foreign `cursor`", body = ErrorBody),
     )
 )]
 #[get("/my-products")]
@@ -85,9 +89,8 @@ async fn my_products(
     security(("bearer" = [])),
     responses(
         (status = 201, body = Product),
-        (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody),
-        (status = 422, description = "`validation_failed` naming the field", body = ErrorBody),
+        (status = 403, description = "`forbidden`: only sellers may do this", body = ErrorBody),
+        (status = 422, description = "`validation_failed` naming the field (an unknown field too)", body = ErrorBody),
     )
 )]
 #[post("")]
@@ -108,7 +111,11 @@ async fn create(
 #[utoipa::path(
     tag = "catalog",
     params(("id" = String, Path, format = Uuid, description = "product id")),
-    responses((status = 200, body = Product), (status = 404, body = ErrorBody))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = Product),
+        (status = 404, description = "`not_found`: no such product, or a draft or cancelled one of another seller", body = ErrorBody),
+    )
 )]
 #[get("/{id}")]
 async fn show(
@@ -133,10 +140,10 @@ async fn show(
     security(("bearer" = [])),
     responses(
         (status = 200, body = Product),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "`forbidden`: not the product's seller or an admin; only admins may feature", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`invalid_transition`, `product_in_auction` or `concurrent_update`", body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 422, description = "`validation_failed` naming the field (an unknown field too)", body = ErrorBody),
     )
 )]
 #[put("/{id}")]
@@ -160,9 +167,9 @@ async fn update(
     security(("bearer" = [])),
     responses(
         (status = 204, description = "deleted"),
-        (status = 403, body = ErrorBody),
+        (status = 403, description = "`forbidden`: not the product's seller or an admin", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "`product_in_auction`", body = ErrorBody),
+        (status = 409, description = "`product_in_auction` or `concurrent_update`", body = ErrorBody),
     )
 )]
 #[delete("/{id}")]
@@ -208,9 +215,11 @@ pub struct ImageUploadForm {
     security(("bearer" = [])),
     responses(
         (status = 201, body = ImageUploaded),
-        (status = 403, body = ErrorBody),
+        (status = 400, description = "`invalid_multipart`: the body is not a readable multipart/form-data upload", body = ErrorBody),
+        (status = 403, description = "`forbidden`: not the product's seller or an admin", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 422, description = "`validation_failed`: field `file`, rule `image_type`, `image_decode`, `max_size` or `required`", body = ErrorBody),
+        (status = 409, description = "`concurrent_update`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: field `file`, rule `image_type`, `image_decode`, `max_size` or `required`; field `images` when the product has the most pictures it may", body = ErrorBody),
     )
 )]
 #[post("/{id}/images")]

@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use blytz::catalog::Product;
-use blytz::pagination::Page;
+use blytz::pagination::{Page, Paged};
 use blytz::shows::{ChatEntry, ModerationRequest, NewShow, Show, ShowStatus};
 use blytz_actors::domain::{AuctionId, ShowId, UserId};
 use blytz_actors::rooms::RoomKey;
@@ -13,7 +13,6 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthUser, RequireRole, Seller};
-use crate::schemas::Auction;
 use crate::state::AppState;
 
 /// Register the show routes (under `/api/v1/shows`).
@@ -38,7 +37,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ShowFilter {
     /// `scheduled`, `live` or `ended`; default: live and upcoming.
-    #[param(value_type = Option<String>)]
+    #[param(value_type = Option<ShowStatus>)]
     pub status: Option<ShowStatus>,
     /// Only this seller's shows.
     #[param(value_type = Option<String>, format = Uuid)]
@@ -71,34 +70,16 @@ impl ShowView {
 pub struct Lot {
     /// The auction (as `GET /auctions/{id}` answers it).
     #[serde(flatten)]
-    #[schema(value_type = Auction)]
     pub auction: AuctionView,
     /// The product: title, description, condition, pictures (no reserve
     /// amount).
     pub product: Option<Product>,
 }
 
-/// A page of shows.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code, reason = "documentation only")]
-pub struct ShowPage {
-    items: Vec<ShowView>,
-    next_cursor: Option<String>,
-}
-
-/// A page of chat, newest first.
-#[derive(Debug, utoipa::ToSchema)]
-#[allow(dead_code, reason = "documentation only")]
-pub struct ChatPage {
-    items: Vec<ChatEntry>,
-    next_cursor: Option<String>,
-}
-
 /// `PUT /shows/{id}/queue` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct QueueOrder {
     /// Every lot still scheduled, in the new order.
-    #[schema(value_type = Vec<String>)]
     pub auction_ids: Vec<AuctionId>,
 }
 
@@ -106,7 +87,6 @@ pub struct QueueOrder {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ModeratorRequest {
     /// The user who may moderate the show's chat.
-    #[schema(value_type = String, format = Uuid)]
     pub user_id: UserId,
 }
 
@@ -115,7 +95,11 @@ pub struct ModeratorRequest {
     tag = "shows",
     request_body = NewShow,
     security(("bearer" = [])),
-    responses((status = 201, body = Show), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses(
+        (status = 201, body = Show),
+        (status = 403, description = "`forbidden`: only sellers may do this", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `title`, `description` or `cover_image_url`", body = ErrorBody),
+    )
 )]
 #[post("")]
 async fn create(
@@ -129,7 +113,14 @@ async fn create(
 
 /// Live and upcoming shows (or by `status`), newest first, each with its
 /// room's `viewers`.
-#[utoipa::path(tag = "shows", params(ShowFilter, Page), responses((status = 200, body = ShowPage)))]
+#[utoipa::path(
+    tag = "shows",
+    params(ShowFilter, Page),
+    responses(
+        (status = 200, body = Paged<ShowView>),
+        (status = 422, description = "`validation_failed`: `status`, `seller_id`, `limit` or `cursor`", body = ErrorBody),
+    )
+)]
 #[get("")]
 async fn list(
     state: web::Data<AppState>,
@@ -186,7 +177,13 @@ async fn lots(state: web::Data<AppState>, id: web::Path<ShowId>) -> ApiResult<Ht
     tag = "shows",
     params(("id" = String, Path, format = Uuid)),
     security(("bearer" = [])),
-    responses((status = 200, body = Show), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody))
+    responses(
+        (status = 200, body = Show),
+        (status = 403, description = "`forbidden`: only the show's seller or an admin", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: the show is not scheduled", body = ErrorBody),
+        (status = 503, description = "`streaming_unavailable`: LiveKit could not create the video room", body = ErrorBody),
+    )
 )]
 #[post("/{id}/go-live")]
 async fn go_live(
@@ -212,7 +209,7 @@ async fn go_live(
     security(("bearer" = [])),
     responses(
         (status = 200, body = blytz::streaming::StreamToken),
-        (status = 404, body = ErrorBody),
+        (status = 404, description = "`not_found`: no such show (or the caller's account is gone)", body = ErrorBody),
         (status = 409, description = "`show_ended`", body = ErrorBody),
         (status = 503, description = "`streaming_not_configured`", body = ErrorBody),
     )
@@ -239,7 +236,12 @@ async fn video_token(
     tag = "shows",
     params(("id" = String, Path, format = Uuid)),
     security(("bearer" = [])),
-    responses((status = 200, body = Show), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody))
+    responses(
+        (status = 200, body = Show),
+        (status = 403, description = "`forbidden`: only the show's seller or an admin", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`invalid_transition`: the show has ended", body = ErrorBody),
+    )
 )]
 #[post("/{id}/end")]
 async fn end(
@@ -256,7 +258,13 @@ async fn end(
     tag = "shows",
     params(("id" = String, Path, format = Uuid)),
     security(("bearer" = [])),
-    responses((status = 200, body = Auction), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody))
+    responses(
+        (status = 200, body = AuctionView),
+        (status = 403, description = "`forbidden`: only the show's seller or an admin", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`show_not_live`, `lot_in_progress`, `queue_empty`; `invalid_transition` or `auction_closed` from the lot", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the lot is being recovered; retry", body = ErrorBody),
+    )
 )]
 #[post("/{id}/next")]
 async fn next(
@@ -273,7 +281,12 @@ async fn next(
     params(("id" = String, Path, format = Uuid)),
     request_body = QueueOrder,
     security(("bearer" = [])),
-    responses((status = 200, body = Show), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody))
+    responses(
+        (status = 200, body = Show),
+        (status = 403, description = "`forbidden`: only the show's seller or an admin", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `auction_ids` must list each scheduled lot once", body = ErrorBody),
+    )
 )]
 #[put("/{id}/queue")]
 async fn reorder(
@@ -294,7 +307,13 @@ async fn reorder(
     tag = "shows",
     params(("id" = String, Path, format = Uuid), ("auction_id" = String, Path, format = Uuid)),
     security(("bearer" = [])),
-    responses((status = 200, body = Show), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    responses(
+        (status = 200, body = Show),
+        (status = 403, description = "`forbidden`: only the show's seller or an admin", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such show, or no such lot in it", body = ErrorBody),
+        (status = 409, description = "`lot_started`; `invalid_transition` or `auction_closed` from the lot", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the lot is being recovered; retry", body = ErrorBody),
+    )
 )]
 #[delete("/{id}/queue/{auction_id}")]
 async fn remove_lot(
@@ -312,7 +331,11 @@ async fn remove_lot(
     params(("id" = String, Path, format = Uuid)),
     request_body = ModeratorRequest,
     security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = ErrorBody))
+    responses(
+        (status = 204, description = "added"),
+        (status = 403, description = "`forbidden`: only the show's seller or an admin", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such show, or no such user", body = ErrorBody),
+    )
 )]
 #[post("/{id}/moderators")]
 async fn add_moderator(
@@ -333,7 +356,11 @@ async fn add_moderator(
     tag = "shows",
     params(("id" = String, Path, format = Uuid), ("user_id" = String, Path, format = Uuid)),
     security(("bearer" = [])),
-    responses((status = 204), (status = 403, body = ErrorBody))
+    responses(
+        (status = 204, description = "removed"),
+        (status = 403, description = "`forbidden`: only the show's seller or an admin", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
 )]
 #[delete("/{id}/moderators/{user_id}")]
 async fn remove_moderator(
@@ -357,10 +384,11 @@ async fn remove_moderator(
     request_body = ModerationRequest,
     security(("bearer" = [])),
     responses(
-        (status = 204),
-        (status = 403, body = ErrorBody),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody),
+        (status = 204, description = "done"),
+        (status = 403, description = "`forbidden`: only the seller, the show's moderators or an admin", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such show, or no such message to delete", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `action`, or the field the action needs", body = ErrorBody),
+        (status = 503, description = "`unavailable`: chat storage failed; nothing changed", body = ErrorBody),
     )
 )]
 #[post("/{id}/moderation")]
@@ -382,7 +410,11 @@ async fn moderate(
 #[utoipa::path(
     tag = "shows",
     params(("id" = String, Path, format = Uuid), Page),
-    responses((status = 200, body = ChatPage), (status = 404, body = ErrorBody))
+    responses(
+        (status = 200, body = Paged<ChatEntry>),
+        (status = 404, body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `limit` or `cursor`", body = ErrorBody),
+    )
 )]
 #[get("/{id}/chat")]
 async fn chat_history(

@@ -23,7 +23,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
     params(("Stripe-Signature" = String, Header, description = "t=<unix time>,v1=<hex HMAC-SHA256>")),
     responses(
         (status = 200, body = WebhookReceipt),
-        (status = 400, description = "`invalid_signature`, `invalid_event`", body = ErrorBody),
+        (status = 400, description = "`invalid_event`: the body is not a Stripe event", body = ErrorBody),
+        (status = 401, description = "`invalid_signature`: the Stripe-Signature header is missing, stale or does not match the body", body = ErrorBody),
+        (status = 413, description = "the body is over 256 KiB"),
         (status = 503, description = "`stripe_not_configured`", body = ErrorBody),
     )
 )]

@@ -34,9 +34,11 @@ pub struct WsQuery {
 #[utoipa::path(
     tag = "websocket",
     params(WsQuery),
+    security((), ("bearer" = [])),
     responses(
         (status = 101, description = "switching to the WebSocket protocol"),
-        (status = 401, description = "`invalid_token`", body = ErrorBody),
+        (status = 401, description = "`invalid_token`: in the header or in `token`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: not a WebSocket upgrade request", body = ErrorBody),
     )
 )]
 #[get("/ws")]

@@ -19,6 +19,7 @@ mod helpers;
 mod limits;
 mod live;
 mod livekit;
+mod openapi;
 mod shows;
 mod stripe_stub;
 mod web;
