@@ -7,6 +7,7 @@
 //! `ws_lagged_total` (WebSocket fan-out).
 
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -20,8 +21,11 @@ const LATENCY_BUCKETS: [f64; 16] = [
 /// Events per journal transaction (group commit).
 const BATCH_BUCKETS: [f64; 10] = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0];
 
+/// How often recorded histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 static HANDLE: LazyLock<Result<PrometheusHandle, String>> = LazyLock::new(|| {
-    PrometheusBuilder::new()
+    let handle = PrometheusBuilder::new()
         .set_buckets(&LATENCY_BUCKETS)
         .map_err(|e| e.to_string())?
         .set_buckets_for_metric(
@@ -30,7 +34,21 @@ static HANDLE: LazyLock<Result<PrometheusHandle, String>> = LazyLock::new(|| {
         )
         .map_err(|e| e.to_string())?
         .install_recorder()
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+    // The recorder keeps every histogram sample until upkeep folds it into
+    // the buckets; without upkeep (nobody scraping `/metrics`) each request
+    // and bid would grow the process for good.
+    let upkeep = handle.clone();
+    std::thread::Builder::new()
+        .name("metrics-upkeep".to_owned())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                upkeep.run_upkeep();
+            }
+        })
+        .map_err(|e| e.to_string())?;
+    Ok(handle)
 });
 
 /// The process-wide recorder's handle.
