@@ -57,6 +57,24 @@ pub struct Config {
     pub chat_rate_per_sec: u32,
     /// `BLYTZ_CHAT_BURST`: chat messages per user and room in a burst.
     pub chat_burst: u32,
+    /// `BLYTZ_WS_CONNECTIONS_PER_IP`: open WebSocket connections per client
+    /// IP (0 = no limit).
+    pub ws_connections_per_ip: u32,
+    /// `BLYTZ_WS_ROOMS_PER_CONNECTION`: rooms one WebSocket connection may
+    /// be subscribed to at once (0 = no limit).
+    pub ws_rooms_per_connection: u32,
+    /// `BLYTZ_WS_IN_FLIGHT_PER_CONNECTION`: requests of one WebSocket
+    /// connection being answered at once (0 = no limit).
+    pub ws_in_flight_per_connection: u32,
+    /// `BLYTZ_WS_MESSAGES_PER_SEC`: messages a WebSocket connection may send
+    /// a second, sustained (0 = off).
+    pub ws_messages_per_sec: u32,
+    /// `BLYTZ_WS_MESSAGE_BURST`: messages a WebSocket connection may send in a burst.
+    pub ws_message_burst: u32,
+    /// `BLYTZ_WS_LOOKUPS`: database look-ups WebSocket requests may run at
+    /// once across all connections, so a flood never takes the pool from
+    /// other requests (at least 1).
+    pub ws_lookups: u32,
     /// `BLYTZ_TRUSTED_PROXIES`: comma-separated IPs or CIDRs whose
     /// `X-Forwarded-For` is believed.
     #[serde(deserialize_with = "comma_list")]
@@ -132,6 +150,12 @@ impl Default for Config {
             bid_rate_per_sec: 10,
             chat_rate_per_sec: 1,
             chat_burst: 5,
+            ws_connections_per_ip: 32,
+            ws_rooms_per_connection: 16,
+            ws_in_flight_per_connection: 8,
+            ws_messages_per_sec: 20,
+            ws_message_burst: 40,
+            ws_lookups: 4,
             trusted_proxies: Vec::new(),
             json_limit_bytes: 64 * 1024,
             workers: 0,

@@ -166,6 +166,10 @@ codes! {
     // Load and failure.
     /// Too many requests (`details.retry_after_secs`, `Retry-After`).
     RateLimited = ("rate_limited", 429, "too many requests; retry later"),
+    /// Too many open WebSocket connections from one address (`details.max_connections`).
+    TooManyConnections = ("too_many_connections", 429, "too many connections from this address"),
+    /// A WebSocket connection in too many rooms at once (`details.max_rooms`).
+    TooManyRooms = ("too_many_rooms", 409, "this connection is in too many rooms; unsubscribe from one first"),
     /// Something is being recovered or cannot be reached; retry shortly.
     Unavailable = ("unavailable", 503, "temporarily unavailable; retry shortly"),
     /// An unexpected failure: the cause is in the log under the request id.

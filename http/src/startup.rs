@@ -117,6 +117,7 @@ impl Application {
         let streaming = blytz::streaming::Streaming::from_config(&config)?;
         let limits = Arc::new(RateLimits::new(&config));
         spawn_limit_janitor(Arc::clone(&limits));
+        let ws = Arc::new(crate::ws::budget::WsBudget::new(&config));
 
         let state = AppState {
             config: Arc::new(config),
@@ -129,6 +130,7 @@ impl Application {
             commerce,
             streaming,
             limits,
+            ws,
             metrics: metrics::handle()?,
         };
         let port = listener

@@ -238,6 +238,21 @@ impl Shows {
         self.get(id).await
     }
 
+    /// The auctions of a show's room snapshot, newest first (404 for an
+    /// unknown show: a room exists only for a show that does).
+    pub async fn room_snapshot(&self, id: ShowId) -> Result<Vec<AuctionView>> {
+        self.row(id).await?;
+        let filter = AuctionFilter {
+            show_id: Some(id),
+            ..AuctionFilter::default()
+        };
+        let page = Page {
+            limit: Some(MAX_LOTS),
+            cursor: None,
+        };
+        Ok(self.auctions.list(&filter, &page).await?.0)
+    }
+
     /// The show's lots with their live state, in queue order.
     pub async fn lot_views(&self, id: ShowId) -> Result<Vec<AuctionView>> {
         let order = store::lots(&self.db, id).await?;
@@ -344,20 +359,17 @@ impl Shows {
     }
 
     /// Whether `user` moderates `room`: the seller, a show moderator, or an admin.
+    /// The room's auction or show must exist (404 else), even for an admin:
+    /// no chat room is made for what does not exist.
     pub async fn moderates(&self, room: RoomKey, user: Caller) -> Result<bool> {
-        if user.is_admin() {
-            return Ok(true);
-        }
         match room {
             RoomKey::Show(show) => {
                 let row = self.row(show).await?;
-                Ok(
-                    row.seller_id == user.id
-                        || store::is_moderator(&self.db, show, user.id).await?,
-                )
+                Ok(user.may_manage(row.seller_id)
+                    || store::is_moderator(&self.db, show, user.id).await?)
             }
             RoomKey::Auction(auction) => {
-                Ok(self.auctions.view(auction).await?.seller_id == user.id)
+                Ok(user.may_manage(self.auctions.view(auction).await?.seller_id))
             }
         }
     }

@@ -4,6 +4,7 @@
 //! without a token a client may watch but not bid. Each connection is a
 //! [`session::WsSession`] actor plus a [`writer`] task.
 
+pub mod budget;
 pub mod protocol;
 pub mod session;
 pub mod writer;
@@ -37,6 +38,7 @@ pub struct WsQuery {
     responses(
         (status = 101, description = "switching to the WebSocket protocol"),
         (status = 401, description = "`invalid_token`", body = ErrorBody),
+        (status = 429, description = "`too_many_connections`", body = ErrorBody),
     )
 )]
 #[get("/ws")]
@@ -53,6 +55,7 @@ pub async fn connect(
         )),
         None => None,
     };
+    let connection = state.ws.connect(state.limits.client_ip_of(&req))?;
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::from(Error::validation("upgrade", "websocket", e.to_string())))?;
     let stream = stream.max_frame_size(MAX_FRAME_BYTES);
@@ -61,7 +64,7 @@ pub async fn connect(
     let state = state.get_ref().clone();
     session::WsSession::create(move |ctx| {
         ctx.add_stream(stream);
-        session::WsSession::new(user, state, out)
+        session::WsSession::new(user, state, out, connection)
     });
     Ok(response)
 }

@@ -1,0 +1,311 @@
+//! What an anonymous client on the internet can make the server do: rooms,
+//! connections, message floods, and what reaches the log.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio_tungstenite::connect_async;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::auctions::create_auction;
+use crate::helpers::{spawn_app, spawn_app_with};
+use crate::server_process::ServerProcess;
+use crate::ws_client::WsClient;
+
+fn random_room(n: usize) -> String {
+    let kind = if n.is_multiple_of(2) { "auction" } else { "show" };
+    format!("{kind}:{}", uuid::Uuid::now_v7())
+}
+
+#[actix_web::test]
+async fn subscribing_to_rooms_that_do_not_exist_leaves_nothing_behind() {
+    let app = spawn_app().await;
+    let mut ws = WsClient::connect(&app, None).await;
+    let mut seen = Vec::new();
+    for n in 0..200 {
+        let reply = ws
+            .request(
+                json!({"type": "subscribe", "room": random_room(n)}),
+                &mut seen,
+            )
+            .await;
+        assert_eq!(reply["type"], "error", "{reply}");
+        assert_eq!(reply["code"], "not_found", "{reply}");
+    }
+    let engine = app.state.auctions.engine();
+    assert_eq!(engine.rooms().len(), 0, "no room for what does not exist");
+    assert_eq!(app.state.shows.chat().len(), 0, "no chat room either");
+
+    // A room that exists goes with its last subscriber, with no publish.
+    let seller = app.register("seller@example.com", "seller").await;
+    let auction = create_auction(&app, &seller, json!({})).await;
+    let room = format!("auction:{}", auction["id"].as_str().unwrap());
+    ws.subscribe(&room).await;
+    assert_eq!(engine.rooms().len(), 1);
+    let reply = ws
+        .request(json!({"type": "unsubscribe", "room": room}), &mut seen)
+        .await;
+    assert_eq!(reply["type"], "unsubscribed");
+    assert_eq!(engine.rooms().len(), 0);
+    ws.subscribe(&room).await;
+    drop(ws);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !engine.rooms().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the room outlived its last socket"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_connection_has_bounded_rooms_requests_and_messages() {
+    let app = spawn_app_with(|config| {
+        config.ws_rooms_per_connection = 2;
+        config.ws_messages_per_sec = 5;
+        config.ws_message_burst = 5;
+    })
+    .await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let mut rooms = Vec::new();
+    for _ in 0..3 {
+        let auction = create_auction(&app, &seller, json!({})).await;
+        rooms.push(format!("auction:{}", auction["id"].as_str().unwrap()));
+    }
+    let mut ws = WsClient::connect(&app, None).await;
+    let mut seen = Vec::new();
+    ws.subscribe(&rooms[0]).await;
+    ws.subscribe(&rooms[1]).await;
+    // Subscribing again to a room it is in does not count twice.
+    ws.subscribe(&rooms[1]).await;
+    let reply = ws
+        .request(json!({"type": "subscribe", "room": rooms[2]}), &mut seen)
+        .await;
+    assert_eq!(reply["code"], "too_many_rooms", "{reply}");
+    assert_eq!(reply["details"]["max_rooms"], 2);
+    ws.request(json!({"type": "unsubscribe", "room": rooms[0]}), &mut seen)
+        .await;
+    // The message rate: a burst of pings ends in rate_limited.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ws.subscribe(&rooms[2]).await;
+    for n in 0..20 {
+        ws.send(json!({"type": "ping", "id": format!("p{n}")}))
+            .await;
+    }
+    let mut limited = 0;
+    for _ in 0..20 {
+        let reply = ws.recv().await;
+        if reply["type"] == "error" {
+            assert_eq!(reply["code"], "rate_limited", "{reply}");
+            assert_eq!(reply["details"]["reason"], "messages");
+            limited += 1;
+        }
+    }
+    assert!(limited >= 10, "{limited} of 20 refused");
+
+    // Requests in flight: a connection that sends without waiting is
+    // refused beyond its share, and is answered for every message.
+    let app = spawn_app_with(|config| config.ws_in_flight_per_connection = 1).await;
+    let mut ws = WsClient::connect(&app, None).await;
+    for n in 0..50 {
+        ws.send(json!({"type": "subscribe", "id": n.to_string(), "room": random_room(n)}))
+            .await;
+    }
+    let mut busy = 0;
+    for _ in 0..50 {
+        let reply = ws.recv().await;
+        assert_eq!(reply["type"], "error", "{reply}");
+        if reply["code"] == "rate_limited" {
+            assert_eq!(reply["details"]["reason"], "in_flight");
+            busy += 1;
+        } else {
+            assert_eq!(reply["code"], "not_found", "{reply}");
+        }
+    }
+    assert!(busy > 0, "no request was refused for being in flight");
+}
+
+#[actix_web::test]
+async fn connections_per_address_are_bounded() {
+    let app = spawn_app_with(|config| config.ws_connections_per_ip = 3).await;
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(WsClient::connect(&app, None).await);
+    }
+    let url = app.address.replacen("http://", "ws://", 1) + "/ws";
+    match connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+        }
+        other => panic!(
+            "a fourth connection was not refused: {:?}",
+            other.map(|_| ())
+        ),
+    }
+    // A closed connection frees its place.
+    drop(open.pop());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while connect_async(&url).await.is_err() {
+        assert!(Instant::now() < deadline, "the place was never freed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One anonymous socket sends `count` subscribes to random rooms, reading
+/// replies (or not); answers how many were sent before the server closed it.
+async fn flood(url: &str, count: usize, read: bool) -> usize {
+    let (stream, _) = connect_async(url).await.unwrap();
+    let (mut sink, mut source) = stream.split();
+    let reader = read.then(|| {
+        tokio::spawn(async move {
+            let mut replies = 0usize;
+            while let Ok(Some(Ok(message))) =
+                tokio::time::timeout(Duration::from_secs(10), source.next()).await
+            {
+                if matches!(message, Message::Text(_)) {
+                    replies += 1;
+                }
+            }
+            replies
+        })
+    });
+    let mut sent = 0;
+    for n in 0..count {
+        let text = json!({"type": "subscribe", "id": n, "room": random_room(n)}).to_string();
+        if sink.send(Message::Text(text.into())).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    sink.close().await.ok();
+    if let Some(reader) = reader {
+        reader.abort();
+    }
+    sent
+}
+
+/// A client that reads the catalog and bids while the floods run: every
+/// answer must come, and none may be an error.
+async fn steady_client(
+    server: &ServerProcess,
+    auction: &str,
+    bidders: [&str; 2],
+    turn: &mut (usize, i64),
+    done: &AtomicBool,
+) -> usize {
+    let mut answered = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done.load(Ordering::Relaxed) && Instant::now() < deadline {
+        let started = Instant::now();
+        let res = server.get("/api/v1/products", None).await;
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "{}",
+            res.text().await.unwrap()
+        );
+        let res = server
+            .post(
+                &format!("/api/v1/auctions/{auction}/bids"),
+                &json!({"amount": turn.1}),
+                Some(bidders[turn.0 % 2]),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            StatusCode::CREATED,
+            "{}",
+            res.text().await.unwrap()
+        );
+        let body: Value = res.json().await.unwrap();
+        turn.1 = body["auction"]["min_next_bid"].as_i64().unwrap();
+        turn.0 += 1;
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "a read and a bid took {:?}",
+            started.elapsed()
+        );
+        answered += 1;
+    }
+    answered
+}
+
+#[actix_web::test]
+async fn floods_from_one_client_hold_no_memory_and_starve_no_one() {
+    // The message rate is off, so every one of the subscribes is answered
+    // and must still leave nothing behind.
+    let server = ServerProcess::start(&[("BLYTZ_WS_MESSAGES_PER_SEC", "0")]).await;
+    let seller = server.register("seller@example.com", "seller").await;
+    let ann = server.register("ann@example.com", "buyer").await;
+    let bob = server.register("bob@example.com", "buyer").await;
+    let bidders = [ann.token.as_str(), bob.token.as_str()];
+    let auction = server.live_auction(&seller, 600_000).await;
+    let url = server.ws_url();
+
+    // Warm up: the pools, a room, the allocator.
+    let mut turn = (0, 1_000);
+    flood(&url, 500, true).await;
+    let warm = AtomicBool::new(false);
+    let warming = steady_client(&server, &auction, bidders, &mut turn, &warm);
+    let stop_warming = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        warm.store(true, Ordering::Relaxed);
+    };
+    futures_util::future::join(warming, stop_warming).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let before = server.rss();
+
+    let done = AtomicBool::new(false);
+    let steady = steady_client(&server, &auction, bidders, &mut turn, &done);
+    let floods = async {
+        let read = flood(&url, 10_000, true).await;
+        let unread = flood(&url, 10_000, false).await;
+        // A client that opens connections until it is refused.
+        let mut open = Vec::new();
+        let refused = loop {
+            assert!(open.len() < 1_000, "connections were never refused");
+            match connect_async(&url).await {
+                Ok((mut ws, _)) => {
+                    let text = json!({"type": "subscribe", "room": format!("auction:{auction}")});
+                    ws.send(Message::Text(text.to_string().into())).await.ok();
+                    open.push(ws);
+                }
+                Err(tokio_tungstenite::tungstenite::Error::Http(res)) => break res.status(),
+                Err(e) => panic!("connecting failed: {e}"),
+            }
+        };
+        let connections = open.len();
+        drop(open);
+        done.store(true, Ordering::Relaxed);
+        (read, unread, connections, refused)
+    };
+    let (steady, (read, unread, connections, refused)) =
+        futures_util::future::join(steady, floods).await;
+    assert_eq!(read, 10_000);
+    assert!(unread > 0);
+    assert_eq!(refused, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(
+        connections, 32,
+        "the default number of connections per address"
+    );
+    assert!(steady > 0, "the steady client never got a turn");
+    eprintln!(
+        "steady client: {steady} reads and bids during the floods; {unread} unread subscribes sent"
+    );
+
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after = server.rss();
+    let grown = after.saturating_sub(before);
+    eprintln!("resident memory: {} -> {} KiB", before / 1024, after / 1024);
+    assert!(
+        grown < 10 * 1024 * 1024,
+        "resident memory grew by {} KiB ({} -> {} KiB)",
+        grown / 1024,
+        before / 1024,
+        after / 1024
+    );
+}
