@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::store::{ChatFuture, ChatMessage, ChatStore, RestrictionKind, Restrictions};
+use super::store::{
+    ChatFuture, ChatMessage, ChatStore, ChatStoreError, RestrictionKind, Restrictions,
+};
 use crate::domain::UserId;
 use crate::rooms::RoomKey;
 
@@ -15,6 +17,7 @@ struct Tables {
     messages: Vec<(RoomKey, ChatMessage, bool)>,
     restrictions: HashSet<(RoomKey, UserId, RestrictionKind)>,
     slow_mode: HashMap<RoomKey, u32>,
+    fail_restrictions: bool,
 }
 
 /// Chat kept in memory.
@@ -29,6 +32,12 @@ impl InMemoryChatStore {
         self.tables
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes loading restrictions fail (`true`) or work again, as a
+    /// database that went away would.
+    pub fn fail_restrictions(&self, fail: bool) {
+        self.tables().fail_restrictions = fail;
     }
 
     /// Stored, not deleted messages of `room`, oldest first.
@@ -68,6 +77,9 @@ impl ChatStore for InMemoryChatStore {
     fn restrictions(&self, room: RoomKey) -> ChatFuture<'_, Restrictions> {
         Box::pin(async move {
             let tables = self.tables();
+            if tables.fail_restrictions {
+                return Err(ChatStoreError("the store is unavailable".into()));
+            }
             let of = |kind| {
                 tables
                     .restrictions

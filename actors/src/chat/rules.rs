@@ -35,6 +35,10 @@ pub enum ChatRejection {
     /// Storage failed; nothing was changed.
     #[error("chat storage is unavailable")]
     Unavailable,
+    /// The room's bans, mutes and slow mode could not be loaded: no chat
+    /// is accepted until they are (the load is retried).
+    #[error("this room's moderation could not be loaded; retry shortly")]
+    ModerationUnavailable,
 }
 
 impl ChatRejection {
@@ -48,7 +52,7 @@ impl ChatRejection {
             Self::Banned => Code::Banned,
             Self::RateLimited { .. } => Code::RateLimited,
             Self::NotFound => Code::NotFound,
-            Self::Unavailable => Code::Unavailable,
+            Self::Unavailable | Self::ModerationUnavailable => Code::Unavailable,
         }
     }
 
@@ -65,6 +69,7 @@ impl ChatRejection {
                 "retry_after_secs": retry_after_ms.div_ceil(1000),
                 "reason": reason,
             }),
+            Self::ModerationUnavailable => json!({ "retry_after_secs": 1 }),
             _ => json!({}),
         }
     }

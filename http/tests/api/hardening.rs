@@ -16,7 +16,11 @@ use crate::server_process::ServerProcess;
 use crate::ws_client::WsClient;
 
 fn random_room(n: usize) -> String {
-    let kind = if n.is_multiple_of(2) { "auction" } else { "show" };
+    let kind = if n.is_multiple_of(2) {
+        "auction"
+    } else {
+        "show"
+    };
     format!("{kind}:{}", uuid::Uuid::now_v7())
 }
 
