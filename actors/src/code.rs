@@ -100,6 +100,8 @@ codes! {
     InvalidTransition = ("invalid_transition", 409, "this is not allowed in the current status"),
     /// The leader bid a maximum no higher than the one they hold.
     AlreadyLeading = ("already_leading", 409, "you already lead with this maximum or more"),
+    /// A bid's `request_id` is empty, too long or not printable ASCII (`details.max_chars`).
+    InvalidRequestId = ("invalid_request_id", 422, "a request_id is 1 to 64 printable ASCII characters"),
 
     // Shows and chat.
     /// The show has ended.

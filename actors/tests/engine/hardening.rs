@@ -89,3 +89,106 @@ async fn a_room_whose_bans_cannot_be_loaded_refuses_chat_until_they_are() {
         Err(ChatRejection::Banned)
     );
 }
+
+mod request_ids {
+    use blytz_actors::Code;
+    use blytz_actors::domain::{AuctionId, Caller, Currency, ProductId, Role, UserId};
+    use blytz_actors::rules::{
+        AuctionState, Bid, BidIds, Command, MAX_REQUEST_IDS_PER_BIDDER, NewAuction, apply, create,
+        decide,
+    };
+    use chrono::{DateTime, TimeDelta, Utc};
+
+    fn at(ms: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp_millis(1_700_000_000_000).unwrap() + TimeDelta::milliseconds(ms)
+    }
+
+    struct Live {
+        state: AuctionState,
+    }
+
+    impl Live {
+        fn new() -> Self {
+            let seller = UserId::new();
+            let new = NewAuction::new(ProductId::new(), Currency::USD, 100, 3_600_000);
+            let created =
+                create(new.into_config(AuctionId::new(), seller).unwrap(), at(0)).unwrap();
+            let mut live = Self {
+                state: AuctionState::replay([&created]).unwrap(),
+            };
+            live.run(Caller::new(seller, Role::Seller), Command::Start, 0)
+                .unwrap();
+            live
+        }
+
+        fn run(
+            &mut self,
+            caller: Caller,
+            command: Command,
+            ms: i64,
+        ) -> Result<(), blytz_actors::rules::Rejection> {
+            let events = decide(&self.state, caller, command, BidIds::fresh(), at(ms))?;
+            for event in &events {
+                apply(&mut self.state, event);
+            }
+            Ok(())
+        }
+
+        fn bid(&mut self, bidder: UserId, request_id: &str, ms: i64) -> Result<(), Code> {
+            let amount = self.state.min_next_bid();
+            let bid = Bid {
+                amount,
+                max_amount: None,
+                request_id: Some(request_id.to_owned()),
+            };
+            self.run(Caller::new(bidder, Role::Buyer), Command::Bid(bid), ms)
+                .map_err(|rejection| rejection.code())
+        }
+    }
+
+    #[test]
+    fn a_request_id_is_short_printable_ascii() {
+        let mut live = Live::new();
+        let ann = UserId::new();
+        for bad in [
+            String::new(),
+            "x".repeat(65),
+            "tab\there".to_owned(),
+            "naïve".to_owned(),
+            "with space".to_owned(),
+        ] {
+            assert_eq!(
+                live.bid(ann, &bad, 10),
+                Err(Code::InvalidRequestId),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(live.state.bid_count, 0);
+        assert_eq!(live.bid(ann, &"r".repeat(64), 10), Ok(()));
+    }
+
+    #[test]
+    fn the_request_ids_kept_per_bidder_are_bounded_and_expire() {
+        let mut live = Live::new();
+        let (ann, bob) = (UserId::new(), UserId::new());
+        for n in 0..100 {
+            let bidder = if n.is_multiple_of(2) { ann } else { bob };
+            live.bid(bidder, &format!("bid-{n}"), n * 1_000).unwrap();
+        }
+        for bidder in [ann, bob] {
+            assert_eq!(
+                live.state.requests[&bidder].len(),
+                MAX_REQUEST_IDS_PER_BIDDER
+            );
+        }
+        // The newest is still answered on retry, the oldest forgotten.
+        assert!(live.state.recorded_bid(bob, "bid-99").is_some());
+        assert!(live.state.recorded_bid(ann, "bid-0").is_none());
+        // Ten minutes on, a new bid forgets every older id of its bidder.
+        live.bid(ann, "later", 100_000 + 11 * 60_000).unwrap();
+        assert_eq!(live.state.requests[&ann].len(), 1);
+        // A snapshot carries no more than that.
+        let snapshot = serde_json::to_string(&live.state).unwrap();
+        assert!(snapshot.len() < 16 * 1024, "{} bytes", snapshot.len());
+    }
+}
