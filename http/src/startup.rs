@@ -217,7 +217,7 @@ pub fn create_app(
         .wrap(from_fn(rate_limit))
         .wrap(from_fn(request_ids))
         .wrap(from_fn(record_metrics))
-        .wrap(TracingLogger::default())
+        .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
         .into_utoipa_app()
         .configure(routes)
         .split_for_parts()

@@ -313,3 +313,34 @@ async fn floods_from_one_client_hold_no_memory_and_starve_no_one() {
         after / 1024
     );
 }
+
+#[actix_web::test]
+async fn an_access_token_never_reaches_the_log() {
+    let server = ServerProcess::start(&[("RUST_LOG", "debug,sqlx=warn")]).await;
+    let user = server.register("ann@example.com", "buyer").await;
+    let token = user.token.clone();
+    // A browser's socket with the token in the query.
+    let (mut ws, _) = connect_async(format!("{}?token={token}", server.ws_url()))
+        .await
+        .unwrap();
+    ws.send(Message::Text(json!({"type": "ping"}).to_string().into()))
+        .await
+        .unwrap();
+    ws.next().await;
+    drop(ws);
+    // The same URL without the upgrade headers: refused, and logged at WARN.
+    let res = server.get(&format!("/ws?token={token}"), None).await;
+    assert!(res.status().is_client_error(), "{}", res.status());
+    // A token in any other query, and a bad one.
+    server
+        .get(&format!("/api/v1/auth/profile?token={token}"), None)
+        .await;
+    server.get(&format!("/ws?token={token}x"), None).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let log = server.log_text();
+    assert!(log.contains("/ws"), "requests are logged: {log}");
+    assert!(log.contains("WARN"), "the refused upgrade is logged: {log}");
+    // A JWT's signature is its last part: none of it may appear.
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!log.contains(signature), "a token reached the log:\n{log}");
+}
