@@ -80,6 +80,8 @@ codes! {
     // Anything that is not there.
     /// No such resource (or not visible to the caller).
     NotFound = ("not_found", 404, "no such resource"),
+    /// A request names a user who does not exist.
+    UserNotFound = ("user_not_found", 404, "no such user"),
 
     // Auctions: the engine's rejections.
     /// The bid is below the minimum next bid (`details.min_bid`).

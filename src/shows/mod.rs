@@ -358,28 +358,44 @@ impl Shows {
         Ok(())
     }
 
+    /// The seller of `room`'s show or auction (404 when it does not exist).
+    async fn room_seller(&self, room: RoomKey) -> Result<UserId> {
+        match room {
+            RoomKey::Show(show) => Ok(self.row(show).await?.seller_id),
+            RoomKey::Auction(auction) => Ok(self.auctions.view(auction).await?.seller_id),
+        }
+    }
+
     /// Whether `user` moderates `room`: the seller, a show moderator, or an admin.
     /// The room's auction or show must exist (404 else), even for an admin:
     /// no chat room is made for what does not exist.
     pub async fn moderates(&self, room: RoomKey, user: Caller) -> Result<bool> {
-        match room {
-            RoomKey::Show(show) => {
-                let row = self.row(show).await?;
-                Ok(user.may_manage(row.seller_id)
-                    || store::is_moderator(&self.db, show, user.id).await?)
-            }
-            RoomKey::Auction(auction) => {
-                Ok(user.may_manage(self.auctions.view(auction).await?.seller_id))
-            }
-        }
+        let seller = self.room_seller(room).await?;
+        Ok(user.may_manage(seller)
+            || match room {
+                RoomKey::Show(show) => store::is_moderator(&self.db, show, user.id).await?,
+                RoomKey::Auction(_) => false,
+            })
     }
 
-    /// Moderate a room's chat (the seller, moderators, admins).
+    /// Moderate a room's chat (the seller, moderators, admins). The seller
+    /// and admins cannot be muted or banned; a user that does not exist is
+    /// `user_not_found`.
     pub async fn moderate(&self, room: RoomKey, by: Caller, action: Moderation) -> Result<()> {
         if !self.moderates(room, by).await? {
             return Err(Error::forbidden(
                 "only the seller, the show's moderators or an admin may moderate",
             ));
+        }
+        if let Some(target) = action.target() {
+            let role = crate::accounts::role_of(&self.db, target)
+                .await?
+                .ok_or_else(|| Error::code_only(Code::UserNotFound))?;
+            if role == crate::accounts::Role::Admin || target == self.room_seller(room).await? {
+                return Err(Error::forbidden(
+                    "the room's seller and admins cannot be moderated",
+                ));
+            }
         }
         self.chat
             .room(room)

@@ -114,12 +114,12 @@ pub struct ChatEntry {
 }
 
 /// A moderation request as REST and WebSocket carry it:
-/// `{"action":"mute"|"unmute"|"ban"|"delete_message"|"slow_mode","user_id"?,"message_id"?,"seconds"?}`.
+/// `{"action":"mute"|"unmute"|"ban"|"unban"|"delete_message"|"slow_mode","user_id"?,"message_id"?,"seconds"?}`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 pub struct ModerationRequest {
-    /// `mute`, `unmute`, `ban`, `delete_message` or `slow_mode`.
+    /// `mute`, `unmute`, `ban`, `unban`, `delete_message` or `slow_mode`.
     pub action: String,
-    /// The user, for mute, unmute and ban.
+    /// The user, for mute, unmute, ban and unban.
     #[schema(value_type = Option<String>, format = Uuid)]
     pub user_id: Option<UserId>,
     /// The message, for delete_message.
@@ -146,6 +146,7 @@ impl ModerationRequest {
             "mute" => Ok(Moderation::Mute(user()?)),
             "unmute" => Ok(Moderation::Unmute(user()?)),
             "ban" => Ok(Moderation::Ban(user()?)),
+            "unban" => Ok(Moderation::Unban(user()?)),
             "delete_message" => self
                 .message_id
                 .map(Moderation::DeleteMessage)
@@ -172,7 +173,7 @@ impl ModerationRequest {
             _ => Err(Error::validation(
                 "action",
                 "one_of",
-                "must be mute, unmute, ban, delete_message or slow_mode",
+                "must be mute, unmute, ban, unban, delete_message or slow_mode",
             )),
         }
     }

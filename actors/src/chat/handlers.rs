@@ -111,10 +111,14 @@ impl Handler<Moderate> for ChatRoom {
                         Ok(())
                     }),
             ),
-            Moderation::Mute(user) | Moderation::Unmute(user) | Moderation::Ban(user) => {
+            Moderation::Mute(user)
+            | Moderation::Unmute(user)
+            | Moderation::Ban(user)
+            | Moderation::Unban(user) => {
                 let (kind, on) = match msg.action {
                     Moderation::Mute(_) => (RestrictionKind::Mute, true),
                     Moderation::Unmute(_) => (RestrictionKind::Mute, false),
+                    Moderation::Unban(_) => (RestrictionKind::Ban, false),
                     _ => (RestrictionKind::Ban, true),
                 };
                 Box::pin(

@@ -30,10 +30,25 @@ pub enum Moderation {
     Unmute(UserId),
     /// Silence a user for good.
     Ban(UserId),
+    /// Let a banned user write again.
+    Unban(UserId),
     /// Remove a message for everyone.
     DeleteMessage(Uuid),
     /// Seconds between one user's messages (0: off).
     SlowMode(u32),
+}
+
+impl Moderation {
+    /// The user the action restricts or frees, if it names one.
+    #[must_use]
+    pub const fn target(&self) -> Option<UserId> {
+        match self {
+            Self::Mute(user) | Self::Unmute(user) | Self::Ban(user) | Self::Unban(user) => {
+                Some(*user)
+            }
+            Self::DeleteMessage(_) | Self::SlowMode(_) => None,
+        }
+    }
 }
 
 /// Apply a moderation action (persisted before it answers).

@@ -344,3 +344,119 @@ async fn an_access_token_never_reaches_the_log() {
     let signature = token.rsplit('.').next().unwrap();
     assert!(!log.contains(signature), "a token reached the log:\n{log}");
 }
+
+async fn new_show(app: &crate::helpers::TestApp, seller: &crate::helpers::TestUser) -> String {
+    let res = app
+        .post_json(
+            "/api/v1/shows",
+            &json!({"title": "Friday vinyl", "scheduled_at": "2026-12-01T18:00:00Z"}),
+            Some(&seller.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let show: Value = res.json().await.unwrap();
+    show["id"].as_str().unwrap().to_owned()
+}
+
+#[actix_web::test]
+async fn the_seller_and_admins_cannot_be_moderated_and_a_ban_can_be_lifted() {
+    let app = spawn_app().await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let moderator = app.register("mod@example.com", "buyer").await;
+    let bob = app.register("bob@example.com", "buyer").await;
+    let admin = app
+        .state
+        .accounts
+        .create_admin("admin@example.com", "correct horse battery", "Admin")
+        .await
+        .unwrap();
+    let show = new_show(&app, &seller).await;
+    let moderation = format!("/api/v1/shows/{show}/moderation");
+    let res = app
+        .post_json(
+            &format!("/api/v1/shows/{show}/moderators"),
+            &json!({"user_id": moderator.id}),
+            Some(&seller.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+
+    // A moderator can neither ban nor mute the seller or an admin.
+    for target in [seller.id.clone(), admin.id.to_string()] {
+        for action in ["ban", "mute"] {
+            let res = app
+                .post_json(
+                    &moderation,
+                    &json!({"action": action, "user_id": target}),
+                    Some(&moderator.access_token),
+                )
+                .await;
+            let (code, _) = crate::helpers::error_code(res, StatusCode::FORBIDDEN).await;
+            assert_eq!(code, "forbidden");
+        }
+    }
+    // Nor can the seller ban an admin; nobody can ban a user who does not exist.
+    let res = app
+        .post_json(
+            &moderation,
+            &json!({"action": "ban", "user_id": admin.id}),
+            Some(&seller.access_token),
+        )
+        .await;
+    crate::helpers::error_code(res, StatusCode::FORBIDDEN).await;
+    let res = app
+        .post_json(
+            &moderation,
+            &json!({"action": "ban", "user_id": uuid::Uuid::now_v7()}),
+            Some(&seller.access_token),
+        )
+        .await;
+    let (code, _) = crate::helpers::error_code(res, StatusCode::NOT_FOUND).await;
+    assert_eq!(code, "user_not_found");
+
+    // A ban over REST, lifted over the WebSocket.
+    let room = format!("show:{show}");
+    let res = app
+        .post_json(
+            &moderation,
+            &json!({"action": "ban", "user_id": bob.id}),
+            Some(&moderator.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let mut bob_ws = WsClient::connect(&app, Some(&bob.access_token)).await;
+    let mut mod_ws = WsClient::connect(&app, Some(&moderator.access_token)).await;
+    let mut seen = Vec::new();
+    let chat = json!({"type": "chat", "room": room, "text": "hello"});
+    let reply = bob_ws.request(chat.clone(), &mut seen).await;
+    assert_eq!(reply["code"], "banned", "{reply}");
+    let reply = mod_ws
+        .request(
+            json!({"type": "moderate", "room": room, "action": "unban", "user_id": bob.id}),
+            &mut seen,
+        )
+        .await;
+    assert_eq!(reply["type"], "moderated", "{reply}");
+    let reply = bob_ws.request(chat.clone(), &mut seen).await;
+    assert_eq!(reply["type"], "chat.accepted", "{reply}");
+    // And a ban over the WebSocket, lifted over REST.
+    let reply = mod_ws
+        .request(
+            json!({"type": "moderate", "room": room, "action": "ban", "user_id": bob.id}),
+            &mut seen,
+        )
+        .await;
+    assert_eq!(reply["type"], "moderated", "{reply}");
+    let reply = bob_ws.request(chat.clone(), &mut seen).await;
+    assert_eq!(reply["code"], "banned", "{reply}");
+    let res = app
+        .post_json(
+            &moderation,
+            &json!({"action": "unban", "user_id": bob.id}),
+            Some(&seller.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let reply = bob_ws.request(chat, &mut seen).await;
+    assert_eq!(reply["type"], "chat.accepted", "{reply}");
+}
