@@ -354,6 +354,9 @@ impl Shows {
     ) -> Result<()> {
         let row = self.row(id).await?;
         Self::ensure_owner(&row, by)?;
+        if on && crate::accounts::role_of(&self.db, user).await?.is_none() {
+            return Err(Error::code_only(Code::UserNotFound));
+        }
         store::set_moderator(&self.db, id, user, on).await?;
         Ok(())
     }

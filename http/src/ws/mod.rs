@@ -38,7 +38,6 @@ pub struct WsQuery {
     responses(
         (status = 101, description = "switching to the WebSocket protocol"),
         (status = 401, description = "`invalid_token`", body = ErrorBody),
-        (status = 429, description = "`too_many_connections`", body = ErrorBody),
     )
 )]
 #[get("/ws")]

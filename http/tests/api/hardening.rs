@@ -460,3 +460,19 @@ async fn the_seller_and_admins_cannot_be_moderated_and_a_ban_can_be_lifted() {
     let reply = bob_ws.request(chat, &mut seen).await;
     assert_eq!(reply["type"], "chat.accepted", "{reply}");
 }
+
+#[actix_web::test]
+async fn a_moderator_who_is_no_user_is_404_not_500() {
+    let app = spawn_app().await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let show = new_show(&app, &seller).await;
+    let res = app
+        .post_json(
+            &format!("/api/v1/shows/{show}/moderators"),
+            &json!({"user_id": uuid::Uuid::now_v7()}),
+            Some(&seller.access_token),
+        )
+        .await;
+    let (code, _) = crate::helpers::error_code(res, StatusCode::NOT_FOUND).await;
+    assert_eq!(code, "user_not_found");
+}
