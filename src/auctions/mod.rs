@@ -4,7 +4,10 @@
 mod history;
 pub mod journal;
 
-use blytz_actors::domain::{AuctionId, UserId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use blytz_actors::domain::{AuctionId, ProductId, UserId};
 use blytz_actors::rules::{Command, NewAuction};
 use blytz_actors::view::{AuctionView, Outcome};
 use blytz_actors::{AuctionError, Engine};
@@ -25,6 +28,9 @@ pub struct Auctions {
     engine: Engine,
     db: Db,
     catalog: Catalog,
+    /// Products an auction is being created for: creations of one product
+    /// take turns, so two at once cannot both find it free.
+    creating: Arc<Mutex<HashMap<ProductId, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Auctions {
@@ -35,6 +41,7 @@ impl Auctions {
             engine,
             db,
             catalog,
+            creating: Arc::default(),
         }
     }
 
@@ -51,6 +58,37 @@ impl Auctions {
     /// their lots through `Shows::create_lot`, which checks the show first.
     #[tracing::instrument(skip_all, fields(by = %by.id))]
     pub async fn create(
+        &self,
+        by: Caller,
+        new: NewAuction,
+        seller: Option<UserId>,
+    ) -> Result<AuctionView> {
+        let turn = self.turn_of(new.product_id);
+        let created = {
+            let _mine = turn.lock().await;
+            self.create_now(by, new, seller).await
+        };
+        drop(turn);
+        self.creating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, turn| Arc::strong_count(turn) > 1);
+        created
+    }
+
+    /// The lock creations of `product` take turns on.
+    fn turn_of(&self, product: ProductId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut creating = self
+            .creating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(creating.entry(product).or_default())
+    }
+
+    /// [`Auctions::create`], with the product's turn held: the check that no
+    /// open auction holds it and the creation happen with no other creation
+    /// of it between.
+    async fn create_now(
         &self,
         by: Caller,
         new: NewAuction,

@@ -476,3 +476,172 @@ async fn a_moderator_who_is_no_user_is_404_not_500() {
     let (code, _) = crate::helpers::error_code(res, StatusCode::NOT_FOUND).await;
     assert_eq!(code, "user_not_found");
 }
+
+#[actix_web::test]
+async fn an_item_in_an_auction_is_sold_once() {
+    let app = spawn_app_with(|config| config.outbox_poll_ms = 50).await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let ann = app.register("ann@example.com", "buyer").await;
+    let bob = app.register("bob@example.com", "buyer").await;
+    // One unit, with a buy-now price, so it could go in a cart.
+    let res = app
+        .post_json(
+            "/api/v1/products",
+            &json!({"title": "Leica M6", "description": "One of one", "condition": "used",
+                    "currency": "USD", "start_price": 1000, "buy_now_price": 50_000,
+                    "status": "active"}),
+            Some(&seller.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let product = res.json::<Value>().await.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .client
+        .put(app.url(&format!("/api/v1/inventory/products/{product}")))
+        .bearer_auth(&seller.access_token)
+        .json(&json!({"quantity": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    // Bob puts it in his cart before any auction.
+    let res = app
+        .post_json(
+            "/api/v1/cart/items",
+            &json!({"product_id": product, "quantity": 1}),
+            Some(&bob.access_token),
+        )
+        .await;
+    assert_eq!(
+        res.status(),
+        StatusCode::OK,
+        "{}",
+        res.text().await.unwrap()
+    );
+
+    // Concurrent creations of an auction for it: exactly one succeeds.
+    let body = json!({"product_id": product, "currency": "USD", "start_price": 1000,
+                      "duration_ms": 60_000});
+    let creations =
+        (0..8).map(|_| app.post_json("/api/v1/auctions", &body, Some(&seller.access_token)));
+    let mut created = Vec::new();
+    for res in futures_util::future::join_all(creations).await {
+        match res.status() {
+            StatusCode::CREATED => created.push(res.json::<Value>().await.unwrap()),
+            status => {
+                let (code, _) = crate::helpers::error_code(res, status).await;
+                assert_eq!(code, "product_in_auction");
+            }
+        }
+    }
+    assert_eq!(created.len(), 1, "one auction for one product");
+    let auction = created[0]["id"].as_str().unwrap().to_owned();
+    let res = app
+        .post_json(
+            &format!("/api/v1/auctions/{auction}/start"),
+            &json!({}),
+            Some(&seller.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+
+    // While the auction holds it, the cart can neither take it nor sell it.
+    let res = app
+        .post_json(
+            "/api/v1/cart/items",
+            &json!({"product_id": product, "quantity": 1}),
+            Some(&ann.access_token),
+        )
+        .await;
+    let (code, _) = crate::helpers::error_code(res, StatusCode::CONFLICT).await;
+    assert_eq!(code, "product_in_auction");
+    let address = app
+        .post_json(
+            "/api/v1/addresses",
+            &json!({"type": "shipping", "first_name": "Bob", "last_name": "Smith",
+                    "address_line1": "1 Main St", "city": "Springfield", "state": "IL",
+                    "postal_code": "62701", "country": "US", "phone": "+1 217 555 0100"}),
+            Some(&bob.access_token),
+        )
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let res = app
+        .post_json(
+            "/api/v1/orders",
+            &json!({"shipping_address_id": address}),
+            Some(&bob.access_token),
+        )
+        .await;
+    let (code, _) = crate::helpers::error_code(res, StatusCode::CONFLICT).await;
+    assert_eq!(code, "product_in_auction");
+
+    // Ann wins: her order takes the unit, and the product is sold.
+    let res = app
+        .post_json(
+            &format!("/api/v1/auctions/{auction}/bids"),
+            &json!({"amount": 1000}),
+            Some(&ann.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let res = app
+        .post_json(
+            &format!("/api/v1/auctions/{auction}/end"),
+            &json!({}),
+            Some(&seller.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = app.get("/api/v1/orders", Some(&ann.access_token)).await;
+        let orders: Value = res.json().await.unwrap();
+        if orders["items"].as_array().is_some_and(|o| !o.is_empty()) {
+            assert_eq!(orders["items"].as_array().unwrap().len(), 1);
+            break;
+        }
+        assert!(Instant::now() < deadline, "no order for the winner");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stock: Value = app
+        .get(
+            &format!("/api/v1/inventory/products/{product}"),
+            Some(&seller.access_token),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stock["quantity"], 0, "{stock}");
+    let sold: Value = app
+        .get(&format!("/api/v1/products/{product}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sold["status"], "sold");
+    // Bob's checkout finds nothing left to sell.
+    let res = app
+        .post_json(
+            "/api/v1/orders",
+            &json!({"shipping_address_id": address}),
+            Some(&bob.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    let orders: Value = app
+        .get("/api/v1/orders", Some(&bob.access_token))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(orders["items"].as_array().unwrap().len(), 0, "{orders}");
+}
