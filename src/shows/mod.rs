@@ -107,6 +107,16 @@ impl Shows {
     /// Schedule a show.
     pub async fn create(&self, seller: UserId, new: NewShow) -> Result<Show> {
         let title = new.title.trim();
+        if title
+            .chars()
+            .any(|c| c.is_control() || blytz_actors::chat::rules::is_invisible_format(c))
+        {
+            return Err(Error::validation(
+                "title",
+                "no_invisible_chars",
+                "must not contain control characters, direction overrides or zero-width characters",
+            ));
+        }
         if title.is_empty() || title.chars().count() > 200 {
             return Err(Error::validation(
                 "title",

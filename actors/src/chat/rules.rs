@@ -75,13 +75,34 @@ impl ChatRejection {
     }
 }
 
-/// The text as it will be shown: control characters removed, trimmed, and
-/// between 1 and [`MAX_CHAT_CHARS`] characters.
+/// Whether `c` is an invisible formatting character that can disguise text:
+/// bidirectional overrides, embeddings and isolates (which reverse what
+/// follows them), zero-width spaces and joiners, and the byte-order mark.
+#[must_use]
+pub const fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// The text as it will be shown: control and invisible formatting
+/// characters ([`is_invisible_format`]) removed, trimmed, and between 1 and
+/// [`MAX_CHAT_CHARS`] characters.
 ///
 /// # Errors
 /// [`ChatRejection::Empty`] or [`ChatRejection::TooLong`].
 pub fn clean_text(text: &str) -> Result<String, ChatRejection> {
-    let cleaned: String = text.chars().filter(|c| !c.is_control()).collect();
+    let cleaned: String = text
+        .chars()
+        .filter(|&c| !c.is_control() && !is_invisible_format(c))
+        .collect();
     let cleaned = cleaned.trim();
     if cleaned.is_empty() {
         return Err(ChatRejection::Empty);

@@ -645,3 +645,69 @@ async fn an_item_in_an_auction_is_sold_once() {
         .unwrap();
     assert_eq!(orders["items"].as_array().unwrap().len(), 0, "{orders}");
 }
+
+#[actix_web::test]
+async fn direction_overrides_and_zero_width_characters_are_not_shown() {
+    let app = spawn_app().await;
+    let res = app
+        .post_json(
+            "/api/v1/auth/register",
+            &json!({"email": "x@example.com", "password": "correct horse battery",
+                    "display_name": "Ann\u{202E}exe.gnp", "role": "buyer"}),
+            None,
+        )
+        .await;
+    let (_, details) = crate::helpers::error_code(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(details["rule"], "no_invisible_chars");
+
+    let seller = app.register("seller@example.com", "seller").await;
+    let res = app
+        .post_json(
+            "/api/v1/products",
+            &json!({"title": "Ro\u{200B}lex", "description": "x", "condition": "used",
+                    "currency": "USD", "start_price": 1000}),
+            Some(&seller.access_token),
+        )
+        .await;
+    let (_, details) = crate::helpers::error_code(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(details["field"], "title");
+    let res = app
+        .post_json(
+            "/api/v1/shows",
+            &json!({"title": "Drop\u{2066}", "scheduled_at": "2026-12-01T18:00:00Z"}),
+            Some(&seller.access_token),
+        )
+        .await;
+    crate::helpers::error_code(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+
+    // Chat keeps the visible text only.
+    let show = new_show(&app, &seller).await;
+    let mut ws = WsClient::connect(&app, Some(&seller.access_token)).await;
+    let mut seen = Vec::new();
+    let reply = ws
+        .request(
+            json!({"type": "chat", "room": format!("show:{show}"),
+                   "text": "pay\u{200B}pal\u{202E}moc.\u{FEFF}"}),
+            &mut seen,
+        )
+        .await;
+    assert_eq!(reply["type"], "chat.accepted", "{reply}");
+    assert_eq!(reply["message"]["text"], "paypalmoc.");
+}
+
+#[actix_web::test]
+async fn a_custom_increment_step_is_bounded() {
+    let app = spawn_app().await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let product = app.create_product(&seller).await;
+    let res = app
+        .post_json(
+            "/api/v1/auctions",
+            &json!({"product_id": product, "currency": "USD", "start_price": 1000,
+                    "duration_ms": 60_000, "increments": [{"from": 0, "step": 1_000_000_000_000i64}]}),
+            Some(&seller.access_token),
+        )
+        .await;
+    let (code, _) = crate::helpers::error_code(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(code, "invalid_config");
+}
