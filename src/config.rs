@@ -79,6 +79,17 @@ pub struct Config {
     /// `X-Forwarded-For` is believed.
     #[serde(deserialize_with = "comma_list")]
     pub trusted_proxies: Vec<IpNet>,
+    /// `BLYTZ_CORS_ORIGINS`: comma-separated origins (`https://shop.example`)
+    /// whose pages may call the API from a browser; none by default.
+    #[serde(deserialize_with = "comma_strings")]
+    pub cors_origins: Vec<String>,
+    /// `BLYTZ_METRICS_ALLOW`: comma-separated IPs or CIDRs that may read
+    /// `/metrics` (default: loopback only).
+    #[serde(deserialize_with = "comma_list")]
+    pub metrics_allow: Vec<IpNet>,
+    /// `BLYTZ_METRICS_TOKEN`: a bearer token that reads `/metrics` from any address.
+    #[serde(skip_serializing)]
+    pub metrics_token: Option<SecretString>,
     /// `BLYTZ_JSON_LIMIT_BYTES`: the largest JSON body accepted.
     pub json_limit_bytes: usize,
     /// `BLYTZ_WORKERS`: HTTP worker threads (0 = one per core).
@@ -157,6 +168,12 @@ impl Default for Config {
             ws_message_burst: 40,
             ws_lookups: 4,
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
+            metrics_allow: vec![
+                IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])),
+                IpNet::from(std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
+            ],
+            metrics_token: None,
             json_limit_bytes: 64 * 1024,
             workers: 0,
             livekit_url: None,
@@ -298,6 +315,25 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
+}
+
+/// Accept a list of strings either as a TOML array or as one comma-separated string.
+fn comma_strings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        List(Vec<String>),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Raw::List(list) => list,
+    })
 }
 
 /// Accept a list either as a TOML array or as one comma-separated string.

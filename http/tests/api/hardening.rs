@@ -711,3 +711,82 @@ async fn a_custom_increment_step_is_bounded() {
     let (code, _) = crate::helpers::error_code(res, StatusCode::UNPROCESSABLE_ENTITY).await;
     assert_eq!(code, "invalid_config");
 }
+
+#[actix_web::test]
+async fn html_answers_carry_security_headers() {
+    let app = spawn_app().await;
+    let res = app.get("/api/docs", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let headers = res.headers();
+    assert!(
+        headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"),
+        "{headers:?}"
+    );
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'"), "{csp}");
+    assert!(csp.contains("default-src 'none'"), "{csp}");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["referrer-policy"], "no-referrer");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    // JSON answers get the same protections short of a policy.
+    let res = app.get("/health", None).await;
+    assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+}
+
+#[actix_web::test]
+async fn cross_origin_calls_come_only_from_listed_origins() {
+    let app = spawn_app_with(|config| {
+        config.cors_origins = vec!["https://shop.example".to_owned()];
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/v1/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let res = preflight("https://shop.example").await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+    let res = preflight("https://evil.example").await.unwrap();
+    assert!(!res.headers().contains_key("access-control-allow-origin"));
+    let res = app
+        .client
+        .get(app.url("/api/v1/products"))
+        .header("origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        "https://shop.example"
+    );
+}
+
+#[actix_web::test]
+async fn metrics_are_for_listed_addresses_or_the_token() {
+    let app = spawn_app_with(|config| {
+        config.metrics_allow = Vec::new();
+        config.metrics_token = Some(secrecy::SecretString::from("metrics-token-0123456789"));
+    })
+    .await;
+    let res = app.get("/metrics", None).await;
+    let (code, _) = crate::helpers::error_code(res, StatusCode::FORBIDDEN).await;
+    assert_eq!(code, "forbidden");
+    let res = app.get("/metrics", Some("wrong")).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app.get("/metrics", Some("metrics-token-0123456789")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    // The default: loopback may read them.
+    let app = spawn_app().await;
+    assert_eq!(app.get("/metrics", None).await.status(), StatusCode::OK);
+}
