@@ -163,7 +163,7 @@ pub fn cors(origins: &[String]) -> actix_cors::Cors {
             let same = host.is_some_and(|host| {
                 origin == format!("http://{host}") || origin == format!("https://{host}")
             });
-            same || listed.iter().any(|o| *o == origin)
+            same || listed.contains(&origin)
         })
         .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
         .allowed_headers([

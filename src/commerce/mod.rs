@@ -166,27 +166,6 @@ impl Commerce {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tax_rounds_half_up_in_basis_points() {
-        let s = CommerceSettings {
-            tax_rate_bps: 825,
-            ..CommerceSettings::default()
-        };
-        assert_eq!(s.tax_on(1000).unwrap(), 83); // 82.5 -> 83
-        assert_eq!(s.tax_on(999).unwrap(), 82); // 82.4175 -> 82
-        assert_eq!(s.tax_on(0).unwrap(), 0);
-        let none = CommerceSettings {
-            tax_rate_bps: 0,
-            ..CommerceSettings::default()
-        };
-        assert_eq!(none.tax_on(i64::MAX).unwrap(), 0);
-    }
-}
-
 /// The statuses of an auction that holds its product.
 const OPEN_AUCTION: &str = "('scheduled', 'live', 'paused')";
 
@@ -211,4 +190,25 @@ fn in_auction(product: uuid::Uuid) -> Error {
         "an auction holds this product: it is sold there, not through a cart",
     )
     .with_detail("product_id", product.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tax_rounds_half_up_in_basis_points() {
+        let s = CommerceSettings {
+            tax_rate_bps: 825,
+            ..CommerceSettings::default()
+        };
+        assert_eq!(s.tax_on(1000).unwrap(), 83); // 82.5 -> 83
+        assert_eq!(s.tax_on(999).unwrap(), 82); // 82.4175 -> 82
+        assert_eq!(s.tax_on(0).unwrap(), 0);
+        let none = CommerceSettings {
+            tax_rate_bps: 0,
+            ..CommerceSettings::default()
+        };
+        assert_eq!(none.tax_on(i64::MAX).unwrap(), 0);
+    }
 }

@@ -172,7 +172,7 @@ mod request_ids {
         let mut live = Live::new();
         let (ann, bob) = (UserId::new(), UserId::new());
         for n in 0..100 {
-            let bidder = if n.is_multiple_of(2) { ann } else { bob };
+            let bidder = [ann, bob][usize::try_from(n % 2).unwrap()];
             live.bid(bidder, &format!("bid-{n}"), n * 1_000).unwrap();
         }
         for bidder in [ann, bob] {
