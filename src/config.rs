@@ -57,10 +57,39 @@ pub struct Config {
     pub chat_rate_per_sec: u32,
     /// `BLYTZ_CHAT_BURST`: chat messages per user and room in a burst.
     pub chat_burst: u32,
+    /// `BLYTZ_WS_CONNECTIONS_PER_IP`: open WebSocket connections per client
+    /// IP (0 = no limit).
+    pub ws_connections_per_ip: u32,
+    /// `BLYTZ_WS_ROOMS_PER_CONNECTION`: rooms one WebSocket connection may
+    /// be subscribed to at once (0 = no limit).
+    pub ws_rooms_per_connection: u32,
+    /// `BLYTZ_WS_IN_FLIGHT_PER_CONNECTION`: requests of one WebSocket
+    /// connection being answered at once (0 = no limit).
+    pub ws_in_flight_per_connection: u32,
+    /// `BLYTZ_WS_MESSAGES_PER_SEC`: messages a WebSocket connection may send
+    /// a second, sustained (0 = off).
+    pub ws_messages_per_sec: u32,
+    /// `BLYTZ_WS_MESSAGE_BURST`: messages a WebSocket connection may send in a burst.
+    pub ws_message_burst: u32,
+    /// `BLYTZ_WS_LOOKUPS`: database look-ups WebSocket requests may run at
+    /// once across all connections, so a flood never takes the pool from
+    /// other requests (at least 1).
+    pub ws_lookups: u32,
     /// `BLYTZ_TRUSTED_PROXIES`: comma-separated IPs or CIDRs whose
     /// `X-Forwarded-For` is believed.
     #[serde(deserialize_with = "comma_list")]
     pub trusted_proxies: Vec<IpNet>,
+    /// `BLYTZ_CORS_ORIGINS`: comma-separated origins (`https://shop.example`)
+    /// whose pages may call the API from a browser; none by default.
+    #[serde(deserialize_with = "comma_strings")]
+    pub cors_origins: Vec<String>,
+    /// `BLYTZ_METRICS_ALLOW`: comma-separated IPs or CIDRs that may read
+    /// `/metrics` (default: loopback only).
+    #[serde(deserialize_with = "comma_list")]
+    pub metrics_allow: Vec<IpNet>,
+    /// `BLYTZ_METRICS_TOKEN`: a bearer token that reads `/metrics` from any address.
+    #[serde(skip_serializing)]
+    pub metrics_token: Option<SecretString>,
     /// `BLYTZ_JSON_LIMIT_BYTES`: the largest JSON body accepted.
     pub json_limit_bytes: usize,
     /// `BLYTZ_WORKERS`: HTTP worker threads (0 = one per core).
@@ -138,7 +167,19 @@ impl Default for Config {
             bid_rate_per_sec: 10,
             chat_rate_per_sec: 1,
             chat_burst: 5,
+            ws_connections_per_ip: 32,
+            ws_rooms_per_connection: 16,
+            ws_in_flight_per_connection: 8,
+            ws_messages_per_sec: 20,
+            ws_message_burst: 40,
+            ws_lookups: 4,
             trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
+            metrics_allow: vec![
+                IpNet::from(std::net::IpAddr::from([127, 0, 0, 1])),
+                IpNet::from(std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST)),
+            ],
+            metrics_token: None,
             json_limit_bytes: 64 * 1024,
             workers: 0,
             livekit_url: None,
@@ -287,6 +328,25 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
+}
+
+/// Accept a list of strings either as a TOML array or as one comma-separated string.
+fn comma_strings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        List(Vec<String>),
+    }
+    Ok(match Raw::deserialize(d)? {
+        Raw::Text(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Raw::List(list) => list,
+    })
 }
 
 /// Accept a list either as a TOML array or as one comma-separated string.

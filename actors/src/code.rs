@@ -80,6 +80,8 @@ codes! {
     // Anything that is not there.
     /// No such resource (or not visible to the caller).
     NotFound = ("not_found", 404, "no such resource"),
+    /// A request names a user who does not exist.
+    UserNotFound = ("user_not_found", 404, "no such user"),
 
     // Auctions: the engine's rejections.
     /// The bid is below the minimum next bid (`details.min_bid`).
@@ -100,6 +102,8 @@ codes! {
     InvalidTransition = ("invalid_transition", 409, "this is not allowed in the current status"),
     /// The leader bid a maximum no higher than the one they hold.
     AlreadyLeading = ("already_leading", 409, "you already lead with this maximum or more"),
+    /// A bid's `request_id` is empty, too long or not printable ASCII (`details.max_chars`).
+    InvalidRequestId = ("invalid_request_id", 422, "a request_id is 1 to 64 printable ASCII characters"),
 
     // Shows and chat.
     /// The show has ended.
@@ -166,6 +170,10 @@ codes! {
     // Load and failure.
     /// Too many requests (`details.retry_after_secs`, `Retry-After`).
     RateLimited = ("rate_limited", 429, "too many requests; retry later"),
+    /// Too many open WebSocket connections from one address (`details.max_connections`).
+    TooManyConnections = ("too_many_connections", 429, "too many connections from this address"),
+    /// A WebSocket connection in too many rooms at once (`details.max_rooms`).
+    TooManyRooms = ("too_many_rooms", 409, "this connection is in too many rooms; unsubscribe from one first"),
     /// Something is being recovered or cannot be reached; retry shortly.
     Unavailable = ("unavailable", 503, "temporarily unavailable; retry shortly"),
     /// An unexpected failure: the cause is in the log under the request id.

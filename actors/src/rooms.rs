@@ -94,13 +94,55 @@ impl Lanes {
     }
 }
 
-/// Both lanes of a room, subscribed at once.
+/// Both lanes of a room, subscribed at once, and the guard that drops the
+/// room once its last subscriber has gone.
+///
+/// Fields drop in order: both receivers first, then the guard, which then
+/// sees the room's true count. Split it with [`Subscription::into_parts`]
+/// and keep the guard until both receivers are dropped.
 #[derive(Debug)]
 pub struct Subscription {
     /// Auction events.
     pub events: broadcast::Receiver<Frame>,
     /// Chat and presence.
     pub chat: broadcast::Receiver<Bytes>,
+    /// Removes the room when dropped, if nobody listens any more.
+    pub guard: RoomGuard,
+}
+
+impl Subscription {
+    /// The two receivers and the guard.
+    #[must_use]
+    pub fn into_parts(
+        self,
+    ) -> (
+        broadcast::Receiver<Frame>,
+        broadcast::Receiver<Bytes>,
+        RoomGuard,
+    ) {
+        (self.events, self.chat, self.guard)
+    }
+}
+
+/// Drops its room from the hub, once nobody listens to it, when dropped.
+/// Drop it after the receivers it came with.
+pub struct RoomGuard {
+    rooms: Arc<DashMap<RoomKey, Lanes>>,
+    room: RoomKey,
+}
+
+impl fmt::Debug for RoomGuard {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("RoomGuard").field(&self.room).finish()
+    }
+}
+
+impl Drop for RoomGuard {
+    fn drop(&mut self) {
+        // Under the shard's lock: a session joining meanwhile either comes
+        // first (the room is not idle) or finds no room and makes a new one.
+        self.rooms.remove_if(&self.room, |_, lanes| lanes.idle());
+    }
 }
 
 /// The hub of rooms; cheap to clone (shared map).
@@ -156,14 +198,32 @@ impl Rooms {
         self.lanes(room).chat.subscribe()
     }
 
-    /// Joins both lanes of `room` at once.
+    /// Joins both lanes of `room` at once. The room is removed from the hub
+    /// when the last subscription's receivers and guard are dropped, so call
+    /// this only for a room whose auction or show is known to exist.
     #[must_use]
     pub fn join(&self, room: RoomKey) -> Subscription {
         let lanes = self.lanes(room);
         Subscription {
             events: lanes.events.subscribe(),
             chat: lanes.chat.subscribe(),
+            guard: RoomGuard {
+                rooms: Arc::clone(&self.rooms),
+                room,
+            },
         }
+    }
+
+    /// How many rooms the hub holds.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Whether the hub holds no room.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
     }
 
     /// Sends `frame` to everyone on `room`'s events lane; returns how many
@@ -238,6 +298,7 @@ mod tests {
         let Subscription {
             mut events,
             mut chat,
+            guard,
         } = rooms.join(key);
         for n in 0..CHAT_LANE_CAPACITY + 10 {
             let frame = Bytes::from(format!("chat {n}"));
@@ -256,5 +317,28 @@ mod tests {
         drop(events);
         assert_eq!(rooms.publish(key, frame(b"x")), 0);
         assert_eq!(rooms.publish_chat(key, Bytes::new()), 1);
+        drop((chat, guard));
+        assert!(rooms.is_empty());
+    }
+
+    #[test]
+    fn a_room_goes_with_its_last_subscriber_without_a_publish() {
+        let rooms = Rooms::new(8);
+        let key = RoomKey::Auction(AuctionId::new());
+        let first = rooms.join(key);
+        let (events, chat, guard) = rooms.join(key).into_parts();
+        assert_eq!(rooms.len(), 1);
+        drop(first);
+        // One subscriber is left: the room stays.
+        assert_eq!(rooms.len(), 1);
+        drop((events, chat));
+        assert_eq!(rooms.len(), 1);
+        drop(guard);
+        assert!(rooms.is_empty());
+        // Thousands of joins and leaves leave nothing behind.
+        for _ in 0..10_000 {
+            let _gone = rooms.join(RoomKey::Show(ShowId::new()));
+        }
+        assert!(rooms.is_empty());
     }
 }

@@ -51,6 +51,10 @@ async fn serve_until_stdin_closes(args: ServeArgs) -> anyhow::Result<()> {
         rate_per_min: 0,
         bid_rate_per_sec: 0,
         chat_rate_per_sec: 0,
+        // Every simulated client connects from 127.0.0.1.
+        ws_connections_per_ip: 0,
+        ws_messages_per_sec: 0,
+        ws_in_flight_per_connection: 0,
         workers: args.workers,
         ..Config::default()
     };

@@ -97,3 +97,81 @@ pub async fn rate_limit<B: MessageBody + 'static>(
         .await
         .map(ServiceResponse::map_into_left_body)
 }
+
+/// The `Content-Security-Policy` of the API docs page, which loads its
+/// script from a CDN.
+const DOCS_CSP: &str = "default-src 'none'; script-src https://cdn.jsdelivr.net; \
+    style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.scalar.com; \
+    font-src 'self' data: https://cdn.jsdelivr.net https://fonts.scalar.com; \
+    img-src 'self' data: https:; connect-src 'self'; frame-ancestors 'none'; \
+    base-uri 'none'; form-action 'none'";
+/// The `Content-Security-Policy` of any other HTML answer that sets none.
+const HTML_CSP: &str = "default-src 'self'; img-src 'self' data: https:; \
+    media-src 'self' blob: https:; connect-src 'self' ws: wss: https:; \
+    object-src 'none'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'";
+
+/// `X-Content-Type-Options`, `Referrer-Policy` and `X-Frame-Options` on
+/// every answer, and a `Content-Security-Policy` on HTML answers.
+pub async fn security_headers<B: MessageBody + 'static>(
+    req: ServiceRequest,
+    next: Next<B>,
+) -> Result<ServiceResponse<B>, actix_web::Error> {
+    use actix_web::http::header;
+    let docs = req.path().starts_with("/api/docs");
+    let mut res = next.call(req).await?;
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if html && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        let policy = if docs { DOCS_CSP } else { HTML_CSP };
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(policy),
+        );
+    }
+    Ok(res)
+}
+
+/// CORS for the origins in `BLYTZ_CORS_ORIGINS` (and a page of this server
+/// itself); none configured, no cross-origin call is allowed.
+pub fn cors(origins: &[String]) -> actix_cors::Cors {
+    let listed: Vec<String> = origins
+        .iter()
+        .map(|o| o.trim_end_matches('/').to_ascii_lowercase())
+        .collect();
+    actix_cors::Cors::default()
+        .allowed_origin_fn(move |origin, req| {
+            let Ok(origin) = origin.to_str() else {
+                return false;
+            };
+            let origin = origin.to_ascii_lowercase();
+            // A page served by this server itself is not cross-origin.
+            let host = req
+                .headers
+                .get(actix_web::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_ascii_lowercase);
+            let same = host.is_some_and(|host| {
+                origin == format!("http://{host}") || origin == format!("https://{host}")
+            });
+            same || listed.contains(&origin)
+        })
+        .allowed_methods(["GET", "POST", "PUT", "PATCH", "DELETE"])
+        .allowed_headers([
+            actix_web::http::header::AUTHORIZATION,
+            actix_web::http::header::CONTENT_TYPE,
+        ])
+        .expose_headers([REQUEST_ID_HEADER])
+        .max_age(3600)
+}

@@ -27,7 +27,7 @@ use utoipa_scalar::{Scalar, Servable};
 
 use crate::error::{ApiError, json_error, path_error, query_error};
 use crate::limits::{FORGET_IDLE_EVERY, RateLimits};
-use crate::middleware::{rate_limit, record_metrics, request_ids};
+use crate::middleware::{cors, rate_limit, record_metrics, request_ids, security_headers};
 use crate::state::AppState;
 use crate::{metrics, openapi, routes};
 
@@ -116,6 +116,7 @@ impl Application {
         let streaming = blytz::streaming::Streaming::from_config(&config)?;
         let limits = Arc::new(RateLimits::new(&config));
         spawn_limit_janitor(Arc::clone(&limits));
+        let ws = Arc::new(crate::ws::budget::WsBudget::new(&config));
 
         let state = AppState {
             config: Arc::new(config),
@@ -128,6 +129,7 @@ impl Application {
             commerce,
             streaming,
             limits,
+            ws,
             metrics: metrics::handle()?,
         };
         let port = listener
@@ -198,6 +200,7 @@ pub fn create_app(
         .limit(state.config.json_limit_bytes)
         .error_handler(json_error);
     let spec_json = Arc::clone(&spec);
+    let cors_origins = state.config.cors_origins.clone();
     App::new()
         .app_data(state)
         .app_data(json)
@@ -206,7 +209,12 @@ pub fn create_app(
         .wrap(from_fn(rate_limit))
         .wrap(from_fn(request_ids))
         .wrap(from_fn(record_metrics))
-        .wrap(TracingLogger::default())
+        .wrap(actix_web::middleware::Condition::new(
+            !cors_origins.is_empty(),
+            cors(&cors_origins),
+        ))
+        .wrap(from_fn(security_headers))
+        .wrap(TracingLogger::<crate::telemetry::RequestSpan>::new())
         .into_utoipa_app()
         .configure(routes::all)
         .split_for_parts()

@@ -35,6 +35,8 @@ pub struct AppState {
     pub streaming: Option<blytz::streaming::Streaming>,
     /// Rate limits.
     pub limits: Arc<RateLimits>,
+    /// What WebSocket clients may hold and do.
+    pub ws: Arc<crate::ws::budget::WsBudget>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
 }

@@ -15,3 +15,14 @@ mod validate;
 pub use model::{AuthSession, Caller, Role, User};
 pub use service::{Accounts, ProfileUpdate, Registration};
 pub use tokens::{AccessClaims, TokenIssuer};
+
+/// The role of `user`, or `None` when no such user exists.
+pub(crate) async fn role_of(
+    db: &crate::db::Db,
+    user: crate::ids::UserId,
+) -> crate::error::Result<Option<Role>> {
+    match store::user_by_id(db, user).await? {
+        Some(row) => Ok(Some(row.to_user()?.role)),
+        None => Ok(None),
+    }
+}

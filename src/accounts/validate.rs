@@ -70,6 +70,16 @@ pub fn display_name(text: &str) -> Result<String> {
             "must not contain control characters",
         ));
     }
+    if text
+        .chars()
+        .any(blytz_actors::chat::rules::is_invisible_format)
+    {
+        return Err(Error::validation(
+            "display_name",
+            "no_invisible_chars",
+            "must not contain direction overrides or zero-width characters",
+        ));
+    }
     Ok(text.to_owned())
 }
 

@@ -4,7 +4,10 @@
 mod history;
 pub mod journal;
 
-use blytz_actors::domain::{AuctionId, UserId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use blytz_actors::domain::{AuctionId, ProductId, UserId};
 use blytz_actors::rules::{Command, NewAuction};
 use blytz_actors::view::{AuctionView, Outcome};
 use blytz_actors::{AuctionError, Engine};
@@ -19,15 +22,15 @@ use crate::db::Db;
 use crate::error::{Error, Result, details_map};
 use crate::pagination::{Page, Paged};
 
-/// The longest idempotency key of a bid.
-pub const MAX_REQUEST_ID_CHARS: usize = 128;
-
 /// Auctions: create, run commands, read.
 #[derive(Debug, Clone)]
 pub struct Auctions {
     engine: Engine,
     db: Db,
     catalog: Catalog,
+    /// Products an auction is being created for: creations of one product
+    /// take turns, so two at once cannot both find it free.
+    creating: Arc<Mutex<HashMap<ProductId, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Auctions {
@@ -38,6 +41,7 @@ impl Auctions {
             engine,
             db,
             catalog,
+            creating: Arc::default(),
         }
     }
 
@@ -54,6 +58,37 @@ impl Auctions {
     /// their lots through `Shows::create_lot`, which checks the show first.
     #[tracing::instrument(skip_all, fields(by = %by.id))]
     pub async fn create(
+        &self,
+        by: Caller,
+        new: NewAuction,
+        seller: Option<UserId>,
+    ) -> Result<AuctionView> {
+        let turn = self.turn_of(new.product_id);
+        let created = {
+            let _mine = turn.lock().await;
+            self.create_now(by, new, seller).await
+        };
+        drop(turn);
+        self.creating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, turn| Arc::strong_count(turn) > 1);
+        created
+    }
+
+    /// The lock creations of `product` take turns on.
+    fn turn_of(&self, product: ProductId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut creating = self
+            .creating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(creating.entry(product).or_default())
+    }
+
+    /// [`Auctions::create`], with the product's turn held: the check that no
+    /// open auction holds it and the creation happen with no other creation
+    /// of it between.
+    async fn create_now(
         &self,
         by: Caller,
         new: NewAuction,
@@ -89,19 +124,6 @@ impl Auctions {
         command: Command,
     ) -> Result<Outcome> {
         let is_bid = matches!(command, Command::Bid(_));
-        if let Command::Bid(bid) = &command
-            && let Some(key) = &bid.request_id
-            && (key.chars().count() > MAX_REQUEST_ID_CHARS || key.chars().any(char::is_control))
-        {
-            // The key is journaled with the bid: keep it storable everywhere.
-            return Err(Error::validation(
-                "request_id",
-                "request_id",
-                format!(
-                    "must be at most {MAX_REQUEST_ID_CHARS} characters, none a control character"
-                ),
-            ));
-        }
         let started = std::time::Instant::now();
         let outcome = self.engine.execute(id, caller, command).await;
         if is_bid {

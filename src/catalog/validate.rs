@@ -45,6 +45,16 @@ pub fn text(field: &'static str, value: &str, max: usize, multiline: bool) -> Re
             "must not contain control characters",
         ));
     }
+    if value
+        .chars()
+        .any(blytz_actors::chat::rules::is_invisible_format)
+    {
+        return Err(Error::validation(
+            field,
+            "no_invisible_chars",
+            "must not contain direction overrides or zero-width characters",
+        ));
+    }
     Ok(value.to_owned())
 }
 

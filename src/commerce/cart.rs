@@ -219,6 +219,9 @@ impl Commerce {
                 Code::ProductUnavailable,
                 "this product is not on sale",
             )),
+            Some(_) if super::held_by_auction(&self.db, product).await? => {
+                Err(super::in_auction(product))
+            }
             Some(_) => Ok(()),
         }
     }

@@ -221,6 +221,32 @@ impl Commerce {
     }
 }
 
+/// The statuses of an auction that holds its product.
+const OPEN_AUCTION: &str = "('scheduled', 'live', 'paused')";
+
+/// Whether a scheduled, live or paused auction holds `product`: it is sold
+/// there, not through a cart.
+async fn held_by_auction(db: &crate::db::Db, product: uuid::Uuid) -> Result<bool> {
+    let sql = sqlx::AssertSqlSafe(format!(
+        "SELECT EXISTS (SELECT 1 FROM auctions WHERE product_id = $1 AND status IN {OPEN_AUCTION})"
+    ));
+    Ok(
+        crate::with_db!(db, pool => sqlx::query_scalar::<_, bool>(sql)
+        .bind(product)
+        .fetch_one(pool)
+        .await)?,
+    )
+}
+
+/// 409 `product_in_auction` for `product`.
+fn in_auction(product: uuid::Uuid) -> Error {
+    Error::refused(
+        Code::ProductInAuction,
+        "an auction holds this product: it is sold there, not through a cart",
+    )
+    .with_detail("product_id", product.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

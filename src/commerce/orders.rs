@@ -357,14 +357,30 @@ impl Commerce {
             // its write lock at once instead of failing to upgrade later.
             for (_, _, _, lines) in &planned {
                 for l in lines {
-                    let held = sqlx::query(
+                    // A product an open auction holds is sold there: the
+                    // check is in the reserving statement, so an auction
+                    // created meanwhile is seen.
+                    let sql = sqlx::AssertSqlSafe(format!(
                         "UPDATE inventory SET reserved = reserved + $1, updated_at = $2 \
-                         WHERE product_id = $3 AND quantity - reserved >= $1",
-                    )
-                    .bind(l.quantity).bind(now).bind(l.product)
-                    .execute(&mut *tx).await?.rows_affected();
+                         WHERE product_id = $3 AND quantity - reserved >= $1 \
+                         AND NOT EXISTS (SELECT 1 FROM auctions WHERE product_id = $3 AND status IN {})",
+                        super::OPEN_AUCTION
+                    ));
+                    let held = sqlx::query(sql)
+                        .bind(l.quantity).bind(now).bind(l.product)
+                        .execute(&mut *tx).await?.rows_affected();
                     if held != 1 {
-                        return Err(out_of_stock(l.product));
+                        let sql = sqlx::AssertSqlSafe(format!(
+                            "SELECT EXISTS (SELECT 1 FROM auctions WHERE product_id = $1 AND status IN {})",
+                            super::OPEN_AUCTION
+                        ));
+                        let auctioned: bool = sqlx::query_scalar(sql)
+                            .bind(l.product).fetch_one(&mut *tx).await?;
+                        return Err(if auctioned {
+                            super::in_auction(l.product)
+                        } else {
+                            out_of_stock(l.product)
+                        });
                     }
                 }
             }

@@ -175,6 +175,31 @@ impl Commerce {
                             .bind(price)
                             .execute(&mut *tx)
                             .await?;
+                            // The unit leaves stock with the order, in its
+                            // transaction; a product with none left is sold.
+                            let product = Uuid::from(s.product_id);
+                            let taken = sqlx::query(
+                                "UPDATE inventory SET quantity = quantity - 1, updated_at = $1 \
+                                 WHERE product_id = $2 AND quantity - reserved >= 1",
+                            )
+                            .bind(now)
+                            .bind(product)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                            if taken == 0 {
+                                tracing::warn!(auction_id = %s.auction_id, product_id = %product,
+                                    "an auction was won with no unit free in stock");
+                            }
+                            sqlx::query(
+                                "UPDATE products SET status = 'sold', updated_at = $1 \
+                                 WHERE id = $2 AND status IN ('draft', 'active') \
+                                 AND NOT EXISTS (SELECT 1 FROM inventory WHERE product_id = $2 AND quantity > 0)",
+                            )
+                            .bind(now)
+                            .bind(product)
+                            .execute(&mut *tx)
+                            .await?;
                             outcome = Outcome::OrderCreated;
                         }
                     }

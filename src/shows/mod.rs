@@ -107,6 +107,16 @@ impl Shows {
     /// Schedule a show.
     pub async fn create(&self, seller: UserId, new: NewShow) -> Result<Show> {
         let title = new.title.trim();
+        if title
+            .chars()
+            .any(|c| c.is_control() || blytz_actors::chat::rules::is_invisible_format(c))
+        {
+            return Err(Error::validation(
+                "title",
+                "no_invisible_chars",
+                "must not contain control characters, direction overrides or zero-width characters",
+            ));
+        }
         if title.is_empty() || title.chars().count() > 200 {
             return Err(Error::validation(
                 "title",
@@ -253,6 +263,21 @@ impl Shows {
         self.get(id).await
     }
 
+    /// The auctions of a show's room snapshot, newest first (404 for an
+    /// unknown show: a room exists only for a show that does).
+    pub async fn room_snapshot(&self, id: ShowId) -> Result<Vec<AuctionView>> {
+        self.row(id).await?;
+        let filter = AuctionFilter {
+            show_id: Some(id),
+            ..AuctionFilter::default()
+        };
+        let page = Page {
+            limit: Some(MAX_LOTS),
+            cursor: None,
+        };
+        Ok(self.auctions.list(&filter, &page).await?.items)
+    }
+
     /// The show's lots with their live state, in queue order.
     pub async fn lot_views(&self, id: ShowId) -> Result<Vec<AuctionView>> {
         let order = store::lots(&self.db, id).await?;
@@ -354,43 +379,59 @@ impl Shows {
     ) -> Result<()> {
         let row = self.row(id).await?;
         Self::ensure_owner(&row, by)?;
+        if on && crate::accounts::role_of(&self.db, user).await?.is_none() {
+            return Err(Error::code_only(Code::UserNotFound));
+        }
         store::set_moderator(&self.db, id, user, on)
             .await
             .map_err(|e| match &e {
-                // The show exists (just read): the user does not.
+                // The show exists (just read): the user went away meanwhile.
                 sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
-                    Error::NotFound { what: "user" }
+                    Error::code_only(Code::UserNotFound)
                 }
                 _ => Error::from(e),
             })?;
         Ok(())
     }
 
-    /// Whether `user` moderates `room`: the seller, a show moderator, or an admin.
-    pub async fn moderates(&self, room: RoomKey, user: Caller) -> Result<bool> {
-        if user.is_admin() {
-            return Ok(true);
-        }
+    /// The seller of `room`'s show or auction (404 when it does not exist).
+    async fn room_seller(&self, room: RoomKey) -> Result<UserId> {
         match room {
-            RoomKey::Show(show) => {
-                let row = self.row(show).await?;
-                Ok(
-                    row.seller_id == user.id
-                        || store::is_moderator(&self.db, show, user.id).await?,
-                )
-            }
-            RoomKey::Auction(auction) => {
-                Ok(self.auctions.view(auction).await?.seller_id == user.id)
-            }
+            RoomKey::Show(show) => Ok(self.row(show).await?.seller_id),
+            RoomKey::Auction(auction) => Ok(self.auctions.view(auction).await?.seller_id),
         }
     }
 
-    /// Moderate a room's chat (the seller, moderators, admins).
+    /// Whether `user` moderates `room`: the seller, a show moderator, or an admin.
+    /// The room's auction or show must exist (404 else), even for an admin:
+    /// no chat room is made for what does not exist.
+    pub async fn moderates(&self, room: RoomKey, user: Caller) -> Result<bool> {
+        let seller = self.room_seller(room).await?;
+        Ok(user.may_manage(seller)
+            || match room {
+                RoomKey::Show(show) => store::is_moderator(&self.db, show, user.id).await?,
+                RoomKey::Auction(_) => false,
+            })
+    }
+
+    /// Moderate a room's chat (the seller, moderators, admins). The seller
+    /// and admins cannot be muted or banned; a user that does not exist is
+    /// `user_not_found`.
     pub async fn moderate(&self, room: RoomKey, by: Caller, action: Moderation) -> Result<()> {
         if !self.moderates(room, by).await? {
             return Err(Error::forbidden(
                 "only the seller, the show's moderators or an admin may moderate",
             ));
+        }
+        if let Some(target) = action.target() {
+            let role = crate::accounts::role_of(&self.db, target)
+                .await?
+                .ok_or_else(|| Error::code_only(Code::UserNotFound))?;
+            if role == crate::accounts::Role::Admin || target == self.room_seller(room).await? {
+                return Err(Error::forbidden(
+                    "the room's seller and admins cannot be moderated",
+                ));
+            }
         }
         self.chat
             .room(room)

@@ -19,6 +19,9 @@ impl Handler<SendChat> for ChatRoom {
     type Result = Result<ChatMessage, ChatRejection>;
 
     fn handle(&mut self, msg: SendChat, ctx: &mut Self::Context) -> Self::Result {
+        if !self.restrictions_loaded {
+            return Err(ChatRejection::ModerationUnavailable);
+        }
         if self.banned.contains(&msg.user_id) {
             return Err(ChatRejection::Banned);
         }

@@ -90,6 +90,27 @@ impl ChatHub {
             .clone()
     }
 
+    /// The chat room actor of `room` if one runs (none is started).
+    #[must_use]
+    pub fn running(&self, room: RoomKey) -> Option<Addr<ChatRoom>> {
+        self.actors
+            .get(&room)
+            .filter(|a| a.connected())
+            .map(|a| a.clone())
+    }
+
+    /// How many chat room actors run.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.actors.len()
+    }
+
+    /// Whether no chat room actor runs.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.actors.is_empty()
+    }
+
     fn spawn(&self, room: RoomKey) -> Addr<ChatRoom> {
         let hub = self.clone();
         ChatRoom::start_in_arbiter(&self.arbiter, move |_| ChatRoom::new(room, hub))

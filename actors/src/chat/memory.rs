@@ -15,6 +15,7 @@ struct Tables {
     messages: Vec<(RoomKey, ChatMessage, bool)>,
     restrictions: HashSet<(RoomKey, UserId, RestrictionKind)>,
     slow_mode: HashMap<RoomKey, u32>,
+    fail_restrictions: bool,
 }
 
 /// Chat kept in memory.
@@ -29,6 +30,12 @@ impl InMemoryChatStore {
         self.tables
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes loading restrictions fail (`true`) or work again, as a
+    /// database that went away would.
+    pub fn fail_restrictions(&self, fail: bool) {
+        self.tables().fail_restrictions = fail;
     }
 
     /// Stored, not deleted messages of `room`, oldest first.
@@ -69,6 +76,9 @@ impl ChatStore for InMemoryChatStore {
 
     async fn restrictions(&self, room: RoomKey) -> Result<Restrictions, ChatStoreError> {
         let tables = self.tables();
+        if tables.fail_restrictions {
+            return Err(ChatStoreError("the store is unavailable".into()));
+        }
         let of = |kind| {
             tables
                 .restrictions

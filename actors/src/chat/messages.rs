@@ -38,6 +38,19 @@ pub enum Moderation {
     SlowMode(u32),
 }
 
+impl Moderation {
+    /// The user the action restricts or frees, if it names one.
+    #[must_use]
+    pub const fn target(&self) -> Option<UserId> {
+        match self {
+            Self::Mute(user) | Self::Unmute(user) | Self::Ban(user) | Self::Unban(user) => {
+                Some(*user)
+            }
+            Self::DeleteMessage(_) | Self::SlowMode(_) => None,
+        }
+    }
+}
+
 /// Apply a moderation action (persisted before it answers).
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<(), ChatRejection>")]

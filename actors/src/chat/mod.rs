@@ -49,6 +49,11 @@ pub const FLUSH_EVERY: Duration = Duration::from_millis(200);
 pub const PRESENCE_EVERY: Duration = Duration::from_millis(500);
 /// A room with no viewer for this long stops (its state is in the store).
 pub const IDLE_STOP_AFTER: Duration = Duration::from_secs(300);
+/// The first wait before loading a room's restrictions again after a failure;
+/// it doubles up to [`RESTRICTIONS_RETRY_MAX`].
+pub const RESTRICTIONS_RETRY_FIRST: Duration = Duration::from_millis(500);
+/// The longest wait between two tries to load a room's restrictions.
+pub const RESTRICTIONS_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Who is in the room.
 #[derive(Debug, Default)]
@@ -116,6 +121,11 @@ pub struct ChatRoom {
     muted: HashSet<UserId>,
     banned: HashSet<UserId>,
     slow_mode: Duration,
+    /// Whether the mutes, bans and slow mode above are loaded: until they
+    /// are, chat is refused (fail closed), never judged without them.
+    restrictions_loaded: bool,
+    /// The wait before the next try to load them.
+    restrictions_retry: Duration,
     last_sent: HashMap<UserId, Instant>,
     /// Per-user message rate (GCRA), none when off; the actor is its only user.
     rate: Option<DefaultKeyedRateLimiter<UserId>>,
@@ -160,6 +170,8 @@ impl ChatRoom {
             muted: HashSet::new(),
             banned: HashSet::new(),
             slow_mode: Duration::ZERO,
+            restrictions_loaded: false,
+            restrictions_retry: RESTRICTIONS_RETRY_FIRST,
             last_sent: HashMap::new(),
             rate,
             pending: Vec::new(),
@@ -265,6 +277,37 @@ impl ChatRoom {
         }
     }
 
+    /// Loads the room's mutes, bans and slow mode; on failure chat stays
+    /// refused and the load is tried again, with a growing wait. The first
+    /// load holds the mailbox, so nothing is judged before it is done.
+    fn load_restrictions(&mut self, ctx: &mut Context<Self>, first: bool) {
+        let store = self.store.clone();
+        let room = self.room;
+        let load = async move { store.restrictions(room).await }
+            .into_actor(self)
+            .map(|loaded, act, ctx| match loaded {
+                Ok(restrictions) => {
+                    act.muted = restrictions.muted.into_iter().collect();
+                    act.banned = restrictions.banned.into_iter().collect();
+                    act.slow_mode = Duration::from_secs(u64::from(restrictions.slow_mode_secs));
+                    act.restrictions_loaded = true;
+                    act.restrictions_retry = RESTRICTIONS_RETRY_FIRST;
+                }
+                Err(e) => {
+                    let wait = act.restrictions_retry;
+                    act.restrictions_retry = (wait * 2).min(RESTRICTIONS_RETRY_MAX);
+                    tracing::error!(room = %act.room, error = %e, retry_in_ms = wait.as_millis(),
+                        "loading chat restrictions failed; chat is refused until they load");
+                    ctx.run_later(wait, |act, ctx| act.load_restrictions(ctx, false));
+                }
+            });
+        if first {
+            ctx.wait(load);
+        } else {
+            ctx.spawn(load);
+        }
+    }
+
     fn publish_presence(&mut self, ctx: &mut Context<Self>) {
         if self.presence.connections == 0 {
             let since = *self.presence.empty_since.get_or_insert_with(Instant::now);
@@ -294,22 +337,7 @@ impl Actor for ChatRoom {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         // Nothing is judged before the room's restrictions are known.
-        let store = self.store.clone();
-        let room = self.room;
-        ctx.wait(
-            async move { store.restrictions(room).await }
-                .into_actor(self)
-                .map(|loaded, act, _| match loaded {
-                    Ok(restrictions) => {
-                        act.muted = restrictions.muted.into_iter().collect();
-                        act.banned = restrictions.banned.into_iter().collect();
-                        act.slow_mode = Duration::from_secs(u64::from(restrictions.slow_mode_secs));
-                    }
-                    Err(e) => {
-                        tracing::error!(room = %act.room, error = %e, "loading chat restrictions failed");
-                    }
-                }),
-        );
+        self.load_restrictions(ctx, true);
         ctx.run_interval(FLUSH_EVERY, |act, ctx| act.flush(ctx));
         ctx.run_interval(PRESENCE_EVERY, |act, ctx| act.publish_presence(ctx));
     }

@@ -35,6 +35,10 @@ pub enum ChatRejection {
     /// Storage failed; nothing was changed.
     #[error("chat storage is unavailable")]
     Unavailable,
+    /// The room's bans, mutes and slow mode could not be loaded: no chat
+    /// is accepted until they are (the load is retried).
+    #[error("this room's moderation could not be loaded; retry shortly")]
+    ModerationUnavailable,
 }
 
 impl ChatRejection {
@@ -48,7 +52,7 @@ impl ChatRejection {
             Self::Banned => Code::Banned,
             Self::RateLimited { .. } => Code::RateLimited,
             Self::NotFound => Code::NotFound,
-            Self::Unavailable => Code::Unavailable,
+            Self::Unavailable | Self::ModerationUnavailable => Code::Unavailable,
         }
     }
 
@@ -65,18 +69,40 @@ impl ChatRejection {
                 "retry_after_secs": retry_after_ms.div_ceil(1000),
                 "reason": reason,
             }),
+            Self::ModerationUnavailable => json!({ "retry_after_secs": 1 }),
             _ => json!({}),
         }
     }
 }
 
-/// The text as it will be shown: control characters removed, trimmed, and
-/// between 1 and [`MAX_CHAT_CHARS`] characters.
+/// Whether `c` is an invisible formatting character that can disguise text:
+/// bidirectional overrides, embeddings and isolates (which reverse what
+/// follows them), zero-width spaces and joiners, and the byte-order mark.
+#[must_use]
+pub const fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{FEFF}'
+    )
+}
+
+/// The text as it will be shown: control and invisible formatting
+/// characters ([`is_invisible_format`]) removed, trimmed, and between 1 and
+/// [`MAX_CHAT_CHARS`] characters.
 ///
 /// # Errors
 /// [`ChatRejection::Empty`] or [`ChatRejection::TooLong`].
 pub fn clean_text(text: &str) -> Result<String, ChatRejection> {
-    let cleaned: String = text.chars().filter(|c| !c.is_control()).collect();
+    let cleaned: String = text
+        .chars()
+        .filter(|&c| !c.is_control() && !is_invisible_format(c))
+        .collect();
     let cleaned = cleaned.trim();
     if cleaned.is_empty() {
         return Err(ChatRejection::Empty);

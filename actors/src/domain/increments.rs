@@ -28,7 +28,13 @@ pub enum InvalidIncrements {
     /// A step is zero or negative.
     #[error("every increment step must be greater than 0")]
     NonPositiveStep,
+    /// A step is larger than [`MAX_INCREMENT_STEP`].
+    #[error("an increment step is at most {MAX_INCREMENT_STEP} minor units")]
+    StepTooLarge,
 }
+
+/// The largest increment step: 1,000,000.00 in a currency of cents.
+pub const MAX_INCREMENT_STEP: i64 = 100_000_000;
 
 /// A validated increment table: starts at 0, strictly ascending, steps > 0.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +54,9 @@ impl IncrementTable {
         }
         if tiers.iter().any(|t| t.step <= 0) {
             return Err(InvalidIncrements::NonPositiveStep);
+        }
+        if tiers.iter().any(|t| t.step > MAX_INCREMENT_STEP) {
+            return Err(InvalidIncrements::StepTooLarge);
         }
         if tiers.windows(2).any(|w| w[0].from >= w[1].from) {
             return Err(InvalidIncrements::NotAscending);

@@ -1,6 +1,8 @@
 //! `apply`: folds one event into the state. Pure and total; used live and
 //! for recovery, so replaying the journal rebuilds exactly the live state.
 
+use chrono::TimeDelta;
+
 use super::{
     AuctionState, AuctionStatus, EndReason, Ending, Event, EventKind, Leader, RecordedBid,
 };
@@ -115,15 +117,32 @@ pub fn apply(state: &mut AuctionState, event: &Event) {
     }
 }
 
+/// How long a bid's request id answers a retry with its first outcome.
+pub const REQUEST_ID_TTL: TimeDelta = TimeDelta::minutes(10);
+/// Request ids kept per bidder at most (the newest).
+pub const MAX_REQUEST_IDS_PER_BIDDER: usize = 32;
+
+/// Keeps `bid` under its request id; forgets the bidder's ids older than
+/// [`REQUEST_ID_TTL`] and all but the newest [`MAX_REQUEST_IDS_PER_BIDDER`].
+/// Judged by the event's time, so a replay forgets exactly the same.
 fn remember(
     state: &mut AuctionState,
     bidder_id: crate::domain::UserId,
     request_id: &str,
     bid: RecordedBid,
 ) {
-    state
-        .requests
-        .entry(bidder_id)
-        .or_default()
-        .insert(request_id.to_owned(), bid);
+    let oldest_kept = bid.placed_at - REQUEST_ID_TTL;
+    let ids = state.requests.entry(bidder_id).or_default();
+    ids.insert(request_id.to_owned(), bid);
+    ids.retain(|_, recorded| recorded.placed_at >= oldest_kept);
+    while ids.len() > MAX_REQUEST_IDS_PER_BIDDER {
+        let oldest = ids
+            .iter()
+            .min_by_key(|(_, recorded)| recorded.seq)
+            .map(|(id, _)| id.clone());
+        match oldest {
+            Some(id) => ids.remove(&id),
+            None => break,
+        };
+    }
 }

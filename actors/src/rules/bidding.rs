@@ -38,6 +38,16 @@ fn reserve_reached(state: &AuctionState, max: i64) -> bool {
         .is_none_or(|reserve| max >= reserve)
 }
 
+/// The longest bid `request_id`, in characters.
+pub const MAX_REQUEST_ID_CHARS: usize = 64;
+
+/// 1 to [`MAX_REQUEST_ID_CHARS`] printable ASCII characters (no space).
+#[must_use]
+pub fn valid_request_id(request_id: &str) -> bool {
+    (1..=MAX_REQUEST_ID_CHARS).contains(&request_id.len())
+        && request_id.bytes().all(|b| b.is_ascii_graphic())
+}
+
 /// The visible price after a leader with maximum `max` stands at `price`:
 /// raised to the reserve when the maximum reaches it.
 fn with_reserve(state: &AuctionState, price: i64, max: i64) -> i64 {
@@ -53,10 +63,13 @@ pub(super) fn place_bid(
     now: DateTime<Utc>,
     out: &mut Emitter<'_>,
 ) -> Result<(), Rejection> {
-    if let Some(request_id) = &bid.request_id
-        && state.recorded_bid(bid.bidder_id, request_id).is_some()
-    {
-        return Ok(());
+    if let Some(request_id) = &bid.request_id {
+        if !valid_request_id(request_id) {
+            return Err(Rejection::InvalidRequestId);
+        }
+        if state.recorded_bid(bid.bidder_id, request_id).is_some() {
+            return Ok(());
+        }
     }
     require_open_to(state, bid.bidder_id, now)?;
     let amount = bid.amount;

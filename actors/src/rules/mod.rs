@@ -16,7 +16,8 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use apply::apply;
+pub use apply::{MAX_REQUEST_IDS_PER_BIDDER, REQUEST_ID_TTL, apply};
+pub use bidding::{MAX_REQUEST_ID_CHARS, valid_request_id};
 use command::BidRequest;
 pub use command::{Bid, BidIds, Command};
 pub use config::{

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::AuctionStatus;
+use super::{AuctionStatus, MAX_REQUEST_ID_CHARS};
 use crate::Code;
 
 /// A refused command, with its stable [`Code`].
@@ -55,6 +55,9 @@ pub enum Rejection {
         /// The maximum they hold.
         max_amount: i64,
     },
+    /// A bid's request id is empty, too long or not printable ASCII.
+    #[error("a request_id is 1 to {MAX_REQUEST_ID_CHARS} printable ASCII characters")]
+    InvalidRequestId,
     /// A new auction's settings are invalid.
     #[error("invalid auction: {reason}")]
     InvalidConfig {
@@ -79,6 +82,7 @@ impl Rejection {
             Self::InvalidTransition { .. } => Code::InvalidTransition,
             Self::AlreadyLeading { .. } => Code::AlreadyLeading,
             Self::InvalidConfig { .. } => Code::InvalidConfig,
+            Self::InvalidRequestId => Code::InvalidRequestId,
         }
     }
 
@@ -94,6 +98,7 @@ impl Rejection {
             Self::AlreadyLeading { max_amount } => json!({ "max_amount": max_amount }),
             Self::InvalidAmount { reason } => json!({ "reason": reason }),
             Self::InvalidConfig { reason } => json!({ "reason": reason }),
+            Self::InvalidRequestId => json!({ "max_chars": MAX_REQUEST_ID_CHARS }),
             _ => json!({}),
         }
     }

@@ -9,6 +9,7 @@
 
 mod actor;
 mod chat;
+mod hardening;
 mod helpers;
 mod props;
 mod writer;

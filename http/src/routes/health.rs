@@ -1,8 +1,10 @@
 //! Liveness, readiness and metrics.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, get, web};
+use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::state::AppState;
@@ -80,9 +82,33 @@ async fn ready(state: web::Data<AppState>) -> HttpResponse {
     responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
 )]
 #[get("/metrics")]
-async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+async fn metrics(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if !may_read_metrics(&req, &state) {
+        return crate::error::ApiError::from(blytz::Error::forbidden(
+            "metrics are read from an address in BLYTZ_METRICS_ALLOW or with BLYTZ_METRICS_TOKEN",
+        ))
+        .error_response();
+    }
     state.metrics.run_upkeep();
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())
+}
+
+/// `/metrics` is for the operator: a client address in `BLYTZ_METRICS_ALLOW`,
+/// or `Authorization: Bearer <BLYTZ_METRICS_TOKEN>`.
+fn may_read_metrics(req: &HttpRequest, state: &AppState) -> bool {
+    let config = &state.config;
+    let allowed = state
+        .limits
+        .client_ip_of(req)
+        .is_some_and(|ip| config.metrics_allow.iter().any(|net| net.contains(&ip)));
+    let token = match (&config.metrics_token, crate::extract::bearer_token(req)) {
+        // Compared as digests: the time taken says nothing of the token.
+        (Some(expected), Some(given)) => {
+            Sha256::digest(expected.expose_secret().as_bytes()) == Sha256::digest(given.as_bytes())
+        }
+        _ => false,
+    };
+    allowed || token
 }

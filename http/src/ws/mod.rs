@@ -4,6 +4,7 @@
 //! without a token a client may watch but not bid. Each connection is a
 //! [`session::WsSession`] actor plus a [`writer`] task.
 
+pub mod budget;
 pub mod protocol;
 pub mod session;
 pub mod writer;
@@ -55,6 +56,7 @@ pub async fn connect(
         )),
         None => None,
     };
+    let connection = state.ws.connect(state.limits.client_ip_of(&req))?;
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::from(Error::validation("upgrade", "websocket", e.to_string())))?;
     let stream = stream.max_frame_size(MAX_FRAME_BYTES);
@@ -63,7 +65,7 @@ pub async fn connect(
     let state = state.get_ref().clone();
     session::WsSession::create(move |ctx| {
         ctx.add_stream(stream);
-        session::WsSession::new(user, state, out)
+        session::WsSession::new(user, state, out, connection)
     });
     Ok(response)
 }

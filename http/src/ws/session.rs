@@ -8,21 +8,25 @@
 //! [`CLIENT_TIMEOUT`] is dropped.
 
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
-use blytz::auctions::AuctionFilter;
-use blytz::pagination::Page;
 use blytz::{Code, Error};
+use blytz_actors::auction::messages::GetView;
 use blytz_actors::chat::messages::{Join, Leave};
 use blytz_actors::domain::AuctionId;
-use blytz_actors::rooms::RoomKey;
+use blytz_actors::rooms::{RoomKey, Subscription};
 use blytz_actors::rules::Bid;
 use blytz_actors::view::Outcome;
-use serde_json::{Map, json};
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
+use super::budget::{ConnectionPermit, WsSettings};
 use super::protocol::{self, ClientMessage};
 use super::writer::Outgoing;
 use crate::command;
@@ -33,8 +37,9 @@ use crate::state::AppState;
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 /// A client silent this long is disconnected.
 pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Auctions a show snapshot lists at most.
-const SHOW_SNAPSHOT_LIMIT: u32 = 100;
+/// Messages refused in a row for going over the message rate before the
+/// connection is closed: a client that ignores `rate_limited` is dropped.
+const REFUSALS_BEFORE_CLOSE: u32 = 100;
 
 /// One WebSocket connection.
 pub struct WsSession {
@@ -49,8 +54,19 @@ pub struct WsSession {
     joined: HashSet<RoomKey>,
     /// The user's display name, read once at the first chat message.
     display_name: Option<String>,
-    /// Per room: whether the user skips slow mode (seller, moderator, admin).
+    /// Per joined room: whether the user skips slow mode (seller, moderator, admin).
     exempt: HashMap<RoomKey, bool>,
+    /// Rooms whose subscribe is being answered (they count as rooms).
+    subscribing: HashSet<RoomKey>,
+    /// Requests being answered.
+    in_flight: u32,
+    /// The connection's message rate, none when off.
+    rate: Option<DefaultDirectRateLimiter>,
+    /// Messages refused in a row for the rate.
+    refused_in_a_row: u32,
+    settings: WsSettings,
+    /// Counts this connection against its client IP while it lives.
+    _connection: Option<ConnectionPermit>,
 }
 
 impl std::fmt::Debug for WsSession {
@@ -62,8 +78,18 @@ impl std::fmt::Debug for WsSession {
 }
 
 impl WsSession {
-    /// A session for `user` writing through `out`.
-    pub fn new(user: Option<AuthUser>, state: AppState, out: mpsc::Sender<Outgoing>) -> Self {
+    /// A session for `user` writing through `out`, counted by `connection`.
+    pub fn new(
+        user: Option<AuthUser>,
+        state: AppState,
+        out: mpsc::Sender<Outgoing>,
+        connection: Option<ConnectionPermit>,
+    ) -> Self {
+        let settings = state.ws.settings();
+        let rate = NonZeroU32::new(settings.messages_per_sec).map(|per_sec| {
+            let burst = NonZeroU32::new(settings.message_burst).unwrap_or(per_sec);
+            RateLimiter::direct(Quota::per_second(per_sec).allow_burst(burst))
+        });
         Self {
             user,
             state,
@@ -72,7 +98,64 @@ impl WsSession {
             joined: HashSet::new(),
             display_name: None,
             exempt: HashMap::new(),
+            subscribing: HashSet::new(),
+            in_flight: 0,
+            rate,
+            refused_in_a_row: 0,
+            settings,
+            _connection: connection,
         }
+    }
+
+    /// Counts a request that will be answered later, or refuses it when the
+    /// connection has as many in flight as it may.
+    fn begin(&mut self, id: Option<&str>, ctx: &mut Context<Self>) -> bool {
+        let max = self.settings.in_flight_per_connection;
+        if max > 0 && self.in_flight >= max {
+            let error = rate_limited(
+                format!("at most {max} requests of a connection are answered at once"),
+                1,
+                "in_flight",
+            );
+            self.reply_error(id, &error, ctx);
+            return false;
+        }
+        self.in_flight += 1;
+        true
+    }
+
+    fn end(&mut self) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// Whether the message rate lets one more message in; answers (or
+    /// closes the connection) when not.
+    fn admit(&mut self, text: &str, ctx: &mut Context<Self>) -> bool {
+        let Some(Err(not_until)) = self.rate.as_ref().map(RateLimiter::check) else {
+            self.refused_in_a_row = 0;
+            return true;
+        };
+        self.refused_in_a_row += 1;
+        if self.refused_in_a_row > REFUSALS_BEFORE_CLOSE {
+            let reason = CloseReason {
+                code: CloseCode::Policy,
+                description: Some("too many messages".into()),
+            };
+            let _full = self.out.try_send(Outgoing::Close(Some(reason)));
+            ctx.stop();
+            return false;
+        }
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let error = rate_limited(
+            format!(
+                "at most {} messages a second per connection",
+                self.settings.messages_per_sec
+            ),
+            wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            "messages",
+        );
+        self.reply_error(protocol::id_of(text).as_deref(), &error, ctx);
+        false
     }
 
     fn join(&mut self, room: RoomKey) {
@@ -83,13 +166,12 @@ impl WsSession {
     }
 
     fn leave(&mut self, room: RoomKey) {
+        self.exempt.remove(&room);
         if self.joined.remove(&room) {
             let user_id = self.user.map(|u| u.id);
-            self.state
-                .shows
-                .chat()
-                .room(room)
-                .do_send(Leave { user_id });
+            if let Some(chat) = self.state.shows.chat().running(room) {
+                chat.do_send(Leave { user_id });
+            }
         }
     }
 
@@ -115,6 +197,9 @@ impl WsSession {
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
+        if !self.admit(text, ctx) {
+            return;
+        }
         let message = match serde_json::from_str::<ClientMessage>(text) {
             Ok(message) => message,
             Err(e) => {
@@ -168,6 +253,9 @@ impl WsSession {
             Ok(key) => key,
             Err(e) => return self.reply_error(id.as_deref(), &invalid_room(&e.to_string()), ctx),
         };
+        if !self.begin(id.as_deref(), ctx) {
+            return;
+        }
         let state = self.state.clone();
         let known_name = self.display_name.clone();
         let known_exempt = self.exempt.get(&key).copied();
@@ -191,8 +279,12 @@ impl WsSession {
             fut.into_actor(self)
                 .map(move |result, act, ctx| match result {
                     Ok((name, exempt, message)) => {
+                        act.end();
                         act.display_name = Some(name);
-                        act.exempt.insert(key, exempt);
+                        // Kept for the rooms this connection is in only.
+                        if act.joined.contains(&key) {
+                            act.exempt.insert(key, exempt);
+                        }
                         match message {
                             Ok(message) => {
                                 let reply = json!({"type": "chat.accepted", "message": message});
@@ -204,7 +296,10 @@ impl WsSession {
                             Err(e) => act.reply_error(id.as_deref(), &e, ctx),
                         }
                     }
-                    Err(e) => act.reply_error(id.as_deref(), &e, ctx),
+                    Err(e) => {
+                        act.end();
+                        act.reply_error(id.as_deref(), &e, ctx);
+                    }
                 }),
         );
     }
@@ -227,18 +322,21 @@ impl WsSession {
             Ok(action) => action,
             Err(e) => return self.reply_error(id.as_deref(), &e, ctx),
         };
+        if !self.begin(id.as_deref(), ctx) {
+            return;
+        }
         let state = self.state.clone();
         let caller = user.caller();
         let room = room.to_owned();
         ctx.spawn(
             async move { state.shows.moderate(key, caller, action).await }
                 .into_actor(self)
-                .map(move |result, act, ctx| match result {
-                    Ok(()) => {
+                .map(move |result, act, ctx| match (act.end(), result) {
+                    ((), Ok(())) => {
                         let reply = json!({"type": "moderated", "room": room});
                         act.push(Outgoing::Text(protocol::with_id(reply, id.as_deref())), ctx);
                     }
-                    Err(e) => act.reply_error(id.as_deref(), &e, ctx),
+                    ((), Err(e)) => act.reply_error(id.as_deref(), &e, ctx),
                 }),
         );
     }
@@ -248,52 +346,50 @@ impl WsSession {
             Ok(key) => key,
             Err(e) => return self.reply_error(id.as_deref(), &invalid_room(&e.to_string()), ctx),
         };
-        // Subscribe first, then read the snapshot: nothing falls between.
-        let lanes = self.state.auctions.engine().rooms().join(key);
-        let auctions = self.state.auctions.clone();
+        let max = self.settings.rooms_per_connection;
+        let counted = self.joined.contains(&key) || self.subscribing.contains(&key);
+        if !counted
+            && max > 0
+            && self.joined.len() + self.subscribing.len() >= usize::try_from(max).unwrap_or(0)
+        {
+            let error = Error::refused(
+                Code::TooManyRooms,
+                format!("a connection may be in at most {max} rooms: unsubscribe from one first"),
+            )
+            .with_detail("max_rooms", max);
+            return self.reply_error(id.as_deref(), &error, ctx);
+        }
+        if !self.begin(id.as_deref(), ctx) {
+            return;
+        }
+        self.subscribing.insert(key);
+        let state = self.state.clone();
         let room = room.to_owned();
-        let fut = async move {
-            let (snapshot, seq) = match key {
-                RoomKey::Auction(auction) => {
-                    let view = auctions.view(auction).await?;
-                    let seq = view.seq;
-                    (json!(view), Some(seq))
-                }
-                RoomKey::Show(show) => {
-                    let filter = AuctionFilter {
-                        show_id: Some(show),
-                        ..AuctionFilter::default()
-                    };
-                    let page = Page {
-                        limit: Some(SHOW_SNAPSHOT_LIMIT),
-                        cursor: None,
-                    };
-                    let items = auctions.list(&filter, &page).await?.items;
-                    (json!({ "auctions": items }), None)
-                }
-            };
-            Ok::<_, Error>((snapshot, seq))
-        };
         ctx.spawn(
-            fut.into_actor(self)
-                .map(move |result, act, ctx| match result {
-                    Ok((snapshot, snapshot_seq)) => {
-                        act.join(key);
-                        let reply = protocol::with_id(
-                            json!({"type": "subscribed", "room": room, "snapshot": snapshot}),
-                            id.as_deref(),
-                        );
-                        act.push(
-                            Outgoing::Join {
-                                room: key,
-                                lanes,
-                                reply,
-                                snapshot_seq,
-                            },
-                            ctx,
-                        );
+            async move { room_snapshot(&state, key).await }
+                .into_actor(self)
+                .map(move |result, act, ctx| {
+                    act.end();
+                    act.subscribing.remove(&key);
+                    match result {
+                        Ok((lanes, snapshot, snapshot_seq)) => {
+                            act.join(key);
+                            let reply = protocol::with_id(
+                                json!({"type": "subscribed", "room": room, "snapshot": snapshot}),
+                                id.as_deref(),
+                            );
+                            act.push(
+                                Outgoing::Join {
+                                    room: key,
+                                    lanes,
+                                    reply,
+                                    snapshot_seq,
+                                },
+                                ctx,
+                            );
+                        }
+                        Err(e) => act.reply_error(id.as_deref(), &e, ctx),
                     }
-                    Err(e) => act.reply_error(id.as_deref(), &e, ctx),
                 }),
         );
     }
@@ -305,21 +401,24 @@ impl WsSession {
         let Ok(auction) = auction_id.parse::<AuctionId>() else {
             return self.reply_error(id.as_deref(), &Error::NotFound { what: "auction" }, ctx);
         };
+        if !self.begin(id.as_deref(), ctx) {
+            return;
+        }
         let state = self.state.clone();
         let command = command::bid(bid);
         ctx.spawn(
             async move { command::execute(&state, user.caller(), auction, command).await }
                 .into_actor(self)
-                .map(move |result, act, ctx| match result {
-                    Ok(Outcome::Bid(outcome)) => {
+                .map(move |result, act, ctx| match (act.end(), result) {
+                    ((), Ok(Outcome::Bid(outcome))) => {
                         let reply = protocol::bid_accepted(id.as_deref(), &outcome);
                         act.push(Outgoing::Text(reply), ctx);
                     }
-                    Ok(Outcome::Auction(_)) => {
+                    ((), Ok(Outcome::Auction(_))) => {
                         let error = Error::Internal(anyhow::anyhow!("a bid answered no bid"));
                         act.reply_error(id.as_deref(), &error, ctx);
                     }
-                    Err(e) => act.reply_error(id.as_deref(), &e, ctx),
+                    ((), Err(e)) => act.reply_error(id.as_deref(), &e, ctx),
                 }),
         );
     }
@@ -334,6 +433,57 @@ fn not_authenticated(what: &str) -> Error {
 
 fn invalid_room(message: &str) -> Error {
     Error::validation("room", "room", message.to_owned())
+}
+
+fn rate_limited(message: String, retry_after_secs: u64, reason: &'static str) -> Error {
+    Error::refused(Code::RateLimited, message)
+        .with_detail("retry_after_secs", retry_after_secs.max(1))
+        .with_detail("reason", reason)
+}
+
+/// Checks that `room`'s auction or show exists, joins the room, then reads
+/// its snapshot: a room is made only for what exists, and nothing falls
+/// between the snapshot and the frames that follow it. An open auction is in
+/// memory; anything else is read from the database under the shared look-up
+/// permits, and a show's snapshot is served from memory for a second.
+async fn room_snapshot(
+    state: &AppState,
+    room: RoomKey,
+) -> Result<(Subscription, Value, Option<u64>), Error> {
+    let engine = state.auctions.engine();
+    match room {
+        RoomKey::Auction(auction) => {
+            if engine.index().get(auction).is_none() {
+                state.ws.lookup(engine.auction(auction)).await?;
+            }
+            let lanes = engine.rooms().join(room);
+            let view = state.auctions.view(auction).await?;
+            let seq = view.seq;
+            Ok((lanes, json!(view), Some(seq)))
+        }
+        RoomKey::Show(show) => {
+            let auctions = match state.ws.cached_show(show) {
+                Some(auctions) => auctions,
+                None => {
+                    let auctions =
+                        Arc::new(state.ws.lookup(state.shows.room_snapshot(show)).await?);
+                    state.ws.cache_show(show, Arc::clone(&auctions));
+                    auctions
+                }
+            };
+            let lanes = engine.rooms().join(room);
+            let mut items = Vec::with_capacity(auctions.len());
+            for view in auctions.iter() {
+                // An open lot is live in memory: its own view is the freshest.
+                let live = match engine.index().get(view.id) {
+                    Some(addr) => addr.send(GetView).await.ok().and_then(Result::ok),
+                    None => None,
+                };
+                items.push(live.unwrap_or_else(|| view.clone()));
+            }
+            Ok((lanes, json!({ "auctions": items }), None))
+        }
+    }
 }
 
 impl Actor for WsSession {

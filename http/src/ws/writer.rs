@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use actix_ws::{CloseCode, CloseReason, Session};
 use blytz_actors::Engine;
-use blytz_actors::rooms::{Frame, RoomKey, Subscription};
+use blytz_actors::rooms::{Frame, RoomGuard, RoomKey, Subscription};
 use bytes::Bytes;
 use bytestring::ByteString;
 use tokio::sync::mpsc;
@@ -80,6 +80,9 @@ async fn send(session: &mut Session, text: ByteString) -> bool {
 }
 
 async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engine: Engine) {
+    // Declared before the streams, so dropped after them on every way out:
+    // a room's guard must see its receivers gone to drop an idle room.
+    let mut guards: HashMap<RoomKey, RoomGuard> = HashMap::new();
     let mut rooms: StreamMap<RoomKey, BroadcastStream<Frame>> = StreamMap::new();
     let mut chat: StreamMap<RoomKey, BroadcastStream<Bytes>> = StreamMap::new();
     let mut stale: HashMap<RoomKey, u64> = HashMap::new();
@@ -95,8 +98,10 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
                 let ok = match command {
                     Outgoing::Text(text) => send(&mut session, text.into()).await,
                     Outgoing::Join { room, lanes, reply, snapshot_seq } => {
-                        rooms.insert(room, BroadcastStream::new(lanes.events));
-                        chat.insert(room, BroadcastStream::new(lanes.chat));
+                        let (events, chat_lane, guard) = lanes.into_parts();
+                        rooms.insert(room, BroadcastStream::new(events));
+                        chat.insert(room, BroadcastStream::new(chat_lane));
+                        guards.insert(room, guard);
                         match snapshot_seq {
                             Some(seq) => stale.insert(room, seq),
                             None => stale.remove(&room),
@@ -106,6 +111,7 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
                     Outgoing::Leave { room, reply } => {
                         rooms.remove(&room);
                         chat.remove(&room);
+                        guards.remove(&room);
                         stale.remove(&room);
                         send(&mut session, reply.into()).await
                     }
