@@ -82,6 +82,7 @@ test('a frame lost on the way leaves a gap in seq: the page resubscribes and sho
   const { context, page } = await newPage(browser, PHONE);
   await signInContext(context, rita);
   let dropped = 0;
+  let subscribed = 0;
   const subscribes = [];
   await page.routeWebSocket(/\/ws/, (ws) => {
     const upstream = ws.connectToServer();
@@ -91,6 +92,7 @@ test('a frame lost on the way leaves a gap in seq: the page resubscribes and sho
       upstream.send(message);
     });
     upstream.onMessage((message) => {
+      if (message.includes('"type":"subscribed"')) subscribed += 1;
       // Lose the first bid frame of the lot.
       if (!dropped && message.includes('"type":"auction.bid"')) {
         dropped += 1;
@@ -101,6 +103,8 @@ test('a frame lost on the way leaves a gap in seq: the page resubscribes and sho
   });
   await page.goto(`${base}/shows/${show.id}`);
   await until(async () => (await text(page, '[data-test=bid]')) === 'Bid $5', 'the bid button');
+  // The room's snapshot is in before the bid: the bid reaches the page only as a frame.
+  await until(async () => subscribed === 1, 'the room subscribed');
 
   await api(base, 'POST', `/auctions/${lot.id}/bids`, { amount: 500 }, sid.access_token);
   await until(async () => dropped === 1, 'the first bid frame dropped');

@@ -1,13 +1,23 @@
 //! argon2id password hashing, off the async threads.
 
+use std::sync::LazyLock;
+
 use anyhow::Context;
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use tokio::sync::Semaphore;
+
+/// Hashes and checks running at once: one per core. Each takes argon2id's
+/// 19 MiB; unbounded, a burst of sign-ups or logins would take that much per
+/// request (and the allocator keeps most of it after the burst).
+static HASHING: LazyLock<Semaphore> =
+    LazyLock::new(|| Semaphore::new(std::thread::available_parallelism().map_or(2, usize::from)));
 
 /// Hash a password with argon2id (default parameters, random salt) on a
 /// blocking thread.
 pub async fn hash(password: String) -> anyhow::Result<String> {
+    let _turn = HASHING.acquire().await.context("password hashing turn")?;
     tokio::task::spawn_blocking(move || {
         Argon2::default()
             .hash_password(password.as_bytes())
@@ -20,6 +30,7 @@ pub async fn hash(password: String) -> anyhow::Result<String> {
 
 /// Whether `password` matches the stored PHC `hash`, checked on a blocking thread.
 pub async fn verify(password: String, hash: String) -> anyhow::Result<bool> {
+    let _turn = HASHING.acquire().await.context("password hashing turn")?;
     tokio::task::spawn_blocking(move || {
         let parsed =
             PasswordHash::new(&hash).map_err(|e| anyhow::anyhow!("stored hash unreadable: {e}"))?;
