@@ -199,14 +199,14 @@ pub const WRITE_PROBE_WAIT: Duration = Duration::from_millis(250);
 
 /// Whether a database error means the database cannot be reached or
 /// written right now (a retry later may succeed), as opposed to a bad query
-/// or a broken rule: pool timeouts, a closed pool, I/O and TLS failures;
+/// or a broken rule: pool timeouts, I/O and TLS failures;
 /// PostgreSQL's connection exceptions (class 08), shutdowns and refusals
 /// (57P01–57P03), too many connections (53300), read-only transactions
 /// (25006); SQLite's busy, locked, read-only, I/O, full and cannot-open.
+/// A pool the server closed itself is not an outage (it stays `internal`).
 pub fn is_unavailable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
