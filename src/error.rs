@@ -155,7 +155,14 @@ pub fn details_map(value: Value) -> Map<String, Value> {
 }
 
 impl From<sqlx::Error> for Error {
+    /// A database that cannot be reached or written right now is a 503
+    /// `unavailable` (see [`crate::db::is_unavailable`]); anything else is
+    /// `internal`.
     fn from(e: sqlx::Error) -> Self {
+        if crate::db::is_unavailable(&e) {
+            tracing::warn!(error = %e, "database unavailable");
+            return Self::code_only(Code::Unavailable);
+        }
         Self::Internal(anyhow::Error::new(e).context("database error"))
     }
 }

@@ -11,7 +11,8 @@ pub enum AuctionError {
     #[error(transparent)]
     Rejected(#[from] Rejection),
     /// The journal failed: nothing of the command was acknowledged and the
-    /// auction is rebuilt from the journal (a plain 500).
+    /// auction is rebuilt from the journal. A store that cannot be reached
+    /// is a 503 `unavailable` (retry); a conflict or corrupt journal a 500.
     #[error("the auction journal failed: {0}")]
     Journal(#[from] JournalError),
     /// The auction's actor stopped before answering (a 503; retry).
@@ -25,6 +26,7 @@ impl AuctionError {
     pub const fn code(&self) -> Code {
         match self {
             Self::Rejected(rejection) => rejection.code(),
+            Self::Journal(JournalError::Unavailable(_)) => Code::Unavailable,
             Self::Journal(_) => Code::Internal,
             Self::Unavailable => Code::Unavailable,
         }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use blytz_actors::domain::{AuctionId, ProductId, UserId};
+use blytz_actors::ports::JournalError;
 use blytz_actors::rules::{Command, NewAuction};
 use blytz_actors::view::{AuctionView, Outcome};
 use blytz_actors::{AuctionError, Engine};
@@ -163,6 +164,10 @@ impl From<AuctionError> for Error {
                 Code::Unavailable,
                 "the auction is being recovered; retry shortly",
             ),
+            AuctionError::Journal(JournalError::Unavailable(cause)) => {
+                tracing::warn!(%cause, "auction journal unavailable");
+                Error::code_only(Code::Unavailable)
+            }
             AuctionError::Journal(e) => {
                 Error::Internal(anyhow::Error::new(e).context("auction journal"))
             }

@@ -162,14 +162,71 @@ impl Db {
         }
     }
 
-    /// A round trip to the database, for readiness checks.
+    /// A round trip to the database, for readiness checks. On SQLite it
+    /// also takes the write lock for a moment on a connection of its own
+    /// (readers go on while another connection holds the file locked, so a
+    /// read alone would not see that nothing can be committed), waiting at
+    /// most [`WRITE_PROBE_WAIT`].
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
-        with_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))
+        with_db!(self, pool => sqlx::query("SELECT 1").execute(pool).await.map(|_| ()))?;
+        if let Self::Sqlite(pool) = self {
+            use sqlx::Connection;
+            let options = (*pool.connect_options())
+                .clone()
+                .busy_timeout(WRITE_PROBE_WAIT);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+            let probe = async {
+                sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
+                sqlx::query("ROLLBACK").execute(&mut conn).await
+            }
+            .await;
+            // Closing the connection ends anything the probe left open.
+            let closed = conn.close().await;
+            probe?;
+            closed?;
+        }
+        Ok(())
     }
 
     /// Close every connection (waits for queries in flight).
     pub async fn close(&self) {
         with_db!(self, pool => pool.close().await)
+    }
+}
+
+/// How long the readiness probe waits for SQLite's write lock.
+pub const WRITE_PROBE_WAIT: Duration = Duration::from_millis(250);
+
+/// Whether a database error means the database cannot be reached or
+/// written right now (a retry later may succeed), as opposed to a bad query
+/// or a broken rule: pool timeouts, I/O and TLS failures;
+/// PostgreSQL's connection exceptions (class 08), shutdowns and refusals
+/// (57P01–57P03), too many connections (53300), read-only transactions
+/// (25006); SQLite's busy, locked, read-only, I/O, full and cannot-open.
+/// A pool the server closed itself is not an outage (it stays `internal`).
+pub fn is_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            let Some(code) = db.code() else {
+                return false;
+            };
+            if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite reports the extended code; the primary is its low byte.
+                code.parse::<i32>()
+                    .is_ok_and(|extended| matches!(extended & 0xff, 5 | 6 | 8 | 10 | 13 | 14))
+            } else {
+                code.starts_with("08")
+                    || matches!(
+                        code.as_ref(),
+                        "57P01" | "57P02" | "57P03" | "53300" | "25006"
+                    )
+            }
+        }
+        _ => false,
     }
 }
 

@@ -40,6 +40,10 @@ pub struct AuctionSettings {
     pub eviction_grace: Duration,
     /// Messages that may queue in one auction's mailbox.
     pub mailbox_capacity: usize,
+    /// How often the registry brings back open auctions whose actors
+    /// stopped (a journal that failed, a rebuild that could not read the
+    /// store), so their deadlines still end them. Zero: never.
+    pub recovery_interval: Duration,
 }
 
 impl Default for AuctionSettings {
@@ -48,6 +52,7 @@ impl Default for AuctionSettings {
             snapshot_every: 100,
             eviction_grace: Duration::from_secs(60),
             mailbox_capacity: 4096,
+            recovery_interval: Duration::from_secs(2),
         }
     }
 }

@@ -3,8 +3,8 @@
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::AuctionRegistry;
 use super::messages::{CreateAuction, Resolve, ResumeOpenAuctions};
+use super::{AuctionRegistry, Waiter};
 use crate::AuctionError;
 use crate::auction::AuctionActor;
 use crate::domain::AuctionId;
@@ -37,6 +37,56 @@ impl AuctionRegistry {
             let _ = waiter.send(answer.clone());
         }
     }
+
+    /// Starts loading `auction_id` unless it is loading already; `waiter`
+    /// (if any) is answered when the load ends.
+    fn load(&mut self, auction_id: AuctionId, waiter: Option<Waiter>, ctx: &mut Context<Self>) {
+        let waiters = self.loading.entry(auction_id).or_default();
+        let first = waiters.is_empty();
+        if let Some(waiter) = waiter {
+            waiters.push(waiter);
+        }
+        if first {
+            let store = self.deps.store.clone();
+            let load = async move { store.load(auction_id).await?.rebuild(auction_id) };
+            ctx.spawn(
+                load.into_actor(self)
+                    .map(move |result, act, _| act.loaded(auction_id, result)),
+            );
+        }
+    }
+
+    /// Brings back every open auction that has no actor (one whose journal
+    /// append failed, or whose rebuild could not read the store): its timer
+    /// is armed again. A store that still cannot be read is tried again at
+    /// the next sweep.
+    pub(super) fn sweep(&mut self, ctx: &mut Context<Self>) {
+        if self.sweeping {
+            return;
+        }
+        self.sweeping = true;
+        let store = self.deps.store.clone();
+        ctx.spawn(async move { store.open_auctions().await }.into_actor(self).map(
+            |result, act, ctx| {
+                act.sweeping = false;
+                let open = match result {
+                    Ok(open) => open,
+                    Err(error) => {
+                        tracing::debug!(%error, "recovery sweep: open auctions not read");
+                        return;
+                    }
+                };
+                for auction_id in open {
+                    if act.deps.index.get(auction_id).is_none()
+                        && !act.loading.contains_key(&auction_id)
+                    {
+                        tracing::info!(%auction_id, "recovery sweep: bringing the auction back");
+                        act.load(auction_id, None, ctx);
+                    }
+                }
+            },
+        ));
+    }
 }
 
 impl Handler<Resolve> for AuctionRegistry {
@@ -48,17 +98,7 @@ impl Handler<Resolve> for AuctionRegistry {
             return Box::pin(async move { Ok(addr) });
         }
         let (tx, rx) = oneshot::channel();
-        let waiters = self.loading.entry(auction_id).or_default();
-        let first = waiters.is_empty();
-        waiters.push(tx);
-        if first {
-            let store = self.deps.store.clone();
-            let load = async move { store.load(auction_id).await?.rebuild(auction_id) };
-            ctx.spawn(
-                load.into_actor(self)
-                    .map(move |result, act, _| act.loaded(auction_id, result)),
-            );
-        }
+        self.load(auction_id, Some(tx), ctx);
         Box::pin(async move { rx.await.unwrap_or(Err(AuctionError::Unavailable)) })
     }
 }

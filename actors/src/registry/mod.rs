@@ -6,7 +6,9 @@
 //! list of auctions being loaded, so two concurrent requests for the same
 //! auction never spawn two actors. An actor that stops (journal failure,
 //! eviction after its grace period) removes itself from the index; the next
-//! request respawns it from snapshot + journal. Actors never share state,
+//! request respawns it from snapshot + journal, and a periodic sweep brings
+//! back every open auction without an actor (so a deadline still ends an
+//! auction nobody bids on after the store came back). Actors never share state,
 //! so one auction's failure never disturbs another.
 
 mod handlers;
@@ -36,6 +38,8 @@ pub struct AuctionRegistry {
     next_arbiter: usize,
     /// Auctions being loaded, with everyone waiting for them.
     loading: HashMap<AuctionId, Vec<Waiter>>,
+    /// A recovery sweep is running.
+    sweeping: bool,
 }
 
 impl AuctionRegistry {
@@ -47,6 +51,7 @@ impl AuctionRegistry {
             arbiters,
             next_arbiter: 0,
             loading: HashMap::new(),
+            sweeping: false,
         }
     }
 
@@ -70,6 +75,13 @@ impl AuctionRegistry {
 
 impl Actor for AuctionRegistry {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        let every = self.deps.settings.recovery_interval;
+        if !every.is_zero() {
+            ctx.run_interval(every, |act, ctx| act.sweep(ctx));
+        }
+    }
 
     fn stopped(&mut self, _: &mut Self::Context) {
         for arbiter in &self.arbiters {

@@ -32,6 +32,7 @@ pub fn settings() -> EngineSettings {
             snapshot_every: 4,
             eviction_grace: Duration::from_secs(600),
             mailbox_capacity: 1024,
+            recovery_interval: Duration::ZERO,
         },
         ..EngineSettings::default()
     }

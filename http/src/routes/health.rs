@@ -9,6 +9,9 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::state::AppState;
 
+/// How long `/ready` waits for the database before answering 503.
+const READY_DB_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Register the probes and `/metrics` at the root.
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(health).service(ready).service(metrics);
@@ -43,11 +46,18 @@ async fn health() -> HttpResponse {
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let mut checks = serde_json::Map::new();
     let mut ok = true;
-    match state.db.ping().await {
-        Ok(()) => {
+    // A probe answers within this even when the pool waits for a connection.
+    let ping = tokio::time::timeout(READY_DB_TIMEOUT, state.db.ping()).await;
+    match ping {
+        Ok(Ok(())) => {
             checks.insert("database".into(), json!("ok"));
         }
-        Err(e) => {
+        Err(_) => {
+            tracing::warn!("readiness: database did not answer in time");
+            checks.insert("database".into(), json!("unreachable"));
+            ok = false;
+        }
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: database unreachable");
             checks.insert("database".into(), json!("unreachable"));
             ok = false;

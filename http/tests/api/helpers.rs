@@ -62,6 +62,25 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+/// A server on `db` (a pool reaching `scratch`'s database some other way,
+/// e.g. through a proxy a test can cut), with the test settings.
+pub async fn spawn_app_on(scratch: ScratchDb, db: blytz::Db) -> TestApp {
+    let data = tempfile::tempdir().unwrap();
+    let config = test_config(data.path());
+    let listener = TcpListener::bind(config.bind).unwrap();
+    let app = Application::build_with(config, db, listener).await.unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        state,
+        _scratch: scratch,
+        _data: data,
+    }
+}
+
 /// A registered user and their tokens.
 #[derive(Debug, Clone)]
 pub struct TestUser {

@@ -21,6 +21,7 @@ mod limits;
 mod live;
 mod livekit;
 mod openapi;
+mod outage;
 mod server_process;
 mod shows;
 mod stripe_stub;
