@@ -120,6 +120,10 @@ pub struct Config {
     pub media_public_url: Option<String>,
     /// `BLYTZ_MAX_IMAGE_BYTES`: the largest picture upload accepted.
     pub max_image_bytes: usize,
+    /// `BLYTZ_IMAGE_DECODES`: pictures decoded at once; more uploads wait their turn.
+    pub image_decodes: usize,
+    /// `BLYTZ_UPLOADS_PER_MIN`: picture uploads per user a minute (0 = off).
+    pub uploads_per_min: u32,
     /// `BLYTZ_S3_BUCKET`: keep pictures in this S3-compatible bucket instead of the folder.
     pub s3_bucket: Option<String>,
     /// `BLYTZ_S3_ENDPOINT`: the S3-compatible endpoint (e.g. MinIO); AWS when unset.
@@ -192,6 +196,8 @@ impl Default for Config {
             media_dir: None,
             media_public_url: None,
             max_image_bytes: 5 * 1024 * 1024,
+            image_decodes: DEFAULT_IMAGE_DECODES,
+            uploads_per_min: 30,
             s3_bucket: None,
             s3_endpoint: None,
             s3_region: None,
@@ -213,6 +219,9 @@ impl Default for Config {
 /// LiveKit's browser SDK: the package's own ES module build, on a public CDN.
 pub const DEFAULT_LIVEKIT_SDK_URL: &str =
     "https://cdn.jsdelivr.net/npm/livekit-client@2.23.0/dist/livekit-client.esm.mjs";
+
+/// Pictures decoded at once unless `BLYTZ_IMAGE_DECODES` says otherwise.
+pub const DEFAULT_IMAGE_DECODES: usize = 2;
 
 /// Plain environment variables (no `BLYTZ_` prefix) that are settings.
 const PLAIN_ENV: [&str; 10] = [

@@ -2,7 +2,8 @@
 //!
 //! - auth: login and register attempts per client IP (`BLYTZ_AUTH_RATE_PER_MIN`);
 //! - general: requests per user, or per IP for anonymous callers (`BLYTZ_RATE_PER_MIN`);
-//! - bids: bids per user a second (`BLYTZ_BID_RATE_PER_SEC`).
+//! - bids: bids per user a second (`BLYTZ_BID_RATE_PER_SEC`);
+//! - uploads: picture uploads per user a minute (`BLYTZ_UPLOADS_PER_MIN`).
 //!
 //! A limit of 0 turns it off. A refusal is `429 rate_limited` with `Retry-After`.
 //! Counters live in this process; with several nodes each keeps its own.
@@ -62,6 +63,7 @@ pub struct RateLimits {
     auth: Limiter,
     general: Limiter,
     bids: Limiter,
+    uploads: Limiter,
     trusted_proxies: Vec<IpNet>,
 }
 
@@ -82,6 +84,7 @@ impl RateLimits {
             auth: Limiter::new(per_minute(config.auth_rate_per_min)),
             general: Limiter::new(per_minute(config.rate_per_min)),
             bids: Limiter::new(per_second(config.bid_rate_per_sec)),
+            uploads: Limiter::new(per_minute(config.uploads_per_min)),
             trusted_proxies: config.trusted_proxies.clone(),
         }
     }
@@ -101,11 +104,17 @@ impl RateLimits {
         self.bids.check(LimitKey::User(user))
     }
 
+    /// Count a picture upload by `user`.
+    pub fn check_upload(&self, user: UserId) -> Result<(), Error> {
+        self.uploads.check(LimitKey::User(user))
+    }
+
     /// Drop the state of keys that have been quiet long enough to be full again.
     pub fn forget_idle(&self) {
         self.auth.forget_idle();
         self.general.forget_idle();
         self.bids.forget_idle();
+        self.uploads.forget_idle();
     }
 
     /// The client's IP: the peer, or, when the peer is a trusted proxy, the

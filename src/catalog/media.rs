@@ -17,6 +17,7 @@ use object_store::path::Path as ObjectPath;
 use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions, PutPayload};
 use secrecy::ExposeSecret;
 use sqlx::types::Json;
+use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use super::imaging::{self, Processed};
@@ -40,6 +41,8 @@ pub struct MediaStore {
     local: bool,
     /// The largest upload accepted, in bytes.
     max_bytes: usize,
+    /// Pictures being decoded at once (`BLYTZ_IMAGE_DECODES`).
+    decodes: Arc<Semaphore>,
 }
 
 /// A stored object read back.
@@ -88,13 +91,24 @@ impl MediaStore {
                 public_base,
                 local: false,
                 max_bytes: config.max_image_bytes,
+                decodes: decode_permits(config.image_decodes),
             });
         }
         let dir = config
             .media_dir
             .clone()
             .unwrap_or_else(|| config.data_dir.join("media"));
-        Self::local(dir, public_url, config.max_image_bytes)
+        Ok(
+            Self::local(dir, public_url, config.max_image_bytes)?
+                .with_decodes(config.image_decodes),
+        )
+    }
+
+    /// The same store, decoding at most `decodes` pictures at once (0 counts as 1).
+    #[must_use]
+    pub fn with_decodes(mut self, decodes: usize) -> Self {
+        self.decodes = decode_permits(decodes);
+        self
     }
 
     /// A store in the folder `dir`; keys are served at `<public_url or /media>/<key>`.
@@ -112,6 +126,7 @@ impl MediaStore {
             public_base: public_url.unwrap_or_else(|| "/media".to_owned()),
             local: true,
             max_bytes,
+            decodes: decode_permits(crate::config::DEFAULT_IMAGE_DECODES),
         })
     }
 
@@ -232,9 +247,7 @@ impl Catalog {
         if upload.len() > self.media.max_bytes {
             return Err(too_large(self.media.max_bytes));
         }
-        let processed = tokio::task::spawn_blocking(move || imaging::process(&upload))
-            .await
-            .context("processing a picture")??;
+        let processed = imaging::process_bounded(&self.media.decodes, upload).await?;
         let Processed {
             full,
             thumbnail,
@@ -284,6 +297,10 @@ impl Catalog {
         }
         Err(super::products::concurrent_update())
     }
+}
+
+fn decode_permits(decodes: usize) -> Arc<Semaphore> {
+    Arc::new(Semaphore::new(decodes.clamp(1, Semaphore::MAX_PERMITS)))
 }
 
 /// 422 for an upload above the limit.

@@ -17,6 +17,8 @@ pub struct StreamEvent {
     /// The room's participant count, when the event carries the room
     /// (LiveKit leaves a zero count out, which reads as 0).
     pub participants: Option<u32>,
+    /// True when this event id was delivered before (it changes nothing).
+    pub duplicate: bool,
 }
 
 /// Mirror `event` into the show whose `livekit_room` is the event's room:
@@ -30,7 +32,7 @@ pub struct StreamEvent {
 /// LiveKit last said.
 #[tracing::instrument(skip(db))]
 pub async fn apply_event(db: &Db, event: &StreamEvent) -> Result<bool> {
-    let Some(room) = event.room.as_deref() else {
+    let Some(room) = event.room.as_deref().filter(|_| !event.duplicate) else {
         return Ok(false);
     };
     let participants = event

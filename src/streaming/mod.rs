@@ -76,7 +76,15 @@ pub struct Streaming {
     /// Not `Clone` itself; shared so that clones reuse one connection pool.
     rooms: Arc<RoomClient>,
     webhooks: WebhookReceiver,
+    /// Webhook event ids seen within [`WEBHOOK_WINDOW_SECS`], with their time.
+    seen: Arc<std::sync::Mutex<std::collections::HashMap<String, i64>>>,
 }
+
+/// How far a LiveKit webhook's `createdAt` may be from now; its id is
+/// remembered that long, so a replayed event changes nothing.
+pub const WEBHOOK_WINDOW_SECS: i64 = 300;
+/// The most event ids remembered; the oldest are forgotten first.
+const WEBHOOK_IDS_MAX: usize = 10_000;
 
 impl std::fmt::Debug for Streaming {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,6 +152,7 @@ impl Streaming {
             api_secret: SecretString::from(secret.to_owned()),
             rooms: Arc::new(rooms),
             webhooks: WebhookReceiver::new(TokenVerifier::with_api_key(api_key, secret)),
+            seen: Arc::default(),
         }))
     }
 
@@ -226,12 +235,46 @@ impl Streaming {
             tracing::warn!(error = %e, "refused a LiveKit webhook");
             invalid_signature()
         })?;
+        let now = crate::time::now().timestamp();
+        if (now - event.created_at).abs() > WEBHOOK_WINDOW_SECS {
+            tracing::warn!(event_id = %event.id, created_at = event.created_at, "refused a LiveKit webhook outside the time window");
+            return Err(Error::refused(
+                Code::InvalidSignature,
+                "the webhook's createdAt is too far from now",
+            ));
+        }
+        let duplicate = !self.first_delivery(&event.id, now);
         let room = event.room.filter(|room| !room.name.is_empty());
         Ok(StreamEvent {
+            duplicate,
             event: event.event,
             participants: room.as_ref().map(|room| room.num_participants),
             room: room.map(|room| room.name),
         })
+    }
+
+    /// Remember event `id` (seen at `now`); false when it was seen already.
+    fn first_delivery(&self, id: &str, now: i64) -> bool {
+        let mut seen = self
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        seen.retain(|_, at| now - *at <= WEBHOOK_WINDOW_SECS);
+        if seen.contains_key(id) {
+            return false;
+        }
+        while seen.len() >= WEBHOOK_IDS_MAX {
+            let oldest = seen
+                .iter()
+                .min_by_key(|(_, at)| **at)
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(key) => seen.remove(&key),
+                None => break,
+            };
+        }
+        seen.insert(id.to_owned(), now);
+        true
     }
 
     /// A token for `user` (shown as `display_name`) to join the room of

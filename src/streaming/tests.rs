@@ -58,7 +58,7 @@ fn webhook_body() -> String {
         "room": {"sid": "RM_1", "name": "show-1", "numParticipants": 3},
         "participant": {"sid": "PA_1", "identity": "u1"},
         "id": "EV_1",
-        "createdAt": "1700000000"
+        "createdAt": chrono::Utc::now().timestamp().to_string()
     })
     .to_string()
 }
@@ -163,6 +163,7 @@ fn a_correctly_signed_webhook_is_accepted() {
     assert_eq!(
         event,
         StreamEvent {
+            duplicate: false,
             event: "participant_joined".into(),
             room: Some("show-1".into()),
             participants: Some(3),
@@ -175,7 +176,9 @@ fn a_correctly_signed_webhook_is_accepted() {
 
 #[test]
 fn a_webhook_for_no_room_has_no_room() {
-    let body = json!({"event": "egress_started", "id": "EV_2"}).to_string();
+    let body = json!({"event": "egress_started", "id": "EV_2",
+                      "createdAt": chrono::Utc::now().timestamp().to_string()})
+    .to_string();
     let event = streaming()
         .verify_webhook(&body, Some(&signature(&body, KEY, SECRET)))
         .unwrap();
@@ -307,4 +310,42 @@ async fn create_room_fails_as_unavailable_when_livekit_refuses_or_is_down() {
         .await
         .unwrap_err();
     assert_eq!(err.code(), "streaming_unavailable");
+}
+
+#[test]
+fn a_replayed_or_old_webhook_is_not_taken_twice() {
+    let streaming = streaming();
+    let body = webhook_body();
+    let sig = signature(&body, KEY, SECRET);
+    assert!(
+        !streaming
+            .verify_webhook(&body, Some(&sig))
+            .unwrap()
+            .duplicate
+    );
+    // The same delivery again, and through a clone of the integration.
+    assert!(
+        streaming
+            .verify_webhook(&body, Some(&sig))
+            .unwrap()
+            .duplicate
+    );
+    assert!(
+        streaming
+            .clone()
+            .verify_webhook(&body, Some(&sig))
+            .unwrap()
+            .duplicate
+    );
+    // Signed now, but created long ago (or with no time at all).
+    let old = (chrono::Utc::now().timestamp() - super::WEBHOOK_WINDOW_SECS - 1).to_string();
+    for created in [json!(old), json!(null)] {
+        let body = json!({"event": "room_started", "room": {"name": "show-1"},
+                          "id": "EV_old", "createdAt": created})
+        .to_string();
+        let err = streaming
+            .verify_webhook(&body, Some(&signature(&body, KEY, SECRET)))
+            .unwrap_err();
+        assert_eq!(err.code(), "invalid_signature");
+    }
 }

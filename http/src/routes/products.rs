@@ -219,7 +219,8 @@ pub struct ImageUploadForm {
         (status = 403, description = "`forbidden`: not the product's seller or an admin", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`concurrent_update`", body = ErrorBody),
-        (status = 422, description = "`validation_failed`: field `file`, rule `image_type`, `image_decode`, `max_size` or `required`; field `images` when the product has the most pictures it may", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: field `file`, rule `image_type`, `image_decode`, `max_dimensions`, `max_pixels`, `max_size` or `required`; field `images` when the product has the most pictures it may", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: more uploads than `BLYTZ_UPLOADS_PER_MIN` by this user, with `Retry-After`", body = ErrorBody),
     )
 )]
 #[post("/{id}/images")]
@@ -233,8 +234,11 @@ async fn upload_image(
     let id = id.into_inner();
     let actor = user.caller();
     let max = state.catalog.media().max_bytes();
-    // Refuse before reading the body: who, which product, and a declared size.
-    let checked = state.catalog.ensure_may_add_image(actor, id).await;
+    // Refuse before reading the body: how often, who, which product, and a declared size.
+    let checked = match state.limits.check_upload(actor.id) {
+        Ok(()) => state.catalog.ensure_may_add_image(actor, id).await,
+        Err(e) => Err(e),
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

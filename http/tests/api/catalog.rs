@@ -414,7 +414,7 @@ async fn search_ranks_title_first_and_pages_without_gaps() {
     error_code(res, StatusCode::UNPROCESSABLE_ENTITY).await;
 }
 
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     let img = image::RgbImage::from_pixel(width, height, image::Rgb([10, 200, 30]));
     let mut out = std::io::Cursor::new(Vec::new());
     image::DynamicImage::ImageRgb8(img)
@@ -423,7 +423,7 @@ fn png(width: u32, height: u32) -> Vec<u8> {
     out.into_inner()
 }
 
-async fn upload(
+pub(crate) async fn upload(
     app: &TestApp,
     product_id: &str,
     token: &str,

@@ -190,6 +190,37 @@ async fn a_signed_payment_webhook_marks_the_order_paid() {
 }
 
 #[actix_web::test]
+async fn a_payment_webhook_of_another_amount_or_currency_leaves_the_order_unpaid() {
+    let shop = stripe_shop().await;
+    let order = shop.unpaid_order().await;
+    let pi = shop.intent_for(&order).await.payment_intent_id;
+    let intent = |id: &str, amount: i64, currency: &str| {
+        crate::stripe_stub::event(
+            id,
+            "payment_intent.succeeded",
+            json!({"id": pi, "object": "payment_intent", "amount": amount,
+                   "amount_received": amount, "currency": currency,
+                   "status": "succeeded", "metadata": {"order_id": order.id}}),
+        )
+    };
+    let currency = order.currency.to_lowercase();
+    let too_little = intent("evt_short", 1, &currency);
+    let other_currency = intent("evt_other_currency", order.total, "jpy");
+    for paid in [too_little, other_currency] {
+        // Acknowledged (Stripe would otherwise retry for days) but not paid.
+        let res = webhook(&shop.app, &paid, &signed_now(&paid)).await;
+        let receipt: WebhookReceipt = read_json(res, StatusCode::OK).await;
+        assert!(!receipt.duplicate);
+        assert_eq!(shop.order(&order.id).await.status, "pending_payment");
+    }
+    // The right amount still pays it.
+    let paid = payment_succeeded(&pi, &order);
+    let res = webhook(&shop.app, &paid, &signed_now(&paid)).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(shop.order(&order.id).await.status, "paid");
+}
+
+#[actix_web::test]
 async fn the_same_webhook_again_is_a_duplicate_and_changes_nothing() {
     let shop = stripe_shop().await;
     let order = shop.unpaid_order().await;

@@ -28,6 +28,7 @@ pub struct Order {
     pub seller_id: String,
     pub auction_id: Option<String>,
     pub status: String,
+    pub currency: String,
     pub subtotal: i64,
     pub tax: i64,
     pub shipping: i64,
@@ -176,6 +177,7 @@ pub fn payment_succeeded(pi: &str, order: &Order) -> String {
         "evt_paid_1",
         "payment_intent.succeeded",
         json!({"id": pi, "object": "payment_intent", "amount": order.total,
+               "amount_received": order.total, "currency": order.currency.to_lowercase(),
                "status": "succeeded", "metadata": {"order_id": order.id}}),
     )
 }

@@ -790,3 +790,88 @@ async fn metrics_are_for_listed_addresses_or_the_token() {
     let app = spawn_app().await;
     assert_eq!(app.get("/metrics", None).await.status(), StatusCode::OK);
 }
+
+/// A PNG that is only a header: it claims `width` x `height` and holds a few
+/// bytes of picture data, so decoding it could only fail.
+fn png_header_only(width: u32, height: u32) -> Vec<u8> {
+    fn crc(data: &[u8]) -> u32 {
+        let mut crc = 0xFFFF_FFFFu32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+        out.extend_from_slice(&u32::try_from(data.len()).unwrap().to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend_from_slice(data);
+        out.extend_from_slice(&body);
+        out.extend_from_slice(&crc(&body).to_be_bytes());
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend_from_slice(&width.to_be_bytes());
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 6, 0, 0, 0]);
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &[0x78, 0x9c, 0x03, 0x00]);
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+#[actix_web::test]
+async fn a_picture_too_large_for_its_size_is_refused_from_its_header() {
+    use crate::catalog::upload;
+    let app = spawn_app().await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let id = app.create_product(&seller).await;
+    // 7000 x 7000 (49 megapixels) in under a hundred bytes.
+    let tiny = png_header_only(7000, 7000);
+    assert!(tiny.len() < 100);
+    let res = upload(&app, &id, &seller.access_token, "huge.png", &tiny).await;
+    let (code, details) = crate::helpers::error_code(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(code, "validation_failed");
+    assert_eq!(
+        (details["field"].as_str(), details["rule"].as_str()),
+        (Some("file"), Some("max_pixels"))
+    );
+    let res = upload(
+        &app,
+        &id,
+        &seller.access_token,
+        "wide.png",
+        &png_header_only(10_000, 10_000),
+    )
+    .await;
+    let (_, details) = crate::helpers::error_code(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+    assert_eq!(details["rule"], "max_dimensions");
+}
+
+#[actix_web::test]
+async fn uploads_beyond_the_rate_are_refused() {
+    use crate::catalog::{png, upload};
+    let app = spawn_app_with(|config| config.uploads_per_min = 2).await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let other = app.register("other@example.com", "seller").await;
+    let id = app.create_product(&seller).await;
+    let other_id = app.create_product(&other).await;
+    let res = upload(&app, &id, &seller.access_token, "a.png", &png(8, 8)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    // A refused upload counts too: the work of reading it was done.
+    let res = upload(&app, &id, &seller.access_token, "b.png", b"not a picture").await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let res = upload(&app, &id, &seller.access_token, "c.png", &png(8, 8)).await;
+    assert!(res.headers().contains_key("retry-after"));
+    let (code, _) = crate::helpers::error_code(res, StatusCode::TOO_MANY_REQUESTS).await;
+    assert_eq!(code, "rate_limited");
+    // Another seller has a limit of their own.
+    let res = upload(&app, &other_id, &other.access_token, "d.png", &png(8, 8)).await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+}

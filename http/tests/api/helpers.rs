@@ -28,6 +28,7 @@ pub fn test_config(data_dir: &std::path::Path) -> Config {
         auth_rate_per_min: 0,
         rate_per_min: 0,
         bid_rate_per_sec: 0,
+        uploads_per_min: 0,
         ws_messages_per_sec: 0,
         workers: 2,
         redis_url: std::env::var("TEST_REDIS_URL")

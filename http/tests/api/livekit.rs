@@ -154,3 +154,41 @@ async fn without_livekit_settings_the_webhook_is_unavailable() {
     .await;
     assert_eq!(code, "streaming_not_configured");
 }
+
+#[actix_web::test]
+async fn a_replayed_webhook_changes_the_show_once_and_an_old_one_is_refused() {
+    let app = spawn_with_livekit().await;
+    let show = insert_show(&app, "show-replay").await;
+    let joined = event("participant_joined", "show-replay", 4);
+    let joined_sig = signed(&joined, SECRET);
+    let res = post(&app, &joined, Some(&joined_sig)).await;
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({"applied": true}));
+    let left = event("participant_left", "show-replay", 3);
+    let res = post(&app, &left, Some(&signed(&left, SECRET))).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(stream_state(&app, show).await, ("idle".into(), 3));
+
+    // The first event replayed: acknowledged, applied to nothing.
+    let res = post(&app, &joined, Some(&joined_sig)).await;
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({"applied": false})
+    );
+    assert_eq!(stream_state(&app, show).await, ("idle".into(), 3));
+
+    // An event created more than five minutes ago, freshly signed.
+    let old = json!({
+        "event": "room_finished",
+        "room": {"sid": "RM_test", "name": "show-replay"},
+        "id": format!("EV_{}", Uuid::now_v7().simple()),
+        "createdAt": (chrono::Utc::now().timestamp() - 301).to_string(),
+    })
+    .to_string();
+    let (code, _) = error_code(
+        post(&app, &old, Some(&signed(&old, SECRET))).await,
+        StatusCode::UNAUTHORIZED,
+    )
+    .await;
+    assert_eq!(code, "invalid_signature");
+    assert_eq!(stream_state(&app, show).await, ("idle".into(), 3));
+}

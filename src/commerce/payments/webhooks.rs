@@ -4,7 +4,9 @@
 //! its effects, so a redelivered event changes nothing.
 //!
 //! Handled: `payment_intent.succeeded` (the order becomes `paid`, its stock
-//! sold), `payment_intent.payment_failed` (a checkout's stock is released
+//! sold, when the intent's amount and currency are the order's; otherwise the
+//! payment is marked `amount_mismatch`, the order stays unpaid and the
+//! mismatch is logged), `payment_intent.payment_failed` (a checkout's stock is released
 //! and its order cancelled; an auction order stays payable),
 //! `charge.refunded` (the order becomes `refunded`) and
 //! `charge.dispute.created` (the payment is marked `disputed`). Other events
@@ -121,6 +123,27 @@ fn intent_of(kind: &str, object: &Value) -> Option<String> {
     field.and_then(Value::as_str).map(str::to_owned)
 }
 
+/// Why a succeeded intent does not pay an order of `total` in `currency`
+/// (`None` when it does): Stripe's amount received (or, without it, the
+/// intent's amount) in minor units, and its currency in lower case.
+fn amount_mismatch(object: &Value, total: i64, currency: &str) -> Option<String> {
+    let amount = object
+        .get("amount_received")
+        .and_then(Value::as_i64)
+        .or_else(|| object.get("amount").and_then(Value::as_i64));
+    let paid_currency = object.get("currency").and_then(Value::as_str);
+    match (amount, paid_currency) {
+        (Some(amount), Some(paid)) if amount == total && paid.eq_ignore_ascii_case(currency) => {
+            None
+        }
+        (amount, paid) => Some(format!(
+            "the intent is for {} {}, the order is for {total} {currency}",
+            amount.map_or_else(|| "no amount".to_owned(), |a| a.to_string()),
+            paid.unwrap_or("no currency"),
+        )),
+    }
+}
+
 fn order_in_metadata(object: &Value) -> Option<Uuid> {
     object
         .get("metadata")
@@ -168,7 +191,17 @@ impl Commerce {
                     None => None,
                 }
                 .or(meta_order);
+                let mismatch = match (kind, order) {
+                    ("payment_intent.succeeded", Some(order)) => {
+                        let row: Option<(i64, String)> =
+                            sqlx::query_as("SELECT total, currency FROM orders WHERE id = $1")
+                                .bind(order).fetch_optional(&mut *tx).await?;
+                        row.and_then(|(total, currency)| amount_mismatch(&event.data.object, total, &currency))
+                    }
+                    _ => None,
+                };
                 let payment_status = match kind {
+                    "payment_intent.succeeded" if mismatch.is_some() => Some("amount_mismatch"),
                     "payment_intent.succeeded" => Some("succeeded"),
                     "payment_intent.payment_failed" => Some("failed"),
                     "charge.refunded" => Some("refunded"),
@@ -181,6 +214,14 @@ impl Commerce {
                 }
                 if let Some(order) = order {
                     match kind {
+                        "payment_intent.succeeded" if mismatch.is_some() => {
+                            tracing::error!(
+                                order_id = %order,
+                                event_id = %event.id,
+                                mismatch = mismatch.as_deref().unwrap_or_default(),
+                                "payment succeeded with another amount or currency than the order's: the order stays unpaid; refund it by hand"
+                            );
+                        }
                         "payment_intent.succeeded" => {
                             let paid = settle_paid!(tx, order, now);
                             if !paid {
@@ -257,5 +298,27 @@ mod tests {
         // A second, valid v1 (during secret rotation) is accepted.
         let two = format!("{},v1=deadbeef", good);
         assert!(verify_signature(b"whsec", &two, body, now).is_ok());
+    }
+
+    #[test]
+    fn an_intent_pays_only_its_own_amount_and_currency() {
+        let paid = |o: Value| amount_mismatch(&o, 1599, "USD");
+        assert_eq!(
+            paid(serde_json::json!({"amount": 1599, "currency": "usd"})),
+            None
+        );
+        assert_eq!(
+            paid(serde_json::json!({"amount": 1599, "amount_received": 1599, "currency": "usd"})),
+            None
+        );
+        assert!(paid(serde_json::json!({"amount": 1, "currency": "usd"})).is_some());
+        assert!(
+            paid(serde_json::json!({"amount": 1599, "amount_received": 1, "currency": "usd"}))
+                .is_some()
+        );
+        assert!(paid(serde_json::json!({"amount": 1599, "currency": "eur"})).is_some());
+        assert!(paid(serde_json::json!({"amount": 1599})).is_some());
+        assert!(paid(serde_json::json!({"currency": "usd"})).is_some());
+        assert!(paid(serde_json::json!({"amount": "1599", "currency": "usd"})).is_some());
     }
 }

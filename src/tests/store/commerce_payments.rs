@@ -194,10 +194,12 @@ async fn a_failed_payment_releases_the_checkout_and_webhooks_apply_once() {
             .id;
         let intent = c.payment_intent(as_buyer, order).await.unwrap();
         assert_eq!(intent.payment_intent_id, "pi_2");
+        let unpaid = c.order(as_buyer, order).await.unwrap();
         let (body, sig) = signed(
             "payment_intent.succeeded",
             "evt_paid",
-            json!({"id": "pi_2", "object": "payment_intent"}),
+            json!({"id": "pi_2", "object": "payment_intent", "amount": unpaid.total,
+                   "currency": unpaid.currency.to_lowercase()}),
         );
         c.stripe_webhook(&body, Some(&sig)).await.unwrap();
         assert_eq!(

@@ -69,6 +69,7 @@ async fn stream_state(db: &Db, show: ShowId) -> (String, i32) {
 
 fn event(name: &str, room: Option<&str>, participants: Option<u32>) -> StreamEvent {
     StreamEvent {
+        duplicate: false,
         event: name.into(),
         room: room.map(str::to_owned),
         participants,
