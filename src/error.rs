@@ -156,14 +156,61 @@ pub fn details_map(value: Value) -> Map<String, Value> {
 
 impl From<sqlx::Error> for Error {
     /// A database that cannot be reached or written right now is a 503
-    /// `unavailable` (see [`crate::db::is_unavailable`]); anything else is
-    /// `internal`.
+    /// `unavailable` (see [`crate::db::is_unavailable`]). A constraint the
+    /// request broke is the client's, never a 500: a broken reference is 409
+    /// `invalid_reference`, a duplicate key 409 `already_exists` (services
+    /// check what they foresee first and answer more precisely; this is the
+    /// backstop). Anything else is `internal`.
     fn from(e: sqlx::Error) -> Self {
         if crate::db::is_unavailable(&e) {
             tracing::warn!(error = %e, "database unavailable");
             return Self::code_only(Code::Unavailable);
         }
+        if let sqlx::Error::Database(db) = &e {
+            if db.is_foreign_key_violation() {
+                tracing::info!(error = %e, "a request broke a database reference");
+                return Self::code_only(Code::InvalidReference);
+            }
+            if db.is_unique_violation() {
+                tracing::info!(error = %e, "a request broke a unique key");
+                return Self::code_only(Code::AlreadyExists);
+            }
+        }
         Self::Internal(anyhow::Error::new(e).context("database error"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::sqlite::SqlitePoolOptions;
+
+    use super::{Code, Error};
+
+    #[tokio::test]
+    async fn a_broken_constraint_is_the_clients_error_not_a_500() {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap();
+        for sql in [
+            "PRAGMA foreign_keys = ON",
+            "CREATE TABLE parent (id INTEGER PRIMARY KEY)",
+            "CREATE TABLE child (id INTEGER PRIMARY KEY, parent INTEGER NOT NULL REFERENCES parent (id))",
+            "INSERT INTO parent (id) VALUES (1)",
+        ] {
+            sqlx::query(sql).execute(&pool).await.unwrap();
+        }
+        let orphan = sqlx::query("INSERT INTO child (id, parent) VALUES (1, 2)")
+            .execute(&pool)
+            .await
+            .unwrap_err();
+        assert_eq!(Error::from(orphan).code(), Code::InvalidReference);
+        let twice = sqlx::query("INSERT INTO parent (id) VALUES (1)")
+            .execute(&pool)
+            .await
+            .unwrap_err();
+        assert_eq!(Error::from(twice).code(), Code::AlreadyExists);
     }
 }
 

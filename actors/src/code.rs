@@ -82,6 +82,11 @@ codes! {
     NotFound = ("not_found", 404, "no such resource"),
     /// A request names a user who does not exist.
     UserNotFound = ("user_not_found", 404, "no such user"),
+    /// A request names something that does not exist, or that other data
+    /// still refers to (a database reference the services did not foresee).
+    InvalidReference = ("invalid_reference", 409, "it refers to something that does not exist, or is still referred to"),
+    /// The same thing exists already (a unique key the services did not foresee).
+    AlreadyExists = ("already_exists", 409, "this exists already"),
 
     // Auctions: the engine's rejections.
     /// The bid is below the minimum next bid (`details.min_bid`).
