@@ -180,6 +180,9 @@ impl From<sqlx::Error> for Error {
     }
 }
 
+/// Result with this crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 #[cfg(test)]
 mod tests {
     use sqlx::sqlite::SqlitePoolOptions;
@@ -213,6 +216,3 @@ mod tests {
         assert_eq!(Error::from(twice).code(), Code::AlreadyExists);
     }
 }
-
-/// Result with this crate's [`Error`].
-pub type Result<T, E = Error> = std::result::Result<T, E>;
