@@ -51,7 +51,10 @@ async fn serve_until_stdin_closes(args: ServeArgs) -> anyhow::Result<()> {
         rate_per_min: 0,
         bid_rate_per_sec: 0,
         chat_rate_per_sec: 0,
-        // Every simulated client connects from 127.0.0.1.
+        // Every simulated client connects from 127.0.0.1: the abuse bounds
+        // per address and per connection would refuse the bench's own
+        // clients, as the request and bid rate limits above would. No bound
+        // here touches the bid path's work or durability.
         ws_connections_per_ip: 0,
         ws_messages_per_sec: 0,
         ws_in_flight_per_connection: 0,
