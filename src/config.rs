@@ -360,22 +360,7 @@ fn comma_strings<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, 
 
 /// Accept a list either as a TOML array or as one comma-separated string.
 fn comma_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<IpNet>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Text(String),
-        List(Vec<String>),
-    }
-    let items = match Raw::deserialize(d)? {
-        Raw::Text(text) => text
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        Raw::List(list) => list,
-    };
-    items
+    comma_strings(d)?
         .iter()
         .map(|item| parse_net(item).map_err(serde::de::Error::custom))
         .collect()

@@ -8,7 +8,7 @@ use super::messages::{Execute, GetSnapshotFrame, GetView, Tick};
 use crate::AuctionError;
 use crate::domain::UserId;
 use crate::rooms::Frame;
-use crate::rules::{Bid, BidIds, Command, Event, EventKind, decide};
+use crate::rules::{BidIds, Command, Event, EventKind, decide};
 use crate::view::{AuctionView, BidOutcome, BidReceipt, Outcome, snapshot_frame};
 
 type Answer<T> = ResponseFuture<Result<T, AuctionError>>;
@@ -28,7 +28,7 @@ impl AuctionActor {
     fn bid_outcome(
         &self,
         bidder_id: UserId,
-        bid: &Bid,
+        request_id: Option<&str>,
         bid_id: crate::domain::BidId,
         events: &[Event],
     ) -> Result<BidOutcome, AuctionError> {
@@ -54,7 +54,7 @@ impl AuctionActor {
             _ => None,
         });
         let retried = || {
-            let request_id = bid.request_id.as_deref()?;
+            let request_id = request_id?;
             let recorded = self.state.recorded_bid(bidder_id, request_id)?;
             Some((BidReceipt::of(bidder_id, recorded), recorded.leading))
         };
@@ -73,15 +73,16 @@ impl Handler<Execute> for AuctionActor {
     fn handle(&mut self, msg: Execute, ctx: &mut Self::Context) -> Self::Result {
         let Execute { caller, command } = msg;
         let ids = BidIds::fresh();
-        let bid = match &command {
-            Command::Bid(bid) => Some(bid.clone()),
+        let request_id = match &command {
+            // Only the request id is needed again, to find a retried bid.
+            Command::Bid(bid) => Some(bid.request_id.clone()),
             _ => None,
         };
         let result = self
             .execute(|state, now| decide(state, caller, command, ids, now), ctx)
-            .and_then(|events| match bid {
-                Some(bid) => self
-                    .bid_outcome(caller.id, &bid, ids.bid, &events)
+            .and_then(|events| match request_id {
+                Some(request_id) => self
+                    .bid_outcome(caller.id, request_id.as_deref(), ids.bid, &events)
                     .map(Outcome::Bid),
                 None => Ok(Outcome::Auction(AuctionView::of(&self.state, self.now()))),
             });
