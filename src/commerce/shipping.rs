@@ -2,6 +2,8 @@
 //! manual provider, where the seller types the carrier and tracking number.
 //! Each shipment keeps its status history; the buyer sees it on the order.
 
+pub mod ninjavan;
+
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -30,6 +32,105 @@ pub trait ShippingProvider: Send + Sync + std::fmt::Debug {
 
     /// Register a parcel the seller handed to `carrier` under `tracking_number`.
     async fn register(&self, carrier: &str, tracking_number: &str) -> Result<Tracking>;
+}
+
+/// One end of a delivery: the seller's pickup address or the buyer's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    /// Full name.
+    pub name: String,
+    /// Phone, when known.
+    pub phone: Option<String>,
+    /// Email, when known.
+    pub email: Option<String>,
+    /// Street and number.
+    pub address1: String,
+    /// Flat, floor, ...
+    pub address2: Option<String>,
+    /// City.
+    pub city: String,
+    /// State or region.
+    pub state: Option<String>,
+    /// Postal code.
+    pub postcode: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: String,
+}
+
+/// A parcel a carrier is asked to pick up and deliver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRequest {
+    /// Blytz's reference for it (the bundle id), sent to the carrier as
+    /// the merchant's order number: the same reference never makes a second
+    /// delivery order.
+    pub reference: String,
+    /// The seller's pickup address.
+    pub from: Party,
+    /// The buyer's address.
+    pub to: Party,
+    /// How many items are in the parcel.
+    pub items: u32,
+    /// What is in it, for the carrier.
+    pub description: String,
+}
+
+/// A delivery order the carrier made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    /// The carrier's tracking number.
+    pub tracking_number: String,
+    /// Where to follow it, when known.
+    pub tracking_url: Option<String>,
+}
+
+/// One step a carrier reports for a parcel (from a verified webhook).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackingUpdate {
+    /// The carrier's id of this report (a redelivered webhook repeats it).
+    pub event_id: String,
+    /// The parcel.
+    pub tracking_number: String,
+    /// Blytz's name of the step: `picked_up`, `in_transit`,
+    /// `out_for_delivery`, `delivered`, `delivery_failed`, `returned`,
+    /// `cancelled` or `other`.
+    pub status: String,
+    /// The carrier's own words for it.
+    pub note: Option<String>,
+    /// When it happened, as the carrier says.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+impl TrackingUpdate {
+    /// Whether the parcel reached the buyer.
+    pub fn is_delivered(&self) -> bool {
+        self.status == "delivered"
+    }
+}
+
+/// A carrier Blytz books deliveries with (Ninja Van): it makes the delivery
+/// order, prints the label, cancels before pickup and reports each step by
+/// signed webhooks.
+#[async_trait::async_trait]
+pub trait Carrier: Send + Sync + std::fmt::Debug {
+    /// e.g. `ninjavan`.
+    fn name(&self) -> &'static str;
+
+    /// The carrier's name as shown to people, e.g. `Ninja Van`.
+    fn display_name(&self) -> &'static str;
+
+    /// Book a pickup and delivery; answers its tracking number.
+    async fn create_delivery(&self, request: &DeliveryRequest) -> Result<Delivery>;
+
+    /// The waybill (label) of a delivery, as PDF bytes.
+    async fn label(&self, tracking_number: &str) -> Result<Vec<u8>>;
+
+    /// Cancel a delivery that was not picked up yet.
+    async fn cancel(&self, tracking_number: &str) -> Result<()>;
+
+    /// Verify a webhook's signature over the raw body and read it. A bad or
+    /// missing signature is 401 `invalid_signature`; a body that is not a
+    /// tracking report is 400 `invalid_event`.
+    fn tracking_webhook(&self, signature: Option<&str>, body: &[u8]) -> Result<TrackingUpdate>;
 }
 
 /// The seller enters the carrier and the tracking number.

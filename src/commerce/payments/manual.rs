@@ -1,21 +1,14 @@
 //! The manual gateway, for development without Stripe: it makes no intents;
 //! the seller or an admin marks an order paid (`POST /orders/{id}/mark-paid`).
 
-use super::{IntentRequest, PaymentGateway, PaymentIntentInfo};
-use crate::Code;
-use crate::error::{Error, Result};
+use blytz_actors::domain::Money;
+
+use super::{IntentRequest, PaymentGateway, PaymentIntentInfo, manual_refusal as manual};
+use crate::error::Result;
 
 /// Payments confirmed by people.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ManualGateway;
-
-fn manual() -> Error {
-    Error::refused(
-        Code::PaymentsManual,
-        "no payment gateway is configured (STRIPE_SECRET_KEY): the seller or an admin \
-                  marks the order paid",
-    )
-}
 
 #[async_trait::async_trait]
 impl PaymentGateway for ManualGateway {
@@ -35,7 +28,7 @@ impl PaymentGateway for ManualGateway {
         Err(manual())
     }
 
-    async fn refund(&self, _: &str, _: &str) -> Result<String> {
+    async fn refund(&self, _: &str, _: Option<Money>, _: &str) -> Result<String> {
         Err(manual())
     }
 }

@@ -7,9 +7,12 @@
 //! signed `payment_intent.succeeded` webhook; with the manual gateway, the
 //! seller or an admin marks it paid.
 
+mod gateway;
 pub mod manual;
 pub mod stripe;
 pub mod webhooks;
+
+pub use gateway::*;
 
 use crate::Code;
 use blytz_actors::domain::Money;
@@ -21,49 +24,6 @@ use super::orders::{invalid_transition, move_order};
 use super::{Caller, Commerce};
 use crate::error::{Error, Result};
 use crate::with_db;
-
-/// What a gateway is asked to charge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IntentRequest {
-    /// The order (sent as metadata `order_id`).
-    pub order_id: Uuid,
-    /// The order's total.
-    pub amount: Money,
-    /// The same key always yields the same intent at the gateway.
-    pub idempotency_key: String,
-}
-
-/// A payment intent as the gateway knows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PaymentIntentInfo {
-    /// The gateway's id, e.g. `pi_...`.
-    pub id: String,
-    /// What the browser confirms the payment with.
-    pub client_secret: Option<String>,
-    /// The gateway's status, e.g. `requires_payment_method`.
-    pub status: String,
-}
-
-/// A payment provider.
-#[async_trait::async_trait]
-pub trait PaymentGateway: Send + Sync + std::fmt::Debug {
-    /// `stripe` or `manual`.
-    fn name(&self) -> &'static str;
-
-    /// Whether payments are confirmed by people (`mark-paid`) rather than the gateway.
-    fn is_manual(&self) -> bool {
-        false
-    }
-
-    /// Make a payment intent (idempotently, by the request's key).
-    async fn create_intent(&self, request: &IntentRequest) -> Result<PaymentIntentInfo>;
-
-    /// Read a payment intent back.
-    async fn retrieve_intent(&self, id: &str) -> Result<PaymentIntentInfo>;
-
-    /// Refund a payment intent in full; answers the refund's id.
-    async fn refund(&self, intent_id: &str, idempotency_key: &str) -> Result<String>;
-}
 
 /// `POST /payments/intent`.
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -185,7 +145,7 @@ impl Commerce {
             && !self.gateway.is_manual()
         {
             self.gateway
-                .refund(intent, &format!("blytz-refund-{id}"))
+                .refund(intent, None, &format!("blytz-refund-{id}"))
                 .await?;
         }
         let now = crate::time::now();

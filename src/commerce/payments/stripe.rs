@@ -13,6 +13,8 @@ use stripe::{
     RequestStrategy, StripeError,
 };
 
+use blytz_actors::domain::Money;
+
 use super::{IntentRequest, PaymentGateway, PaymentIntentInfo};
 use crate::error::{Error, Result};
 
@@ -145,9 +147,15 @@ impl PaymentGateway for StripeGateway {
             .map_err(gateway_error)
     }
 
-    async fn refund(&self, intent: &str, idempotency_key: &str) -> Result<String> {
+    async fn refund(
+        &self,
+        intent: &str,
+        amount: Option<Money>,
+        idempotency_key: &str,
+    ) -> Result<String> {
         let mut params = CreateRefund::new();
         params.payment_intent = Some(intent_id(intent)?);
+        params.amount = amount.map(|a| a.minor);
         let client = self
             .client
             .clone()

@@ -1,0 +1,1 @@
+//! Ninja Van: the carrier behind [`super::Carrier`].
