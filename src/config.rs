@@ -153,6 +153,42 @@ pub struct Config {
     pub outbox_poll_ms: u64,
     /// `BLYTZ_RESERVATION_SWEEP_SECS`: how often expired stock reservations are released.
     pub reservation_sweep_secs: u64,
+    /// `BLYTZ_PLATFORM_FEE_BPS`: what the platform keeps of each paid order,
+    /// in basis points of its total (800 = 8 %).
+    pub platform_fee_bps: u32,
+    /// `BLYTZ_PAYMENT_RETRY_SECS`: how long a buyer whose automatic charge
+    /// failed may pay with another card (none: until the show ends plus 24 hours).
+    pub payment_retry_secs: Option<u64>,
+    /// `BLYTZ_SECOND_CHANCE_SECS`: how long a runner-up has to accept a
+    /// second-chance offer.
+    pub second_chance_secs: u64,
+    /// `BLYTZ_BUNDLE_WINDOW_SECS`: how long after a show ends a buyer's
+    /// purchases from its seller still join the show's bundle.
+    pub bundle_window_secs: u64,
+    /// `BLYTZ_PAYOUT_AFTER_SHIPPING_DAYS`: pay a seller this many days after
+    /// shipping even without a delivery report (none: only after delivery).
+    pub payout_after_shipping_days: Option<u64>,
+    /// `BLYTZ_REQUIRE_CARD_TO_BID`: whether a bid needs a card on file where a
+    /// show or auction does not say (default: on with Stripe; always off
+    /// without it).
+    pub require_card_to_bid: Option<bool>,
+    /// `BLYTZ_PUBLIC_URL`: where people reach this server (the return link of
+    /// a seller's payout onboarding).
+    pub public_url: String,
+    /// `NINJAVAN_CLIENT_ID`: books deliveries with Ninja Van when set (with
+    /// the secret and country).
+    pub ninjavan_client_id: Option<String>,
+    /// `NINJAVAN_CLIENT_SECRET`.
+    #[serde(skip_serializing)]
+    pub ninjavan_client_secret: Option<SecretString>,
+    /// `NINJAVAN_COUNTRY`: the two-letter country code of the account, e.g. `sg`.
+    pub ninjavan_country: Option<String>,
+    /// `NINJAVAN_API_BASE`: Ninja Van's API (default `https://api.ninjavan.co`).
+    pub ninjavan_api_base: Option<String>,
+    /// `NINJAVAN_WEBHOOK_SECRET`: verifies Ninja Van's tracking webhooks
+    /// (default: the client secret, which Ninja Van signs them with).
+    #[serde(skip_serializing)]
+    pub ninjavan_webhook_secret: Option<SecretString>,
 }
 
 impl Default for Config {
@@ -212,6 +248,18 @@ impl Default for Config {
             cart_ttl_secs: 30 * 24 * 60 * 60,
             outbox_poll_ms: 1000,
             reservation_sweep_secs: 30,
+            platform_fee_bps: 800,
+            payment_retry_secs: None,
+            second_chance_secs: 24 * 60 * 60,
+            bundle_window_secs: 2 * 60 * 60,
+            payout_after_shipping_days: None,
+            require_card_to_bid: None,
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            ninjavan_client_id: None,
+            ninjavan_client_secret: None,
+            ninjavan_country: None,
+            ninjavan_api_base: None,
+            ninjavan_webhook_secret: None,
         }
     }
 }
@@ -224,7 +272,7 @@ pub const DEFAULT_LIVEKIT_SDK_URL: &str =
 pub const DEFAULT_IMAGE_DECODES: usize = 2;
 
 /// Plain environment variables (no `BLYTZ_` prefix) that are settings.
-const PLAIN_ENV: [&str; 10] = [
+const PLAIN_ENV: [&str; 15] = [
     "DATABASE_URL",
     "REDIS_URL",
     "JWT_SECRET",
@@ -235,6 +283,11 @@ const PLAIN_ENV: [&str; 10] = [
     "STRIPE_WEBHOOK_SECRET",
     "STRIPE_PUBLISHABLE_KEY",
     "STRIPE_API_BASE",
+    "NINJAVAN_CLIENT_ID",
+    "NINJAVAN_CLIENT_SECRET",
+    "NINJAVAN_COUNTRY",
+    "NINJAVAN_API_BASE",
+    "NINJAVAN_WEBHOOK_SECRET",
 ];
 
 /// The shortest JWT secret accepted (bytes).

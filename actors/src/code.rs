@@ -165,6 +165,18 @@ codes! {
     PaymentsManual = ("payments_manual", 503, "payments are manual on this server"),
     /// Stripe is not configured on this server.
     StripeNotConfigured = ("stripe_not_configured", 503, "Stripe is not configured"),
+    /// A bid here needs a card on file (`POST /payments/methods/setup`).
+    PaymentMethodRequired = ("payment_method_required", 402, "a card on file is needed to bid here"),
+    /// The card was declined or needs the buyer to authenticate (`details.reason`).
+    PaymentDeclined = ("payment_declined", 402, "the card was declined"),
+    /// The time to pay this order has passed: it lapsed.
+    PaymentWindowClosed = ("payment_window_closed", 409, "the time to pay this order has passed"),
+    /// Nobody but the winner bid on the lot: there is no runner-up to offer it to.
+    NoRunnerUp = ("no_runner_up", 409, "nobody else bid on this lot"),
+    /// A second-chance offer that was answered or has expired.
+    OfferClosed = ("offer_closed", 409, "the offer was answered or has expired"),
+    /// No carrier is configured on this server for booked deliveries.
+    CarrierNotConfigured = ("carrier_not_configured", 503, "no carrier is configured on this server"),
 
     // Video.
     /// LiveKit is not configured on this server.

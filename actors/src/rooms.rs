@@ -22,15 +22,19 @@ use bytes::Bytes;
 use dashmap::DashMap;
 use tokio::sync::broadcast;
 
-use crate::domain::{AuctionId, ShowId};
+use crate::domain::{AuctionId, ShowId, UserId};
 
-/// A room: `auction:<uuid>` or `show:<uuid>`.
+/// A room: `auction:<uuid>` or `show:<uuid>`, or one person's own frames.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RoomKey {
     /// Every event of one auction.
     Auction(AuctionId),
     /// Every event of every auction in one show.
     Show(ShowId),
+    /// What is said to one user alone (a failed payment, an offer): every
+    /// signed-in connection of theirs is in it. Never parsed from a client's
+    /// room name, so nobody subscribes to another's.
+    User(UserId),
 }
 
 /// A room name that is neither `auction:<uuid>` nor `show:<uuid>`.
@@ -43,6 +47,7 @@ impl fmt::Display for RoomKey {
         match self {
             Self::Auction(id) => write!(f, "auction:{id}"),
             Self::Show(id) => write!(f, "show:{id}"),
+            Self::User(id) => write!(f, "user:{id}"),
         }
     }
 }

@@ -55,10 +55,12 @@ pub fn extend(by_ms: i64) -> Command {
 }
 
 /// Runs `caller`'s `command` on `auction`: a bid counts against the caller's
-/// bid rate first; then the engine answers once the command is durable.
+/// bid rate first; a bid or buy-now where a card on file is required needs
+/// one; then the engine answers once the command is durable.
 ///
 /// # Errors
-/// `rate_limited`, or whatever the engine refuses (`bid_too_low`, ...).
+/// `rate_limited`, `payment_method_required`, or whatever the engine refuses
+/// (`bid_too_low`, ...).
 pub async fn execute(
     state: &AppState,
     caller: Caller,
@@ -67,6 +69,12 @@ pub async fn execute(
 ) -> Result<Outcome, Error> {
     if matches!(command, Command::Bid(_)) {
         state.limits.check_bid(caller.id)?;
+    }
+    if matches!(command, Command::Bid(_) | Command::BuyNow) {
+        state
+            .commerce
+            .check_card_for_bid(caller.id, auction)
+            .await?;
     }
     state.auctions.execute(auction, caller, command).await
 }

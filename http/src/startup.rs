@@ -102,7 +102,8 @@ impl Application {
                 .clone()
                 .flush_views_every(Duration::from_secs(config.view_flush_secs)),
         );
-        let commerce = Commerce::from_config(db.clone(), &config)?;
+        let commerce = Commerce::from_config(db.clone(), &config)?
+            .with_rooms(auctions.engine().rooms().clone());
         actix_web::rt::spawn(
             commerce
                 .clone()

@@ -156,7 +156,7 @@ impl SqlJournal {
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO auctions (id, seller_id, product_id, show_id, status, currency, \
                      start_price, current_price, leader_id, bid_count, ends_at, seq, view, \
-                     created_at, updated_at) ",
+                     created_at, updated_at, require_payment_method) ",
                 );
                 insert.push_values(chunk, |mut row, (entry, config, view)| {
                     row.push_bind(Uuid::from(entry.auction_id))
@@ -173,7 +173,8 @@ impl SqlJournal {
                         .push_bind(1_i64)
                         .push_bind(Json(*view))
                         .push_bind(entry.event.at)
-                        .push_bind(entry.event.at);
+                        .push_bind(entry.event.at)
+                        .push_bind(config.require_payment_method);
                 });
                 insert.build().execute(&mut *tx).await.map_err(unavailable)?;
                 for (entry, config, _) in chunk {

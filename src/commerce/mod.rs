@@ -12,12 +12,17 @@
 //! the wire and in the tables; tax is basis points with integer rounding.
 
 pub mod addresses;
+pub mod bundles;
+pub mod cards;
 pub mod cart;
+pub mod charge;
 pub mod inventory;
 mod model;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
+pub mod payouts;
+pub mod second_chance;
 pub mod shipping;
 mod validate;
 
@@ -27,6 +32,7 @@ use std::time::Duration;
 
 use blytz_actors::domain::{Currency, Money, MoneyError};
 use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
 pub use model::{
     Address, Cart, CartItem, CartSubtotal, Order, OrderItem, OrderStatus, Shipment, ShipmentEvent,
@@ -54,7 +60,26 @@ pub struct CommerceSettings {
     pub reservation_ttl: Duration,
     /// How long an untouched cart lives.
     pub cart_ttl: Duration,
+    /// What the platform keeps of each paid order, in basis points.
+    pub platform_fee_bps: u32,
+    /// How long a failed automatic charge may be retried (none: until the
+    /// show ends plus [`SHOW_GRACE`]).
+    pub payment_retry: Option<Duration>,
+    /// How long a runner-up has to answer a second-chance offer.
+    pub second_chance: Duration,
+    /// How long after a show ends purchases still join its bundles.
+    pub bundle_window: Duration,
+    /// Pay a seller this long after shipping without a delivery report
+    /// (none: only after delivery).
+    pub payout_after_shipping: Option<Duration>,
+    /// Whether a bid needs a card on file where neither the auction nor its
+    /// show says (only with a gateway that charges cards).
+    pub require_card_by_default: bool,
 }
+
+/// How long after its show ends a failed charge may still be paid, unless
+/// `BLYTZ_PAYMENT_RETRY_SECS` says otherwise.
+pub const SHOW_GRACE: Duration = Duration::from_secs(24 * 60 * 60);
 
 impl Default for CommerceSettings {
     fn default() -> Self {
@@ -71,21 +96,38 @@ impl CommerceSettings {
             payment_due: Duration::from_secs(config.payment_due_secs),
             reservation_ttl: Duration::from_secs(config.reservation_ttl_secs),
             cart_ttl: Duration::from_secs(config.cart_ttl_secs),
+            platform_fee_bps: config.platform_fee_bps.min(10_000),
+            payment_retry: config.payment_retry_secs.map(Duration::from_secs),
+            second_chance: Duration::from_secs(config.second_chance_secs),
+            bundle_window: Duration::from_secs(config.bundle_window_secs),
+            payout_after_shipping: config
+                .payout_after_shipping_days
+                .map(|days| Duration::from_secs(days.saturating_mul(86_400))),
+            require_card_by_default: config.require_card_to_bid.unwrap_or(true),
         }
     }
 
     /// Tax on `subtotal`, rounded half up to a whole minor unit.
     pub fn tax_on(&self, subtotal: Money) -> Result<Money> {
-        let tax = (i128::from(subtotal.minor) * i128::from(self.tax_rate_bps) + 5_000) / 10_000;
-        i64::try_from(tax)
-            .map(|minor| Money::new(minor, subtotal.currency))
-            .map_err(|_| amount_too_large())
+        basis_points(subtotal, self.tax_rate_bps)
+    }
+
+    /// What the platform keeps of an order of `total`, rounded half up.
+    pub fn platform_fee_on(&self, total: Money) -> Result<Money> {
+        basis_points(total, self.platform_fee_bps)
     }
 
     /// What an order of `subtotal` costs: tax, flat shipping and the total.
     pub fn order_amounts(&self, subtotal: Money) -> Result<OrderAmounts> {
+        self.order_amounts_shipped(
+            subtotal,
+            Money::new(self.shipping_flat_minor, subtotal.currency),
+        )
+    }
+
+    /// What an order of `subtotal` costs with `shipping`: tax and the total.
+    pub fn order_amounts_shipped(&self, subtotal: Money, shipping: Money) -> Result<OrderAmounts> {
         let tax = self.tax_on(subtotal)?;
-        let shipping = Money::new(self.shipping_flat_minor, subtotal.currency);
         let total = subtotal.checked_add(tax)?.checked_add(shipping)?;
         Ok(OrderAmounts {
             subtotal,
@@ -94,6 +136,14 @@ impl CommerceSettings {
             total,
         })
     }
+}
+
+/// `bps` basis points of `amount`, rounded half up to a whole minor unit.
+fn basis_points(amount: Money, bps: u32) -> Result<Money> {
+    let part = (i128::from(amount.minor) * i128::from(bps) + 5_000) / 10_000;
+    i64::try_from(part)
+        .map(|minor| Money::new(minor, amount.currency))
+        .map_err(|_| amount_too_large())
 }
 
 /// The amounts of an order, all in its currency.
@@ -159,6 +209,15 @@ pub struct Commerce {
     webhook_secret: Option<secrecy::SecretString>,
     /// Wakes the outbox consumer early (e.g. right after an auction ends).
     nudge: Arc<tokio::sync::Notify>,
+    /// The bid path's cached answers about cards on file.
+    bid_checks: cards::SharedBidChecks,
+    /// Where a buyer's personal frames go (`order.payment_failed`, ...): the
+    /// rooms of their open WebSockets. None: nobody is told live.
+    rooms: Option<blytz_actors::rooms::Rooms>,
+    /// The carrier booked deliveries go to (Ninja Van), if configured.
+    carrier: Option<Arc<dyn shipping::Carrier>>,
+    /// Where people reach this server (onboarding return links).
+    public_url: Arc<str>,
 }
 
 impl Commerce {
@@ -178,6 +237,45 @@ impl Commerce {
             shipping,
             webhook_secret,
             nudge: Arc::new(tokio::sync::Notify::new()),
+            bid_checks: cards::SharedBidChecks::default(),
+            rooms: None,
+            carrier: None,
+            public_url: Arc::from("http://127.0.0.1:8080"),
+        }
+    }
+
+    /// The same service, telling buyers live through `rooms`.
+    #[must_use]
+    pub fn with_rooms(mut self, rooms: blytz_actors::rooms::Rooms) -> Self {
+        self.rooms = Some(rooms);
+        self
+    }
+
+    /// The same service, booking deliveries with `carrier`.
+    #[must_use]
+    pub fn with_carrier(mut self, carrier: Arc<dyn shipping::Carrier>) -> Self {
+        self.carrier = Some(carrier);
+        self
+    }
+
+    /// The same service, reached by people at `url`.
+    #[must_use]
+    pub fn with_public_url(mut self, url: &str) -> Self {
+        self.public_url = Arc::from(url.trim_end_matches('/'));
+        self
+    }
+
+    /// Send `frame` to every open WebSocket of `user`.
+    pub(crate) fn tell(&self, user: Uuid, frame: &serde_json::Value) {
+        if let Some(rooms) = &self.rooms {
+            let room = blytz_actors::rooms::RoomKey::User(blytz_actors::domain::UserId::from(user));
+            rooms.publish(
+                room,
+                blytz_actors::rooms::Frame {
+                    seq: None,
+                    bytes: bytes::Bytes::from(frame.to_string()),
+                },
+            );
         }
     }
 
@@ -191,13 +289,18 @@ impl Commerce {
             )?),
             None => Arc::new(payments::manual::ManualGateway),
         };
-        Ok(Self::new(
+        let mut commerce = Self::new(
             db,
             CommerceSettings::from_config(config),
             gateway,
             Arc::new(shipping::ManualShipping),
             config.stripe_webhook_secret.clone(),
-        ))
+        )
+        .with_public_url(&config.public_url);
+        if let Some(carrier) = shipping::carrier_from_config(config)? {
+            commerce = commerce.with_carrier(carrier);
+        }
+        Ok(commerce)
     }
 
     /// The settings in force.

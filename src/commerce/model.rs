@@ -8,12 +8,19 @@ use uuid::Uuid;
 /// Where an order is in its life.
 ///
 /// `pending_payment -> paid -> processing -> shipped -> delivered`;
-/// `cancelled` only before payment; `refunded` only after it.
+/// `cancelled` only before payment; `refunded` only after it. A winner's
+/// automatic charge that fails makes it `payment_failed`, which is paid with
+/// another card before its deadline or becomes `lapsed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderStatus {
     /// Waiting for the buyer's payment.
     PendingPayment,
+    /// The automatic charge failed: the buyer may pay with another card
+    /// until `payment_retry_until`.
+    PaymentFailed,
+    /// Not paid in time: the seller may offer the lot to the runner-up.
+    Lapsed,
     /// Paid; the seller prepares it.
     Paid,
     /// Being prepared.
@@ -33,6 +40,8 @@ impl OrderStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::PendingPayment => "pending_payment",
+            Self::PaymentFailed => "payment_failed",
+            Self::Lapsed => "lapsed",
             Self::Paid => "paid",
             Self::Processing => "processing",
             Self::Shipped => "shipped",
@@ -46,6 +55,8 @@ impl OrderStatus {
     pub fn parse(text: &str) -> Option<Self> {
         Some(match text {
             "pending_payment" => Self::PendingPayment,
+            "payment_failed" => Self::PaymentFailed,
+            "lapsed" => Self::Lapsed,
             "paid" => Self::Paid,
             "processing" => Self::Processing,
             "shipped" => Self::Shipped,
@@ -61,7 +72,8 @@ impl OrderStatus {
         use OrderStatus::*;
         matches!(
             (self, to),
-            (PendingPayment, Paid | Cancelled)
+            (PendingPayment, Paid | Cancelled | PaymentFailed)
+                | (PaymentFailed, Paid | Lapsed)
                 | (Paid, Processing | Shipped | Refunded)
                 | (Processing, Shipped | Refunded)
                 | (Shipped, Delivered | Refunded)
@@ -74,6 +86,8 @@ impl OrderStatus {
         use OrderStatus::*;
         [
             PendingPayment,
+            PaymentFailed,
+            Lapsed,
             Paid,
             Processing,
             Shipped,
@@ -164,6 +178,22 @@ pub struct Order {
     pub items: Vec<OrderItem>,
     /// The parcel, once shipped.
     pub shipment: Option<Shipment>,
+    /// The show it was bought in, if any.
+    pub show_id: Option<Uuid>,
+    /// The bundle it ships in (one buyer, one seller, one show), if any.
+    pub bundle_id: Option<Uuid>,
+    /// For a second-chance order: the lapsed winner's order it replaces.
+    pub second_chance_of: Option<Uuid>,
+    /// Why the last automatic charge failed, for a `payment_failed` order.
+    pub payment_failure: Option<String>,
+    /// Until when a `payment_failed` order may be paid with another card
+    /// (null while its show is live: until the show ends plus 24 hours).
+    #[serde(with = "crate::time::rfc3339_ms::option")]
+    pub payment_retry_until: Option<DateTime<Utc>>,
+    /// What the platform keeps of the total (minor units).
+    pub platform_fee: i64,
+    /// What was paid back so far (minor units); equal to the total once `refunded`.
+    pub refunded: i64,
     /// When it was made.
     #[serde(with = "crate::time::rfc3339_ms")]
     pub created_at: DateTime<Utc>,
@@ -213,7 +243,7 @@ pub struct Cart {
 }
 
 /// A postal address of a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Address {
     /// The address.
     pub id: Uuid,
@@ -289,8 +319,17 @@ mod tests {
             OrderStatus::sources_of(Refunded),
             vec![Paid, Processing, Shipped, Delivered]
         );
+        assert!(PaymentFailed.can_become(Paid));
+        assert!(PaymentFailed.can_become(Lapsed));
+        assert!(!Lapsed.can_become(Paid));
+        assert_eq!(
+            OrderStatus::sources_of(Paid),
+            vec![PendingPayment, PaymentFailed]
+        );
         for s in [
             PendingPayment,
+            PaymentFailed,
+            Lapsed,
             Paid,
             Processing,
             Shipped,

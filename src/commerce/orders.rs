@@ -61,6 +61,13 @@ pub(crate) struct OrderRow {
     pub payment_due_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub show_id: Option<Uuid>,
+    pub bundle_id: Option<Uuid>,
+    pub second_chance_of: Option<Uuid>,
+    pub payment_failure: Option<String>,
+    pub payment_retry_until: Option<DateTime<Utc>>,
+    pub platform_fee: i64,
+    pub refunded: i64,
 }
 
 impl OrderRow {
@@ -84,8 +91,9 @@ impl OrderRow {
     }
 }
 
-const ORDER_COLUMNS: &str = "id, buyer_id, seller_id, auction_id, status, currency, subtotal, tax, \
-                             shipping, total, shipping_address, payment_due_at, created_at, updated_at";
+pub(crate) const ORDER_COLUMNS: &str = "id, buyer_id, seller_id, auction_id, status, currency, subtotal, tax, \
+     shipping, total, shipping_address, payment_due_at, created_at, updated_at, show_id, bundle_id, \
+     second_chance_of, payment_failure, payment_retry_until, platform_fee, refunded";
 
 /// A 409 `invalid_transition` from `from` to `to`.
 pub(crate) fn invalid_transition(from: OrderStatus, to: OrderStatus) -> Error {
@@ -214,6 +222,13 @@ impl Commerce {
                 )
                 .collect(),
             shipment,
+            show_id: row.show_id,
+            bundle_id: row.bundle_id,
+            second_chance_of: row.second_chance_of,
+            payment_failure: row.payment_failure,
+            payment_retry_until: row.payment_retry_until,
+            platform_fee: row.platform_fee,
+            refunded: row.refunded,
             created_at: row.created_at,
             updated_at: row.updated_at,
         })
@@ -347,15 +362,48 @@ impl Commerce {
             let subtotal = lines.iter().try_fold(Money::zero(currency), |sum, l| {
                 sum.checked_add(l.line_total)
             })?;
-            let amounts = self.settings.order_amounts(subtotal)?;
-            planned.push((Uuid::now_v7(), seller, amounts, lines));
+            // Bought while the seller is live (or just after): the order
+            // joins the buyer's bundle of that show and ships with it.
+            let rates = self.rates_of(seller).await?;
+            let show = match &rates {
+                Some(_) => self.current_show_of(seller).await?,
+                None => None,
+            };
+            let bundle = match show {
+                Some(show) => {
+                    self.open_bundle(Uuid::from(buyer), seller, show, currency.as_str())
+                        .await?
+                }
+                None => None,
+            };
+            let items_before: i64 = match bundle {
+                Some(bundle) => with_db!(&self.db, pool => sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM orders WHERE bundle_id = $1 AND status NOT IN ('lapsed', 'cancelled')",
+                )
+                .bind(bundle)
+                .fetch_one(pool)
+                .await)?,
+                None => 0,
+            };
+            let shipping = self.shipping_for(rates.as_ref(), currency, items_before);
+            let amounts = self.settings.order_amounts_shipped(subtotal, shipping)?;
+            let fee = self.settings.platform_fee_on(amounts.total)?;
+            planned.push((
+                Uuid::now_v7(),
+                seller,
+                amounts,
+                lines,
+                show.filter(|_| bundle.is_some()),
+                bundle,
+                fee,
+            ));
         }
         let cart = cart.unwrap_or_default();
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             // Reservations first: the first statement writes, so SQLite takes
             // its write lock at once instead of failing to upgrade later.
-            for (_, _, _, lines) in &planned {
+            for (_, _, _, lines, ..) in &planned {
                 for l in lines {
                     // A product an open auction holds is sold there: the
                     // check is in the reserving statement, so an auction
@@ -384,15 +432,17 @@ impl Commerce {
                     }
                 }
             }
-            for (id, seller, amounts, lines) in &planned {
+            for (id, seller, amounts, lines, show, bundle, fee) in &planned {
                 sqlx::query(
                     "INSERT INTO orders (id, buyer_id, seller_id, auction_id, status, currency, subtotal, tax, \
-                     shipping, total, shipping_address, payment_due_at, created_at, updated_at) \
-                     VALUES ($1, $2, $3, NULL, 'pending_payment', $4, $5, $6, $7, $8, $9, $10, $11, $11)",
+                     shipping, total, shipping_address, payment_due_at, created_at, updated_at, show_id, bundle_id, \
+                     platform_fee) \
+                     VALUES ($1, $2, $3, NULL, 'pending_payment', $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13, $14)",
                 )
                 .bind(*id).bind(Uuid::from(buyer)).bind(*seller).bind(amounts.currency().as_str())
                 .bind(amounts.subtotal.minor).bind(amounts.tax.minor).bind(amounts.shipping.minor)
                 .bind(amounts.total.minor).bind(&address_json).bind(due).bind(now)
+                .bind(*show).bind(*bundle).bind(fee.minor)
                 .execute(&mut *tx).await?;
                 for l in lines {
                     sqlx::query(

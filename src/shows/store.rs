@@ -27,6 +27,7 @@ pub struct ShowRow {
     pub stream_status: String,
     pub stream_participants: i32,
     pub slow_mode_secs: i32,
+    pub require_payment_method: Option<bool>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -53,6 +54,7 @@ impl ShowRow {
             stream_status: self.stream_status.clone(),
             stream_participants: u32::try_from(self.stream_participants).unwrap_or(0),
             slow_mode_secs: u32::try_from(self.slow_mode_secs).unwrap_or(0),
+            require_payment_method: self.require_payment_method,
             lots,
         })
     }
@@ -60,12 +62,13 @@ impl ShowRow {
 
 const COLUMNS: &str = "id, seller_id, title, description, cover_image_url, status, scheduled_at, \
      started_at, ended_at, livekit_room, stream_status, stream_participants, slow_mode_secs, \
-     created_at, updated_at";
+     require_payment_method, created_at, updated_at";
 
 pub async fn insert(db: &Db, row: &ShowRow) -> Result<(), sqlx::Error> {
     with_db!(db, pool => sqlx::query(
         "INSERT INTO shows (id, seller_id, title, description, cover_image_url, status, scheduled_at, \
-         livekit_room, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+         livekit_room, created_at, updated_at, require_payment_method) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(Uuid::from(row.id))
     .bind(Uuid::from(row.seller_id))
@@ -77,6 +80,7 @@ pub async fn insert(db: &Db, row: &ShowRow) -> Result<(), sqlx::Error> {
     .bind(&row.livekit_room)
     .bind(row.created_at)
     .bind(row.updated_at)
+    .bind(row.require_payment_method)
     .execute(pool)
     .await
     .map(|_| ()))

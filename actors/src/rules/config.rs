@@ -63,6 +63,11 @@ pub struct AuctionConfig {
     pub hard_close_at: Option<DateTime<Utc>>,
     /// Increment tiers.
     pub increments: IncrementTable,
+    /// Whether a bid needs a card on file (none: the show's or the server's
+    /// default). Checked before a bid reaches the engine; kept here so the
+    /// auction's creation records it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_payment_method: Option<bool>,
 }
 
 /// A request to create an auction: what a seller chooses. Missing optional
@@ -105,6 +110,10 @@ pub struct NewAuction {
     /// Increment tiers (default: [`IncrementTable::default`]).
     #[serde(default)]
     pub increments: Option<Vec<IncrementTier>>,
+    /// Whether a bid needs a card on file (default: the show's setting, else
+    /// on when the server charges cards).
+    #[serde(default)]
+    pub require_payment_method: Option<bool>,
 }
 
 impl NewAuction {
@@ -130,6 +139,7 @@ impl NewAuction {
             max_extensions: None,
             hard_close_at: None,
             increments: None,
+            require_payment_method: None,
         }
     }
 
@@ -160,6 +170,7 @@ impl NewAuction {
             max_extensions: self.max_extensions,
             hard_close_at: self.hard_close_at,
             increments,
+            require_payment_method: self.require_payment_method,
         };
         config.validate()?;
         Ok(config)

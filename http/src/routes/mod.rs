@@ -3,6 +3,7 @@
 pub mod addresses;
 pub mod auctions;
 pub mod auth;
+pub mod bundles;
 pub mod cart;
 pub mod categories;
 pub mod health;
@@ -12,6 +13,7 @@ pub mod media;
 pub mod orders;
 pub mod payments;
 pub mod products;
+pub mod sellers;
 pub mod shows;
 pub mod users;
 pub mod web;
@@ -42,5 +44,13 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .service(utoipa_actix_web::scope("/addresses").configure(addresses::configure))
         .service(utoipa_actix_web::scope("/orders").configure(orders::configure))
         .service(utoipa_actix_web::scope("/payments").configure(payments::configure))
-        .service(utoipa_actix_web::scope("/webhooks/stripe").configure(webhooks::configure));
+        .service(utoipa_actix_web::scope("/webhooks/stripe").configure(webhooks::configure))
+        .service(
+            utoipa_actix_web::scope("/webhooks/ninjavan").configure(webhooks::configure_ninjavan),
+        );
+    cfg.service(utoipa_actix_web::scope("/sellers/me").configure(sellers::configure))
+        .service(utoipa_actix_web::scope("/bundles").configure(bundles::configure))
+        .service(
+            utoipa_actix_web::scope("/second-chance-offers").configure(bundles::configure_offers),
+        );
 }

@@ -483,6 +483,8 @@ async fn room_snapshot(
             }
             Ok((lanes, json!({ "auctions": items }), None))
         }
+        // Never parsed from a client's room name.
+        RoomKey::User(_) => Err(invalid_room("a user's own room cannot be subscribed to")),
     }
 }
 
@@ -491,6 +493,21 @@ impl Actor for WsSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         metrics::gauge!("ws_sessions").increment(1.0);
+        // A signed-in connection hears what is said to its user alone
+        // (`order.payment_failed`, `second_chance.offered`, ...).
+        if let Some(user) = &self.user {
+            let room = RoomKey::User(user.caller().id);
+            let lanes = self.state.auctions.engine().rooms().join(room);
+            self.push(
+                Outgoing::Join {
+                    room,
+                    lanes,
+                    reply: String::new(),
+                    snapshot_seq: None,
+                },
+                ctx,
+            );
+        }
         ctx.run_interval(HEARTBEAT_INTERVAL, |act, ctx| {
             if act.last_heard.elapsed() > CLIENT_TIMEOUT {
                 tracing::debug!("websocket client timed out");

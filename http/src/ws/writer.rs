@@ -106,7 +106,8 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
                             Some(seq) => stale.insert(room, seq),
                             None => stale.remove(&room),
                         };
-                        send(&mut session, reply.into()).await
+                        // A user's own room is joined without a reply.
+                        reply.is_empty() || send(&mut session, reply.into()).await
                     }
                     Outgoing::Leave { room, reply } => {
                         rooms.remove(&room);
@@ -173,7 +174,7 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
                     Err(BroadcastStreamRecvError::Lagged(missed)) => {
                         metrics::counter!("ws_chat_skipped_total").increment(missed);
                         tracing::debug!(%room, missed, "session skipped chat");
-                        // A room key prints as `auction:<uuid>` or `show:<uuid>`: nothing to escape.
+                        // A room key prints as `auction:<uuid>`, `show:<uuid>` or `user:<uuid>`: nothing to escape.
                         let gap = format!(r#"{{"type":"chat.gap","room":"{room}"}}"#);
                         send(&mut session, gap.into()).await
                     }
@@ -192,6 +193,6 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
 async fn resync(engine: &Engine, room: RoomKey) -> Option<Frame> {
     match room {
         RoomKey::Auction(id) => engine.snapshot_frame(id).await.ok(),
-        RoomKey::Show(_) => None,
+        RoomKey::Show(_) | RoomKey::User(_) => None,
     }
 }

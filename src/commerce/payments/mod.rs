@@ -57,7 +57,10 @@ impl Commerce {
             return Err(Error::NotFound { what: "order" });
         }
         let status = row.status()?;
-        if status != OrderStatus::PendingPayment {
+        if !matches!(
+            status,
+            OrderStatus::PendingPayment | OrderStatus::PaymentFailed
+        ) {
             return Err(invalid_transition(status, OrderStatus::Paid));
         }
         if self.gateway.is_manual() {
@@ -121,9 +124,16 @@ impl Commerce {
         })
     }
 
-    /// Refund a paid order in full (its seller or an admin): the gateway pays
-    /// the buyer back and the order becomes `refunded`.
-    pub async fn refund_order(&self, caller: Caller, id: Uuid) -> Result<super::Order> {
+    /// Refund a paid order (its seller or an admin), in full or, with
+    /// `amount`, in part: the gateway pays the buyer back, the amount is
+    /// recorded, and the order becomes `refunded` once all of it is. A
+    /// seller already paid out for it has that much of the transfer reversed.
+    pub async fn refund_order(
+        &self,
+        caller: Caller,
+        id: Uuid,
+        amount: Option<i64>,
+    ) -> Result<super::Order> {
         let row = self.visible_order(caller, id).await?;
         if !row.may_manage(caller) {
             return Err(Error::forbidden(
@@ -134,40 +144,70 @@ impl Commerce {
         if !status.can_become(OrderStatus::Refunded) {
             return Err(invalid_transition(status, OrderStatus::Refunded));
         }
+        let left = row.total - row.refunded;
+        let amount = amount.unwrap_or(left);
+        if amount <= 0 || amount > left {
+            return Err(Error::validation(
+                "amount",
+                "range",
+                format!("must be between 1 and what is left to refund, {left}"),
+            ));
+        }
         let paid: Option<String> = with_db!(&self.db, pool => sqlx::query_scalar(
-            "SELECT intent_id FROM payments WHERE order_id = $1 AND status = 'succeeded' \
+            "SELECT intent_id FROM payments WHERE order_id = $1 AND status IN ('succeeded', 'partially_refunded') \
              ORDER BY created_at DESC LIMIT 1",
         )
         .bind(id)
         .fetch_optional(pool)
         .await)?;
-        if let Some(intent) = &paid
-            && !self.gateway.is_manual()
-        {
-            self.gateway
-                .refund(intent, None, &format!("blytz-refund-{id}"))
-                .await?;
-        }
+        let currency = row.total()?.currency;
+        let before = row.refunded;
+        // The amount refunded before names this refund: a retry of it is the
+        // same refund at the gateway, the next part is a new one.
+        let key = format!("blytz-refund-{id}-{before}");
+        let refund_id = match &paid {
+            Some(intent) if !self.gateway.is_manual() => {
+                let part = (amount < left || before > 0).then(|| Money::new(amount, currency));
+                Some(self.gateway.refund(intent, part, &key).await?)
+            }
+            _ => None,
+        };
         let now = crate::time::now();
-        let moved = with_db!(&self.db, pool => {
+        let whole = before + amount >= row.total;
+        let recorded = with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
-            let moved = move_order!(tx, id, OrderStatus::Refunded, now);
-            if let Some(intent) = &paid {
-                sqlx::query("UPDATE payments SET status = 'refunded', updated_at = $1 WHERE intent_id = $2")
-                    .bind(now).bind(intent).execute(&mut *tx).await?;
+            let recorded = sqlx::query(
+                "UPDATE orders SET refunded = refunded + $1, updated_at = $2 WHERE id = $3 AND refunded = $4",
+            )
+            .bind(amount).bind(now).bind(id).bind(before)
+            .execute(&mut *tx).await?.rows_affected() == 1;
+            if recorded {
+                sqlx::query(
+                    "INSERT INTO refunds (id, order_id, amount, currency, provider_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(Uuid::now_v7()).bind(id).bind(amount).bind(currency.as_str()).bind(&refund_id).bind(now)
+                .execute(&mut *tx).await?;
+                if whole && !move_order!(tx, id, OrderStatus::Refunded, now) {
+                    tracing::warn!(order_id = %id, "a refunded order could not become refunded");
+                }
+                if let Some(intent) = &paid {
+                    let status = if whole { "refunded" } else { "partially_refunded" };
+                    sqlx::query("UPDATE payments SET status = $1, updated_at = $2 WHERE intent_id = $3")
+                        .bind(status).bind(now).bind(intent).execute(&mut *tx).await?;
+                }
             }
             tx.commit().await?;
-            moved
+            recorded
         });
-        if !moved {
-            let current = self.order_row(id).await?.map(|r| r.status()).transpose()?;
-            if current != Some(OrderStatus::Refunded) {
-                return Err(invalid_transition(
-                    current.unwrap_or(status),
-                    OrderStatus::Refunded,
-                ));
-            }
+        if !recorded {
+            return Err(Error::refused(
+                Code::InvalidTransition,
+                "the order was refunded meanwhile; read it again",
+            ));
         }
+        self.reverse_for_refund(id, amount, &format!("blytz-reversal-{id}-{before}"))
+            .await?;
         self.order(caller, id).await
     }
 }

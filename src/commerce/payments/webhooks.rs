@@ -8,7 +8,11 @@
 //! payment is marked `amount_mismatch`, the order stays unpaid and the
 //! mismatch is logged), `payment_intent.payment_failed` (a checkout's stock is released
 //! and its order cancelled; an auction order stays payable),
-//! `charge.refunded` (the order becomes `refunded`) and
+//! `charge.refunded` (the amount refunded so far is recorded; the order
+//! becomes `refunded` once all of it is, and a seller already paid out has
+//! that much of the transfer reversed), `setup_intent.succeeded` (the card is
+//! read back from the gateway and saved), `account.updated` (the seller's
+//! payouts are read back and recorded) and
 //! `charge.dispute.created` (the payment is marked `disputed`). Other events
 //! are acknowledged and ignored.
 
@@ -174,7 +178,22 @@ impl Commerce {
             message: "the webhook body is not a Stripe event".into(),
             details: Default::default(),
         })?;
+        if matches!(
+            event.kind.as_str(),
+            "setup_intent.succeeded" | "account.updated"
+        ) {
+            return self.read_back_event(&event, now).await;
+        }
         let intent = intent_of(&event.kind, &event.data.object);
+        let refunded_now = match event.kind.as_str() {
+            "charge.refunded" => event
+                .data
+                .object
+                .get("amount_refunded")
+                .and_then(Value::as_i64),
+            _ => None,
+        };
+        let mut newly_refunded: Option<(Uuid, i64, i64)> = None;
         let meta_order = order_in_metadata(&event.data.object);
         let kind = event.kind.as_str();
         let fresh = with_db!(&self.db, pool => {
@@ -200,11 +219,13 @@ impl Commerce {
                     }
                     _ => None,
                 };
+                let fully_refunded = event.data.object.get("refunded").and_then(Value::as_bool).unwrap_or(true);
                 let payment_status = match kind {
                     "payment_intent.succeeded" if mismatch.is_some() => Some("amount_mismatch"),
                     "payment_intent.succeeded" => Some("succeeded"),
                     "payment_intent.payment_failed" => Some("failed"),
-                    "charge.refunded" => Some("refunded"),
+                    "charge.refunded" if fully_refunded => Some("refunded"),
+                    "charge.refunded" => Some("partially_refunded"),
                     "charge.dispute.created" => Some("disputed"),
                     _ => None,
                 };
@@ -240,9 +261,20 @@ impl Commerce {
                             }
                         }
                         "charge.refunded" => {
-                            let refunded = move_order!(tx, order, OrderStatus::Refunded, now);
-                            if !refunded {
-                                tracing::info!(order_id = %order, "charge refunded for an order that cannot become refunded");
+                            // Stripe says how much of the charge is refunded
+                            // in all: a part leaves the order as it is.
+                            let row: Option<(i64, i64)> = sqlx::query_as("SELECT total, refunded FROM orders WHERE id = $1")
+                                .bind(order).fetch_optional(&mut *tx).await?;
+                            if let Some((total, before)) = row {
+                                let after = refunded_now.unwrap_or(total).clamp(before, total);
+                                if after > before {
+                                    sqlx::query("UPDATE orders SET refunded = $1, updated_at = $2 WHERE id = $3")
+                                        .bind(after).bind(now).bind(order).execute(&mut *tx).await?;
+                                    newly_refunded = Some((order, after - before, before));
+                                }
+                                if after >= total && !move_order!(tx, order, OrderStatus::Refunded, now) {
+                                    tracing::info!(order_id = %order, "charge refunded for an order that cannot become refunded");
+                                }
                             }
                         }
                         "charge.dispute.created" => {
@@ -258,9 +290,60 @@ impl Commerce {
         if !fresh {
             tracing::info!(event_id = %event.id, "Stripe event delivered again: ignored");
         }
+        if let Some((order, amount, before)) = newly_refunded {
+            // A refund made at the gateway after the seller was paid takes
+            // that much back from the seller.
+            self.reverse_for_refund(order, amount, &format!("blytz-reversal-{order}-{before}"))
+                .await?;
+        }
         Ok(WebhookReceipt {
             received: true,
             event_id: event.id,
+            duplicate: !fresh,
+        })
+    }
+
+    /// An event whose object is read back from the gateway before it is
+    /// trusted: a saved card (`setup_intent.succeeded`) or a connected
+    /// account (`account.updated`). The event is recorded only once its
+    /// effect is stored, so a failed read-back is retried by the gateway.
+    async fn read_back_event(&self, event: &Event, now: DateTime<Utc>) -> Result<WebhookReceipt> {
+        let seen: bool = with_db!(&self.db, pool => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM stripe_events WHERE id = $1)",
+        )
+        .bind(&event.id)
+        .fetch_one(pool)
+        .await)?;
+        if !seen {
+            let field = |name: &str| event.data.object.get(name).and_then(Value::as_str);
+            match event.kind.as_str() {
+                "setup_intent.succeeded" => {
+                    if let (Some(customer), Some(method)) =
+                        (field("customer"), field("payment_method"))
+                    {
+                        self.store_card(customer, method).await?;
+                    }
+                }
+                _ => {
+                    if let Some(account) = field("id") {
+                        self.account_updated(account).await?;
+                    }
+                }
+            }
+        }
+        let fresh = with_db!(&self.db, pool => sqlx::query(
+            "INSERT INTO stripe_events (id, type, received_at) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&event.id)
+        .bind(&event.kind)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|r| r.rows_affected()))?
+            == 1;
+        Ok(WebhookReceipt {
+            received: true,
+            event_id: event.id.clone(),
             duplicate: !fresh,
         })
     }
