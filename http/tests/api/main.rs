@@ -24,6 +24,7 @@ mod openapi;
 mod outage;
 mod server_process;
 mod shows;
+mod stripe_gateway;
 mod stripe_stub;
 mod web;
 mod ws_client;
