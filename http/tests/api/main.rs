@@ -22,6 +22,8 @@ mod live;
 mod livekit;
 mod openapi;
 mod outage;
+mod paying;
+mod paying_helpers;
 mod server_process;
 mod shows;
 mod stripe_gateway;

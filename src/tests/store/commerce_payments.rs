@@ -57,7 +57,12 @@ impl PaymentGateway for FakeGateway {
         })
     }
 
-    async fn refund(&self, _: &str, _: &str) -> blytz::error::Result<String> {
+    async fn refund(
+        &self,
+        _: &str,
+        _: Option<blytz_actors::domain::Money>,
+        _: &str,
+    ) -> blytz::error::Result<String> {
         Ok("re_1".into())
     }
 }
