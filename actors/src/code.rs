@@ -165,6 +165,11 @@ codes! {
     PaymentsManual = ("payments_manual", 503, "payments are manual on this server"),
     /// Stripe is not configured on this server.
     StripeNotConfigured = ("stripe_not_configured", 503, "Stripe is not configured"),
+    /// The delivery carrier refused the request (an address it cannot
+    /// serve, a parcel it can no longer cancel, ...); the message says why.
+    CarrierRefused = ("carrier_refused", 409, "the delivery carrier refused the request"),
+    /// The delivery carrier cannot be reached or failed.
+    CarrierUnavailable = ("carrier_unavailable", 503, "the delivery carrier is unavailable; retry"),
 
     // Video.
     /// LiveKit is not configured on this server.
