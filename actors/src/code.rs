@@ -177,6 +177,11 @@ codes! {
     OfferClosed = ("offer_closed", 409, "the offer was answered or has expired"),
     /// No carrier is configured on this server for booked deliveries.
     CarrierNotConfigured = ("carrier_not_configured", 503, "no carrier is configured on this server"),
+    /// The delivery carrier refused the request (an address it cannot
+    /// serve, a parcel it can no longer cancel, ...); the message says why.
+    CarrierRefused = ("carrier_refused", 409, "the delivery carrier refused the request"),
+    /// The delivery carrier cannot be reached or failed.
+    CarrierUnavailable = ("carrier_unavailable", 503, "the delivery carrier is unavailable; retry"),
 
     // Video.
     /// LiveKit is not configured on this server.

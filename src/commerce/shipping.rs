@@ -136,9 +136,34 @@ pub trait Carrier: Send + Sync + std::fmt::Debug {
 /// The carrier `config` names: Ninja Van when `NINJAVAN_CLIENT_ID` is set
 /// (then its secret and country are required), else none.
 pub fn carrier_from_config(
-    _config: &crate::config::Config,
+    config: &crate::config::Config,
 ) -> anyhow::Result<Option<std::sync::Arc<dyn Carrier>>> {
-    Ok(None)
+    let Some(client_id) = config
+        .ninjavan_client_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+    else {
+        return Ok(None);
+    };
+    let secret = config
+        .ninjavan_client_secret
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("NINJAVAN_CLIENT_ID is set without NINJAVAN_CLIENT_SECRET"))?;
+    let country = config
+        .ninjavan_country
+        .clone()
+        .ok_or_else(|| anyhow::anyhow!("NINJAVAN_CLIENT_ID is set without NINJAVAN_COUNTRY"))?;
+    let webhook_secret = config
+        .ninjavan_webhook_secret
+        .clone()
+        .unwrap_or_else(|| secret.clone());
+    let mut settings =
+        ninjavan::NinjaVanSettings::new(client_id, secret, country.to_ascii_lowercase(), webhook_secret);
+    if let Some(base) = config.ninjavan_api_base.as_deref().filter(|b| !b.trim().is_empty()) {
+        base.trim().clone_into(&mut settings.api_base);
+    }
+    Ok(Some(std::sync::Arc::new(ninjavan::NinjaVan::new(settings)?)))
 }
 
 /// The seller enters the carrier and the tracking number.

@@ -20,6 +20,8 @@ mod helpers;
 mod limits;
 mod live;
 mod livekit;
+mod ninjavan;
+mod ninjavan_stub;
 mod openapi;
 mod outage;
 mod paying;
