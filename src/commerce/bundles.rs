@@ -362,7 +362,7 @@ impl Commerce {
             ));
         }
         let paid: Vec<(Uuid, i64)> = with_db!(&self.db, pool => sqlx::query_as(
-            "SELECT o.id, COALESCE((SELECT SUM(quantity) FROM order_items i WHERE i.order_id = o.id), 0) \
+            "SELECT o.id, CAST(COALESCE((SELECT SUM(quantity) FROM order_items i WHERE i.order_id = o.id), 0) AS BIGINT) \
              FROM orders o WHERE o.bundle_id = $1 AND o.status IN ('paid', 'processing') ORDER BY o.id",
         )
         .bind(id)

@@ -247,10 +247,10 @@ impl Commerce {
         let accepted = with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
             let accepted = sqlx::query(
-                "UPDATE second_chance_offers SET status = 'accepted', new_order_id = $1, updated_at = $2 \
-                 WHERE id = $3 AND status = 'offered'",
+                "UPDATE second_chance_offers SET status = 'accepted', updated_at = $1 \
+                 WHERE id = $2 AND status = 'offered'",
             )
-            .bind(order).bind(now).bind(id)
+            .bind(now).bind(id)
             .execute(&mut *tx).await?.rows_affected() == 1;
             if !accepted {
                 return Err(closed());
@@ -287,6 +287,8 @@ impl Commerce {
             )
             .bind(Uuid::now_v7()).bind(order).bind(product.0).bind(&product.1).bind(offer.amount)
             .execute(&mut *tx).await?;
+            sqlx::query("UPDATE second_chance_offers SET new_order_id = $1 WHERE id = $2")
+                .bind(order).bind(id).execute(&mut *tx).await?;
             if charge {
                 sqlx::query(
                     "INSERT INTO outbox (id, topic, key, payload, created_at) VALUES ($1, $2, $3, $4, $5) \

@@ -146,10 +146,9 @@ pub fn carrier_from_config(
     else {
         return Ok(None);
     };
-    let secret = config
-        .ninjavan_client_secret
-        .clone()
-        .ok_or_else(|| anyhow::anyhow!("NINJAVAN_CLIENT_ID is set without NINJAVAN_CLIENT_SECRET"))?;
+    let secret = config.ninjavan_client_secret.clone().ok_or_else(|| {
+        anyhow::anyhow!("NINJAVAN_CLIENT_ID is set without NINJAVAN_CLIENT_SECRET")
+    })?;
     let country = config
         .ninjavan_country
         .clone()
@@ -158,12 +157,22 @@ pub fn carrier_from_config(
         .ninjavan_webhook_secret
         .clone()
         .unwrap_or_else(|| secret.clone());
-    let mut settings =
-        ninjavan::NinjaVanSettings::new(client_id, secret, country.to_ascii_lowercase(), webhook_secret);
-    if let Some(base) = config.ninjavan_api_base.as_deref().filter(|b| !b.trim().is_empty()) {
+    let mut settings = ninjavan::NinjaVanSettings::new(
+        client_id,
+        secret,
+        country.to_ascii_lowercase(),
+        webhook_secret,
+    );
+    if let Some(base) = config
+        .ninjavan_api_base
+        .as_deref()
+        .filter(|b| !b.trim().is_empty())
+    {
         base.trim().clone_into(&mut settings.api_base);
     }
-    Ok(Some(std::sync::Arc::new(ninjavan::NinjaVan::new(settings)?)))
+    Ok(Some(std::sync::Arc::new(ninjavan::NinjaVan::new(
+        settings,
+    )?)))
 }
 
 /// The seller enters the carrier and the tracking number.

@@ -95,7 +95,11 @@ async fn a_saved_card_is_charged_at_the_hammer_exactly_once() {
         shop.stripe.seen.lock().unwrap().intents.len(),
         intents_before
     );
-    assert_eq!(charges_for(&shop, &order.id).len(), 1, "no second charge request");
+    assert_eq!(
+        charges_for(&shop, &order.id).len(),
+        1,
+        "no second charge request"
+    );
     let intents_of_order = shop
         .stripe
         .seen
@@ -511,4 +515,126 @@ async fn a_partial_refund_at_the_gateway_is_recorded_as_partial() {
         (after.status.as_str(), after.refunded),
         ("refunded", order.total)
     );
+}
+
+#[actix_web::test]
+async fn a_bundle_booked_with_ninja_van_is_tracked_to_delivery_by_signed_webhooks() {
+    use crate::ninjavan_stub::{
+        self, CLIENT_ID, CLIENT_SECRET, COUNTRY, PDF_MAGIC, WEBHOOK_SECRET,
+    };
+    let ninjavan = ninjavan_stub::spawn();
+    let base = ninjavan.base.clone();
+    let shop = pay_shop_with(move |c| {
+        c.ninjavan_client_id = Some(CLIENT_ID.into());
+        c.ninjavan_client_secret = Some(secrecy::SecretString::from(CLIENT_SECRET));
+        c.ninjavan_country = Some(COUNTRY.into());
+        c.ninjavan_api_base = Some(base);
+        c.ninjavan_webhook_secret = Some(secrecy::SecretString::from(WEBHOOK_SECRET));
+    })
+    .await;
+    shop.set_rates(500, 200).await;
+    shop.address(&shop.seller).await;
+    let buyer = shop.buyer("buyer@example.com").await;
+    shop.address(&buyer).await;
+    shop.save_card(&buyer, "4242", CardBehaviour::Succeeds)
+        .await;
+    let show = shop.live_show(json!({})).await;
+    let mut orders = Vec::new();
+    for _ in 0..2 {
+        let lot = shop.live_lot(Some(&show), json!({})).await;
+        shop.bid(&buyer, &lot, 1000).await;
+        shop.hammer(&lot).await;
+        let order = shop.order_of(&buyer, &lot).await;
+        orders.push(shop.order_becomes(&buyer, &order.id, "paid").await);
+    }
+    let bundle = orders[0].bundle_id.clone().unwrap();
+
+    let res = shop
+        .app
+        .post_json(
+            &format!("/api/v1/bundles/{bundle}/ship"),
+            &json!({"carrier": "ninjavan"}),
+            Some(&shop.seller.access_token),
+        )
+        .await;
+    let shipped: crate::paying_helpers::Bundle = read_json(res, StatusCode::OK).await;
+    assert_eq!(shipped.provider.as_deref(), Some("ninjavan"));
+    let tracking = shipped.tracking_number.clone().unwrap();
+    {
+        let seen = ninjavan.seen();
+        assert_eq!(seen.orders.len(), 1, "one delivery order for the bundle");
+        assert_eq!(seen.orders[0]["tracking_number"], tracking.as_str());
+    }
+    for order in &shipped.orders {
+        assert_eq!(order.shipment.as_ref().unwrap().tracking_number, tracking);
+    }
+    let label = shop
+        .app
+        .get(
+            &format!("/api/v1/bundles/{bundle}/label"),
+            Some(&shop.seller.access_token),
+        )
+        .await;
+    assert_eq!(label.status(), StatusCode::OK);
+    assert_eq!(label.headers()["content-type"], "application/pdf");
+    assert!(label.bytes().await.unwrap().starts_with(PDF_MAGIC));
+    let by_order = shop
+        .app
+        .get(
+            &format!("/api/v1/orders/{}/label", orders[1].id),
+            Some(&shop.seller.access_token),
+        )
+        .await;
+    assert_eq!(by_order.status(), StatusCode::OK);
+    // The buyer does not print the seller's label.
+    let res = shop
+        .app
+        .get(
+            &format!("/api/v1/bundles/{bundle}/label"),
+            Some(&buyer.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    let webhook = |body: &str, signature: &str| {
+        shop.app
+            .client
+            .post(shop.app.url("/api/v1/webhooks/ninjavan"))
+            .header("content-type", "application/json")
+            .header("X-Ninjavan-Hmac-Sha256", signature.to_owned())
+            .body(body.to_owned())
+            .send()
+    };
+    let delivered = ninjavan_stub::tracking_event(&tracking, "Delivered, Received by Customer");
+    // A badly signed report changes nothing.
+    let forged = webhook(
+        &delivered,
+        &ninjavan_stub::sign("not-the-secret", &delivered),
+    )
+    .await
+    .unwrap();
+    let (code, _) = error_code(forged, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(code, "invalid_signature");
+    for order in &orders {
+        assert_eq!(shop.order(&buyer, &order.id).await.status, "shipped");
+    }
+    let res = webhook(&delivered, &ninjavan_stub::sign(WEBHOOK_SECRET, &delivered))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    for order in &orders {
+        let order = shop.order(&buyer, &order.id).await;
+        assert_eq!(order.status, "delivered");
+        let history = &order.shipment.unwrap().history;
+        assert!(history.iter().any(|step| step.status == "delivered"));
+    }
+    assert_eq!(shop.bundle(&buyer, &bundle).await.status, "delivered");
+    // The same report again is a duplicate: no second history entry.
+    let again = webhook(&delivered, &ninjavan_stub::sign(WEBHOOK_SECRET, &delivered))
+        .await
+        .unwrap();
+    let receipt: Value = read_json(again, StatusCode::OK).await;
+    assert_eq!(receipt["duplicate"], true);
+    let order = shop.order(&buyer, &orders[0].id).await;
+    assert_eq!(order.shipment.unwrap().history.len(), 2);
 }

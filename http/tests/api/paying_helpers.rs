@@ -29,7 +29,6 @@ pub struct Card {
 
 #[derive(Debug, Deserialize)]
 pub struct Bundle {
-    pub id: String,
     pub status: String,
     pub shipping_total: i64,
     pub provider: Option<String>,
