@@ -12,6 +12,7 @@ use crate::commerce_helpers::{Order, order_action};
 use crate::helpers::{error_code, read_json};
 use crate::paying_helpers::{FEE_BPS, Offer, pay_shop, pay_shop_with};
 use crate::stripe_stub::CardBehaviour;
+use crate::ws_client::WsClient;
 
 /// The off-session charges the stand-in saw for `order`.
 fn charges_for(
@@ -172,6 +173,7 @@ async fn a_bid_without_a_card_is_refused_where_the_show_requires_one() {
 async fn a_declined_card_leaves_the_order_payable_with_a_second_card() {
     let shop = pay_shop().await;
     let buyer = shop.buyer("buyer@example.com").await;
+    let mut socket = WsClient::connect(&shop.app, Some(&buyer.access_token)).await;
     shop.save_card(&buyer, "0002", CardBehaviour::Declines)
         .await;
     let lot = shop.live_lot(None, json!({})).await;
@@ -188,6 +190,25 @@ async fn a_declined_card_leaves_the_order_payable_with_a_second_card() {
             .unwrap()
             .contains("card_declined")
     );
+
+    // The buyer's open socket was told, with no room subscribed.
+    let told = loop {
+        let frame = socket.recv().await;
+        if frame["type"] == "order.payment_failed" {
+            break frame;
+        }
+    };
+    assert_eq!(told["order_id"], order.id.as_str());
+    assert_eq!(told["code"], "card_declined");
+    // A client cannot subscribe to a user's own frames.
+    let mut other = WsClient::connect(&shop.app, Some(&shop.seller.access_token)).await;
+    let refused = other
+        .request(
+            json!({"type": "subscribe", "room": format!("user:{}", buyer.id)}),
+            &mut Vec::new(),
+        )
+        .await;
+    assert_eq!(refused["type"], "error");
 
     let second = shop
         .save_card(&buyer, "4242", CardBehaviour::Succeeds)
@@ -637,4 +658,115 @@ async fn a_bundle_booked_with_ninja_van_is_tracked_to_delivery_by_signed_webhook
     assert_eq!(receipt["duplicate"], true);
     let order = shop.order(&buyer, &orders[0].id).await;
     assert_eq!(order.shipment.unwrap().history.len(), 2);
+}
+
+#[actix_web::test]
+async fn cards_on_file_are_listed_made_default_and_removed() {
+    let shop = pay_shop().await;
+    let buyer = shop.buyer("buyer@example.com").await;
+    let first = shop
+        .save_card(&buyer, "4242", CardBehaviour::Succeeds)
+        .await;
+    let second = shop
+        .save_card(&buyer, "1881", CardBehaviour::Succeeds)
+        .await;
+    assert!(
+        first.is_default && !second.is_default,
+        "the first card is the default"
+    );
+
+    let res = shop
+        .app
+        .put_json(
+            &format!("/api/v1/payments/methods/{}/default", second.id),
+            &json!({}),
+            Some(&buyer.access_token),
+        )
+        .await;
+    let made: crate::paying_helpers::Card = read_json(res, StatusCode::OK).await;
+    assert!(made.is_default);
+    let defaults: Vec<String> = shop
+        .cards(&buyer)
+        .await
+        .into_iter()
+        .filter(|c| c.is_default)
+        .map(|c| c.last4)
+        .collect();
+    assert_eq!(defaults, vec!["1881".to_owned()]);
+
+    // Nobody else sees or removes them.
+    let stranger = shop.buyer("stranger@example.com").await;
+    assert!(shop.cards(&stranger).await.is_empty());
+    let res = shop
+        .app
+        .delete(
+            &format!("/api/v1/payments/methods/{}", second.id),
+            Some(&stranger.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // Removing the default detaches it at Stripe and makes the other the default.
+    let res = shop
+        .app
+        .delete(
+            &format!("/api/v1/payments/methods/{}", second.id),
+            Some(&buyer.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(shop.stripe.seen.lock().unwrap().detached.len(), 1);
+    let left = shop.cards(&buyer).await;
+    assert_eq!(left.len(), 1);
+    assert_eq!((left[0].last4.as_str(), left[0].is_default), ("4242", true));
+
+    // The browser's read-back of a setup intent stores its card once, as the webhook does.
+    let res = shop
+        .app
+        .post_json(
+            "/api/v1/payments/methods/setup",
+            &json!({}),
+            Some(&buyer.access_token),
+        )
+        .await;
+    let setup: Value = read_json(res, StatusCode::OK).await;
+    let seti = setup["setup_intent_id"].as_str().unwrap().to_owned();
+    let confirm = |token: String| {
+        let body = json!({"setup_intent_id": seti});
+        let app = &shop.app;
+        async move {
+            app.post_json("/api/v1/payments/methods/confirm", &body, Some(&token))
+                .await
+        }
+    };
+    let (code, _) = error_code(
+        confirm(buyer.access_token.clone()).await,
+        StatusCode::CONFLICT,
+    )
+    .await;
+    assert_eq!(
+        code, "invalid_transition",
+        "not confirmed in the browser yet"
+    );
+    shop.stripe.complete_setup(
+        &seti,
+        "mastercard",
+        "4444",
+        1,
+        2031,
+        CardBehaviour::Succeeds,
+    );
+    // Another user cannot read back someone else's setup intent.
+    let res = confirm(stranger.access_token.clone()).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let stored: crate::paying_helpers::Card =
+        read_json(confirm(buyer.access_token.clone()).await, StatusCode::OK).await;
+    assert_eq!(
+        (stored.brand.as_str(), stored.last4.as_str()),
+        ("mastercard", "4444")
+    );
+    let again: crate::paying_helpers::Card =
+        read_json(confirm(buyer.access_token.clone()).await, StatusCode::OK).await;
+    assert_eq!(again.id, stored.id);
+    assert_eq!(shop.cards(&buyer).await.len(), 2);
 }
