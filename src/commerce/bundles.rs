@@ -238,7 +238,7 @@ impl Commerce {
     /// shipping: the first item or an additional one by the seller's rates
     /// (in `currency`), else the flat setting. `items_before` is how many
     /// items the bundle's live orders hold already.
-    pub(crate) fn shipping_for(
+    fn shipping_for(
         &self,
         rates: Option<&ShippingRates>,
         currency: blytz_actors::domain::Currency,
@@ -249,6 +249,27 @@ impl Commerce {
             Some(r) => Money::new(r.first_item, currency),
             None => Money::new(self.settings.shipping_flat_minor, currency),
         }
+    }
+
+    /// What the next order of a seller with `rates`, joining `bundle` (if
+    /// any), pays for shipping in `currency`: see [`Commerce::shipping_for`],
+    /// counting the items the bundle's live orders hold already.
+    pub(crate) async fn shipping_into(
+        &self,
+        bundle: Option<Uuid>,
+        rates: Option<&ShippingRates>,
+        currency: blytz_actors::domain::Currency,
+    ) -> Result<Money> {
+        let items_before: i64 = match bundle {
+            Some(bundle) => with_db!(&self.db, pool => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM orders WHERE bundle_id = $1 AND status NOT IN ('lapsed', 'cancelled')",
+            )
+            .bind(bundle)
+            .fetch_one(pool)
+            .await)?,
+            None => 0,
+        };
+        Ok(self.shipping_for(rates, currency, items_before))
     }
 
     async fn bundle_row(&self, id: Uuid) -> Result<Option<BundleRow>> {

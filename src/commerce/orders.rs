@@ -376,16 +376,7 @@ impl Commerce {
                 }
                 None => None,
             };
-            let items_before: i64 = match bundle {
-                Some(bundle) => with_db!(&self.db, pool => sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM orders WHERE bundle_id = $1 AND status NOT IN ('lapsed', 'cancelled')",
-                )
-                .bind(bundle)
-                .fetch_one(pool)
-                .await)?,
-                None => 0,
-            };
-            let shipping = self.shipping_for(rates.as_ref(), currency, items_before);
+            let shipping = self.shipping_into(bundle, rates.as_ref(), currency).await?;
             let amounts = self.settings.order_amounts_shipped(subtotal, shipping)?;
             let fee = self.settings.platform_fee_on(amounts.total)?;
             planned.push((

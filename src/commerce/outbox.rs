@@ -105,7 +105,7 @@ impl Commerce {
         // Shipping rates and the buyer's bundle are looked up first: the
         // bundle row may be made here (an empty open bundle is harmless if
         // the order's transaction then fails; the next attempt reuses it).
-        let (rates, bundle) = self.bundle_of_ending(id).await?;
+        let (bundle, shipping) = self.bundle_of_ending(id).await?;
         let charge = self.takes_cards();
         let outcome = with_db!(&self.db, pool => {
             let mut tx = pool.begin().await?;
@@ -149,16 +149,7 @@ impl Commerce {
                             .map(|a| serde_json::to_value(Address::from(a)).map(Json))
                             .transpose()
                             .map_err(anyhow::Error::from)?;
-                        let items_before: i64 = match bundle {
-                            Some(bundle) => sqlx::query_scalar(
-                                "SELECT COUNT(*) FROM orders WHERE bundle_id = $1 AND status NOT IN ('lapsed', 'cancelled')",
-                            )
-                            .bind(bundle)
-                            .fetch_one(&mut *tx)
-                            .await?,
-                            None => 0,
-                        };
-                        let shipping = self.shipping_for(rates.as_ref(), s.currency, items_before);
+                        let shipping = shipping.unwrap_or_else(|| Money::new(tax_settings.shipping_flat_minor, s.currency));
                         let amounts = tax_settings.order_amounts_shipped(Money::new(price, s.currency), shipping)?;
                         let fee = tax_settings.platform_fee_on(amounts.total)?;
                         let order = Uuid::now_v7();
@@ -266,12 +257,10 @@ impl Commerce {
         Ok(outcome)
     }
 
-    /// The seller's shipping rates and the winner's bundle for the ending in
-    /// outbox row `id` (none when it has no winner, no show or no rates).
-    async fn bundle_of_ending(
-        &self,
-        id: Uuid,
-    ) -> Result<(Option<super::bundles::ShippingRates>, Option<Uuid>)> {
+    /// The winner's bundle for the ending in outbox row `id` (none without
+    /// a winner, a show or the seller's rates) and what their order pays
+    /// for shipping (none without a winner).
+    async fn bundle_of_ending(&self, id: Uuid) -> Result<(Option<Uuid>, Option<Money>)> {
         let payload: Option<Json<serde_json::Value>> = with_db!(&self.db, pool => sqlx::query_scalar(
             "SELECT payload FROM outbox WHERE id = $1 AND processed_at IS NULL",
         )
@@ -298,7 +287,10 @@ impl Commerce {
             }
             _ => None,
         };
-        Ok((rates, bundle))
+        let shipping = self
+            .shipping_into(bundle, rates.as_ref(), s.currency)
+            .await?;
+        Ok((bundle, Some(shipping)))
     }
 
     /// The periodic steps after the hammer: charges, lapses, offers that
