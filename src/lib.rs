@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod auctions;
+pub mod audience;
 pub mod catalog;
 pub mod commerce;
 pub mod config;

@@ -130,6 +130,10 @@ codes! {
     /// The caller is banned from this room.
     Banned = ("banned", 403, "you are banned from this room"),
 
+    // The audience.
+    /// A user tried to follow themselves.
+    CannotFollowSelf = ("cannot_follow_self", 409, "you cannot follow yourself"),
+
     // Catalog.
     /// The product cannot be sold or auctioned in its status.
     ProductUnavailable = ("product_unavailable", 409, "the product is not available"),

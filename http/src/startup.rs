@@ -97,6 +97,7 @@ impl Application {
             },
         );
         let shows = Shows::new(db.clone(), auctions.clone(), chat, chat_store);
+        let audience = blytz::audience::Audience::new(db.clone());
         actix_web::rt::spawn(
             catalog
                 .clone()
@@ -127,6 +128,7 @@ impl Application {
             catalog,
             auctions,
             shows,
+            audience,
             commerce,
             streaming,
             limits,

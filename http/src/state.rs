@@ -31,6 +31,8 @@ pub struct AppState {
     pub commerce: Commerce,
     /// Shows, their queues, chat and moderation.
     pub shows: blytz::shows::Shows,
+    /// Follows of sellers and bookmarks of shows.
+    pub audience: blytz::audience::Audience,
     /// LiveKit video, when configured.
     pub streaming: Option<blytz::streaming::Streaming>,
     /// Rate limits.

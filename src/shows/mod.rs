@@ -203,11 +203,13 @@ impl Shows {
         Ok((row, room))
     }
 
-    /// Shows by status (default: live and upcoming), newest first.
+    /// Shows by status (default: live and upcoming), newest first; with
+    /// `followed_by`, only those of the sellers that user follows.
     pub async fn list(
         &self,
         status: Option<ShowStatus>,
         seller: Option<UserId>,
+        followed_by: Option<UserId>,
         page: &Page,
     ) -> Result<Paged<Show>> {
         let limit = page.limit()?;
@@ -216,7 +218,15 @@ impl Shows {
             Some(status) => vec![status.as_str()],
             None => vec!["scheduled", "live"],
         };
-        let rows = store::list(&self.db, &statuses, seller, before, fetch_size(limit)).await?;
+        let rows = store::list(
+            &self.db,
+            &statuses,
+            seller,
+            followed_by,
+            before,
+            fetch_size(limit),
+        )
+        .await?;
         let rows = Paged::from_rows(rows, limit, |last| last.id.to_string());
         let mut shows = Vec::with_capacity(rows.items.len());
         for row in &rows.items {

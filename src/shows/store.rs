@@ -91,11 +91,13 @@ pub async fn by_id(db: &Db, id: ShowId) -> Result<Option<ShowRow>, sqlx::Error> 
     with_db!(db, pool => sqlx::query_as::<_, ShowRow>(sql).bind(Uuid::from(id)).fetch_optional(pool).await)
 }
 
-/// A page of shows, newest first, by status and seller.
+/// A page of shows, newest first, by status and seller, and, with
+/// `followed_by`, only of the sellers that user follows.
 pub async fn list(
     db: &Db,
     statuses: &[&str],
     seller: Option<UserId>,
+    followed_by: Option<UserId>,
     before: Option<Uuid>,
     fetch: i64,
 ) -> Result<Vec<ShowRow>, sqlx::Error> {
@@ -106,7 +108,9 @@ pub async fn list(
     };
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM shows WHERE status IN ($1, $2) AND ($3 IS NULL OR seller_id = $3) \
-         AND ($4 IS NULL OR id < $4) ORDER BY id DESC LIMIT $5"
+         AND ($4 IS NULL OR id < $4) \
+         AND ($6 IS NULL OR seller_id IN (SELECT seller_id FROM follows WHERE follower_id = $6)) \
+         ORDER BY id DESC LIMIT $5"
     ));
     with_db!(db, pool => sqlx::query_as::<_, ShowRow>(sql)
         .bind(first)
@@ -114,6 +118,7 @@ pub async fn list(
         .bind(seller.map(Uuid::from))
         .bind(before)
         .bind(fetch)
+        .bind(followed_by.map(Uuid::from))
         .fetch_all(pool)
         .await)
 }

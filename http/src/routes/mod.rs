@@ -2,6 +2,7 @@
 
 pub mod addresses;
 pub mod auctions;
+pub mod audience;
 pub mod auth;
 pub mod bundles;
 pub mod cart;
@@ -33,12 +34,20 @@ pub fn all(cfg: &mut ServiceConfig) {
 pub fn api_v1(cfg: &mut ServiceConfig) {
     cfg.service(utoipa_actix_web::scope("/auth").configure(auth::configure))
         .service(utoipa_actix_web::scope("/auctions").configure(auctions::configure))
-        .service(utoipa_actix_web::scope("/shows").configure(shows::configure));
+        .service(
+            utoipa_actix_web::scope("/shows")
+                .configure(shows::configure)
+                .configure(audience::configure_shows),
+        );
     cfg.service(utoipa_actix_web::scope("/categories").configure(categories::configure));
     cfg.service(utoipa_actix_web::scope("/products").configure(products::configure));
     cfg.service(livekit::webhook);
-    cfg.service(utoipa_actix_web::scope("/users").configure(users::configure))
-        .service(web::client_config);
+    cfg.service(
+        utoipa_actix_web::scope("/users")
+            .configure(audience::configure_users)
+            .configure(users::configure),
+    )
+    .service(web::client_config);
     cfg.service(utoipa_actix_web::scope("/cart").configure(cart::configure))
         .service(utoipa_actix_web::scope("/inventory").configure(inventory::configure))
         .service(utoipa_actix_web::scope("/addresses").configure(addresses::configure))
@@ -48,7 +57,9 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .service(
             utoipa_actix_web::scope("/webhooks/ninjavan").configure(webhooks::configure_ninjavan),
         );
+    // `/sellers/me` before `/sellers`: the first scope that matches a path owns it.
     cfg.service(utoipa_actix_web::scope("/sellers/me").configure(sellers::configure))
+        .service(utoipa_actix_web::scope("/sellers").configure(audience::configure_sellers))
         .service(utoipa_actix_web::scope("/bundles").configure(bundles::configure))
         .service(
             utoipa_actix_web::scope("/second-chance-offers").configure(bundles::configure_offers),

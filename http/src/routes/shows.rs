@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthUser, RequireRole, Seller};
+use crate::extract::{AuthUser, MaybeAuthUser, RequireRole, Seller};
 use crate::state::AppState;
 
 /// Register the show routes (under `/api/v1/shows`).
@@ -42,6 +42,8 @@ pub struct ShowFilter {
     /// Only this seller's shows.
     #[param(value_type = Option<String>, format = Uuid)]
     pub seller_id: Option<UserId>,
+    /// `true`: only shows of the sellers the caller follows (needs a token).
+    pub following: Option<bool>,
 }
 
 /// A show as the API answers it: the show and who is in its room now.
@@ -52,16 +54,39 @@ pub struct ShowView {
     pub show: Show,
     /// Connections subscribed to the show's room right now.
     pub viewers: usize,
+    /// How many users follow the show's seller.
+    pub follower_count: u64,
+    /// Whether the caller bookmarked the show (false without a token).
+    pub bookmarked: bool,
 }
 
 impl ShowView {
-    fn of(state: &AppState, show: Show) -> Self {
-        let viewers = state
-            .auctions
-            .engine()
-            .rooms()
-            .subscriber_count(RoomKey::Show(show.id));
-        Self { show, viewers }
+    /// The views of `shows` for `caller`: the follower counts and the
+    /// caller's bookmarks are read for the whole page at once.
+    async fn page(
+        state: &AppState,
+        caller: Option<UserId>,
+        shows: Vec<Show>,
+    ) -> blytz::error::Result<Vec<Self>> {
+        let sellers: Vec<UserId> = shows.iter().map(|show| show.seller_id).collect();
+        let counts = state.audience.follower_counts(&sellers).await?;
+        let bookmarked = match caller {
+            Some(user) => {
+                let ids: Vec<ShowId> = shows.iter().map(|show| show.id).collect();
+                state.audience.bookmarked_among(user, &ids).await?
+            }
+            None => Default::default(),
+        };
+        let rooms = state.auctions.engine().rooms();
+        Ok(shows
+            .into_iter()
+            .map(|show| Self {
+                viewers: rooms.subscriber_count(RoomKey::Show(show.id)),
+                follower_count: counts.get(&show.seller_id).copied().unwrap_or(0),
+                bookmarked: bookmarked.contains(&show.id),
+                show,
+            })
+            .collect())
     }
 }
 
@@ -112,39 +137,74 @@ async fn create(
 }
 
 /// Live and upcoming shows (or by `status`), newest first, each with its
-/// room's `viewers`.
+/// room's `viewers`, its seller's `follower_count` and whether the caller
+/// `bookmarked` it; `following=true` keeps the shows of the sellers the
+/// caller follows.
 #[utoipa::path(
     tag = "shows",
     params(ShowFilter, Page),
+    security((), ("bearer" = [])),
     responses(
         (status = 200, body = Paged<ShowView>),
-        (status = 422, description = "`validation_failed`: `status`, `seller_id`, `limit` or `cursor`", body = ErrorBody),
+        (status = 401, description = "`not_authenticated`: `following=true` without a token", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `status`, `seller_id`, `following`, `limit` or `cursor`", body = ErrorBody),
     )
 )]
 #[get("")]
 async fn list(
     state: web::Data<AppState>,
+    user: MaybeAuthUser,
     filter: web::Query<ShowFilter>,
     page: web::Query<Page>,
 ) -> ApiResult<HttpResponse> {
+    let caller = user.0.map(|user| user.id);
+    let followed_by = match (filter.following, caller) {
+        (Some(true), Some(caller)) => Some(caller),
+        (Some(true), None) => return Err(not_authenticated().into()),
+        _ => None,
+    };
     let shows = state
         .shows
-        .list(filter.status, filter.seller_id, &page)
+        .list(filter.status, filter.seller_id, followed_by, &page)
         .await?;
-    let shows = shows.map(|show| ShowView::of(&state, show));
-    Ok(HttpResponse::Ok().json(shows))
+    Ok(HttpResponse::Ok().json(Paged {
+        items: ShowView::page(&state, caller, shows.items).await?,
+        next_cursor: shows.next_cursor,
+    }))
 }
 
-/// One show, with its lots in queue order and its room's `viewers`.
+/// One show, with its lots in queue order, its room's `viewers`, its
+/// seller's `follower_count` and whether the caller `bookmarked` it.
 #[utoipa::path(
     tag = "shows",
     params(("id" = String, Path, format = Uuid)),
-    responses((status = 200, body = ShowView), (status = 404, body = ErrorBody))
+    security((), ("bearer" = [])),
+    responses(
+        (status = 200, body = ShowView),
+        (status = 401, description = "`invalid_token`: a token that is not valid", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+    )
 )]
 #[get("/{id}")]
-async fn get_one(state: web::Data<AppState>, id: web::Path<ShowId>) -> ApiResult<HttpResponse> {
+async fn get_one(
+    state: web::Data<AppState>,
+    user: MaybeAuthUser,
+    id: web::Path<ShowId>,
+) -> ApiResult<HttpResponse> {
     let show = state.shows.get(*id).await?;
-    Ok(HttpResponse::Ok().json(ShowView::of(&state, show)))
+    let caller = user.0.map(|user| user.id);
+    let mut views = ShowView::page(&state, caller, vec![show]).await?;
+    let view = views
+        .pop()
+        .ok_or_else(|| blytz::Error::NotFound { what: "show" })?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+fn not_authenticated() -> blytz::Error {
+    blytz::Error::refused(
+        blytz::Code::NotAuthenticated,
+        "`following=true` needs an access token: Authorization: Bearer <token>",
+    )
 }
 
 /// The show's lots as auctions, in queue order, each with its `product`.

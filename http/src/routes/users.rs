@@ -16,7 +16,7 @@ pub const MAX_IDS: usize = 100;
 
 /// Register the user routes (under `/api/v1/users`).
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(lookup);
+    cfg.service(lookup).service(profile);
 }
 
 /// `GET /users` query.
@@ -36,6 +36,8 @@ pub struct PublicProfile {
     pub display_name: String,
     /// An optional picture.
     pub avatar_url: Option<String>,
+    /// How many users follow them (0 for a user who does not sell).
+    pub follower_count: u64,
 }
 
 /// A list of public profiles (never paged: `next_cursor` is always null).
@@ -60,6 +62,7 @@ async fn lookup(
     query: web::Query<UserQuery>,
 ) -> ApiResult<HttpResponse> {
     let ids = parse_ids(&query.ids)?;
+    let counts = state.audience.follower_counts(&ids).await?;
     let mut items = Vec::with_capacity(ids.len());
     for id in ids {
         match state.accounts.profile(id).await {
@@ -67,6 +70,7 @@ async fn lookup(
                 id: user.id,
                 display_name: user.display_name,
                 avatar_url: user.avatar_url,
+                follower_count: counts.get(&id).copied().unwrap_or(0),
             }),
             Err(Error::NotFound { .. }) => {}
             Err(e) => return Err(e.into()),
@@ -75,6 +79,24 @@ async fn lookup(
     Ok(HttpResponse::Ok().json(Paged {
         items,
         next_cursor: None,
+    }))
+}
+
+/// One user's public profile, with their `follower_count`.
+#[utoipa::path(
+    tag = "users",
+    params(("id" = String, Path, format = Uuid)),
+    responses((status = 200, body = PublicProfile), (status = 404, body = ErrorBody))
+)]
+#[get("/{id}")]
+async fn profile(state: web::Data<AppState>, id: web::Path<UserId>) -> ApiResult<HttpResponse> {
+    let user = state.accounts.profile(*id).await?;
+    let follower_count = state.audience.follower_count(user.id).await?;
+    Ok(HttpResponse::Ok().json(PublicProfile {
+        id: user.id,
+        display_name: user.display_name,
+        avatar_url: user.avatar_url,
+        follower_count,
     }))
 }
 

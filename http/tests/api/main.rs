@@ -13,6 +13,7 @@ mod commerce;
 mod commerce_helpers;
 mod crash;
 mod errors;
+mod follows;
 mod guards;
 mod hardening;
 mod health;

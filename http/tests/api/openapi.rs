@@ -282,6 +282,7 @@ fn path_id_kind(path: &str, param: &str) -> Option<&'static str> {
                 "categories" => Some("category"),
                 "orders" => Some("order"),
                 "addresses" => Some("address"),
+                "sellers" | "users" => Some("user"),
                 _ => None,
             }
         }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod accounts;
+mod audience;
 mod catalog;
 mod chat;
 mod commerce;
