@@ -13,6 +13,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod ids;
+pub mod notify;
 pub mod pagination;
 pub mod redis_store;
 pub mod shows;

@@ -1,0 +1,20 @@
+//! How a notice leaves Blytz: the delivery channels behind the notification
+//! service (DESIGN §7). Each channel sends one message and says whether a
+//! failure is worth a retry; what to send, to whom and when is decided by
+//! the caller.
+//!
+//! - [`email`]: email by SMTP, and the signed unsubscribe link that works
+//!   without signing in.
+//! - [`push`]: Web Push with VAPID to a browser's push subscription.
+//!
+//! Settings (read by the configuration, handed to the constructors):
+//!
+//! | setting | what | used by |
+//! | --- | --- | --- |
+//! | `SMTP_URL` | the SMTP relay, e.g. `smtp://127.0.0.1:2525` (plain, for a local relay), `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://user:pass@host` (TLS, port 465); a secret, since it may hold the password | [`email::Email::new`] |
+//! | `BLYTZ_MAIL_FROM` | the sender, e.g. `Blytz <no-reply@blytz.example>` | [`email::Email::new`] |
+//! | `BLYTZ_VAPID_PRIVATE_KEY` | the VAPID private key: the 32-byte P-256 scalar in base64url, as [`push::generate_vapid_keys`] makes it; a secret | [`push::WebPush::new`] |
+//! | `BLYTZ_VAPID_SUBJECT` | who runs this server, for the push services: a `mailto:` or `https:` URL | [`push::WebPush::new`] |
+
+pub mod email;
+pub mod push;
