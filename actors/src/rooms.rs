@@ -87,6 +87,9 @@ impl Frame {
 /// Frames a chat-lane receiver holds before it lags (see [`Rooms`]).
 pub const CHAT_LANE_CAPACITY: usize = 128;
 
+/// Frames a user's own room holds per receiver (see [`RoomKey::User`]).
+pub const USER_LANE_CAPACITY: usize = 16;
+
 /// The two lanes of one room.
 struct Lanes {
     events: broadcast::Sender<Frame>,
@@ -185,9 +188,15 @@ impl Rooms {
     }
 
     fn lanes(&self, room: RoomKey) -> dashmap::mapref::one::RefMut<'_, RoomKey, Lanes> {
+        // A user's own room carries a few personal frames and no chat: every
+        // signed-in connection has one, so its buffers stay small.
+        let (events, chat) = match room {
+            RoomKey::User(_) => (USER_LANE_CAPACITY, 1),
+            RoomKey::Auction(_) | RoomKey::Show(_) => (self.capacity, CHAT_LANE_CAPACITY),
+        };
         self.rooms.entry(room).or_insert_with(|| Lanes {
-            events: broadcast::channel(self.capacity).0,
-            chat: broadcast::channel(CHAT_LANE_CAPACITY).0,
+            events: broadcast::channel(events).0,
+            chat: broadcast::channel(chat).0,
         })
     }
 

@@ -426,32 +426,22 @@ impl Commerce {
         Ok(row.into())
     }
 
-    /// The customer and default card the hammer charges for `buyer`, if any.
-    pub(crate) async fn default_card(&self, buyer: Uuid) -> Result<Option<(String, String)>> {
+    /// The customer and saved card of `buyer` a charge uses: card `id`, or
+    /// the default card without one. None when there is no such card.
+    pub(crate) async fn card_for_charge(
+        &self,
+        buyer: Uuid,
+        id: Option<Uuid>,
+    ) -> Result<Option<(String, String)>> {
         Ok(with_db!(&self.db, pool => sqlx::query_as(
             "SELECT c.customer_id, m.provider_id FROM payment_methods m \
              JOIN payment_customers c ON c.user_id = m.user_id \
-             WHERE m.user_id = $1 AND m.is_default",
-        )
-        .bind(buyer)
-        .fetch_optional(pool)
-        .await)?)
-    }
-
-    /// The customer and card `id` of `buyer`, or 404.
-    pub(crate) async fn card_of(&self, buyer: Uuid, id: Uuid) -> Result<(String, String)> {
-        let row: Option<(String, String)> = with_db!(&self.db, pool => sqlx::query_as(
-            "SELECT c.customer_id, m.provider_id FROM payment_methods m \
-             JOIN payment_customers c ON c.user_id = m.user_id \
-             WHERE m.user_id = $1 AND m.id = $2",
+             WHERE m.user_id = $1 AND (m.id = $2 OR ($2 IS NULL AND m.is_default))",
         )
         .bind(buyer)
         .bind(id)
         .fetch_optional(pool)
-        .await)?;
-        row.ok_or(Error::NotFound {
-            what: "payment method",
-        })
+        .await)?)
     }
 }
 

@@ -107,7 +107,7 @@ impl Commerce {
         }
         // A buyer without a card on file (where bids do not need one) pays
         // by hand before `payment_due_at`, as without a gateway of cards.
-        let Some((customer, card)) = self.default_card(row.buyer_id).await? else {
+        let Some((customer, card)) = self.card_for_charge(row.buyer_id, None).await? else {
             return Ok(false);
         };
         let charged = self
@@ -137,7 +137,12 @@ impl Commerce {
             OrderStatus::Lapsed => return Err(window_closed()),
             other => return Err(invalid_transition(other, OrderStatus::Paid)),
         }
-        let (customer, card) = self.card_of(row.buyer_id, input.payment_method_id).await?;
+        let (customer, card) = self
+            .card_for_charge(row.buyer_id, Some(input.payment_method_id))
+            .await?
+            .ok_or(Error::NotFound {
+                what: "payment method",
+            })?;
         let attempts: i64 = with_db!(&self.db, pool => sqlx::query_scalar(
             "SELECT COUNT(*) FROM payments WHERE order_id = $1",
         )
