@@ -7,7 +7,7 @@ use governor::clock::{Clock as _, DefaultClock};
 use uuid::Uuid;
 
 use super::ChatRoom;
-use super::messages::{Flush, Join, Leave, Moderate, Moderation, SendChat};
+use super::messages::{Flush, Join, Leave, Moderate, Moderation, Present, SendChat};
 use super::rules::{ChatRejection, clean_text};
 use super::store::{ChatMessage, RestrictionKind};
 
@@ -169,6 +169,16 @@ impl Handler<Leave> for ChatRoom {
             }
         }
         self.presence.dirty = true;
+    }
+}
+
+impl Handler<Present> for ChatRoom {
+    type Result = MessageResult<Present>;
+
+    fn handle(&mut self, _: Present, _: &mut Self::Context) -> Self::Result {
+        let mut users: Vec<_> = self.presence.users.keys().copied().collect();
+        users.sort_unstable();
+        MessageResult(users)
     }
 }
 

@@ -99,6 +99,18 @@ impl ChatHub {
             .map(|a| a.clone())
     }
 
+    /// The signed-in users present in `room` (none when no chat room runs
+    /// there, or when it does not answer).
+    pub async fn present(&self, room: RoomKey) -> Vec<crate::domain::UserId> {
+        match self.running(room) {
+            Some(addr) => addr
+                .send(super::messages::Present)
+                .await
+                .unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
     /// How many chat room actors run.
     #[must_use]
     pub fn len(&self) -> usize {

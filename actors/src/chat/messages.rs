@@ -77,6 +77,12 @@ pub struct Leave {
     pub user_id: Option<UserId>,
 }
 
+/// The signed-in users with at least one connection in the room, in id
+/// order (one entry per account, however many connections it has).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Vec<crate::domain::UserId>")]
+pub struct Present;
+
 /// Write the pending messages now (tests, shutdown).
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<(), ChatRejection>")]
