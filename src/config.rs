@@ -189,6 +189,36 @@ pub struct Config {
     /// (default: the client secret, which Ninja Van signs them with).
     #[serde(skip_serializing)]
     pub ninjavan_webhook_secret: Option<SecretString>,
+    /// `SMTP_URL`: the SMTP relay notices are emailed through (none: no
+    /// email), e.g. `smtp://127.0.0.1:2525` or `smtps://user:pass@host`.
+    #[serde(skip_serializing)]
+    pub smtp_url: Option<SecretString>,
+    /// `BLYTZ_MAIL_FROM`: the sender of notice emails.
+    pub mail_from: String,
+    /// `BLYTZ_VAPID_PRIVATE_KEY`: the Web Push (VAPID) private key, a P-256
+    /// scalar in base64url (none: no Web Push). `blytz vapid-keys` makes one.
+    #[serde(skip_serializing)]
+    pub vapid_private_key: Option<SecretString>,
+    /// `BLYTZ_VAPID_SUBJECT`: who runs this server, for push services (a
+    /// `mailto:` or `https:` URL).
+    pub vapid_subject: String,
+    /// `BLYTZ_PUSH_ALLOW_HTTP`: accept push subscriptions on plain `http://`
+    /// endpoints (a local push service in development; never in production).
+    pub push_allow_http: bool,
+    /// `BLYTZ_NOTIFY_POLL_MS`: how often notices due for delivery, and shows
+    /// going live or starting soon, are looked for.
+    pub notify_poll_ms: u64,
+    /// `BLYTZ_NOTIFY_RETRY_FIRST_MS`: the first wait before delivering a
+    /// notice again after a failure; it doubles up to
+    /// `BLYTZ_NOTIFY_RETRY_MAX_SECS`.
+    pub notify_retry_first_ms: u64,
+    /// `BLYTZ_NOTIFY_RETRY_MAX_SECS`: the longest wait between two tries.
+    pub notify_retry_max_secs: u64,
+    /// `BLYTZ_NOTIFY_MAX_ATTEMPTS`: tries before a delivery is given up.
+    pub notify_max_attempts: u32,
+    /// `BLYTZ_OUTBID_COALESCE_SECS`: at most one outbid notice per lot and
+    /// user in this time.
+    pub outbid_coalesce_secs: u64,
 }
 
 impl Default for Config {
@@ -260,6 +290,16 @@ impl Default for Config {
             ninjavan_country: None,
             ninjavan_api_base: None,
             ninjavan_webhook_secret: None,
+            smtp_url: None,
+            mail_from: "Blytz <no-reply@blytz.invalid>".to_owned(),
+            vapid_private_key: None,
+            vapid_subject: "mailto:admin@blytz.invalid".to_owned(),
+            push_allow_http: false,
+            notify_poll_ms: 1000,
+            notify_retry_first_ms: 2000,
+            notify_retry_max_secs: 30 * 60,
+            notify_max_attempts: 12,
+            outbid_coalesce_secs: 60,
         }
     }
 }
@@ -272,7 +312,7 @@ pub const DEFAULT_LIVEKIT_SDK_URL: &str =
 pub const DEFAULT_IMAGE_DECODES: usize = 2;
 
 /// Plain environment variables (no `BLYTZ_` prefix) that are settings.
-const PLAIN_ENV: [&str; 15] = [
+const PLAIN_ENV: [&str; 16] = [
     "DATABASE_URL",
     "REDIS_URL",
     "JWT_SECRET",
@@ -288,6 +328,7 @@ const PLAIN_ENV: [&str; 15] = [
     "NINJAVAN_COUNTRY",
     "NINJAVAN_API_BASE",
     "NINJAVAN_WEBHOOK_SECRET",
+    "SMTP_URL",
 ];
 
 /// The shortest JWT secret accepted (bytes).

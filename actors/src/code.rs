@@ -187,6 +187,12 @@ codes! {
     /// The delivery carrier cannot be reached or failed.
     CarrierUnavailable = ("carrier_unavailable", 503, "the delivery carrier is unavailable; retry"),
 
+    // Notifications.
+    /// Web Push is not configured on this server (no VAPID key).
+    PushNotConfigured = ("push_not_configured", 503, "Web Push is not configured on this server"),
+    /// An unsubscribe link that was not made by this server, or was changed.
+    InvalidLink = ("invalid_link", 404, "this link is not valid"),
+
     // Video.
     /// LiveKit is not configured on this server.
     StreamingNotConfigured = ("streaming_not_configured", 503, "video is not configured on this server"),

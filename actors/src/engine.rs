@@ -64,6 +64,18 @@ impl Engine {
         clock: Arc<dyn Clock>,
         settings: EngineSettings,
     ) -> Self {
+        Self::start_observed(store, clock, settings, None)
+    }
+
+    /// [`Engine::start`], with `observer` told each auction's durable facts
+    /// (who was outbid, whose pre-bids entered at the start).
+    #[must_use]
+    pub fn start_observed(
+        store: Arc<dyn JournalStore>,
+        clock: Arc<dyn Clock>,
+        settings: EngineSettings,
+        observer: Option<Arc<dyn crate::auction::AuctionObserver>>,
+    ) -> Self {
         let journal = if settings.writer_thread {
             let arbiter = Arbiter::new();
             let writer = JournalWriter::spawn_on(&arbiter.handle(), store.clone(), settings.writer);
@@ -82,6 +94,7 @@ impl Engine {
             clock: clock.clone(),
             index: index.clone(),
             settings: settings.auction,
+            observer,
         };
         let arbiters = (0..settings.arbiters).map(|_| Arbiter::new()).collect();
         let registry = AuctionRegistry::new(deps, arbiters).start();

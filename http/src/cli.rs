@@ -1,5 +1,7 @@
-//! The server binary's command line: `blytz` (serve) and `blytz admin create`.
+//! The server binary's command line: `blytz` (serve), `blytz admin create`
+//! and `blytz vapid-keys`.
 
+use std::io::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -30,6 +32,9 @@ pub enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Print a fresh Web Push (VAPID) key pair: the private key for
+    /// `BLYTZ_VAPID_PRIVATE_KEY` and the public key browsers receive.
+    VapidKeys,
 }
 
 /// `blytz admin ...`.
@@ -58,6 +63,20 @@ pub async fn run(cli: Cli) -> ExitCode {
         _ => Environment::Development,
     };
     crate::telemetry::init(env);
+    if matches!(cli.command, Some(Command::VapidKeys)) {
+        let (private, public) = blytz::notify::push::generate_vapid_keys();
+        // The command's whole output is the key pair, for a person to copy.
+        let printed = writeln!(
+            std::io::stdout(),
+            "BLYTZ_VAPID_PRIVATE_KEY={}\n# public key: {public}",
+            secrecy::ExposeSecret::expose_secret(&private)
+        );
+        return if printed.is_ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
     let config = match Config::load() {
         Ok(config) => config,
         Err(e) => {
@@ -75,6 +94,7 @@ pub async fn run(cli: Cli) -> ExitCode {
                     display_name,
                 },
         } => create_admin(config, &email, &password, &display_name).await,
+        Command::VapidKeys => Ok(()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -72,10 +72,12 @@ impl Application {
             Duration::from_secs(config.refresh_token_ttl_secs),
         )
         .await?;
-        let engine = Engine::start(
+        let (observer, facts) = blytz::notify::facts_channel();
+        let engine = Engine::start_observed(
             Arc::new(SqlJournal::new(db.clone(), redis.clone())),
             Arc::new(SystemClock),
             EngineSettings::default(),
+            Some(observer),
         );
         let resumed = engine
             .resume_open_auctions()
@@ -96,15 +98,25 @@ impl Application {
                 burst: config.chat_burst,
             },
         );
-        let shows = Shows::new(db.clone(), auctions.clone(), chat, chat_store);
+        let shows = Shows::new(db.clone(), auctions.clone(), chat.clone(), chat_store);
         let audience = blytz::audience::Audience::new(db.clone());
+        let notifications = blytz::notify::Notifications::from_config(db.clone(), &config)?
+            .with_rooms(auctions.engine().rooms().clone());
+        actix_web::rt::spawn(notifications.clone().run(
+            facts,
+            blytz::notify::Sources {
+                chat,
+                audience: audience.clone(),
+            },
+        ));
         actix_web::rt::spawn(
             catalog
                 .clone()
                 .flush_views_every(Duration::from_secs(config.view_flush_secs)),
         );
         let commerce = Commerce::from_config(db.clone(), &config)?
-            .with_rooms(auctions.engine().rooms().clone());
+            .with_rooms(auctions.engine().rooms().clone())
+            .with_notifications(notifications.clone());
         actix_web::rt::spawn(
             commerce
                 .clone()
@@ -129,6 +141,7 @@ impl Application {
             auctions,
             shows,
             audience,
+            notifications,
             commerce,
             streaming,
             limits,

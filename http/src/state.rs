@@ -33,6 +33,8 @@ pub struct AppState {
     pub shows: blytz::shows::Shows,
     /// Follows of sellers and bookmarks of shows.
     pub audience: blytz::audience::Audience,
+    /// Notices: inbox, preferences, push subscriptions, deliveries.
+    pub notifications: blytz::notify::Notifications,
     /// LiveKit video, when configured.
     pub streaming: Option<blytz::streaming::Streaming>,
     /// Rate limits.

@@ -135,6 +135,14 @@ impl Audience {
         Ok(Paged::from_rows(rows, limit, |last| last.to_string()))
     }
 
+    /// A page of the ids of the users who bookmarked `show` (in id order).
+    pub async fn bookmarkers_of(&self, show: ShowId, page: &Page) -> Result<Paged<UserId>> {
+        let limit = page.limit()?;
+        let rows =
+            store::bookmarkers_of(&self.db, show, page.uuid_cursor()?, fetch_size(limit)).await?;
+        Ok(Paged::from_rows(rows, limit, |last| last.to_string()))
+    }
+
     /// `user` bookmarks `show` (404 `not_found` for an unknown show).
     /// Bookmarking again changes nothing ([`Added::Already`]).
     #[tracing::instrument(skip(self))]

@@ -224,6 +224,25 @@ pub async fn followers_of(
     Ok(rows.into_iter().map(|(id,)| UserId::from(id)).collect())
 }
 
+/// A page of the ids of the users who bookmarked `show`, in id order.
+pub async fn bookmarkers_of(
+    db: &Db,
+    show: ShowId,
+    after: Option<Uuid>,
+    fetch: i64,
+) -> Result<Vec<UserId>, sqlx::Error> {
+    let rows: Vec<(Uuid,)> = with_db!(db, pool => sqlx::query_as(
+        "SELECT user_id FROM show_bookmarks WHERE show_id = $1 AND ($2 IS NULL OR user_id > $2) \
+         ORDER BY user_id LIMIT $3",
+    )
+    .bind(Uuid::from(show))
+    .bind(after)
+    .bind(fetch)
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows.into_iter().map(|(id,)| UserId::from(id)).collect())
+}
+
 /// Adds the bookmark; answers whether it is new.
 pub async fn bookmark(
     db: &Db,

@@ -470,6 +470,13 @@ impl Commerce {
                 &serde_json::json!({"type": "order.shipped", "order_id": order, "bundle_id": id,
                     "carrier": carrier, "tracking_number": tracking_number}),
             );
+            self.notice_shipped(
+                row.buyer_id,
+                *order,
+                &carrier,
+                Some(tracking_number.as_str()),
+            )
+            .await;
         }
         self.bundle(caller, id).await
     }

@@ -309,6 +309,8 @@ impl Commerce {
             &serde_json::json!({"type": "order.payment_failed", "order_id": order, "code": code,
                 "reason": reason, "payment_retry_until": deadline.map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))}),
         );
+        self.notice_payment_failed(row.buyer_id, order, code, reason)
+            .await;
         Ok(())
     }
 

@@ -18,6 +18,7 @@ pub mod cart;
 pub mod charge;
 pub mod inventory;
 mod model;
+mod notices;
 pub mod orders;
 pub mod outbox;
 pub mod payments;
@@ -218,6 +219,9 @@ pub struct Commerce {
     carrier: Option<Arc<dyn shipping::Carrier>>,
     /// Where people reach this server (onboarding return links).
     public_url: Arc<str>,
+    /// Where buyers' notices are written (won, payment failed, shipped,
+    /// second chance). None: only their open sockets are told.
+    notifications: Option<crate::notify::Notifications>,
 }
 
 impl Commerce {
@@ -241,6 +245,7 @@ impl Commerce {
             rooms: None,
             carrier: None,
             public_url: Arc::from("http://127.0.0.1:8080"),
+            notifications: None,
         }
     }
 
@@ -248,6 +253,13 @@ impl Commerce {
     #[must_use]
     pub fn with_rooms(mut self, rooms: blytz_actors::rooms::Rooms) -> Self {
         self.rooms = Some(rooms);
+        self
+    }
+
+    /// The same service, writing buyers' notices to `notifications`.
+    #[must_use]
+    pub fn with_notifications(mut self, notifications: crate::notify::Notifications) -> Self {
+        self.notifications = Some(notifications);
         self
     }
 

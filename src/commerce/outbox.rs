@@ -253,6 +253,7 @@ impl Commerce {
         });
         if outcome == Outcome::OrderCreated {
             tracing::info!(outbox_id = %id, "winner's order created");
+            self.notice_won_of_ending(id).await;
         }
         Ok(outcome)
     }

@@ -117,6 +117,8 @@ impl Commerce {
             &serde_json::json!({"type": "second_chance.offered", "offer_id": offer.id,
                 "auction_id": auction, "amount": amount, "currency": offer.currency}),
         );
+        self.notice_second_chance(buyer, offer.id, auction, amount, &offer.currency)
+            .await;
         Ok(offer)
     }
 

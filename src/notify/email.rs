@@ -150,7 +150,6 @@ impl Email {
     /// Sends `text` (and `html` as its alternative, when given) with
     /// `subject` to `to`, an address such as `ann@example.com` or
     /// `Ann <ann@example.com>`.
-    #[tracing::instrument(skip_all, fields(relay = %self.relay))]
     pub async fn send(
         &self,
         to: &str,
@@ -158,7 +157,26 @@ impl Email {
         text: &str,
         html: Option<&str>,
     ) -> Result<(), DeliveryError> {
-        let message = self.message(to, subject, text, html)?;
+        self.send_message(self.message(to, subject, text, html, None)?)
+            .await
+    }
+
+    /// Sends `text` with `subject` to `to` under a `Message-ID` made from
+    /// `id`: a message sent again (a retry after a lost answer) keeps its
+    /// id, so mail clients can tell it is the same one.
+    pub async fn send_identified(
+        &self,
+        to: &str,
+        subject: &str,
+        text: &str,
+        id: Uuid,
+    ) -> Result<(), DeliveryError> {
+        self.send_message(self.message(to, subject, text, None, Some(id))?)
+            .await
+    }
+
+    #[tracing::instrument(skip_all, fields(relay = %self.relay))]
+    async fn send_message(&self, message: Message) -> Result<(), DeliveryError> {
         match tokio::time::timeout(SEND_TIMEOUT, self.transport.send(message)).await {
             Ok(Ok(_response)) => Ok(()),
             Ok(Err(error)) => {
@@ -183,14 +201,18 @@ impl Email {
         subject: &str,
         text: &str,
         html: Option<&str>,
+        id: Option<Uuid>,
     ) -> Result<Message, DeliveryError> {
         let to: Mailbox = to.trim().parse().map_err(|e| {
             DeliveryError::permanent(format!("the recipient is not an address: {e}"))
         })?;
-        let builder = Message::builder()
+        let mut builder = Message::builder()
             .from(self.from.clone())
             .to(to)
             .subject(subject);
+        if let Some(id) = id {
+            builder = builder.message_id(Some(format!("<{id}@{}>", self.from.email.domain())));
+        }
         let message = match html {
             None => builder
                 .header(ContentType::TEXT_PLAIN)
@@ -358,7 +380,7 @@ mod tests {
         )
         .unwrap();
         let error = email
-            .message("no address here", "Hi", "text", None)
+            .message("no address here", "Hi", "text", None, None)
             .unwrap_err();
         assert!(!error.is_retryable(), "{error}");
         let message = email
@@ -367,6 +389,7 @@ mod tests {
                 "Outbid on lot 7",
                 "text",
                 Some("<p>html</p>"),
+                None,
             )
             .unwrap();
         let raw = String::from_utf8(message.formatted()).unwrap();

@@ -1,7 +1,11 @@
-//! How a notice leaves Blytz: the delivery channels behind the notification
-//! service (DESIGN §7). Each channel sends one message and says whether a
-//! failure is worth a retry; what to send, to whom and when is decided by
-//! the caller.
+//! Notifications (DESIGN §7): one service ([`Notifications`]) writes each
+//! notice once (its dedup key) to the user's inbox and open sockets and
+//! queues it for email and Web Push by the user's preferences; a loop
+//! delivers what is due, retrying with back-off. Where notices come from:
+//! [`sources`](self::sources).
+//!
+//! The delivery channels each send one message and say whether a failure is
+//! worth a retry; what to send, to whom and when is decided by the service.
 //!
 //! - [`email`]: email by SMTP, and the signed unsubscribe link that works
 //!   without signing in.
@@ -17,4 +21,16 @@
 //! | `BLYTZ_VAPID_SUBJECT` | who runs this server, for the push services: a `mailto:` or `https:` URL | [`push::WebPush::new`] |
 
 pub mod email;
+mod model;
 pub mod push;
+mod service;
+mod sources;
+
+pub use model::{
+    Kind, KindPreference, MarkRead, NewPushSubscription, Notice, Notification, Preferences,
+    PushKeys, PushSubscriptionView,
+};
+pub use service::{Notifications, NotifySettings};
+pub use sources::{
+    Facts, SHOW_LIVE_TOPIC, SHOW_SOON_TOPIC, STARTING_SOON, Sources, amount_text, facts_channel,
+};

@@ -60,6 +60,8 @@ const MAX_BODY_LEN: usize = 4096;
 /// The largest payload that fits in [`MAX_BODY_LEN`]: the header, the tag and
 /// the one-byte last-record delimiter come on top.
 pub const MAX_PAYLOAD_LEN: usize = MAX_BODY_LEN - HEADER_LEN - TAG_LEN - 1;
+/// The longest push endpoint accepted.
+pub const MAX_ENDPOINT_LEN: usize = 2048;
 /// How much of a push service's refusal is kept for the log.
 const MAX_REASON_LEN: usize = 512;
 
@@ -282,6 +284,24 @@ impl WebPush {
     }
 
     /// The subscription's endpoint, if this sender may push to it.
+    /// Whether this sender can push to `subscription`: an endpoint it may
+    /// reach and keys of the right shape. The reason when not.
+    pub fn check_subscription(&self, subscription: &PushSubscription) -> Result<(), String> {
+        if subscription.endpoint.len() > MAX_ENDPOINT_LEN {
+            return Err(format!(
+                "the endpoint is longer than {MAX_ENDPOINT_LEN} bytes"
+            ));
+        }
+        let reason = |e: PushError| match e {
+            PushError::Rejected { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        self.endpoint(&subscription.endpoint).map_err(reason)?;
+        decode_public_key(&subscription.p256dh).map_err(reason)?;
+        decode_auth_secret(&subscription.auth).map_err(reason)?;
+        Ok(())
+    }
+
     fn endpoint(&self, endpoint: &str) -> Result<reqwest::Url, PushError> {
         let url = reqwest::Url::parse(endpoint.trim())
             .map_err(|e| PushError::rejected(format!("the endpoint is not a URL: {e}")))?;

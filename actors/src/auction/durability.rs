@@ -6,6 +6,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use super::AuctionActor;
+use super::observer::{AuctionFact, facts_of, with_entered_bidders};
 use crate::AuctionError;
 use crate::ports::{JournalEntry, JournalError};
 use crate::rooms::{Frame, RoomKey};
@@ -26,12 +27,16 @@ pub(super) enum Pending {
     Reply { seq: u64, send: Reply },
     Frame { seq: u64, frame: Frame },
     Snapshot { seq: u64, state: Box<AuctionState> },
+    Fact { seq: u64, fact: AuctionFact },
 }
 
 impl Pending {
     const fn seq(&self) -> u64 {
         match self {
-            Self::Reply { seq, .. } | Self::Frame { seq, .. } | Self::Snapshot { seq, .. } => *seq,
+            Self::Reply { seq, .. }
+            | Self::Frame { seq, .. }
+            | Self::Snapshot { seq, .. }
+            | Self::Fact { seq, .. } => *seq,
         }
     }
 }
@@ -42,6 +47,7 @@ impl std::fmt::Debug for Pending {
             Self::Reply { .. } => "reply",
             Self::Frame { .. } => "frame",
             Self::Snapshot { .. } => "snapshot",
+            Self::Fact { .. } => "fact",
         };
         write!(f, "{kind}@{}", self.seq())
     }
@@ -83,8 +89,18 @@ impl AuctionActor {
         }
         let mut entries = Vec::with_capacity(events.len());
         let mut snapshot_due = false;
+        let observed = self.deps.observer.is_some();
+        let mut facts = Vec::new();
         for event in events {
+            let led = self.state.leader.as_ref().map(|l| l.bidder_id);
             apply(&mut self.state, &event);
+            if observed {
+                facts.extend(
+                    facts_of(led, &self.state, &event)
+                        .into_iter()
+                        .map(|fact| (event.seq, fact)),
+                );
+            }
             self.pending.push_back(Pending::Frame {
                 seq: event.seq,
                 frame: Frame::new(Some(event.seq), event_frame(&self.state, &event)),
@@ -95,6 +111,12 @@ impl AuctionActor {
             );
             self.events_since_snapshot += 1;
             entries.push(JournalEntry::without_view(event, &self.state));
+        }
+        if !facts.is_empty() {
+            let judged: Vec<&crate::rules::Event> = entries.iter().map(|e| &e.event).collect();
+            for (seq, fact) in with_entered_bidders(facts, &judged) {
+                self.pending.push_back(Pending::Fact { seq, fact });
+            }
         }
         // The store keeps the newest view of each auction: the last entry carries it.
         if let Some(last) = entries.last_mut() {
@@ -174,12 +196,13 @@ impl AuctionActor {
                 ready.push_back(item);
             }
         }
-        let (mut frames, mut snapshots) = (Vec::new(), Vec::new());
+        let (mut frames, mut snapshots, mut facts) = (Vec::new(), Vec::new(), Vec::new());
         for item in ready {
             match item {
                 Pending::Reply { send, .. } => send(Ok(())),
                 Pending::Frame { frame, .. } => frames.push(frame),
                 Pending::Snapshot { seq, state } => snapshots.push((seq, state)),
+                Pending::Fact { fact, .. } => facts.push(fact),
             }
         }
         let id = self.state.config.id;
@@ -191,6 +214,11 @@ impl AuctionActor {
                     .publish(RoomKey::Show(show_id), frame.clone());
             }
             self.deps.rooms.publish(RoomKey::Auction(id), frame);
+        }
+        if let Some(observer) = &self.deps.observer {
+            for fact in facts {
+                observer.observe(fact);
+            }
         }
         for (seq, state) in snapshots {
             let store = self.deps.store.clone();

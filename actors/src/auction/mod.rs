@@ -13,6 +13,9 @@
 mod durability;
 mod handlers;
 pub mod messages;
+mod observer;
+
+pub use observer::{AuctionFact, AuctionObserver};
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -72,6 +75,8 @@ pub struct AuctionDeps {
     pub index: AuctionIndex,
     /// Tuning.
     pub settings: AuctionSettings,
+    /// Told who was outbid and whose pre-bids entered, once durable.
+    pub observer: Option<Arc<dyn AuctionObserver>>,
 }
 
 /// One auction, live in memory. See the module documentation.

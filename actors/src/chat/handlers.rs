@@ -7,7 +7,7 @@ use governor::clock::{Clock as _, DefaultClock};
 use uuid::Uuid;
 
 use super::ChatRoom;
-use super::messages::{Flush, Join, Leave, Moderate, Moderation, Present, SendChat};
+use super::messages::{Flush, IsPresent, Join, Leave, Moderate, Moderation, Present, SendChat};
 use super::rules::{ChatRejection, clean_text};
 use super::store::{ChatMessage, RestrictionKind};
 
@@ -179,6 +179,14 @@ impl Handler<Present> for ChatRoom {
         let mut users: Vec<_> = self.presence.users.keys().copied().collect();
         users.sort_unstable();
         MessageResult(users)
+    }
+}
+
+impl Handler<IsPresent> for ChatRoom {
+    type Result = bool;
+
+    fn handle(&mut self, msg: IsPresent, _: &mut Self::Context) -> bool {
+        self.presence.users.contains_key(&msg.0)
     }
 }
 

@@ -111,6 +111,17 @@ impl ChatHub {
         }
     }
 
+    /// Whether `user` has a connection in `room`.
+    pub async fn is_present(&self, room: RoomKey, user: crate::domain::UserId) -> bool {
+        match self.running(room) {
+            Some(addr) => addr
+                .send(super::messages::IsPresent(user))
+                .await
+                .unwrap_or(false),
+            None => false,
+        }
+    }
+
     /// How many chat room actors run.
     #[must_use]
     pub fn len(&self) -> usize {

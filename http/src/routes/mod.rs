@@ -11,6 +11,7 @@ pub mod health;
 pub mod inventory;
 pub mod livekit;
 pub mod media;
+pub mod notifications;
 pub mod orders;
 pub mod payments;
 pub mod products;
@@ -61,6 +62,8 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
     cfg.service(utoipa_actix_web::scope("/sellers/me").configure(sellers::configure))
         .service(utoipa_actix_web::scope("/sellers").configure(audience::configure_sellers))
         .service(utoipa_actix_web::scope("/bundles").configure(bundles::configure))
+        .service(utoipa_actix_web::scope("/notifications").configure(notifications::configure))
+        .service(utoipa_actix_web::scope("/push").configure(notifications::configure_push))
         .service(
             utoipa_actix_web::scope("/second-chance-offers").configure(bundles::configure_offers),
         );

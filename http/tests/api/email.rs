@@ -15,16 +15,16 @@ const FROM: &str = "Blytz <no-reply@blytz.example>";
 
 /// One message the server took.
 #[derive(Debug, Clone, Default)]
-struct Mail {
-    mail_from: String,
-    rcpt_to: Vec<String>,
+pub(crate) struct Mail {
+    pub(crate) mail_from: String,
+    pub(crate) rcpt_to: Vec<String>,
     /// The message as sent after DATA, dot-unstuffed, CRLF line ends.
-    data: String,
+    pub(crate) data: String,
 }
 
 /// The SMTP server's answer to RCPT TO.
 #[derive(Debug, Clone, Copy)]
-enum Rcpt {
+pub(crate) enum Rcpt {
     Accept,
     /// 550: no such mailbox.
     Refuse,
@@ -32,14 +32,19 @@ enum Rcpt {
     Defer,
 }
 
-struct SmtpServer {
-    url: SecretString,
+pub(crate) struct SmtpServer {
+    pub(crate) url: SecretString,
     mail: Arc<Mutex<Vec<Mail>>>,
 }
 
 impl SmtpServer {
-    async fn spawn(rcpt: Rcpt) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    pub(crate) async fn spawn(rcpt: Rcpt) -> Self {
+        Self::spawn_on(0, rcpt).await
+    }
+
+    /// The server on `port` (0: any free port).
+    pub(crate) async fn spawn_on(port: u16, rcpt: Rcpt) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let mail = Arc::new(Mutex::new(Vec::new()));
         let taken = Arc::clone(&mail);
@@ -55,7 +60,7 @@ impl SmtpServer {
         }
     }
 
-    fn mail(&self) -> Vec<Mail> {
+    pub(crate) fn mail(&self) -> Vec<Mail> {
         self.mail.lock().unwrap().clone()
     }
 }
@@ -142,7 +147,7 @@ fn address(command: &str) -> String {
 }
 
 /// The value of the header `name` in a raw message.
-fn header<'a>(data: &'a str, name: &str) -> Option<&'a str> {
+pub(crate) fn header<'a>(data: &'a str, name: &str) -> Option<&'a str> {
     let (head, _) = data.split_once("\r\n\r\n")?;
     head.split("\r\n").find_map(|line| {
         let (key, value) = line.split_once(':')?;

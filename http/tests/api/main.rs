@@ -24,6 +24,7 @@ mod live;
 mod livekit;
 mod ninjavan;
 mod ninjavan_stub;
+mod notifications;
 mod openapi;
 mod outage;
 mod paying;

@@ -26,12 +26,12 @@ const SUBJECT: &str = "mailto:ops@blytz.example";
 
 /// One request the stand-in received.
 #[derive(Debug, Clone)]
-struct Received {
-    path: String,
-    authorization: Option<String>,
-    content_encoding: Option<String>,
-    ttl: Option<String>,
-    body: Vec<u8>,
+pub(crate) struct Received {
+    pub(crate) path: String,
+    pub(crate) authorization: Option<String>,
+    pub(crate) content_encoding: Option<String>,
+    pub(crate) ttl: Option<String>,
+    pub(crate) body: Vec<u8>,
 }
 
 /// How the stand-in answers: a status and an optional `Retry-After`.
@@ -48,14 +48,19 @@ struct Stub {
 }
 
 /// The stand-in push service; every path under `/push/` is a subscription.
-struct PushService {
-    origin: String,
+pub(crate) struct PushService {
+    pub(crate) origin: String,
     stub: Arc<Stub>,
 }
 
 impl PushService {
-    fn spawn(status: u16) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    pub(crate) fn spawn(status: u16) -> Self {
+        Self::spawn_on(0, status)
+    }
+
+    /// The stand-in on `port` (0: any free port), answering `status`.
+    pub(crate) fn spawn_on(port: u16, status: u16) -> Self {
+        let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let stub = Arc::new(Stub {
             answer: Mutex::new(Answer {
@@ -81,14 +86,14 @@ impl PushService {
         }
     }
 
-    fn answer_with(&self, status: u16, retry_after: Option<u64>) {
+    pub(crate) fn answer_with(&self, status: u16, retry_after: Option<u64>) {
         *self.stub.answer.lock().unwrap() = Answer {
             status,
             retry_after,
         };
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.stub.received.lock().unwrap().clone()
     }
 }
@@ -120,13 +125,13 @@ async fn receive(stub: web::Data<Stub>, request: HttpRequest, body: web::Bytes) 
 }
 
 /// The browser's side of a subscription.
-struct Browser {
+pub(crate) struct Browser {
     private: SecretKey,
     auth: [u8; 16],
 }
 
 impl Browser {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let mut auth = [0_u8; 16];
         aes_gcm::aead::rand_core::RngCore::fill_bytes(&mut OsRng, &mut auth);
         Self {
@@ -135,7 +140,7 @@ impl Browser {
         }
     }
 
-    fn subscription(&self, endpoint: String) -> PushSubscription {
+    pub(crate) fn subscription(&self, endpoint: String) -> PushSubscription {
         PushSubscription {
             endpoint,
             p256dh: URL_SAFE_NO_PAD.encode(self.private.public_key().to_encoded_point(false)),
@@ -143,7 +148,7 @@ impl Browser {
         }
     }
 
-    fn decrypt(&self, body: &[u8]) -> Vec<u8> {
+    pub(crate) fn decrypt(&self, body: &[u8]) -> Vec<u8> {
         decrypt(&self.private, &self.auth, body).expect("the body decrypts with the browser's keys")
     }
 }
