@@ -50,6 +50,12 @@ pub struct Common {
     /// HTTP worker threads of the started server (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// Give the started server a mail server and a push service that are
+    /// down (ports nothing listens on), and each bidder a push
+    /// subscription there: notices made while bidding fail and wait to be
+    /// retried, as they would during an outage.
+    #[arg(long, conflicts_with = "url")]
+    pub dead_notifications: bool,
     /// Write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -137,6 +143,10 @@ pub struct ServeArgs {
     /// HTTP worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
+    /// Email and push notices through a mail server and a push service
+    /// that are down.
+    #[arg(long)]
+    pub dead_notifications: bool,
 }
 
 /// `30s`, `500ms`, `2m`, `1.5s`, or a plain number of seconds.

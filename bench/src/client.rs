@@ -111,6 +111,24 @@ impl Api {
             .await
     }
 
+    /// A push subscription for each of `users` at a push service that is
+    /// down (a port nothing listens on), with keys of the right shape.
+    pub async fn subscribe_push_nowhere(&self, users: &[User]) -> anyhow::Result<()> {
+        let port = crate::server::closed_port()?;
+        for (i, user) in users.iter().enumerate() {
+            let (_, browser_key) = blytz::notify::push::generate_vapid_keys();
+            self.post(
+                "/api/v1/push/subscriptions",
+                &json!({"endpoint": format!("http://127.0.0.1:{port}/push/{i}"),
+                        "keys": {"p256dh": browser_key, "auth": "AAECAwQFBgcICQoLDA0ODw"}}),
+                Some(&user.token),
+            )
+            .await
+            .context("storing a push subscription")?;
+        }
+        Ok(())
+    }
+
     /// A product of `seller` and a live auction of it, lasting `duration`.
     pub async fn live_auction(&self, seller: &User, duration: Duration) -> anyhow::Result<String> {
         let product = self

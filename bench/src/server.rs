@@ -61,6 +61,19 @@ async fn serve_until_stdin_closes(args: ServeArgs) -> anyhow::Result<()> {
         workers: args.workers,
         ..Config::default()
     };
+    let config = if args.dead_notifications {
+        Config {
+            smtp_url: Some(SecretString::from(format!(
+                "smtp://127.0.0.1:{}",
+                closed_port()?
+            ))),
+            vapid_private_key: Some(blytz::notify::push::generate_vapid_keys().0),
+            push_allow_http: true,
+            ..config
+        }
+    } else {
+        config
+    };
     // Keeps a scratch PostgreSQL database's pool alive while serving.
     let (db, _scratch) = match &args.database_url {
         Some(url) => {
@@ -90,6 +103,12 @@ async fn serve_until_stdin_closes(args: ServeArgs) -> anyhow::Result<()> {
     app.run_until_stopped().await.context("serving")
 }
 
+/// A port on 127.0.0.1 that nothing listens on (it was free a moment ago).
+pub fn closed_port() -> anyhow::Result<u16> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).context("finding a free port")?;
+    Ok(listener.local_addr().context("reading a free port")?.port())
+}
+
 async fn sqlite_in(dir: &Path) -> anyhow::Result<Db> {
     let url = format!("sqlite://{}", dir.join("blytz.db").display());
     let db = Db::connect(&url).await?;
@@ -114,7 +133,11 @@ pub struct ServerProcess {
 impl ServerProcess {
     /// Start a server on a fresh SQLite database, or on a fresh database on
     /// the PostgreSQL server at `database_url`.
-    pub async fn start(database_url: Option<&str>, workers: usize) -> anyhow::Result<Self> {
+    pub async fn start(
+        database_url: Option<&str>,
+        workers: usize,
+        dead_notifications: bool,
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("finding this program to run the server")?;
         let data = tempfile::Builder::new()
             .prefix("blytz-bench-")
@@ -133,6 +156,9 @@ impl ServerProcess {
             .kill_on_drop(true);
         if let Some(url) = database_url {
             command.arg("--database-url").arg(url);
+        }
+        if dead_notifications {
+            command.arg("--dead-notifications");
         }
         let mut child = command.spawn().context("starting the server process")?;
         let pid = child.id().context("the server process has no id")?;

@@ -40,9 +40,13 @@ impl Target {
                 "SQLite"
             }
         );
-        let server = ServerProcess::start(common.database_url.as_deref(), common.workers)
-            .await
-            .context("starting the server under test")?;
+        let server = ServerProcess::start(
+            common.database_url.as_deref(),
+            common.workers,
+            common.dead_notifications,
+        )
+        .await
+        .context("starting the server under test")?;
         eprintln!("server pid {} on 127.0.0.1:{}", server.pid, server.port);
         Ok(Self {
             base: format!("http://127.0.0.1:{}", server.port),

@@ -160,6 +160,9 @@ async fn blytz_run(
     eprintln!("registering {} bidders and a seller ...", args.vus);
     let seller = api.register("seller", "seller").await?;
     let buyers = api.register_buyers("bidder", args.vus).await?;
+    if args.common.dead_notifications {
+        api.subscribe_push_nowhere(&buyers).await?;
+    }
     let mut auctions = Vec::new();
     for _ in 0..args.auctions {
         auctions.push(api.live_auction(&seller, AUCTION_LIFETIME).await?);
