@@ -797,3 +797,21 @@ impl Notifications {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wait_doubles_from_the_first_up_to_the_longest() {
+        let settings = NotifySettings {
+            retry_first: Duration::from_secs(2),
+            retry_max: Duration::from_secs(60),
+            ..NotifySettings::default()
+        };
+        let waits: Vec<u64> = (1..=8).map(|n| settings.backoff(n).as_secs()).collect();
+        assert_eq!(waits, [2, 4, 8, 16, 32, 60, 60, 60]);
+        assert_eq!(settings.backoff(u32::MAX), Duration::from_secs(60));
+        assert_eq!(settings.backoff(0), Duration::from_secs(2));
+    }
+}

@@ -419,3 +419,17 @@ async fn in_room(chat: &ChatHub, auction: AuctionId, show: Option<ShowId>, user:
         None => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_as_people_write_them() {
+        assert_eq!(amount_text(2500, "USD"), "25.00 USD");
+        assert_eq!(amount_text(5, "EUR"), "0.05 EUR");
+        assert_eq!(amount_text(-1250, "SGD"), "-12.50 SGD");
+        assert_eq!(amount_text(1500, "JPY"), "1500 JPY");
+        assert_eq!(amount_text(i64::MIN, "USD"), "-92233720368547758.08 USD");
+    }
+}

@@ -599,3 +599,43 @@ async fn the_winner_is_told_to_pay() {
     assert!(won["body"].as_str().unwrap().contains("15.00 USD"), "{won}");
     assert!(won["url"].as_str().unwrap().starts_with("/orders/"));
 }
+
+#[actix_web::test]
+async fn a_bookmarked_show_is_announced_fifteen_minutes_before_it_starts() {
+    let app = spawn_app_with(|c| c.notify_poll_ms = 50).await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let buyer = app.register("buyer@example.com", "buyer").await;
+    let mut shows = Vec::new();
+    for minutes in [10, 30] {
+        let at = chrono::Utc::now() + chrono::Duration::minutes(minutes);
+        let show: Value = read_json(
+            app.post_json(
+                "/api/v1/shows",
+                &json!({"title": format!("In {minutes} minutes"), "scheduled_at": at.to_rfc3339()}),
+                Some(&seller.access_token),
+            )
+            .await,
+            StatusCode::CREATED,
+        )
+        .await;
+        let id = show["id"].as_str().unwrap().to_owned();
+        let res = app
+            .post_json(
+                &format!("/api/v1/shows/{id}/bookmark"),
+                &json!({}),
+                Some(&buyer.access_token),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::CREATED);
+        shows.push(id);
+    }
+    eventually("the notice of the show in 10 minutes", async || {
+        kinds(&inbox(&app, &buyer).await) == ["show_starting"]
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let notices = inbox(&app, &buyer).await;
+    assert_eq!(kinds(&notices), ["show_starting"], "not yet the one in 30");
+    assert_eq!(notices["items"][0]["data"]["show_id"], shows[0].as_str());
+    assert_eq!(notices["items"][0]["url"], format!("/shows/{}", shows[0]));
+}
