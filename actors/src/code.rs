@@ -109,6 +109,12 @@ codes! {
     AlreadyLeading = ("already_leading", 409, "you already lead with this maximum or more"),
     /// A bid's `request_id` is empty, too long or not printable ASCII (`details.max_chars`).
     InvalidRequestId = ("invalid_request_id", 422, "a request_id is 1 to 64 printable ASCII characters"),
+    /// A pre-bid, or its withdrawal, on an auction that is live or paused (`details.status`).
+    AuctionNotScheduled = ("auction_not_scheduled", 409, "pre-bids are taken only before the auction starts"),
+    /// A pre-bid's new maximum is not above the one it holds (`details.max_amount`).
+    PreBidNotRaised = ("pre_bid_not_raised", 409, "a pre-bid can only be raised; withdraw it to lower it"),
+    /// The caller holds no pre-bid on this auction.
+    NoPreBid = ("no_pre_bid", 404, "you have no pre-bid on this auction"),
 
     // Shows and chat.
     /// The show has ended.

@@ -6,7 +6,7 @@ use actix::prelude::*;
 use tokio::sync::broadcast;
 
 use crate::AuctionError;
-use crate::auction::messages::{Execute, GetSnapshotFrame, GetView, Tick};
+use crate::auction::messages::{Execute, GetPreBid, GetSnapshotFrame, GetView, Tick};
 use crate::auction::{AuctionActor, AuctionDeps, AuctionSettings};
 use crate::domain::{AuctionId, Caller, UserId};
 use crate::journal_writer::{JournalWriter, WriterSettings};
@@ -15,7 +15,7 @@ use crate::registry::messages::{CreateAuction, Resolve, ResumeOpenAuctions};
 use crate::registry::{AuctionIndex, AuctionRegistry};
 use crate::rooms::{Frame, RoomKey, Rooms};
 use crate::rules::{Command, NewAuction};
-use crate::view::{AuctionView, Outcome};
+use crate::view::{AuctionView, Outcome, PreBidOutcome};
 
 /// Tuning of the whole engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +187,19 @@ impl Engine {
     /// `not_found`; a journal error while loading.
     pub async fn view(&self, auction_id: AuctionId) -> Result<AuctionView, AuctionError> {
         self.send(auction_id, GetView).await
+    }
+
+    /// The pre-bid `bidder_id` holds on the auction (for that bidder alone:
+    /// it shows their maximum), if any.
+    ///
+    /// # Errors
+    /// `not_found`; a journal error while loading.
+    pub async fn pre_bid(
+        &self,
+        auction_id: AuctionId,
+        bidder_id: UserId,
+    ) -> Result<Option<PreBidOutcome>, AuctionError> {
+        self.send(auction_id, GetPreBid { bidder_id }).await
     }
 
     /// The current `auction.snapshot` frame (for a joining or lagging session).

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use blytz_actors::domain::{AuctionId, ProductId, UserId};
 use blytz_actors::ports::JournalError;
 use blytz_actors::rules::{Command, NewAuction};
-use blytz_actors::view::{AuctionView, Outcome};
+use blytz_actors::view::{AuctionView, Outcome, PreBidOutcome};
 use blytz_actors::{AuctionError, Engine};
 
 pub use history::{AuctionFilter, BidRecord};
@@ -114,9 +114,22 @@ impl Auctions {
         Ok(self.engine.view(id).await?)
     }
 
+    /// The pre-bid `caller` holds on auction `id`, for them alone (it shows
+    /// their maximum).
+    ///
+    /// # Errors
+    /// `no_pre_bid` when they hold none (never placed, withdrawn, or entered
+    /// as a bid at the start); `not_found` for no such auction.
+    pub async fn pre_bid(&self, id: AuctionId, caller: Caller) -> Result<PreBidOutcome> {
+        self.engine
+            .pre_bid(id, caller.id)
+            .await?
+            .ok_or_else(|| Error::code_only(Code::NoPreBid))
+    }
+
     /// Runs `caller`'s `command` on auction `id` through the engine: the one
-    /// path of every bid, buy-now and lifecycle change, from REST and the
-    /// WebSocket alike. Answers once the command is durable.
+    /// path of every bid, pre-bid, buy-now and lifecycle change, from REST
+    /// and the WebSocket alike. Answers once the command is durable.
     #[tracing::instrument(skip_all, fields(auction = %id))]
     pub async fn execute(
         &self,

@@ -4,12 +4,14 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::AuctionActor;
-use super::messages::{Execute, GetSnapshotFrame, GetView, Tick};
+use super::messages::{Execute, GetPreBid, GetSnapshotFrame, GetView, Tick};
 use crate::AuctionError;
 use crate::domain::UserId;
 use crate::rooms::Frame;
 use crate::rules::{BidIds, Command, Event, EventKind, decide};
-use crate::view::{AuctionView, BidOutcome, BidReceipt, Outcome, snapshot_frame};
+use crate::view::{
+    AuctionView, BidOutcome, BidReceipt, Outcome, PreBidOutcome, PreBidReceipt, snapshot_frame,
+};
 
 type Answer<T> = ResponseFuture<Result<T, AuctionError>>;
 
@@ -65,6 +67,46 @@ impl AuctionActor {
             auction: AuctionView::of(&self.state, self.now()),
         })
     }
+
+    /// The receipt of the pre-bid placed or raised among `events`, or of the
+    /// one a retry with the same request id recorded earlier.
+    fn pre_bid_outcome(
+        &self,
+        bidder_id: UserId,
+        request_id: Option<&str>,
+        events: &[Event],
+    ) -> Result<PreBidOutcome, AuctionError> {
+        let placed = events.iter().find_map(|event| match &event.kind {
+            EventKind::PreBidPlaced(set) | EventKind::PreBidRaised(set)
+                if set.bidder_id == bidder_id =>
+            {
+                Some(PreBidReceipt {
+                    id: set.bid_id,
+                    max_amount: set.max_amount,
+                    bidder_id,
+                    created_at: event.at,
+                })
+            }
+            _ => None,
+        });
+        let retried = || {
+            let recorded = self.state.recorded_pre_bid(bidder_id, request_id?)?;
+            Some(PreBidReceipt::recorded(bidder_id, recorded))
+        };
+        let pre_bid = placed.or_else(retried).ok_or(AuctionError::Unavailable)?;
+        Ok(PreBidOutcome {
+            pre_bid,
+            auction: AuctionView::of(&self.state, self.now()),
+        })
+    }
+}
+
+/// What an executed command answers with, chosen before the command is
+/// consumed: only a request id is needed again, to find a retried one.
+enum AnswerWith {
+    Bid(Option<String>),
+    PreBid(Option<String>),
+    Auction,
 }
 
 impl Handler<Execute> for AuctionActor {
@@ -73,20 +115,40 @@ impl Handler<Execute> for AuctionActor {
     fn handle(&mut self, msg: Execute, ctx: &mut Self::Context) -> Self::Result {
         let Execute { caller, command } = msg;
         let ids = BidIds::fresh();
-        let request_id = match &command {
-            // Only the request id is needed again, to find a retried bid.
-            Command::Bid(bid) => Some(bid.request_id.clone()),
-            _ => None,
+        let answer_with = match &command {
+            Command::Bid(bid) => AnswerWith::Bid(bid.request_id.clone()),
+            Command::PreBid(pre_bid) => AnswerWith::PreBid(pre_bid.request_id.clone()),
+            _ => AnswerWith::Auction,
         };
         let result = self
             .execute(|state, now| decide(state, caller, command, ids, now), ctx)
-            .and_then(|events| match request_id {
-                Some(request_id) => self
+            .and_then(|events| match answer_with {
+                AnswerWith::Bid(request_id) => self
                     .bid_outcome(caller.id, request_id.as_deref(), ids.bid, &events)
                     .map(Outcome::Bid),
-                None => Ok(Outcome::Auction(AuctionView::of(&self.state, self.now()))),
+                AnswerWith::PreBid(request_id) => self
+                    .pre_bid_outcome(caller.id, request_id.as_deref(), &events)
+                    .map(Outcome::PreBid),
+                AnswerWith::Auction => {
+                    Ok(Outcome::Auction(AuctionView::of(&self.state, self.now())))
+                }
             });
         self.respond(result)
+    }
+}
+
+impl Handler<GetPreBid> for AuctionActor {
+    type Result = Answer<Option<PreBidOutcome>>;
+
+    fn handle(&mut self, msg: GetPreBid, _: &mut Self::Context) -> Self::Result {
+        let outcome = self
+            .state
+            .pre_bid_of(msg.bidder_id)
+            .map(|pre_bid| PreBidOutcome {
+                pre_bid: PreBidReceipt::of(pre_bid),
+                auction: AuctionView::of(&self.state, self.now()),
+            });
+        self.respond(Ok(outcome))
     }
 }
 

@@ -4,12 +4,12 @@
 use actix::Message;
 
 use crate::AuctionError;
-use crate::domain::Caller;
+use crate::domain::{Caller, UserId};
 use crate::rooms::Frame;
 use crate::rules::Command;
-use crate::view::{AuctionView, Outcome};
+use crate::view::{AuctionView, Outcome, PreBidOutcome};
 
-/// Run a caller's command: a bid, buy-now or a lifecycle change.
+/// Run a caller's command: a bid, a pre-bid, buy-now or a lifecycle change.
 #[derive(Debug, Clone, Message)]
 #[rtype(result = "Result<Outcome, AuctionError>")]
 pub struct Execute {
@@ -23,6 +23,14 @@ pub struct Execute {
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<AuctionView, AuctionError>")]
 pub struct GetView;
+
+/// The pre-bid `bidder_id` holds (their own: it shows their maximum), if any.
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "Result<Option<PreBidOutcome>, AuctionError>")]
+pub struct GetPreBid {
+    /// The pre-bidder asking (authenticated by the transport).
+    pub bidder_id: UserId,
+}
 
 /// The current `auction.snapshot` frame, for a session that joins or lags.
 #[derive(Debug, Clone, Copy, Message)]

@@ -4,7 +4,8 @@
 use chrono::TimeDelta;
 
 use super::{
-    AuctionState, AuctionStatus, EndReason, Ending, Event, EventKind, Leader, RecordedBid,
+    AuctionState, AuctionStatus, EndReason, Ending, Event, EventKind, Leader, PreBidEntry,
+    PreBidSet, RecordedBid,
 };
 
 /// Applies `event` to `state`. Events come from [`super::decide`] (or the
@@ -18,6 +19,8 @@ pub fn apply(state: &mut AuctionState, event: &Event) {
         EventKind::Started { ends_at } => {
             state.status = AuctionStatus::Live;
             state.ends_at = Some(*ends_at);
+            // The bid events that follow in the same batch enter them.
+            state.pre_bids.clear();
         }
         EventKind::BidPlaced(bid) => {
             state.bid_count += 1;
@@ -40,6 +43,7 @@ pub fn apply(state: &mut AuctionState, event: &Event) {
                         leading: bid.leading,
                         placed_at: event.at,
                         seq: event.seq,
+                        pre_bid: false,
                     },
                 );
             }
@@ -62,6 +66,7 @@ pub fn apply(state: &mut AuctionState, event: &Event) {
                         leading: true,
                         placed_at: event.at,
                         seq: event.seq,
+                        pre_bid: false,
                     },
                 );
             }
@@ -113,7 +118,42 @@ pub fn apply(state: &mut AuctionState, event: &Event) {
             state.status = AuctionStatus::Cancelled;
             state.ends_at = Some(event.at);
             state.remaining_ms = None;
+            state.pre_bids.clear();
         }
+        EventKind::PreBidPlaced(set) | EventKind::PreBidRaised(set) => {
+            set_pre_bid(state, set, event);
+        }
+        EventKind::PreBidWithdrawn { bidder_id } => {
+            state.pre_bids.retain(|p| p.bidder_id != *bidder_id);
+        }
+    }
+}
+
+/// A placed or raised pre-bid goes to the end of the order, replacing the
+/// bidder's earlier one.
+fn set_pre_bid(state: &mut AuctionState, set: &PreBidSet, event: &Event) {
+    state.pre_bids.retain(|p| p.bidder_id != set.bidder_id);
+    state.pre_bids.push(PreBidEntry {
+        bid_id: set.bid_id,
+        proxy_bid_id: set.proxy_bid_id,
+        bidder_id: set.bidder_id,
+        max_amount: set.max_amount,
+        placed_at: event.at,
+    });
+    if let Some(request_id) = &set.request_id {
+        remember(
+            state,
+            set.bidder_id,
+            request_id,
+            RecordedBid {
+                bid_id: set.bid_id,
+                amount: set.max_amount,
+                leading: false,
+                placed_at: event.at,
+                seq: event.seq,
+                pre_bid: true,
+            },
+        );
     }
 }
 

@@ -29,6 +29,11 @@ pub enum Command {
     End,
     /// Call the auction off; no winner (seller or admin).
     Cancel,
+    /// Place or raise a pre-bid: a hidden maximum on a scheduled auction,
+    /// entered as a bid when it starts.
+    PreBid(PreBid),
+    /// Withdraw the caller's pre-bid before the auction starts.
+    WithdrawPreBid,
 }
 
 /// A bid as submitted.
@@ -40,6 +45,19 @@ pub struct Bid {
     /// The hidden maximum in minor units, at least `amount` (none: equal to `amount`).
     #[serde(default)]
     pub max_amount: Option<i64>,
+    /// Client idempotency key, unique per bidder: a retry answers the first outcome.
+    #[serde(default)]
+    pub request_id: Option<String>,
+}
+
+/// A pre-bid as submitted: only a hidden maximum. When the auction starts it
+/// enters as a bid at the minimum next bid with this maximum.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreBid {
+    /// The hidden maximum in minor units, at least the start price; a raise
+    /// must be above the pre-bid's current maximum.
+    pub max_amount: i64,
     /// Client idempotency key, unique per bidder: a retry answers the first outcome.
     #[serde(default)]
     pub request_id: Option<String>,

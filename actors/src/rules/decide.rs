@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use super::emit::Emitter;
 use super::{
     AuctionConfig, AuctionState, AuctionStatus, BidIds, BidRequest, Command, EndReason, Event,
-    EventKind, ExtendReason, Rejection, bidding,
+    EventKind, ExtendReason, Rejection, bidding, prebids,
 };
 use crate::domain::Caller;
 
@@ -32,8 +32,9 @@ pub fn create(config: AuctionConfig, now: DateTime<Utc>) -> Result<Event, Reject
     })
 }
 
-/// Decides what `command` from `caller` does to `state` at `now`; a bid
-/// that is recorded takes its ids from `ids`.
+/// Decides what `command` from `caller` does to `state` at `now`; a bid or
+/// pre-bid that is recorded takes its ids from `ids`. Starting enters the
+/// auction's pre-bids as bids, in order, after the `started` event.
 ///
 /// Returns the events to append and apply, in order, numbered after
 /// `state.seq`; an empty list when nothing changes (an idempotent retry of a
@@ -61,6 +62,8 @@ pub fn decide(
         Command::Extend { by_ms } => extend(state, caller, by_ms, now, &mut out)?,
         Command::End => end(state, caller, &mut out)?,
         Command::Cancel => cancel(state, caller, &mut out)?,
+        Command::PreBid(pre_bid) => prebids::place(state, caller.id, pre_bid, ids, &mut out)?,
+        Command::WithdrawPreBid => prebids::withdraw(state, caller.id, &mut out)?,
     }
     Ok(out.into_events())
 }
@@ -138,6 +141,7 @@ fn start(
         });
     }
     out.emit(EventKind::Started { ends_at });
+    prebids::enter(state, now, out);
     Ok(())
 }
 

@@ -31,6 +31,11 @@ impl<'a> Emitter<'a> {
         });
     }
 
+    /// The events emitted so far, in order.
+    pub(super) fn events(&self) -> &[Event] {
+        &self.events
+    }
+
     /// The events emitted, in order.
     pub(super) fn into_events(self) -> Vec<Event> {
         self.events

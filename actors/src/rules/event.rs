@@ -60,6 +60,22 @@ pub struct MaxRaised {
     pub reserve_met: bool,
 }
 
+/// A pre-bid placed or raised: a hidden maximum waiting for the start. It
+/// takes its place at the end of the order (see [`super::AuctionState::pre_bids`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreBidSet {
+    /// The id the bid gets when the pre-bid enters (also the pre-bid's id).
+    pub bid_id: BidId,
+    /// The id of the leader's automatic answer to it, if there is one.
+    pub proxy_bid_id: BidId,
+    /// The bidder.
+    pub bidder_id: UserId,
+    /// The hidden maximum (kept for recovery only).
+    pub max_amount: i64,
+    /// The client's idempotency key.
+    pub request_id: Option<String>,
+}
+
 /// Why a deadline moved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,6 +148,16 @@ pub enum EventKind {
     },
     /// Called off; no winner.
     Cancelled,
+    /// A pre-bid was placed on the scheduled auction.
+    PreBidPlaced(PreBidSet),
+    /// A pre-bidder raised their pre-bid's maximum; it moves to the end of
+    /// the order.
+    PreBidRaised(PreBidSet),
+    /// A pre-bidder withdrew their pre-bid.
+    PreBidWithdrawn {
+        /// The bidder.
+        bidder_id: UserId,
+    },
 }
 
 impl EventKind {
@@ -148,6 +174,9 @@ impl EventKind {
             Self::Resumed { .. } => "resumed",
             Self::Ended { .. } => "ended",
             Self::Cancelled => "cancelled",
+            Self::PreBidPlaced(_) => "pre_bid_placed",
+            Self::PreBidRaised(_) => "pre_bid_raised",
+            Self::PreBidWithdrawn { .. } => "pre_bid_withdrawn",
         }
     }
 

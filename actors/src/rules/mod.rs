@@ -2,6 +2,8 @@
 //! into events (or a [`Rejection`]), [`close`] ends an auction whose deadline
 //! passed, [`apply`] folds an event into the state.
 //! No clock reads, no IO, no randomness: the caller passes `now` and ids in.
+//! Pre-bids (hidden maxima on a scheduled auction, entered as bids when it
+//! starts) follow the rules in `prebids`.
 
 mod apply;
 mod bidding;
@@ -10,6 +12,7 @@ mod config;
 mod decide;
 mod emit;
 mod event;
+mod prebids;
 mod rejection;
 mod state;
 
@@ -19,12 +22,12 @@ mod tests;
 pub use apply::{MAX_REQUEST_IDS_PER_BIDDER, REQUEST_ID_TTL, apply};
 pub use bidding::{MAX_REQUEST_ID_CHARS, valid_request_id};
 use command::BidRequest;
-pub use command::{Bid, BidIds, Command};
+pub use command::{Bid, BidIds, Command, PreBid};
 pub use config::{
     AuctionConfig, DEFAULT_SNIPE_EXTEND_TO_MS, DEFAULT_SNIPE_WINDOW_MS, MAX_DURATION_MS,
     MAX_SNIPE_MS, NewAuction, TimerMode,
 };
 pub use decide::{MAX_MANUAL_EXTENSION_MS, close, create, decide};
-pub use event::{BidPlaced, EndReason, Event, EventKind, ExtendReason, MaxRaised};
+pub use event::{BidPlaced, EndReason, Event, EventKind, ExtendReason, MaxRaised, PreBidSet};
 pub use rejection::Rejection;
-pub use state::{AuctionState, AuctionStatus, Ending, Leader, RecordedBid};
+pub use state::{AuctionState, AuctionStatus, Ending, Leader, PreBidEntry, RecordedBid};

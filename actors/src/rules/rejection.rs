@@ -58,6 +58,23 @@ pub enum Rejection {
     /// A bid's request id is empty, too long or not printable ASCII.
     #[error("a request_id is 1 to {MAX_REQUEST_ID_CHARS} printable ASCII characters")]
     InvalidRequestId,
+    /// A pre-bid (or its withdrawal) on an auction that has started.
+    #[error("pre-bids are taken only before the auction starts (it is {status})")]
+    AuctionNotScheduled {
+        /// Its status.
+        status: AuctionStatus,
+    },
+    /// A pre-bid's new maximum is not above the one it holds.
+    #[error(
+        "a pre-bid can only be raised above its maximum of {max_amount}; withdraw it to lower it"
+    )]
+    PreBidNotRaised {
+        /// The maximum the pre-bid holds.
+        max_amount: i64,
+    },
+    /// The caller holds no pre-bid on this auction.
+    #[error("you have no pre-bid on this auction")]
+    NoPreBid,
     /// A new auction's settings are invalid.
     #[error("invalid auction: {reason}")]
     InvalidConfig {
@@ -83,6 +100,9 @@ impl Rejection {
             Self::AlreadyLeading { .. } => Code::AlreadyLeading,
             Self::InvalidConfig { .. } => Code::InvalidConfig,
             Self::InvalidRequestId => Code::InvalidRequestId,
+            Self::AuctionNotScheduled { .. } => Code::AuctionNotScheduled,
+            Self::PreBidNotRaised { .. } => Code::PreBidNotRaised,
+            Self::NoPreBid => Code::NoPreBid,
         }
     }
 
@@ -91,11 +111,15 @@ impl Rejection {
     pub fn details(&self) -> Value {
         match self {
             Self::BidTooLow { min_bid } => json!({ "min_bid": min_bid }),
-            Self::AuctionNotLive { status } => json!({ "status": status.as_str() }),
+            Self::AuctionNotLive { status } | Self::AuctionNotScheduled { status } => {
+                json!({ "status": status.as_str() })
+            }
             Self::InvalidTransition { action, status } => {
                 json!({ "action": action, "status": status.as_str() })
             }
-            Self::AlreadyLeading { max_amount } => json!({ "max_amount": max_amount }),
+            Self::AlreadyLeading { max_amount } | Self::PreBidNotRaised { max_amount } => {
+                json!({ "max_amount": max_amount })
+            }
             Self::InvalidAmount { reason } => json!({ "reason": reason }),
             Self::InvalidConfig { reason } => json!({ "reason": reason }),
             Self::InvalidRequestId => json!({ "max_chars": MAX_REQUEST_ID_CHARS }),

@@ -74,6 +74,26 @@ pub struct RecordedBid {
     pub placed_at: DateTime<Utc>,
     /// The seq of its event.
     pub seq: u64,
+    /// A pre-bid's placement or raise, not a bid: `amount` is then the
+    /// pre-bid's maximum and `leading` is false. Bids and pre-bids answer
+    /// retries only of their own kind.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pre_bid: bool,
+}
+
+/// A pre-bid waiting for its scheduled auction to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreBidEntry {
+    /// The id the bid gets when it enters (the pre-bid's id).
+    pub bid_id: BidId,
+    /// The id of the leader's automatic answer to it, if there is one.
+    pub proxy_bid_id: BidId,
+    /// The pre-bidder.
+    pub bidder_id: UserId,
+    /// Their hidden maximum; never shown to others.
+    pub max_amount: i64,
+    /// When it was placed or last raised: its place in the order.
+    pub placed_at: DateTime<Utc>,
 }
 
 /// How an ended auction ended.
@@ -117,6 +137,13 @@ pub struct AuctionState {
     pub outcome: Option<Ending>,
     /// Bids by bidder and client request id, for idempotent retries.
     pub requests: BTreeMap<UserId, BTreeMap<String, RecordedBid>>,
+    /// Pre-bids of a scheduled auction, at most one per bidder, in the order
+    /// they enter when it starts: by placement, a raise moving its pre-bid
+    /// to the end (a raised maximum is a new commitment, so it never takes
+    /// a tie from someone who committed to that maximum earlier). Emptied
+    /// by the start (they have entered as bids) and by a cancellation.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pre_bids: Vec<PreBidEntry>,
 }
 
 impl AuctionState {
@@ -137,6 +164,7 @@ impl AuctionState {
             seq,
             outcome: None,
             requests: BTreeMap::new(),
+            pre_bids: Vec::new(),
         }
     }
 
@@ -189,6 +217,24 @@ impl AuctionState {
     /// A bid already placed by `bidder_id` under `request_id`.
     #[must_use]
     pub fn recorded_bid(&self, bidder_id: UserId, request_id: &str) -> Option<&RecordedBid> {
-        self.requests.get(&bidder_id)?.get(request_id)
+        self.requests
+            .get(&bidder_id)?
+            .get(request_id)
+            .filter(|recorded| !recorded.pre_bid)
+    }
+
+    /// A pre-bid already placed or raised by `bidder_id` under `request_id`.
+    #[must_use]
+    pub fn recorded_pre_bid(&self, bidder_id: UserId, request_id: &str) -> Option<&RecordedBid> {
+        self.requests
+            .get(&bidder_id)?
+            .get(request_id)
+            .filter(|recorded| recorded.pre_bid)
+    }
+
+    /// The pre-bid `bidder_id` holds on this scheduled auction.
+    #[must_use]
+    pub fn pre_bid_of(&self, bidder_id: UserId) -> Option<&PreBidEntry> {
+        self.pre_bids.iter().find(|p| p.bidder_id == bidder_id)
     }
 }

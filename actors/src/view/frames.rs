@@ -132,7 +132,13 @@ fn encode<B: Serialize>(kind: FrameType, state: &AuctionState, event: &Event, bo
 pub fn event_frame(state: &AuctionState, event: &Event) -> Bytes {
     let leader_id = state.leader.map(|l| l.bidder_id);
     match &event.kind {
-        EventKind::Created { .. } | EventKind::MaxRaised(_) => snapshot_at(state, event),
+        // Hidden changes: the room sees the view (a pre-bid count at most),
+        // never who or what maximum.
+        EventKind::Created { .. }
+        | EventKind::MaxRaised(_)
+        | EventKind::PreBidPlaced(_)
+        | EventKind::PreBidRaised(_)
+        | EventKind::PreBidWithdrawn { .. } => snapshot_at(state, event),
         EventKind::Started { .. } => encode(
             FrameType::Started,
             state,

@@ -1,6 +1,6 @@
 //! What the outside sees: the public auction view, bid outcomes, and the
 //! room frames (§3 of the design). The reserve amount and maxima never
-//! appear here.
+//! appear here, but for a pre-bidder's own pre-bid, shown to them alone.
 
 mod frames;
 
@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 pub use frames::{FrameType, event_frame, snapshot_frame};
 
 use crate::domain::{AuctionId, BidId, Currency, ProductId, ShowId, UserId, wire_time};
-use crate::rules::{AuctionState, AuctionStatus, RecordedBid};
+use crate::rules::{AuctionState, AuctionStatus, PreBidEntry, RecordedBid};
 
 /// An auction as REST returns it and as `auction.snapshot` carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,6 +53,10 @@ pub struct AuctionView {
     pub ends_at: Option<DateTime<Utc>>,
     /// Anti-snipe extensions so far.
     pub extensions: u32,
+    /// Pre-bids waiting for the start (0 once started); their bidders and
+    /// maxima stay hidden.
+    #[serde(default)]
+    pub pre_bid_count: u32,
     /// The seq of the last event this view includes.
     pub seq: u64,
     /// Server time of this view, for clients to correct clock drift.
@@ -81,6 +85,7 @@ impl AuctionView {
             buy_now_price: config.buy_now_price.filter(|_| state.buy_now_available()),
             ends_at: state.ends_at,
             extensions: state.extensions,
+            pre_bid_count: u32::try_from(state.pre_bids.len()).unwrap_or(u32::MAX),
             seq: state.seq,
             server_time: now,
         }
@@ -127,13 +132,67 @@ pub struct BidOutcome {
     pub auction: AuctionView,
 }
 
-/// What a command answers once durable: a bid's outcome, or the auction
-/// after a buy-now or a lifecycle change. Serialized as the inner value.
+/// A pre-bid as its bidder alone sees it:
+/// `{"id","max_amount","bidder_id","created_at"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreBidReceipt {
+    /// The pre-bid's id, which its bid takes when it enters.
+    pub id: BidId,
+    /// The bidder's hidden maximum (minor units).
+    pub max_amount: i64,
+    /// The bidder.
+    pub bidder_id: UserId,
+    /// When it was placed or last raised: its place in the order.
+    #[serde(with = "wire_time")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl PreBidReceipt {
+    /// The receipt of a held pre-bid.
+    #[must_use]
+    pub const fn of(pre_bid: &PreBidEntry) -> Self {
+        Self {
+            id: pre_bid.bid_id,
+            max_amount: pre_bid.max_amount,
+            bidder_id: pre_bid.bidder_id,
+            created_at: pre_bid.placed_at,
+        }
+    }
+
+    /// The receipt of a pre-bid remembered under its request id.
+    #[must_use]
+    pub const fn recorded(bidder_id: UserId, recorded: &RecordedBid) -> Self {
+        Self {
+            id: recorded.bid_id,
+            max_amount: recorded.amount,
+            bidder_id,
+            created_at: recorded.placed_at,
+        }
+    }
+}
+
+/// The answer to a placed or raised pre-bid, and to a pre-bidder asking for
+/// theirs: `{"pre_bid":{...},"auction":{...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PreBidOutcome {
+    /// The pre-bid as recorded.
+    pub pre_bid: PreBidReceipt,
+    /// The auction after it (durable).
+    pub auction: AuctionView,
+}
+
+/// What a command answers once durable: a bid's or a pre-bid's outcome, or
+/// the auction after a buy-now, a withdrawn pre-bid or a lifecycle change.
+/// Serialized as the inner value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Outcome {
     /// A recorded bid.
     Bid(BidOutcome),
+    /// A placed or raised pre-bid.
+    PreBid(PreBidOutcome),
     /// The auction after the command.
     Auction(AuctionView),
 }
@@ -144,6 +203,7 @@ impl Outcome {
     pub const fn auction(&self) -> &AuctionView {
         match self {
             Self::Bid(outcome) => &outcome.auction,
+            Self::PreBid(outcome) => &outcome.auction,
             Self::Auction(view) => view,
         }
     }
@@ -153,6 +213,7 @@ impl Outcome {
     pub fn into_auction(self) -> AuctionView {
         match self {
             Self::Bid(outcome) => outcome.auction,
+            Self::PreBid(outcome) => outcome.auction,
             Self::Auction(view) => view,
         }
     }

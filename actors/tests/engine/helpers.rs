@@ -131,6 +131,7 @@ pub async fn place_bid(
     {
         Outcome::Bid(outcome) => Ok(outcome),
         Outcome::Auction(view) => panic!("a bid answered without a bid: {view:?}"),
+        Outcome::PreBid(outcome) => panic!("a bid answered a pre-bid: {outcome:?}"),
     }
 }
 

@@ -11,5 +11,6 @@ mod actor;
 mod chat;
 mod hardening;
 mod helpers;
+mod prebids;
 mod props;
 mod writer;

@@ -3,7 +3,7 @@
 use blytz_actors::domain::{AuctionId, Caller, Currency, ProductId, Role, UserId};
 use blytz_actors::rules::{
     AuctionState, AuctionStatus, Bid, BidIds, Command, EndReason, Event, EventKind, NewAuction,
-    TimerMode, apply, close, create, decide,
+    PreBid, TimerMode, apply, close, create, decide,
 };
 use chrono::{DateTime, TimeDelta, Utc};
 use proptest::prelude::*;
@@ -25,6 +25,12 @@ enum Op {
     End,
     Cancel,
     Start,
+    PreBid {
+        bidder: usize,
+        over_min: i64,
+        request: Option<u8>,
+    },
+    WithdrawPreBid(usize),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -40,6 +46,9 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Close),
         1 => prop::bool::weighted(0.2).prop_map(|end| if end { Op::End } else { Op::Close }),
         1 => prop::bool::weighted(0.1).prop_map(|cancel| if cancel { Op::Cancel } else { Op::Start }),
+        4 => (0..4usize, -60..6_000i64, proptest::option::of(0..3u8))
+            .prop_map(|(bidder, over_min, request)| Op::PreBid { bidder, over_min, request }),
+        1 => (0..4usize).prop_map(Op::WithdrawPreBid),
     ]
 }
 
@@ -155,6 +164,22 @@ fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
             Op::End => Some((by, Command::End)),
             Op::Cancel => Some((by, Command::Cancel)),
             Op::Start => Some((by, Command::Start)),
+            Op::PreBid {
+                bidder,
+                over_min,
+                request,
+            } => {
+                let pre_bid = PreBid {
+                    max_amount: state.min_next_bid() + over_min,
+                    request_id: request.map(|r| format!("req-{r}")),
+                };
+                let caller = Caller::new(bidders[*bidder], Role::Buyer);
+                Some((caller, Command::PreBid(pre_bid)))
+            }
+            Op::WithdrawPreBid(b) => Some((
+                Caller::new(bidders[*b], Role::Buyer),
+                Command::WithdrawPreBid,
+            )),
         };
         started |= matches!(command, Some((_, Command::Start)));
         let before = state.clone();
@@ -204,6 +229,19 @@ fn check(setup: &Setup, ops: &[Op]) -> Result<(), TestCaseError> {
             let first = maxima.iter().find(|(_, m)| *m == top).unwrap().0;
             prop_assert_eq!(leader.max_amount, top);
             prop_assert_eq!(leader.bidder_id, first);
+        }
+        // Pre-bids wait only while scheduled, one per bidder, never the seller's.
+        if state.status != AuctionStatus::Scheduled {
+            prop_assert!(state.pre_bids.is_empty());
+        }
+        for (i, p) in state.pre_bids.iter().enumerate() {
+            prop_assert!(p.bidder_id != seller);
+            prop_assert!(p.max_amount >= setup.start_price);
+            prop_assert!(
+                state.pre_bids[..i]
+                    .iter()
+                    .all(|q| q.bidder_id != p.bidder_id)
+            );
         }
         // A timer only moves later while live, and never past the hard close.
         if let (Some(hard), Some(ends_at)) = (setup.hard_close_after, state.ends_at)

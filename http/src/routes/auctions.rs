@@ -1,14 +1,15 @@
-//! `/api/v1/auctions`: create, read, list, lifecycle commands, bids, buy-now.
+//! `/api/v1/auctions`: create, read, list, lifecycle commands, bids,
+//! pre-bids, buy-now.
 //!
 //! Every command goes to the auction's actor and answers only once its
 //! events are durable; the same rules and durability serve the WebSocket.
 
-use actix_web::{HttpResponse, get, post, web};
+use actix_web::{HttpResponse, delete, get, post, put, web};
 use blytz::auctions::AuctionFilter;
 use blytz::pagination::{Page, Paged};
 use blytz_actors::domain::AuctionId;
-use blytz_actors::rules::{Bid, NewAuction};
-use blytz_actors::view::{AuctionView, BidOutcome};
+use blytz_actors::rules::{Bid, NewAuction, PreBid};
+use blytz_actors::view::{AuctionView, BidOutcome, PreBidOutcome};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::command::{self, Lifecycle};
@@ -30,6 +31,9 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(cancel)
         .service(place_bid)
         .service(bids)
+        .service(put_pre_bid)
+        .service(get_pre_bid)
+        .service(withdraw_pre_bid)
         .service(buy_now);
 }
 
@@ -224,6 +228,83 @@ async fn bids(
     page: web::Query<Page>,
 ) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(state.auctions.bids(*id, &page).await?))
+}
+
+/// Place or raise the caller's pre-bid on a scheduled auction: a hidden
+/// maximum that enters as a bid, in placement order, when the auction
+/// starts. A raise must be higher and moves the pre-bid to the end of the
+/// order. Answers once durable; a retry with the same `request_id` answers
+/// the first outcome.
+#[utoipa::path(
+    tag = "auctions",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = PreBid,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = PreBidOutcome),
+        (status = 402, description = "`payment_method_required`: bidding here needs a card on file", body = ErrorBody),
+        (status = 403, description = "`own_auction`", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "`auction_not_scheduled` (live or paused), `auction_closed`, `pre_bid_not_raised` (details.max_amount)", body = ErrorBody),
+        (status = 422, description = "`bid_too_low` (details.min_bid: the start price), `invalid_amount`, `invalid_request_id`", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: the bid limit per user, or the general limit", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the auction is being recovered; retry", body = ErrorBody),
+    )
+)]
+#[put("/{id}/pre-bid")]
+async fn put_pre_bid(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<AuctionId>,
+    body: web::Json<PreBid>,
+) -> ApiResult<HttpResponse> {
+    let command = command::pre_bid(body.into_inner());
+    let outcome = command::execute(&state, user.caller(), *id, command).await?;
+    Ok(HttpResponse::Ok().json(outcome))
+}
+
+/// The caller's own pre-bid on an auction, with its maximum (nobody else's
+/// is ever shown; the auction says only `pre_bid_count`).
+#[utoipa::path(
+    tag = "auctions",
+    params(("id" = String, Path, format = Uuid)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = PreBidOutcome),
+        (status = 404, description = "`no_pre_bid` (none placed, withdrawn, or entered as a bid at the start) or `not_found`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the auction is being recovered; retry", body = ErrorBody),
+    )
+)]
+#[get("/{id}/pre-bid")]
+async fn get_pre_bid(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<AuctionId>,
+) -> ApiResult<HttpResponse> {
+    Ok(HttpResponse::Ok().json(state.auctions.pre_bid(*id, user.caller()).await?))
+}
+
+/// Withdraw the caller's pre-bid before the auction starts; answers the auction.
+#[utoipa::path(
+    tag = "auctions",
+    params(("id" = String, Path, format = Uuid)),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, body = AuctionView),
+        (status = 404, description = "`no_pre_bid` or `not_found`", body = ErrorBody),
+        (status = 409, description = "`auction_not_scheduled` (live or paused) or `auction_closed`", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the auction is being recovered; retry", body = ErrorBody),
+    )
+)]
+#[delete("/{id}/pre-bid")]
+async fn withdraw_pre_bid(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    id: web::Path<AuctionId>,
+) -> ApiResult<HttpResponse> {
+    let command = command::withdraw_pre_bid();
+    let outcome = command::execute(&state, user.caller(), *id, command).await?;
+    Ok(HttpResponse::Ok().json(outcome))
 }
 
 /// Buy now at the buy-now price: ends the auction with the caller as winner.

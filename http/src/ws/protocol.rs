@@ -2,8 +2,8 @@
 //! frame. Client messages may carry an `id`; the direct reply echoes it.
 
 use blytz::Code;
-use blytz_actors::rules::Bid;
-use blytz_actors::view::BidOutcome;
+use blytz_actors::rules::{Bid, PreBid};
+use blytz_actors::view::{AuctionView, BidOutcome, PreBidOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -34,6 +34,23 @@ pub enum ClientMessage {
         /// `amount`, `max_amount` and `request_id`, as REST's bid body.
         #[serde(flatten)]
         bid: Bid,
+    },
+    /// Place or raise a pre-bid on a scheduled auction (needs a token).
+    PreBid {
+        /// Echoed in the reply.
+        id: Option<String>,
+        /// The auction.
+        auction_id: String,
+        /// `max_amount` and `request_id`, as REST's pre-bid body.
+        #[serde(flatten)]
+        pre_bid: PreBid,
+    },
+    /// Withdraw the caller's pre-bid before the auction starts (needs a token).
+    WithdrawPreBid {
+        /// Echoed in the reply.
+        id: Option<String>,
+        /// The auction.
+        auction_id: String,
     },
     /// Post to a room's chat (needs a token).
     Chat {
@@ -100,6 +117,20 @@ pub fn bid_accepted(id: Option<&str>, outcome: &BidOutcome) -> String {
     serde_json::to_string(&reply).unwrap_or_default()
 }
 
+/// `{"type":"pre_bid.accepted","id",...,"pre_bid","auction"}`: the pre-bid
+/// as its bidder alone sees it.
+pub fn pre_bid_accepted(id: Option<&str>, outcome: &PreBidOutcome) -> String {
+    with_id(
+        json!({"type": "pre_bid.accepted", "pre_bid": outcome.pre_bid, "auction": outcome.auction}),
+        id,
+    )
+}
+
+/// `{"type":"pre_bid.withdrawn","id",...,"auction"}`.
+pub fn pre_bid_withdrawn(id: Option<&str>, auction: &AuctionView) -> String {
+    with_id(json!({"type": "pre_bid.withdrawn", "auction": auction}), id)
+}
+
 /// Add `id` (when the client gave one) and serialize.
 pub fn with_id(mut value: Value, id: Option<&str>) -> String {
     if let (Some(id), Value::Object(map)) = (id, &mut value) {
@@ -128,6 +159,26 @@ mod tests {
                 },
                 ..
             }
+        ));
+        let pre_bid: ClientMessage = serde_json::from_str(
+            r#"{"type":"pre_bid","id":"3","auction_id":"x","max_amount":3000,"request_id":"p"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            pre_bid,
+            ClientMessage::PreBid {
+                pre_bid: PreBid {
+                    max_amount: 3000,
+                    ..
+                },
+                ..
+            }
+        ));
+        let withdraw: ClientMessage =
+            serde_json::from_str(r#"{"type":"withdraw_pre_bid","auction_id":"x"}"#).unwrap();
+        assert!(matches!(
+            withdraw,
+            ClientMessage::WithdrawPreBid { id: None, .. }
         ));
         assert!(serde_json::from_str::<ClientMessage>(r#"{"type":"dance"}"#).is_err());
         assert_eq!(id_of(r#"{"type":"dance","id":"7"}"#).as_deref(), Some("7"));

@@ -33,6 +33,8 @@ use crate::command;
 use crate::extract::AuthUser;
 use crate::state::AppState;
 
+mod pre_bids;
+
 /// How often the server pings and checks the client.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
 /// A client silent this long is disconnected.
@@ -238,6 +240,14 @@ impl WsSession {
                 auction_id,
                 bid,
             } => self.bid(id, &auction_id, bid, ctx),
+            ClientMessage::PreBid {
+                id,
+                auction_id,
+                pre_bid,
+            } => self.pre_bid(id, &auction_id, pre_bid, ctx),
+            ClientMessage::WithdrawPreBid { id, auction_id } => {
+                self.withdraw_pre_bid(id, &auction_id, ctx);
+            }
             ClientMessage::Chat { id, room, text } => self.chat(id, &room, text, ctx),
             ClientMessage::Moderate { id, room, request } => {
                 self.moderate(id, &room, &request, ctx);
@@ -414,7 +424,7 @@ impl WsSession {
                         let reply = protocol::bid_accepted(id.as_deref(), &outcome);
                         act.push(Outgoing::Text(reply), ctx);
                     }
-                    ((), Ok(Outcome::Auction(_))) => {
+                    ((), Ok(Outcome::Auction(_) | Outcome::PreBid(_))) => {
                         let error = Error::Internal(anyhow::anyhow!("a bid answered no bid"));
                         act.reply_error(id.as_deref(), &error, ctx);
                     }

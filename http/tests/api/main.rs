@@ -29,6 +29,7 @@ mod openapi;
 mod outage;
 mod paying;
 mod paying_helpers;
+mod prebids;
 mod push;
 mod server_process;
 mod shows;

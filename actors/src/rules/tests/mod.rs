@@ -2,6 +2,7 @@
 
 mod bidding;
 mod lifecycle;
+mod prebids;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
