@@ -6,7 +6,7 @@ use actix::prelude::*;
 use chrono::{DateTime, Utc};
 
 use super::AuctionActor;
-use super::observer::{AuctionFact, facts_of, with_entered_bidders};
+use super::observer::{AuctionFact, Before, facts_of};
 use crate::AuctionError;
 use crate::ports::{JournalEntry, JournalError};
 use crate::rooms::{Frame, RoomKey};
@@ -92,11 +92,11 @@ impl AuctionActor {
         let observed = self.deps.observer.is_some();
         let mut facts = Vec::new();
         for event in events {
-            let led = self.state.leader.as_ref().map(|l| l.bidder_id);
+            let before = observed.then(|| Before::of(&self.state, &event));
             apply(&mut self.state, &event);
-            if observed {
+            if let Some(before) = before {
                 facts.extend(
-                    facts_of(led, &self.state, &event)
+                    facts_of(before, &self.state, &event)
                         .into_iter()
                         .map(|fact| (event.seq, fact)),
                 );
@@ -112,11 +112,8 @@ impl AuctionActor {
             self.events_since_snapshot += 1;
             entries.push(JournalEntry::without_view(event, &self.state));
         }
-        if !facts.is_empty() {
-            let judged: Vec<&crate::rules::Event> = entries.iter().map(|e| &e.event).collect();
-            for (seq, fact) in with_entered_bidders(facts, &judged) {
-                self.pending.push_back(Pending::Fact { seq, fact });
-            }
+        for (seq, fact) in facts {
+            self.pending.push_back(Pending::Fact { seq, fact });
         }
         // The store keeps the newest view of each auction: the last entry carries it.
         if let Some(last) = entries.last_mut() {

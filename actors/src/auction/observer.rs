@@ -30,8 +30,7 @@ pub enum AuctionFact {
         /// When it happened.
         at: DateTime<Utc>,
     },
-    /// The auction started; `bidders` placed bids before it did (pre-bids)
-    /// and have just entered.
+    /// The auction started; `bidders` held pre-bids, which entered with it.
     Started {
         /// The auction.
         auction_id: AuctionId,
@@ -39,7 +38,7 @@ pub enum AuctionFact {
         show_id: Option<ShowId>,
         /// The start event.
         seq: u64,
-        /// Whose pre-bids entered, in id order.
+        /// Who held pre-bids, in id order.
         bidders: Vec<UserId>,
         /// When it happened.
         at: DateTime<Utc>,
@@ -53,13 +52,36 @@ pub trait AuctionObserver: Send + Sync + std::fmt::Debug {
     fn observe(&self, fact: AuctionFact);
 }
 
-/// The facts `event` makes: `led` is who led before it, `after` the state
-/// once it is applied.
-pub(super) fn facts_of(
+/// Who an auction's facts are judged against: the state just before an
+/// event.
+pub(super) struct Before {
+    /// Who led.
     led: Option<UserId>,
-    after: &AuctionState,
-    event: &Event,
-) -> Vec<AuctionFact> {
+    /// Who held pre-bids (taken only before a start).
+    pre_bidders: Vec<UserId>,
+}
+
+impl Before {
+    pub(super) fn of(state: &AuctionState, event: &Event) -> Self {
+        let pre_bidders = if matches!(event.kind, EventKind::Started { .. }) {
+            let mut ids: Vec<UserId> = state.pre_bids.iter().map(|p| p.bidder_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            ids
+        } else {
+            Vec::new()
+        };
+        Self {
+            led: state.leader.as_ref().map(|l| l.bidder_id),
+            pre_bidders,
+        }
+    }
+}
+
+/// The facts `event` makes, judged against `before`; `after` is the state
+/// once it is applied.
+pub(super) fn facts_of(before: Before, after: &AuctionState, event: &Event) -> Vec<AuctionFact> {
+    let led = before.led;
     let config = &after.config;
     let lost = led.filter(|old| after.leader.as_ref().map(|l| l.bidder_id) != Some(*old));
     let mut facts = Vec::new();
@@ -80,35 +102,9 @@ pub(super) fn facts_of(
             auction_id: config.id,
             show_id: config.show_id,
             seq: event.seq,
-            bidders: Vec::new(),
+            bidders: before.pre_bidders,
             at: event.at,
         });
-    }
-    facts
-}
-
-/// Folds the bidders of a commit's bids into its `Started` fact: the bids
-/// judged with the start are the pre-bids entering.
-pub(super) fn with_entered_bidders(
-    mut facts: Vec<(u64, AuctionFact)>,
-    events: &[&Event],
-) -> Vec<(u64, AuctionFact)> {
-    let mut bidders: Vec<UserId> = events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            EventKind::BidPlaced(bid) => Some(bid.bidder_id),
-            _ => None,
-        })
-        .collect();
-    bidders.sort_unstable();
-    bidders.dedup();
-    for (_, fact) in &mut facts {
-        if let AuctionFact::Started {
-            bidders: entered, ..
-        } = fact
-        {
-            entered.clone_from(&bidders);
-        }
     }
     facts
 }

@@ -639,3 +639,48 @@ async fn a_bookmarked_show_is_announced_fifteen_minutes_before_it_starts() {
     assert_eq!(notices["items"][0]["data"]["show_id"], shows[0].as_str());
     assert_eq!(notices["items"][0]["url"], format!("/shows/{}", shows[0]));
 }
+
+#[actix_web::test]
+async fn pre_bidders_are_told_when_their_lot_starts() {
+    let app = spawn_app_with(|c| c.notify_poll_ms = 50).await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let early = app.register("early@example.com", "buyer").await;
+    let high = app.register("high@example.com", "buyer").await;
+    let withdrawn = app.register("withdrawn@example.com", "buyer").await;
+    let auction = create_auction(&app, &seller, json!({})).await;
+    let id = auction["id"].as_str().unwrap().to_owned();
+    for (user, max) in [(&early, 2000), (&high, 3000), (&withdrawn, 2500)] {
+        let res = app
+            .put_json(
+                &format!("/api/v1/auctions/{id}/pre-bid"),
+                &json!({"max_amount": max}),
+                Some(&user.access_token),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let res = app
+        .delete(
+            &format!("/api/v1/auctions/{id}/pre-bid"),
+            Some(&withdrawn.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        command(&app, &seller, &id, "start").await.status(),
+        StatusCode::OK
+    );
+
+    eventually("the pre-bidders' notices", async || {
+        let mut early_kinds = kinds(&inbox(&app, &early).await);
+        early_kinds.sort();
+        early_kinds == ["lot_started", "outbid"]
+            && kinds(&inbox(&app, &high).await) == ["lot_started"]
+    })
+    .await;
+    let notice = &inbox(&app, &high).await["items"][0];
+    assert_eq!(notice["data"]["auction_id"], id.as_str());
+    assert_eq!(notice["url"], format!("/auctions/{id}"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(kinds(&inbox(&app, &withdrawn).await), Vec::<String>::new());
+}
