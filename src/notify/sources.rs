@@ -84,6 +84,39 @@ pub struct Sources {
     pub audience: Audience,
 }
 
+/// The outbids seen lately, so that a bidding war costs the database one
+/// look-up per lot and user a minute, not one per bid. The stored notices
+/// stay the rule (another node, a restart); this only skips what is
+/// certainly within the coalescing time.
+#[derive(Debug, Default)]
+struct RecentOutbids {
+    seen: std::collections::HashMap<(AuctionId, UserId), DateTime<Utc>>,
+}
+
+impl RecentOutbids {
+    /// Whether the outbid of `user` on `auction` at `at` is the first in
+    /// `window` (and remembers it if so).
+    fn first_in(
+        &mut self,
+        auction: AuctionId,
+        user: UserId,
+        at: DateTime<Utc>,
+        window: Duration,
+    ) -> bool {
+        let after = since(at, window);
+        if self.seen.len() > 100_000 {
+            self.seen.retain(|_, seen| *seen > after);
+        }
+        match self.seen.get(&(auction, user)) {
+            Some(seen) if *seen > after => false,
+            _ => {
+                self.seen.insert((auction, user), at);
+                true
+            }
+        }
+    }
+}
+
 /// `minor` units of `currency` as people read them (two decimals, none for
 /// currencies without minor units).
 pub fn amount_text(minor: i64, currency: &str) -> String {
@@ -118,24 +151,43 @@ impl Notifications {
     /// Runs until the process stops: notices from `facts` as they come,
     /// and every poll (or nudge) the shows' announcements and the
     /// deliveries that are due.
-    pub async fn run(self, mut facts: Facts, sources: Sources) {
+    pub async fn run(self, facts: Facts, sources: Sources) {
+        // Two loops side by side: a slow mail server or push service holds
+        // up deliveries, never the reading of the auctions' facts.
+        tokio::join!(
+            self.read_facts(facts, &sources),
+            self.poll(&sources.audience)
+        );
+    }
+
+    async fn read_facts(&self, mut facts: Facts, sources: &Sources) {
+        let mut recent = RecentOutbids::default();
+        while let Some(fact) = facts.0.recv().await {
+            if let AuctionFact::Outbid {
+                auction_id,
+                user,
+                at,
+                ..
+            } = &fact
+                && !recent.first_in(*auction_id, *user, *at, self.settings.outbid_coalesce)
+            {
+                continue;
+            }
+            if let Err(e) = self.on_fact(fact, sources).await {
+                tracing::warn!(error = %e, "could not make an auction's notice");
+            }
+        }
+    }
+
+    async fn poll(&self, audience: &Audience) {
         let mut tick = tokio::time::interval(self.settings.poll);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                fact = facts.0.recv() => match fact {
-                    Some(fact) => {
-                        if let Err(e) = self.on_fact(fact, &sources).await {
-                            tracing::warn!(error = %e, "could not make an auction's notice");
-                        }
-                        continue;
-                    }
-                    None => return,
-                },
                 _ = tick.tick() => {}
                 () = self.nudge.notified() => {}
             }
-            if let Err(e) = self.announce_shows(&sources.audience).await {
+            if let Err(e) = self.announce_shows(audience).await {
                 tracing::warn!(error = %e, "could not announce shows");
             }
             if let Err(e) = self.deliver_due().await {
@@ -423,6 +475,25 @@ async fn in_room(chat: &ChatHub, auction: AuctionId, show: Option<ShowId>, user:
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lot_and_user_are_outbid_once_a_window() {
+        let (lot, other_lot) = (AuctionId::new(), AuctionId::new());
+        let (ann, bob) = (UserId::from(Uuid::now_v7()), UserId::from(Uuid::now_v7()));
+        let minute = Duration::from_secs(60);
+        let t0 = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let at = |secs| t0 + chrono::Duration::seconds(secs);
+        let mut recent = RecentOutbids::default();
+        assert!(recent.first_in(lot, ann, at(0), minute));
+        assert!(!recent.first_in(lot, ann, at(30), minute));
+        assert!(recent.first_in(lot, bob, at(30), minute), "another user");
+        assert!(
+            recent.first_in(other_lot, ann, at(30), minute),
+            "another lot"
+        );
+        assert!(!recent.first_in(lot, ann, at(59), minute));
+        assert!(recent.first_in(lot, ann, at(61), minute), "a minute on");
+    }
 
     #[test]
     fn amounts_read_as_people_write_them() {
