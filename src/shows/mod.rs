@@ -388,31 +388,51 @@ impl Shows {
         }
     }
 
-    /// Reorder the lots still scheduled (of every kind); the body lists
-    /// exactly those.
+    /// Reorder the lots still scheduled. The body lists each of them
+    /// exactly once, of every kind; or (as before giveaways and flash sales)
+    /// exactly the scheduled auctions, which then take the auctions' places
+    /// in the new order while the other lots keep theirs.
     pub async fn reorder(&self, id: ShowId, by: Caller, order: Vec<AuctionId>) -> Result<Show> {
         let row = self.row(id).await?;
         Self::ensure_owner(&row, by)?;
         let queue = self.queue(id).await?;
-        let (scheduled, done): (Vec<&QueueEntry>, Vec<&QueueEntry>) =
-            queue.iter().partition(|lot| lot.is_scheduled());
         let order: Vec<uuid::Uuid> = order.into_iter().map(uuid::Uuid::from).collect();
         let mut wanted = order.clone();
         wanted.sort();
         wanted.dedup();
-        let mut have: Vec<uuid::Uuid> = scheduled.iter().map(|lot| lot.id).collect();
-        have.sort();
-        if wanted.len() != order.len() || wanted != have {
+        let ids_of = |auctions_only: bool| {
+            let mut ids: Vec<uuid::Uuid> = queue
+                .iter()
+                .filter(|lot| {
+                    lot.is_scheduled() && (!auctions_only || lot.kind == LotKind::Auction)
+                })
+                .map(|lot| lot.id)
+                .collect();
+            ids.sort();
+            ids
+        };
+        let auctions_only = if wanted.len() == order.len() && wanted == ids_of(false) {
+            false
+        } else if wanted.len() == order.len() && wanted == ids_of(true) {
+            true
+        } else {
             return Err(Error::validation(
                 "auction_ids",
                 "permutation",
                 "must list each lot still scheduled exactly once",
             ));
-        }
-        let full: Vec<AuctionId> = done
+        };
+        let mut placed = order.into_iter();
+        let full: Vec<AuctionId> = queue
             .iter()
-            .map(|lot| lot.id)
-            .chain(order)
+            .map(|lot| {
+                let moves = lot.is_scheduled() && (!auctions_only || lot.kind == LotKind::Auction);
+                if moves {
+                    placed.next().unwrap_or(lot.id)
+                } else {
+                    lot.id
+                }
+            })
             .map(AuctionId::from)
             .collect();
         store::reorder(&self.db, id, &full).await?;

@@ -107,7 +107,8 @@ pub struct Lot {
 /// `PUT /shows/{id}/queue` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct QueueOrder {
-    /// Every lot still scheduled, in the new order.
+    /// Every lot still scheduled (auctions, giveaways, flash sales), in the
+    /// new order; or only the scheduled auctions.
     pub auction_ids: Vec<AuctionId>,
 }
 
@@ -396,8 +397,9 @@ async fn create_flash_sale(
     Ok(HttpResponse::Created().json(sale))
 }
 
-/// Reorder the lots that have not started, of every kind (`auction_ids`
-/// lists the ids of the queue's scheduled lots).
+/// Reorder the lots that have not started: `auction_ids` lists the ids of
+/// every scheduled lot (auctions, giveaways, flash sales), or of the
+/// scheduled auctions only (the other lots then keep their places).
 #[utoipa::path(
     tag = "shows",
     params(("id" = String, Path, format = Uuid)),
