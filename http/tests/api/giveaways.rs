@@ -342,3 +342,144 @@ async fn a_giveaway_nobody_is_present_for_ends_with_no_winner() {
         .await;
     assert_eq!(error_code(res, StatusCode::CONFLICT).await.0, "queue_empty");
 }
+
+async fn add_auction(app: &TestApp, seller: &TestUser, show: &str) -> String {
+    let product = app.create_product(seller).await;
+    let res = app
+        .post_json(
+            "/api/v1/auctions",
+            &json!({"product_id": product, "show_id": show, "currency": "USD",
+                    "start_price": 100, "duration_ms": 60_000}),
+            Some(&seller.access_token),
+        )
+        .await;
+    let auction: Value = read_json(res, StatusCode::CREATED).await;
+    auction["id"].as_str().unwrap().to_owned()
+}
+
+async fn reorder(
+    app: &TestApp,
+    seller: &TestUser,
+    show: &str,
+    ids: &[&String],
+) -> reqwest::Response {
+    app.client
+        .put(app.url(&format!("/api/v1/shows/{show}/queue")))
+        .bearer_auth(&seller.access_token)
+        .json(&json!({"auction_ids": ids}))
+        .send()
+        .await
+        .unwrap()
+}
+
+fn queue_ids(show: &Value) -> Vec<String> {
+    show["queue"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[actix_web::test]
+async fn the_queue_orders_removes_and_starts_lots_of_every_kind() {
+    let app = spawn_app().await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let buyer = app.register("buyer@example.com", "buyer").await;
+    let show = live_show(&app, &seller).await;
+    let first = add_auction(&app, &seller, &show).await;
+    let giveaway = create_giveaway(&app, &seller, &show, 60_000).await;
+    let giveaway = giveaway["id"].as_str().unwrap().to_owned();
+    let second = add_auction(&app, &seller, &show).await;
+    let extra = create_giveaway(&app, &seller, &show, 60_000).await;
+    let extra = extra["id"].as_str().unwrap().to_owned();
+
+    // Only the auctions, as before: they swap places, the giveaways stay.
+    let res = reorder(&app, &seller, &show, &[&second, &first]).await;
+    let moved: Value = read_json(res, StatusCode::OK).await;
+    assert_eq!(
+        queue_ids(&moved),
+        vec![
+            second.clone(),
+            giveaway.clone(),
+            first.clone(),
+            extra.clone()
+        ]
+    );
+    assert_eq!(moved["lots"], json!([second, first]));
+    assert_eq!(moved["queue"][1]["kind"], "giveaway");
+    // Every lot: any order.
+    let res = reorder(&app, &seller, &show, &[&giveaway, &extra, &first, &second]).await;
+    let moved: Value = read_json(res, StatusCode::OK).await;
+    assert_eq!(
+        queue_ids(&moved),
+        vec![
+            giveaway.clone(),
+            extra.clone(),
+            first.clone(),
+            second.clone()
+        ]
+    );
+    // Anything else is not a permutation of the scheduled lots.
+    let res = reorder(&app, &seller, &show, &[&giveaway, &first, &second]).await;
+    error_code(res, StatusCode::UNPROCESSABLE_ENTITY).await;
+
+    // A giveaway taken out is cancelled and leaves the queue.
+    let res = app
+        .delete(
+            &format!("/api/v1/shows/{show}/queue/{extra}"),
+            Some(&seller.access_token),
+        )
+        .await;
+    let after: Value = read_json(res, StatusCode::OK).await;
+    assert_eq!(
+        queue_ids(&after),
+        vec![giveaway.clone(), first.clone(), second.clone()]
+    );
+    let gone: Value = app
+        .get(&format!("/api/v1/giveaways/{extra}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(gone["status"], "cancelled");
+
+    // A buyer cannot add lots; the giveaway starts first, then nothing else
+    // may start while it is open.
+    let product = app.create_product(&seller).await;
+    let res = app
+        .post_json(
+            &format!("/api/v1/shows/{show}/giveaways"),
+            &json!({"product_id": product, "duration_ms": 5_000}),
+            Some(&buyer.access_token),
+        )
+        .await;
+    error_code(res, StatusCode::FORBIDDEN).await;
+    let started = next_lot(&app, &seller, &show).await;
+    assert_eq!(started["id"], giveaway.as_str());
+    let detail: Value = app
+        .get(&format!("/api/v1/shows/{show}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["queue"][0]["status"], "open");
+    let res = app
+        .post_json(
+            &format!("/api/v1/shows/{show}/next"),
+            &json!({}),
+            Some(&seller.access_token),
+        )
+        .await;
+    assert_eq!(
+        error_code(res, StatusCode::CONFLICT).await.0,
+        "lot_in_progress"
+    );
+    let res = app
+        .delete(
+            &format!("/api/v1/shows/{show}/queue/{giveaway}"),
+            Some(&seller.access_token),
+        )
+        .await;
+    assert_eq!(error_code(res, StatusCode::CONFLICT).await.0, "lot_started");
+}
