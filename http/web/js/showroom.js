@@ -171,7 +171,19 @@ export class ShowRoom {
     } else if (mine && frame.type === 'lot.ended' && frame.kind === 'flash_sale') {
       Object.assign(this.special, { status: 'ended', remaining: frame.remaining });
     }
+    // The queue's statuses moved: look again.
+    if (frame.type === 'lot.started' || frame.type === 'lot.ended') this.refreshShow();
     this.emit('special');
+  }
+
+  /** The queue's giveaways and flash sales still scheduled (from the show). */
+  queuedSpecials() {
+    return (this.show?.queue ?? []).filter((lot) => lot.kind !== 'auction' && lot.status === 'scheduled');
+  }
+
+  /** Whether a giveaway or flash sale is running. */
+  specialRunning() {
+    return this.special?.status === 'open' || this.special?.status === 'live';
   }
 
   chat(frame) {

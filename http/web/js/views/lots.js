@@ -47,11 +47,14 @@ export function specialPanel(room) {
   };
   const timer = setInterval(tick, 250);
 
+  // The seller watches their own lots: no Enter or Claim for them.
+  const isSeller = () => !!currentUser() && currentUser().id === room.show?.seller_id;
+
   const giveaway = (lot) => {
     const parts = [h('h2', {}, `Giveaway: ${lot.title ?? ''}`), clock];
     parts.push(h('p', { class: 'hint' }, `${lot.entrant_count ?? 0} entered`));
     if (lot.seed_hash) parts.push(h('p', { class: 'mono', title: 'SHA-256 of the secret seed' }, `Seed hash ${lot.seed_hash}`));
-    if (lot.status === 'open') {
+    if (lot.status === 'open' && !isSeller()) {
       parts.push(h('p', { class: 'hint' }, 'Everyone watching is entered when it opens and when it closes.'),
         h('button', { type: 'button', class: 'secondary', 'data-test': 'enter', onclick: () => act(`/giveaways/${lot.id}/entries`, {}, () => 'You are in.') }, 'Enter'));
     } else if (lot.status === 'drawn') {
@@ -70,7 +73,7 @@ export function specialPanel(room) {
       h('p', { class: 'price' }, money(lot.price, lot.currency),
         lot.list_price && lot.list_price > lot.price ? h('s', { class: 'hint' }, ` ${money(lot.list_price, lot.currency)}`) : null),
       h('p', { class: 'hint', 'data-test': 'remaining' }, `${lot.remaining} of ${lot.quantity} left · up to ${lot.per_buyer_cap} each`),
-      h('button', {
+      isSeller() ? null : h('button', {
         type: 'button', class: 'primary big', 'data-test': 'claim', disabled: !live,
         onclick: () => act(`/flash-sales/${lot.id}/claims`, { quantity: 1 }, (claim) => `Claimed: order ${claim.order.id.slice(0, 8)} is waiting for payment.`),
       }, live ? 'Claim' : (lot.remaining > 0 ? 'Ended' : 'Sold out')),
