@@ -385,8 +385,11 @@ impl Lots {
         if plan.charge {
             self.commerce.nudge_outbox();
         }
-        if remaining == 0 {
-            self.end_flash_sale(id).await?;
+        if remaining == 0
+            && let Err(e) = self.end_flash_sale(id).await
+        {
+            // The claim stands; the loop ends a sold-out sale on its next pass.
+            tracing::warn!(flash_sale_id = %id, error = %e, "could not end a sold-out flash sale; will retry");
         }
         let order = self.commerce.order(by, plan.id).await?;
         Ok(Claim {
@@ -397,16 +400,19 @@ impl Lots {
         })
     }
 
-    /// End every live flash sale whose time is up by `now`.
+    /// End every live flash sale whose time is up by `now`, or sold out.
     pub(super) async fn end_due_flash_sales(&self, now: DateTime<Utc>) -> Result<()> {
         let due: Vec<Uuid> = with_db!(&self.db, pool => sqlx::query_scalar(
-            "SELECT id FROM flash_sales WHERE status = 'live' AND ends_at <= $1 ORDER BY ends_at LIMIT 50",
+            "SELECT id FROM flash_sales WHERE status = 'live' AND (ends_at <= $1 OR sold >= quantity) \
+             ORDER BY ends_at LIMIT 50",
         )
         .bind(now)
         .fetch_all(pool)
         .await)?;
         for id in due {
-            self.end_flash_sale(id).await?;
+            if let Err(e) = self.end_flash_sale(id).await {
+                tracing::warn!(flash_sale_id = %id, error = %e, "could not end a flash sale; will retry");
+            }
         }
         Ok(())
     }

@@ -268,7 +268,10 @@ impl Lots {
         .fetch_all(pool)
         .await)?;
         for id in due {
-            self.draw_giveaway(id).await?;
+            // One giveaway that cannot be drawn now holds up no other.
+            if let Err(e) = self.draw_giveaway(id).await {
+                tracing::warn!(giveaway_id = %id, error = %e, "could not draw a giveaway; will retry");
+            }
         }
         Ok(())
     }
@@ -362,7 +365,9 @@ impl Lots {
         .fetch_all(pool)
         .await)?;
         for id in pending {
-            self.award(id).await?;
+            if let Err(e) = self.award(id).await {
+                tracing::warn!(giveaway_id = %id, error = %e, "could not make a prize order; will retry");
+            }
         }
         Ok(())
     }
