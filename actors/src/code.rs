@@ -136,6 +136,20 @@ codes! {
     /// The caller is banned from this room.
     Banned = ("banned", 403, "you are banned from this room"),
 
+    // Giveaways and flash sales.
+    /// A seller entered or claimed from their own lot.
+    OwnLot = ("own_lot", 403, "sellers cannot enter or buy their own lots"),
+    /// The giveaway is not open for entries.
+    GiveawayNotOpen = ("giveaway_not_open", 409, "the giveaway is not open for entries"),
+    /// Only viewers present in the show's room may enter a giveaway.
+    NotPresent = ("not_present", 409, "only viewers present in the show's room may enter"),
+    /// The flash sale is scheduled, ended or cancelled.
+    FlashSaleNotLive = ("flash_sale_not_live", 409, "the flash sale is not live"),
+    /// The flash sale has fewer units left than claimed (`details.remaining`).
+    SoldOut = ("sold_out", 409, "the flash sale is sold out"),
+    /// The buyer reached the sale's per-buyer cap (`details.per_buyer_cap`, `details.claimed`).
+    ClaimLimitReached = ("claim_limit_reached", 409, "you have claimed as many as one buyer may"),
+
     // The audience.
     /// A user tried to follow themselves.
     CannotFollowSelf = ("cannot_follow_self", 409, "you cannot follow yourself"),

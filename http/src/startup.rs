@@ -31,6 +31,9 @@ use crate::middleware::{cors, rate_limit, record_metrics, request_ids, security_
 use crate::state::AppState;
 use crate::{metrics, openapi, routes};
 
+/// How often giveaways due are drawn and flash sales due are ended.
+const LOTS_TICK: Duration = Duration::from_millis(250);
+
 /// A bound, ready-to-run server.
 pub struct Application {
     port: u16,
@@ -127,6 +130,15 @@ impl Application {
                 .clone()
                 .sweep_reservations_every(Duration::from_secs(config.reservation_sweep_secs)),
         );
+        let lots = blytz::shows::lots::Lots::new(
+            db.clone(),
+            catalog.clone(),
+            commerce.clone(),
+            shows.chat().clone(),
+            auctions.engine().rooms().clone(),
+        );
+        let shows = shows.with_lots(lots.clone());
+        actix_web::rt::spawn(lots.clone().run_due_every(LOTS_TICK));
         let streaming = blytz::streaming::Streaming::from_config(&config)?;
         let limits = Arc::new(RateLimits::new(&config));
         spawn_limit_janitor(Arc::clone(&limits));
@@ -140,6 +152,7 @@ impl Application {
             catalog,
             auctions,
             shows,
+            lots,
             audience,
             notifications,
             commerce,

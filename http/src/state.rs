@@ -31,6 +31,8 @@ pub struct AppState {
     pub commerce: Commerce,
     /// Shows, their queues, chat and moderation.
     pub shows: blytz::shows::Shows,
+    /// Giveaways and flash sales of the shows' queues.
+    pub lots: blytz::shows::lots::Lots,
     /// Follows of sellers and bookmarks of shows.
     pub audience: blytz::audience::Audience,
     /// Notices: inbox, preferences, push subscriptions, deliveries.

@@ -4,8 +4,9 @@
 //! reservations that expire), [`cart`] (guest and user carts), [`addresses`],
 //! [`orders`] (checkout, the status machine, lists), [`payments`] (a gateway
 //! trait with Stripe and manual gateways, and Stripe webhooks), [`shipping`]
-//! (a provider trait with a manual provider) and [`outbox`] (the consumer
-//! that turns every won auction into the winner's order, exactly once).
+//! (a provider trait with a manual provider), [`outbox`] (the consumer
+//! that turns every won auction into the winner's order, exactly once) and
+//! [`lot_orders`] (the orders of a show's giveaways and flash sales).
 //!
 //! Amounts are [`Money`] (minor units and a currency, checked arithmetic)
 //! inside the services and integer minor units beside a `currency` field on
@@ -17,6 +18,7 @@ pub mod cards;
 pub mod cart;
 pub mod charge;
 pub mod inventory;
+pub mod lot_orders;
 mod model;
 mod notices;
 pub mod orders;

@@ -1,12 +1,15 @@
 //! Shows: a seller's live session — a video room, a chat, a viewer count and
 //! a queue of lots auctioned one after another.
 //!
-//! Lots are auctions created with the show's id: they join the end of the
-//! queue, and `next` starts the first lot still scheduled. The show's room
-//! (`show:<id>`) carries every event of its auctions (the engine publishes
-//! them there), its chat and its presence (the chat room actor).
+//! A lot is an auction created with the show's id, a giveaway or a flash
+//! sale ([`lots`]): each joins the end of the queue, and `next` starts the
+//! first lot still scheduled, whatever its kind, once none is running. The
+//! show's room (`show:<id>`) carries every event of its auctions (the engine
+//! publishes them there), of its other lots, its chat and its presence (the
+//! chat room actor).
 
 mod chat_store;
+pub mod lots;
 mod model;
 pub mod store;
 
@@ -17,10 +20,11 @@ use blytz_actors::chat::rules::ChatRejection;
 use blytz_actors::chat::store::ChatMessage;
 use blytz_actors::domain::{AuctionId, ShowId, UserId};
 use blytz_actors::rooms::RoomKey;
-use blytz_actors::rules::{AuctionStatus, Command, NewAuction};
+use blytz_actors::rules::{Command, NewAuction};
 use blytz_actors::view::{AuctionView, Outcome};
 
 pub use chat_store::SqlChatStore;
+use lots::{LotKind, Lots, QueueEntry, StartedLot};
 pub use model::{ChatEntry, MAX_SLOW_MODE_SECS, ModerationRequest, NewShow, Show, ShowStatus};
 use store::ShowRow;
 
@@ -41,6 +45,8 @@ pub struct Shows {
     chat: ChatHub,
     /// Where the chat history is read from.
     chat_store: SqlChatStore,
+    /// Giveaways and flash sales (none: the queue runs auctions only).
+    lots: Option<Lots>,
 }
 
 impl From<ChatRejection> for Error {
@@ -72,7 +78,23 @@ impl Shows {
             auctions,
             chat,
             chat_store,
+            lots: None,
         }
+    }
+
+    /// The same service, running giveaways and flash sales with `lots`.
+    #[must_use]
+    pub fn with_lots(mut self, lots: Lots) -> Self {
+        self.lots = Some(lots);
+        self
+    }
+
+    fn lots(&self) -> Result<&Lots> {
+        self.lots.as_ref().ok_or_else(|| {
+            Error::Internal(anyhow::anyhow!(
+                "a show's queue holds a giveaway or flash sale, but no lot service runs"
+            ))
+        })
     }
 
     /// The chat rooms (sessions join and leave them for presence).
@@ -85,7 +107,25 @@ impl Shows {
     }
 
     async fn show_of(&self, row: &ShowRow) -> Result<Show> {
-        Ok(row.to_show(store::lots(&self.db, row.id).await?)?)
+        Ok(row.to_show(
+            store::lots(&self.db, row.id).await?,
+            store::queue(&self.db, row.id).await?,
+        )?)
+    }
+
+    /// The show's queue, every kind in order, auctions with their status
+    /// as the engine holds it.
+    async fn queue(&self, id: ShowId) -> Result<Vec<QueueEntry>> {
+        let auctions = self.lot_views(id).await?;
+        let mut queue = store::queue(&self.db, id).await?;
+        for entry in &mut queue {
+            if entry.kind == LotKind::Auction
+                && let Some(view) = auctions.iter().find(|v| uuid::Uuid::from(v.id) == entry.id)
+            {
+                entry.status = view.status.as_str().to_owned();
+            }
+        }
+        Ok(queue)
     }
 
     fn ensure_owner(row: &ShowRow, by: Caller) -> Result<()> {
@@ -307,76 +347,122 @@ impl Shows {
             .collect())
     }
 
-    /// Start the next lot: the first one still scheduled, once no lot is running.
-    pub async fn next(&self, id: ShowId, by: Caller) -> Result<AuctionView> {
+    /// Start the next lot: the first one still scheduled, whatever its
+    /// kind, once no lot is running.
+    pub async fn next(&self, id: ShowId, by: Caller) -> Result<StartedLot> {
         let row = self.row(id).await?;
         Self::ensure_owner(&row, by)?;
         if row.status()? != ShowStatus::Live {
             return Err(Error::refused(Code::ShowNotLive, "the show is not live"));
         }
-        let lots = self.lot_views(id).await?;
-        if lots
-            .iter()
-            .any(|lot| matches!(lot.status, AuctionStatus::Live | AuctionStatus::Paused))
-        {
+        let queue = self.queue(id).await?;
+        if queue.iter().any(QueueEntry::is_running) {
             return Err(Error::refused(
                 Code::LotInProgress,
                 "a lot is still running: end it (or let it end) first",
             ));
         }
-        let next = lots
+        let next = queue
             .iter()
-            .find(|lot| lot.status == AuctionStatus::Scheduled)
+            .find(|lot| lot.is_scheduled())
             .ok_or_else(|| Error::refused(Code::QueueEmpty, "no lot is left in the queue"))?;
-        self.auctions
-            .execute(next.id, by, Command::Start)
-            .await
-            .map(Outcome::into_auction)
+        match next.kind {
+            LotKind::Auction => {
+                let view = self
+                    .auctions
+                    .execute(AuctionId::from(next.id), by, Command::Start)
+                    .await
+                    .map(Outcome::into_auction)?;
+                if let Some(lots) = &self.lots {
+                    lots.publish(
+                        id,
+                        &serde_json::json!({"type": "lot.started", "show_id": id, "kind": "auction",
+                            "lot_id": view.id, "auction_id": view.id,
+                            "ends_at": view.ends_at.map(lots::wire_time),
+                            "server_time": lots::wire_time(view.server_time)}),
+                    );
+                }
+                Ok(StartedLot::Auction(view))
+            }
+            kind => self.lots()?.start(kind, next.id, &row).await,
+        }
     }
 
-    /// Reorder the lots still scheduled; the body lists exactly those.
+    /// Reorder the lots still scheduled. The body lists each of them
+    /// exactly once, of every kind; or (as before giveaways and flash sales)
+    /// exactly the scheduled auctions, which then take the auctions' places
+    /// in the new order while the other lots keep theirs.
     pub async fn reorder(&self, id: ShowId, by: Caller, order: Vec<AuctionId>) -> Result<Show> {
         let row = self.row(id).await?;
         Self::ensure_owner(&row, by)?;
-        let lots = self.lot_views(id).await?;
-        let (scheduled, done): (Vec<&AuctionView>, Vec<&AuctionView>) = lots
-            .iter()
-            .partition(|lot| lot.status == AuctionStatus::Scheduled);
-        let mut wanted: Vec<AuctionId> = order.clone();
+        let queue = self.queue(id).await?;
+        let order: Vec<uuid::Uuid> = order.into_iter().map(uuid::Uuid::from).collect();
+        let mut wanted = order.clone();
         wanted.sort();
         wanted.dedup();
-        let mut have: Vec<AuctionId> = scheduled.iter().map(|lot| lot.id).collect();
-        have.sort();
-        if wanted.len() != order.len() || wanted != have {
+        let ids_of = |auctions_only: bool| {
+            let mut ids: Vec<uuid::Uuid> = queue
+                .iter()
+                .filter(|lot| {
+                    lot.is_scheduled() && (!auctions_only || lot.kind == LotKind::Auction)
+                })
+                .map(|lot| lot.id)
+                .collect();
+            ids.sort();
+            ids
+        };
+        let auctions_only = if wanted.len() == order.len() && wanted == ids_of(false) {
+            false
+        } else if wanted.len() == order.len() && wanted == ids_of(true) {
+            true
+        } else {
             return Err(Error::validation(
                 "auction_ids",
                 "permutation",
                 "must list each lot still scheduled exactly once",
             ));
-        }
-        let full: Vec<AuctionId> = done.iter().map(|lot| lot.id).chain(order).collect();
+        };
+        let mut placed = order.into_iter();
+        let full: Vec<AuctionId> = queue
+            .iter()
+            .map(|lot| {
+                let moves = lot.is_scheduled() && (!auctions_only || lot.kind == LotKind::Auction);
+                if moves {
+                    placed.next().unwrap_or(lot.id)
+                } else {
+                    lot.id
+                }
+            })
+            .map(AuctionId::from)
+            .collect();
         store::reorder(&self.db, id, &full).await?;
         self.get(id).await
     }
 
-    /// Take a lot out before it starts (its auction is cancelled).
-    pub async fn remove_lot(&self, id: ShowId, by: Caller, auction: AuctionId) -> Result<Show> {
+    /// Take a lot out before it starts (an auction is cancelled, and so is
+    /// a giveaway or a flash sale).
+    pub async fn remove_lot(&self, id: ShowId, by: Caller, lot: AuctionId) -> Result<Show> {
         let row = self.row(id).await?;
         Self::ensure_owner(&row, by)?;
-        let lot = self
-            .lot_views(id)
+        let entry = self
+            .queue(id)
             .await?
             .into_iter()
-            .find(|lot| lot.id == auction)
+            .find(|entry| entry.id == uuid::Uuid::from(lot))
             .ok_or(Error::NotFound { what: "lot" })?;
-        if lot.status != AuctionStatus::Scheduled {
+        if !entry.is_scheduled() {
             return Err(Error::refused(
                 Code::LotStarted,
                 "only a lot that has not started can be removed",
             ));
         }
-        self.auctions.execute(auction, by, Command::Cancel).await?;
-        store::remove_lot(&self.db, id, auction).await?;
+        match entry.kind {
+            LotKind::Auction => {
+                self.auctions.execute(lot, by, Command::Cancel).await?;
+            }
+            kind => self.lots()?.cancel(kind, entry.id).await?,
+        }
+        store::remove_lot(&self.db, id, lot).await?;
         self.get(id).await
     }
 

@@ -75,8 +75,11 @@ pub struct Show {
     /// Whether a bid in this show needs a card on file (null: the server's
     /// default, on when it charges cards).
     pub require_payment_method: Option<bool>,
-    /// The lots (auctions), in queue order.
+    /// The auctions of the queue, in queue order.
     pub lots: Vec<AuctionId>,
+    /// Every lot of the queue (auctions, giveaways, flash sales) with its
+    /// kind and status, in queue order.
+    pub queue: Vec<super::lots::QueueEntry>,
 }
 
 /// `POST /api/v1/shows` body.

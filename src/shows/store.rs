@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::FromRow;
 use uuid::Uuid;
 
+use super::lots::{LotKind, QueueEntry};
 use super::model::{Show, ShowStatus};
 use crate::db::Db;
 use crate::with_db;
@@ -39,8 +40,8 @@ impl ShowRow {
             .ok_or_else(|| anyhow::anyhow!("show {} has an unknown status", self.id))
     }
 
-    /// The public view with its lots.
-    pub fn to_show(&self, lots: Vec<AuctionId>) -> anyhow::Result<Show> {
+    /// The public view with its auctions and its whole queue.
+    pub fn to_show(&self, lots: Vec<AuctionId>, queue: Vec<QueueEntry>) -> anyhow::Result<Show> {
         Ok(Show {
             id: self.id,
             seller_id: self.seller_id,
@@ -56,6 +57,7 @@ impl ShowRow {
             slow_mode_secs: u32::try_from(self.slow_mode_secs).unwrap_or(0),
             require_payment_method: self.require_payment_method,
             lots,
+            queue,
         })
     }
 }
@@ -156,10 +158,11 @@ pub async fn transition(
         .map(|r| r.rows_affected() == 1))
 }
 
-/// The show's lots in queue order.
+/// The show's auctions in queue order.
 pub async fn lots(db: &Db, show: ShowId) -> Result<Vec<AuctionId>, sqlx::Error> {
     let rows: Vec<(Uuid,)> = with_db!(db, pool => sqlx::query_as(
-        "SELECT auction_id FROM show_lots WHERE show_id = $1 ORDER BY position, auction_id",
+        "SELECT auction_id FROM show_lots WHERE show_id = $1 AND kind = 'auction' \
+         ORDER BY position, auction_id",
     )
     .bind(Uuid::from(show))
     .fetch_all(pool)
@@ -167,7 +170,31 @@ pub async fn lots(db: &Db, show: ShowId) -> Result<Vec<AuctionId>, sqlx::Error> 
     Ok(rows.into_iter().map(|(id,)| AuctionId::from(id)).collect())
 }
 
-/// Put `auction` at the end of the show's queue.
+/// The show's whole queue in order: each lot's kind, id and stored status
+/// (`auction_id` holds the lot's id whatever its kind).
+pub async fn queue(db: &Db, show: ShowId) -> Result<Vec<QueueEntry>, sqlx::Error> {
+    let rows: Vec<(String, Uuid, Option<String>)> = with_db!(db, pool => sqlx::query_as(
+        "SELECT l.kind, l.auction_id, COALESCE(a.status, g.status, f.status) FROM show_lots l \
+         LEFT JOIN auctions a ON l.kind = 'auction' AND a.id = l.auction_id \
+         LEFT JOIN giveaways g ON l.kind = 'giveaway' AND g.id = l.auction_id \
+         LEFT JOIN flash_sales f ON l.kind = 'flash_sale' AND f.id = l.auction_id \
+         WHERE l.show_id = $1 ORDER BY l.position, l.auction_id",
+    )
+    .bind(Uuid::from(show))
+    .fetch_all(pool)
+    .await)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(kind, id, status)| {
+            Some(QueueEntry {
+                kind: LotKind::parse(&kind)?,
+                id,
+                status: status.unwrap_or_else(|| "scheduled".to_owned()),
+            })
+        })
+        .collect())
+}
+
 /// Appends a lot to the end of a show's queue; binds `$1` the show, `$2`
 /// the auction. The auction journal runs it in the transaction that
 /// creates the auction, so a lot is in its queue exactly when it exists.

@@ -10,6 +10,7 @@ pub mod categories;
 pub mod health;
 pub mod inventory;
 pub mod livekit;
+pub mod lots;
 pub mod media;
 pub mod notifications;
 pub mod orders;
@@ -67,4 +68,6 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .service(
             utoipa_actix_web::scope("/second-chance-offers").configure(bundles::configure_offers),
         );
+    cfg.service(utoipa_actix_web::scope("/giveaways").configure(lots::configure_giveaways))
+        .service(utoipa_actix_web::scope("/flash-sales").configure(lots::configure_flash_sales));
 }

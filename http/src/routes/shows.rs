@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, delete, get, post, put, web};
 use blytz::catalog::Product;
 use blytz::pagination::{Page, Paged};
+use blytz::shows::lots::{FlashSale, Giveaway, NewFlashSale, NewGiveaway, StartedLot};
 use blytz::shows::{ChatEntry, ModerationRequest, NewShow, Show, ShowStatus};
 use blytz_actors::domain::{AuctionId, ShowId, UserId};
 use blytz_actors::rooms::RoomKey;
@@ -25,6 +26,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(video_token)
         .service(end)
         .service(next)
+        .service(create_giveaway)
+        .service(create_flash_sale)
         .service(reorder)
         .service(remove_lot)
         .service(add_moderator)
@@ -104,7 +107,8 @@ pub struct Lot {
 /// `PUT /shows/{id}/queue` body.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct QueueOrder {
-    /// Every lot still scheduled, in the new order.
+    /// Every lot still scheduled (auctions, giveaways, flash sales), in the
+    /// new order; or only the scheduled auctions.
     pub auction_ids: Vec<AuctionId>,
 }
 
@@ -319,10 +323,10 @@ async fn end(
     params(("id" = String, Path, format = Uuid)),
     security(("bearer" = [])),
     responses(
-        (status = 200, body = AuctionView),
+        (status = 200, description = "The lot started: an auction, a giveaway or a flash sale (the last two carry `kind`)", body = StartedLot),
         (status = 403, description = "`forbidden`: only the show's seller or an admin", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "`show_not_live`, `lot_in_progress`, `queue_empty`; `invalid_transition` or `auction_closed` from the lot", body = ErrorBody),
+        (status = 409, description = "`show_not_live`, `lot_in_progress`, `queue_empty`; `invalid_transition` or `auction_closed` from the lot; `insufficient_stock` or `product_in_auction` for a flash sale", body = ErrorBody),
         (status = 503, description = "`unavailable`: the lot is being recovered; retry", body = ErrorBody),
     )
 )]
@@ -335,7 +339,67 @@ async fn next(
     Ok(HttpResponse::Ok().json(state.shows.next(*id, user.caller()).await?))
 }
 
-/// Reorder the lots that have not started.
+/// Add a giveaway to the end of the show's queue (docs/live-commerce.md):
+/// present viewers enter while it is open, a verifiable draw picks the winner.
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = NewGiveaway,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = Giveaway),
+        (status = 403, description = "`forbidden`: only the show's seller (or an admin), with one of the seller's products", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such show or product", body = ErrorBody),
+        (status = 409, description = "`show_ended`, `product_unavailable`, `product_in_auction`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `duration_ms` or `title`", body = ErrorBody),
+    )
+)]
+#[post("/{id}/giveaways")]
+async fn create_giveaway(
+    state: web::Data<AppState>,
+    seller: RequireRole<Seller>,
+    id: web::Path<ShowId>,
+    body: web::Json<NewGiveaway>,
+) -> ApiResult<HttpResponse> {
+    let giveaway = state
+        .lots
+        .create_giveaway(seller.caller(), *id, body.into_inner())
+        .await?;
+    Ok(HttpResponse::Created().json(giveaway))
+}
+
+/// Add a flash sale to the end of the show's queue (docs/live-commerce.md):
+/// a fixed price, a quantity, a time limit and a per-buyer cap.
+#[utoipa::path(
+    tag = "shows",
+    params(("id" = String, Path, format = Uuid)),
+    request_body = NewFlashSale,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, body = FlashSale),
+        (status = 403, description = "`forbidden`: only the show's seller (or an admin), with one of the seller's products", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such show or product", body = ErrorBody),
+        (status = 409, description = "`show_ended`, `product_unavailable`, `product_in_auction`", body = ErrorBody),
+        (status = 422, description = "`validation_failed`: `price`, `quantity`, `per_buyer_cap`, `duration_ms` or `title`; `amount_too_large`", body = ErrorBody),
+    )
+)]
+#[post("/{id}/flash-sales")]
+async fn create_flash_sale(
+    state: web::Data<AppState>,
+    seller: RequireRole<Seller>,
+    id: web::Path<ShowId>,
+    body: web::Json<NewFlashSale>,
+) -> ApiResult<HttpResponse> {
+    let sale = state
+        .lots
+        .create_flash_sale(seller.caller(), *id, body.into_inner())
+        .await?;
+    Ok(HttpResponse::Created().json(sale))
+}
+
+/// Reorder the lots that have not started: `auction_ids` lists the ids of
+/// every scheduled lot (auctions, giveaways, flash sales), or of the
+/// scheduled auctions only (the other lots then keep their places).
 #[utoipa::path(
     tag = "shows",
     params(("id" = String, Path, format = Uuid)),
@@ -362,7 +426,8 @@ async fn reorder(
     Ok(HttpResponse::Ok().json(show))
 }
 
-/// Remove a lot that has not started (its auction is cancelled).
+/// Remove a lot that has not started (its auction, giveaway or flash sale
+/// is cancelled).
 #[utoipa::path(
     tag = "shows",
     params(("id" = String, Path, format = Uuid), ("auction_id" = String, Path, format = Uuid)),

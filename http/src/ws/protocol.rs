@@ -71,6 +71,17 @@ pub enum ClientMessage {
         #[serde(flatten)]
         request: blytz::shows::ModerationRequest,
     },
+    /// Claim units of a live flash sale (needs a token), as
+    /// `POST /flash-sales/{id}/claims` does.
+    Claim {
+        /// Echoed in the reply.
+        id: Option<String>,
+        /// The flash sale.
+        flash_sale_id: String,
+        /// Units (default 1).
+        #[serde(default)]
+        quantity: Option<i64>,
+    },
     /// Keep-alive; answered with `pong`.
     Ping {
         /// Echoed in the reply.

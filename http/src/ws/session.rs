@@ -252,7 +252,45 @@ impl WsSession {
             ClientMessage::Moderate { id, room, request } => {
                 self.moderate(id, &room, &request, ctx);
             }
+            ClientMessage::Claim {
+                id,
+                flash_sale_id,
+                quantity,
+            } => self.claim(id, &flash_sale_id, quantity, ctx),
         }
+    }
+
+    /// A flash sale claim: `claim.accepted` with the claim, or an error.
+    fn claim(
+        &mut self,
+        id: Option<String>,
+        flash_sale_id: &str,
+        quantity: Option<i64>,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(user) = self.user else {
+            return self.reply_error(id.as_deref(), &not_authenticated("claiming"), ctx);
+        };
+        let Ok(sale) = flash_sale_id.parse::<uuid::Uuid>() else {
+            let error = Error::NotFound { what: "flash sale" };
+            return self.reply_error(id.as_deref(), &error, ctx);
+        };
+        if !self.begin(id.as_deref(), ctx) {
+            return;
+        }
+        let state = self.state.clone();
+        let input = blytz::shows::lots::ClaimInput { quantity };
+        ctx.spawn(
+            async move { state.lots.claim(user.caller(), sale, input).await }
+                .into_actor(self)
+                .map(move |result, act, ctx| match (act.end(), result) {
+                    ((), Ok(claim)) => {
+                        let reply = json!({"type": "claim.accepted", "claim": claim});
+                        act.push(Outgoing::Text(protocol::with_id(reply, id.as_deref())), ctx);
+                    }
+                    ((), Err(e)) => act.reply_error(id.as_deref(), &e, ctx),
+                }),
+        );
     }
 
     fn chat(&mut self, id: Option<String>, room: &str, text: String, ctx: &mut Context<Self>) {

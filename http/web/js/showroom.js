@@ -30,6 +30,8 @@ export class ShowRoom {
     this.chatListeners = new Set();
     this.loadingLots = null;
     this.historyLoaded = new Set();
+    /** the running (or last) giveaway or flash sale, as REST and frames tell it */
+    this.special = null;
   }
 
   /** Call `fn(reason)` on every change. */
@@ -54,6 +56,7 @@ export class ShowRoom {
     this.show = show;
     this.viewers = show.viewers;
     this.emit('show');
+    this.loadSpecial();
     // Going live and ending have no room frame: look again now and then.
     this.showTimer = setInterval(() => this.refreshShow(), 30_000);
     this.leave = socket.join(this.room, {
@@ -133,7 +136,61 @@ export class ShowRoom {
     this.emit(frame.type);
   }
 
+  /** The queue's running giveaway or flash sale, if any, from REST. */
+  async loadSpecial() {
+    const running = (this.show?.queue ?? []).find((lot) =>
+      (lot.kind === 'giveaway' && lot.status === 'open') || (lot.kind === 'flash_sale' && lot.status === 'live'));
+    if (!running) return;
+    const path = running.kind === 'giveaway' ? `/giveaways/${running.id}` : `/flash-sales/${running.id}`;
+    try {
+      const lot = await get(path, { auth: false });
+      observe(lot.server_time);
+      this.special = lot;
+      this.emit('special');
+    } catch { /* offline: the next frame tells */ }
+  }
+
+  /** Frames of giveaways and flash sales (they carry no `seq`). */
+  lotFrame(frame) {
+    if (frame.server_time) observe(frame.server_time);
+    const mine = this.special && this.special.id === frame.lot_id;
+    if (frame.type === 'lot.started' && frame.kind !== 'auction') {
+      this.special = frame.kind === 'giveaway'
+        ? { kind: 'giveaway', id: frame.lot_id, status: 'open', title: frame.title, seed_hash: frame.seed_hash,
+          closes_at: frame.closes_at, entrant_count: frame.entrant_count }
+        : { kind: 'flash_sale', id: frame.lot_id, status: 'live', title: frame.title, currency: frame.currency,
+          price: frame.price, list_price: frame.list_price, quantity: frame.quantity, remaining: frame.remaining,
+          per_buyer_cap: frame.per_buyer_cap, ends_at: frame.ends_at };
+    } else if (frame.type === 'lot.started') {
+      this.special = null;
+    } else if (mine && frame.type === 'giveaway.drawn') {
+      Object.assign(this.special, { status: 'drawn', seed: frame.seed, winner_id: frame.winner_id,
+        entrants: frame.entrants, entrant_count: frame.entrant_count });
+    } else if (mine && frame.type === 'flash_sale.claimed') {
+      this.special.remaining = frame.remaining;
+    } else if (mine && frame.type === 'lot.ended' && frame.kind === 'flash_sale') {
+      Object.assign(this.special, { status: 'ended', remaining: frame.remaining });
+    }
+    // The queue's statuses moved: look again.
+    if (frame.type === 'lot.started' || frame.type === 'lot.ended') this.refreshShow();
+    this.emit('special');
+  }
+
+  /** The queue's giveaways and flash sales still scheduled (from the show). */
+  queuedSpecials() {
+    return (this.show?.queue ?? []).filter((lot) => lot.kind !== 'auction' && lot.status === 'scheduled');
+  }
+
+  /** Whether a giveaway or flash sale is running. */
+  specialRunning() {
+    return this.special?.status === 'open' || this.special?.status === 'live';
+  }
+
   chat(frame) {
+    if (/^(lot|giveaway|flash_sale)\./.test(frame.type ?? '')) {
+      this.lotFrame(frame);
+      return;
+    }
     if (frame.type === 'presence') {
       this.viewers = frame.connections;
       this.emit('presence');

@@ -12,6 +12,7 @@ import { ShowRoom } from '../showroom.js';
 import { socket } from '../socket.js';
 import { chatBox } from './chat.js';
 import { lotPanel, bidFeed } from './lot.js';
+import { specialPanel } from './lots.js';
 import { videoStage, queueRow } from './show.js';
 
 function needSeller(main) {
@@ -215,6 +216,7 @@ export function mountConsole(main, { id }) {
   const roomLink = h('a', { href: `/shows/${id}`, class: 'button secondary small', target: '_blank', rel: 'noopener' }, 'Open the room');
   const stage = videoStage(room, { publish: true });
   const panel = lotPanel({ seller: true });
+  const special = specialPanel(room);
   const feed = bidFeed();
   const nextButton = h('button', { type: 'button', class: 'primary big', 'data-test': 'next-lot' }, 'Start next lot');
   const pause = h('button', { type: 'button', class: 'secondary', 'data-test': 'pause' }, 'Pause');
@@ -310,7 +312,7 @@ export function mountConsole(main, { id }) {
   const remove = (lotId) => call(async () => {
     if (!confirm('Remove this lot from the queue?')) return;
     await del(`/shows/${id}/queue/${lotId}`);
-    await room.loadLots();
+    await Promise.all([room.loadLots(), room.refreshShow()]);
   });
 
   const controls = h('div', { class: 'controls', role: 'group', 'aria-label': 'Lot controls' }, nextButton, pause, resume, extend, hammer, cancel);
@@ -319,7 +321,7 @@ export function mountConsole(main, { id }) {
       h('header', { class: 'console-head' },
         h('div', {}, h('p', {}, h('a', { href: '/sell' }, '← Your shows')), heading, h('p', { class: 'room-sub' }, showStatus, ' ', viewers)),
         h('div', { class: 'console-actions' }, roomLink, goLive, endShow)),
-      h('div', { class: 'console-stage' }, stage.el, panel.el, controls,
+      h('div', { class: 'console-stage' }, stage.el, special.el, panel.el, controls,
         h('section', { class: 'card' }, h('h2', {}, 'Bids'), feed.el)),
       h('div', { class: 'console-queue' },
         h('section', { class: 'card' }, h('h2', {}, 'Queue'), queue),
@@ -340,6 +342,7 @@ export function mountConsole(main, { id }) {
       endShow.hidden = show.status !== 'live';
     }
     if (room.viewers !== null) setText(viewers, `${room.viewers} watching`);
+    special.update();
     const lot = room.current();
     panel.el.hidden = !lot;
     if (lot) {
@@ -348,9 +351,10 @@ export function mountConsole(main, { id }) {
     }
     const running = lot && (lot.status === 'live' || lot.status === 'paused');
     const live = show?.status === 'live';
-    nextButton.hidden = !!running;
-    nextButton.disabled = !live || !room.next();
-    setText(nextButton, !live ? 'Go live to start lots' : room.next() ? 'Start next lot' : 'Queue is empty');
+    const queued = room.next() || room.queuedSpecials().length;
+    nextButton.hidden = !!running || room.specialRunning();
+    nextButton.disabled = !live || !queued;
+    setText(nextButton, !live ? 'Go live to start lots' : queued ? 'Start next lot' : 'Queue is empty');
     pause.hidden = lot?.status !== 'live';
     resume.hidden = lot?.status !== 'paused';
     extend.hidden = lot?.status !== 'live';
@@ -369,7 +373,16 @@ export function mountConsole(main, { id }) {
           h('button', { type: 'button', class: 'tiny danger', 'aria-label': `Remove ${name}`, onclick: remove(l.id) }, '✕')) : null;
         return queueRow(l, product, { current: l.id === lot?.id, actions });
       }));
-      if (!lots.length) queue.append(h('li', { class: 'empty' }, 'Add your first lot below.'));
+      // Giveaways and flash sales (made through the API) after the auctions.
+      for (const other of (show?.queue ?? []).filter((l) => l.kind !== 'auction')) {
+        const name = other.kind === 'giveaway' ? 'Giveaway' : 'Flash sale';
+        queue.append(h('li', { class: 'queue-row', dataset: { id: other.id, status: other.status, kind: other.kind } },
+          h('div', { class: 'queue-info' }, h('strong', {}, name)),
+          h('span', { class: `chip status-${other.status}` }, other.status),
+          other.status === 'scheduled' ? h('span', { class: 'row-actions' },
+            h('button', { type: 'button', class: 'tiny danger', 'aria-label': `Remove ${name}`, onclick: remove(other.id) }, '✕')) : null));
+      }
+      if (!lots.length && !show?.queue?.length) queue.append(h('li', { class: 'empty' }, 'Add your first lot below.'));
     }
     if (reason === 'show' || reason === 'snapshot') {
       stage.update();
@@ -382,6 +395,7 @@ export function mountConsole(main, { id }) {
   room.start().then(() => render('show')).catch((e) => setText(heading, explain(e)));
   return () => {
     room.stop();
+    special.destroy();
     panel.destroy();
     feed.destroy();
     chat.destroy();

@@ -8,6 +8,7 @@ import { ShowRoom } from '../showroom.js';
 import { joinVideo } from '../video.js';
 import { chatBox } from './chat.js';
 import { lotPanel, bidFeed, picture } from './lot.js';
+import { specialPanel } from './lots.js';
 
 /** The video stage: LiveKit when configured and the show is live, else a clear state. */
 export function videoStage(room, { publish = false } = {}) {
@@ -102,6 +103,7 @@ export function mountShow(main, { id }) {
   const viewers = h('span', { class: 'viewers', 'aria-live': 'off', 'data-test': 'viewers' });
   const stage = videoStage(room);
   const panel = lotPanel({ onAccepted: (reply) => room.accepted(reply) });
+  const special = specialPanel(room);
   const feed = bidFeed();
   const queue = h('ol', { class: 'queue', 'aria-label': 'Lots in this show', 'data-test': 'queue' });
   const chat = chatBox({ room: room.room, showId: id });
@@ -146,7 +148,7 @@ export function mountShow(main, { id }) {
           h('div', {}, heading, h('p', { class: 'room-sub' }, liveBadge, seller)),
           viewers),
         stage.el),
-      h('div', { class: 'room-lot' }, errorBox, emptyLot, panel.el),
+      h('div', { class: 'room-lot' }, errorBox, special.el, emptyLot, panel.el),
       h('div', { class: 'room-side' },
         h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Room' }, ...tabButtons),
         ...tabPanels)));
@@ -162,8 +164,10 @@ export function mountShow(main, { id }) {
       main.querySelector('.room').dataset.showStatus = show.status;
     }
     if (room.viewers !== null) setText(viewers, `${room.viewers} watching`);
+    special.update();
+    if (reason === 'special') return;
     const lot = room.current();
-    emptyLot.hidden = !!lot;
+    emptyLot.hidden = !!lot || !!room.special;
     panel.el.hidden = !lot;
     if (lot) {
       if (lot.id !== currentId) {
@@ -202,6 +206,7 @@ export function mountShow(main, { id }) {
 
   return () => {
     room.stop();
+    special.destroy();
     panel.destroy();
     feed.destroy();
     chat.destroy();
