@@ -90,6 +90,22 @@ impl Commerce {
         .await;
     }
 
+    /// The winner of a giveaway is told of their prize (a zero-price order;
+    /// shipping by the seller's rules).
+    pub async fn notice_prize(&self, winner: Uuid, order: Uuid, title: &str, giveaway: Uuid) {
+        self.write_notice(Notice {
+            user: UserId::from(winner),
+            kind: Kind::Won,
+            subject: order.to_string(),
+            dedup_key: format!("won:{order}"),
+            title: format!("You won the giveaway: {title}"),
+            body: format!("{title} is yours. Check your order for shipping."),
+            url: format!("/orders/{order}"),
+            data: serde_json::json!({"order_id": order, "giveaway_id": giveaway}),
+        })
+        .await;
+    }
+
     /// The buyer of `order` is told its payment failed (once per failure
     /// reason and deadline: a retry that fails the same way is not news).
     pub(crate) async fn notice_payment_failed(

@@ -293,6 +293,22 @@ async fn a_giveaway_draws_a_present_viewer_and_anyone_can_recompute_the_draw() {
     assert_eq!(order["items"][0]["quantity"], 1);
     assert_eq!(order["items"][0]["title"], "Free tote bag");
     assert_eq!(order["seller_id"], seller.id.as_str());
+    // The winner is told (right after the order is made).
+    let inbox = loop {
+        let inbox: Value = app
+            .get("/api/v1/notifications", Some(&winner_user.access_token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if !inbox["items"].as_array().unwrap().is_empty() {
+            break inbox;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no prize notice");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(inbox["items"][0]["kind"], "won", "{inbox}");
+    assert_eq!(inbox["items"][0]["data"]["order_id"], order["id"]);
     // Nobody else got one.
     for person in people.iter().filter(|p| p.id != winner) {
         let orders: Value = app

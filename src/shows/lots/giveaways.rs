@@ -418,6 +418,9 @@ impl Lots {
         });
         if made {
             tracing::info!(giveaway_id = %id, order_id = %plan.id, "giveaway prize order made");
+            self.commerce
+                .notice_prize(winner, plan.id, &row.title, id)
+                .await;
             if plan.charge {
                 self.commerce.nudge_outbox();
             }
