@@ -39,7 +39,11 @@ async function turnOn(publicKey) {
   const registration = await navigator.serviceWorker.ready;
   let subscription = await registration.pushManager.getSubscription();
   if (!subscription) {
-    subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(publicKey) });
+    try {
+      subscription = await registration.pushManager.subscribe({ userVisibleOnly: true, applicationServerKey: keyBytes(publicKey) });
+    } catch (error) {
+      throw new Error(`This browser could not subscribe to push notifications (${error.message}).`);
+    }
   }
   await post('/push/subscriptions', subscription.toJSON());
 }
