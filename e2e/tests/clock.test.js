@@ -49,9 +49,16 @@ test('the countdown of a page whose clock is 30 s wrong shows the true time left
   for (const skew of [30_000, -30_000]) {
     const { context, page } = await newPage(browser, PHONE);
     await context.addInitScript(skewClock, skew);
+    // The room's snapshot carries the server_time the page corrects by.
+    let snapshot = false;
+    page.on('websocket', (ws) => ws.on('framereceived', ({ payload }) => {
+      if (String(payload).includes('"type":"subscribed"')) snapshot = true;
+    }));
     await page.goto(`${base}/auctions/${auction.id}`);
     assert.ok(Math.abs((await page.evaluate(() => Date.now())) - Date.now() - skew) < 1000, 'the page clock is off');
-    await until(async () => (await page.locator('[data-test=timer]').getAttribute('data-remaining-ms')) !== '', 'the countdown');
+    await until(() => snapshot, 'the room snapshot');
+    await until(async () => Number(await page.locator('[data-test=timer]').getAttribute('data-remaining-ms')) > 0, 'the countdown');
+    await page.waitForTimeout(250); // a tick of the timer after the snapshot
     for (let i = 0; i < 3; i += 1) {
       const shown = Number(await page.locator('[data-test=timer]').getAttribute('data-remaining-ms'));
       const label = await page.locator('[data-test=timer]').textContent();

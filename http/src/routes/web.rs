@@ -1,13 +1,18 @@
 //! The web client (`http/web/`), embedded in the binary.
 //!
 //! `GET /` and the client's own pages (`/shows/…`, `/auctions/…`, `/orders…`,
-//! `/sell…`, `/signin`, `/register`) answer `index.html`, never cached, with
+//! `/sell…`, `/notifications`, `/signin`, `/register`) answer `index.html`,
+//! never cached, with
 //! a `Content-Security-Policy` that names only this server and, when they are
 //! configured, LiveKit (its SDK's origin and the video server) and Stripe.
 //! `GET /assets/{version}/{path}` serves the CSS, JavaScript modules and
 //! pictures; `version` is a hash of every file, so a versioned URL never
 //! changes content and is cached for a year. Modules import each other by
 //! relative paths, which stay under the same version.
+//!
+//! `GET /sw.js` is the service worker (Web Push), at the root because a
+//! worker's scope is its path; it is fetched again by browsers to look for
+//! updates, so it is never cached and carries no version.
 //!
 //! `GET /api/v1/client-config` tells the page what this server offers.
 //!
@@ -44,10 +49,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         "/auctions/{tail:.*}",
         "/sell",
         "/sell/{tail:.*}",
+        "/notifications",
     ] {
         cfg.route(path, web::get().to(page));
     }
-    cfg.service(asset);
+    cfg.service(service_worker).service(asset);
 }
 
 /// A hash of every file: the `{version}` of asset URLs.
@@ -267,6 +273,27 @@ async fn asset(path: web::Path<(String, String)>) -> HttpResponse {
         .content_type(content_type(&path))
         .insert_header(cache)
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(file.data.into_owned())
+}
+
+/// The service worker's file.
+const SERVICE_WORKER: &str = "sw.js";
+
+/// The service worker, at the root of the site (its scope), never cached.
+/// Its own policy: it only shows notifications and opens this site's pages.
+#[get("/sw.js")]
+async fn service_worker() -> HttpResponse {
+    let Some(file) = Files::get(SERVICE_WORKER) else {
+        return HttpResponse::NotFound().finish();
+    };
+    HttpResponse::Ok()
+        .content_type(content_type(SERVICE_WORKER))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; object-src 'none'; base-uri 'none'",
+        ))
         .body(file.data.into_owned())
 }
 

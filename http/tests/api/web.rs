@@ -105,6 +105,26 @@ async fn assets_are_versioned_and_cached_for_a_year() {
 }
 
 #[actix_web::test]
+async fn the_service_worker_is_served_at_the_root_and_never_cached() {
+    let app = spawn_app().await;
+    let res = app.get("/sw.js", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(header(&res, CONTENT_TYPE).starts_with("text/javascript"));
+    assert_eq!(header(&res, CACHE_CONTROL), "no-cache");
+    assert_eq!(header(&res, "x-content-type-options"), "nosniff");
+    let script = res.text().await.unwrap();
+    assert!(script.contains("'push'"), "{script}");
+    assert!(script.contains("'notificationclick'"), "{script}");
+
+    // The inbox is a page of the client, and its policy lets it register the worker.
+    let res = app.get("/notifications", None).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(header(&res, CONTENT_TYPE).starts_with("text/html"));
+    let policy = header(&res, CONTENT_SECURITY_POLICY);
+    assert!(policy.contains("worker-src 'self'"), "{policy}");
+}
+
+#[actix_web::test]
 async fn the_pages_shadow_no_api_route() {
     let app = spawn_app().await;
     let res = app.get("/api/v1/nothing-here", None).await;

@@ -1,7 +1,10 @@
-// The web client: the top bar, the offline banner, and the routes.
+// The web client: the top bar (with the inbox's bell), the offline banner,
+// and the routes.
 
 import { currentUser, onSessionChange, signOut } from './api.js';
 import { h, replace } from './dom.js';
+import { bell, startInbox } from './inbox.js';
+import { startPush } from './push.js';
 import { route, start, navigate, onRoute } from './router.js';
 import { socket } from './socket.js';
 import { mountHome } from './views/home.js';
@@ -10,6 +13,7 @@ import { mountShow } from './views/show.js';
 import { mountAuction } from './views/auction.js';
 import { mountOrders, mountOrder } from './views/orders.js';
 import { mountConsoleHome, mountConsole } from './views/sell.js';
+import { mountNotifications } from './views/notifications.js';
 
 function topbar() {
   const user = currentUser();
@@ -20,6 +24,7 @@ function topbar() {
     h('nav', { class: 'nav', 'aria-label': 'Main' },
       user?.role === 'seller' || user?.role === 'admin' ? h('a', { href: '/sell' }, 'Sell') : null,
       user ? h('a', { href: '/orders' }, 'Orders') : null,
+      user ? bell() : null,
       user
         ? h('button', {
           class: 'link',
@@ -62,10 +67,13 @@ route('/orders', mountOrders);
 route('/orders/:id', mountOrder);
 route('/sell', mountConsoleHome);
 route('/sell/shows/:id', mountConsole);
+route('/notifications', mountNotifications);
 
 topbar();
 onSessionChange(topbar);
 onRoute(topbar);
 offlineBanner();
 socket.start();
+startInbox();
+startPush();
 start();

@@ -12,6 +12,8 @@
 //   bid.
 // - A ping every 10 s; a connection that has said nothing for 25 s is dead
 //   (a phone that changed networks keeps a socket that never closes).
+// - Frames of no room (a signed-in user's `notification`) go to whoever
+//   listens with `on(type, fn)`.
 
 import { accessToken, onSessionChange } from './api.js';
 import { observe } from './clock.js';
@@ -60,6 +62,8 @@ class Socket {
     /** request_id -> {message, resolve, reject, since, id} */
     this.bids = new Map();
     this.statusListeners = new Set();
+    /** frame type -> Set of handlers, for frames of no room (`notification`) */
+    this.typeListeners = new Map();
 
     window.addEventListener('online', () => this.reconnectNow());
     window.addEventListener('offline', () => this.drop('the browser went offline'));
@@ -88,6 +92,13 @@ class Socket {
   onStatus(fn) {
     this.statusListeners.add(fn);
     return () => this.statusListeners.delete(fn);
+  }
+
+  /** Call `fn(frame)` for each frame of `type` that belongs to no room (e.g. `notification`). */
+  on(type, fn) {
+    if (!this.typeListeners.has(type)) this.typeListeners.set(type, new Set());
+    this.typeListeners.get(type).add(fn);
+    return () => this.typeListeners.get(type)?.delete(fn);
   }
 
   setState(state) {
@@ -309,6 +320,11 @@ class Socket {
     }
     if (frame.type?.startsWith('auction.')) {
       this.auctionFrame(frame);
+      return;
+    }
+    const listeners = this.typeListeners.get(frame.type);
+    if (listeners && !frame.room) {
+      for (const fn of listeners) fn(frame);
       return;
     }
     if (frame.room) {

@@ -1,7 +1,8 @@
 // The current lot, as buyers see it in a show room and on an auction's own
 // page: picture, title, price, leader, bid count, a countdown by the
 // server's clock, one big bid button, a custom maximum, the standing
-// ("you're winning", "outbid") and the result when the hammer falls.
+// ("you're winning", "outbid") and the result when the hammer falls; before
+// the lot starts, the buyer's pre-bid.
 //
 // The panel is built once and updated in place: at 20 frames a second only
 // text changes, in boxes of fixed size, so nothing on the page moves.
@@ -14,6 +15,7 @@ import { label, onNames } from '../names.js';
 import { socket } from '../socket.js';
 import { isLive, winnerOf } from '../auction.js';
 import { findOrderOf } from './orders.js';
+import { preBidBox } from './prebid.js';
 
 const tickers = new Set();
 setInterval(() => {
@@ -75,6 +77,7 @@ export function lotPanel(options = {}) {
   const custom = h('details', { class: 'custom-bid' }, h('summary', {}, 'Custom max bid'), maxForm);
   const actions = h('div', { class: 'bid-actions' }, bidButton, signInLink, custom);
   const result = h('div', { class: 'result', role: 'status', 'aria-live': 'assertive', hidden: true, 'data-test': 'result' });
+  const preBid = preBidBox({ seller: options.seller });
   const el = h('section', { class: 'lot', 'aria-labelledby': titleEl.id },
     h('div', { class: 'lot-head' }, pic,
       h('div', { class: 'lot-info' }, h('div', { class: 'lot-badges' }, status, bidCount), titleEl, meta)),
@@ -82,6 +85,7 @@ export function lotPanel(options = {}) {
       h('div', { class: 'price-box' }, priceLabel, price, leader),
       h('div', { class: 'timer-box' }, timerLabel, h('span', { class: 'timer-line' }, timer, extBadge))),
     standing,
+    preBid.el,
     options.seller ? null : actions,
     result);
 
@@ -128,7 +132,7 @@ export function lotPanel(options = {}) {
       return;
     }
     show(bidButton, true);
-    show(custom, live || view.status === 'paused' || view.status === 'scheduled');
+    show(custom, live || view.status === 'paused');
     const leading = view.leader_id === user.id;
     bidButton.classList.toggle('pending', !!pending);
     bidButton.setAttribute('aria-busy', pending ? 'true' : 'false');
@@ -241,6 +245,7 @@ export function lotPanel(options = {}) {
     renderButton();
     renderStanding();
     renderResult();
+    preBid.update(view);
   }
 
   async function place(amount, maxAmount) {
