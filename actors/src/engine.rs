@@ -53,6 +53,8 @@ pub struct Engine {
     index: AuctionIndex,
     rooms: Rooms,
     clock: Arc<dyn Clock>,
+    /// The writer's and the auctions' arbiters.
+    threads: Arc<Vec<ArbiterHandle>>,
 }
 
 impl Engine {
@@ -76,11 +78,13 @@ impl Engine {
         settings: EngineSettings,
         observer: Option<Arc<dyn crate::auction::AuctionObserver>>,
     ) -> Self {
+        let mut threads = Vec::new();
         let journal = if settings.writer_thread {
             let arbiter = Arbiter::new();
             let writer = JournalWriter::spawn_on(&arbiter.handle(), store.clone(), settings.writer);
-            // The arbiter's thread lives on until the System stops.
-            drop(arbiter);
+            // The arbiter's thread lives on until the System or
+            // [`Engine::stop`] stops it.
+            threads.push(arbiter.handle());
             writer
         } else {
             JournalWriter::spawn(store.clone(), settings.writer)
@@ -96,13 +100,26 @@ impl Engine {
             settings: settings.auction,
             observer,
         };
-        let arbiters = (0..settings.arbiters).map(|_| Arbiter::new()).collect();
+        let arbiters: Vec<Arbiter> = (0..settings.arbiters).map(|_| Arbiter::new()).collect();
+        threads.extend(arbiters.iter().map(Arbiter::handle));
         let registry = AuctionRegistry::new(deps, arbiters).start();
         Self {
             registry,
             index,
             rooms,
             clock,
+            threads: Arc::new(threads),
+        }
+    }
+
+    /// Stops the engine's threads (the journal writer's and the auctions'):
+    /// what they hold, a database pool among it, is let go. Submissions not
+    /// yet written are lost, so call it only once nothing is bidding (at
+    /// shutdown, after the server stopped). A System that stops stops them
+    /// too; this is for an engine that ends before its System does.
+    pub fn stop(&self) {
+        for thread in self.threads.iter() {
+            thread.stop();
         }
     }
 

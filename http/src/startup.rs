@@ -203,6 +203,8 @@ impl Application {
     /// Serve until stopped (SIGINT, SIGTERM or the handle), then close storage.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
+        self.state.auctions.engine().stop();
+        self.state.shows.chat().stop();
         if let Err(e) = self.state.catalog.flush_views().await {
             tracing::warn!(error = %e, "could not flush product views at shutdown");
         }

@@ -61,7 +61,8 @@ impl ChatHub {
     ) -> Self {
         let arbiter = Arbiter::new();
         let handle = arbiter.handle();
-        // The arbiter's thread lives on until the System stops.
+        // The arbiter's thread lives on until the System or
+        // [`ChatHub::stop`] stops it.
         drop(arbiter);
         Self {
             rooms,
@@ -71,6 +72,14 @@ impl ChatHub {
             actors: Arc::new(DashMap::new()),
             arbiter: handle,
         }
+    }
+
+    /// Stops the chat arbiter: its rooms stop (pending messages not yet
+    /// written are lost) and what they hold, the store among it, is let
+    /// go. For a hub that ends before its System does (at shutdown, after
+    /// the server stopped).
+    pub fn stop(&self) {
+        self.arbiter.stop();
     }
 
     /// The chat room actor of `room`, started if needed.

@@ -15,6 +15,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub state: AppState,
+    server: actix_web::dev::ServerHandle,
     _scratch: ScratchDb,
     _data: tempfile::TempDir,
 }
@@ -53,11 +54,13 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
+    let server = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: reqwest::Client::new(),
         state,
+        server,
         _scratch: scratch,
         _data: data,
     }
@@ -72,13 +75,28 @@ pub async fn spawn_app_on(scratch: ScratchDb, db: blytz::Db) -> TestApp {
     let app = Application::build_with(config, db, listener).await.unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
+    let server = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address,
         client: reqwest::Client::new(),
         state,
+        server,
         _scratch: scratch,
         _data: data,
+    }
+}
+
+impl Drop for TestApp {
+    /// The engine's and the chat's threads outlive the test's System
+    /// otherwise, each holding the database pool (and connections) until
+    /// the process ends.
+    fn drop(&mut self) {
+        // `stop` sends its command at once; the HTTP workers let go of
+        // their copies of the state (and its pool) as they stop.
+        drop(self.server.stop(false));
+        self.state.auctions.engine().stop();
+        self.state.shows.chat().stop();
     }
 }
 
