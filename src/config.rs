@@ -386,7 +386,7 @@ impl Config {
             _ => {
                 let mut bytes = [0u8; 48];
                 rand::fill(&mut bytes);
-                let text = hex(&bytes);
+                let text = hex::encode(bytes);
                 std::fs::create_dir_all(&self.data_dir)
                     .with_context(|| format!("creating data folder {}", self.data_dir.display()))?;
                 write_private(&path, &text)
@@ -409,10 +409,6 @@ impl Config {
             .map(|s| s.expose_secret().as_bytes())
             .context("no JWT secret configured")
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(unix)]

@@ -69,7 +69,7 @@ fn version() -> String {
                 hasher.update(file.metadata.sha256_hash());
             }
         }
-        hex(&hasher.finalize()[..6])
+        hex::encode(&hasher.finalize()[..6])
     }
     if cfg!(debug_assertions) {
         // Read from disk: the files may have changed since the last request.
@@ -77,10 +77,6 @@ fn version() -> String {
     }
     static VERSION: OnceLock<String> = OnceLock::new();
     VERSION.get_or_init(compute).clone()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The `Content-Type` of a client file.
@@ -219,7 +215,7 @@ async fn page(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let policy = content_security_policy(&state.config, Some(&socket));
     let etag = format!(
         "\"{}\"",
-        hex(&Sha256::digest(format!("{html}\n{policy}"))[..8])
+        hex::encode(&Sha256::digest(format!("{html}\n{policy}"))[..8])
     );
     let fresh = req
         .headers()

@@ -82,6 +82,20 @@ fn kinds(inbox: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The (email, push) channels of `kind` in a preferences answer.
+fn channels(prefs: &Value, kind: &str) -> (bool, bool) {
+    let entry = prefs["preferences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == kind)
+        .unwrap();
+    (
+        entry["email"].as_bool().unwrap(),
+        entry["push"].as_bool().unwrap(),
+    )
+}
+
 /// A message body as written, quoted-printable undone (soft line breaks
 /// and `=XX` escapes).
 fn plain(data: &str) -> String {
@@ -452,16 +466,7 @@ async fn preferences_and_the_unsubscribe_link_choose_the_channels() {
         StatusCode::OK,
     )
     .await;
-    let live = prefs["preferences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["kind"] == "show_live")
-        .unwrap();
-    assert_eq!(
-        (live["email"].clone(), live["push"].clone()),
-        (json!(true), json!(false))
-    );
+    assert_eq!(channels(&prefs, "show_live"), (true, false));
     go_live(&app, &seller).await;
     eventually("the email", async || smtp.mail().len() == 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -488,16 +493,7 @@ async fn preferences_and_the_unsubscribe_link_choose_the_channels() {
         StatusCode::OK,
     )
     .await;
-    let live = prefs["preferences"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["kind"] == "show_live")
-        .unwrap();
-    assert_eq!(
-        (live["email"].clone(), live["push"].clone()),
-        (json!(false), json!(false))
-    );
+    assert_eq!(channels(&prefs, "show_live"), (false, false));
 
     // A changed link is refused.
     let forged = format!("{}x", link.trim_end_matches('x'));

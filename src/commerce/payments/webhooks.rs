@@ -89,7 +89,7 @@ pub fn verify_signature(
         return Err(bad_signature("the webhook's timestamp is too far from now"));
     }
     for sig in signatures {
-        let Some(expected) = decode_hex(sig) else {
+        let Ok(expected) = hex::decode(sig) else {
             continue;
         };
         let mut mac = Hmac::<Sha256>::new_from_slice(secret)
@@ -102,19 +102,6 @@ pub fn verify_signature(
         }
     }
     Err(bad_signature("the webhook's signature does not match"))
-}
-
-fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| {
-            text.get(i..i + 2)
-                .and_then(|b| u8::from_str_radix(b, 16).ok())
-        })
-        .collect()
 }
 
 /// The payment intent an event's object is about.

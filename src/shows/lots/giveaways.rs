@@ -161,7 +161,7 @@ impl Lots {
     pub(super) async fn open_giveaway(&self, id: Uuid, show: &ShowRow) -> Result<Giveaway> {
         let row = self.giveaway_row(id).await?;
         let seed = draw::new_seed();
-        let seed_hex = draw::to_hex(&seed);
+        let seed_hex = hex::encode(seed);
         let seed_hash = draw::seed_hash(&seed);
         let now = crate::time::now();
         let closes_at = now + window("duration_ms", row.duration_ms)?;
@@ -287,7 +287,7 @@ impl Lots {
         let seed = row
             .seed
             .as_deref()
-            .and_then(draw::from_hex)
+            .and_then(|text| hex::decode(text).ok())
             .ok_or_else(|| Error::Internal(anyhow::anyhow!("open giveaway {id} has no seed")))?;
         let show = ShowId::from(row.show_id);
         let present = self.present(show, UserId::from(row.seller_id)).await;
