@@ -84,36 +84,38 @@ pub struct Sources {
     pub audience: Audience,
 }
 
-/// The outbids seen lately, so that a bidding war costs the database one
-/// look-up per lot and user a minute, not one per bid. The stored notices
-/// stay the rule (another node, a restart); this only skips what is
-/// certainly within the coalescing time.
+/// The outbid notices written lately, so that a bidding war costs the
+/// database one look-up per lot and user a minute, not one per bid. The
+/// stored notices stay the rule (another node, a restart); this only skips
+/// what is certainly within the coalescing time. A buyer in the room is not
+/// told, so not remembered: they are asked about again at the next outbid.
 #[derive(Debug, Default)]
 struct RecentOutbids {
     seen: std::collections::HashMap<(AuctionId, UserId), DateTime<Utc>>,
 }
 
 impl RecentOutbids {
-    /// Whether the outbid of `user` on `auction` at `at` is the first in
-    /// `window` (and remembers it if so).
-    fn first_in(
-        &mut self,
+    /// Whether `user` was told of an outbid on `auction` within `window`
+    /// before `at`.
+    fn told_within(
+        &self,
         auction: AuctionId,
         user: UserId,
         at: DateTime<Utc>,
         window: Duration,
     ) -> bool {
-        let after = since(at, window);
+        self.seen
+            .get(&(auction, user))
+            .is_some_and(|told| *told > since(at, window))
+    }
+
+    /// `user` was told of an outbid on `auction` at `at`.
+    fn told(&mut self, auction: AuctionId, user: UserId, at: DateTime<Utc>, window: Duration) {
         if self.seen.len() > 100_000 {
-            self.seen.retain(|_, seen| *seen > after);
+            let after = since(at, window);
+            self.seen.retain(|_, told| *told > after);
         }
-        match self.seen.get(&(auction, user)) {
-            Some(seen) if *seen > after => false,
-            _ => {
-                self.seen.insert((auction, user), at);
-                true
-            }
-        }
+        self.seen.insert((auction, user), at);
     }
 }
 
@@ -162,19 +164,31 @@ impl Notifications {
 
     async fn read_facts(&self, mut facts: Facts, sources: &Sources) {
         let mut recent = RecentOutbids::default();
+        let window = self.settings.outbid_coalesce;
         while let Some(fact) = facts.0.recv().await {
-            if let AuctionFact::Outbid {
-                auction_id,
-                user,
-                at,
-                ..
-            } = &fact
-                && !recent.first_in(*auction_id, *user, *at, self.settings.outbid_coalesce)
+            let outbid = match &fact {
+                AuctionFact::Outbid {
+                    auction_id,
+                    user,
+                    at,
+                    ..
+                } => Some((*auction_id, *user, *at)),
+                AuctionFact::Started { .. } => None,
+            };
+            if let Some((auction, user, at)) = outbid
+                && recent.told_within(auction, user, at, window)
             {
                 continue;
             }
-            if let Err(e) = self.on_fact(fact, sources).await {
-                tracing::warn!(error = %e, "could not make an auction's notice");
+            match self.on_fact(fact, sources).await {
+                Ok(made) => {
+                    if let Some((auction, user, at)) = outbid
+                        && made > 0
+                    {
+                        recent.told(auction, user, at, window);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not make an auction's notice"),
             }
         }
     }
@@ -484,15 +498,19 @@ mod tests {
         let t0 = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
         let at = |secs| t0 + chrono::Duration::seconds(secs);
         let mut recent = RecentOutbids::default();
-        assert!(recent.first_in(lot, ann, at(0), minute));
-        assert!(!recent.first_in(lot, ann, at(30), minute));
-        assert!(recent.first_in(lot, bob, at(30), minute), "another user");
+        assert!(!recent.told_within(lot, ann, at(0), minute));
+        recent.told(lot, ann, at(0), minute);
+        assert!(recent.told_within(lot, ann, at(30), minute));
         assert!(
-            recent.first_in(other_lot, ann, at(30), minute),
+            !recent.told_within(lot, bob, at(30), minute),
+            "another user"
+        );
+        assert!(
+            !recent.told_within(other_lot, ann, at(30), minute),
             "another lot"
         );
-        assert!(!recent.first_in(lot, ann, at(59), minute));
-        assert!(recent.first_in(lot, ann, at(61), minute), "a minute on");
+        assert!(recent.told_within(lot, ann, at(59), minute));
+        assert!(!recent.told_within(lot, ann, at(61), minute), "a minute on");
     }
 
     #[test]

@@ -365,6 +365,17 @@ async fn outbid_notices_are_coalesced_per_lot_and_spared_to_buyers_in_the_room()
     assert_eq!(payload["kind"], "outbid");
     // The buyer in the room saw it happen there: no notice at all.
     assert_eq!(kinds(&inbox(&app, &watching).await), Vec::<String>::new());
+
+    // Out of the room, the same buyer is told at the next outbid, within
+    // the same minute.
+    drop(room);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    bid(&watching).await;
+    bid(&rival).await;
+    eventually("the notice of the buyer who left the room", async || {
+        kinds(&inbox(&app, &watching).await) == ["outbid"]
+    })
+    .await;
 }
 
 #[actix_web::test]
