@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::auctions::rest_bid;
 use crate::commerce_helpers::{Order, order_action};
-use crate::helpers::{error_code, read_json};
+use crate::helpers::{TestApp, TestUser, error_code, read_json};
 use crate::paying_helpers::{FEE_BPS, Offer, pay_shop, pay_shop_with};
 use crate::stripe_stub::CardBehaviour;
 use crate::ws_client::WsClient;
@@ -32,6 +32,36 @@ fn charges_for(
 
 fn fee_of(total: i64) -> i64 {
     (total * i64::from(FEE_BPS) + 5_000) / 10_000
+}
+
+/// The kinds of `user`'s notices, oldest first, once they include every
+/// kind in `wanted` (waits up to 10 s: some are written just after the
+/// change they report).
+async fn notices_once(app: &TestApp, user: &TestUser, wanted: &[&str]) -> Vec<String> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let inbox: Value = read_json(
+            app.get("/api/v1/notifications", Some(&user.access_token))
+                .await,
+            StatusCode::OK,
+        )
+        .await;
+        let mut kinds: Vec<String> = inbox["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["kind"].as_str().unwrap().to_owned())
+            .collect();
+        kinds.reverse();
+        if wanted.iter().all(|w| kinds.iter().any(|k| k == w)) {
+            return kinds;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "notices {kinds:?}, wanted {wanted:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 #[actix_web::test]
@@ -200,6 +230,11 @@ async fn a_declined_card_leaves_the_order_payable_with_a_second_card() {
     };
     assert_eq!(told["order_id"], order.id.as_str());
     assert_eq!(told["code"], "card_declined");
+    // And by notice: they won, then the payment failed.
+    assert_eq!(
+        notices_once(&shop.app, &buyer, &["won", "payment_failed"]).await,
+        ["won", "payment_failed"]
+    );
     // A client cannot subscribe to a user's own frames.
     let mut other = WsClient::connect(&shop.app, Some(&shop.seller.access_token)).await;
     let refused = other
@@ -273,6 +308,11 @@ async fn a_lapsed_lot_goes_to_the_runner_up_at_their_own_highest_bid() {
         .await;
     let offer: Offer = read_json(res, StatusCode::CREATED).await;
     assert_eq!(offer.buyer_id, runner_up.id);
+    assert_eq!(
+        notices_once(&shop.app, &runner_up, &["second_chance"]).await,
+        ["outbid", "second_chance"],
+        "outbid by the winner, then offered the lot"
+    );
     assert_eq!(offer.amount, 1700);
     assert_eq!(offer.status, "offered");
     // Only one offer per lapsed order.
@@ -397,6 +437,9 @@ async fn three_wins_and_a_buy_now_in_one_show_ship_as_one_bundle() {
         let shipment = order.shipment.as_ref().unwrap();
         assert_eq!(shipment.tracking_number, "1Z999AA10123456784");
     }
+    // The buyer is told of each order shipped, with the tracking number.
+    let kinds = notices_once(&shop.app, &buyer, &["order_shipped"]).await;
+    assert_eq!(kinds.iter().filter(|k| *k == "order_shipped").count(), 4);
     // The seller sees the same bundle.
     assert_eq!(shop.bundle(&shop.seller, &bundle).await.orders.len(), 4);
     let stranger = shop.buyer("stranger@example.com").await;
