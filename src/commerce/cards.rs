@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use blytz_actors::domain::{AuctionId, UserId};
+use blytz_actors::domain::{AuctionId, ShowId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -173,16 +173,44 @@ impl Commerce {
         if !required {
             return Ok(());
         }
-        let has = match cached(&self.bid_checks.has_card, &bidder) {
+        self.ensure_card_on_file(bidder).await
+    }
+
+    /// Refuses a flash-sale claim of `buyer` in `show` with
+    /// `payment_method_required` where the show needs a card to bid (its
+    /// orders are charged like a buy-now's) and the buyer has none.
+    pub async fn check_card_for_claim(&self, buyer: UserId, show: ShowId) -> Result<()> {
+        if !self.takes_cards() {
+            return Ok(());
+        }
+        let rule: Option<Option<bool>> = with_db!(&self.db, pool => sqlx::query_scalar(
+            "SELECT require_payment_method FROM shows WHERE id = $1",
+        )
+        .bind(Uuid::from(show))
+        .fetch_optional(pool)
+        .await)?;
+        // An unknown show is the caller's 404 to give.
+        let Some(own) = rule else {
+            return Ok(());
+        };
+        if !own.unwrap_or(self.settings.require_card_by_default) {
+            return Ok(());
+        }
+        self.ensure_card_on_file(buyer).await
+    }
+
+    /// `payment_method_required` unless `user` has a card on file.
+    async fn ensure_card_on_file(&self, user: UserId) -> Result<()> {
+        let has = match cached(&self.bid_checks.has_card, &user) {
             Some(has) => has,
             None => {
                 let has: bool = with_db!(&self.db, pool => sqlx::query_scalar(
                     "SELECT EXISTS (SELECT 1 FROM payment_methods WHERE user_id = $1)",
                 )
-                .bind(Uuid::from(bidder))
+                .bind(Uuid::from(user))
                 .fetch_one(pool)
                 .await)?;
-                remember(&self.bid_checks.has_card, bidder, has);
+                remember(&self.bid_checks.has_card, user, has);
                 has
             }
         };

@@ -67,7 +67,8 @@ async fn flash_sale(state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResul
 }
 
 /// Claim units of a live flash sale (`{"quantity":1}`): an order at the
-/// sale's price, like a buy-now purchase, in the buyer's bundle of the show.
+/// sale's price, like a buy-now purchase, in the buyer's bundle of the show
+/// (and, like a buy-now, refused without a card where the show needs one).
 #[utoipa::path(
     tag = "flash-sales",
     params(("id" = String, Path, format = Uuid)),
@@ -75,6 +76,7 @@ async fn flash_sale(state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResul
     security(("bearer" = [])),
     responses(
         (status = 201, body = Claim),
+        (status = 402, description = "`payment_method_required`: the show needs a card on file to buy", body = ErrorBody),
         (status = 403, description = "`own_lot`: the seller cannot claim", body = ErrorBody),
         (status = 404, body = ErrorBody),
         (status = 409, description = "`sold_out` (`details.remaining`), `claim_limit_reached` (`details.per_buyer_cap`, `details.claimed`), `flash_sale_not_live`", body = ErrorBody),

@@ -813,3 +813,40 @@ async fn cards_on_file_are_listed_made_default_and_removed() {
     assert_eq!(again.id, stored.id);
     assert_eq!(shop.cards(&buyer).await.len(), 2);
 }
+
+#[actix_web::test]
+async fn a_flash_sale_claim_needs_a_card_where_the_show_requires_one() {
+    let shop = pay_shop().await;
+    let buyer = shop.buyer("buyer@example.com").await;
+    let show = shop
+        .live_show(json!({"require_payment_method": true}))
+        .await;
+    let product = crate::commerce_helpers::stocked_product(&shop.app, &shop.seller, 1_500, 5).await;
+    let res = shop
+        .app
+        .post_json(
+            &format!("/api/v1/shows/{show}/flash-sales"),
+            &json!({"product_id": product, "price": 1_000, "quantity": 5, "per_buyer_cap": 2,
+                    "duration_ms": 60_000}),
+            Some(&shop.seller.access_token),
+        )
+        .await;
+    let sale: Value = read_json(res, StatusCode::CREATED).await;
+    let sale = sale["id"].as_str().unwrap().to_owned();
+    crate::giveaways::next_lot(&shop.app, &shop.seller, &show).await;
+    let claim = async || {
+        shop.app
+            .post_json(
+                &format!("/api/v1/flash-sales/{sale}/claims"),
+                &json!({"quantity": 1}),
+                Some(&buyer.access_token),
+            )
+            .await
+    };
+
+    let (code, _) = error_code(claim().await, StatusCode::PAYMENT_REQUIRED).await;
+    assert_eq!(code, "payment_method_required");
+    shop.save_card(&buyer, "4242", CardBehaviour::Succeeds)
+        .await;
+    assert_eq!(claim().await.status(), StatusCode::CREATED);
+}

@@ -309,6 +309,9 @@ impl Lots {
         if row.quantity - row.sold < quantity {
             return Err(sold_out((row.quantity - row.sold).max(0)));
         }
+        self.commerce
+            .check_card_for_claim(by.id, ShowId::from(row.show_id))
+            .await?;
         let currency = crate::commerce::stored_currency(&row.currency)?;
         let plan = self
             .commerce
