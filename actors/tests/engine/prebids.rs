@@ -301,9 +301,22 @@ fn check(setup: &Setup, ops: &[Op], start_after: i64) -> Result<(), TestCaseErro
     for (bidder, ..) in bids(&started) {
         prop_assert!(entered.contains(&bidder));
     }
-    // The highest maximum leads, the earliest placed on a tie.
-    if let Some(top) = order.iter().map(|(_, m)| *m).max() {
-        let first = order.iter().find(|(_, m)| *m == top).unwrap().0;
+    // The highest maximum among the pre-bids that entered leads, the
+    // earliest placed on a tie. One that could not enter was below the
+    // minimum next bid by its turn, as a live bid with that maximum would
+    // have been, so it is below the minimum now too.
+    let placed: HashSet<UserId> = bids(&started)
+        .iter()
+        .filter(|(_, _, automatic, ..)| !automatic)
+        .map(|(bidder, ..)| *bidder)
+        .collect();
+    let (went_in, left_out): (Vec<(usize, i64)>, Vec<(usize, i64)>) =
+        order.iter().partition(|(b, _)| placed.contains(&users[*b]));
+    for (_, max) in &left_out {
+        prop_assert!(*max < state.min_next_bid(), "{max} could have entered");
+    }
+    if let Some(top) = went_in.iter().map(|(_, m)| *m).max() {
+        let first = went_in.iter().find(|(_, m)| *m == top).unwrap().0;
         prop_assert_eq!(state.leader.map(|l| l.bidder_id), Some(users[first]));
         prop_assert_eq!(state.leader.map(|l| l.max_amount), Some(top));
     } else {
