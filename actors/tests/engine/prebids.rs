@@ -310,7 +310,7 @@ fn check(setup: &Setup, ops: &[Op], start_after: i64) -> Result<(), TestCaseErro
         .filter(|(_, _, automatic, ..)| !automatic)
         .map(|(bidder, ..)| *bidder)
         .collect();
-    let (went_in, left_out): (Vec<(usize, i64)>, Vec<(usize, i64)>) =
+    let (went_in, left_out): (Vec<_>, Vec<_>) =
         order.iter().partition(|(b, _)| placed.contains(&users[*b]));
     for (_, max) in &left_out {
         prop_assert!(*max < state.min_next_bid(), "{max} could have entered");
