@@ -34,7 +34,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use blytz_actors::domain::{Currency, Money, MoneyError};
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 pub use model::{
@@ -169,13 +168,7 @@ impl OrderAmounts {
     }
 }
 
-/// `now + d`, saturating far in the future.
-pub(crate) fn later(now: DateTime<Utc>, d: Duration) -> DateTime<Utc> {
-    chrono::Duration::from_std(d)
-        .ok()
-        .and_then(|d| now.checked_add_signed(d))
-        .unwrap_or(DateTime::<Utc>::MAX_UTC)
-}
+pub(crate) use crate::time::later;
 
 pub(crate) fn amount_too_large() -> Error {
     Error::Refused {

@@ -664,7 +664,7 @@ impl Notifications {
     /// Claims, sends and records one delivery; answers whether it was sent.
     async fn deliver_one(&self, row: DueRow) -> Result<bool> {
         let now = crate::time::now();
-        let lease = now + chrono::Duration::from_std(LEASE).unwrap_or(chrono::Duration::zero());
+        let lease = crate::time::later(now, LEASE);
         let claimed = with_db!(&self.db, pool => sqlx::query(
             "UPDATE notification_deliveries SET attempts = attempts + 1, next_attempt_at = $2 \
              WHERE id = $1 AND status = 'pending' AND next_attempt_at <= $3",
@@ -690,8 +690,7 @@ impl Notifications {
                 let wait = after
                     .unwrap_or_default()
                     .max(self.settings.backoff(attempts));
-                let next =
-                    now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
+                let next = crate::time::later(now, wait);
                 tracing::info!(delivery = %row.id, channel = %row.channel, attempts, %error, "notice not delivered; will retry");
                 ("pending", next, Some(error))
             }

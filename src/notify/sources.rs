@@ -106,13 +106,13 @@ impl RecentOutbids {
     ) -> bool {
         self.seen
             .get(&(auction, user))
-            .is_some_and(|told| *told > since(at, window))
+            .is_some_and(|told| *told > crate::time::earlier(at, window))
     }
 
     /// `user` was told of an outbid on `auction` at `at`.
     fn told(&mut self, auction: AuctionId, user: UserId, at: DateTime<Utc>, window: Duration) {
         if self.seen.len() > 100_000 {
-            let after = since(at, window);
+            let after = crate::time::earlier(at, window);
             self.seen.retain(|_, told| *told > after);
         }
         self.seen.insert((auction, user), at);
@@ -143,10 +143,6 @@ struct ShowRow {
     title: String,
     seller_name: String,
     scheduled_at: DateTime<Utc>,
-}
-
-fn since(now: DateTime<Utc>, ago: Duration) -> DateTime<Utc> {
-    now - chrono::Duration::from_std(ago).unwrap_or(chrono::Duration::zero())
 }
 
 impl Notifications {
@@ -286,7 +282,7 @@ impl Notifications {
         user: UserId,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        let after = since(at, self.settings.outbid_coalesce);
+        let after = crate::time::earlier(at, self.settings.outbid_coalesce);
         Ok(with_db!(&self.db, pool => sqlx::query_scalar::<_, bool>(
             "SELECT EXISTS (SELECT 1 FROM notifications WHERE user_id = $1 AND kind = 'outbid' \
              AND subject = $2 AND created_at > $3)",
@@ -331,14 +327,14 @@ impl Notifications {
         let live: Vec<(Uuid,)> = with_db!(&self.db, pool => sqlx::query_as(
             "SELECT id FROM shows WHERE status = 'live' AND started_at >= $1",
         )
-        .bind(since(now, LIVE_ANNOUNCE_WINDOW))
+        .bind(crate::time::earlier(now, LIVE_ANNOUNCE_WINDOW))
         .fetch_all(pool)
         .await)?;
         let soon: Vec<(Uuid,)> = with_db!(&self.db, pool => sqlx::query_as(
             "SELECT id FROM shows WHERE status = 'scheduled' AND scheduled_at > $1 AND scheduled_at <= $2",
         )
         .bind(now)
-        .bind(now + chrono::Duration::from_std(STARTING_SOON).unwrap_or(chrono::Duration::zero()))
+        .bind(crate::time::later(now, STARTING_SOON))
         .fetch_all(pool)
         .await)?;
         let rows = live

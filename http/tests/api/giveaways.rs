@@ -12,24 +12,7 @@ use crate::helpers::{TestApp, TestUser, error_code, read_json, spawn_app};
 use crate::ws_client::WsClient;
 
 pub async fn live_show(app: &TestApp, seller: &TestUser) -> String {
-    let res = app
-        .post_json(
-            "/api/v1/shows",
-            &json!({"title": "Sunday drops", "scheduled_at": "2026-12-06T18:00:00Z"}),
-            Some(&seller.access_token),
-        )
-        .await;
-    let show: Value = read_json(res, StatusCode::CREATED).await;
-    let id = show["id"].as_str().unwrap().to_owned();
-    let res = app
-        .post_json(
-            &format!("/api/v1/shows/{id}/go-live"),
-            &json!({}),
-            Some(&seller.access_token),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    id
+    app.live_show(seller, "Sunday drops").await
 }
 
 pub async fn next_lot(app: &TestApp, seller: &TestUser, show: &str) -> Value {

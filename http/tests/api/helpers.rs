@@ -146,6 +146,35 @@ impl TestApp {
         body["id"].as_str().unwrap().to_owned()
     }
 
+    /// A show of `seller` scheduled at `scheduled_at` (RFC 3339); its id.
+    pub async fn create_show(&self, seller: &TestUser, title: &str, scheduled_at: &str) -> String {
+        let res = self
+            .post_json(
+                "/api/v1/shows",
+                &json!({"title": title, "scheduled_at": scheduled_at}),
+                Some(&seller.access_token),
+            )
+            .await;
+        let show: Value = read_json(res, StatusCode::CREATED).await;
+        show["id"].as_str().unwrap().to_owned()
+    }
+
+    /// A show of `seller`, on air; its id.
+    pub async fn live_show(&self, seller: &TestUser, title: &str) -> String {
+        let id = self
+            .create_show(seller, title, "2026-12-01T18:00:00Z")
+            .await;
+        let res = self
+            .post_json(
+                &format!("/api/v1/shows/{id}/go-live"),
+                &json!({}),
+                Some(&seller.access_token),
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+        id
+    }
+
     pub async fn register(&self, email: &str, role: &str) -> TestUser {
         let password = "correct horse battery";
         let res = self

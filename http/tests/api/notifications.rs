@@ -131,26 +131,7 @@ async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut done: F) {
 }
 
 async fn go_live(app: &TestApp, seller: &TestUser) -> String {
-    let show: Value = read_json(
-        app.post_json(
-            "/api/v1/shows",
-            &json!({"title": "Friday cards", "scheduled_at": "2026-12-01T18:00:00Z"}),
-            Some(&seller.access_token),
-        )
-        .await,
-        StatusCode::CREATED,
-    )
-    .await;
-    let id = show["id"].as_str().unwrap().to_owned();
-    let res = app
-        .post_json(
-            &format!("/api/v1/shows/{id}/go-live"),
-            &json!({}),
-            Some(&seller.access_token),
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    id
+    app.live_show(seller, "Friday cards").await
 }
 
 async fn follow(app: &TestApp, user: &TestUser, seller: &TestUser) {
@@ -615,17 +596,9 @@ async fn a_bookmarked_show_is_announced_fifteen_minutes_before_it_starts() {
     let mut shows = Vec::new();
     for minutes in [10, 30] {
         let at = chrono::Utc::now() + chrono::Duration::minutes(minutes);
-        let show: Value = read_json(
-            app.post_json(
-                "/api/v1/shows",
-                &json!({"title": format!("In {minutes} minutes"), "scheduled_at": at.to_rfc3339()}),
-                Some(&seller.access_token),
-            )
-            .await,
-            StatusCode::CREATED,
-        )
-        .await;
-        let id = show["id"].as_str().unwrap().to_owned();
+        let id = app
+            .create_show(&seller, &format!("In {minutes} minutes"), &at.to_rfc3339())
+            .await;
         let res = app
             .post_json(
                 &format!("/api/v1/shows/{id}/bookmark"),
