@@ -10,9 +10,10 @@ use crate::auction::messages::{Execute, GetPreBid, GetSnapshotFrame, GetView, Ti
 use crate::auction::{AuctionActor, AuctionDeps, AuctionSettings};
 use crate::domain::{AuctionId, Caller, UserId};
 use crate::journal_writer::{JournalWriter, WriterSettings};
-use crate::ports::{Clock, JournalStore};
+use crate::ports::{Clock, JournalStore, Placement};
 use crate::registry::messages::{CreateAuction, Resolve, ResumeOpenAuctions};
 use crate::registry::{AuctionIndex, AuctionRegistry};
+use crate::remote::{Answer, Remote, Request};
 use crate::rooms::{Frame, RoomKey, Rooms};
 use crate::rules::{Command, NewAuction};
 use crate::view::{AuctionView, Outcome, PreBidOutcome};
@@ -45,6 +46,19 @@ impl Default for EngineSettings {
     }
 }
 
+/// What an engine is told besides its store and clock: who observes the
+/// auctions' durable facts and, in a cluster, which auctions this node
+/// serves and the way to the nodes that serve the others.
+#[derive(Debug, Clone, Default)]
+pub struct EngineHooks {
+    /// Told who was outbid and whose pre-bids entered, once durable.
+    pub observer: Option<Arc<dyn crate::auction::AuctionObserver>>,
+    /// Which auctions this node serves (none: every auction).
+    pub placement: Option<Arc<dyn Placement>>,
+    /// The way to the node serving an auction this node does not.
+    pub remote: Option<Arc<dyn Remote>>,
+}
+
 /// The engine: create auctions, send them commands, subscribe to rooms.
 /// Cheap to clone; every method is safe to call from any arbiter.
 #[derive(Debug, Clone)]
@@ -55,6 +69,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     /// The writer's and the auctions' arbiters.
     threads: Arc<Vec<ArbiterHandle>>,
+    placement: Option<Arc<dyn Placement>>,
+    remote: Option<Arc<dyn Remote>>,
 }
 
 impl Engine {
@@ -78,6 +94,31 @@ impl Engine {
         settings: EngineSettings,
         observer: Option<Arc<dyn crate::auction::AuctionObserver>>,
     ) -> Self {
+        Self::start_with(
+            store,
+            clock,
+            settings,
+            EngineHooks {
+                observer,
+                ..EngineHooks::default()
+            },
+        )
+    }
+
+    /// [`Engine::start`], with `hooks`: an observer, and in a cluster the
+    /// placement of auctions and the way to the other nodes.
+    #[must_use]
+    pub fn start_with(
+        store: Arc<dyn JournalStore>,
+        clock: Arc<dyn Clock>,
+        settings: EngineSettings,
+        hooks: EngineHooks,
+    ) -> Self {
+        let EngineHooks {
+            observer,
+            placement,
+            remote,
+        } = hooks;
         let mut threads = Vec::new();
         let journal = if settings.writer_thread {
             let arbiter = Arbiter::new();
@@ -99,6 +140,7 @@ impl Engine {
             index: index.clone(),
             settings: settings.auction,
             observer,
+            placement: placement.clone(),
         };
         let arbiters: Vec<Arbiter> = (0..settings.arbiters).map(|_| Arbiter::new()).collect();
         threads.extend(arbiters.iter().map(Arbiter::handle));
@@ -109,6 +151,8 @@ impl Engine {
             rooms,
             clock,
             threads: Arc::new(threads),
+            placement,
+            remote,
         }
     }
 
@@ -147,7 +191,9 @@ impl Engine {
         self.clock.now()
     }
 
-    /// Creates an auction owned by `seller_id`; answers once `Created` is durable.
+    /// Creates an auction owned by `seller_id`; answers once `Created` is
+    /// durable. In a cluster the auction gets an id of a shard this node
+    /// serves when it serves any; else its owner creates it.
     ///
     /// # Errors
     /// `invalid_config` for bad settings; a journal error.
@@ -156,15 +202,40 @@ impl Engine {
         seller_id: UserId,
         new: NewAuction,
     ) -> Result<AuctionView, AuctionError> {
-        let config = new.into_config(AuctionId::new(), seller_id)?;
-        let addr = self
-            .registry
-            .send(CreateAuction { config })
-            .await
-            .map_err(|_| AuctionError::Unavailable)??;
-        addr.send(GetView)
-            .await
-            .map_err(|_| AuctionError::Unavailable)?
+        let auction_id = self.new_auction_id();
+        let config = new.clone().into_config(auction_id, seller_id)?;
+        let created = async {
+            let addr = self
+                .registry
+                .send(CreateAuction { config })
+                .await
+                .map_err(|_| AuctionError::Unavailable)??;
+            addr.send(GetView)
+                .await
+                .map_err(|_| AuctionError::Unavailable)?
+        };
+        match created.await {
+            Err(AuctionError::Moved) => self
+                .forward(auction_id, Request::Create { seller_id, new })
+                .await?
+                .into_view(),
+            other => other,
+        }
+    }
+
+    /// A fresh auction id; in a cluster, one this node serves if any of a
+    /// few tries lands in a shard it holds.
+    fn new_auction_id(&self) -> AuctionId {
+        let mut id = AuctionId::new();
+        if let Some(placement) = &self.placement {
+            for _ in 0..32 {
+                if placement.fence(id).is_some() {
+                    break;
+                }
+                id = AuctionId::new();
+            }
+        }
+        id
     }
 
     /// The live actor of `auction_id`: from the index, else spawned by the
@@ -195,7 +266,18 @@ impl Engine {
         caller: Caller,
         command: Command,
     ) -> Result<Outcome, AuctionError> {
-        self.send(auction_id, Execute { caller, command }).await
+        // Kept for the owner only if this node may have to forward it.
+        let retry = self.remote.as_ref().map(|_| command.clone());
+        match self.send(auction_id, Execute { caller, command }).await {
+            Err(AuctionError::Moved) => match retry {
+                Some(command) => self
+                    .forward(auction_id, Request::Execute { caller, command })
+                    .await?
+                    .into_outcome(),
+                None => Err(AuctionError::Moved),
+            },
+            other => other,
+        }
     }
 
     /// The durable public view.
@@ -203,7 +285,10 @@ impl Engine {
     /// # Errors
     /// `not_found`; a journal error while loading.
     pub async fn view(&self, auction_id: AuctionId) -> Result<AuctionView, AuctionError> {
-        self.send(auction_id, GetView).await
+        match self.send(auction_id, GetView).await {
+            Err(AuctionError::Moved) => self.forward(auction_id, Request::View).await?.into_view(),
+            other => other,
+        }
     }
 
     /// The pre-bid `bidder_id` holds on the auction (for that bidder alone:
@@ -216,7 +301,13 @@ impl Engine {
         auction_id: AuctionId,
         bidder_id: UserId,
     ) -> Result<Option<PreBidOutcome>, AuctionError> {
-        self.send(auction_id, GetPreBid { bidder_id }).await
+        match self.send(auction_id, GetPreBid { bidder_id }).await {
+            Err(AuctionError::Moved) => self
+                .forward(auction_id, Request::PreBid { bidder_id })
+                .await?
+                .into_pre_bid(),
+            other => other,
+        }
     }
 
     /// The current `auction.snapshot` frame (for a joining or lagging session).
@@ -224,7 +315,77 @@ impl Engine {
     /// # Errors
     /// `not_found`; a journal error while loading.
     pub async fn snapshot_frame(&self, auction_id: AuctionId) -> Result<Frame, AuctionError> {
-        self.send(auction_id, GetSnapshotFrame).await
+        match self.send(auction_id, GetSnapshotFrame).await {
+            Err(AuctionError::Moved) => self
+                .forward(auction_id, Request::SnapshotFrame)
+                .await?
+                .into_frame(),
+            other => other,
+        }
+    }
+
+    /// Whether this node serves `auction_id` now (always, on a single node).
+    #[must_use]
+    pub fn serves(&self, auction_id: AuctionId) -> bool {
+        self.placement
+            .as_ref()
+            .is_none_or(|placement| placement.fence(auction_id).is_some())
+    }
+
+    /// Runs a call another node forwarded, here only: an auction this node
+    /// does not serve answers [`Answer::Moved`], never a second hop.
+    pub async fn serve(&self, auction_id: AuctionId, request: Request) -> Answer {
+        match request {
+            Request::Execute { caller, command } => {
+                Answer::of(self.send(auction_id, Execute { caller, command }).await)
+            }
+            Request::View => Answer::of(self.send(auction_id, GetView).await),
+            Request::PreBid { bidder_id } => {
+                Answer::of(self.send(auction_id, GetPreBid { bidder_id }).await)
+            }
+            Request::SnapshotFrame => Answer::of(self.send(auction_id, GetSnapshotFrame).await),
+            Request::Create { seller_id, new } => {
+                let created = async {
+                    let config = new.into_config(auction_id, seller_id)?;
+                    let addr = self
+                        .registry
+                        .send(CreateAuction { config })
+                        .await
+                        .map_err(|_| AuctionError::Unavailable)??;
+                    addr.send(GetView)
+                        .await
+                        .map_err(|_| AuctionError::Unavailable)?
+                };
+                Answer::of(created.await)
+            }
+        }
+    }
+
+    /// Sends `request` to the node serving `auction_id`; when the answer
+    /// is that this node serves it now (it took the shard over meanwhile),
+    /// runs it here.
+    async fn forward(
+        &self,
+        auction_id: AuctionId,
+        request: Request,
+    ) -> Result<Answer, AuctionError> {
+        let Some(remote) = &self.remote else {
+            return Err(AuctionError::Moved);
+        };
+        for _ in 0..3 {
+            match remote.call(auction_id, request.clone()).await? {
+                Answer::Moved => {
+                    if self.serves(auction_id) {
+                        match self.serve(auction_id, request.clone()).await {
+                            Answer::Moved => {}
+                            answer => return Ok(answer),
+                        }
+                    }
+                }
+                answer => return Ok(answer),
+            }
+        }
+        Err(AuctionError::Unavailable)
     }
 
     /// Checks the deadline now (the timer does this by itself).
@@ -246,6 +407,9 @@ impl Engine {
         R: Send + 'static,
         AuctionActor: Handler<M>,
     {
+        if !self.serves(auction_id) {
+            return Err(AuctionError::Moved);
+        }
         for _ in 0..2 {
             let addr = self.auction(auction_id).await?;
             match addr.send(msg.clone()).await {

@@ -18,6 +18,21 @@ pub enum AuctionError {
     /// The auction's actor stopped before answering (a 503; retry).
     #[error("the auction is restarting; try again")]
     Unavailable,
+    /// Another node of the cluster serves the auction: the engine forwards
+    /// the call there, so a client never sees this (a 503 if it cannot).
+    #[error("the auction is served by another node")]
+    Moved,
+    /// The node that serves the auction refused the call, as it said on
+    /// the wire.
+    #[error("{message}")]
+    Remote {
+        /// The stable code.
+        code: Code,
+        /// The sentence for people.
+        message: String,
+        /// Facts for the client, e.g. `{"min_bid":1600}`.
+        details: serde_json::Value,
+    },
 }
 
 impl AuctionError {
@@ -26,9 +41,11 @@ impl AuctionError {
     pub const fn code(&self) -> Code {
         match self {
             Self::Rejected(rejection) => rejection.code(),
-            Self::Journal(JournalError::Unavailable(_)) => Code::Unavailable,
+            Self::Journal(JournalError::Unavailable(_) | JournalError::Fenced { .. })
+            | Self::Unavailable
+            | Self::Moved => Code::Unavailable,
             Self::Journal(_) => Code::Internal,
-            Self::Unavailable => Code::Unavailable,
+            Self::Remote { code, .. } => *code,
         }
     }
 

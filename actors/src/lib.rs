@@ -42,12 +42,13 @@ mod index;
 pub mod journal_writer;
 pub mod ports;
 pub mod registry;
+pub mod remote;
 pub mod rooms;
 pub mod rules;
 pub mod view;
 
 pub use code::Code;
-pub use engine::{Engine, EngineSettings};
+pub use engine::{Engine, EngineHooks, EngineSettings};
 pub use error::AuctionError;
 
 /// What the exported macros reach for in the caller's crate.

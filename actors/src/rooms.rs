@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -153,6 +153,20 @@ impl Drop for RoomGuard {
     }
 }
 
+/// Carries what is published on this node to the other nodes of a cluster
+/// (each delivers it to its own subscribers with [`Rooms::deliver`],
+/// [`Rooms::deliver_chat`] and [`Rooms::deliver_auction`]). Called on the
+/// publisher's thread: it must only enqueue, never wait.
+pub trait RoomRelay: Send + Sync + 'static {
+    /// An auction event frame (with its seq), published to the auction's
+    /// room and, when it has one, its show's.
+    fn auction_frame(&self, auction_id: AuctionId, show_id: Option<ShowId>, frame: &Frame);
+    /// Any other events-lane frame.
+    fn room_frame(&self, room: RoomKey, frame: &Frame);
+    /// A chat-lane frame.
+    fn chat_frame(&self, room: RoomKey, frame: &Bytes);
+}
+
 /// The hub of rooms; cheap to clone (shared map).
 #[derive(Clone)]
 pub struct Rooms {
@@ -160,6 +174,8 @@ pub struct Rooms {
     /// actors on other threads publish.
     rooms: Arc<DashMap<RoomKey, Lanes>>,
     capacity: usize,
+    /// The other nodes, in a cluster (set once, after start).
+    relay: Arc<OnceLock<Arc<dyn RoomRelay>>>,
 }
 
 impl fmt::Debug for Rooms {
@@ -184,7 +200,19 @@ impl Rooms {
         Self {
             rooms: Arc::new(DashMap::new()),
             capacity: capacity.max(1),
+            relay: Arc::default(),
         }
+    }
+
+    /// Sends everything published from now on to the other nodes through
+    /// `relay` as well. Only the first call takes effect; answers whether
+    /// it did.
+    pub fn set_relay(&self, relay: Arc<dyn RoomRelay>) -> bool {
+        self.relay.set(relay).is_ok()
+    }
+
+    fn relay(&self) -> Option<&dyn RoomRelay> {
+        self.relay.get().map(AsRef::as_ref)
     }
 
     fn lanes(&self, room: RoomKey) -> dashmap::mapref::one::RefMut<'_, RoomKey, Lanes> {
@@ -240,16 +268,60 @@ impl Rooms {
         self.rooms.is_empty()
     }
 
-    /// Sends `frame` to everyone on `room`'s events lane; returns how many
-    /// receivers got it. A room nobody listens to is dropped.
+    /// Sends `frame` to everyone on `room`'s events lane, on every node;
+    /// returns how many receivers here got it. A room nobody listens to is
+    /// dropped.
     pub fn publish(&self, room: RoomKey, frame: Frame) -> usize {
+        if let Some(relay) = self.relay() {
+            relay.room_frame(room, &frame);
+        }
+        self.deliver(room, frame)
+    }
+
+    /// Sends `frame` to everyone on `room`'s chat lane, on every node;
+    /// returns how many receivers here got it.
+    pub fn publish_chat(&self, room: RoomKey, frame: Bytes) -> usize {
+        if let Some(relay) = self.relay() {
+            relay.chat_frame(room, &frame);
+        }
+        self.deliver_chat(room, frame)
+    }
+
+    /// Sends an auction event frame to the auction's room and its show's,
+    /// on every node; returns how many receivers here got it.
+    pub fn publish_auction(
+        &self,
+        auction_id: AuctionId,
+        show_id: Option<ShowId>,
+        frame: Frame,
+    ) -> usize {
+        if let Some(relay) = self.relay() {
+            relay.auction_frame(auction_id, show_id, &frame);
+        }
+        self.deliver_auction(auction_id, show_id, frame)
+    }
+
+    /// [`Rooms::publish`] on this node alone (what a relay delivers).
+    pub fn deliver(&self, room: RoomKey, frame: Frame) -> usize {
         self.send(room, frame, |lanes| &lanes.events)
     }
 
-    /// Sends `frame` to everyone on `room`'s chat lane; returns how many
-    /// receivers got it.
-    pub fn publish_chat(&self, room: RoomKey, frame: Bytes) -> usize {
+    /// [`Rooms::publish_chat`] on this node alone.
+    pub fn deliver_chat(&self, room: RoomKey, frame: Bytes) -> usize {
         self.send(room, frame, |lanes| &lanes.chat)
+    }
+
+    /// [`Rooms::publish_auction`] on this node alone.
+    pub fn deliver_auction(
+        &self,
+        auction_id: AuctionId,
+        show_id: Option<ShowId>,
+        frame: Frame,
+    ) -> usize {
+        let in_show = show_id.map_or(0, |show_id| {
+            self.deliver(RoomKey::Show(show_id), frame.clone())
+        });
+        in_show + self.deliver(RoomKey::Auction(auction_id), frame)
     }
 
     fn send<T>(&self, room: RoomKey, frame: T, lane: fn(&Lanes) -> &broadcast::Sender<T>) -> usize {

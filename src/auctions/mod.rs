@@ -173,10 +173,19 @@ impl From<AuctionError> for Error {
                 message: rejection.to_string().into(),
                 details: details_map(rejection.details()),
             },
-            AuctionError::Unavailable => Error::refused(
+            AuctionError::Unavailable | AuctionError::Moved => Error::refused(
                 Code::Unavailable,
                 "the auction is being recovered; retry shortly",
             ),
+            AuctionError::Remote {
+                code,
+                message,
+                details,
+            } => Error::Refused {
+                code,
+                message: message.into(),
+                details: details_map(details),
+            },
             AuctionError::Journal(JournalError::Unavailable(cause)) => {
                 tracing::warn!(%cause, "auction journal unavailable");
                 Error::code_only(Code::Unavailable)

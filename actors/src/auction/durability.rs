@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use super::AuctionActor;
 use super::observer::{AuctionFact, Before, facts_of};
 use crate::AuctionError;
-use crate::ports::{JournalEntry, JournalError};
-use crate::rooms::{Frame, RoomKey};
+use crate::ports::{Fence, JournalEntry, JournalError};
+use crate::rooms::Frame;
 use crate::rules::{AuctionState, AuctionStatus, Event, EventKind, Rejection, apply, close};
 use crate::view::{AuctionView, event_frame};
 
@@ -72,9 +72,7 @@ impl AuctionActor {
     /// Ends the auction if it is live and its deadline has passed; answers
     /// whether it did.
     pub(super) fn close_if_due(&mut self, ctx: &mut Context<Self>) -> Result<bool, AuctionError> {
-        if self.failed {
-            return Err(AuctionError::Unavailable);
-        }
+        self.serving(ctx)?;
         let closing = close(&self.state, self.now());
         let closed = !closing.is_empty();
         if closed {
@@ -110,7 +108,9 @@ impl AuctionActor {
                 EventKind::Paused { .. } | EventKind::Ended { .. } | EventKind::Cancelled
             );
             self.events_since_snapshot += 1;
-            entries.push(JournalEntry::without_view(event, &self.state));
+            let mut entry = JournalEntry::without_view(event, &self.state);
+            entry.fence = self.fence;
+            entries.push(entry);
         }
         for (seq, fact) in facts {
             self.pending.push_back(Pending::Fact { seq, fact });
@@ -167,7 +167,7 @@ impl AuctionActor {
         ctx: &mut Context<Self>,
     ) {
         if let Err(error) = result {
-            self.fail(error, ctx);
+            self.fail_append(error, ctx);
             return;
         }
         if let Some(batch) = self.inflight.iter_mut().find(|b| b.last_seq == last_seq) {
@@ -205,12 +205,7 @@ impl AuctionActor {
         let id = self.state.config.id;
         let show = self.state.config.show_id;
         for frame in frames {
-            if let Some(show_id) = show {
-                self.deps
-                    .rooms
-                    .publish(RoomKey::Show(show_id), frame.clone());
-            }
-            self.deps.rooms.publish(RoomKey::Auction(id), frame);
+            self.deps.rooms.publish_auction(id, show, frame);
         }
         if let Some(observer) = &self.deps.observer {
             for fact in facts {
@@ -227,13 +222,48 @@ impl AuctionActor {
         }
     }
 
+    /// Whether this actor may still answer: not after a failed append, nor
+    /// once its shard is leased to another node (it stops then, and the
+    /// engine asks the owner).
+    pub(super) fn serving(&mut self, ctx: &mut Context<Self>) -> Result<(), AuctionError> {
+        if self.failed {
+            return Err(AuctionError::Unavailable);
+        }
+        if let (Some(fence), Some(placement)) = (self.fence, &self.deps.placement)
+            && !placement.holds(fence)
+        {
+            tracing::info!(auction_id = %self.state.config.id, shard = fence.shard, "the shard moved; the auction actor stops");
+            self.fail(AuctionError::Moved, ctx);
+            return Err(AuctionError::Moved);
+        }
+        Ok(())
+    }
+
     /// An append failed: nothing waiting is acknowledged or published.
-    fn fail(&mut self, error: JournalError, ctx: &mut Context<Self>) {
-        tracing::error!(auction_id = %self.state.config.id, %error, "journal append failed; restarting the auction from the journal");
+    fn fail_append(&mut self, error: JournalError, ctx: &mut Context<Self>) {
+        let error = match error {
+            JournalError::Fenced { shard, epoch } => {
+                tracing::warn!(auction_id = %self.state.config.id, shard, epoch, "fenced: another node took the shard over; nothing of the batch is durable");
+                if let Some(placement) = &self.deps.placement {
+                    placement.fenced(Fence { shard, epoch });
+                }
+                AuctionError::Moved
+            }
+            error => {
+                tracing::error!(auction_id = %self.state.config.id, %error, "journal append failed; restarting the auction from the journal");
+                AuctionError::Journal(error)
+            }
+        };
+        self.fail(error, ctx);
+    }
+
+    /// Fails every waiting reply with `error` and stops: nothing waiting is
+    /// acknowledged or published.
+    fn fail(&mut self, error: AuctionError, ctx: &mut Context<Self>) {
         self.failed = true;
         for item in self.pending.drain(..) {
             if let Pending::Reply { send, .. } = item {
-                send(Err(AuctionError::Journal(error.clone())));
+                send(Err(error.clone()));
             }
         }
         ctx.stop();

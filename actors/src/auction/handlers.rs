@@ -140,7 +140,10 @@ impl Handler<Execute> for AuctionActor {
 impl Handler<GetPreBid> for AuctionActor {
     type Result = Answer<Option<PreBidOutcome>>;
 
-    fn handle(&mut self, msg: GetPreBid, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, msg: GetPreBid, ctx: &mut Self::Context) -> Self::Result {
+        if let Err(error) = self.serving(ctx) {
+            return self.respond(Err(error));
+        }
         let outcome = self
             .state
             .pre_bid_of(msg.bidder_id)
@@ -166,7 +169,10 @@ impl Handler<Tick> for AuctionActor {
 impl Handler<GetView> for AuctionActor {
     type Result = Answer<AuctionView>;
 
-    fn handle(&mut self, _: GetView, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _: GetView, ctx: &mut Self::Context) -> Self::Result {
+        if let Err(error) = self.serving(ctx) {
+            return self.respond(Err(error));
+        }
         let view = AuctionView::of(&self.state, self.now());
         self.respond(Ok(view))
     }
@@ -175,7 +181,10 @@ impl Handler<GetView> for AuctionActor {
 impl Handler<GetSnapshotFrame> for AuctionActor {
     type Result = Answer<Frame>;
 
-    fn handle(&mut self, _: GetSnapshotFrame, _: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, _: GetSnapshotFrame, ctx: &mut Self::Context) -> Self::Result {
+        if let Err(error) = self.serving(ctx) {
+            return self.respond(Err(error));
+        }
         let bytes = snapshot_frame(&self.state, self.now());
         self.respond(Ok(Frame::new(Some(self.state.seq), bytes)))
     }

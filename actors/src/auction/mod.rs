@@ -25,7 +25,7 @@ use actix::prelude::*;
 
 use crate::index::Index;
 use crate::journal_writer::JournalWriter;
-use crate::ports::{Clock, JournalStore};
+use crate::ports::{Clock, Fence, JournalStore, Placement};
 use crate::rooms::Rooms;
 use crate::rules::AuctionState;
 
@@ -77,6 +77,8 @@ pub struct AuctionDeps {
     pub settings: AuctionSettings,
     /// Told who was outbid and whose pre-bids entered, once durable.
     pub observer: Option<Arc<dyn AuctionObserver>>,
+    /// Which auctions this node serves, in a cluster (none: all of them).
+    pub placement: Option<Arc<dyn Placement>>,
 }
 
 /// One auction, live in memory. See the module documentation.
@@ -99,13 +101,17 @@ pub struct AuctionActor {
     eviction_scheduled: bool,
     /// Set once an append failed: the actor answers nothing more.
     failed: bool,
+    /// The shard lease it was spawned under, in a cluster.
+    fence: Option<Fence>,
 }
 
 impl AuctionActor {
-    /// An actor for `state`, which must be durable (loaded from the journal).
+    /// An actor for `state`, which must be durable (loaded from the journal),
+    /// served under `fence` in a cluster.
     #[must_use]
-    pub fn new(state: AuctionState, deps: AuctionDeps) -> Self {
+    pub fn new(state: AuctionState, deps: AuctionDeps, fence: Option<Fence>) -> Self {
         Self {
+            fence,
             durable_seq: state.seq,
             state,
             deps,

@@ -5,6 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::Fence;
 use crate::domain::{AuctionId, Currency, ProductId, ShowId, UserId};
 use crate::rules::{AuctionState, EndReason, Event, EventKind, apply};
 use crate::view::AuctionView;
@@ -31,6 +32,15 @@ pub enum JournalError {
     /// The backend failed (connection, timeout, ...); the batch is not durable.
     #[error("the journal is unavailable: {0}")]
     Unavailable(String),
+    /// The batch was written under a shard lease this node no longer holds
+    /// (another node took the shard over); nothing of it is durable.
+    #[error("shard {shard} is no longer leased to this node under epoch {epoch}")]
+    Fenced {
+        /// The shard.
+        shard: u32,
+        /// The epoch the writer held.
+        epoch: u64,
+    },
 }
 
 /// What the outbox row of an ending says: consumed idempotently (one order
@@ -77,6 +87,9 @@ pub struct JournalEntry {
     /// view of each auction in a batch, so earlier ones would be built for
     /// nothing.
     pub view: Option<AuctionView>,
+    /// The shard lease the entry is written under, in a cluster: the store
+    /// commits it only while the lease is still this node's, at this epoch.
+    pub fence: Option<Fence>,
 }
 
 impl JournalEntry {
@@ -120,6 +133,7 @@ impl JournalEntry {
             view: None,
             event,
             settlement,
+            fence: None,
         }
     }
 }

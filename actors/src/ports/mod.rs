@@ -4,7 +4,9 @@
 mod clock;
 mod journal;
 mod memory;
+mod placement;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use journal::{JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot};
 pub use memory::InMemoryJournal;
+pub use placement::{Fence, Placement};

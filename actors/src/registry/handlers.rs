@@ -8,7 +8,7 @@ use super::{AuctionRegistry, Waiter};
 use crate::AuctionError;
 use crate::auction::AuctionActor;
 use crate::domain::AuctionId;
-use crate::ports::{JournalEntry, JournalError};
+use crate::ports::{Fence, JournalEntry, JournalError};
 use crate::rules::{AuctionState, Rejection, create};
 
 type Answer<T> = ResponseFuture<Result<T, AuctionError>>;
@@ -22,11 +22,12 @@ impl AuctionRegistry {
     ) {
         let answer = match result {
             // Another path may have spawned it meanwhile.
-            Ok(Some(state)) => Ok(self
-                .deps
-                .index
-                .get(auction_id)
-                .unwrap_or_else(|| self.spawn_actor(state))),
+            Ok(Some(state)) => match self.deps.index.get(auction_id) {
+                Some(addr) => Ok(addr),
+                None => self
+                    .fence(auction_id)
+                    .map(|fence| self.spawn_actor(state, fence)),
+            },
             Ok(None) => Err(AuctionError::Rejected(Rejection::NotFound)),
             Err(error) => {
                 tracing::error!(%auction_id, %error, "loading the auction failed");
@@ -41,6 +42,12 @@ impl AuctionRegistry {
     /// Starts loading `auction_id` unless it is loading already; `waiter`
     /// (if any) is answered when the load ends.
     fn load(&mut self, auction_id: AuctionId, waiter: Option<Waiter>, ctx: &mut Context<Self>) {
+        if let Err(moved) = self.fence(auction_id) {
+            if let Some(waiter) = waiter {
+                let _ = waiter.send(Err(moved));
+            }
+            return;
+        }
         let waiters = self.loading.entry(auction_id).or_default();
         let first = waiters.is_empty();
         if let Some(waiter) = waiter {
@@ -79,6 +86,7 @@ impl AuctionRegistry {
                 for auction_id in open {
                     if act.deps.index.get(auction_id).is_none()
                         && !act.loading.contains_key(&auction_id)
+                        && act.fence(auction_id).is_ok()
                     {
                         tracing::info!(%auction_id, "recovery sweep: bringing the auction back");
                         act.load(auction_id, None, ctx);
@@ -107,21 +115,32 @@ impl Handler<CreateAuction> for AuctionRegistry {
     type Result = ResponseActFuture<Self, Result<actix::Addr<AuctionActor>, AuctionError>>;
 
     fn handle(&mut self, msg: CreateAuction, _: &mut Self::Context) -> Self::Result {
+        let fence = self.fence(msg.config.id);
         let created = create(msg.config, self.deps.clock.now());
         let journal = self.deps.journal.clone();
         Box::pin(
             async move {
+                let fence = fence?;
                 let event = created?;
                 let state = AuctionState::replay([&event]).ok_or(AuctionError::Unavailable)?;
+                let mut entry = JournalEntry::new(event, &state);
+                entry.fence = fence;
                 journal
-                    .submit(vec![JournalEntry::new(event, &state)])
-                    .await?;
-                Ok(state)
+                    .submit(vec![entry])
+                    .await
+                    .map_err(|error| match error {
+                        JournalError::Fenced { .. } => AuctionError::Moved,
+                        error => AuctionError::Journal(error),
+                    })?;
+                Ok((state, fence))
             }
             .into_actor(self)
-            .map(|result: Result<AuctionState, AuctionError>, act, _| {
-                result.map(|state| act.spawn_actor(state))
-            }),
+            .map(
+                |result: Result<(AuctionState, Option<Fence>), AuctionError>, act, _| {
+                    // Committed under `fence`: served under it, until it is lost.
+                    result.map(|(state, fence)| act.spawn_actor(state, fence))
+                },
+            ),
         )
     }
 }
@@ -139,6 +158,8 @@ impl Handler<ResumeOpenAuctions> for AuctionRegistry {
                 for auction_id in open {
                     match me.send(Resolve { auction_id }).await {
                         Ok(Ok(_)) => spawned += 1,
+                        // Another node of the cluster serves it.
+                        Ok(Err(AuctionError::Moved)) => {}
                         Ok(Err(error)) => {
                             tracing::warn!(%auction_id, %error, "an open auction did not resume");
                         }

@@ -24,6 +24,7 @@ pub use crate::auction::AuctionIndex;
 use crate::AuctionError;
 use crate::auction::{AuctionActor, AuctionDeps};
 use crate::domain::AuctionId;
+use crate::ports::Fence;
 use crate::rules::AuctionState;
 
 type Waiter = oneshot::Sender<Result<Addr<AuctionActor>, AuctionError>>;
@@ -55,17 +56,30 @@ impl AuctionRegistry {
         }
     }
 
-    /// Starts an actor for durable `state` on the next arbiter and indexes it.
-    fn spawn_actor(&mut self, state: AuctionState) -> Addr<AuctionActor> {
+    /// The fence this node serves `auction_id` under: `Ok(None)` on a
+    /// single node, `Moved` when another node owns the auction.
+    fn fence(&self, auction_id: AuctionId) -> Result<Option<Fence>, AuctionError> {
+        match &self.deps.placement {
+            None => Ok(None),
+            Some(placement) => placement
+                .fence(auction_id)
+                .map(Some)
+                .ok_or(AuctionError::Moved),
+        }
+    }
+
+    /// Starts an actor for durable `state`, served under `fence`, on the
+    /// next arbiter and indexes it.
+    fn spawn_actor(&mut self, state: AuctionState, fence: Option<Fence>) -> Addr<AuctionActor> {
         let auction_id = state.config.id;
         let deps = self.deps.clone();
         let addr = if self.arbiters.is_empty() {
-            AuctionActor::new(state, deps).start()
+            AuctionActor::new(state, deps, fence).start()
         } else {
             let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
             self.next_arbiter = self.next_arbiter.wrapping_add(1);
             AuctionActor::start_in_arbiter(&arbiter.handle(), move |_| {
-                AuctionActor::new(state, deps)
+                AuctionActor::new(state, deps, fence)
             })
         };
         self.deps.index.insert(auction_id, addr.clone());
