@@ -219,6 +219,25 @@ pub struct Config {
     /// `BLYTZ_OUTBID_COALESCE_SECS`: at most one outbid notice per lot and
     /// user in this time.
     pub outbid_coalesce_secs: u64,
+    /// `BLYTZ_CLUSTER`: `on` runs this node as one of several on a shared
+    /// PostgreSQL and Redis (see `docs/cluster.md`); `off` (the default) is
+    /// a single node.
+    pub cluster: Option<String>,
+    /// `BLYTZ_NODE_ID`: this node's name in the cluster (default: generated
+    /// at start and logged).
+    pub node_id: Option<String>,
+    /// `BLYTZ_ADVERTISE_URL`: the base URL other nodes reach this node's
+    /// HTTP port at (default `http://` and `BLYTZ_BIND`).
+    pub advertise_url: Option<String>,
+    /// `BLYTZ_CLUSTER_SHARDS`: how many shards auctions hash into; the same
+    /// on every node, fixed when the cluster first starts.
+    pub cluster_shards: u32,
+    /// `BLYTZ_LEASE_MS`: how long a shard lease lasts without renewal (a dead
+    /// node's auctions are taken over after about this long).
+    pub lease_ms: u64,
+    /// `BLYTZ_LEASE_RENEW_MS`: how often a node renews its leases and
+    /// heartbeat.
+    pub lease_renew_ms: u64,
 }
 
 impl Default for Config {
@@ -300,6 +319,12 @@ impl Default for Config {
             notify_retry_max_secs: 30 * 60,
             notify_max_attempts: 12,
             outbid_coalesce_secs: 60,
+            cluster: None,
+            node_id: None,
+            advertise_url: None,
+            cluster_shards: 64,
+            lease_ms: 2_000,
+            lease_renew_ms: 400,
         }
     }
 }

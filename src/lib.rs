@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod auctions;
 pub mod audience;
 pub mod catalog;
+pub mod cluster;
 pub mod commerce;
 pub mod config;
 pub mod db;

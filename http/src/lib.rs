@@ -7,6 +7,7 @@ pub mod cli;
 pub mod command;
 pub mod error;
 pub mod extract;
+pub mod lifecycle;
 pub mod limits;
 pub mod metrics;
 pub mod middleware;

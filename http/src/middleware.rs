@@ -29,6 +29,8 @@ pub fn is_unlimited(path: &str) -> bool {
         || path.starts_with("/assets/")
         // Signed by the provider and bursty (LiveKit participant events).
         || path.starts_with("/api/v1/webhooks/")
+        // Calls between the nodes of a cluster, counted where they came in.
+        || path.starts_with(blytz::cluster::INTERNAL_PREFIX)
 }
 
 /// Adds `x-request-id` to every response, and replaces the body of every 500

@@ -1,6 +1,6 @@
 //! Building and running the server: `Application::build(config)` binds the
 //! listener (port 0 picks a free port, for tests), `run_until_stopped` serves
-//! until SIGINT/SIGTERM or [`Application::handle`]'s stop.
+//! until SIGINT/SIGTERM (see [`crate::lifecycle`]) or [`Application::handle`]'s stop.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -14,13 +14,15 @@ use anyhow::Context;
 use blytz::accounts::{Accounts, TokenIssuer};
 use blytz::auctions::{Auctions, SqlJournal};
 use blytz::catalog::{Catalog, MediaStore};
+use blytz::cluster::{ClusterSettings, Duty, Forwarder, Leases, Relay};
 use blytz::commerce::Commerce;
 use blytz::redis_store::Redis;
 use blytz::shows::{Shows, SqlChatStore};
 use blytz::{Config, Db, Error};
 use blytz_actors::chat::{ChatHub, ChatSettings};
+use blytz_actors::ports::Placement;
 use blytz_actors::ports::SystemClock;
-use blytz_actors::{Engine, EngineSettings};
+use blytz_actors::{Engine, EngineHooks, EngineSettings};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
 use utoipa_scalar::{Scalar, Servable};
@@ -76,12 +78,42 @@ impl Application {
         )
         .await?;
         let (observer, facts) = blytz::notify::facts_channel();
-        let engine = Engine::start_observed(
-            Arc::new(SqlJournal::new(db.clone(), redis.clone())),
+        let cluster = match ClusterSettings::from_config(&config)? {
+            Some(settings) => {
+                let Db::Postgres(pool) = &db else {
+                    anyhow::bail!("BLYTZ_CLUSTER=on needs DATABASE_URL=postgres://...");
+                };
+                Some(Leases::join(settings, pool.clone()).await?)
+            }
+            None => None,
+        };
+        let mut journal = SqlJournal::new(db.clone(), redis.clone());
+        let mut hooks = EngineHooks {
+            observer: Some(observer),
+            ..EngineHooks::default()
+        };
+        if let Some(leases) = &cluster {
+            journal = journal.fenced_for(leases.node_id());
+            hooks.placement = Some(Arc::clone(leases) as Arc<dyn Placement>);
+            hooks.remote = Some(Arc::new(Forwarder::new(Arc::clone(leases))?));
+        }
+        let engine = Engine::start_with(
+            Arc::new(journal),
             Arc::new(SystemClock),
             EngineSettings::default(),
-            Some(observer),
+            hooks,
         );
+        if let Some(leases) = &cluster {
+            let relay = Relay::start(
+                &leases.settings().redis_url,
+                leases.relay_channel(),
+                leases.node_id(),
+                engine.clone(),
+            )
+            .await?;
+            engine.rooms().set_relay(relay);
+            actix_web::rt::spawn(Arc::clone(leases).run(engine.clone()));
+        }
         let resumed = engine
             .resume_open_auctions()
             .await
@@ -89,6 +121,7 @@ impl Application {
         if resumed > 0 {
             tracing::info!(resumed, "open auctions resumed from the journal");
         }
+        let duty = Duty::new(cluster.clone());
         let catalog = Catalog::new(db.clone(), MediaStore::from_config(&config)?);
         let auctions = Auctions::new(engine, db.clone(), catalog.clone());
         let chat_store = SqlChatStore::open(db.clone()).await?;
@@ -123,13 +156,12 @@ impl Application {
         actix_web::rt::spawn(
             commerce
                 .clone()
-                .consume_outbox_every(Duration::from_millis(config.outbox_poll_ms)),
+                .consume_outbox_every(Duration::from_millis(config.outbox_poll_ms), duty.clone()),
         );
-        actix_web::rt::spawn(
-            commerce
-                .clone()
-                .sweep_reservations_every(Duration::from_secs(config.reservation_sweep_secs)),
-        );
+        actix_web::rt::spawn(commerce.clone().sweep_reservations_every(
+            Duration::from_secs(config.reservation_sweep_secs),
+            duty.clone(),
+        ));
         let lots = blytz::shows::lots::Lots::new(
             db.clone(),
             catalog.clone(),
@@ -138,7 +170,7 @@ impl Application {
             auctions.engine().rooms().clone(),
         );
         let shows = shows.with_lots(lots.clone());
-        actix_web::rt::spawn(lots.clone().run_due_every(LOTS_TICK));
+        actix_web::rt::spawn(lots.clone().run_due_every(LOTS_TICK, duty));
         let streaming = blytz::streaming::Streaming::from_config(&config)?;
         let limits = Arc::new(RateLimits::new(&config));
         spawn_limit_janitor(Arc::clone(&limits));
@@ -160,6 +192,8 @@ impl Application {
             limits,
             ws,
             metrics: metrics::handle()?,
+            cluster,
+            lifecycle: Arc::default(),
         };
         let port = listener
             .local_addr()
@@ -172,7 +206,9 @@ impl Application {
             // Bids and room frames are small writes that must leave at once:
             // with Nagle on, the second of two frames waits for the
             // client's delayed ACK (about 40 ms).
-            .tcp_nodelay(true);
+            .tcp_nodelay(true)
+            // SIGTERM and SIGINT stop the node in order: see `lifecycle`.
+            .disable_signals();
         if state.config.workers > 0 {
             server = server.workers(state.config.workers);
         }
@@ -202,7 +238,16 @@ impl Application {
 
     /// Serve until stopped (SIGINT, SIGTERM or the handle), then close storage.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        actix_web::rt::spawn(crate::lifecycle::stop_on_signal(
+            self.state.clone(),
+            self.server.handle(),
+        ));
         let result = self.server.await;
+        if let Some(leases) = &self.state.cluster
+            && let Err(e) = leases.leave().await
+        {
+            tracing::warn!(error = %e, "could not leave the cluster at shutdown");
+        }
         self.state.auctions.engine().stop();
         self.state.shows.chat().stop();
         if let Err(e) = self.state.catalog.flush_views().await {
@@ -257,6 +302,7 @@ pub fn create_app(
                 async move { HttpResponse::Ok().json(spec.as_ref()) }
             }),
         )
+        .configure(routes::cluster::internal)
         .service(Scalar::with_url("/api/docs", spec.as_ref().clone()))
         .configure(routes::web::configure)
         .default_service(web::to(not_found))

@@ -45,4 +45,8 @@ pub struct AppState {
     pub ws: Arc<crate::ws::budget::WsBudget>,
     /// Renders `/metrics`.
     pub metrics: PrometheusHandle,
+    /// This node's shard leases, in cluster mode.
+    pub cluster: Option<Arc<blytz::cluster::Leases>>,
+    /// Whether the node is stopping (`/ready`, WebSocket closes).
+    pub lifecycle: Arc<crate::lifecycle::Lifecycle>,
 }

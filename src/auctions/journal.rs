@@ -5,11 +5,11 @@
 //! `auction_snapshots` and, when Redis is configured, to Redis as well;
 //! recovery takes whichever is newer and replays the events after it.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use blytz_actors::domain::AuctionId;
 use blytz_actors::ports::{
-    JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot,
+    Fence, JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot,
 };
 use blytz_actors::rules::{AuctionConfig, AuctionState, BidPlaced, Event, EventKind};
 use blytz_actors::view::AuctionView;
@@ -30,13 +30,40 @@ pub const AUCTION_ENDED_TOPIC: &str = "auction.ended";
 pub struct SqlJournal {
     db: Db,
     redis: Option<Redis>,
+    /// In a cluster, this node's name: entries with a fence commit only
+    /// while their shard's lease is this node's at that epoch.
+    node_id: Option<String>,
 }
 
 impl SqlJournal {
     /// A journal over `db`, keeping snapshot copies in `redis` when given.
     pub fn new(db: Db, redis: Option<Redis>) -> Self {
-        Self { db, redis }
+        Self {
+            db,
+            redis,
+            node_id: None,
+        }
     }
+
+    /// The journal of cluster node `node_id`: every batch whose entries
+    /// carry a fence checks it in its own transaction (see
+    /// [`SqlJournal::append`]).
+    #[must_use]
+    pub fn fenced_for(mut self, node_id: &str) -> Self {
+        self.node_id = Some(node_id.to_owned());
+        self
+    }
+}
+
+/// The distinct fences of a batch, in shard order.
+fn fences_of(batch: &[JournalEntry]) -> Vec<Fence> {
+    let set: BTreeSet<(u32, u64)> = batch
+        .iter()
+        .filter_map(|entry| entry.fence.map(|f| (f.shard, f.epoch)))
+        .collect();
+    set.into_iter()
+        .map(|(shard, epoch)| Fence { shard, epoch })
+        .collect()
 }
 
 fn unavailable(e: impl std::fmt::Display) -> JournalError {
@@ -130,8 +157,52 @@ impl SqlJournal {
             .filter_map(|entry| entry.settlement.as_ref().map(|s| (entry, s)))
             .collect();
         let is_postgres = matches!(self.db, Db::Postgres(_));
+        let fences = fences_of(batch);
+        let node_id = match (&self.node_id, fences.first()) {
+            (Some(node_id), _) => node_id.as_str(),
+            (None, None) => "",
+            (None, Some(_)) => {
+                return Err(unavailable(
+                    "a fenced batch reached a journal that is not a cluster node's",
+                ));
+            }
+        };
         with_db!(&self.db, pool => {
             let mut tx = pool.begin().await.map_err(unavailable)?;
+            if !fences.is_empty() {
+                // The fence: the batch's shard leases, share-locked in shard
+                // order until the commit, must still be this node's at the
+                // epochs its actors were spawned under. A claim (which bumps
+                // the epoch) waits for this commit, and a batch after a claim
+                // finds the new epoch and rolls back.
+                let mut check = sqlx::QueryBuilder::new(
+                    "SELECT shard, epoch FROM shard_leases WHERE node_id = ",
+                );
+                check.push_bind(node_id).push(" AND shard IN (");
+                let mut shards = check.separated(", ");
+                for fence in &fences {
+                    shards.push_bind(i32::try_from(fence.shard).unwrap_or(i32::MAX));
+                }
+                check.push(") ORDER BY shard FOR SHARE");
+                let held: Vec<(i32, i64)> = check
+                    .build_query_as()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                for fence in &fences {
+                    let still = held.iter().any(|(shard, epoch)| {
+                        i64::from(fence.shard) == i64::from(*shard)
+                            && u64::try_from(*epoch).ok() == Some(fence.epoch)
+                    });
+                    if !still {
+                        metrics::counter!("cluster_fenced_commits_total").increment(1);
+                        return Err(JournalError::Fenced {
+                            shard: fence.shard,
+                            epoch: fence.epoch,
+                        });
+                    }
+                }
+            }
             let rows: Vec<(&JournalEntry, &i64)> = batch.iter().zip(&seqs).collect();
             for chunk in rows.chunks(ROWS_PER_STATEMENT) {
                 let mut insert = sqlx::QueryBuilder::new(

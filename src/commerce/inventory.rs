@@ -282,11 +282,14 @@ impl Commerce {
     }
 
     /// Release expired reservations every `period`, forever (spawn it once).
-    pub async fn sweep_reservations_every(self, period: Duration) {
+    pub async fn sweep_reservations_every(self, period: Duration, duty: crate::cluster::Duty) {
         let mut tick = tokio::time::interval(period.max(Duration::from_millis(100)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !duty.mine() {
+                continue;
+            }
             if let Err(e) = self.release_expired(crate::time::now()).await {
                 tracing::warn!(error = %e, "could not release expired stock reservations; will retry");
             }

@@ -313,13 +313,15 @@ impl Commerce {
 
     /// Consume the outbox forever: every `poll`, or at once when nudged
     /// (spawn it once at start-up).
-    pub async fn consume_outbox_every(self, poll: Duration) {
+    pub async fn consume_outbox_every(self, poll: Duration, duty: crate::cluster::Duty) {
         let poll = poll.max(Duration::from_millis(50));
         loop {
-            if let Err(e) = self.consume_outbox().await {
-                tracing::warn!(error = %e, "could not read the outbox; will retry");
+            if duty.mine() {
+                if let Err(e) = self.consume_outbox().await {
+                    tracing::warn!(error = %e, "could not read the outbox; will retry");
+                }
+                self.run_money_steps().await;
             }
-            self.run_money_steps().await;
             tokio::select! {
                 () = tokio::time::sleep(poll) => {}
                 () = self.nudge.notified() => {}

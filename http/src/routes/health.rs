@@ -37,7 +37,8 @@ async fn health() -> HttpResponse {
     })
 }
 
-/// Readiness: the database (and Redis, when configured) answer.
+/// Readiness: the node is not stopping, and the database (and Redis, when
+/// configured) answer.
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health))
@@ -46,6 +47,11 @@ async fn health() -> HttpResponse {
 async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let mut checks = serde_json::Map::new();
     let mut ok = true;
+    // A stopping node takes nothing new (see `lifecycle`).
+    if state.lifecycle.draining() {
+        checks.insert("node".into(), json!("stopping"));
+        ok = false;
+    }
     // A probe answers within this even when the pool waits for a connection.
     let ping = tokio::time::timeout(READY_DB_TIMEOUT, state.db.ping()).await;
     match ping {

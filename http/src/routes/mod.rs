@@ -7,6 +7,7 @@ pub mod auth;
 pub mod bundles;
 pub mod cart;
 pub mod categories;
+pub mod cluster;
 pub mod health;
 pub mod inventory;
 pub mod livekit;
@@ -68,6 +69,7 @@ pub fn api_v1(cfg: &mut ServiceConfig) {
         .service(
             utoipa_actix_web::scope("/second-chance-offers").configure(bundles::configure_offers),
         );
+    cfg.configure(cluster::configure);
     cfg.service(utoipa_actix_web::scope("/giveaways").configure(lots::configure_giveaways))
         .service(utoipa_actix_web::scope("/flash-sales").configure(lots::configure_flash_sales));
 }

@@ -61,7 +61,12 @@ pub async fn connect(
         .map_err(|e| ApiError::from(Error::validation("upgrade", "websocket", e.to_string())))?;
     let stream = stream.max_frame_size(MAX_FRAME_BYTES);
     let (out, commands) = mpsc::channel(OUT_QUEUE);
-    writer::spawn(session, commands, state.auctions.engine().clone());
+    writer::spawn(
+        session,
+        commands,
+        state.auctions.engine().clone(),
+        state.lifecycle.sockets_closing(),
+    );
     let state = state.get_ref().clone();
     session::WsSession::create(move |ctx| {
         ctx.add_stream(stream);

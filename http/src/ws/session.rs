@@ -502,7 +502,12 @@ async fn room_snapshot(
     match room {
         RoomKey::Auction(auction) => {
             if engine.index().get(auction).is_none() {
-                state.ws.lookup(engine.auction(auction)).await?;
+                if engine.serves(auction) {
+                    state.ws.lookup(engine.auction(auction)).await?;
+                } else {
+                    // Served by another node of the cluster: ask it.
+                    state.ws.lookup(engine.view(auction)).await?;
+                }
             }
             let lanes = engine.rooms().join(room);
             let view = state.auctions.view(auction).await?;

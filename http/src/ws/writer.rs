@@ -17,7 +17,7 @@ use blytz_actors::Engine;
 use blytz_actors::rooms::{Frame, RoomGuard, RoomKey, Subscription};
 use bytes::Bytes;
 use bytestring::ByteString;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::StreamExt;
 use tokio_stream::StreamMap;
 use tokio_stream::wrappers::BroadcastStream;
@@ -62,9 +62,16 @@ pub enum Outgoing {
     Close(Option<CloseReason>),
 }
 
-/// Spawn the writer of `session`; it ends when `commands` closes or the client goes.
-pub fn spawn(session: Session, commands: mpsc::Receiver<Outgoing>, engine: Engine) {
-    actix_web::rt::spawn(run(session, commands, engine));
+/// Spawn the writer of `session`; it ends when `commands` closes or the
+/// client goes, and closes the socket with code 1012 (restart) once
+/// `closing` turns true (the node is stopping).
+pub fn spawn(
+    session: Session,
+    commands: mpsc::Receiver<Outgoing>,
+    engine: Engine,
+    closing: watch::Receiver<bool>,
+) {
+    actix_web::rt::spawn(run(session, commands, engine, closing));
 }
 
 struct Lag {
@@ -79,7 +86,12 @@ async fn send(session: &mut Session, text: ByteString) -> bool {
     )
 }
 
-async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engine: Engine) {
+async fn run(
+    mut session: Session,
+    mut commands: mpsc::Receiver<Outgoing>,
+    engine: Engine,
+    mut closing: watch::Receiver<bool>,
+) {
     // Declared before the streams, so dropped after them on every way out:
     // a room's guard must see its receivers gone to drop an idle room.
     let mut guards: HashMap<RoomKey, RoomGuard> = HashMap::new();
@@ -123,6 +135,12 @@ async fn run(mut session: Session, mut commands: mpsc::Receiver<Outgoing>, engin
                 if !ok {
                     return;
                 }
+            }
+            Ok(_) = closing.wait_for(|closing| *closing) => {
+                break Some(CloseReason {
+                    code: CloseCode::Restart,
+                    description: Some("the server is restarting: reconnect".into()),
+                });
             }
             Some((room, item)) = rooms.next(), if !rooms.is_empty() => {
                 let frame = match item {

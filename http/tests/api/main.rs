@@ -9,6 +9,7 @@ mod auctions;
 mod auth;
 mod binary;
 mod catalog;
+mod cluster;
 mod commerce;
 mod commerce_helpers;
 mod crash;

@@ -22,7 +22,12 @@ pub struct WsClient {
 
 impl WsClient {
     pub async fn connect(app: &TestApp, token: Option<&str>) -> Self {
-        let base = app.address.replacen("http://", "ws://", 1);
+        Self::connect_to(&app.address, token).await
+    }
+
+    /// Connects to the server at `address` (`http://host:port`).
+    pub async fn connect_to(address: &str, token: Option<&str>) -> Self {
+        let base = address.replacen("http://", "ws://", 1);
         let url = match token {
             Some(token) => format!("{base}/ws?token={token}"),
             None => format!("{base}/ws"),

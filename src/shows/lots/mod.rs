@@ -211,12 +211,14 @@ impl Lots {
     }
 
     /// [`Lots::run_due`] every `period`, forever (spawn it once).
-    pub async fn run_due_every(self, period: Duration) {
+    pub async fn run_due_every(self, period: Duration, duty: crate::cluster::Duty) {
         let mut tick = tokio::time::interval(period.max(Duration::from_millis(50)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            self.run_due().await;
+            if duty.mine() {
+                self.run_due().await;
+            }
         }
     }
 }
