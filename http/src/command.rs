@@ -13,6 +13,7 @@ use blytz_actors::domain::AuctionId;
 use blytz_actors::rules::{Bid, Command, PreBid};
 use blytz_actors::view::Outcome;
 
+use crate::limits::{Kind, LimitKey};
 use crate::state::AppState;
 
 /// The lifecycle commands, as their REST path segments name them.
@@ -82,6 +83,10 @@ pub async fn execute(
 ) -> Result<Outcome, Error> {
     if matches!(command, Command::Bid(_) | Command::PreBid(_)) {
         state.limits.check_bid(caller.id)?;
+        state
+            .limits
+            .check_shared(Kind::Bids, LimitKey::User(caller.id))
+            .await?;
     }
     if matches!(
         command,

@@ -11,6 +11,7 @@ use actix_web::http::header;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use blytz::Error;
 use blytz::accounts::{AccessClaims, Caller, Role};
+use futures_util::future::LocalBoxFuture;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -182,19 +183,21 @@ pub struct AuthAttempt {
 
 impl FromRequest for AuthAttempt {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            (|| {
-                let state = app_state(req)?;
-                let ip = state.limits.client_ip_of(req);
-                if let Some(ip) = ip {
-                    state.limits.check_auth(ip)?;
-                }
-                Ok(Self { ip })
-            })()
-            .map_err(|e: Error| ApiError::from(e)),
-        )
+        let req = req.clone();
+        Box::pin(async move {
+            let state = app_state(&req)?;
+            let ip = state.limits.client_ip_of(&req);
+            if let Some(ip) = ip {
+                state.limits.check_auth(ip)?;
+                state
+                    .limits
+                    .check_shared(crate::limits::Kind::Auth, crate::limits::LimitKey::Ip(ip))
+                    .await?;
+            }
+            Ok(Self { ip })
+        })
     }
 }

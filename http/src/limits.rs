@@ -6,7 +6,11 @@
 //! - uploads: picture uploads per user a minute (`BLYTZ_UPLOADS_PER_MIN`).
 //!
 //! A limit of 0 turns it off. A refusal is `429 rate_limited` with `Retry-After`.
-//! Counters live in this process; with several nodes each keeps its own.
+//! Counters live in this process; in a cluster ([`RateLimits::shared_in`])
+//! each limit is also counted in Redis, by one GCRA script shared by every
+//! node, so a client spreading requests over the nodes gets the same rate
+//! as on one. Redis answering late or not at all lets the request through
+//! (the node's own count still holds).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -58,6 +62,60 @@ impl Limiter {
     }
 }
 
+/// Which limit a count is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Login and register attempts.
+    Auth,
+    /// Any request.
+    General,
+    /// Bids.
+    Bids,
+    /// Picture uploads.
+    Uploads,
+}
+
+impl Kind {
+    const fn name(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::General => "general",
+            Self::Bids => "bids",
+            Self::Uploads => "uploads",
+        }
+    }
+}
+
+/// GCRA in Redis: `KEYS[1]` the key, `ARGV[1]` the emission interval and
+/// `ARGV[2]` the burst tolerance, in milliseconds, on the server's clock.
+/// Answers 0 when the request conforms (and records it), else how many
+/// milliseconds until it would.
+const GCRA_SCRIPT: &str = r"
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+if tat < now then tat = now end
+local next_tat = tat + interval
+local wait = next_tat - tolerance - now
+if wait > 0 then return wait end
+redis.call('SET', KEYS[1], next_tat, 'PX', next_tat - now + 1)
+return 0
+";
+
+/// The longest a shared count may take before the request goes on.
+const SHARED_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// The limits' counters in Redis, shared by the nodes of a cluster.
+struct Shared {
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
+    script: redis::Script,
+    /// Per kind: (emission interval, burst tolerance) in ms; none: off.
+    quotas: [Option<(u64, u64)>; 4],
+}
+
 /// Every limit of the server.
 pub struct RateLimits {
     auth: Limiter,
@@ -65,6 +123,7 @@ pub struct RateLimits {
     bids: Limiter,
     uploads: Limiter,
     trusted_proxies: Vec<IpNet>,
+    shared: Option<Shared>,
 }
 
 impl std::fmt::Debug for RateLimits {
@@ -86,6 +145,81 @@ impl RateLimits {
             bids: Limiter::new(per_second(config.bid_rate_per_sec)),
             uploads: Limiter::new(per_minute(config.uploads_per_min)),
             trusted_proxies: config.trusted_proxies.clone(),
+            shared: None,
+        }
+    }
+
+    /// The same limits, also counted in Redis under `prefix` (a cluster's
+    /// id): see the module documentation.
+    #[must_use]
+    pub fn shared_in(
+        mut self,
+        redis: &blytz::redis_store::Redis,
+        prefix: &str,
+        config: &blytz::Config,
+    ) -> Self {
+        // GCRA with a burst of the whole quota: one request every
+        // `period / n`, up to `n` at once.
+        let quota = |n: u32, period_ms: u64| {
+            (n > 0).then(|| ((period_ms / u64::from(n)).max(1), period_ms))
+        };
+        self.shared = Some(Shared {
+            conn: redis.connection(),
+            prefix: format!("blytz:{prefix}:limits"),
+            script: redis::Script::new(GCRA_SCRIPT),
+            quotas: [
+                quota(config.auth_rate_per_min, 60_000),
+                quota(config.rate_per_min, 60_000),
+                quota(config.bid_rate_per_sec, 1_000),
+                quota(config.uploads_per_min, 60_000),
+            ],
+        });
+        self
+    }
+
+    /// Counts a request of `kind` by `key` on every node (a no-op on a
+    /// single node): call it after this node's own check passed.
+    ///
+    /// # Errors
+    /// `rate_limited` with the wait, when the cluster-wide rate is used up.
+    pub async fn check_shared(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
+        let Some(shared) = &self.shared else {
+            return Ok(());
+        };
+        let index = match kind {
+            Kind::Auth => 0,
+            Kind::General => 1,
+            Kind::Bids => 2,
+            Kind::Uploads => 3,
+        };
+        let Some((interval, tolerance)) = shared.quotas[index] else {
+            return Ok(());
+        };
+        let who = match key {
+            LimitKey::Ip(ip) => format!("ip:{ip}"),
+            LimitKey::User(user) => format!("user:{user}"),
+        };
+        let mut conn = shared.conn.clone();
+        let mut call = shared.script.prepare_invoke();
+        call.key(format!("{}:{}:{who}", shared.prefix, kind.name()))
+            .arg(interval)
+            .arg(tolerance);
+        let counted =
+            tokio::time::timeout(SHARED_TIMEOUT, call.invoke_async::<u64>(&mut conn)).await;
+        match counted {
+            Ok(Ok(0)) => Ok(()),
+            Ok(Ok(wait_ms)) => Err(Error::RateLimited {
+                retry_after_secs: wait_ms.div_ceil(1_000),
+            }),
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "a shared rate count failed; the node's own count holds");
+                metrics::counter!("rate_limit_shared_failures_total").increment(1);
+                Ok(())
+            }
+            Err(_) => {
+                metrics::counter!("rate_limit_shared_failures_total").increment(1);
+                Ok(())
+            }
         }
     }
 

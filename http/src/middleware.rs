@@ -13,7 +13,7 @@ use tracing_actix_web::RequestId;
 
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::verified_claims;
-use crate::limits::LimitKey;
+use crate::limits::{Kind, LimitKey};
 use crate::state::AppState;
 
 /// The response header carrying the request id.
@@ -90,9 +90,15 @@ pub async fn rate_limit<B: MessageBody + 'static>(
             Some(claims) => Some(LimitKey::User(claims.user_id())),
             None => state.limits.client_ip_of_service(&req).map(LimitKey::Ip),
         };
-        if let Some(Err(e)) = key.map(|key| state.limits.check_general(key)) {
-            let response = ApiError::from(e).error_response();
-            return Ok(req.into_response(response).map_into_right_body());
+        if let Some(key) = key {
+            let checked = match state.limits.check_general(key) {
+                Ok(()) => state.limits.check_shared(Kind::General, key).await,
+                refused => refused,
+            };
+            if let Err(e) = checked {
+                let response = ApiError::from(e).error_response();
+                return Ok(req.into_response(response).map_into_right_body());
+            }
         }
     }
     next.call(req)

@@ -172,7 +172,13 @@ impl Application {
         let shows = shows.with_lots(lots.clone());
         actix_web::rt::spawn(lots.clone().run_due_every(LOTS_TICK, duty));
         let streaming = blytz::streaming::Streaming::from_config(&config)?;
-        let limits = Arc::new(RateLimits::new(&config));
+        let limits = match (&cluster, &redis) {
+            (Some(leases), Some(redis)) => {
+                RateLimits::new(&config).shared_in(redis, leases.cluster_id(), &config)
+            }
+            _ => RateLimits::new(&config),
+        };
+        let limits = Arc::new(limits);
         spawn_limit_janitor(Arc::clone(&limits));
         let ws = Arc::new(crate::ws::budget::WsBudget::new(&config));
 

@@ -48,6 +48,7 @@ pub struct Leases {
     owners: RwLock<HashMap<u32, Owner>>,
     draining: std::sync::atomic::AtomicBool,
     relay_channel: String,
+    cluster_id: String,
 }
 
 /// A node as `GET /api/v1/cluster` shows it.
@@ -161,6 +162,7 @@ impl Leases {
                 .await?;
         let leases = Arc::new(Self {
             relay_channel: format!("blytz:relay:{cluster_id}"),
+            cluster_id: cluster_id.to_string(),
             settings,
             pool,
             held: RwLock::default(),
@@ -191,6 +193,13 @@ impl Leases {
     #[must_use]
     pub fn node_id(&self) -> &str {
         &self.settings.node_id
+    }
+
+    /// The cluster's own id (made by its first node): what its Redis keys
+    /// and channel are named after.
+    #[must_use]
+    pub fn cluster_id(&self) -> &str {
+        &self.cluster_id
     }
 
     /// The Redis channel this cluster's nodes relay room frames on.

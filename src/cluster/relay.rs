@@ -96,11 +96,40 @@ struct Header {
     lane: Lane,
 }
 
+/// Every auction's last seq this node delivered to its own watchers, its
+/// own frames and relayed ones alike: a relayed frame at or below it is
+/// stale (a former owner's, late).
+#[derive(Debug, Default)]
+struct Delivered(std::sync::Mutex<HashMap<AuctionId, u64>>);
+
+impl Delivered {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<AuctionId, u64>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, auction: AuctionId) -> Option<u64> {
+        self.map().get(&auction).copied()
+    }
+
+    /// Raises the auction's last seq to `seq`.
+    fn saw(&self, auction: AuctionId, seq: u64) {
+        let mut map = self.map();
+        if map.len() >= REMEMBERED && !map.contains_key(&auction) {
+            map.clear();
+        }
+        let last = map.entry(auction).or_insert(seq);
+        *last = (*last).max(seq);
+    }
+}
+
 /// This node's side of the relay: what its rooms publish goes to Redis.
 #[derive(Debug)]
 pub struct Relay {
     node_id: String,
     queue: mpsc::Sender<Bytes>,
+    delivered: Arc<Delivered>,
 }
 
 impl Relay {
@@ -122,17 +151,23 @@ impl Relay {
         let mut pubsub = client.get_async_pubsub().await?;
         pubsub.subscribe(channel).await?;
         let (queue, pending) = mpsc::channel(QUEUE);
+        let delivered = Arc::new(Delivered::default());
         tokio::spawn(publish(publisher, channel.to_owned(), pending));
         tokio::spawn(listen(
             client,
             pubsub,
             channel.to_owned(),
-            node_id.to_owned(),
-            engine,
+            Delivery {
+                node_id: node_id.to_owned(),
+                rooms: engine.rooms().clone(),
+                engine,
+                delivered: Arc::clone(&delivered),
+            },
         ));
         Ok(Arc::new(Self {
             node_id: node_id.to_owned(),
             queue,
+            delivered,
         }))
     }
 
@@ -154,6 +189,9 @@ impl Relay {
 
 impl RoomRelay for Relay {
     fn auction_frame(&self, auction_id: AuctionId, show_id: Option<ShowId>, frame: &Frame) {
+        if let Some(seq) = frame.seq {
+            self.delivered.saw(auction_id, seq);
+        }
         self.send(
             Lane::Auction {
                 auction: auction_id,
@@ -165,6 +203,9 @@ impl RoomRelay for Relay {
     }
 
     fn room_frame(&self, room: RoomKey, frame: &Frame) {
+        if let (RoomKey::Auction(auction_id), Some(seq)) = (room, frame.seq) {
+            self.delivered.saw(auction_id, seq);
+        }
         self.send(
             Lane::Events {
                 room: room.into(),
@@ -207,15 +248,8 @@ async fn listen(
     client: redis::Client,
     first: redis::aio::PubSub,
     channel: String,
-    node_id: String,
-    engine: Engine,
+    mut delivery: Delivery,
 ) {
-    let mut delivery = Delivery {
-        node_id,
-        rooms: engine.rooms().clone(),
-        engine,
-        last: HashMap::new(),
-    };
     let mut pubsub = Some(first);
     loop {
         if let Some(subscribed) = pubsub.take() {
@@ -236,12 +270,12 @@ async fn listen(
     }
 }
 
-/// The listener's state: every auction's last delivered seq.
+/// The listener's state.
 struct Delivery {
     node_id: String,
     engine: Engine,
     rooms: Rooms,
-    last: HashMap<AuctionId, u64>,
+    delivered: Arc<Delivered>,
 }
 
 impl Delivery {
@@ -263,7 +297,13 @@ impl Delivery {
                 self.rooms.deliver_chat(room.into(), bytes);
             }
             Lane::Events { room, seq } => {
-                self.rooms.deliver(room.into(), Frame::new(seq, bytes));
+                let room = RoomKey::from(room);
+                if let (RoomKey::Auction(auction), Some(seq)) = (room, seq) {
+                    // A snapshot an owner sent its watchers (on taking the
+                    // auction over): the frames before it are in it.
+                    self.delivered.saw(auction, seq);
+                }
+                self.rooms.deliver(room, Frame::new(seq, bytes));
             }
             Lane::Auction { auction, show, seq } => {
                 self.auction_frame(auction, show, Frame::new(seq, bytes))
@@ -277,7 +317,7 @@ impl Delivery {
             self.rooms.deliver_auction(auction, show, frame);
             return;
         };
-        let last = self.last.get(&auction).copied();
+        let last = self.delivered.get(auction);
         if last.is_some_and(|last| seq <= last) {
             metrics::counter!("cluster_relay_stale_total").increment(1);
             return;
@@ -294,19 +334,12 @@ impl Delivery {
                 self.rooms.deliver(RoomKey::Auction(auction), snapshot);
                 delivered = delivered.max(at);
                 if at >= seq {
-                    self.remember(auction, delivered);
+                    self.delivered.saw(auction, delivered);
                     return;
                 }
             }
         }
         self.rooms.deliver_auction(auction, show, frame);
-        self.remember(auction, delivered);
-    }
-
-    fn remember(&mut self, auction: AuctionId, seq: u64) {
-        if self.last.len() >= REMEMBERED && !self.last.contains_key(&auction) {
-            self.last.clear();
-        }
-        self.last.insert(auction, seq);
+        self.delivered.saw(auction, delivered);
     }
 }

@@ -131,6 +131,17 @@ impl Actor for AuctionActor {
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.deps.settings.mailbox_capacity);
         self.arm_timer(ctx);
+        if self.deps.placement.is_some() {
+            // In a cluster this node may have just taken the auction over:
+            // frames its former owner committed but never relayed would
+            // leave a gap at the watchers, so the room starts again from
+            // the journal's state.
+            let frame = crate::view::snapshot_frame(&self.state, self.deps.clock.now());
+            self.deps.rooms.publish(
+                crate::rooms::RoomKey::Auction(self.state.config.id),
+                crate::rooms::Frame::new(Some(self.state.seq), frame),
+            );
+        }
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {

@@ -16,6 +16,7 @@ use utoipa_actix_web::service_config::ServiceConfig;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{AuthUser, MaybeAuthUser, RequireRole, Seller};
+use crate::limits::{Kind, LimitKey};
 use crate::state::AppState;
 
 /// Bytes of other parts (and multipart framing) tolerated beside the file.
@@ -236,7 +237,14 @@ async fn upload_image(
     let max = state.catalog.media().max_bytes();
     // Refuse before reading the body: how often, who, which product, and a declared size.
     let checked = match state.limits.check_upload(actor.id) {
-        Ok(()) => state.catalog.ensure_may_add_image(actor, id).await,
+        Ok(()) => match state
+            .limits
+            .check_shared(Kind::Uploads, LimitKey::User(actor.id))
+            .await
+        {
+            Ok(()) => state.catalog.ensure_may_add_image(actor, id).await,
+            Err(e) => Err(e),
+        },
         Err(e) => Err(e),
     };
     let declared = req

@@ -23,11 +23,13 @@ const ADMIN_EMAIL: &str = "root@example.com";
 const ADMIN_PASSWORD: &str = "correct horse battery";
 
 /// The nodes of one cluster on a scratch database of their own.
-struct Cluster {
-    nodes: Vec<Option<ServerProcess>>,
+pub struct Cluster {
+    pub nodes: Vec<Option<ServerProcess>>,
     scratch: ScratchDb,
     redis_url: String,
     admin: String,
+    /// Settings every node gets on top of the cluster's own.
+    extra: Vec<(String, String)>,
 }
 
 fn settings() -> Option<(String, String)> {
@@ -42,7 +44,12 @@ fn settings() -> Option<(String, String)> {
 
 impl Cluster {
     /// `count` nodes, once every shard is leased and each node holds some.
-    async fn start(count: usize) -> Option<Self> {
+    pub async fn start(count: usize) -> Option<Self> {
+        Self::start_with(count, &[]).await
+    }
+
+    /// The same, every node with `extra` settings too.
+    pub async fn start_with(count: usize, extra: &[(&str, &str)]) -> Option<Self> {
         let Some((database, redis_url)) = settings() else {
             eprintln!(
                 "cluster tests need TEST_DATABASE_URL (PostgreSQL) and TEST_REDIS_URL: not run"
@@ -55,6 +62,10 @@ impl Cluster {
             scratch,
             redis_url,
             admin: String::new(),
+            extra: extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
         };
         for index in 0..count {
             let node = cluster.start_node(index).await;
@@ -65,10 +76,10 @@ impl Cluster {
         Some(cluster)
     }
 
-    async fn start_node(&self, index: usize) -> ServerProcess {
+    pub async fn start_node(&self, index: usize) -> ServerProcess {
         let node_id = format!("node-{index}");
         let lease = LEASE_MS.to_string();
-        let env = [
+        let mut env = vec![
             ("BLYTZ_CLUSTER", "on"),
             ("BLYTZ_NODE_ID", node_id.as_str()),
             ("REDIS_URL", self.redis_url.as_str()),
@@ -76,14 +87,15 @@ impl Cluster {
             ("BLYTZ_LEASE_RENEW_MS", "250"),
             ("BLYTZ_OUTBOX_POLL_MS", "100"),
         ];
+        env.extend(self.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         ServerProcess::start_on(tempfile::tempdir().unwrap(), None, &self.scratch.url, &env).await
     }
 
-    fn node(&self, index: usize) -> &ServerProcess {
+    pub fn node(&self, index: usize) -> &ServerProcess {
         self.nodes[index].as_ref().expect("the node runs")
     }
 
-    fn pool(&self) -> &sqlx::PgPool {
+    pub fn pool(&self) -> &sqlx::PgPool {
         match &self.scratch.db {
             Db::Postgres(pool) => pool,
             Db::Sqlite(_) => unreachable!("cluster tests run on PostgreSQL"),
@@ -135,7 +147,7 @@ impl Cluster {
     }
 
     /// Waits until `count` nodes are live and share every shard.
-    async fn wait_balanced(&self, count: usize) {
+    pub async fn wait_balanced(&self, count: usize) {
         let started = Instant::now();
         loop {
             let status = self.status().await;
@@ -157,7 +169,7 @@ impl Cluster {
     }
 
     /// The index of the node that holds `auction`'s shard now.
-    async fn owner_of(&self, auction: &str) -> usize {
+    pub async fn owner_of(&self, auction: &str) -> usize {
         let id = AuctionId::from(auction.parse::<Uuid>().unwrap());
         let shard = blytz::cluster::shard_of(id, SHARDS);
         let status = self.status().await;
@@ -184,7 +196,7 @@ impl Cluster {
 }
 
 /// A buyer registered through `node`.
-async fn buyer(node: &ServerProcess, name: &str) -> Account {
+pub async fn buyer(node: &ServerProcess, name: &str) -> Account {
     node.register(&format!("{name}@example.com"), "buyer").await
 }
 
@@ -208,7 +220,7 @@ async fn bid(
 }
 
 /// The auction as `node` answers it.
-async fn view(node: &ServerProcess, auction: &str) -> (StatusCode, Value) {
+pub async fn view(node: &ServerProcess, auction: &str) -> (StatusCode, Value) {
     let res = node.get(&format!("/api/v1/auctions/{auction}"), None).await;
     let status = res.status();
     (status, res.json().await.unwrap_or(Value::Null))
@@ -323,7 +335,7 @@ async fn a_bid_at_a_node_that_does_not_own_the_auction_is_accepted_and_every_nod
 
 /// Whether every bid in `acked` is in `auction`'s journal (placed, or a
 /// leader's raise of their maximum, which the bid list does not show).
-async fn journal_holds(cluster: &Cluster, auction: &str, acked: &Acked) -> bool {
+pub async fn journal_holds(cluster: &Cluster, auction: &str, acked: &Acked) -> bool {
     let rows: Vec<(String,)> =
         sqlx::query_as("SELECT payload::text FROM auction_events WHERE auction_id = $1")
             .bind(auction.parse::<Uuid>().unwrap())
@@ -338,13 +350,13 @@ async fn journal_holds(cluster: &Cluster, auction: &str, acked: &Acked) -> bool 
 
 /// Acknowledged bids, as their answers said.
 #[derive(Default)]
-struct Acked {
-    ids: HashSet<String>,
-    last: Option<Value>,
+pub struct Acked {
+    pub ids: HashSet<String>,
+    pub last: Option<Value>,
 }
 
 impl Acked {
-    fn record(&mut self, body: &Value) {
+    pub fn record(&mut self, body: &Value) {
         self.ids
             .insert(body["bid"]["id"].as_str().unwrap().to_owned());
         let newer = self
@@ -750,4 +762,41 @@ async fn a_commit_under_a_lost_lease_is_fenced_and_reaches_no_one() {
     assert_eq!(engine.view(auction).await, Err(AuctionError::Moved));
     assert!(!engine.serves(auction));
     engine.stop();
+}
+
+#[tokio::test]
+async fn a_bidder_spreading_bids_over_the_nodes_gets_the_rate_of_one_node() {
+    let Some(cluster) = Cluster::start_with(3, &[("BLYTZ_BID_RATE_PER_SEC", "3")]).await else {
+        return;
+    };
+    let seller = cluster
+        .node(0)
+        .register("seller@example.com", "seller")
+        .await;
+    let auction = cluster.node(0).live_auction(&seller, 60_000).await;
+    let eager = buyer(cluster.node(0), "eager").await;
+    // Twelve bids at once, four through each node: each node alone would
+    // let its four through (a burst of three, and a fourth a third of a
+    // second later at most); counted across nodes, three pass.
+    let ids: Vec<String> = (0..12).map(|turn| format!("eager-{turn}")).collect();
+    let sent = ids.iter().enumerate().map(|(turn, id)| {
+        bid(
+            cluster.node(turn % 3),
+            &eager,
+            &auction,
+            1_000 + 100 * turn as i64,
+            id,
+        )
+    });
+    let answers = futures_util::future::join_all(sent).await;
+    let limited = answers
+        .iter()
+        .filter(|(status, body)| {
+            *status == StatusCode::TOO_MANY_REQUESTS && body["error"]["code"] == "rate_limited"
+        })
+        .count();
+    assert!(
+        limited >= 8,
+        "only {limited} of 12 were limited: {answers:?}"
+    );
 }
