@@ -28,9 +28,17 @@ pub enum Command {
     Fanout(FanoutArgs),
     /// C idle WebSocket connections: server resident memory per connection.
     Connections(ConnectionsArgs),
+    /// The `bids --auctions` bidders spread over N nodes of a cluster, then
+    /// on one node; what a forwarded bid adds; how long a killed owner's
+    /// auction goes without an accepted bid.
+    Cluster(ClusterArgs),
     /// Run a server for the bench (used by the bench itself).
     #[command(hide = true)]
     Serve(ServeArgs),
+    /// Run the server binary's own command line, e.g. `admin create` (used
+    /// by the bench itself).
+    #[command(hide = true)]
+    Blytz(BlytzArgs),
 }
 
 /// Where the server is and where reports go.
@@ -131,6 +139,49 @@ pub struct ConnectionsArgs {
     pub settle: Duration,
 }
 
+/// `cluster`.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Nodes of the cluster (the bidding is then repeated on one node).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(2..=16))]
+    pub nodes: u32,
+    /// Virtual users (bidders), each with its own connection and account.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(2..=5000))]
+    pub vus: u32,
+    /// How long to bid, e.g. 15s, 500ms, 2m.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Spread the bidders over this many auctions (at least 2 bidders each).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=2500))]
+    pub auctions: u32,
+    /// The PostgreSQL server to make the cluster's fresh database on (e.g.
+    /// postgres://postgres@127.0.0.1:5432/postgres). Required.
+    #[arg(long, env = "BENCH_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// The Redis the nodes share (e.g. redis://127.0.0.1:6379). Required.
+    #[arg(long, env = "BENCH_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// HTTP worker threads of each node (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    pub workers: usize,
+    /// `BLYTZ_LEASE_MS` of every node.
+    #[arg(long, default_value_t = 2000)]
+    pub lease_ms: u64,
+    /// `BLYTZ_LEASE_RENEW_MS` of every node (at most a third of --lease-ms).
+    #[arg(long, default_value_t = 400)]
+    pub lease_renew_ms: u64,
+    /// REST bids sent to an auction's owner, and as many to a node that
+    /// forwards them, alternating.
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub forward_bids: u32,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write a latency plot (SVG) here.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+}
+
 /// The hidden `serve` subcommand.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -147,6 +198,30 @@ pub struct ServeArgs {
     /// that are down.
     #[arg(long)]
     pub dead_notifications: bool,
+    /// Join a cluster (`BLYTZ_CLUSTER=on`) as the node of this id, on the
+    /// database at --shared-database-url and the Redis at --redis-url.
+    #[arg(long, requires_all = ["shared_database_url", "redis_url"], conflicts_with = "database_url")]
+    pub node_id: Option<String>,
+    /// A migrated PostgreSQL database the nodes share, used as it is.
+    #[arg(long, requires = "node_id")]
+    pub shared_database_url: Option<String>,
+    /// The Redis the nodes share.
+    #[arg(long, requires = "node_id")]
+    pub redis_url: Option<String>,
+    /// `BLYTZ_LEASE_MS` of a node.
+    #[arg(long, default_value_t = 2000)]
+    pub lease_ms: u64,
+    /// `BLYTZ_LEASE_RENEW_MS` of a node.
+    #[arg(long, default_value_t = 400)]
+    pub lease_renew_ms: u64,
+}
+
+/// The hidden `blytz` subcommand: the server binary's arguments.
+#[derive(Debug, Args)]
+pub struct BlytzArgs {
+    /// Everything after `blytz`, e.g. `admin create --email E`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
 }
 
 /// `30s`, `500ms`, `2m`, `1.5s`, or a plain number of seconds.
@@ -199,5 +274,41 @@ mod tests {
         assert_eq!(args.duration, Duration::from_secs(5));
         assert!(Cli::try_parse_from(["blytz-bench", "bids", "--vus", "1"]).is_err());
         assert!(Cli::try_parse_from(["blytz-bench", "bids", "--duration", "soon"]).is_err());
+    }
+
+    #[test]
+    fn the_cluster_command_line_parses() {
+        let cli = Cli::try_parse_from([
+            "blytz-bench",
+            "cluster",
+            "--nodes",
+            "3",
+            "--auctions",
+            "100",
+            "--vus",
+            "200",
+            "--duration",
+            "15s",
+        ])
+        .unwrap();
+        let Command::Cluster(args) = cli.command else {
+            panic!("not cluster");
+        };
+        assert_eq!((args.nodes, args.auctions, args.vus), (3, 100, 200));
+        assert_eq!(args.duration, Duration::from_secs(15));
+        assert!(Cli::try_parse_from(["blytz-bench", "cluster", "--nodes", "1"]).is_err());
+        let cli = Cli::try_parse_from([
+            "blytz-bench",
+            "blytz",
+            "admin",
+            "create",
+            "--email",
+            "a@b.c",
+        ])
+        .unwrap();
+        let Command::Blytz(args) = cli.command else {
+            panic!("not blytz");
+        };
+        assert_eq!(args.args, ["admin", "create", "--email", "a@b.c"]);
     }
 }

@@ -102,13 +102,22 @@ impl Api {
         })
     }
 
+    /// Sign in to an existing account; answers its access token.
+    pub async fn login(&self, email: &str, password: &str) -> anyhow::Result<String> {
+        let body = self
+            .post(
+                "/api/v1/auth/login",
+                &json!({"email": email, "password": password}),
+                None,
+            )
+            .await
+            .context("signing in")?;
+        str_field(&body["access_token"], "access_token")
+    }
+
     /// Register `count` buyers, a few at a time (passwords are hashed with argon2).
     pub async fn register_buyers(&self, prefix: &str, count: u32) -> anyhow::Result<Vec<User>> {
-        stream::iter(0..count)
-            .map(|i| async move { self.register(&format!("{prefix}{i}"), "buyer").await })
-            .buffered(8)
-            .try_collect()
-            .await
+        register_buyers_over(std::slice::from_ref(self), prefix, count).await
     }
 
     /// A push subscription for each of `users` at a push service that is
@@ -158,6 +167,26 @@ impl Api {
         .await?;
         Ok(id)
     }
+}
+
+/// Register `count` buyers, buyer `i` through `apis[i % apis.len()]` (the
+/// nodes of a cluster share the sign-up work), a few at a time.
+pub async fn register_buyers_over(
+    apis: &[Api],
+    prefix: &str,
+    count: u32,
+) -> anyhow::Result<Vec<User>> {
+    if apis.is_empty() {
+        bail!("no server to register buyers at");
+    }
+    stream::iter(0..count)
+        .map(|i| async move {
+            let api = &apis[i as usize % apis.len()];
+            api.register(&format!("{prefix}{i}"), "buyer").await
+        })
+        .buffered(8)
+        .try_collect()
+        .await
 }
 
 fn str_field(value: &Value, what: &str) -> anyhow::Result<String> {

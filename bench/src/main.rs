@@ -14,6 +14,7 @@ mod bidding;
 mod chat;
 mod cli;
 mod client;
+mod cluster;
 mod plot;
 mod procfs;
 mod report;
@@ -28,10 +29,11 @@ use clap::Parser;
 use crate::cli::{Cli, Command};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    if let Command::Serve(args) = cli.command {
-        return server::serve(args);
-    }
+    let command = match Cli::parse().command {
+        Command::Serve(args) => return server::serve(args),
+        Command::Blytz(args) => return server::blytz(args),
+        command => command,
+    };
     raise_open_files_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -46,7 +48,7 @@ fn main() -> ExitCode {
     // On Ctrl-C the scenario is dropped, which stops its servers and removes their folders.
     let run = async {
         tokio::select! {
-            result = scenarios::run(cli.command) => result,
+            result = scenarios::run(command) => result,
             _ = tokio::signal::ctrl_c() => Err(anyhow::anyhow!("interrupted")),
         }
     };

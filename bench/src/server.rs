@@ -5,6 +5,9 @@
 //!
 //! The child prints `BLYTZ_BENCH_PORT <port>` once it listens, and stops
 //! gracefully when its stdin closes, so it never outlives the bench.
+//!
+//! The hidden `blytz` subcommand runs the server binary's own command line
+//! (`blytz admin create`), for a scenario that needs an admin.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -19,8 +22,9 @@ use blytz_http::Application;
 use secrecy::SecretString;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
+use tokio::time::Instant;
 
-use crate::cli::ServeArgs;
+use crate::cli::{BlytzArgs, ServeArgs};
 
 /// The line the child prints when it listens.
 const PORT_LINE: &str = "BLYTZ_BENCH_PORT ";
@@ -43,8 +47,10 @@ async fn serve_until_stdin_closes(args: ServeArgs) -> anyhow::Result<()> {
     if std::env::var_os("RUST_LOG").is_some() {
         blytz_http::telemetry::init(blytz::config::Environment::Development);
     }
+    // Bound first: a cluster node advertises its `bind` to the others.
+    let listener = TcpListener::bind(("127.0.0.1", 0)).context("binding 127.0.0.1:0")?;
     let config = Config {
-        bind: ([127, 0, 0, 1], 0).into(),
+        bind: listener.local_addr().context("reading the bound address")?,
         data_dir: args.data_dir.clone(),
         jwt_secret: Some(SecretString::from(JWT_SECRET)),
         auth_rate_per_min: 0,
@@ -74,15 +80,29 @@ async fn serve_until_stdin_closes(args: ServeArgs) -> anyhow::Result<()> {
     } else {
         config
     };
+    // A cluster node: the database the bench made (and migrated) for the
+    // cluster, and the rest as `BLYTZ_CLUSTER=on` with these variables.
+    let config = match &args.node_id {
+        Some(node_id) => Config {
+            cluster: Some("on".to_owned()),
+            node_id: Some(node_id.clone()),
+            database_url: args.shared_database_url.clone(),
+            redis_url: args.redis_url.clone(),
+            lease_ms: args.lease_ms,
+            lease_renew_ms: args.lease_renew_ms,
+            ..config
+        },
+        None => config,
+    };
     // Keeps a scratch PostgreSQL database's pool alive while serving.
-    let (db, _scratch) = match &args.database_url {
-        Some(url) => {
+    let (db, _scratch) = match (&args.shared_database_url, &args.database_url) {
+        (Some(url), _) => (Db::connect(url).await?, None),
+        (None, Some(url)) => {
             let scratch = ScratchDb::postgres(url).await?;
             (scratch.db.clone(), Some(scratch))
         }
-        None => (sqlite_in(&args.data_dir).await?, None),
+        (None, None) => (sqlite_in(&args.data_dir).await?, None),
     };
-    let listener = TcpListener::bind(config.bind).context("binding 127.0.0.1:0")?;
     let app = Application::build_with(config, db, listener).await?;
     let handle = app.handle();
     let mut stdout = std::io::stdout();
@@ -103,10 +123,90 @@ async fn serve_until_stdin_closes(args: ServeArgs) -> anyhow::Result<()> {
     app.run_until_stopped().await.context("serving")
 }
 
+/// The hidden `blytz` subcommand: the server binary's command line, as if
+/// run as `blytz <args>`, configured from the environment as it is.
+pub fn blytz(args: BlytzArgs) -> ExitCode {
+    use clap::Parser;
+    let cli = match blytz_http::cli::Cli::try_parse_from(
+        std::iter::once("blytz".to_owned()).chain(args.args),
+    ) {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    actix_rt::System::new().block_on(blytz_http::cli::run(cli))
+}
+
+/// An admin account on the database at `database_url`, made as an operator
+/// makes one: `blytz admin create --email <email>` with the password in
+/// `BLYTZ_ADMIN_PASSWORD` (this binary's hidden `blytz` subcommand).
+pub async fn create_admin(database_url: &str, email: &str, password: &str) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding this program to run `blytz admin`")?;
+    let data = tempfile::Builder::new()
+        .prefix("blytz-bench-admin-")
+        .tempdir()
+        .context("creating a temporary folder")?;
+    let status = Command::new(exe)
+        .args(["blytz", "admin", "create", "--email", email])
+        .env("BLYTZ_ADMIN_PASSWORD", password)
+        .env("DATABASE_URL", database_url)
+        .env("JWT_SECRET", JWT_SECRET)
+        .env("BLYTZ_DATA_DIR", data.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .status()
+        .await
+        .context("running `blytz admin create`")?;
+    if !status.success() {
+        bail!("`blytz admin create` exited with {status}");
+    }
+    Ok(())
+}
+
+/// How a child server joins a cluster.
+#[derive(Debug, Clone)]
+pub struct NodeSettings {
+    /// Its `BLYTZ_NODE_ID`.
+    pub node_id: String,
+    /// The cluster's database (made and migrated by the bench).
+    pub database_url: String,
+    /// The Redis the nodes share.
+    pub redis_url: String,
+    /// `BLYTZ_LEASE_MS`.
+    pub lease_ms: u64,
+    /// `BLYTZ_LEASE_RENEW_MS`.
+    pub lease_renew_ms: u64,
+}
+
 /// A port on 127.0.0.1 that nothing listens on (it was free a moment ago).
 pub fn closed_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).context("finding a free port")?;
     Ok(listener.local_addr().context("reading a free port")?.port())
+}
+
+/// `serve` in a fresh temporary folder, its stdin and stdout piped, killed
+/// if dropped.
+fn serve_command(workers: usize) -> anyhow::Result<(Command, tempfile::TempDir)> {
+    let exe = std::env::current_exe().context("finding this program to run the server")?;
+    let data = tempfile::Builder::new()
+        .prefix("blytz-bench-")
+        .tempdir()
+        .context("creating a temporary folder")?;
+    let mut command = Command::new(exe);
+    command
+        .arg("serve")
+        .arg("--data-dir")
+        .arg(data.path())
+        .arg("--workers")
+        .arg(workers.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true);
+    Ok((command, data))
 }
 
 async fn sqlite_in(dir: &Path) -> anyhow::Result<Db> {
@@ -138,28 +238,36 @@ impl ServerProcess {
         workers: usize,
         dead_notifications: bool,
     ) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("finding this program to run the server")?;
-        let data = tempfile::Builder::new()
-            .prefix("blytz-bench-")
-            .tempdir()
-            .context("creating a temporary folder")?;
-        let mut command = Command::new(exe);
-        command
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(data.path())
-            .arg("--workers")
-            .arg(workers.to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .kill_on_drop(true);
+        let (mut command, data) = serve_command(workers)?;
         if let Some(url) = database_url {
             command.arg("--database-url").arg(url);
         }
         if dead_notifications {
             command.arg("--dead-notifications");
         }
+        Self::spawn(command, data).await
+    }
+
+    /// Start a node of a cluster (`BLYTZ_CLUSTER=on`), configured as
+    /// [`Self::start`] configures a server otherwise.
+    pub async fn start_node(node: &NodeSettings, workers: usize) -> anyhow::Result<Self> {
+        let (mut command, data) = serve_command(workers)?;
+        command
+            .arg("--node-id")
+            .arg(&node.node_id)
+            .arg("--shared-database-url")
+            .arg(&node.database_url)
+            .arg("--redis-url")
+            .arg(&node.redis_url)
+            .arg("--lease-ms")
+            .arg(node.lease_ms.to_string())
+            .arg("--lease-renew-ms")
+            .arg(node.lease_renew_ms.to_string());
+        Self::spawn(command, data).await
+    }
+
+    /// Run `command` and wait for its port line.
+    async fn spawn(mut command: Command, data: tempfile::TempDir) -> anyhow::Result<Self> {
         let mut child = command.spawn().context("starting the server process")?;
         let pid = child.id().context("the server process has no id")?;
         let stdout = child.stdout.take().context("no stdout from the server")?;
@@ -182,6 +290,18 @@ impl ServerProcess {
             pid,
             _data: data,
         })
+    }
+
+    /// Kill it with SIGKILL (`kill -9`: no chance to hand anything over) and
+    /// reap it; answers when the signal was sent.
+    pub async fn kill(mut self) -> anyhow::Result<Instant> {
+        let at = Instant::now();
+        self.child.start_kill().context("killing the server")?;
+        self.child
+            .wait()
+            .await
+            .context("waiting for the killed server")?;
+        Ok(at)
     }
 
     /// Close its stdin and wait (at most 15 s) for it to stop; then kill it.

@@ -1,6 +1,7 @@
 //! The server a scenario drives: one it started, or one named by `--url`.
 
 use anyhow::{Context, bail};
+use tokio::time::Instant;
 
 use crate::cli::Common;
 use crate::server::ServerProcess;
@@ -48,16 +49,33 @@ impl Target {
         .await
         .context("starting the server under test")?;
         eprintln!("server pid {} on 127.0.0.1:{}", server.pid, server.port);
-        Ok(Self {
+        let backend = if common.database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        };
+        Ok(Self::started(server, backend))
+    }
+
+    /// A server this bench started.
+    pub fn started(server: ServerProcess, backend: &'static str) -> Self {
+        Self {
             base: format!("http://127.0.0.1:{}", server.port),
             pid: Some(server.pid),
-            backend: if common.database_url.is_some() {
-                "postgres"
-            } else {
-                "sqlite"
-            },
+            backend,
             server: Some(server),
-        })
+        }
+    }
+
+    /// Kill the server this bench started with SIGKILL; answers when the
+    /// signal was sent.
+    pub async fn kill(&mut self) -> anyhow::Result<Instant> {
+        let server = self
+            .server
+            .take()
+            .context("only a server this bench started can be killed")?;
+        self.pid = None;
+        server.kill().await
     }
 
     /// `ws://…/ws`, with `?token=` when given.

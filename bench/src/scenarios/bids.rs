@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use crate::baseline::{self, RedisBidder, RedisServer};
 use crate::bidding::{self, HttpBidder, Progress, Tally, Transport, View, WsBidder};
 use crate::cli::BidsArgs;
-use crate::client::Api;
+use crate::client::{Api, User, register_buyers_over};
 use crate::procfs::{Usage, Watch};
 use crate::report::{self, BidRun, verdict};
 use crate::target::Target;
@@ -31,18 +31,11 @@ const TARGET_P50_MS: f64 = 1.0;
 const TARGET_P99_MS: f64 = 3.0;
 const TARGET_BIDS_PER_S: f64 = 20_000.0;
 /// Auctions outlive every run.
-const AUCTION_LIFETIME: Duration = Duration::from_secs(3600);
+pub(super) const AUCTION_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// Run the scenario, print and write its reports.
 pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
-    if args.vus < 2 * args.auctions {
-        bail!(
-            "--vus {} over --auctions {}: every auction needs at least 2 bidders, \
-             or its only bidder leads and waits forever",
-            args.vus,
-            args.auctions
-        );
-    }
+    check_bidders(args.vus, args.auctions)?;
     let (scenario, transport) = match via {
         Via::WebSocket => ("bids", "ws"),
         Via::Http => ("http-bids", "http"),
@@ -149,6 +142,45 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Refuses fewer than 2 bidders an auction.
+pub(super) fn check_bidders(vus: u32, auctions: u32) -> anyhow::Result<()> {
+    if vus < 2 * auctions {
+        bail!(
+            "--vus {vus} over --auctions {auctions}: every auction needs at least 2 bidders, \
+             or its only bidder leads and waits forever"
+        );
+    }
+    Ok(())
+}
+
+/// What the bidders need on the server: a seller, their accounts, live
+/// auctions of the seller's.
+#[derive(Debug)]
+pub(super) struct Stage {
+    pub seller: User,
+    pub buyers: Vec<User>,
+    pub auctions: Vec<String>,
+}
+
+/// Register a seller and `vus` bidders, start `auctions` live auctions:
+/// bidder `i` and auction `k` through `apis[i % len]` and `apis[k % len]`
+/// (in a cluster an auction is owned by the node it was created at).
+pub(super) async fn stage(apis: &[Api], vus: u32, auctions: u32) -> anyhow::Result<Stage> {
+    let api = apis.first().context("no server to stage the bidding on")?;
+    eprintln!("registering {vus} bidders and a seller ...");
+    let seller = api.register("seller", "seller").await?;
+    let buyers = register_buyers_over(apis, "bidder", vus).await?;
+    let mut live = Vec::new();
+    for api in apis.iter().cycle().take(auctions as usize) {
+        live.push(api.live_auction(&seller, AUCTION_LIFETIME).await?);
+    }
+    Ok(Stage {
+        seller,
+        buyers,
+        auctions: live,
+    })
+}
+
 /// Register, create auctions, connect, bid. Answers the tally, the time
 /// taken and the server's use of the machine while the bidders bid.
 async fn blytz_run(
@@ -157,15 +189,11 @@ async fn blytz_run(
     via: Via,
 ) -> anyhow::Result<(Tally, Duration, Usage)> {
     let api = Api::new(target)?;
-    eprintln!("registering {} bidders and a seller ...", args.vus);
-    let seller = api.register("seller", "seller").await?;
-    let buyers = api.register_buyers("bidder", args.vus).await?;
+    let Stage {
+        buyers, auctions, ..
+    } = stage(std::slice::from_ref(&api), args.vus, args.auctions).await?;
     if args.common.dead_notifications {
         api.subscribe_push_nowhere(&buyers).await?;
-    }
-    let mut auctions = Vec::new();
-    for _ in 0..args.auctions {
-        auctions.push(api.live_auction(&seller, AUCTION_LIFETIME).await?);
     }
     // Chat starts with the bidding; its deadline is generous, the tasks are
     // stopped when the bidding ends.
@@ -205,7 +233,7 @@ async fn bid(
     args: &BidsArgs,
     via: Via,
     api: &Api,
-    buyers: &[crate::client::User],
+    buyers: &[User],
     auctions: &[String],
 ) -> anyhow::Result<(Tally, Duration)> {
     let auction_of = |i: usize| auctions[i % auctions.len()].clone();
@@ -220,19 +248,8 @@ async fn bid(
     );
     match via {
         Via::WebSocket => {
-            let vus: Vec<_> = stream::iter(buyers.iter().enumerate())
-                .map(|(i, user)| {
-                    let url = target.ws_url(Some(&user.token));
-                    let auction = auction_of(i);
-                    let me = user.id.clone();
-                    async move {
-                        let (bidder, views) = WsBidder::connect(&url, &auction).await?;
-                        anyhow::Ok((bidder, views, me))
-                    }
-                })
-                .buffered(16)
-                .try_collect()
-                .await?;
+            let vus =
+                ws_bidders(buyers, auctions, |_, user| target.ws_url(Some(&user.token))).await?;
             drive("blytz", vus, args.duration).await
         }
         Via::Http => {
@@ -278,6 +295,28 @@ async fn bid(
     }
 }
 
+/// Each bidder on its own WebSocket, at `url_of(i, user)` for bidder `i`,
+/// subscribed to its auction's room (`auctions[i % auctions.len()]`).
+pub(super) async fn ws_bidders(
+    buyers: &[User],
+    auctions: &[String],
+    url_of: impl Fn(usize, &User) -> String,
+) -> anyhow::Result<Vec<(WsBidder, watch::Receiver<View>, String)>> {
+    stream::iter(buyers.iter().enumerate())
+        .map(|(i, user)| {
+            let url = url_of(i, user);
+            let auction = auctions[i % auctions.len()].clone();
+            let me = user.id.clone();
+            async move {
+                let (bidder, views) = WsBidder::connect(&url, &auction).await?;
+                anyhow::Ok((bidder, views, me))
+            }
+        })
+        .buffered(16)
+        .try_collect()
+        .await
+}
+
 /// The same bidders against a fresh Redis with `appendfsync` = `fsync`.
 async fn baseline_run(args: &BidsArgs, fsync: &str) -> anyhow::Result<(Tally, Duration, Usage)> {
     eprintln!("starting redis-server (appendonly yes, appendfsync {fsync}) ...");
@@ -310,7 +349,7 @@ async fn baseline_run(args: &BidsArgs, fsync: &str) -> anyhow::Result<(Tally, Du
 }
 
 /// Start every virtual user at once, bid until the deadline, merge the tallies.
-async fn drive<T: Transport + 'static>(
+pub(super) async fn drive<T: Transport + 'static>(
     label: &str,
     vus: Vec<(T, watch::Receiver<View>, String)>,
     duration: Duration,

@@ -1,6 +1,7 @@
 //! The scenarios, and what they share: the progress line.
 
 mod bids;
+mod cluster;
 mod connections;
 mod fanout;
 
@@ -21,7 +22,10 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::HttpBids(args) => bids::run(args, bids::Via::Http).await,
         Command::Fanout(args) => fanout::run(args).await,
         Command::Connections(args) => connections::run(args).await,
-        Command::Serve(_) => anyhow::bail!("serve runs outside the load runtime"),
+        Command::Cluster(args) => cluster::run(args).await,
+        Command::Serve(_) | Command::Blytz(_) => {
+            anyhow::bail!("serve and blytz run outside the load runtime")
+        }
     }
 }
 
