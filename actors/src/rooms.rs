@@ -165,6 +165,19 @@ pub trait RoomRelay: Send + Sync + 'static {
     fn room_frame(&self, room: RoomKey, frame: &Frame);
     /// A chat-lane frame.
     fn chat_frame(&self, room: RoomKey, frame: &Bytes);
+    /// This node's presence in `room` (its connections, and its distinct
+    /// signed-in viewers); answers the other nodes' sums, as last heard.
+    fn presence(&self, room: RoomKey, here: Presence) -> Presence;
+}
+
+/// Who is in a room: subscribed connections and distinct signed-in users.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Presence {
+    /// Subscribed connections.
+    pub connections: u32,
+    /// Distinct signed-in users (summed over nodes in a cluster: a user
+    /// connected to two nodes counts on each).
+    pub viewers: u32,
 }
 
 /// The hub of rooms; cheap to clone (shared map).
@@ -299,6 +312,19 @@ impl Rooms {
             relay.auction_frame(auction_id, show_id, &frame);
         }
         self.deliver_auction(auction_id, show_id, frame)
+    }
+
+    /// Tells the other nodes this node's presence in `room` and answers the
+    /// whole room's (this node's alone on a single node).
+    #[must_use]
+    pub fn share_presence(&self, room: RoomKey, here: Presence) -> Presence {
+        let elsewhere = self
+            .relay()
+            .map_or_else(Presence::default, |relay| relay.presence(room, here));
+        Presence {
+            connections: here.connections.saturating_add(elsewhere.connections),
+            viewers: here.viewers.saturating_add(elsewhere.viewers),
+        }
     }
 
     /// [`Rooms::publish`] on this node alone (what a relay delivers).

@@ -15,11 +15,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use blytz_actors::Engine;
 use blytz_actors::domain::{AuctionId, ShowId, UserId};
-use blytz_actors::rooms::{Frame, RoomKey, RoomRelay, Rooms};
+use blytz_actors::rooms::{Frame, Presence, RoomKey, RoomRelay, Rooms};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -85,6 +85,68 @@ enum Lane {
         #[serde(flatten)]
         room: WireRoom,
     },
+    /// The sender's presence in a room (no frame follows).
+    Presence {
+        #[serde(flatten)]
+        room: WireRoom,
+        connections: u32,
+        viewers: u32,
+    },
+}
+
+/// How often a node repeats an unchanged, non-zero presence.
+const PRESENCE_REPEAT: Duration = Duration::from_secs(1);
+/// How long another node's presence counts without being repeated.
+const PRESENCE_FRESH: Duration = Duration::from_secs(3);
+
+/// Presence in every room: what this node last told the others, and what
+/// each other node last said.
+#[derive(Debug, Default)]
+struct Board {
+    told: HashMap<RoomKey, (Presence, Instant)>,
+    heard: HashMap<RoomKey, HashMap<String, (Presence, Instant)>>,
+}
+
+impl Board {
+    /// Whether `here` should be told now: it changed, or it is not zero
+    /// and was told a while ago.
+    fn tell(&mut self, room: RoomKey, here: Presence, now: Instant) -> bool {
+        let due = match self.told.get(&room) {
+            Some((told, at)) => {
+                *told != here || (here != Presence::default() && now - *at >= PRESENCE_REPEAT)
+            }
+            None => true,
+        };
+        if due {
+            self.told.insert(room, (here, now));
+        }
+        due
+    }
+
+    fn heard(&mut self, room: RoomKey, node: String, presence: Presence, now: Instant) {
+        self.heard
+            .entry(room)
+            .or_default()
+            .insert(node, (presence, now));
+    }
+
+    /// The other nodes' sums in `room`, forgetting the stale.
+    fn elsewhere(&mut self, room: RoomKey, now: Instant) -> Presence {
+        let Some(nodes) = self.heard.get_mut(&room) else {
+            return Presence::default();
+        };
+        nodes.retain(|_, (_, at)| now - *at < PRESENCE_FRESH);
+        let sum = nodes
+            .values()
+            .fold(Presence::default(), |sum, (p, _)| Presence {
+                connections: sum.connections.saturating_add(p.connections),
+                viewers: sum.viewers.saturating_add(p.viewers),
+            });
+        if nodes.is_empty() {
+            self.heard.remove(&room);
+        }
+        sum
+    }
 }
 
 /// The first line of a message: who sent it and where it goes. The frame's
@@ -130,6 +192,7 @@ pub struct Relay {
     node_id: String,
     queue: mpsc::Sender<Bytes>,
     delivered: Arc<Delivered>,
+    board: Arc<std::sync::Mutex<Board>>,
 }
 
 impl Relay {
@@ -152,6 +215,7 @@ impl Relay {
         pubsub.subscribe(channel).await?;
         let (queue, pending) = mpsc::channel(QUEUE);
         let delivered = Arc::new(Delivered::default());
+        let board = Arc::new(std::sync::Mutex::new(Board::default()));
         tokio::spawn(publish(publisher, channel.to_owned(), pending));
         tokio::spawn(listen(
             client,
@@ -162,12 +226,14 @@ impl Relay {
                 rooms: engine.rooms().clone(),
                 engine,
                 delivered: Arc::clone(&delivered),
+                board: Arc::clone(&board),
             },
         ));
         Ok(Arc::new(Self {
             node_id: node_id.to_owned(),
             queue,
             delivered,
+            board,
         }))
     }
 
@@ -217,6 +283,28 @@ impl RoomRelay for Relay {
 
     fn chat_frame(&self, room: RoomKey, frame: &Bytes) {
         self.send(Lane::Chat { room: room.into() }, frame);
+    }
+
+    fn presence(&self, room: RoomKey, here: Presence) -> Presence {
+        let now = Instant::now();
+        let (tell, elsewhere) = {
+            let mut board = self
+                .board
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            (board.tell(room, here, now), board.elsewhere(room, now))
+        };
+        if tell {
+            self.send(
+                Lane::Presence {
+                    room: room.into(),
+                    connections: here.connections,
+                    viewers: here.viewers,
+                },
+                &[],
+            );
+        }
+        elsewhere
     }
 }
 
@@ -276,6 +364,7 @@ struct Delivery {
     engine: Engine,
     rooms: Rooms,
     delivered: Arc<Delivered>,
+    board: Arc<std::sync::Mutex<Board>>,
 }
 
 impl Delivery {
@@ -293,6 +382,20 @@ impl Delivery {
         metrics::counter!("cluster_relay_frames_total").increment(1);
         let bytes = Bytes::copy_from_slice(&message[split + 1..]);
         match header.lane {
+            Lane::Presence {
+                room,
+                connections,
+                viewers,
+            } => {
+                let presence = Presence {
+                    connections,
+                    viewers,
+                };
+                self.board
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .heard(room.into(), header.from, presence, Instant::now());
+            }
             Lane::Chat { room } => {
                 self.rooms.deliver_chat(room.into(), bytes);
             }

@@ -62,6 +62,9 @@ struct Presence {
     users: HashMap<UserId, u32>,
     dirty: bool,
     empty_since: Option<Instant>,
+    /// The whole room's presence as last published (every node's, in a
+    /// cluster).
+    published: Option<crate::rooms::Presence>,
 }
 
 #[derive(Serialize)]
@@ -70,7 +73,7 @@ struct PresenceFrame {
     kind: &'static str,
     room: String,
     connections: u32,
-    viewers: usize,
+    viewers: u32,
 }
 
 #[derive(Serialize)]
@@ -318,17 +321,25 @@ impl ChatRoom {
         } else {
             self.presence.empty_since = None;
         }
-        if !self.presence.dirty {
+        // In a cluster every node tells the others its own count and its own
+        // viewers the room's total; the total changes with other nodes too.
+        let here = crate::rooms::Presence {
+            connections: self.presence.connections,
+            viewers: u32::try_from(self.presence.users.len()).unwrap_or(u32::MAX),
+        };
+        let room = self.rooms.share_presence(self.room, here);
+        if !self.presence.dirty && self.presence.published.is_none_or(|p| p == room) {
             return;
         }
         self.presence.dirty = false;
+        self.presence.published = Some(room);
         let frame = encode(&PresenceFrame {
             kind: "presence",
             room: self.room.to_string(),
-            connections: self.presence.connections,
-            viewers: self.presence.users.len(),
+            connections: room.connections,
+            viewers: room.viewers,
         });
-        self.rooms.publish_chat(self.room, frame);
+        self.rooms.deliver_chat(self.room, frame);
     }
 }
 

@@ -800,3 +800,51 @@ async fn a_bidder_spreading_bids_over_the_nodes_gets_the_rate_of_one_node() {
         "only {limited} of 12 were limited: {answers:?}"
     );
 }
+
+#[tokio::test]
+async fn presence_counts_the_watchers_of_every_node() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let seller = cluster
+        .node(0)
+        .register("seller@example.com", "seller")
+        .await;
+    let auction = cluster.node(0).live_auction(&seller, 60_000).await;
+    let mut watchers = Vec::new();
+    for node in [0, 0, 1, 1, 1, 2] {
+        watchers.push(watch(cluster.node(node), &auction).await.0);
+    }
+    for (index, watcher) in watchers.iter_mut().enumerate() {
+        let counted = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let frame = watcher.recv().await;
+                if frame["type"] == "presence" && frame["connections"] == 6 {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(
+            counted.is_ok(),
+            "watcher {index} never saw all six connections"
+        );
+    }
+    // One leaves node 1: everyone hears five.
+    drop(watchers.remove(3));
+    for (index, watcher) in watchers.iter_mut().enumerate() {
+        let counted = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let frame = watcher.recv().await;
+                if frame["type"] == "presence" && frame["connections"] == 5 {
+                    return;
+                }
+            }
+        })
+        .await;
+        assert!(
+            counted.is_ok(),
+            "watcher {index} never saw five connections"
+        );
+    }
+}
