@@ -168,7 +168,20 @@ pub trait RoomRelay: Send + Sync + 'static {
     /// This node's presence in `room` (its connections, and its distinct
     /// signed-in viewers); answers the other nodes' sums, as last heard.
     fn presence(&self, room: RoomKey, here: Presence) -> Presence;
+    /// Something the other nodes must act on (see [`RoomNotice`]).
+    fn notice(&self, room: RoomKey, notice: RoomNotice);
 }
+
+/// What a node tells the others about a room besides its frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoomNotice {
+    /// The room's mutes, bans or slow mode changed in the store: read them
+    /// again.
+    ChatRestrictionsChanged,
+}
+
+/// Acts on the other nodes' notices on this node.
+pub type NoticeListener = Arc<dyn Fn(RoomKey, RoomNotice) + Send + Sync>;
 
 /// Who is in a room: subscribed connections and distinct signed-in users.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -189,6 +202,8 @@ pub struct Rooms {
     capacity: usize,
     /// The other nodes, in a cluster (set once, after start).
     relay: Arc<OnceLock<Arc<dyn RoomRelay>>>,
+    /// Who acts on the other nodes' notices here (set once).
+    listener: Arc<OnceLock<NoticeListener>>,
 }
 
 impl fmt::Debug for Rooms {
@@ -214,6 +229,27 @@ impl Rooms {
             rooms: Arc::new(DashMap::new()),
             capacity: capacity.max(1),
             relay: Arc::default(),
+            listener: Arc::default(),
+        }
+    }
+
+    /// Tells the other nodes `notice` about `room` (nothing on a single node).
+    pub fn announce(&self, room: RoomKey, notice: RoomNotice) {
+        if let Some(relay) = self.relay() {
+            relay.notice(room, notice);
+        }
+    }
+
+    /// Has `listener` act on the notices other nodes announce. Only the
+    /// first call takes effect; answers whether it did.
+    pub fn listen(&self, listener: NoticeListener) -> bool {
+        self.listener.set(listener).is_ok()
+    }
+
+    /// A notice another node announced (what a relay delivers).
+    pub fn hear(&self, room: RoomKey, notice: RoomNotice) {
+        if let Some(listener) = self.listener.get() {
+            listener(room, notice);
         }
     }
 

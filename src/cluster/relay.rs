@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use blytz_actors::Engine;
 use blytz_actors::domain::{AuctionId, ShowId, UserId};
-use blytz_actors::rooms::{Frame, Presence, RoomKey, RoomRelay, Rooms};
+use blytz_actors::rooms::{Frame, Presence, RoomKey, RoomNotice, RoomRelay, Rooms};
 use bytes::Bytes;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -85,6 +85,12 @@ enum Lane {
         #[serde(flatten)]
         room: WireRoom,
     },
+    /// A notice for the other nodes (no frame follows).
+    Notice {
+        #[serde(flatten)]
+        room: WireRoom,
+        notice: WireNotice,
+    },
     /// The sender's presence in a room (no frame follows).
     Presence {
         #[serde(flatten)]
@@ -92,6 +98,29 @@ enum Lane {
         connections: u32,
         viewers: u32,
     },
+}
+
+/// A [`RoomNotice`], as it travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WireNotice {
+    ChatRestrictionsChanged,
+}
+
+impl From<RoomNotice> for WireNotice {
+    fn from(notice: RoomNotice) -> Self {
+        match notice {
+            RoomNotice::ChatRestrictionsChanged => Self::ChatRestrictionsChanged,
+        }
+    }
+}
+
+impl From<WireNotice> for RoomNotice {
+    fn from(notice: WireNotice) -> Self {
+        match notice {
+            WireNotice::ChatRestrictionsChanged => Self::ChatRestrictionsChanged,
+        }
+    }
 }
 
 /// How often a node repeats an unchanged, non-zero presence.
@@ -285,6 +314,16 @@ impl RoomRelay for Relay {
         self.send(Lane::Chat { room: room.into() }, frame);
     }
 
+    fn notice(&self, room: RoomKey, notice: RoomNotice) {
+        self.send(
+            Lane::Notice {
+                room: room.into(),
+                notice: notice.into(),
+            },
+            &[],
+        );
+    }
+
     fn presence(&self, room: RoomKey, here: Presence) -> Presence {
         let now = Instant::now();
         let (tell, elsewhere) = {
@@ -382,6 +421,9 @@ impl Delivery {
         metrics::counter!("cluster_relay_frames_total").increment(1);
         let bytes = Bytes::copy_from_slice(&message[split + 1..]);
         match header.lane {
+            Lane::Notice { room, notice } => {
+                self.rooms.hear(room.into(), notice.into());
+            }
             Lane::Presence {
                 room,
                 connections,

@@ -7,9 +7,12 @@ use governor::clock::{Clock as _, DefaultClock};
 use uuid::Uuid;
 
 use super::ChatRoom;
-use super::messages::{Flush, IsPresent, Join, Leave, Moderate, Moderation, Present, SendChat};
+use super::messages::{
+    Flush, IsPresent, Join, Leave, Moderate, Moderation, Present, ReloadRestrictions, SendChat,
+};
 use super::rules::{ChatRejection, clean_text};
 use super::store::{ChatMessage, RestrictionKind};
+use crate::rooms::RoomNotice;
 
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
@@ -108,6 +111,8 @@ impl Handler<Moderate> for ChatRoom {
                     .map(move |saved, act, _| {
                         saved.map_err(|_| ChatRejection::Unavailable)?;
                         act.slow_mode = Duration::from_secs(u64::from(secs));
+                        act.rooms
+                            .announce(room, RoomNotice::ChatRestrictionsChanged);
                         Ok(())
                     }),
             ),
@@ -135,6 +140,8 @@ impl Handler<Moderate> for ChatRoom {
                             } else {
                                 set.remove(&user);
                             }
+                            act.rooms
+                                .announce(room, RoomNotice::ChatRestrictionsChanged);
                             Ok(())
                         }),
                 )
@@ -203,5 +210,13 @@ impl Handler<Flush> for ChatRoom {
                 .await
                 .map_err(|_| ChatRejection::Unavailable)
         })
+    }
+}
+
+impl Handler<ReloadRestrictions> for ChatRoom {
+    type Result = ();
+
+    fn handle(&mut self, _: ReloadRestrictions, ctx: &mut Self::Context) {
+        self.load_restrictions(ctx, false);
     }
 }

@@ -8,7 +8,7 @@ use dashmap::DashMap;
 use super::ChatRoom;
 use super::store::ChatStore;
 use crate::ports::Clock;
-use crate::rooms::{RoomKey, Rooms};
+use crate::rooms::{RoomKey, RoomNotice, Rooms};
 
 /// Per-user message rates of every room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,12 +64,25 @@ impl ChatHub {
         // The arbiter's thread lives on until the System or
         // [`ChatHub::stop`] stops it.
         drop(arbiter);
+        let actors: Arc<DashMap<RoomKey, Addr<ChatRoom>>> = Arc::new(DashMap::new());
+        // In a cluster: a room whose mutes, bans or slow mode another node
+        // changed reads them again. Weak: the rooms hub outlives no hub.
+        let running = Arc::downgrade(&actors);
+        rooms.listen(Arc::new(move |room, notice| match notice {
+            RoomNotice::ChatRestrictionsChanged => {
+                if let Some(actors) = running.upgrade()
+                    && let Some(addr) = actors.get(&room)
+                {
+                    addr.do_send(super::messages::ReloadRestrictions);
+                }
+            }
+        }));
         Self {
             rooms,
             settings,
             store,
             clock,
-            actors: Arc::new(DashMap::new()),
+            actors,
             arbiter: handle,
         }
     }

@@ -92,3 +92,9 @@ pub struct IsPresent(pub crate::domain::UserId);
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<(), ChatRejection>")]
 pub struct Flush;
+
+/// Read the room's mutes, bans and slow mode again (another node of the
+/// cluster changed them).
+#[derive(Debug, Clone, Copy, Message)]
+#[rtype(result = "()")]
+pub struct ReloadRestrictions;

@@ -848,3 +848,67 @@ async fn presence_counts_the_watchers_of_every_node() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_mute_at_one_node_holds_at_every_node() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let seller = cluster
+        .node(0)
+        .register("seller@example.com", "seller")
+        .await;
+    let auction = cluster.node(0).live_auction(&seller, 60_000).await;
+    let res = cluster
+        .node(1)
+        .post(
+            "/api/v1/auth/register",
+            &json!({"email": "chatty@example.com", "password": "correct horse battery",
+                    "display_name": "Chatty", "role": "buyer"}),
+            None,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let chatty: Value = res.json().await.unwrap();
+    let room = format!("auction:{auction}");
+    let token = chatty["access_token"].as_str().unwrap();
+    let mut writer = WsClient::connect_to(&cluster.node(1).url(""), Some(token)).await;
+    writer.subscribe(&room).await;
+    let mut seen = Vec::new();
+    let said = writer
+        .request(
+            json!({"type": "chat", "room": room, "text": "first!"}),
+            &mut seen,
+        )
+        .await;
+    assert_eq!(said["type"], "chat.accepted", "{said}");
+
+    let mut moderator = WsClient::connect_to(&cluster.node(0).url(""), Some(&seller.token)).await;
+    moderator.subscribe(&room).await;
+    let muted = moderator
+        .request(
+            json!({"type": "moderate", "room": room, "action": "mute", "user_id": chatty["user"]["id"]}),
+            &mut seen,
+        )
+        .await;
+    assert_eq!(muted["type"], "moderated", "{muted}");
+    // Node 1's room had read the restrictions before the mute; it hears of
+    // the change and reads them again.
+    let started = Instant::now();
+    loop {
+        let said = writer
+            .request(
+                json!({"type": "chat", "room": room, "text": "still here"}),
+                &mut seen,
+            )
+            .await;
+        if said["type"] == "error" && said["code"] == "muted" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "node 1 never heard of the mute: {said}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
