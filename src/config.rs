@@ -323,8 +323,8 @@ impl Default for Config {
             node_id: None,
             advertise_url: None,
             cluster_shards: 64,
-            lease_ms: 2_000,
-            lease_renew_ms: 400,
+            lease_ms: 1_200,
+            lease_renew_ms: 300,
         }
     }
 }

@@ -164,11 +164,11 @@ pub struct ClusterArgs {
     /// HTTP worker threads of each node (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
-    /// `BLYTZ_LEASE_MS` of every node.
-    #[arg(long, default_value_t = 2000)]
+    /// `BLYTZ_LEASE_MS` of every node (the server's default).
+    #[arg(long, default_value_t = 1200)]
     pub lease_ms: u64,
     /// `BLYTZ_LEASE_RENEW_MS` of every node (at most a third of --lease-ms).
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 300)]
     pub lease_renew_ms: u64,
     /// REST bids sent to an auction's owner, and as many to a node that
     /// forwards them, alternating.
