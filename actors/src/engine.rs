@@ -203,24 +203,32 @@ impl Engine {
         new: NewAuction,
     ) -> Result<AuctionView, AuctionError> {
         let auction_id = self.new_auction_id();
-        let config = new.clone().into_config(auction_id, seller_id)?;
-        let created = async {
-            let addr = self
-                .registry
-                .send(CreateAuction { config })
-                .await
-                .map_err(|_| AuctionError::Unavailable)??;
-            addr.send(GetView)
-                .await
-                .map_err(|_| AuctionError::Unavailable)?
-        };
-        match created.await {
+        match self.create_here(auction_id, seller_id, new.clone()).await {
             Err(AuctionError::Moved) => self
                 .forward(auction_id, Request::Create { seller_id, new })
                 .await?
                 .into_view(),
             other => other,
         }
+    }
+
+    /// Creates auction `auction_id` on this node: `Moved` when another node
+    /// serves its shard.
+    async fn create_here(
+        &self,
+        auction_id: AuctionId,
+        seller_id: UserId,
+        new: NewAuction,
+    ) -> Result<AuctionView, AuctionError> {
+        let config = new.into_config(auction_id, seller_id)?;
+        let addr = self
+            .registry
+            .send(CreateAuction { config })
+            .await
+            .map_err(|_| AuctionError::Unavailable)??;
+        addr.send(GetView)
+            .await
+            .map_err(|_| AuctionError::Unavailable)?
     }
 
     /// A fresh auction id; in a cluster, one this node serves if any of a
@@ -345,18 +353,7 @@ impl Engine {
             }
             Request::SnapshotFrame => Answer::of(self.send(auction_id, GetSnapshotFrame).await),
             Request::Create { seller_id, new } => {
-                let created = async {
-                    let config = new.into_config(auction_id, seller_id)?;
-                    let addr = self
-                        .registry
-                        .send(CreateAuction { config })
-                        .await
-                        .map_err(|_| AuctionError::Unavailable)??;
-                    addr.send(GetView)
-                        .await
-                        .map_err(|_| AuctionError::Unavailable)?
-                };
-                Answer::of(created.await)
+                Answer::of(self.create_here(auction_id, seller_id, new).await)
             }
         }
     }

@@ -168,6 +168,13 @@ impl Cluster {
         }
     }
 
+    /// A live auction of a new seller, made through node 0 (which then
+    /// serves it), of `duration_ms`.
+    pub async fn live_auction(&self, duration_ms: u64) -> String {
+        let seller = self.node(0).register("seller@example.com", "seller").await;
+        self.node(0).live_auction(&seller, duration_ms).await
+    }
+
     /// The index of the node that holds `auction`'s shard now.
     pub async fn owner_of(&self, auction: &str) -> usize {
         let id = AuctionId::from(auction.parse::<Uuid>().unwrap());
@@ -264,11 +271,7 @@ async fn a_bid_at_a_node_that_does_not_own_the_auction_is_accepted_and_every_nod
     let Some(cluster) = Cluster::start(3).await else {
         return;
     };
-    let seller = cluster
-        .node(0)
-        .register("seller@example.com", "seller")
-        .await;
-    let auction = cluster.node(0).live_auction(&seller, 60_000).await;
+    let auction = cluster.live_auction(60_000).await;
     let owner = cluster.owner_of(&auction).await;
     let buyers = [
         buyer(cluster.node(0), "ann").await,
@@ -405,11 +408,7 @@ async fn the_owner_killed_mid_bidding_loses_no_acknowledged_bid_and_the_auction_
     let Some(mut cluster) = Cluster::start(3).await else {
         return;
     };
-    let seller = cluster
-        .node(0)
-        .register("seller@example.com", "seller")
-        .await;
-    let auction = cluster.node(0).live_auction(&seller, 12_000).await;
+    let auction = cluster.live_auction(12_000).await;
     let owner = cluster.owner_of(&auction).await;
     let survivors: Vec<usize> = (0..3).filter(|n| *n != owner).collect();
     let buyers = [
@@ -530,11 +529,7 @@ async fn an_owner_frozen_past_its_lease_commits_nothing_once_it_wakes() {
     let Some(cluster) = Cluster::start(3).await else {
         return;
     };
-    let seller = cluster
-        .node(0)
-        .register("seller@example.com", "seller")
-        .await;
-    let auction = cluster.node(0).live_auction(&seller, 60_000).await;
+    let auction = cluster.live_auction(60_000).await;
     let owner = cluster.owner_of(&auction).await;
     let survivors: Vec<usize> = (0..3).filter(|n| *n != owner).collect();
     let buyers = [
@@ -769,11 +764,7 @@ async fn a_bidder_spreading_bids_over_the_nodes_gets_the_rate_of_one_node() {
     let Some(cluster) = Cluster::start_with(3, &[("BLYTZ_BID_RATE_PER_SEC", "3")]).await else {
         return;
     };
-    let seller = cluster
-        .node(0)
-        .register("seller@example.com", "seller")
-        .await;
-    let auction = cluster.node(0).live_auction(&seller, 60_000).await;
+    let auction = cluster.live_auction(60_000).await;
     let eager = buyer(cluster.node(0), "eager").await;
     // Twelve bids at once, four through each node: each node alone would
     // let its four through (a burst of three, and a fourth a third of a
@@ -806,37 +797,24 @@ async fn presence_counts_the_watchers_of_every_node() {
     let Some(cluster) = Cluster::start(3).await else {
         return;
     };
-    let seller = cluster
-        .node(0)
-        .register("seller@example.com", "seller")
-        .await;
-    let auction = cluster.node(0).live_auction(&seller, 60_000).await;
+    let auction = cluster.live_auction(60_000).await;
     let mut watchers = Vec::new();
     for node in [0, 0, 1, 1, 1, 2] {
         watchers.push(watch(cluster.node(node), &auction).await.0);
     }
-    for (index, watcher) in watchers.iter_mut().enumerate() {
-        let counted = tokio::time::timeout(Duration::from_secs(10), async {
-            loop {
-                let frame = watcher.recv().await;
-                if frame["type"] == "presence" && frame["connections"] == 6 {
-                    return;
-                }
-            }
-        })
-        .await;
-        assert!(
-            counted.is_ok(),
-            "watcher {index} never saw all six connections"
-        );
-    }
+    hear_connections(&mut watchers, 6).await;
     // One leaves node 1: everyone hears five.
     drop(watchers.remove(3));
+    hear_connections(&mut watchers, 5).await;
+}
+
+/// Waits until every watcher is told the room has `count` connections.
+async fn hear_connections(watchers: &mut [WsClient], count: u64) {
     for (index, watcher) in watchers.iter_mut().enumerate() {
         let counted = tokio::time::timeout(Duration::from_secs(10), async {
             loop {
                 let frame = watcher.recv().await;
-                if frame["type"] == "presence" && frame["connections"] == 5 {
+                if frame["type"] == "presence" && frame["connections"] == count {
                     return;
                 }
             }
@@ -844,7 +822,7 @@ async fn presence_counts_the_watchers_of_every_node() {
         .await;
         assert!(
             counted.is_ok(),
-            "watcher {index} never saw five connections"
+            "watcher {index} never heard of {count} connections"
         );
     }
 }

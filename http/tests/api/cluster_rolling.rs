@@ -182,11 +182,7 @@ async fn a_rolling_restart_of_every_node_loses_no_bid_and_keeps_the_deadline() {
     let Some(mut cluster) = Cluster::start(3).await else {
         return;
     };
-    let seller = cluster
-        .node(0)
-        .register("seller@example.com", "seller")
-        .await;
-    let auction = cluster.node(0).live_auction(&seller, 120_000).await;
+    let auction = cluster.live_auction(120_000).await;
     let (_, before) = view(cluster.node(1), &auction).await;
     let ends_at: chrono::DateTime<chrono::Utc> =
         before["ends_at"].as_str().unwrap().parse().unwrap();
