@@ -90,8 +90,19 @@ async fn run(
     mut session: Session,
     mut commands: mpsc::Receiver<Outgoing>,
     engine: Engine,
-    mut closing: watch::Receiver<bool>,
+    closing: watch::Receiver<bool>,
 ) {
+    // One future for the whole connection, not one per frame: every
+    // connection shares the channel, so a per-frame wait would register
+    // with it for every frame written.
+    let closing = async move {
+        let mut closing = closing;
+        // An error: the sender is gone, so the node never stops this way.
+        if closing.wait_for(|closing| *closing).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(closing);
     // Declared before the streams, so dropped after them on every way out:
     // a room's guard must see its receivers gone to drop an idle room.
     let mut guards: HashMap<RoomKey, RoomGuard> = HashMap::new();
@@ -136,7 +147,7 @@ async fn run(
                     return;
                 }
             }
-            Ok(_) = closing.wait_for(|closing| *closing) => {
+            () = &mut closing => {
                 break Some(CloseReason {
                     code: CloseCode::Restart,
                     description: Some("the server is restarting: reconnect".into()),
