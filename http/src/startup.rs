@@ -93,7 +93,7 @@ impl Application {
             ..EngineHooks::default()
         };
         if let Some(leases) = &cluster {
-            journal = journal.fenced_for(leases.node_id());
+            journal = journal.fenced_for(leases.node_id(), leases.settings().lease);
             hooks.placement = Some(Arc::clone(leases) as Arc<dyn Placement>);
             hooks.remote = Some(Arc::new(Forwarder::new(Arc::clone(leases))?));
         }

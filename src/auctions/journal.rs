@@ -33,6 +33,9 @@ pub struct SqlJournal {
     /// In a cluster, this node's name: entries with a fence commit only
     /// while their shard's lease is this node's at that epoch.
     node_id: Option<String>,
+    /// In a cluster, how long a fenced transaction may wait on this node
+    /// (`idle_in_transaction_session_timeout`, PostgreSQL's own syntax).
+    idle_limit: String,
 }
 
 impl SqlJournal {
@@ -42,15 +45,20 @@ impl SqlJournal {
             db,
             redis,
             node_id: None,
+            idle_limit: String::new(),
         }
     }
 
     /// The journal of cluster node `node_id`: every batch whose entries
     /// carry a fence checks it in its own transaction (see
-    /// [`SqlJournal::append`]).
+    /// [`SqlJournal::append`]). Such a transaction holds its shards' lease
+    /// rows, which a claim waits for: should this node freeze in the middle
+    /// of one, PostgreSQL ends it after `lease` of waiting, so the shard can
+    /// still be taken over (and nothing of it is acknowledged).
     #[must_use]
-    pub fn fenced_for(mut self, node_id: &str) -> Self {
+    pub fn fenced_for(mut self, node_id: &str, lease: std::time::Duration) -> Self {
         self.node_id = Some(node_id.to_owned());
+        self.idle_limit = format!("{}ms", lease.as_millis().max(1));
         self
     }
 }
@@ -175,22 +183,28 @@ impl SqlJournal {
                 // epochs its actors were spawned under. A claim (which bumps
                 // the epoch) waits for this commit, and a batch after a claim
                 // finds the new epoch and rolls back.
+                // In the same statement: a transaction left waiting this long
+                // on this node (frozen mid-commit) is ended by PostgreSQL.
                 let mut check = sqlx::QueryBuilder::new(
-                    "SELECT shard, epoch FROM shard_leases WHERE node_id = ",
+                    "SELECT shard, epoch, set_config('idle_in_transaction_session_timeout', ",
                 );
-                check.push_bind(node_id).push(" AND shard IN (");
+                check
+                    .push_bind(self.idle_limit.as_str())
+                    .push(", true) FROM shard_leases WHERE node_id = ")
+                    .push_bind(node_id)
+                    .push(" AND shard IN (");
                 let mut shards = check.separated(", ");
                 for fence in &fences {
                     shards.push_bind(i32::try_from(fence.shard).unwrap_or(i32::MAX));
                 }
                 check.push(") ORDER BY shard FOR SHARE");
-                let held: Vec<(i32, i64)> = check
+                let held: Vec<(i32, i64, String)> = check
                     .build_query_as()
                     .fetch_all(&mut *tx)
                     .await
                     .map_err(unavailable)?;
                 for fence in &fences {
-                    let still = held.iter().any(|(shard, epoch)| {
+                    let still = held.iter().any(|(shard, epoch, _)| {
                         i64::from(fence.shard) == i64::from(*shard)
                             && u64::try_from(*epoch).ok() == Some(fence.epoch)
                     });

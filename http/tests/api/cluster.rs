@@ -678,7 +678,8 @@ async fn a_commit_under_a_lost_lease_is_fenced_and_reaches_no_one() {
         .await
         .unwrap();
     let placement = std::sync::Arc::new(Believer::default());
-    let journal = blytz::auctions::SqlJournal::new(scratch.db.clone(), None).fenced_for("node-a");
+    let journal = blytz::auctions::SqlJournal::new(scratch.db.clone(), None)
+        .fenced_for("node-a", Duration::from_secs(60));
     let engine = Engine::start_with(
         std::sync::Arc::new(journal),
         std::sync::Arc::new(blytz_actors::ports::SystemClock),
@@ -889,4 +890,87 @@ async fn a_mute_at_one_node_holds_at_every_node() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+async fn an_owner_frozen_while_bidders_keep_it_busy_is_taken_over_and_loses_nothing() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let auction = cluster.live_auction(60_000).await;
+    let owner = cluster.owner_of(&auction).await;
+    let survivor = (owner + 1) % 3;
+    let mut buyers = Vec::new();
+    for name in ["ann", "bob", "cid", "dan"] {
+        buyers.push(buyer(cluster.node(owner), name).await);
+    }
+    let frozen = cluster.node(owner);
+    let signal = |sig: &str| {
+        let status = std::process::Command::new("kill")
+            .args([sig, &frozen.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    // Four bidders keep the owner busy when it freezes: their bids in
+    // flight are answered by the new owner once it wakes, or refused.
+    let mut acked: Vec<Acked> = (0..4).map(|_| Acked::default()).collect();
+    let at_owner = [owner];
+    let bidding = futures_util::future::join_all(acked.iter_mut().enumerate().map(|(n, acked)| {
+        bid_for(
+            &cluster,
+            &at_owner,
+            &buyers[n..=n],
+            &auction,
+            Duration::from_millis(600),
+            acked,
+        )
+    }));
+    let freeze = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        signal("-STOP");
+        let frozen_at = Instant::now();
+        let new_owner = tokio::time::timeout(
+            Duration::from_secs(10),
+            cluster.wait_taken_over(&auction, owner),
+        )
+        .await
+        .expect("the shard is taken over while its owner is frozen");
+        println!(
+            "frozen owner's shard taken over after {:?}",
+            frozen_at.elapsed()
+        );
+        let mut more = Acked::default();
+        bid_for(
+            &cluster,
+            &[survivor],
+            &buyers[..1],
+            &auction,
+            Duration::from_millis(300),
+            &mut more,
+        )
+        .await;
+        signal("-CONT");
+        (new_owner, more)
+    };
+    let (_, (new_owner, more)) = futures_util::join!(bidding, freeze);
+    assert_ne!(new_owner, owner);
+    let mut all = Acked::default();
+    for acked in acked.into_iter().chain([more]) {
+        all.ids.extend(acked.ids);
+    }
+    assert!(
+        journal_holds(&cluster, &auction, &all).await,
+        "an acknowledged bid is missing from the journal"
+    );
+    let rows: Vec<(i64,)> =
+        sqlx::query_as("SELECT seq FROM auction_events WHERE auction_id = $1 ORDER BY seq")
+            .bind(auction.parse::<Uuid>().unwrap())
+            .fetch_all(cluster.pool())
+            .await
+            .unwrap();
+    assert!(
+        rows.windows(2).all(|w| w[1].0 == w[0].0 + 1),
+        "the journal is gapless"
+    );
 }
