@@ -24,6 +24,11 @@ mod target;
 
 use std::process::ExitCode;
 
+/// The server's allocator (see `http/src/main.rs`): the bench runs the
+/// server as this binary's `serve`, so it measures what the server ships.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
