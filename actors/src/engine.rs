@@ -203,12 +203,15 @@ impl Engine {
         new: NewAuction,
     ) -> Result<AuctionView, AuctionError> {
         let auction_id = self.new_auction_id();
-        match self.create_here(auction_id, seller_id, new.clone()).await {
-            Err(AuctionError::Moved) => self
-                .forward(auction_id, Request::Create { seller_id, new })
-                .await?
-                .into_view(),
-            other => other,
+        let request = self.remote.as_ref().map(|_| Request::Create {
+            seller_id,
+            new: new.clone(),
+        });
+        match (self.create_here(auction_id, seller_id, new).await, request) {
+            (Err(AuctionError::Moved), Some(request)) => {
+                self.forward(auction_id, request).await?.into_view()
+            }
+            (created, _) => created,
         }
     }
 
@@ -274,18 +277,14 @@ impl Engine {
         caller: Caller,
         command: Command,
     ) -> Result<Outcome, AuctionError> {
-        // Kept for the owner only if this node may have to forward it.
-        let retry = self.remote.as_ref().map(|_| command.clone());
-        match self.send(auction_id, Execute { caller, command }).await {
-            Err(AuctionError::Moved) => match retry {
-                Some(command) => self
-                    .forward(auction_id, Request::Execute { caller, command })
-                    .await?
-                    .into_outcome(),
-                None => Err(AuctionError::Moved),
-            },
-            other => other,
-        }
+        // The copy for the owner is made only where there may be one.
+        let request = self.remote.as_ref().map(|_| Request::Execute {
+            caller,
+            command: command.clone(),
+        });
+        let execute = Execute { caller, command };
+        self.routed(auction_id, execute, request, Answer::into_outcome)
+            .await
     }
 
     /// The durable public view.
@@ -293,10 +292,9 @@ impl Engine {
     /// # Errors
     /// `not_found`; a journal error while loading.
     pub async fn view(&self, auction_id: AuctionId) -> Result<AuctionView, AuctionError> {
-        match self.send(auction_id, GetView).await {
-            Err(AuctionError::Moved) => self.forward(auction_id, Request::View).await?.into_view(),
-            other => other,
-        }
+        let request = Some(Request::View);
+        self.routed(auction_id, GetView, request, Answer::into_view)
+            .await
     }
 
     /// The pre-bid `bidder_id` holds on the auction (for that bidder alone:
@@ -309,13 +307,10 @@ impl Engine {
         auction_id: AuctionId,
         bidder_id: UserId,
     ) -> Result<Option<PreBidOutcome>, AuctionError> {
-        match self.send(auction_id, GetPreBid { bidder_id }).await {
-            Err(AuctionError::Moved) => self
-                .forward(auction_id, Request::PreBid { bidder_id })
-                .await?
-                .into_pre_bid(),
-            other => other,
-        }
+        let request = Some(Request::PreBid { bidder_id });
+        let get = GetPreBid { bidder_id };
+        self.routed(auction_id, get, request, Answer::into_pre_bid)
+            .await
     }
 
     /// The current `auction.snapshot` frame (for a joining or lagging session).
@@ -323,13 +318,9 @@ impl Engine {
     /// # Errors
     /// `not_found`; a journal error while loading.
     pub async fn snapshot_frame(&self, auction_id: AuctionId) -> Result<Frame, AuctionError> {
-        match self.send(auction_id, GetSnapshotFrame).await {
-            Err(AuctionError::Moved) => self
-                .forward(auction_id, Request::SnapshotFrame)
-                .await?
-                .into_frame(),
-            other => other,
-        }
+        let request = Some(Request::SnapshotFrame);
+        self.routed(auction_id, GetSnapshotFrame, request, Answer::into_frame)
+            .await
     }
 
     /// Whether this node serves `auction_id` now (always, on a single node).
@@ -355,6 +346,29 @@ impl Engine {
             Request::Create { seller_id, new } => {
                 Answer::of(self.create_here(auction_id, seller_id, new).await)
             }
+        }
+    }
+
+    /// Sends `msg` to the auction here; when another node serves it, sends
+    /// `request` (the same call on the wire) there and reads its answer
+    /// with `read`. Without a `request` a `Moved` is the answer.
+    async fn routed<M, R>(
+        &self,
+        auction_id: AuctionId,
+        msg: M,
+        request: Option<Request>,
+        read: fn(Answer) -> Result<R, AuctionError>,
+    ) -> Result<R, AuctionError>
+    where
+        M: Message<Result = Result<R, AuctionError>> + Clone + Send + 'static,
+        R: Send + 'static,
+        AuctionActor: Handler<M>,
+    {
+        match (self.send(auction_id, msg).await, request) {
+            (Err(AuctionError::Moved), Some(request)) => {
+                read(self.forward(auction_id, request).await?)
+            }
+            (answer, _) => answer,
         }
     }
 

@@ -82,10 +82,9 @@ pub async fn execute(
     command: Command,
 ) -> Result<Outcome, Error> {
     if matches!(command, Command::Bid(_) | Command::PreBid(_)) {
-        state.limits.check_bid(caller.id)?;
         state
             .limits
-            .check_shared(Kind::Bids, LimitKey::User(caller.id))
+            .check(Kind::Bids, LimitKey::User(caller.id))
             .await?;
     }
     if matches!(

@@ -191,10 +191,9 @@ impl FromRequest for AuthAttempt {
             let state = app_state(&req)?;
             let ip = state.limits.client_ip_of(&req);
             if let Some(ip) = ip {
-                state.limits.check_auth(ip)?;
                 state
                     .limits
-                    .check_shared(crate::limits::Kind::Auth, crate::limits::LimitKey::Ip(ip))
+                    .check(crate::limits::Kind::Auth, crate::limits::LimitKey::Ip(ip))
                     .await?;
             }
             Ok(Self { ip })

@@ -177,12 +177,8 @@ impl RateLimits {
         self
     }
 
-    /// Counts a request of `kind` by `key` on every node (a no-op on a
-    /// single node): call it after this node's own check passed.
-    ///
-    /// # Errors
-    /// `rate_limited` with the wait, when the cluster-wide rate is used up.
-    pub async fn check_shared(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
+    /// The count in Redis shared by every node (a no-op on a single node).
+    async fn check_shared(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
@@ -223,24 +219,27 @@ impl RateLimits {
         }
     }
 
-    /// Count a login or register attempt from `ip`.
-    pub fn check_auth(&self, ip: IpAddr) -> Result<(), Error> {
-        self.auth.check(LimitKey::Ip(ip))
+    /// Counts a request of `kind` by `key`: against this node's own limit,
+    /// then, in a cluster, against the one counted in Redis (see the module
+    /// documentation). Keys: an IP for [`Kind::Auth`], a user for bids and
+    /// uploads, either for [`Kind::General`].
+    ///
+    /// # Errors
+    /// `rate_limited` with the wait.
+    pub async fn check(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
+        self.check_here(kind, key)?;
+        self.check_shared(kind, key).await
     }
 
-    /// Count a request against the user or, when anonymous, the IP.
-    pub fn check_general(&self, key: LimitKey) -> Result<(), Error> {
-        self.general.check(key)
-    }
-
-    /// Count a bid by `user`.
-    pub fn check_bid(&self, user: UserId) -> Result<(), Error> {
-        self.bids.check(LimitKey::User(user))
-    }
-
-    /// Count a picture upload by `user`.
-    pub fn check_upload(&self, user: UserId) -> Result<(), Error> {
-        self.uploads.check(LimitKey::User(user))
+    /// This node's own count alone.
+    fn check_here(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
+        match kind {
+            Kind::Auth => &self.auth,
+            Kind::General => &self.general,
+            Kind::Bids => &self.bids,
+            Kind::Uploads => &self.uploads,
+        }
+        .check(key)
     }
 
     /// Drop the state of keys that have been quiet long enough to be full again.
@@ -340,11 +339,13 @@ mod tests {
         let limits = limits(&[]);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         for _ in 0..5 {
-            limits.check_auth(ip).unwrap();
+            limits.check_here(Kind::Auth, LimitKey::Ip(ip)).unwrap();
         }
-        let err = limits.check_auth(ip).unwrap_err();
+        let err = limits.check_here(Kind::Auth, LimitKey::Ip(ip)).unwrap_err();
         assert!(matches!(err, Error::RateLimited { retry_after_secs } if retry_after_secs >= 1));
         // Another IP is unaffected.
-        limits.check_auth("192.0.2.2".parse().unwrap()).unwrap();
+        limits
+            .check_here(Kind::Auth, LimitKey::Ip("192.0.2.2".parse().unwrap()))
+            .unwrap();
     }
 }

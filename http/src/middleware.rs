@@ -90,15 +90,11 @@ pub async fn rate_limit<B: MessageBody + 'static>(
             Some(claims) => Some(LimitKey::User(claims.user_id())),
             None => state.limits.client_ip_of_service(&req).map(LimitKey::Ip),
         };
-        if let Some(key) = key {
-            let checked = match state.limits.check_general(key) {
-                Ok(()) => state.limits.check_shared(Kind::General, key).await,
-                refused => refused,
-            };
-            if let Err(e) = checked {
-                let response = ApiError::from(e).error_response();
-                return Ok(req.into_response(response).map_into_right_body());
-            }
+        if let Some(key) = key
+            && let Err(e) = state.limits.check(Kind::General, key).await
+        {
+            let response = ApiError::from(e).error_response();
+            return Ok(req.into_response(response).map_into_right_body());
         }
     }
     next.call(req)

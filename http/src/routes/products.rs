@@ -236,15 +236,12 @@ async fn upload_image(
     let actor = user.caller();
     let max = state.catalog.media().max_bytes();
     // Refuse before reading the body: how often, who, which product, and a declared size.
-    let checked = match state.limits.check_upload(actor.id) {
-        Ok(()) => match state
-            .limits
-            .check_shared(Kind::Uploads, LimitKey::User(actor.id))
-            .await
-        {
-            Ok(()) => state.catalog.ensure_may_add_image(actor, id).await,
-            Err(e) => Err(e),
-        },
+    let checked = match state
+        .limits
+        .check(Kind::Uploads, LimitKey::User(actor.id))
+        .await
+    {
+        Ok(()) => state.catalog.ensure_may_add_image(actor, id).await,
         Err(e) => Err(e),
     };
     let declared = req

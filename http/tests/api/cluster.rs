@@ -202,6 +202,20 @@ impl Cluster {
     }
 }
 
+/// Sends `sig` (`-STOP`, `-CONT`, ...) to `node`'s process.
+fn signal(node: &ServerProcess, sig: &str) {
+    let status = std::process::Command::new("kill")
+        .args([sig, &node.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// The nodes of three other than `node`.
+fn others_than(node: usize) -> Vec<usize> {
+    (0..3).filter(|n| *n != node).collect()
+}
+
 /// A buyer registered through `node`.
 pub async fn buyer(node: &ServerProcess, name: &str) -> Account {
     node.register(&format!("{name}@example.com"), "buyer").await
@@ -410,7 +424,7 @@ async fn the_owner_killed_mid_bidding_loses_no_acknowledged_bid_and_the_auction_
     };
     let auction = cluster.live_auction(12_000).await;
     let owner = cluster.owner_of(&auction).await;
-    let survivors: Vec<usize> = (0..3).filter(|n| *n != owner).collect();
+    let survivors = others_than(owner);
     let buyers = [
         buyer(cluster.node(0), "ann").await,
         buyer(cluster.node(1), "bob").await,
@@ -531,7 +545,7 @@ async fn an_owner_frozen_past_its_lease_commits_nothing_once_it_wakes() {
     };
     let auction = cluster.live_auction(60_000).await;
     let owner = cluster.owner_of(&auction).await;
-    let survivors: Vec<usize> = (0..3).filter(|n| *n != owner).collect();
+    let survivors = others_than(owner);
     let buyers = [
         buyer(cluster.node(survivors[0]), "ann").await,
         buyer(cluster.node(survivors[1]), "bob").await,
@@ -551,14 +565,7 @@ async fn an_owner_frozen_past_its_lease_commits_nothing_once_it_wakes() {
     .await;
 
     let frozen = cluster.node(owner);
-    let signal = |sig: &str| {
-        let status = std::process::Command::new("kill")
-            .args([sig, &frozen.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    signal("-STOP");
+    signal(frozen, "-STOP");
     let new_owner = cluster.wait_taken_over(&auction, owner).await;
     // A bid sent to the frozen node waits in its socket until it wakes.
     let late_bid = {
@@ -584,7 +591,7 @@ async fn an_owner_frozen_past_its_lease_commits_nothing_once_it_wakes() {
         &mut acked,
     )
     .await;
-    signal("-CONT");
+    signal(frozen, "-CONT");
     // Woken, it serves nothing of the shard it lost: the late bid reaches
     // the new owner, and nothing it held reaches the journal.
     let answer = late_bid.await.unwrap();
@@ -905,13 +912,6 @@ async fn an_owner_frozen_while_bidders_keep_it_busy_is_taken_over_and_loses_noth
         buyers.push(buyer(cluster.node(owner), name).await);
     }
     let frozen = cluster.node(owner);
-    let signal = |sig: &str| {
-        let status = std::process::Command::new("kill")
-            .args([sig, &frozen.pid().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
     // Four bidders keep the owner busy when it freezes: their bids in
     // flight are answered by the new owner once it wakes, or refused.
     let mut acked: Vec<Acked> = (0..4).map(|_| Acked::default()).collect();
@@ -928,7 +928,7 @@ async fn an_owner_frozen_while_bidders_keep_it_busy_is_taken_over_and_loses_noth
     }));
     let freeze = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        signal("-STOP");
+        signal(frozen, "-STOP");
         let frozen_at = Instant::now();
         let new_owner = tokio::time::timeout(
             Duration::from_secs(10),
@@ -950,7 +950,7 @@ async fn an_owner_frozen_while_bidders_keep_it_busy_is_taken_over_and_loses_noth
             &mut more,
         )
         .await;
-        signal("-CONT");
+        signal(frozen, "-CONT");
         (new_owner, more)
     };
     let (_, (new_owner, more)) = futures_util::join!(bidding, freeze);
