@@ -68,20 +68,51 @@ impl FromStr for RoomKey {
 /// A frame on a room's events lane: the serialized JSON, shared by every
 /// receiver, and the auction `seq` it carries (none for frames without one),
 /// so a reader never parses a frame to learn where it stands.
+///
+/// The frame is also encoded once as a WebSocket text frame (`wire`): every
+/// socket is written the same bytes, with no per-watcher encoding or copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
     /// The auction event's gapless seq, if the frame has one.
     pub seq: Option<u64>,
-    /// The JSON text, serialized once.
+    /// The JSON text, serialized once (a view into `wire`).
     pub bytes: Bytes,
+    /// The JSON text as one unmasked WebSocket text frame, as a server sends
+    /// it (RFC 6455, section 5.2).
+    pub wire: Bytes,
 }
 
 impl Frame {
     /// A frame with its seq.
     #[must_use]
-    pub const fn new(seq: Option<u64>, bytes: Bytes) -> Self {
-        Self { seq, bytes }
+    pub fn new(seq: Option<u64>, json: Bytes) -> Self {
+        let wire = websocket_text(&json);
+        let bytes = wire.slice(wire.len() - json.len()..);
+        Self { seq, bytes, wire }
     }
+}
+
+/// `payload` as one final, unmasked WebSocket text frame: the opcode byte,
+/// the length (7 bits, or 126 and 16 bits, or 127 and 64 bits), the payload.
+#[must_use]
+pub fn websocket_text(payload: &[u8]) -> Bytes {
+    const FIN_TEXT: u8 = 0x81;
+    let len = payload.len();
+    let mut wire = Vec::with_capacity(len + 10);
+    wire.push(FIN_TEXT);
+    match (u8::try_from(len), u16::try_from(len)) {
+        (Ok(short), _) if short < 126 => wire.push(short),
+        (_, Ok(medium)) => {
+            wire.push(126);
+            wire.extend_from_slice(&medium.to_be_bytes());
+        }
+        _ => {
+            wire.push(127);
+            wire.extend_from_slice(&u64::try_from(len).unwrap_or(u64::MAX).to_be_bytes());
+        }
+    }
+    wire.extend_from_slice(payload);
+    Bytes::from(wire)
 }
 
 /// Frames a chat-lane receiver holds before it lags (see [`Rooms`]).
@@ -412,6 +443,23 @@ mod tests {
 
     fn frame(text: &'static [u8]) -> Frame {
         Frame::new(None, Bytes::from_static(text))
+    }
+
+    #[test]
+    fn a_frame_is_encoded_once_as_an_unmasked_websocket_text_frame() {
+        for (len, header) in [
+            (0_usize, vec![0x81, 0]),
+            (125, vec![0x81, 125]),
+            (126, vec![0x81, 126, 0, 126]),
+            (65_535, vec![0x81, 126, 0xff, 0xff]),
+            (65_536, vec![0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]),
+        ] {
+            let json = Bytes::from(vec![b'x'; len]);
+            let frame = Frame::new(Some(7), json.clone());
+            assert_eq!(frame.bytes, json, "the JSON is kept as it was");
+            assert_eq!(&frame.wire[..header.len()], &header[..], "length {len}");
+            assert_eq!(&frame.wire[header.len()..], &json[..]);
+        }
     }
 
     #[test]

@@ -278,10 +278,7 @@ impl Commerce {
             let room = blytz_actors::rooms::RoomKey::User(blytz_actors::domain::UserId::from(user));
             rooms.publish(
                 room,
-                blytz_actors::rooms::Frame {
-                    seq: None,
-                    bytes: bytes::Bytes::from(frame.to_string()),
-                },
+                blytz_actors::rooms::Frame::new(None, bytes::Bytes::from(frame.to_string())),
             );
         }
     }

@@ -373,10 +373,7 @@ impl Notifications {
         let frame = serde_json::json!({"type": "notification", "notification": notification});
         rooms.publish(
             RoomKey::User(notice.user),
-            Frame {
-                seq: None,
-                bytes: bytes::Bytes::from(frame.to_string()),
-            },
+            Frame::new(None, bytes::Bytes::from(frame.to_string())),
         );
     }
 

@@ -2,7 +2,8 @@
 //!
 //! Auth by `Authorization: Bearer <access token>` or `?token=` (browsers);
 //! without a token a client may watch but not bid. Each connection is a
-//! [`session::WsSession`] actor plus a [`writer`] task.
+//! [`session::WsSession`] actor reading, and a [`writer`] that is the
+//! response body.
 
 pub mod budget;
 pub mod protocol;
@@ -57,17 +58,19 @@ pub async fn connect(
         None => None,
     };
     let connection = state.ws.connect(state.limits.client_ip_of(&req))?;
-    let (response, session, stream) = actix_ws::handle(&req, body)
+    // The writer is the response body itself (see [`writer`]): the
+    // session handle `actix_ws` offers for writing is not used.
+    let (handshake, _session, stream) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::from(Error::validation("upgrade", "websocket", e.to_string())))?;
     let stream = stream.max_frame_size(MAX_FRAME_BYTES);
     let (out, commands) = mpsc::channel(OUT_QUEUE);
-    writer::spawn(
-        session,
+    let response = writer::respond(
+        handshake,
         commands,
         state.auctions.engine().clone(),
         state.lifecycle.sockets_closing(),
     );
-    let state = state.get_ref().clone();
+    let state = state.into_inner();
     session::WsSession::create(move |ctx| {
         ctx.add_stream(stream);
         session::WsSession::new(user, state, out, connection)

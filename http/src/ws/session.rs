@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 
 use super::budget::{ConnectionPermit, WsSettings};
 use super::protocol::{self, ClientMessage};
-use super::writer::Outgoing;
+use super::writer::{Forward, Outgoing};
 use crate::command;
 use crate::extract::AuthUser;
 use crate::state::AppState;
@@ -47,7 +47,8 @@ const REFUSALS_BEFORE_CLOSE: u32 = 100;
 pub struct WsSession {
     /// Who is connected; `None` watches and reads only.
     user: Option<AuthUser>,
-    state: AppState,
+    /// Shared: a request clones the handle, not the state.
+    state: Arc<AppState>,
     /// To the writer task. Bounded: when it is full the client has stopped
     /// reading, and the session ends rather than buffer more.
     out: mpsc::Sender<Outgoing>,
@@ -83,7 +84,7 @@ impl WsSession {
     /// A session for `user` writing through `out`, counted by `connection`.
     pub fn new(
         user: Option<AuthUser>,
-        state: AppState,
+        state: Arc<AppState>,
         out: mpsc::Sender<Outgoing>,
         connection: Option<ConnectionPermit>,
     ) -> Self {
@@ -427,12 +428,12 @@ impl WsSession {
                                 id.as_deref(),
                             );
                             act.push(
-                                Outgoing::Join {
+                                Outgoing::Join(Box::new(Forward {
                                     room: key,
                                     lanes,
                                     reply,
                                     snapshot_seq,
-                                },
+                                })),
                                 ctx,
                             );
                         }
@@ -552,12 +553,12 @@ impl Actor for WsSession {
             let room = RoomKey::User(user.caller().id);
             let lanes = self.state.auctions.engine().rooms().join(room);
             self.push(
-                Outgoing::Join {
+                Outgoing::Join(Box::new(Forward {
                     room,
                     lanes,
                     reply: String::new(),
                     snapshot_seq: None,
-                },
+                })),
                 ctx,
             );
         }

@@ -83,10 +83,7 @@ impl Lots {
         }
         self.rooms.publish(
             room,
-            Frame {
-                seq: None,
-                bytes: bytes::Bytes::from(frame.to_string()),
-            },
+            Frame::new(None, bytes::Bytes::from(frame.to_string())),
         );
     }
 
