@@ -365,8 +365,10 @@ impl Engine {
         AuctionActor: Handler<M>,
     {
         match (self.send(auction_id, msg).await, request) {
+            // Boxed: the forwarding future is large and rare, and would
+            // otherwise be carried by every call's future.
             (Err(AuctionError::Moved), Some(request)) => {
-                read(self.forward(auction_id, request).await?)
+                read(Box::pin(self.forward(auction_id, request)).await?)
             }
             (answer, _) => answer,
         }

@@ -177,8 +177,13 @@ impl RateLimits {
         self
     }
 
+    /// Whether counts are also kept in Redis, shared by every node.
+    pub const fn is_shared(&self) -> bool {
+        self.shared.is_some()
+    }
+
     /// The count in Redis shared by every node (a no-op on a single node).
-    async fn check_shared(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
+    pub async fn check_shared(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
@@ -232,7 +237,7 @@ impl RateLimits {
     }
 
     /// This node's own count alone.
-    fn check_here(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
+    pub fn check_here(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
         match kind {
             Kind::Auth => &self.auth,
             Kind::General => &self.general,

@@ -1,14 +1,14 @@
 //! Wire time: RFC 3339 UTC with milliseconds (`2025-01-31T12:00:00.123Z`).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
 
-const FORMAT: &str = "%Y-%m-%dT%H:%M:%S%.3fZ";
-
-/// Formats a time the way every wire payload shows it.
+/// Formats a time the way every wire payload shows it. (chrono's RFC 3339
+/// writer, not a `format` string: a format string is parsed again on every
+/// call, and every frame and view carries several times.)
 #[must_use]
 pub fn format_wire_time(at: &DateTime<Utc>) -> String {
-    at.format(FORMAT).to_string()
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Truncates a time to whole milliseconds, the precision the engine keeps.
@@ -86,5 +86,10 @@ mod tests {
         assert_eq!(format_wire_time(&at), "2023-11-14T22:13:20.123Z");
         let whole = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
         assert_eq!(format_wire_time(&whole), "2023-11-14T22:13:20.000Z");
+        // Finer than a millisecond is cut, not rounded.
+        let fine = DateTime::from_timestamp(1_700_000_000, 999_999_999).unwrap();
+        assert_eq!(format_wire_time(&fine), "2023-11-14T22:13:20.999Z");
+        let early = DateTime::from_timestamp_millis(5).unwrap();
+        assert_eq!(format_wire_time(&early), "1970-01-01T00:00:00.005Z");
     }
 }

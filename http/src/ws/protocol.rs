@@ -3,7 +3,7 @@
 
 use blytz::Code;
 use blytz_actors::rules::{Bid, PreBid};
-use blytz_actors::view::{AuctionView, BidOutcome, PreBidOutcome};
+use blytz_actors::view::{AuctionView, BidOutcome, BidReceipt, PreBidOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
@@ -100,29 +100,50 @@ pub fn id_of(text: &str) -> Option<String> {
 }
 
 /// `{"type":"error","id",...,"code","message","details"}`.
+/// Serialized straight from its parts (a rejected bid is answered with one).
 pub fn error(id: Option<&str>, code: Code, message: &str, details: Map<String, Value>) -> String {
-    with_id(
-        json!({"type": "error", "code": code, "message": message, "details": details}),
+    #[derive(Serialize)]
+    struct ErrorReply<'a> {
+        #[serde(rename = "type")]
+        kind: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<&'a str>,
+        code: Code,
+        message: &'a str,
+        details: Map<String, Value>,
+    }
+    let reply = ErrorReply {
+        kind: "error",
         id,
-    )
+        code,
+        message,
+        details,
+    };
+    // Strings, a code and a JSON map always serialize.
+    serde_json::to_string(&reply).unwrap_or_default()
 }
 
 /// `{"type":"bid.accepted","id",...,"bid","leading","auction"}`, serialized
 /// straight from the outcome (this is on the bid path).
 pub fn bid_accepted(id: Option<&str>, outcome: &BidOutcome) -> String {
+    // The outcome's fields spelled out: a flattened struct would go through
+    // serde's much slower map path.
     #[derive(Serialize)]
     struct Accepted<'a> {
         #[serde(rename = "type")]
         kind: &'static str,
         #[serde(skip_serializing_if = "Option::is_none")]
         id: Option<&'a str>,
-        #[serde(flatten)]
-        outcome: &'a BidOutcome,
+        bid: &'a BidReceipt,
+        leading: bool,
+        auction: &'a AuctionView,
     }
     let reply = Accepted {
         kind: "bid.accepted",
         id,
-        outcome,
+        bid: &outcome.bid,
+        leading: outcome.leading,
+        auction: &outcome.auction,
     };
     // A struct of ids, numbers, strings and times always serializes.
     serde_json::to_string(&reply).unwrap_or_default()
