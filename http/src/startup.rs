@@ -87,7 +87,8 @@ impl Application {
             }
             None => None,
         };
-        let mut journal = SqlJournal::new(db.clone(), redis.clone());
+        let mut journal =
+            SqlJournal::new(db.clone(), redis.clone()).committing_on(db.journal_writer().await?);
         let mut hooks = EngineHooks {
             observer: Some(observer),
             ..EngineHooks::default()

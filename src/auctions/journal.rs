@@ -29,6 +29,9 @@ pub const AUCTION_ENDED_TOPIC: &str = "auction.ended";
 #[derive(Debug, Clone)]
 pub struct SqlJournal {
     db: Db,
+    /// Where batches commit: `db`, or a connection of their own (see
+    /// [`SqlJournal::committing_on`]).
+    writer: Db,
     redis: Option<Redis>,
     /// In a cluster, this node's name: entries with a fence commit only
     /// while their shard's lease is this node's at that epoch.
@@ -42,11 +45,20 @@ impl SqlJournal {
     /// A journal over `db`, keeping snapshot copies in `redis` when given.
     pub fn new(db: Db, redis: Option<Redis>) -> Self {
         Self {
+            writer: db.clone(),
             db,
             redis,
             node_id: None,
             idle_limit: String::new(),
         }
+    }
+
+    /// Commits batches on `writer` (see [`Db::journal_writer`]); reads,
+    /// snapshots and recovery stay on the shared pool.
+    #[must_use]
+    pub fn committing_on(mut self, writer: Db) -> Self {
+        self.writer = writer;
+        self
     }
 
     /// The journal of cluster node `node_id`: every batch whose entries
@@ -164,7 +176,7 @@ impl SqlJournal {
             .iter()
             .filter_map(|entry| entry.settlement.as_ref().map(|s| (entry, s)))
             .collect();
-        let is_postgres = matches!(self.db, Db::Postgres(_));
+        let is_postgres = matches!(self.writer, Db::Postgres(_));
         let fences = fences_of(batch);
         let node_id = match (&self.node_id, fences.first()) {
             (Some(node_id), _) => node_id.as_str(),
@@ -175,7 +187,7 @@ impl SqlJournal {
                 ));
             }
         };
-        with_db!(&self.db, pool => {
+        with_db!(&self.writer, pool => {
             let mut tx = pool.begin().await.map_err(unavailable)?;
             if !fences.is_empty() {
                 // The fence: the batch's shard leases, share-locked in shard

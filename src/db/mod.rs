@@ -99,6 +99,24 @@ impl Db {
         Self::open_sqlite(options, 8).await
     }
 
+    /// The connection the auction journal commits on. On SQLite, a pool of
+    /// one connection of its own: a connection's page cache is dropped
+    /// whenever another connection of the file has written, so a journal
+    /// that took whichever pooled connection was free read its pages from
+    /// the file again for almost every commit. On PostgreSQL, this pool.
+    ///
+    /// # Errors
+    /// When the connection cannot be opened.
+    pub async fn journal_writer(&self) -> anyhow::Result<Self> {
+        match self {
+            Self::Postgres(_) => Ok(self.clone()),
+            Self::Sqlite(pool) => {
+                let options = (*pool.connect_options()).clone();
+                Self::open_sqlite(options, 1).await
+            }
+        }
+    }
+
     async fn open_sqlite(options: SqliteConnectOptions, connections: u32) -> anyhow::Result<Self> {
         let pool = SqlitePoolOptions::new()
             .max_connections(connections)
