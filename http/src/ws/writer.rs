@@ -89,21 +89,7 @@ pub fn respond(
     closing: watch::Receiver<bool>,
 ) -> HttpResponse {
     let (head, own_body) = handshake.into_parts();
-    let writer = Writer {
-        commands,
-        engine,
-        closing: Box::pin(stopping(closing)),
-        rooms: StreamMap::new(),
-        chat: StreamMap::new(),
-        guards: HashMap::new(),
-        stale: HashMap::new(),
-        lag: Lag {
-            count: 0,
-            since: Instant::now(),
-        },
-        ended: false,
-        _handshake_body: own_body,
-    };
+    let writer = Writer::new(commands, engine, closing, own_body);
     let body = futures_util::stream::unfold(writer, |mut writer| async move {
         let chunk = writer.next_chunk().await?;
         Some((Ok::<_, Infallible>(chunk), writer))
@@ -155,6 +141,29 @@ struct Writer {
 }
 
 impl Writer {
+    fn new(
+        commands: mpsc::Receiver<Outgoing>,
+        engine: Engine,
+        closing: watch::Receiver<bool>,
+        handshake_body: BoxBody,
+    ) -> Self {
+        Self {
+            commands,
+            engine,
+            closing: Box::pin(stopping(closing)),
+            rooms: StreamMap::new(),
+            chat: StreamMap::new(),
+            guards: HashMap::new(),
+            stale: HashMap::new(),
+            lag: Lag {
+                count: 0,
+                since: Instant::now(),
+            },
+            ended: false,
+            _handshake_body: handshake_body,
+        }
+    }
+
     /// The next bytes to write; `None` ends the body (and the connection).
     async fn next_chunk(&mut self) -> Option<Bytes> {
         loop {
@@ -334,5 +343,112 @@ async fn resync(engine: &Engine, room: RoomKey) -> Option<Frame> {
     match room {
         RoomKey::Auction(id) => engine.snapshot_frame(id).await.ok(),
         RoomKey::Show(_) | RoomKey::User(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use blytz_actors::EngineSettings;
+    use blytz_actors::domain::{Caller, Currency, ProductId, Role, UserId};
+    use blytz_actors::ports::{InMemoryJournal, SystemClock};
+    use blytz_actors::rules::{Bid, Command, NewAuction};
+    use blytz_actors::view::Outcome;
+    use serde_json::Value;
+
+    use super::*;
+
+    /// The JSON of one unmasked text frame as the writer writes it.
+    fn json_of(chunk: &Bytes) -> Value {
+        assert_eq!(chunk[0], 0x81, "a final text frame");
+        let start = match chunk[1] {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        };
+        serde_json::from_slice(&chunk[start..]).unwrap()
+    }
+
+    async fn bid(
+        engine: &Engine,
+        auction: blytz_actors::domain::AuctionId,
+        who: UserId,
+        amount: i64,
+    ) -> i64 {
+        let bid = Command::Bid(Bid {
+            amount,
+            max_amount: None,
+            request_id: None,
+        });
+        match engine
+            .execute(auction, Caller::new(who, Role::Buyer), bid)
+            .await
+            .unwrap()
+        {
+            Outcome::Bid(outcome) => outcome.auction.min_next_bid,
+            other => panic!("not a bid outcome: {other:?}"),
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_writer_that_fell_behind_sends_a_snapshot_then_only_later_frames() {
+        let settings = EngineSettings {
+            arbiters: 0,
+            writer_thread: false,
+            room_capacity: 8,
+            ..EngineSettings::default()
+        };
+        let engine = Engine::start(
+            Arc::new(InMemoryJournal::new()),
+            Arc::new(SystemClock),
+            settings,
+        );
+        let seller = UserId::new();
+        let new = NewAuction::new(ProductId::new(), Currency::USD, 100, 600_000);
+        let auction = engine.create_auction(seller, new).await.unwrap().id;
+        engine
+            .execute(auction, Caller::new(seller, Role::Seller), Command::Start)
+            .await
+            .unwrap();
+
+        let (out, commands) = mpsc::channel(8);
+        let (_running, closing) = watch::channel(false);
+        let mut writer = Writer::new(commands, engine.clone(), closing, BoxBody::new(()));
+        let room = RoomKey::Auction(auction);
+        let seen = engine.view(auction).await.unwrap().seq;
+        let join = Forward {
+            room,
+            lanes: engine.rooms().join(room),
+            reply: r#"{"type":"subscribed"}"#.to_owned(),
+            snapshot_seq: Some(seen),
+        };
+        out.send(Outgoing::Join(Box::new(join))).await.unwrap();
+        assert_eq!(
+            json_of(&writer.next_chunk().await.unwrap())["type"],
+            "subscribed"
+        );
+
+        // Twenty bids while nothing is written: the room's lane holds eight.
+        let (ann, bob) = (UserId::new(), UserId::new());
+        let mut amount = 100;
+        for round in 0..20 {
+            let who = if round % 2 == 0 { ann } else { bob };
+            amount = bid(&engine, auction, who, amount).await;
+        }
+        let latest = engine.view(auction).await.unwrap().seq;
+
+        // The writer says where the auction stands now, once...
+        let snapshot = json_of(&writer.next_chunk().await.unwrap());
+        assert_eq!(snapshot["type"], "auction.snapshot", "{snapshot}");
+        assert_eq!(snapshot["seq"].as_u64(), Some(latest));
+        // ...skips the frames it already covers...
+        let more = tokio::time::timeout(Duration::from_millis(100), writer.next_chunk()).await;
+        assert!(more.is_err(), "nothing older than the snapshot is written");
+        // ...and goes on from the next one.
+        bid(&engine, auction, ann, amount).await;
+        let next = json_of(&writer.next_chunk().await.unwrap());
+        assert_eq!(next["type"], "auction.bid", "{next}");
+        assert_eq!(next["seq"].as_u64(), Some(latest + 1));
     }
 }
