@@ -65,7 +65,7 @@ impl JournalWriter {
     #[must_use]
     pub fn spawn(store: Arc<dyn JournalStore>, settings: WriterSettings) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(store, rx, settings));
+        tokio::spawn(crate::runtime::in_runtime(run(store, rx, settings)));
         Self { tx }
     }
 
@@ -77,7 +77,8 @@ impl JournalWriter {
         settings: WriterSettings,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        arbiter.spawn(run(store, rx, settings));
+        // Wrapped on the arbiter's own thread, in its runtime.
+        arbiter.spawn(async move { crate::runtime::in_runtime(run(store, rx, settings)).await });
         Self { tx }
     }
 

@@ -45,6 +45,7 @@ pub mod registry;
 pub mod remote;
 pub mod rooms;
 pub mod rules;
+pub mod runtime;
 pub mod view;
 
 pub use code::Code;

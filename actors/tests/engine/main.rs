@@ -13,4 +13,5 @@ mod hardening;
 mod helpers;
 mod prebids;
 mod props;
+mod stopping;
 mod writer;
