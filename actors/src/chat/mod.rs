@@ -242,12 +242,12 @@ impl ChatRoom {
         let store = self.store.clone();
         let room = self.room;
         ctx.spawn(
-            async move {
+            crate::runtime::in_runtime(async move {
                 if let Err(e) = store.save(room, &batch).await {
                     tracing::error!(%room, lost = batch.len(), error = %e, "writing chat history failed");
                 }
                 batch
-            }
+            })
             .into_actor(self)
             .map(|batch, act, ctx| {
                 for message in &batch {
@@ -270,11 +270,11 @@ impl ChatRoom {
             let room = self.room;
             let at = self.clock.now();
             ctx.spawn(
-                async move {
+                crate::runtime::in_runtime(async move {
                     if let Err(e) = store.delete(room, id, at).await {
                         tracing::error!(%room, message = %id, error = %e, "deleting a chat message failed");
                     }
-                }
+                })
                 .into_actor(self),
             );
         }
@@ -286,7 +286,7 @@ impl ChatRoom {
     fn load_restrictions(&mut self, ctx: &mut Context<Self>, first: bool) {
         let store = self.store.clone();
         let room = self.room;
-        let load = async move { store.restrictions(room).await }
+        let load = crate::runtime::in_runtime(async move { store.restrictions(room).await })
             .into_actor(self)
             .map(|loaded, act, ctx| match loaded {
                 Ok(restrictions) => {

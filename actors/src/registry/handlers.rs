@@ -55,7 +55,9 @@ impl AuctionRegistry {
         }
         if first {
             let store = self.deps.store.clone();
-            let load = async move { store.load(auction_id).await?.rebuild(auction_id) };
+            let load = crate::runtime::in_runtime(async move {
+                store.load(auction_id).await?.rebuild(auction_id)
+            });
             ctx.spawn(
                 load.into_actor(self)
                     .map(move |result, act, _| act.loaded(auction_id, result)),
@@ -73,27 +75,26 @@ impl AuctionRegistry {
         }
         self.sweeping = true;
         let store = self.deps.store.clone();
-        ctx.spawn(async move { store.open_auctions().await }.into_actor(self).map(
-            |result, act, ctx| {
-                act.sweeping = false;
-                let open = match result {
-                    Ok(open) => open,
-                    Err(error) => {
-                        tracing::debug!(%error, "recovery sweep: open auctions not read");
-                        return;
-                    }
-                };
-                for auction_id in open {
-                    if act.deps.index.get(auction_id).is_none()
-                        && !act.loading.contains_key(&auction_id)
-                        && act.fence(auction_id).is_ok()
-                    {
-                        tracing::info!(%auction_id, "recovery sweep: bringing the auction back");
-                        act.load(auction_id, None, ctx);
-                    }
+        let open = crate::runtime::in_runtime(async move { store.open_auctions().await });
+        ctx.spawn(open.into_actor(self).map(|result, act, ctx| {
+            act.sweeping = false;
+            let open = match result {
+                Ok(open) => open,
+                Err(error) => {
+                    tracing::debug!(%error, "recovery sweep: open auctions not read");
+                    return;
                 }
-            },
-        ));
+            };
+            for auction_id in open {
+                if act.deps.index.get(auction_id).is_none()
+                    && !act.loading.contains_key(&auction_id)
+                    && act.fence(auction_id).is_ok()
+                {
+                    tracing::info!(%auction_id, "recovery sweep: bringing the auction back");
+                    act.load(auction_id, None, ctx);
+                }
+            }
+        }));
     }
 }
 
