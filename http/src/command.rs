@@ -81,22 +81,20 @@ pub async fn execute(
     auction: AuctionId,
     command: Command,
 ) -> Result<Outcome, Error> {
-    // The checks that may wait on Redis or the database are boxed: a bid's
-    // future then stays small (it is moved into the session's task), and
-    // they are skipped where they have nothing to check.
     if matches!(command, Command::Bid(_) | Command::PreBid(_)) {
-        let limit = LimitKey::User(caller.id);
-        state.limits.check_here(Kind::Bids, limit)?;
-        if state.limits.is_shared() {
-            Box::pin(state.limits.check_shared(Kind::Bids, limit)).await?;
-        }
+        state
+            .limits
+            .check(Kind::Bids, LimitKey::User(caller.id))
+            .await?;
     }
     if matches!(
         command,
         Command::Bid(_) | Command::PreBid(_) | Command::BuyNow
-    ) && state.commerce.takes_cards()
-    {
-        Box::pin(state.commerce.check_card_for_bid(caller.id, auction)).await?;
+    ) {
+        state
+            .commerce
+            .check_card_for_bid(caller.id, auction)
+            .await?;
     }
     state.auctions.execute(auction, caller, command).await
 }

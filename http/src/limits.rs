@@ -177,13 +177,8 @@ impl RateLimits {
         self
     }
 
-    /// Whether counts are also kept in Redis, shared by every node.
-    pub const fn is_shared(&self) -> bool {
-        self.shared.is_some()
-    }
-
     /// The count in Redis shared by every node (a no-op on a single node).
-    pub async fn check_shared(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
+    async fn check_shared(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
         let Some(shared) = &self.shared else {
             return Ok(());
         };
@@ -233,11 +228,16 @@ impl RateLimits {
     /// `rate_limited` with the wait.
     pub async fn check(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
         self.check_here(kind, key)?;
-        self.check_shared(kind, key).await
+        if self.shared.is_none() {
+            return Ok(());
+        }
+        // Boxed: the Redis call would otherwise size the future of every
+        // caller (every bid carries this one), though one node never makes it.
+        Box::pin(self.check_shared(kind, key)).await
     }
 
     /// This node's own count alone.
-    pub fn check_here(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
+    fn check_here(&self, kind: Kind, key: LimitKey) -> Result<(), Error> {
         match kind {
             Kind::Auth => &self.auth,
             Kind::General => &self.general,

@@ -149,6 +149,13 @@ impl Commerce {
         if !self.takes_cards() {
             return Ok(());
         }
+        // Boxed: the look-ups would otherwise size the future of every bid
+        // (which carries this one), though most servers never make them.
+        Box::pin(self.check_card_rule(bidder, auction)).await
+    }
+
+    /// [`Commerce::check_card_for_bid`] where cards are taken.
+    async fn check_card_rule(&self, bidder: UserId, auction: AuctionId) -> Result<()> {
         let required = match cached(&self.bid_checks.required, &auction) {
             Some(required) => required,
             None => {

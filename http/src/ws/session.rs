@@ -2,7 +2,8 @@
 //!
 //! It receives the client's frames (added to its context as a stream),
 //! answers them through the engine, and hands every outgoing frame to the
-//! connection's writer task ([`super::writer`]) over a bounded queue. It never
+//! connection's writer ([`super::writer`], the response body) over a
+//! bounded queue. It never
 //! writes to the socket itself, so a slow client never blocks it. It owns the
 //! caller's identity and the heartbeat: a client silent for
 //! [`CLIENT_TIMEOUT`] is dropped.
@@ -49,7 +50,7 @@ pub struct WsSession {
     user: Option<AuthUser>,
     /// Shared: a request clones the handle, not the state.
     state: Arc<AppState>,
-    /// To the writer task. Bounded: when it is full the client has stopped
+    /// To the writer. Bounded: when it is full the client has stopped
     /// reading, and the session ends rather than buffer more.
     out: mpsc::Sender<Outgoing>,
     last_heard: Instant,

@@ -24,7 +24,7 @@ use actix_web::HttpResponse;
 use actix_web::body::{BodyStream, BoxBody, MessageBody};
 use actix_ws::{CloseCode, CloseReason};
 use blytz_actors::Engine;
-use blytz_actors::rooms::{Frame, RoomGuard, RoomKey, Subscription};
+use blytz_actors::rooms::{Frame, RoomGuard, RoomKey, Subscription, websocket_text};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, watch};
@@ -210,12 +210,12 @@ impl Writer {
                 description: Some("the server is restarting: reconnect".into()),
             }))),
             Step::Room(room, item) => self.room_frame(room, item).await,
-            Step::Chat(_, Ok(frame)) => Some(text(&frame)),
+            Step::Chat(_, Ok(frame)) => Some(websocket_text(&frame)),
             Step::Chat(room, Err(BroadcastStreamRecvError::Lagged(missed))) => {
                 metrics::counter!("ws_chat_skipped_total").increment(missed);
                 tracing::debug!(%room, missed, "session skipped chat");
                 // A room key prints as `auction:<uuid>`, `show:<uuid>` or `user:<uuid>`: nothing to escape.
-                Some(text(
+                Some(websocket_text(
                     format!(r#"{{"type":"chat.gap","room":"{room}"}}"#).as_bytes(),
                 ))
             }
@@ -224,7 +224,7 @@ impl Writer {
 
     fn command(&mut self, command: Outgoing) -> Option<Bytes> {
         match command {
-            Outgoing::Text(reply) => Some(text(reply.as_bytes())),
+            Outgoing::Text(reply) => Some(websocket_text(reply.as_bytes())),
             Outgoing::Join(join) => {
                 let Forward {
                     room,
@@ -241,14 +241,14 @@ impl Writer {
                     None => self.stale.remove(&room),
                 };
                 // A user's own room is joined without a reply.
-                (!reply.is_empty()).then(|| text(reply.as_bytes()))
+                (!reply.is_empty()).then(|| websocket_text(reply.as_bytes()))
             }
             Outgoing::Leave { room, reply } => {
                 self.rooms.remove(&room);
                 self.chat.remove(&room);
                 self.guards.remove(&room);
                 self.stale.remove(&room);
-                Some(text(reply.as_bytes()))
+                Some(websocket_text(reply.as_bytes()))
             }
             Outgoing::Pong(payload) => Some(control(OpCode::Pong, &payload)),
             Outgoing::Ping => Some(control(OpCode::Ping, b"")),
@@ -320,13 +320,6 @@ impl Writer {
         Parser::write_close(&mut out, reason, false);
         out.freeze()
     }
-}
-
-/// `payload` as one unmasked text frame.
-fn text(payload: &[u8]) -> Bytes {
-    let mut out = BytesMut::with_capacity(payload.len() + 10);
-    Parser::write_message(&mut out, payload, OpCode::Text, true, false);
-    out.freeze()
 }
 
 /// A ping or pong; a payload over the limit is cut to it.

@@ -175,6 +175,13 @@ impl Cluster {
         self.node(0).live_auction(&seller, duration_ms).await
     }
 
+    /// A live auction of `duration_ms` and the index of the node that owns it.
+    pub async fn owned_auction(&self, duration_ms: u64) -> (String, usize) {
+        let auction = self.live_auction(duration_ms).await;
+        let owner = self.owner_of(&auction).await;
+        (auction, owner)
+    }
+
     /// The index of the node that holds `auction`'s shard now.
     pub async fn owner_of(&self, auction: &str) -> usize {
         let id = AuctionId::from(auction.parse::<Uuid>().unwrap());
@@ -285,8 +292,7 @@ async fn a_bid_at_a_node_that_does_not_own_the_auction_is_accepted_and_every_nod
     let Some(cluster) = Cluster::start(3).await else {
         return;
     };
-    let auction = cluster.live_auction(60_000).await;
-    let owner = cluster.owner_of(&auction).await;
+    let (auction, owner) = cluster.owned_auction(60_000).await;
     let buyers = [
         buyer(cluster.node(0), "ann").await,
         buyer(cluster.node(1), "bob").await,
@@ -365,6 +371,22 @@ pub async fn journal_holds(cluster: &Cluster, auction: &str, acked: &Acked) -> b
         .all(|id| rows.iter().any(|(payload,)| payload.contains(id.as_str())))
 }
 
+/// `auction`'s journal seqs, in order, checked to have no gap.
+pub async fn gapless_journal(cluster: &Cluster, auction: &str) -> Vec<i64> {
+    let rows: Vec<(i64,)> =
+        sqlx::query_as("SELECT seq FROM auction_events WHERE auction_id = $1 ORDER BY seq")
+            .bind(auction.parse::<Uuid>().unwrap())
+            .fetch_all(cluster.pool())
+            .await
+            .unwrap();
+    let seqs: Vec<i64> = rows.into_iter().map(|(seq,)| seq).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "the journal is gapless"
+    );
+    seqs
+}
+
 /// Acknowledged bids, as their answers said.
 #[derive(Default)]
 pub struct Acked {
@@ -422,8 +444,7 @@ async fn the_owner_killed_mid_bidding_loses_no_acknowledged_bid_and_the_auction_
     let Some(mut cluster) = Cluster::start(3).await else {
         return;
     };
-    let auction = cluster.live_auction(12_000).await;
-    let owner = cluster.owner_of(&auction).await;
+    let (auction, owner) = cluster.owned_auction(12_000).await;
     let survivors = others_than(owner);
     let buyers = [
         buyer(cluster.node(0), "ann").await,
@@ -543,8 +564,7 @@ async fn an_owner_frozen_past_its_lease_commits_nothing_once_it_wakes() {
     let Some(cluster) = Cluster::start(3).await else {
         return;
     };
-    let auction = cluster.live_auction(60_000).await;
-    let owner = cluster.owner_of(&auction).await;
+    let (auction, owner) = cluster.owned_auction(60_000).await;
     let survivors = others_than(owner);
     let buyers = [
         buyer(cluster.node(survivors[0]), "ann").await,
@@ -608,17 +628,7 @@ async fn an_owner_frozen_past_its_lease_commits_nothing_once_it_wakes() {
         &mut acked,
     )
     .await;
-    let rows: Vec<(i64,)> =
-        sqlx::query_as("SELECT seq FROM auction_events WHERE auction_id = $1 ORDER BY seq")
-            .bind(auction.parse::<Uuid>().unwrap())
-            .fetch_all(cluster.pool())
-            .await
-            .unwrap();
-    let seqs: Vec<i64> = rows.into_iter().map(|(seq,)| seq).collect();
-    assert!(
-        seqs.windows(2).all(|w| w[1] == w[0] + 1),
-        "the journal is gapless"
-    );
+    let seqs = gapless_journal(&cluster, &auction).await;
     assert!(
         journal_holds(&cluster, &auction, &acked).await,
         "an acknowledged bid is missing from the journal"
@@ -904,8 +914,7 @@ async fn an_owner_frozen_while_bidders_keep_it_busy_is_taken_over_and_loses_noth
     let Some(cluster) = Cluster::start(3).await else {
         return;
     };
-    let auction = cluster.live_auction(60_000).await;
-    let owner = cluster.owner_of(&auction).await;
+    let (auction, owner) = cluster.owned_auction(60_000).await;
     let survivor = (owner + 1) % 3;
     let mut buyers = Vec::new();
     for name in ["ann", "bob", "cid", "dan"] {
@@ -963,14 +972,5 @@ async fn an_owner_frozen_while_bidders_keep_it_busy_is_taken_over_and_loses_noth
         journal_holds(&cluster, &auction, &all).await,
         "an acknowledged bid is missing from the journal"
     );
-    let rows: Vec<(i64,)> =
-        sqlx::query_as("SELECT seq FROM auction_events WHERE auction_id = $1 ORDER BY seq")
-            .bind(auction.parse::<Uuid>().unwrap())
-            .fetch_all(cluster.pool())
-            .await
-            .unwrap();
-    assert!(
-        rows.windows(2).all(|w| w[1].0 == w[0].0 + 1),
-        "the journal is gapless"
-    );
+    gapless_journal(&cluster, &auction).await;
 }
