@@ -244,3 +244,31 @@ pub async fn open_watcher(url: &str, room: Option<&str>) -> anyhow::Result<Ws> {
     .context("no subscribed reply within 30 s")??;
     Ok(ws)
 }
+
+/// Opens `count` watchers of `room` (see [`open_watcher`]), `concurrency`
+/// at a time, counting them in `opened` and saying every thousandth as
+/// `"{n} {what}"`.
+pub async fn open_watchers(
+    target: &Target,
+    room: Option<&str>,
+    count: u32,
+    concurrency: usize,
+    opened: &std::sync::atomic::AtomicU64,
+    what: &str,
+) -> anyhow::Result<Vec<Ws>> {
+    stream::iter(0..count)
+        .map(|_| {
+            let url = target.ws_url(None);
+            async move {
+                let ws = open_watcher(&url, room).await?;
+                let n = opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                if n.is_multiple_of(1000) {
+                    eprintln!("  {n} {what}");
+                }
+                anyhow::Ok(ws)
+            }
+        })
+        .buffer_unordered(concurrency.max(1))
+        .try_collect()
+        .await
+}

@@ -1,5 +1,11 @@
 //! `connections`: C idle WebSocket connections; the server's resident memory
-//! per connection (`VmRSS` before and after).
+//! per connection (`VmRSS` before, halfway and after).
+//!
+//! The reading before the first connection is not a steady baseline: the
+//! allocator may still hold memory the set-up freed (the password hashes'
+//! blocks), which the first connections then reuse without growing the
+//! process. So the second half's growth is reported beside the whole run's,
+//! and the target is judged on the larger of the two.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -7,12 +13,11 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use futures_util::StreamExt;
-use futures_util::stream::{self, TryStreamExt};
 use serde_json::json;
 use tokio::time::Instant;
 
 use crate::cli::ConnectionsArgs;
-use crate::client::{Api, Ws, open_watcher};
+use crate::client::{Api, Ws, open_watcher, open_watchers};
 use crate::procfs;
 use crate::report::{self, verdict};
 use crate::target::Target;
@@ -57,39 +62,37 @@ async fn measure(target: &Target, args: &ConnectionsArgs) -> anyhow::Result<serd
 
     eprintln!("opening {} idle connections ...", args.connections);
     let start = Instant::now();
-    let opened = Arc::new(AtomicU64::new(0));
-    let connections: Vec<Ws> = stream::iter(0..args.connections)
-        .map(|_| {
-            let url = target.ws_url(None);
-            let room = room.clone();
-            let opened = Arc::clone(&opened);
-            async move {
-                let ws = open_watcher(&url, room.as_deref()).await?;
-                let n = opened.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_multiple_of(1000) {
-                    eprintln!("  {n} open");
-                }
-                anyhow::Ok(ws)
-            }
-        })
-        .buffer_unordered(args.connect_concurrency.max(1))
-        .try_collect()
-        .await
-        .context("opening connections")?;
-    let open_s = start.elapsed().as_secs_f64();
-    let count = connections.len() as u64;
+    let opened = AtomicU64::new(0);
+    let first_half = args.connections / 2;
+    let first = open_watchers(
+        target,
+        room.as_deref(),
+        first_half,
+        args.connect_concurrency,
+        &opened,
+        "open",
+    )
+    .await
+    .context("opening connections")?;
     // Keep reading, so the server's pings are answered.
     let closed = Arc::new(AtomicU64::new(0));
-    let readers: Vec<_> = connections
-        .into_iter()
-        .map(|mut ws| {
-            let closed = Arc::clone(&closed);
-            tokio::spawn(async move {
-                while let Some(Ok(_)) = ws.next().await {}
-                closed.fetch_add(1, Ordering::Relaxed);
-            })
-        })
-        .collect();
+    let mut readers = keep_reading(first, &closed);
+    tokio::time::sleep(args.settle).await;
+    let rss_half = procfs::rss_bytes(pid)?;
+    let second_half = args.connections - first_half;
+    let second = open_watchers(
+        target,
+        room.as_deref(),
+        second_half,
+        args.connect_concurrency,
+        &opened,
+        "open",
+    )
+    .await
+    .context("opening connections")?;
+    let open_s = start.elapsed().as_secs_f64() - args.settle.as_secs_f64();
+    let count = u64::from(args.connections);
+    readers.extend(keep_reading(second, &closed));
     tokio::time::sleep(args.settle).await;
     let rss_after = procfs::rss_bytes(pid)?;
     let fds_after = procfs::open_fds(pid);
@@ -100,7 +103,9 @@ async fn measure(target: &Target, args: &ConnectionsArgs) -> anyhow::Result<serd
     }
     drop(warm);
 
-    let per = rss_after.saturating_sub(rss_before) as f64 / count.max(1) as f64;
+    let per_whole = rss_after.saturating_sub(rss_before) as f64 / count.max(1) as f64;
+    let per_second_half = rss_after.saturating_sub(rss_half) as f64 / f64::from(second_half.max(1));
+    let per = per_whole.max(per_second_half);
     let me_per = me_after.saturating_sub(me_before) as f64 / count.max(1) as f64;
     println!();
     println!(
@@ -113,10 +118,12 @@ async fn measure(target: &Target, args: &ConnectionsArgs) -> anyhow::Result<serd
     );
     println!("  opened in {open_s:.1} s; closed by the server while idle: {closed}");
     println!(
-        "  server resident memory {:.1} MiB -> {:.1} MiB: {:.1} KiB per connection",
+        "  server resident memory {:.1} MiB -> {:.1} MiB (halfway {:.1} MiB): {:.1} KiB per connection; second half alone {:.1} KiB",
         rss_before as f64 / 1048576.0,
         rss_after as f64 / 1048576.0,
-        per / 1024.0
+        rss_half as f64 / 1048576.0,
+        per_whole / 1024.0,
+        per_second_half / 1024.0
     );
     if let (Some(a), Some(b)) = (fds_before, fds_after) {
         println!("  server open files {a} -> {b}");
@@ -126,7 +133,7 @@ async fn measure(target: &Target, args: &ConnectionsArgs) -> anyhow::Result<serd
         me_per / 1024.0
     );
     println!(
-        "  target: <= 16 KiB per idle connection: {:.1} KiB, {}",
+        "  target: <= 16 KiB per idle connection (the larger figure): {:.1} KiB, {}",
         per / 1024.0,
         verdict(per <= TARGET_BYTES)
     );
@@ -139,11 +146,29 @@ async fn measure(target: &Target, args: &ConnectionsArgs) -> anyhow::Result<serd
         "open_s": report::round3(open_s),
         "closed_while_idle": closed,
         "rss_before_bytes": rss_before,
+        "rss_half_bytes": rss_half,
         "rss_after_bytes": rss_after,
         "bytes_per_connection": per.round(),
         "kib_per_connection": report::round3(per / 1024.0),
+        "kib_per_connection_whole_run": report::round3(per_whole / 1024.0),
+        "kib_per_connection_second_half": report::round3(per_second_half / 1024.0),
         "server_fds_before": fds_before,
         "server_fds_after": fds_after,
         "targets": {"kib_per_connection": 16, "met": per <= TARGET_BYTES},
     }))
+}
+
+/// Reads each connection until it closes (so the server's pings are
+/// answered), counting the closes.
+fn keep_reading(connections: Vec<Ws>, closed: &Arc<AtomicU64>) -> Vec<tokio::task::JoinHandle<()>> {
+    connections
+        .into_iter()
+        .map(|mut ws| {
+            let closed = Arc::clone(closed);
+            tokio::spawn(async move {
+                while let Some(Ok(_)) = ws.next().await {}
+                closed.fetch_add(1, Ordering::Relaxed);
+            })
+        })
+        .collect()
 }

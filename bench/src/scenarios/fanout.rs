@@ -10,7 +10,6 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use futures_util::stream::{self, TryStreamExt};
 use hdrhistogram::Histogram;
 use serde::Deserialize;
 use serde_json::json;
@@ -19,7 +18,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::bidding::{self, Answer, Transport, WsBidder, histogram, micros};
 use crate::cli::FanoutArgs;
-use crate::client::{Api, Ws, open_watcher};
+use crate::client::{Api, Ws, open_watchers};
 use crate::procfs;
 use crate::report::{self, Latency, verdict};
 use crate::target::Target;
@@ -95,24 +94,16 @@ async fn measure(
     eprintln!("opening {} watchers ...", args.watchers);
     let connect_start = Instant::now();
     let opened = AtomicU64::new(0);
-    let watchers: Vec<Ws> = stream::iter(0..args.watchers)
-        .map(|_| {
-            let url = target.ws_url(None);
-            let room = room.clone();
-            let opened = &opened;
-            async move {
-                let ws = open_watcher(&url, Some(&room)).await?;
-                let n = opened.fetch_add(1, Ordering::Relaxed) + 1;
-                if n.is_multiple_of(1000) {
-                    eprintln!("  {n} watchers in the room");
-                }
-                anyhow::Ok(ws)
-            }
-        })
-        .buffer_unordered(args.connect_concurrency.max(1))
-        .try_collect()
-        .await
-        .context("filling the room")?;
+    let watchers: Vec<Ws> = open_watchers(
+        target,
+        Some(&room),
+        args.watchers,
+        args.connect_concurrency,
+        &opened,
+        "watchers in the room",
+    )
+    .await
+    .context("filling the room")?;
     let connect_s = connect_start.elapsed().as_secs_f64();
     let watcher_count = watchers.len() as u64;
     eprintln!("{watcher_count} watchers in the room after {connect_s:.1} s");
