@@ -2,11 +2,13 @@
 //!
 //! Auth by `Authorization: Bearer <access token>` or `?token=` (browsers);
 //! without a token a client may watch but not bid. Each connection is a
-//! [`session::WsSession`] actor reading, and a [`writer`] that is the
-//! response body.
+//! [`session::WsSession`] actor handling what a [`reader`] decodes off the
+//! request, and a [`writer`] that is the response body.
 
 pub mod budget;
 pub mod protocol;
+pub mod queue;
+pub mod reader;
 pub mod session;
 pub mod writer;
 
@@ -14,7 +16,7 @@ use actix::{Actor, AsyncContext};
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use blytz::Error;
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{AuthUser, bearer_token};
@@ -58,18 +60,19 @@ pub async fn connect(
         None => None,
     };
     let connection = state.ws.connect(state.limits.client_ip_of(&req))?;
-    // The writer is the response body itself (see [`writer`]): the
-    // session handle `actix_ws` offers for writing is not used.
-    let (handshake, _session, stream) = actix_ws::handle(&req, body)
+    let handshake = actix_http::ws::handshake(req.head())
         .map_err(|e| ApiError::from(Error::validation("upgrade", "websocket", e.to_string())))?;
-    let stream = stream.max_frame_size(MAX_FRAME_BYTES);
-    let (out, commands) = mpsc::channel(OUT_QUEUE);
+    let (writer_alive, reader_ends) = oneshot::channel();
+    let stream = reader::Reader::new(body.into_inner(), MAX_FRAME_BYTES, reader_ends);
+    let (out, commands) = queue::queue(OUT_QUEUE);
     let response = writer::respond(
         handshake,
         commands,
+        writer_alive,
         state.auctions.engine().clone(),
         state.lifecycle.sockets_closing(),
-    );
+    )
+    .map_err(|e| anyhow::anyhow!("the handshake response: {e}"))?;
     let state = state.into_inner();
     session::WsSession::create(move |ctx| {
         ctx.add_stream(stream);

@@ -8,13 +8,13 @@
 //! caller's identity and the heartbeat: a client silent for
 //! [`CLIENT_TIMEOUT`] is dropped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
-use actix_ws::{CloseCode, CloseReason, Message, ProtocolError};
+use actix_http::ws::{CloseCode, CloseReason, Message, ProtocolError};
 use blytz::{Code, Error};
 use blytz_actors::auction::messages::GetView;
 use blytz_actors::chat::messages::{Join, Leave};
@@ -25,10 +25,10 @@ use blytz_actors::view::Outcome;
 use governor::clock::{Clock as _, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{Map, Value, json};
-use tokio::sync::mpsc;
 
 use super::budget::{ConnectionPermit, WsSettings};
 use super::protocol::{self, ClientMessage};
+use super::queue;
 use super::writer::{Forward, Outgoing};
 use crate::command;
 use crate::extract::AuthUser;
@@ -52,16 +52,17 @@ pub struct WsSession {
     state: Arc<AppState>,
     /// To the writer. Bounded: when it is full the client has stopped
     /// reading, and the session ends rather than buffer more.
-    out: mpsc::Sender<Outgoing>,
+    out: queue::Sender<Outgoing>,
     last_heard: Instant,
-    /// Rooms this connection counts in (presence).
-    joined: HashSet<RoomKey>,
+    /// Rooms this connection counts in (presence): a few at most, so a list
+    /// (an idle connection's set costs more than its one room).
+    joined: Vec<RoomKey>,
     /// The user's display name, read once at the first chat message.
     display_name: Option<String>,
     /// Per joined room: whether the user skips slow mode (seller, moderator, admin).
     exempt: HashMap<RoomKey, bool>,
     /// Rooms whose subscribe is being answered (they count as rooms).
-    subscribing: HashSet<RoomKey>,
+    subscribing: Vec<RoomKey>,
     /// Requests being answered.
     in_flight: u32,
     /// The connection's message rate, none when off.
@@ -86,7 +87,7 @@ impl WsSession {
     pub fn new(
         user: Option<AuthUser>,
         state: Arc<AppState>,
-        out: mpsc::Sender<Outgoing>,
+        out: queue::Sender<Outgoing>,
         connection: Option<ConnectionPermit>,
     ) -> Self {
         let settings = state.ws.settings();
@@ -99,10 +100,10 @@ impl WsSession {
             state,
             out,
             last_heard: Instant::now(),
-            joined: HashSet::new(),
+            joined: Vec::new(),
             display_name: None,
             exempt: HashMap::new(),
-            subscribing: HashSet::new(),
+            subscribing: Vec::new(),
             in_flight: 0,
             rate,
             refused_in_a_row: 0,
@@ -163,7 +164,8 @@ impl WsSession {
     }
 
     fn join(&mut self, room: RoomKey) {
-        if self.joined.insert(room) {
+        if !self.joined.contains(&room) {
+            self.joined.push(room);
             let user_id = self.user.map(|u| u.id);
             self.state.shows.chat().room(room).do_send(Join { user_id });
         }
@@ -171,7 +173,8 @@ impl WsSession {
 
     fn leave(&mut self, room: RoomKey) {
         self.exempt.remove(&room);
-        if self.joined.remove(&room) {
+        if let Some(at) = self.joined.iter().position(|joined| *joined == room) {
+            self.joined.swap_remove(at);
             let user_id = self.user.map(|u| u.id);
             if let Some(chat) = self.state.shows.chat().running(room) {
                 chat.do_send(Leave { user_id });
@@ -412,7 +415,9 @@ impl WsSession {
         if !self.begin(id.as_deref(), ctx) {
             return;
         }
-        self.subscribing.insert(key);
+        if !self.subscribing.contains(&key) {
+            self.subscribing.push(key);
+        }
         let state = self.state.clone();
         let room = room.to_owned();
         ctx.spawn(
@@ -420,7 +425,7 @@ impl WsSession {
                 .into_actor(self)
                 .map(move |result, act, ctx| {
                     act.end();
-                    act.subscribing.remove(&key);
+                    act.subscribing.retain(|room| *room != key);
                     match result {
                         Ok((lanes, snapshot, snapshot_seq)) => {
                             act.join(key);
@@ -579,7 +584,8 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        for room in self.joined.clone() {
+        // `leave` takes each room off the list.
+        while let Some(&room) = self.joined.last() {
             self.leave(room);
         }
         metrics::gauge!("ws_sessions").decrement(1.0);

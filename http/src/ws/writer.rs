@@ -13,24 +13,25 @@
 //! disconnected. A client behind on chat skips what it missed and is told so
 //! with `chat.gap`.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use actix_http::ws::{OpCode, Parser};
+use actix_http::ResponseBuilder;
+use actix_http::ws::{CloseCode, CloseReason, OpCode, Parser};
 use actix_web::HttpResponse;
-use actix_web::body::{BodyStream, BoxBody, MessageBody};
-use actix_ws::{CloseCode, CloseReason};
+use actix_web::body::{BodyStream, MessageBody};
 use blytz_actors::Engine;
 use blytz_actors::rooms::{Frame, RoomGuard, RoomKey, Subscription, websocket_text};
 use bytes::{Bytes, BytesMut};
-use futures_util::StreamExt;
-use tokio::sync::{mpsc, watch};
+use futures_util::{Stream, StreamExt};
+use tokio::sync::{oneshot, watch};
 use tokio_stream::StreamMap;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use super::queue;
 
 /// More lags than this within [`LAG_WINDOW`] disconnects the client.
 const LAG_LIMIT: u32 = 3;
@@ -78,23 +79,22 @@ pub struct Forward {
     pub snapshot_seq: Option<u64>,
 }
 
-/// `handshake` (the `101 Switching Protocols` response `actix_ws::handle`
-/// made) with the writer as its body. The writer ends when `commands`
-/// closes, on `Outgoing::Close`, or with code 1012 (restart) once `closing`
-/// turns true (the node is stopping).
+/// `handshake` (the `101 Switching Protocols` response) with the writer as
+/// its body. The writer ends when `commands` closes, on `Outgoing::Close`,
+/// or with code 1012 (restart) once `closing` turns true (the node is
+/// stopping); `alive` is dropped with it, which ends the connection's
+/// [`super::reader::Reader`].
 pub fn respond(
-    handshake: HttpResponse,
-    commands: mpsc::Receiver<Outgoing>,
+    mut handshake: ResponseBuilder,
+    commands: queue::Receiver<Outgoing>,
+    alive: oneshot::Sender<()>,
     engine: Engine,
     closing: watch::Receiver<bool>,
-) -> HttpResponse {
-    let (head, own_body) = handshake.into_parts();
-    let writer = Writer::new(commands, engine, closing, own_body);
-    let body = futures_util::stream::unfold(writer, |mut writer| async move {
-        let chunk = writer.next_chunk().await?;
-        Some((Ok::<_, Infallible>(chunk), writer))
-    });
-    head.set_body(BodyStream::new(body).boxed())
+) -> Result<HttpResponse, actix_web::Error> {
+    let writer = Writer::new(commands, engine, closing, alive);
+    Ok(handshake
+        .message_body(BodyStream::new(writer).boxed())?
+        .into())
 }
 
 /// Resolves once the node is stopping; never if it cannot stop this way.
@@ -118,8 +118,21 @@ enum Step {
     Chat(RoomKey, Result<Bytes, BroadcastStreamRecvError>),
 }
 
+/// A room being forwarded.
+struct Joined {
+    room: RoomKey,
+    /// Frames up to this seq are in the snapshot the client has.
+    stale: Option<u64>,
+    /// Dropped after the room's receivers (see [`Writer`]).
+    _guard: RoomGuard,
+}
+
+/// A fresh snapshot being read for a room that lagged.
+type Resync = Pin<Box<dyn Future<Output = (RoomKey, Option<Frame>)>>>;
+
+/// The response body: a stream of chunks, each one or more WebSocket frames.
 struct Writer {
-    commands: mpsc::Receiver<Outgoing>,
+    commands: queue::Receiver<Outgoing>,
     engine: Engine,
     /// One future for the whole connection, not one per frame: every
     /// connection shares the channel, so a per-frame wait would register
@@ -130,22 +143,24 @@ struct Writer {
     // idle room.
     rooms: StreamMap<RoomKey, BroadcastStream<Frame>>,
     chat: StreamMap<RoomKey, BroadcastStream<Bytes>>,
-    guards: HashMap<RoomKey, RoomGuard>,
-    stale: HashMap<RoomKey, u64>,
+    /// A few rooms at most: a list is smaller than a map.
+    joined: Vec<Joined>,
+    /// Boxed: rare, and larger than the rest of the writer.
+    resync: Option<Resync>,
     lag: Lag,
     /// A close frame went out: the body ends.
     ended: bool,
-    /// `actix_ws`'s own body, never polled: dropped with the writer, it
-    /// tells the connection's message stream that the connection is done.
-    _handshake_body: BoxBody,
+    /// Dropped with the writer: it tells the connection's reader that the
+    /// connection is done.
+    _alive: oneshot::Sender<()>,
 }
 
 impl Writer {
     fn new(
-        commands: mpsc::Receiver<Outgoing>,
+        commands: queue::Receiver<Outgoing>,
         engine: Engine,
         closing: watch::Receiver<bool>,
-        handshake_body: BoxBody,
+        alive: oneshot::Sender<()>,
     ) -> Self {
         Self {
             commands,
@@ -153,28 +168,25 @@ impl Writer {
             closing: Box::pin(stopping(closing)),
             rooms: StreamMap::new(),
             chat: StreamMap::new(),
-            guards: HashMap::new(),
-            stale: HashMap::new(),
+            joined: Vec::new(),
+            resync: None,
             lag: Lag {
                 count: 0,
                 since: Instant::now(),
             },
             ended: false,
-            _handshake_body: handshake_body,
+            _alive: alive,
         }
     }
 
-    /// The next bytes to write; `None` ends the body (and the connection).
-    async fn next_chunk(&mut self) -> Option<Bytes> {
-        loop {
-            if self.ended {
-                return None;
-            }
-            let step = std::future::poll_fn(|cx| self.poll_step(cx)).await;
-            if let Some(chunk) = self.take(step).await {
-                return Some(chunk);
-            }
-        }
+    fn joined(&mut self, room: RoomKey) -> Option<&mut Joined> {
+        self.joined.iter_mut().find(|joined| joined.room == room)
+    }
+
+    fn forget(&mut self, room: RoomKey) {
+        self.rooms.remove(&room);
+        self.chat.remove(&room);
+        self.joined.retain(|joined| joined.room != room);
     }
 
     /// What is ready, in order: the session's commands, the node stopping,
@@ -200,7 +212,7 @@ impl Writer {
     }
 
     /// The bytes `step` writes, if any.
-    async fn take(&mut self, step: Step) -> Option<Bytes> {
+    fn take(&mut self, step: Step) -> Option<Bytes> {
         match step {
             // The session is gone.
             Step::Command(None) => Some(self.close(None)),
@@ -209,7 +221,7 @@ impl Writer {
                 code: CloseCode::Restart,
                 description: Some("the server is restarting: reconnect".into()),
             }))),
-            Step::Room(room, item) => self.room_frame(room, item).await,
+            Step::Room(room, item) => self.room_frame(room, item),
             Step::Chat(_, Ok(frame)) => Some(websocket_text(&frame)),
             Step::Chat(room, Err(BroadcastStreamRecvError::Lagged(missed))) => {
                 metrics::counter!("ws_chat_skipped_total").increment(missed);
@@ -233,21 +245,19 @@ impl Writer {
                     snapshot_seq,
                 } = *join;
                 let (events, chat_lane, guard) = lanes.into_parts();
+                self.forget(room);
                 self.rooms.insert(room, BroadcastStream::new(events));
                 self.chat.insert(room, BroadcastStream::new(chat_lane));
-                self.guards.insert(room, guard);
-                match snapshot_seq {
-                    Some(seq) => self.stale.insert(room, seq),
-                    None => self.stale.remove(&room),
-                };
+                self.joined.push(Joined {
+                    room,
+                    stale: snapshot_seq,
+                    _guard: guard,
+                });
                 // A user's own room is joined without a reply.
                 (!reply.is_empty()).then(|| websocket_text(reply.as_bytes()))
             }
             Outgoing::Leave { room, reply } => {
-                self.rooms.remove(&room);
-                self.chat.remove(&room);
-                self.guards.remove(&room);
-                self.stale.remove(&room);
+                self.forget(room);
                 Some(websocket_text(reply.as_bytes()))
             }
             Outgoing::Pong(payload) => Some(control(OpCode::Pong, &payload)),
@@ -257,8 +267,8 @@ impl Writer {
     }
 
     /// An auction frame as the room encoded it, unless the snapshot already
-    /// had it; a fresh snapshot after a lag.
-    async fn room_frame(
+    /// had it; after a lag, a fresh snapshot is read ([`Writer::resynced`]).
+    fn room_frame(
         &mut self,
         room: RoomKey,
         item: Result<Frame, BroadcastStreamRecvError>,
@@ -266,14 +276,13 @@ impl Writer {
         match item {
             Ok(frame) => {
                 // Auction frames the snapshot already included are skipped.
-                if let Some(&seen) = self.stale.get(&room) {
-                    match frame.seq {
-                        Some(seq) if seq <= seen => return None,
-                        Some(_) => {
-                            self.stale.remove(&room);
-                        }
-                        None => {}
+                if let Some(joined) = self.joined(room)
+                    && let (Some(seen), Some(seq)) = (joined.stale, frame.seq)
+                {
+                    if seq <= seen {
+                        return None;
                     }
+                    joined.stale = None;
                 }
                 Some(frame.wire)
             }
@@ -293,14 +302,20 @@ impl Writer {
                         description: Some("too slow: the connection kept falling behind".into()),
                     })));
                 }
-                let snapshot = resync(&self.engine, room).await?;
-                match snapshot.seq {
-                    Some(seq) => self.stale.insert(room, seq),
-                    None => self.stale.remove(&room),
-                };
-                Some(snapshot.wire)
+                let engine = self.engine.clone();
+                self.resync = Some(Box::pin(async move { (room, resync(&engine, room).await) }));
+                None
             }
         }
+    }
+
+    /// The fresh snapshot of a room that lagged, if it could be read.
+    fn resynced(&mut self, room: RoomKey, snapshot: Option<Frame>) -> Option<Bytes> {
+        let snapshot = snapshot?;
+        if let Some(joined) = self.joined(room) {
+            joined.stale = snapshot.seq;
+        }
+        Some(snapshot.wire)
     }
 
     /// A close frame; the body ends after it.
@@ -319,6 +334,35 @@ impl Writer {
         let mut out = BytesMut::with_capacity(MAX_CONTROL_PAYLOAD + 2);
         Parser::write_close(&mut out, reason, false);
         out.freeze()
+    }
+}
+
+impl Stream for Writer {
+    type Item = Result<Bytes, Infallible>;
+
+    /// The next bytes to write; `None` ends the body (and the connection).
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        loop {
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            // Nothing else is written until a lagging room is resynced.
+            let chunk = match this.resync.as_mut() {
+                Some(resync) => {
+                    let (room, snapshot) = ready!(resync.as_mut().poll(cx));
+                    this.resync = None;
+                    this.resynced(room, snapshot)
+                }
+                None => {
+                    let step = ready!(this.poll_step(cx));
+                    this.take(step)
+                }
+            };
+            if let Some(chunk) = chunk {
+                return Poll::Ready(Some(Ok(chunk)));
+            }
+        }
     }
 }
 
@@ -363,6 +407,14 @@ mod tests {
         serde_json::from_slice(&chunk[start..]).unwrap()
     }
 
+    /// The writer's next chunk, as the connection's dispatcher takes it.
+    async fn next_chunk(writer: &mut Writer) -> Option<Bytes> {
+        writer.next().await.map(|chunk| match chunk {
+            Ok(bytes) => bytes,
+            Err(never) => match never {},
+        })
+    }
+
     async fn bid(
         engine: &Engine,
         auction: blytz_actors::domain::AuctionId,
@@ -405,9 +457,10 @@ mod tests {
             .await
             .unwrap();
 
-        let (out, commands) = mpsc::channel(8);
+        let (out, commands) = queue::queue(8);
         let (_running, closing) = watch::channel(false);
-        let mut writer = Writer::new(commands, engine.clone(), closing, BoxBody::new(()));
+        let (alive, _reader_ends) = oneshot::channel();
+        let mut writer = Writer::new(commands, engine.clone(), closing, alive);
         let room = RoomKey::Auction(auction);
         let seen = engine.view(auction).await.unwrap().seq;
         let join = Forward {
@@ -416,9 +469,9 @@ mod tests {
             reply: r#"{"type":"subscribed"}"#.to_owned(),
             snapshot_seq: Some(seen),
         };
-        out.send(Outgoing::Join(Box::new(join))).await.unwrap();
+        out.try_send(Outgoing::Join(Box::new(join))).unwrap();
         assert_eq!(
-            json_of(&writer.next_chunk().await.unwrap())["type"],
+            json_of(&next_chunk(&mut writer).await.unwrap())["type"],
             "subscribed"
         );
 
@@ -432,15 +485,15 @@ mod tests {
         let latest = engine.view(auction).await.unwrap().seq;
 
         // The writer says where the auction stands now, once...
-        let snapshot = json_of(&writer.next_chunk().await.unwrap());
+        let snapshot = json_of(&next_chunk(&mut writer).await.unwrap());
         assert_eq!(snapshot["type"], "auction.snapshot", "{snapshot}");
         assert_eq!(snapshot["seq"].as_u64(), Some(latest));
         // ...skips the frames it already covers...
-        let more = tokio::time::timeout(Duration::from_millis(100), writer.next_chunk()).await;
+        let more = tokio::time::timeout(Duration::from_millis(100), next_chunk(&mut writer)).await;
         assert!(more.is_err(), "nothing older than the snapshot is written");
         // ...and goes on from the next one.
         bid(&engine, auction, ann, amount).await;
-        let next = json_of(&writer.next_chunk().await.unwrap());
+        let next = json_of(&next_chunk(&mut writer).await.unwrap());
         assert_eq!(next["type"], "auction.bid", "{next}");
         assert_eq!(next["seq"].as_u64(), Some(latest + 1));
     }
