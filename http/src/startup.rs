@@ -113,7 +113,7 @@ impl Application {
             )
             .await?;
             engine.rooms().set_relay(relay);
-            actix_web::rt::spawn(Arc::clone(leases).run(engine.clone()));
+            spawn_loop(Arc::clone(leases).run(engine.clone()));
         }
         let resumed = engine
             .resume_open_auctions()
@@ -139,14 +139,14 @@ impl Application {
         let audience = blytz::audience::Audience::new(db.clone());
         let notifications = blytz::notify::Notifications::from_config(db.clone(), &config)?
             .with_rooms(auctions.engine().rooms().clone());
-        actix_web::rt::spawn(notifications.clone().run(
+        spawn_loop(notifications.clone().run(
             facts,
             blytz::notify::Sources {
                 chat,
                 audience: audience.clone(),
             },
         ));
-        actix_web::rt::spawn(
+        spawn_loop(
             catalog
                 .clone()
                 .flush_views_every(Duration::from_secs(config.view_flush_secs)),
@@ -154,12 +154,12 @@ impl Application {
         let commerce = Commerce::from_config(db.clone(), &config)?
             .with_rooms(auctions.engine().rooms().clone())
             .with_notifications(notifications.clone());
-        actix_web::rt::spawn(
+        spawn_loop(
             commerce
                 .clone()
                 .consume_outbox_every(Duration::from_millis(config.outbox_poll_ms), duty.clone()),
         );
-        actix_web::rt::spawn(commerce.clone().sweep_reservations_every(
+        spawn_loop(commerce.clone().sweep_reservations_every(
             Duration::from_secs(config.reservation_sweep_secs),
             duty.clone(),
         ));
@@ -171,7 +171,7 @@ impl Application {
             auctions.engine().rooms().clone(),
         );
         let shows = shows.with_lots(lots.clone());
-        actix_web::rt::spawn(lots.clone().run_due_every(LOTS_TICK, duty));
+        spawn_loop(lots.clone().run_due_every(LOTS_TICK, duty));
         let streaming = blytz::streaming::Streaming::from_config(&config)?;
         let limits = match (&cluster, &redis) {
             (Some(leases), Some(redis)) => {
@@ -317,6 +317,15 @@ pub fn create_app(
 
 async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(Error::NotFound { what: "route" }.into())
+}
+
+/// Spawns a background loop on this arbiter. A loop stopped in the middle
+/// of a database call (the server's arbiter stopping, a test's runtime
+/// ending) drops that call inside its runtime: a pooled connection dropped
+/// outside one panics, and that panic, during teardown, aborts the process
+/// (see `blytz_actors::runtime`).
+fn spawn_loop<F: Future + 'static>(task: F) {
+    actix_web::rt::spawn(blytz_actors::runtime::in_runtime(task));
 }
 
 /// Forget idle rate-limit keys now and then, so memory stays bounded.
