@@ -338,3 +338,38 @@ fn spawn_limit_janitor(limits: Arc<RateLimits>) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    /// Notes where it is dropped: 1 inside a tokio runtime, 2 outside one
+    /// (where a pooled database connection would panic).
+    struct Probe(Arc<AtomicU8>);
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let inside = tokio::runtime::Handle::try_current().is_ok();
+            self.0.store(if inside { 1 } else { 2 }, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_loop_cut_by_its_runtime_ending_is_dropped_inside_that_runtime() {
+        let seen = Arc::new(AtomicU8::new(0));
+        let probe = Probe(Arc::clone(&seen));
+        let system = actix_web::rt::System::new();
+        system.block_on(async move {
+            super::spawn_loop(async move {
+                let _held_across_a_call = probe;
+                std::future::pending::<()>().await;
+            });
+            // Let the loop start and stop at its "database call".
+            actix_web::rt::task::yield_now().await;
+        });
+        assert_eq!(seen.load(Ordering::SeqCst), 0, "still running");
+        drop(system);
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "dropped inside the runtime");
+    }
+}
