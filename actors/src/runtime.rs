@@ -13,6 +13,13 @@ use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
 
+/// Spawns `future` on the current arbiter (as [`actix::spawn`]): a task
+/// that may hold a database call when its arbiter stops. It is dropped
+/// inside the runtime (see [`in_runtime`]).
+pub fn spawn<F: Future + 'static>(future: F) {
+    actix::spawn(in_runtime(future));
+}
+
 /// `future`, dropped (if it is dropped unfinished) inside the current
 /// runtime.
 pub fn in_runtime<F: Future>(future: F) -> InRuntime<F> {
@@ -49,5 +56,40 @@ impl<F> Drop for InRuntime<F> {
     fn drop(&mut self) {
         let _entered = self.runtime.as_ref().map(Handle::enter);
         self.future = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU8, Ordering};
+
+    /// Notes where it is dropped: 1 inside a tokio runtime, 2 outside one
+    /// (where a pooled database connection would panic).
+    struct Probe(Arc<AtomicU8>);
+
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let inside = tokio::runtime::Handle::try_current().is_ok();
+            self.0.store(if inside { 1 } else { 2 }, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_task_cut_by_its_runtime_ending_is_dropped_inside_that_runtime() {
+        let seen = Arc::new(AtomicU8::new(0));
+        let probe = Probe(Arc::clone(&seen));
+        let system = actix::System::new();
+        system.block_on(async move {
+            super::spawn(async move {
+                let _held_across_a_call = probe;
+                std::future::pending::<()>().await;
+            });
+            // Let the task start and stop at its "database call".
+            tokio::task::yield_now().await;
+        });
+        assert_eq!(seen.load(Ordering::SeqCst), 0, "still running");
+        drop(system);
+        assert_eq!(seen.load(Ordering::SeqCst), 1, "dropped inside the runtime");
     }
 }

@@ -22,6 +22,9 @@ use blytz::{Config, Db, Error};
 use blytz_actors::chat::{ChatHub, ChatSettings};
 use blytz_actors::ports::Placement;
 use blytz_actors::ports::SystemClock;
+// Background loops hold database calls: a loop cut by a stopping arbiter
+// drops its call inside the runtime (`blytz_actors::runtime`).
+use blytz_actors::runtime;
 use blytz_actors::{Engine, EngineHooks, EngineSettings};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::AppExt;
@@ -113,7 +116,7 @@ impl Application {
             )
             .await?;
             engine.rooms().set_relay(relay);
-            spawn_loop(Arc::clone(leases).run(engine.clone()));
+            runtime::spawn(Arc::clone(leases).run(engine.clone()));
         }
         let resumed = engine
             .resume_open_auctions()
@@ -139,14 +142,14 @@ impl Application {
         let audience = blytz::audience::Audience::new(db.clone());
         let notifications = blytz::notify::Notifications::from_config(db.clone(), &config)?
             .with_rooms(auctions.engine().rooms().clone());
-        spawn_loop(notifications.clone().run(
+        runtime::spawn(notifications.clone().run(
             facts,
             blytz::notify::Sources {
                 chat,
                 audience: audience.clone(),
             },
         ));
-        spawn_loop(
+        runtime::spawn(
             catalog
                 .clone()
                 .flush_views_every(Duration::from_secs(config.view_flush_secs)),
@@ -154,12 +157,12 @@ impl Application {
         let commerce = Commerce::from_config(db.clone(), &config)?
             .with_rooms(auctions.engine().rooms().clone())
             .with_notifications(notifications.clone());
-        spawn_loop(
+        runtime::spawn(
             commerce
                 .clone()
                 .consume_outbox_every(Duration::from_millis(config.outbox_poll_ms), duty.clone()),
         );
-        spawn_loop(commerce.clone().sweep_reservations_every(
+        runtime::spawn(commerce.clone().sweep_reservations_every(
             Duration::from_secs(config.reservation_sweep_secs),
             duty.clone(),
         ));
@@ -171,7 +174,7 @@ impl Application {
             auctions.engine().rooms().clone(),
         );
         let shows = shows.with_lots(lots.clone());
-        spawn_loop(lots.clone().run_due_every(LOTS_TICK, duty));
+        runtime::spawn(lots.clone().run_due_every(LOTS_TICK, duty));
         let streaming = blytz::streaming::Streaming::from_config(&config)?;
         let limits = match (&cluster, &redis) {
             (Some(leases), Some(redis)) => {
@@ -319,15 +322,6 @@ async fn not_found() -> Result<HttpResponse, ApiError> {
     Err(Error::NotFound { what: "route" }.into())
 }
 
-/// Spawns a background loop on this arbiter. A loop stopped in the middle
-/// of a database call (the server's arbiter stopping, a test's runtime
-/// ending) drops that call inside its runtime: a pooled connection dropped
-/// outside one panics, and that panic, during teardown, aborts the process
-/// (see `blytz_actors::runtime`).
-fn spawn_loop<F: Future + 'static>(task: F) {
-    actix_web::rt::spawn(blytz_actors::runtime::in_runtime(task));
-}
-
 /// Forget idle rate-limit keys now and then, so memory stays bounded.
 fn spawn_limit_janitor(limits: Arc<RateLimits>) {
     actix_web::rt::spawn(async move {
@@ -337,39 +331,4 @@ fn spawn_limit_janitor(limits: Arc<RateLimits>) {
             limits.forget_idle();
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU8, Ordering};
-
-    /// Notes where it is dropped: 1 inside a tokio runtime, 2 outside one
-    /// (where a pooled database connection would panic).
-    struct Probe(Arc<AtomicU8>);
-
-    impl Drop for Probe {
-        fn drop(&mut self) {
-            let inside = tokio::runtime::Handle::try_current().is_ok();
-            self.0.store(if inside { 1 } else { 2 }, Ordering::SeqCst);
-        }
-    }
-
-    #[test]
-    fn a_loop_cut_by_its_runtime_ending_is_dropped_inside_that_runtime() {
-        let seen = Arc::new(AtomicU8::new(0));
-        let probe = Probe(Arc::clone(&seen));
-        let system = actix_web::rt::System::new();
-        system.block_on(async move {
-            super::spawn_loop(async move {
-                let _held_across_a_call = probe;
-                std::future::pending::<()>().await;
-            });
-            // Let the loop start and stop at its "database call".
-            actix_web::rt::task::yield_now().await;
-        });
-        assert_eq!(seen.load(Ordering::SeqCst), 0, "still running");
-        drop(system);
-        assert_eq!(seen.load(Ordering::SeqCst), 1, "dropped inside the runtime");
-    }
 }

@@ -214,11 +214,11 @@ impl AuctionActor {
         }
         for (seq, state) in snapshots {
             let store = self.deps.store.clone();
-            actix::spawn(crate::runtime::in_runtime(async move {
+            crate::runtime::spawn(async move {
                 if let Err(error) = store.save_snapshot(id, seq, &state).await {
                     tracing::warn!(auction_id = %id, seq, %error, "snapshot not saved");
                 }
-            }));
+            });
         }
     }
 

@@ -43,13 +43,13 @@ impl std::fmt::Debug for Reader {
 
 impl Reader {
     /// The client's messages on `payload`, frames up to `max_frame` bytes.
-    /// Dropping `writer_alive`'s sender ends the stream.
-    pub fn new(payload: Payload, max_frame: usize, writer_alive: oneshot::Receiver<()>) -> Self {
+    /// Dropping `writer_gone`'s sender (the writer's) ends the stream.
+    pub fn new(payload: Payload, max_frame: usize, writer_gone: oneshot::Receiver<()>) -> Self {
         Self {
             payload,
             buf: BytesMut::new(),
             codec: Codec::new().max_size(max_frame),
-            writer_gone: writer_alive,
+            writer_gone,
             ending: false,
         }
     }
@@ -136,10 +136,10 @@ mod tests {
     ) {
         let (chunks, rx) = mpsc::unbounded_channel();
         let stream = tokio_stream::wrappers::UnboundedReceiverStream::new(rx);
-        let (alive, writer_alive) = oneshot::channel();
+        let (alive, writer_gone) = oneshot::channel();
         let stream: actix_http::BoxedPayloadStream = Box::pin(stream);
         let payload = Payload::Stream { payload: stream };
-        (chunks, alive, Reader::new(payload, 64, writer_alive))
+        (chunks, alive, Reader::new(payload, 64, writer_gone))
     }
 
     /// One masked frame as a client sends it.
