@@ -6,10 +6,13 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+use actix_http::HttpService;
+use actix_service::map_config;
 use actix_web::body::MessageBody;
+use actix_web::dev::AppConfig;
 use actix_web::dev::{Server, ServerHandle, ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpResponse, web};
 use anyhow::Context;
 use blytz::accounts::{Accounts, TokenIssuer};
 use blytz::auctions::{Auctions, SqlJournal};
@@ -211,18 +214,7 @@ impl Application {
             .port();
         let spec = Arc::new(openapi::document());
         let data = web::Data::new(state.clone());
-        let mut server = HttpServer::new(move || create_app(data.clone(), Arc::clone(&spec)))
-            .shutdown_timeout(10)
-            // Bids and room frames are small writes that must leave at once:
-            // with Nagle on, the second of two frames waits for the
-            // client's delayed ACK (about 40 ms).
-            .tcp_nodelay(true)
-            // SIGTERM and SIGINT stop the node in order: see `lifecycle`.
-            .disable_signals();
-        if state.config.workers > 0 {
-            server = server.workers(state.config.workers);
-        }
-        let server = server.listen(listener).context("listening")?.run();
+        let server = http_server(listener, state.config.workers, data, spec)?;
         tracing::info!(port, env = ?state.config.env, backend = ?state.db.backend(), "Blytz is listening");
         Ok(Self {
             port,
@@ -267,6 +259,55 @@ impl Application {
         tracing::info!("Blytz stopped");
         result
     }
+}
+
+/// The HTTP server on `listener`: actix-web's own assembly (as
+/// `HttpServer` builds it), plus an upgrade service so that a WebSocket
+/// leaves the HTTP dispatcher at the switch ([`crate::ws::upgrade`]).
+/// `workers` 0 means one per core.
+fn http_server(
+    listener: TcpListener,
+    workers: usize,
+    data: web::Data<AppState>,
+    spec: Arc<utoipa::openapi::OpenApi>,
+) -> anyhow::Result<Server> {
+    let addr = listener.local_addr().context("reading the bound address")?;
+    // SIGTERM and SIGINT stop the node in order: see `lifecycle`.
+    let mut builder = Server::build().shutdown_timeout(10).disable_signals();
+    if workers > 0 {
+        builder = builder.workers(workers);
+    }
+    let shutdown = builder.graceful_shutdown_signal();
+    // A request without a `Host` header is read as for `localhost:8080`
+    // (actix-web keeps the bound address for its own `HttpServer`).
+    let config = |()| AppConfig::default();
+    let builder = builder
+        .listen("blytz-http", listener, move || {
+            let shutdown = shutdown.clone();
+            HttpService::build()
+                .client_request_timeout(Duration::from_secs(5))
+                .client_disconnect_timeout(Duration::from_secs(1))
+                // Bids and room frames are small writes that must leave at
+                // once: with Nagle on, the second of two frames waits for
+                // the client's delayed ACK (about 40 ms).
+                .tcp_nodelay(true)
+                .local_addr(addr)
+                .graceful_shutdown_signal(move || {
+                    let shutdown = shutdown.clone();
+                    async move { shutdown.notified().await }
+                })
+                .upgrade(crate::ws::upgrade::factory(map_config(
+                    create_app(data.clone(), Arc::clone(&spec)),
+                    config,
+                )))
+                .finish(map_config(
+                    create_app(data.clone(), Arc::clone(&spec)),
+                    config,
+                ))
+                .tcp()
+        })
+        .context("listening")?;
+    Ok(builder.run())
 }
 
 /// The app factory: middleware, extractor settings, routes, docs.

@@ -1,15 +1,18 @@
 //! `GET /ws`: the WebSocket endpoint (protocol in docs/websocket.md).
 //!
 //! Auth by `Authorization: Bearer <access token>` or `?token=` (browsers);
-//! without a token a client may watch but not bid. Each connection is a
+//! without a token a client may watch but not bid. The connection leaves
+//! the HTTP dispatcher at the switch ([`upgrade`]); it is then a
 //! [`session::WsSession`] actor handling what a [`reader`] decodes off the
-//! request, and a [`writer`] that is the response body.
+//! socket, and a [`writer`] that is the response body, written to the socket
+//! by the upgrade's pump.
 
 pub mod budget;
 pub mod protocol;
 pub mod queue;
 pub mod reader;
 pub mod session;
+pub mod upgrade;
 pub mod writer;
 
 use actix::{Actor, AsyncContext};

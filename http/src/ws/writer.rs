@@ -1,12 +1,12 @@
 //! The writer of one WebSocket connection: the response body itself, so
-//! the connection's HTTP dispatcher pulls each frame straight from the room
-//! and writes it, with no task or queue between them.
+//! the connection's pump ([`super::upgrade::Pump`]) pulls each frame
+//! straight from the room and writes it, with no task or queue between them.
 //!
 //! It forwards room frames straight from each room's broadcast receivers, so
-//! a slow client never grows a buffer: the dispatcher asks for the next frame
+//! a slow client never grows a buffer: the pump asks for the next frame
 //! only when the socket has taken the last ones, and it gathers what is ready
-//! into one write (up to its buffer size). An auction frame goes out as the
-//! room encoded it, once for every watcher ([`Frame::wire`]). Replies go
+//! into one vectored write. An auction frame goes out as the room encoded
+//! it, the same bytes for every watcher ([`Frame::wire`]). Replies go
 //! first, then auction events, then chat: a chat batch never holds up a bid's
 //! answer or an `auction.bid`. A client behind on auction events is resynced
 //! with a fresh `auction.snapshot`; a client that keeps lagging is

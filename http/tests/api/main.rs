@@ -39,5 +39,6 @@ mod server_process;
 mod shows;
 mod stripe_gateway;
 mod stripe_stub;
+mod upgrade;
 mod web;
 mod ws_client;

@@ -1,0 +1,163 @@
+//! The switch to the WebSocket protocol, spoken byte by byte over a plain
+//! TCP socket: what a client sends with its handshake, and upgrade requests
+//! the server refuses.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{TestApp, spawn_app};
+
+const KEY: &str = "dGhlIHNhbXBsZSBub25jZQ==";
+
+/// A handshake for `path` (headers of RFC 6455, section 4.1).
+fn handshake(app: &TestApp, path: &str) -> String {
+    let host = app.address.trim_start_matches("http://");
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+}
+
+/// A client's text frame: final, masked (RFC 6455, section 5.3).
+fn text_frame(text: &str) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let payload = text.as_bytes();
+    assert!(payload.len() < 126, "a short frame");
+    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
+    frame.extend_from_slice(&mask);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    frame
+}
+
+/// Everything the server sends until it closes the connection.
+async fn read_to_end(socket: &mut TcpStream) -> Vec<u8> {
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), socket.read_to_end(&mut answer))
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+    answer
+}
+
+/// An HTTP answer read to its end: head and body.
+async fn http_answer(socket: &mut TcpStream) -> (String, String) {
+    let answer = String::from_utf8(read_to_end(socket).await).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+    (head.to_owned(), body.to_owned())
+}
+
+/// Reads until `done` says the bytes so far are enough.
+async fn read_until(socket: &mut TcpStream, done: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let mut seen = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !done(&seen) {
+        let n = tokio::time::timeout(Duration::from_secs(10), socket.read(&mut chunk))
+            .await
+            .expect("the server answers")
+            .unwrap();
+        assert!(n > 0, "closed early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    seen
+}
+
+fn head_end(bytes: &[u8]) -> Option<usize> {
+    bytes
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|at| at + 4)
+}
+
+#[actix_web::test]
+async fn a_frame_sent_with_the_handshake_is_answered() {
+    let app = spawn_app().await;
+    let mut socket = TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    // The handshake and the first message in one write: the message reaches
+    // the server in the same read as the request head.
+    let mut request = handshake(&app, "/ws").into_bytes();
+    request.extend(text_frame(r#"{"type":"ping","id":"early"}"#));
+    socket.write_all(&request).await.unwrap();
+
+    let seen = read_until(&mut socket, |seen| {
+        head_end(seen).is_some_and(|end| {
+            seen.len() >= end + 2 && seen.len() >= end + 2 + usize::from(seen[end + 1] & 0x7f)
+        })
+    })
+    .await;
+    let end = head_end(&seen).unwrap();
+    let head = String::from_utf8_lossy(&seen[..end]).to_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
+        "{head}"
+    );
+    assert_eq!(seen[end], 0x81, "a final text frame");
+    let length = usize::from(seen[end + 1]);
+    assert!(length < 126, "a short reply, unmasked");
+    let reply: Value = serde_json::from_slice(&seen[end + 2..end + 2 + length]).unwrap();
+    assert_eq!(reply["type"], "pong", "{reply}");
+    assert_eq!(reply["id"], "early", "{reply}");
+
+    // A close from the client is answered with a close, then the server
+    // closes the connection.
+    let mut close = vec![0x88, 0x82, 0, 0, 0, 0];
+    close.extend_from_slice(&1000u16.to_be_bytes());
+    socket.write_all(&close).await.unwrap();
+    let rest = read_to_end(&mut socket).await;
+    assert_eq!(rest.first(), Some(&0x88), "a close frame: {rest:?}");
+}
+
+#[actix_web::test]
+async fn a_refused_upgrade_is_answered_in_json_and_the_connection_closed() {
+    let app = spawn_app().await;
+    let mut socket = TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    socket
+        .write_all(handshake(&app, "/ws?token=not-a-token").as_bytes())
+        .await
+        .unwrap();
+    let (head, body) = http_answer(&mut socket).await;
+    assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    assert!(head.to_lowercase().contains("connection: close"), "{head}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], "invalid_token", "{body}");
+}
+
+#[actix_web::test]
+async fn an_upgrade_asked_of_another_route_gets_its_usual_answer() {
+    let app = spawn_app().await;
+    let mut socket = TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    socket
+        .write_all(handshake(&app, "/health").as_bytes())
+        .await
+        .unwrap();
+    let (head, body) = http_answer(&mut socket).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_lowercase().contains("x-request-id"),
+        "middleware ran: {head}"
+    );
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert!(body.is_object(), "{body}");
+
+    // And a path that does not exist: the usual JSON 404.
+    let mut socket = TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    socket
+        .write_all(handshake(&app, "/nowhere").as_bytes())
+        .await
+        .unwrap();
+    let (head, body) = http_answer(&mut socket).await;
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"]["code"], "not_found", "{body}");
+}
