@@ -42,9 +42,22 @@ async fn read_to_end(socket: &mut TcpStream) -> Vec<u8> {
     answer
 }
 
-/// An HTTP answer read to its end: head and body.
-async fn http_answer(socket: &mut TcpStream) -> (String, String) {
-    let answer = String::from_utf8(read_to_end(socket).await).unwrap();
+/// A socket to `app` that has sent a handshake for `path`, then `after`,
+/// in one write.
+async fn send_handshake(app: &TestApp, path: &str, after: &[u8]) -> TcpStream {
+    let mut socket = TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let mut request = handshake(app, path).into_bytes();
+    request.extend_from_slice(after);
+    socket.write_all(&request).await.unwrap();
+    socket
+}
+
+/// The HTTP answer to a handshake for `path`, read to its end: head and body.
+async fn upgrade_answer(app: &TestApp, path: &str) -> (String, String) {
+    let mut socket = send_handshake(app, path, &[]).await;
+    let answer = String::from_utf8(read_to_end(&mut socket).await).unwrap();
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
     (head.to_owned(), body.to_owned())
 }
@@ -74,14 +87,10 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
 #[actix_web::test]
 async fn a_frame_sent_with_the_handshake_is_answered() {
     let app = spawn_app().await;
-    let mut socket = TcpStream::connect(app.address.trim_start_matches("http://"))
-        .await
-        .unwrap();
     // The handshake and the first message in one write: the message reaches
     // the server in the same read as the request head.
-    let mut request = handshake(&app, "/ws").into_bytes();
-    request.extend(text_frame(r#"{"type":"ping","id":"early"}"#));
-    socket.write_all(&request).await.unwrap();
+    let early = text_frame(r#"{"type":"ping","id":"early"}"#);
+    let mut socket = send_handshake(&app, "/ws", &early).await;
 
     let seen = read_until(&mut socket, |seen| {
         head_end(seen).is_some_and(|end| {
@@ -115,14 +124,7 @@ async fn a_frame_sent_with_the_handshake_is_answered() {
 #[actix_web::test]
 async fn a_refused_upgrade_is_answered_in_json_and_the_connection_closed() {
     let app = spawn_app().await;
-    let mut socket = TcpStream::connect(app.address.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    socket
-        .write_all(handshake(&app, "/ws?token=not-a-token").as_bytes())
-        .await
-        .unwrap();
-    let (head, body) = http_answer(&mut socket).await;
+    let (head, body) = upgrade_answer(&app, "/ws?token=not-a-token").await;
     assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     assert!(head.to_lowercase().contains("connection: close"), "{head}");
     let body: Value = serde_json::from_str(&body).unwrap();
@@ -132,14 +134,7 @@ async fn a_refused_upgrade_is_answered_in_json_and_the_connection_closed() {
 #[actix_web::test]
 async fn an_upgrade_asked_of_another_route_gets_its_usual_answer() {
     let app = spawn_app().await;
-    let mut socket = TcpStream::connect(app.address.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    socket
-        .write_all(handshake(&app, "/health").as_bytes())
-        .await
-        .unwrap();
-    let (head, body) = http_answer(&mut socket).await;
+    let (head, body) = upgrade_answer(&app, "/health").await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     assert!(
         head.to_lowercase().contains("x-request-id"),
@@ -149,14 +144,7 @@ async fn an_upgrade_asked_of_another_route_gets_its_usual_answer() {
     assert!(body.is_object(), "{body}");
 
     // And a path that does not exist: the usual JSON 404.
-    let mut socket = TcpStream::connect(app.address.trim_start_matches("http://"))
-        .await
-        .unwrap();
-    socket
-        .write_all(handshake(&app, "/nowhere").as_bytes())
-        .await
-        .unwrap();
-    let (head, body) = http_answer(&mut socket).await;
+    let (head, body) = upgrade_answer(&app, "/nowhere").await;
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     let body: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body["error"]["code"], "not_found", "{body}");
