@@ -23,6 +23,7 @@ use std::mem::MaybeUninit;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use actix_codec::{Encoder, Framed};
 use actix_http::body::{BodySize, BoxBody, MessageBody, to_bytes_limited};
@@ -39,6 +40,8 @@ use futures_util::future::LocalBoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::oneshot;
+use tokio::time::Sleep;
 
 /// Bytes read off the socket at a time (on the stack, not kept).
 const READ_CHUNK: usize = 4096;
@@ -46,6 +49,9 @@ const READ_CHUNK: usize = 4096;
 const GATHER: usize = 32;
 /// The largest answer other than a switch that is written back.
 const MAX_ANSWER: usize = 64 * 1024;
+/// Once the session is over, how long the connection's last bytes may wait
+/// for a client that does not read before it is dropped without them.
+pub const LAST_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The upgrade service over `app` (the application's service factory): one
 /// application per worker, as for the requests the dispatcher answers.
@@ -125,8 +131,13 @@ where
     drop((parts.read_buf, parts.write_buf));
     let (read, write) = parts.io.into_split();
     // Only a GET can switch (RFC 6455); any other method gets no body.
+    let (alive, reader_gone) = oneshot::channel();
     let payload = if req.method() == Method::GET {
-        let socket: BoxedPayloadStream = Box::pin(SocketPayload { early, read });
+        let socket: BoxedPayloadStream = Box::pin(SocketPayload {
+            early,
+            read,
+            _alive: alive,
+        });
         Payload::Stream { payload: socket }
     } else {
         Payload::None
@@ -143,7 +154,7 @@ where
         let size = body.size();
         codec
             .encode(Message::Item((head, size)), &mut out)
-            .map(|()| Pump::new(write, out.freeze(), body))
+            .map(|()| Pump::new(write, out.freeze(), body, reader_gone))
     } else {
         head.head_mut().set_connection_type(ConnectionType::Close);
         let bytes = match to_bytes_limited(body, MAX_ANSWER).await {
@@ -157,7 +168,7 @@ where
             )
             .and_then(|()| codec.encode(Message::Chunk(Some(bytes)), &mut out))
             .and_then(|()| codec.encode(Message::Chunk(None), &mut out))
-            .map(|()| Pump::new(write, out.freeze(), BoxBody::new(())))
+            .map(|()| Pump::new(write, out.freeze(), BoxBody::new(()), reader_gone))
     };
     match encoded {
         Ok(pump) => Some(pump),
@@ -174,6 +185,8 @@ where
 struct SocketPayload {
     early: Bytes,
     read: OwnedReadHalf,
+    /// Dropped with the payload: tells the pump the session is over.
+    _alive: oneshot::Sender<()>,
 }
 
 impl Stream for SocketPayload {
@@ -195,7 +208,10 @@ impl Stream for SocketPayload {
 }
 
 /// Writes a response body to the socket as it comes, every chunk that is
-/// ready in one vectored write, then shuts the socket's write side.
+/// ready in one vectored write, then shuts the socket's write side. Once
+/// the session is over (its reader is gone, or the body has ended), what is
+/// left gets [`LAST_WRITE_TIMEOUT`] to leave: a client that stopped reading
+/// does not hold its connection open after that.
 struct Pump {
     io: OwnedWriteHalf,
     body: BoxBody,
@@ -203,17 +219,45 @@ struct Pump {
     /// Chunks taken from the body and not yet written (the first may be
     /// partly written).
     queue: VecDeque<Bytes>,
+    /// Resolves when the connection's reader is dropped (with the session).
+    reader_gone: oneshot::Receiver<()>,
+    /// Armed once the session is over.
+    deadline: Option<Pin<Box<Sleep>>>,
 }
 
 impl Pump {
-    /// Writes `first`, then `body`, to `io`.
-    fn new(io: OwnedWriteHalf, first: Bytes, body: BoxBody) -> Self {
+    /// Writes `first`, then `body`, to `io`; `reader_gone` tells when the
+    /// session is over.
+    fn new(
+        io: OwnedWriteHalf,
+        first: Bytes,
+        body: BoxBody,
+        reader_gone: oneshot::Receiver<()>,
+    ) -> Self {
         Self {
             io,
             body,
             ended: false,
             queue: VecDeque::from([first]),
+            reader_gone,
+            deadline: None,
         }
+    }
+
+    /// Whether the bytes left have waited too long: the clock starts when
+    /// the session is over.
+    fn out_of_time(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.deadline.is_none() {
+            // Polled only until it resolves: the deadline is armed then.
+            let over = self.ended || Pin::new(&mut self.reader_gone).poll(cx).is_ready();
+            if !over {
+                return false;
+            }
+            self.deadline = Some(Box::pin(tokio::time::sleep(LAST_WRITE_TIMEOUT)));
+        }
+        self.deadline
+            .as_mut()
+            .is_some_and(|deadline| deadline.as_mut().poll(cx).is_ready())
     }
 
     /// Takes what the body has ready, up to [`GATHER`] chunks; an error
@@ -275,6 +319,10 @@ impl Future for Pump {
                 let _shut = ready!(Pin::new(&mut this.io).poll_shutdown(cx));
                 return Poll::Ready(());
             }
+            if this.out_of_time(cx) {
+                tracing::debug!("a WebSocket client did not read its last frames");
+                return Poll::Ready(());
+            }
             match ready!(this.poll_write(cx)) {
                 Ok(0) => return Poll::Ready(()),
                 Ok(written) => this.advance(written),
@@ -283,6 +331,93 @@ impl Future for Pump {
                     return Poll::Ready(());
                 }
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_http::body::BodyStream;
+    use futures_util::{StreamExt, stream};
+    use tokio::io::AsyncReadExt;
+
+    use super::*;
+
+    /// More than loopback's socket buffers take from a client that does not
+    /// read.
+    const MORE_THAN_BUFFERED: usize = 32 * 1024 * 1024;
+
+    /// The server's write half (and its read half, kept open) and the client.
+    async fn connection() -> (OwnedWriteHalf, OwnedReadHalf, TcpStream) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (read, write) = server.into_split();
+        (write, read, client)
+    }
+
+    /// A body of `bytes`, then nothing until the session ends.
+    fn open_body(bytes: Bytes) -> BoxBody {
+        let chunks = stream::iter([Ok::<_, std::io::Error>(bytes)]).chain(stream::pending());
+        BoxBody::new(BodyStream::new(chunks))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_does_not_read_is_dropped_once_the_session_is_over() {
+        let (write, _read, _client) = connection().await;
+        let (alive, reader_gone) = oneshot::channel();
+        let body = open_body(Bytes::from(vec![7u8; MORE_THAN_BUFFERED]));
+        let mut pump = Box::pin(Pump::new(
+            write,
+            Bytes::from_static(b"head"),
+            body,
+            reader_gone,
+        ));
+
+        // While the session lives, a client that does not read only waits.
+        let waited = tokio::time::timeout(Duration::from_secs(600), &mut pump).await;
+        assert!(waited.is_err(), "the pump ended while the session lived");
+
+        // The session ends: what is left gets its time, then goes unsent.
+        drop(alive);
+        let started = tokio::time::Instant::now();
+        tokio::time::timeout(LAST_WRITE_TIMEOUT * 2, &mut pump)
+            .await
+            .expect("the connection is dropped");
+        assert!(
+            started.elapsed() >= LAST_WRITE_TIMEOUT,
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_reading_client_gets_everything_then_the_end() {
+        let (write, _read, mut client) = connection().await;
+        let (alive, reader_gone) = oneshot::channel();
+        let chunks: Vec<Result<Bytes, std::io::Error>> = (0..64u8)
+            .map(|i| Ok(Bytes::from(vec![i; 64 * 1024])))
+            .collect();
+        let body = BoxBody::new(BodyStream::new(stream::iter(chunks)));
+        let pump = Pump::new(write, Bytes::from_static(b"head"), body, reader_gone);
+        // The session is already over: the rest still leaves in time.
+        drop(alive);
+        let reading = tokio::spawn(async move {
+            let mut received = Vec::new();
+            client.read_to_end(&mut received).await.unwrap();
+            received
+        });
+        pump.await;
+        let received = reading.await.unwrap();
+        assert_eq!(received.len(), 4 + 64 * 64 * 1024);
+        assert_eq!(&received[..4], b"head");
+        for (i, chunk) in received[4..].chunks(64 * 1024).enumerate() {
+            assert!(
+                chunk.iter().all(|b| usize::from(*b) == i),
+                "chunk {i} in order"
+            );
         }
     }
 }
