@@ -319,14 +319,16 @@ impl Future for Pump {
                 let _shut = ready!(Pin::new(&mut this.io).poll_shutdown(cx));
                 return Poll::Ready(());
             }
-            if this.out_of_time(cx) {
-                tracing::debug!("a WebSocket client did not read its last frames");
-                return Poll::Ready(());
-            }
-            match ready!(this.poll_write(cx)) {
-                Ok(0) => return Poll::Ready(()),
-                Ok(written) => this.advance(written),
-                Err(e) => {
+            match this.poll_write(cx) {
+                // Only a client that does not read runs out of time.
+                Poll::Pending if this.out_of_time(cx) => {
+                    tracing::debug!("a WebSocket client did not read its last frames");
+                    return Poll::Ready(());
+                }
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(0)) => return Poll::Ready(()),
+                Poll::Ready(Ok(written)) => this.advance(written),
+                Poll::Ready(Err(e)) => {
                     tracing::debug!(error = %e, "a WebSocket write failed");
                     return Poll::Ready(());
                 }
