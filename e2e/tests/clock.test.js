@@ -73,3 +73,33 @@ test('the countdown of a page whose clock is 30 s wrong shows the true time left
     await context.close();
   }
 });
+
+test('a page opened during a pause shows the time left on the stopped clock', async () => {
+  server ??= await startServer();
+  browser ??= await launch();
+  const base = server.url;
+  const seller = await register(base, 'Pia', 'seller');
+  const product = await api(base, 'POST', '/products', {
+    title: 'Rolleiflex', description: 'A standalone lot', condition: 'used', currency: 'USD', start_price: 20_000, status: 'active',
+  }, seller.access_token);
+  const auction = await api(base, 'POST', '/auctions', {
+    product_id: product.id, currency: 'USD', start_price: 20_000, duration_ms: 90_000,
+  }, seller.access_token);
+  await api(base, 'POST', `/auctions/${auction.id}/start`, {}, seller.access_token);
+  const paused = await api(base, 'POST', `/auctions/${auction.id}/pause`, {}, seller.access_token);
+  assert.equal(paused.status, 'paused');
+  assert.ok(paused.remaining_ms > 0, `remaining_ms ${paused.remaining_ms}`);
+
+  const { context, page } = await newPage(browser, PHONE);
+  await page.goto(`${base}/auctions/${auction.id}`);
+  const timer = page.locator('[data-test=timer]');
+  await until(async () => Number(await timer.getAttribute('data-remaining-ms')) > 0, 'the stopped clock');
+  for (let i = 0; i < 2; i += 1) {
+    assert.equal(Number(await timer.getAttribute('data-remaining-ms')), paused.remaining_ms, 'the clock stays stopped');
+    const [m, s] = (await timer.textContent()).split(':').map(Number);
+    assert.ok(Math.abs(m * 60 + s - paused.remaining_ms / 1000) < 1.5, `shown "${await timer.textContent()}"`);
+    await page.waitForTimeout(600);
+  }
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});

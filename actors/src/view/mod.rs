@@ -51,6 +51,11 @@ pub struct AuctionView {
     #[serde(with = "wire_time::option")]
     #[cfg_attr(feature = "openapi", schema(required))]
     pub ends_at: Option<DateTime<Utc>>,
+    /// While paused, the time left on the clock (ms), which a resume
+    /// gives back; else null.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(required))]
+    pub remaining_ms: Option<i64>,
     /// Anti-snipe extensions so far.
     pub extensions: u32,
     /// Pre-bids waiting for the start (0 once started); their bidders and
@@ -84,6 +89,9 @@ impl AuctionView {
             reserve_met: state.reserve_met,
             buy_now_price: config.buy_now_price.filter(|_| state.buy_now_available()),
             ends_at: state.ends_at,
+            remaining_ms: state
+                .remaining_ms
+                .filter(|_| state.status == AuctionStatus::Paused),
             extensions: state.extensions,
             pre_bid_count: u32::try_from(state.pre_bids.len()).unwrap_or(u32::MAX),
             seq: state.seq,

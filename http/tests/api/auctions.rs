@@ -132,17 +132,36 @@ async fn lifecycle_and_bids_over_rest() {
     assert!(page["next_cursor"].is_null());
 
     // Pause and resume; extend; hammer.
-    assert_eq!(
-        command(&app, &seller, &id, "pause").await.status(),
-        StatusCode::OK
-    );
+    let live: Value = app
+        .get(&format!("/api/v1/auctions/{id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(live["remaining_ms"].is_null(), "{live}");
+    let res = command(&app, &seller, &id, "pause").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let paused: Value = res.json().await.unwrap();
+    assert_eq!(paused["status"], "paused");
+    assert!(paused["ends_at"].is_null(), "{paused}");
+    // The clock stopped with what was left: a viewer who arrives now sees it.
+    let left = paused["remaining_ms"].as_i64().unwrap();
+    assert!(left > 0 && left <= 60_000, "{paused}");
+    let read: Value = app
+        .get(&format!("/api/v1/auctions/{id}"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["remaining_ms"], left, "{read}");
     let res = rest_bid(&app, &buyer, &id, json!({"amount": 5000})).await;
     let (code, _) = error_code(res, StatusCode::CONFLICT).await;
     assert_eq!(code, "auction_not_live");
-    assert_eq!(
-        command(&app, &seller, &id, "resume").await.status(),
-        StatusCode::OK
-    );
+    let res = command(&app, &seller, &id, "resume").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let resumed: Value = res.json().await.unwrap();
+    assert!(resumed["remaining_ms"].is_null(), "{resumed}");
+    assert!(resumed["ends_at"].is_string(), "{resumed}");
     let res = app
         .post_json(
             &format!("/api/v1/auctions/{id}/extend"),

@@ -6,7 +6,7 @@ export function applyFrame(view, frame) {
   const next = { ...view, seq: frame.seq, server_time: frame.server_time };
   switch (frame.type) {
     case 'auction.snapshot':
-      return { ...frame.auction, paused_remaining_ms: null };
+      return { ...frame.auction };
     case 'auction.started':
       Object.assign(next, { status: frame.status, ends_at: frame.ends_at, min_next_bid: frame.min_next_bid });
       break;
@@ -25,10 +25,10 @@ export function applyFrame(view, frame) {
       Object.assign(next, { ends_at: frame.ends_at, extensions: frame.extensions });
       break;
     case 'auction.paused':
-      Object.assign(next, { status: frame.status, ends_at: null, paused_remaining_ms: frame.remaining_ms });
+      Object.assign(next, { status: frame.status, ends_at: null, remaining_ms: frame.remaining_ms });
       break;
     case 'auction.resumed':
-      Object.assign(next, { status: frame.status, ends_at: frame.ends_at, paused_remaining_ms: null });
+      Object.assign(next, { status: frame.status, ends_at: frame.ends_at, remaining_ms: null });
       break;
     case 'auction.ended':
       Object.assign(next, {

@@ -75,8 +75,7 @@ export function mountAuction(main, { id }) {
 
   const leave = socket.join(room, {
     onSnapshot: (snapshot) => {
-      view = { ...snapshot, paused_remaining_ms: view?.paused_remaining_ms ?? null };
-      if (view.status !== 'paused') view.paused_remaining_ms = null;
+      view = { ...snapshot };
       loadHistory();
     },
     onFrame: (frame) => {

@@ -103,7 +103,7 @@ export function lotPanel(options = {}) {
     if (!view) return;
     let ms = null;
     if (view.status === 'live') ms = msUntil(view.ends_at);
-    else if (view.status === 'paused') ms = view.paused_remaining_ms;
+    else if (view.status === 'paused') ms = view.remaining_ms;
     if (ms === null || ms === undefined) {
       setText(timer, view.status === 'ended' || view.status === 'cancelled' ? '0:00' : '–:––');
     } else {
