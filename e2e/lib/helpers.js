@@ -108,3 +108,17 @@ export async function liveShow(base, { seconds = 60, title = 'Vintage camera', s
   const lot = await api(base, 'POST', `/shows/${show.id}/next`, {}, token);
   return { seller, show, lot };
 }
+
+/**
+ * A product of `seller` (an answer of register) and its auction, outside any
+ * show, not started. Answers the auction.
+ */
+export async function standaloneAuction(base, seller, { title, description = 'A standalone lot', start = 1000, seconds = 60 }) {
+  const token = seller.access_token;
+  const product = await api(base, 'POST', '/products', {
+    title, description, condition: 'used', currency: 'USD', start_price: start, status: 'active',
+  }, token);
+  return api(base, 'POST', '/auctions', {
+    product_id: product.id, currency: 'USD', start_price: start, duration_ms: seconds * 1000,
+  }, token);
+}

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 
 import { startServer } from '../lib/server.js';
 import { launch, newPage, PHONE } from '../lib/browser.js';
-import { api, register, until, screenshots } from '../lib/helpers.js';
+import { api, register, standaloneAuction, until, screenshots } from '../lib/helpers.js';
 
 let server;
 let browser;
@@ -37,12 +37,7 @@ test('the countdown of a page whose clock is 30 s wrong shows the true time left
   browser = await launch();
   const base = server.url;
   const seller = await register(base, 'Sam', 'seller');
-  const product = await api(base, 'POST', '/products', {
-    title: 'Leica M6', description: 'A standalone lot', condition: 'used', currency: 'USD', start_price: 50_000, status: 'active',
-  }, seller.access_token);
-  const auction = await api(base, 'POST', '/auctions', {
-    product_id: product.id, currency: 'USD', start_price: 50_000, duration_ms: 90_000,
-  }, seller.access_token);
+  const auction = await standaloneAuction(base, seller, { title: 'Leica M6', start: 50_000, seconds: 90 });
   const started = await api(base, 'POST', `/auctions/${auction.id}/start`, {}, seller.access_token);
   const endsAt = Date.parse(started.ends_at);
 
@@ -79,12 +74,7 @@ test('a page opened during a pause shows the time left on the stopped clock', as
   browser ??= await launch();
   const base = server.url;
   const seller = await register(base, 'Pia', 'seller');
-  const product = await api(base, 'POST', '/products', {
-    title: 'Rolleiflex', description: 'A standalone lot', condition: 'used', currency: 'USD', start_price: 20_000, status: 'active',
-  }, seller.access_token);
-  const auction = await api(base, 'POST', '/auctions', {
-    product_id: product.id, currency: 'USD', start_price: 20_000, duration_ms: 90_000,
-  }, seller.access_token);
+  const auction = await standaloneAuction(base, seller, { title: 'Rolleiflex', start: 20_000, seconds: 90 });
   await api(base, 'POST', `/auctions/${auction.id}/start`, {}, seller.access_token);
   const paused = await api(base, 'POST', `/auctions/${auction.id}/pause`, {}, seller.access_token);
   assert.equal(paused.status, 'paused');

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 
 import { startServer } from '../lib/server.js';
 import { launch, newPage, PHONE } from '../lib/browser.js';
-import { api, register, signInContext, until, text, screenshots } from '../lib/helpers.js';
+import { api, register, signInContext, standaloneAuction, until, text, screenshots } from '../lib/helpers.js';
 
 let server;
 let browser;
@@ -90,12 +90,7 @@ test('a followed seller going live rings the bell of an open page', async () => 
 test('a pre-bid on a lot that has not started is shown as the buyer\'s own after a reload', async () => {
   const base = server.url;
   const seller = await register(base, 'Pia', 'seller');
-  const product = await api(base, 'POST', '/products', {
-    title: 'Rolleiflex 2.8F', description: 'Starts later', condition: 'used', currency: 'USD', start_price: 1000, status: 'active',
-  }, seller.access_token);
-  const auction = await api(base, 'POST', '/auctions', {
-    product_id: product.id, currency: 'USD', start_price: 1000, duration_ms: 60_000,
-  }, seller.access_token);
+  const auction = await standaloneAuction(base, seller, { title: 'Rolleiflex 2.8F', description: 'Starts later' });
   assert.equal(auction.status, 'scheduled');
 
   const buyer = await register(base, 'Pat');
