@@ -1,12 +1,18 @@
-//! The switch to the WebSocket protocol, spoken byte by byte over a plain
-//! TCP socket: what a client sends with its handshake, and upgrade requests
-//! the server refuses.
+//! The switch to the WebSocket protocol, the handshake spoken byte by byte
+//! over a plain TCP socket: what a client sends with its handshake, and
+//! upgrade requests the server refuses.
 
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 use crate::helpers::{TestApp, spawn_app};
 
@@ -19,17 +25,6 @@ fn handshake(app: &TestApp, path: &str) -> String {
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
     )
-}
-
-/// A client's text frame: final, masked (RFC 6455, section 5.3).
-fn text_frame(text: &str) -> Vec<u8> {
-    let mask = [0x12, 0x34, 0x56, 0x78];
-    let payload = text.as_bytes();
-    assert!(payload.len() < 126, "a short frame");
-    let mut frame = vec![0x81, 0x80 | payload.len() as u8];
-    frame.extend_from_slice(&mask);
-    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    frame
 }
 
 /// Everything the server sends until it closes the connection.
@@ -77,6 +72,15 @@ async fn read_until(socket: &mut TcpStream, done: impl Fn(&[u8]) -> bool) -> Vec
     seen
 }
 
+/// The next message on `ws`, or its end.
+async fn next_message(
+    ws: &mut WebSocketStream<TcpStream>,
+) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {
+    tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("the server answers")
+}
+
 fn head_end(bytes: &[u8]) -> Option<usize> {
     bytes
         .windows(4)
@@ -89,15 +93,17 @@ async fn a_frame_sent_with_the_handshake_is_answered() {
     let app = spawn_app().await;
     // The handshake and the first message in one write: the message reaches
     // the server in the same read as the request head.
-    let early = text_frame(r#"{"type":"ping","id":"early"}"#);
+    let mut early = Vec::new();
+    let mut ping = Frame::message(
+        r#"{"type":"ping","id":"early"}"#,
+        OpCode::Data(Data::Text),
+        true,
+    );
+    ping.header_mut().mask = Some([0x12, 0x34, 0x56, 0x78]);
+    ping.format(&mut early).unwrap();
     let mut socket = send_handshake(&app, "/ws", &early).await;
 
-    let seen = read_until(&mut socket, |seen| {
-        head_end(seen).is_some_and(|end| {
-            seen.len() >= end + 2 && seen.len() >= end + 2 + usize::from(seen[end + 1] & 0x7f)
-        })
-    })
-    .await;
+    let seen = read_until(&mut socket, |seen| head_end(seen).is_some()).await;
     let end = head_end(&seen).unwrap();
     let head = String::from_utf8_lossy(&seen[..end]).to_lowercase();
     assert!(head.starts_with("http/1.1 101"), "{head}");
@@ -105,20 +111,28 @@ async fn a_frame_sent_with_the_handshake_is_answered() {
         head.contains("sec-websocket-accept: s3pplmbitxaq9kygzzhzrbk+xoo="),
         "{head}"
     );
-    assert_eq!(seen[end], 0x81, "a final text frame");
-    let length = usize::from(seen[end + 1]);
-    assert!(length < 126, "a short reply, unmasked");
-    let reply: Value = serde_json::from_slice(&seen[end + 2..end + 2 + length]).unwrap();
+    // What follows the head is the new protocol (it may have come in the
+    // same read).
+    let mut ws =
+        WebSocketStream::from_partially_read(socket, seen[end..].to_vec(), Role::Client, None)
+            .await;
+    let Some(Ok(Message::Text(reply))) = next_message(&mut ws).await else {
+        panic!("no text reply");
+    };
+    let reply: Value = serde_json::from_str(&reply).unwrap();
     assert_eq!(reply["type"], "pong", "{reply}");
     assert_eq!(reply["id"], "early", "{reply}");
 
     // A close from the client is answered with a close, then the server
     // closes the connection.
-    let mut close = vec![0x88, 0x82, 0, 0, 0, 0];
-    close.extend_from_slice(&1000u16.to_be_bytes());
-    socket.write_all(&close).await.unwrap();
-    let rest = read_to_end(&mut socket).await;
-    assert_eq!(rest.first(), Some(&0x88), "a close frame: {rest:?}");
+    ws.close(None).await.unwrap();
+    let answer = next_message(&mut ws).await;
+    assert!(
+        matches!(answer, Some(Ok(Message::Close(_)))),
+        "a close frame: {answer:?}"
+    );
+    let after = next_message(&mut ws).await;
+    assert!(after.is_none(), "the connection closes: {after:?}");
 }
 
 #[actix_web::test]
