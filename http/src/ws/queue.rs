@@ -1,8 +1,8 @@
 //! The bounded queue from a connection's session to its writer.
 //!
 //! Both ends live on the connection's worker thread (the session actor is
-//! started by the request's handler, the writer is polled by the same
-//! worker's HTTP dispatcher), so the queue needs no atomics: it is one
+//! started by the request's handler, the writer is polled by the
+//! connection's pump on the same worker), so the queue needs no atomics: it is one
 //! shared cell, and its buffer is allocated only while something waits in
 //! it. An idle connection costs a few dozen bytes here, where a thread-safe
 //! channel allocates its first block of slots and a padded header up front

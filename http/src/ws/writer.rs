@@ -407,7 +407,7 @@ mod tests {
         serde_json::from_slice(&chunk[start..]).unwrap()
     }
 
-    /// The writer's next chunk, as the connection's dispatcher takes it.
+    /// The writer's next chunk, as the connection's pump takes it.
     async fn next_chunk(writer: &mut Writer) -> Option<Bytes> {
         writer.next().await.map(|chunk| match chunk {
             Ok(bytes) => bytes,
