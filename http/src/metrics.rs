@@ -3,7 +3,8 @@
 //! Besides request counts and latencies: `bids_total{outcome}` and
 //! `bid_answer_seconds{outcome}` (bids answered, by outcome code),
 //! `journal_commit_seconds`, `journal_batch_events` and
-//! `journal_failures_total` (group commit), `ws_sessions` and
+//! `journal_failures_total` (group commit), `read_model_settle_seconds`
+//! (writes of the read models behind the journal), `ws_sessions` and
 //! `ws_lagged_total` (WebSocket fan-out).
 
 use std::sync::LazyLock;

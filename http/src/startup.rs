@@ -15,7 +15,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, web};
 use anyhow::Context;
 use blytz::accounts::{Accounts, TokenIssuer};
-use blytz::auctions::{Auctions, SqlJournal};
+use blytz::auctions::{Auctions, SETTLE_AFTER, SqlJournal};
 use blytz::catalog::{Catalog, MediaStore};
 use blytz::cluster::{ClusterSettings, Duty, Forwarder, Leases, Relay};
 use blytz::commerce::Commerce;
@@ -104,6 +104,8 @@ impl Application {
             hooks.placement = Some(Arc::clone(leases) as Arc<dyn Placement>);
             hooks.remote = Some(Arc::new(Forwarder::new(Arc::clone(leases))?));
         }
+        let read_models = journal.read_models();
+        runtime::spawn(read_models.clone().settle_every(SETTLE_AFTER));
         let engine = Engine::start_with(
             Arc::new(journal),
             Arc::new(SystemClock),
@@ -130,7 +132,7 @@ impl Application {
         }
         let duty = Duty::new(cluster.clone());
         let catalog = Catalog::new(db.clone(), MediaStore::from_config(&config)?);
-        let auctions = Auctions::new(engine, db.clone(), catalog.clone());
+        let auctions = Auctions::new(engine, db.clone(), read_models, catalog.clone());
         let chat_store = SqlChatStore::open(db.clone()).await?;
         let chat = ChatHub::start(
             auctions.engine().rooms().clone(),

@@ -1,7 +1,9 @@
 //! The SQL journal: the engine's [`JournalStore`] on PostgreSQL or SQLite.
 //!
-//! One `append` is one transaction: the events, the read-model rows they
-//! imply (`auctions`, `bids`) and the outbox rows of endings. Snapshots go to
+//! One `append` is one transaction: the events, the outbox rows of endings,
+//! and the read-model rows (`auctions`, `bids`) of the auctions whose
+//! lifecycle the batch changes; the read-model rows of bids follow in a
+//! transaction of their own ([`ReadModels`]). Snapshots go to
 //! `auction_snapshots` and, when Redis is configured, to Redis as well;
 //! recovery takes whichever is newer and replays the events after it.
 
@@ -11,12 +13,13 @@ use blytz_actors::domain::AuctionId;
 use blytz_actors::ports::{
     Fence, JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot,
 };
-use blytz_actors::rules::{AuctionConfig, AuctionState, BidPlaced, Event, EventKind};
+use blytz_actors::rules::{AuctionConfig, AuctionState, Event, EventKind};
 use blytz_actors::view::AuctionView;
 use redis::AsyncCommands;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::read_models::{BidRow, ROWS_PER_STATEMENT, ReadModels, unavailable, write_rows};
 use crate::db::{Db, is_unique_violation};
 use crate::redis_store::Redis;
 use crate::shows;
@@ -32,6 +35,8 @@ pub struct SqlJournal {
     /// Where batches commit: `db`, or a connection of their own (see
     /// [`SqlJournal::committing_on`]).
     writer: Db,
+    /// The read models behind the journal, written on `writer`.
+    read_models: ReadModels,
     redis: Option<Redis>,
     /// In a cluster, this node's name: entries with a fence commit only
     /// while their shard's lease is this node's at that epoch.
@@ -46,6 +51,7 @@ impl SqlJournal {
     pub fn new(db: Db, redis: Option<Redis>) -> Self {
         Self {
             writer: db.clone(),
+            read_models: ReadModels::new(db.clone()),
             db,
             redis,
             node_id: None,
@@ -57,8 +63,14 @@ impl SqlJournal {
     /// snapshots and recovery stay on the shared pool.
     #[must_use]
     pub fn committing_on(mut self, writer: Db) -> Self {
+        self.read_models = ReadModels::new(writer.clone());
         self.writer = writer;
         self
+    }
+
+    /// The read models this journal writes (to settle before reading them).
+    pub fn read_models(&self) -> ReadModels {
+        self.read_models.clone()
     }
 
     /// The journal of cluster node `node_id`: every batch whose entries
@@ -84,10 +96,6 @@ fn fences_of(batch: &[JournalEntry]) -> Vec<Fence> {
     set.into_iter()
         .map(|(shard, epoch)| Fence { shard, epoch })
         .collect()
-}
-
-fn unavailable(e: impl std::fmt::Display) -> JournalError {
-    JournalError::Unavailable(e.to_string())
 }
 
 /// The conflict of a multi-row insert that broke the journal's key: the
@@ -135,25 +143,43 @@ fn last_views(batch: &[JournalEntry]) -> Vec<&AuctionView> {
     views
 }
 
-/// Rows per multi-row statement: far below either backend's limit on bound
-/// parameters (SQLite 32,766; PostgreSQL 65,535) at nine columns a row.
-const ROWS_PER_STATEMENT: usize = 1_000;
+/// The auctions of a batch whose read-model rows are written with it: those
+/// with an event other than a bid's (a lifecycle change: created, started,
+/// paused, resumed, ended, cancelled, or a pre-bid) or a settlement. A bid,
+/// a raised maximum or an anti-snipe extension alone is deferred.
+fn lifecycle_of(batch: &[JournalEntry]) -> Vec<AuctionId> {
+    let mut auctions: Vec<AuctionId> = batch
+        .iter()
+        .filter(|entry| {
+            entry.settlement.is_some()
+                || !matches!(
+                    entry.event.kind,
+                    EventKind::BidPlaced(_) | EventKind::MaxRaised(_) | EventKind::Extended { .. }
+                )
+        })
+        .map(|entry| entry.auction_id)
+        .collect();
+    auctions.sort_unstable();
+    auctions.dedup();
+    auctions
+}
 
 impl SqlJournal {
     /// One transaction with a constant number of statements whatever the
     /// batch holds (per 1,000 rows): one multi-row insert each for the
-    /// events, the new auctions, the bids and the outbox rows of endings,
-    /// and one update of the read model for every auction in the batch.
-    async fn write_batch(&self, batch: &[JournalEntry]) -> Result<(), JournalError> {
+    /// events, the new auctions and the outbox rows of endings, and for the
+    /// auctions in `in_commit`, one for their bids and one update of their
+    /// read-model rows.
+    async fn write_batch(
+        &self,
+        batch: &[JournalEntry],
+        in_commit: &[AuctionId],
+    ) -> Result<(), JournalError> {
         let mut seqs = Vec::with_capacity(batch.len());
         for entry in batch {
             seqs.push(seq_to_i64(entry.auction_id, entry.seq)?);
         }
         let views = last_views(batch);
-        let mut view_seqs = Vec::with_capacity(views.len());
-        for view in &views {
-            view_seqs.push(seq_to_i64(view.id, view.seq)?);
-        }
         let created: Vec<(&JournalEntry, &AuctionConfig, &AuctionView)> = batch
             .iter()
             .filter_map(|entry| match &entry.event.kind {
@@ -164,13 +190,21 @@ impl SqlJournal {
                 _ => None,
             })
             .collect();
-        let bids: Vec<(&JournalEntry, i64, &BidPlaced)> = batch
+        let bids: Vec<BidRow> = batch
             .iter()
             .zip(&seqs)
+            .filter(|(entry, _)| in_commit.contains(&entry.auction_id))
             .filter_map(|(entry, seq)| match &entry.event.kind {
-                EventKind::BidPlaced(bid) => Some((entry, *seq, bid)),
+                EventKind::BidPlaced(bid) => {
+                    Some(BidRow::of(entry.auction_id, *seq, bid, entry.event.at))
+                }
                 _ => None,
             })
+            .collect();
+        let views_in_commit: Vec<&AuctionView> = views
+            .iter()
+            .filter(|view| in_commit.contains(&view.id))
+            .copied()
             .collect();
         let settlements: Vec<(&JournalEntry, &Settlement)> = batch
             .iter()
@@ -286,21 +320,6 @@ impl SqlJournal {
                     }
                 }
             }
-            for chunk in bids.chunks(ROWS_PER_STATEMENT) {
-                let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO bids (id, auction_id, seq, bidder_id, amount, automatic, created_at) ",
-                );
-                insert.push_values(chunk, |mut row, (entry, seq, bid)| {
-                    row.push_bind(Uuid::from(bid.bid_id))
-                        .push_bind(Uuid::from(entry.auction_id))
-                        .push_bind(*seq)
-                        .push_bind(Uuid::from(bid.bidder_id))
-                        .push_bind(bid.amount)
-                        .push_bind(bid.automatic)
-                        .push_bind(entry.event.at);
-                });
-                insert.build().execute(&mut *tx).await.map_err(unavailable)?;
-            }
             for chunk in settlements.chunks(ROWS_PER_STATEMENT) {
                 let mut insert =
                     sqlx::QueryBuilder::new("INSERT INTO outbox (id, topic, key, payload, created_at) ");
@@ -314,56 +333,66 @@ impl SqlJournal {
                 insert.push(" ON CONFLICT (topic, key) DO NOTHING");
                 insert.build().execute(&mut *tx).await.map_err(unavailable)?;
             }
-            let rows: Vec<(&&AuctionView, &i64)> = views.iter().zip(&view_seqs).collect();
-            for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-                // One statement for every auction's row: the new values as a
-                // table joined on the id (PostgreSQL needs the types spelled out).
-                let cast = |ty: &'static str| if is_postgres { ty } else { "" };
-                let mut update = sqlx::QueryBuilder::new(
-                    "WITH v (id, status, current_price, leader_id, bid_count, ends_at, seq, view, \
-                     updated_at) AS (VALUES ",
-                );
-                for (i, (view, seq)) in chunk.iter().enumerate() {
-                    update.push(if i == 0 { "(" } else { ", (" });
-                    update
-                        .push_bind(Uuid::from(view.id))
-                        .push(cast("::uuid"))
-                        .push(", ")
-                        .push_bind(view.status.as_str())
-                        .push(cast("::text"))
-                        .push(", ")
-                        .push_bind(view.current_price)
-                        .push(cast("::bigint"))
-                        .push(", ")
-                        .push_bind(view.leader_id.map(Uuid::from))
-                        .push(cast("::uuid"))
-                        .push(", ")
-                        .push_bind(i64::from(view.bid_count))
-                        .push(cast("::bigint"))
-                        .push(", ")
-                        .push_bind(view.ends_at)
-                        .push(cast("::timestamptz"))
-                        .push(", ")
-                        .push_bind(**seq)
-                        .push(cast("::bigint"))
-                        .push(", ")
-                        .push_bind(Json(**view))
-                        .push(cast("::jsonb"))
-                        .push(", ")
-                        .push_bind(view.server_time)
-                        .push(cast("::timestamptz"))
-                        .push(")");
-                }
-                update.push(
-                    ") UPDATE auctions SET status = v.status, current_price = v.current_price, \
-                     leader_id = v.leader_id, bid_count = v.bid_count, ends_at = v.ends_at, \
-                     seq = v.seq, view = v.view, updated_at = v.updated_at \
-                     FROM v WHERE auctions.id = v.id",
-                );
-                update.build().execute(&mut *tx).await.map_err(unavailable)?;
-            }
+            write_rows!(&mut *tx, is_postgres, &bids, &views_in_commit);
             tx.commit().await.map_err(unavailable)
         })
+    }
+
+    /// Writes the read-model rows of `auction_id` that its journal (as
+    /// `loaded` for recovery) holds beyond them: the rows a process deferred
+    /// and did not live to write. Cheap when there are none (one query).
+    async fn repair_read_models(
+        &self,
+        auction_id: AuctionId,
+        loaded: &LoadedJournal,
+    ) -> Result<(), JournalError> {
+        let newest = match (loaded.events.last(), &loaded.snapshot) {
+            (Some(event), _) => event.seq,
+            (None, Some(snapshot)) => snapshot.seq,
+            (None, None) => return Ok(()),
+        };
+        let id = Uuid::from(auction_id);
+        let stored: Option<(i64,)> = with_db!(&self.db, pool => {
+            sqlx::query_as("SELECT seq FROM auctions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await
+        })
+        .map_err(unavailable)?;
+        let Some((stored,)) = stored else {
+            return Ok(());
+        };
+        if seq_from_i64(auction_id, stored)? >= newest {
+            return Ok(());
+        }
+        let missed: Vec<(Json<Event>,)> = with_db!(&self.db, pool => {
+            sqlx::query_as(
+                "SELECT payload FROM auction_events WHERE auction_id = $1 AND seq > $2 ORDER BY seq",
+            )
+            .bind(id)
+            .bind(stored)
+            .fetch_all(pool)
+            .await
+        })
+        .map_err(unavailable)?;
+        let Some((Json(last),)) = missed.last() else {
+            return Ok(());
+        };
+        let mut bids = Vec::new();
+        for (Json(event),) in &missed {
+            if let EventKind::BidPlaced(bid) = &event.kind {
+                let seq = seq_to_i64(auction_id, event.seq)?;
+                bids.push(BidRow::of(auction_id, seq, bid, event.at));
+            }
+        }
+        let views: Vec<AuctionView> = loaded
+            .clone()
+            .rebuild(auction_id)?
+            .map(|state| AuctionView::of(&state, last.at))
+            .into_iter()
+            .collect();
+        tracing::info!(%auction_id, events = missed.len(), "read models brought up to the journal");
+        self.read_models.write(&bids, &views).await
     }
 
     /// The Redis copy of a snapshot; a missing or unreadable one is no snapshot.
@@ -394,8 +423,21 @@ impl JournalStore for SqlJournal {
         if batch.is_empty() {
             return Ok(());
         }
+        let in_commit = lifecycle_of(batch);
+        if !in_commit.is_empty() {
+            // A lifecycle change is read from the tables at once (a status,
+            // an ending's bid history): nothing deferred may trail it.
+            self.read_models.settle().await?;
+        } else if self.read_models.due()
+            && let Err(e) = self.read_models.settle().await
+        {
+            tracing::warn!(error = %e, "could not write the auction read models; will retry");
+        }
         let started = std::time::Instant::now();
-        let result = self.write_batch(batch).await;
+        let result = self.write_batch(batch, &in_commit).await;
+        if result.is_ok() {
+            self.read_models.defer(batch, &in_commit);
+        }
         metrics::histogram!("journal_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("journal_batch_events").record(batch.len() as f64);
         if result.is_err() {
@@ -439,10 +481,14 @@ impl JournalStore for SqlJournal {
             .await
         })
         .map_err(unavailable)?;
-        Ok(LoadedJournal {
+        let loaded = LoadedJournal {
             snapshot,
             events: rows.into_iter().map(|(Json(event),)| event).collect(),
-        })
+        };
+        if let Err(e) = self.repair_read_models(auction_id, &loaded).await {
+            tracing::warn!(%auction_id, error = %e, "could not bring the read models up to the journal");
+        }
+        Ok(loaded)
     }
 
     async fn save_snapshot(

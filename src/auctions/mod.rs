@@ -3,6 +3,7 @@
 
 mod history;
 pub mod journal;
+mod read_models;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,7 @@ use blytz_actors::{AuctionError, Engine};
 
 pub use history::{AuctionFilter, BidRecord};
 pub use journal::{AUCTION_ENDED_TOPIC, SqlJournal};
+pub use read_models::{ReadModels, SETTLE_AFTER};
 
 use crate::Code;
 use crate::accounts::Caller;
@@ -28,6 +30,8 @@ use crate::pagination::{Page, Paged};
 pub struct Auctions {
     engine: Engine,
     db: Db,
+    /// Settled before the read models are read.
+    read_models: ReadModels,
     catalog: Catalog,
     /// Products an auction is being created for: creations of one product
     /// take turns, so two at once cannot both find it free.
@@ -35,12 +39,14 @@ pub struct Auctions {
 }
 
 impl Auctions {
-    /// The service over a running engine, the database its journal writes,
-    /// and the catalog whose products auctions sell.
-    pub fn new(engine: Engine, db: Db, catalog: Catalog) -> Self {
+    /// The service over a running engine, the database its journal writes
+    /// with the read models it keeps there, and the catalog whose products
+    /// auctions sell.
+    pub fn new(engine: Engine, db: Db, read_models: ReadModels, catalog: Catalog) -> Self {
         Self {
             engine,
             db,
+            read_models,
             catalog,
             creating: Arc::default(),
         }
@@ -154,6 +160,10 @@ impl Auctions {
 
     /// A page of auctions from the read model, newest first.
     pub async fn list(&self, filter: &AuctionFilter, page: &Page) -> Result<Paged<AuctionView>> {
+        self.read_models
+            .settle()
+            .await
+            .map_err(AuctionError::Journal)?;
         history::list(&self.db, filter, page, self.engine.now()).await
     }
 
@@ -161,6 +171,10 @@ impl Auctions {
     pub async fn bids(&self, id: AuctionId, page: &Page) -> Result<Paged<BidRecord>> {
         // Through the engine, so an unknown auction is a 404, not an empty list.
         self.engine.view(id).await?;
+        self.read_models
+            .settle()
+            .await
+            .map_err(AuctionError::Journal)?;
         history::bids(&self.db, id, page).await
     }
 }

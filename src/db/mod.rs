@@ -103,7 +103,11 @@ impl Db {
     /// one connection of its own: a connection's page cache is dropped
     /// whenever another connection of the file has written, so a journal
     /// that took whichever pooled connection was free read its pages from
-    /// the file again for almost every commit. On PostgreSQL, this pool.
+    /// the file again for almost every commit. Its temporary files are kept
+    /// in memory: a multi-row statement inside a transaction keeps the pages
+    /// it changes in a statement journal, which SQLite otherwise spills to a
+    /// temporary file, opened and closed in every commit. On PostgreSQL,
+    /// this pool.
     ///
     /// # Errors
     /// When the connection cannot be opened.
@@ -111,7 +115,9 @@ impl Db {
         match self {
             Self::Postgres(_) => Ok(self.clone()),
             Self::Sqlite(pool) => {
-                let options = (*pool.connect_options()).clone();
+                let options = (*pool.connect_options())
+                    .clone()
+                    .pragma("temp_store", "memory");
                 Self::open_sqlite(options, 1).await
             }
         }

@@ -187,6 +187,7 @@ async fn lifecycle_and_bids_over_rest() {
         "bid_answer_seconds_bucket",
         "journal_commit_seconds_bucket",
         "journal_batch_events_bucket",
+        "read_model_settle_seconds_bucket",
     ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }

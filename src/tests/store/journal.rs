@@ -212,3 +212,146 @@ async fn snapshots_are_also_kept_in_redis() {
         assert_eq!(loaded.rebuild(id).unwrap().unwrap(), state);
     }
 }
+
+/// The `bids` rows of `id` (amounts in seq order) and its row's seq and status.
+async fn read_models_of(db: &Db, id: AuctionId) -> (Vec<i64>, i64, String) {
+    let bids: Vec<(i64,)> = blytz::with_db!(db, pool => {
+        sqlx::query_as("SELECT amount FROM bids WHERE auction_id = $1 ORDER BY seq")
+            .bind(Uuid::from(id))
+            .fetch_all(pool)
+            .await
+    })
+    .unwrap();
+    let (seq, status): (i64, String) = blytz::with_db!(db, pool => {
+        sqlx::query_as("SELECT seq, status FROM auctions WHERE id = $1")
+            .bind(Uuid::from(id))
+            .fetch_one(pool)
+            .await
+    })
+    .unwrap();
+    (bids.into_iter().map(|(a,)| a).collect(), seq, status)
+}
+
+#[tokio::test]
+async fn bid_rows_follow_the_commit_and_a_lifecycle_change_takes_them_along() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let journal = SqlJournal::new(db.clone(), None);
+        let (id, seller, mut state) = live_auction(&journal, db, "USD").await;
+        let started_seq = i64::try_from(state.seq).unwrap();
+        let now = Utc::now();
+
+        // Bids alone commit their events; the read models wait.
+        let batch = step(&mut state, bid(UserId::new(), 1_000, None), now);
+        journal.append(&batch).await.unwrap();
+        assert_eq!(
+            read_models_of(db, id).await,
+            (vec![], started_seq, "live".to_owned()),
+            "{:?}",
+            db.backend()
+        );
+
+        // A settle writes them: the bid and the auction's newest view.
+        journal.read_models().settle().await.unwrap();
+        let seq = i64::try_from(state.seq).unwrap();
+        assert_eq!(
+            read_models_of(db, id).await,
+            (vec![1_000], seq, "live".to_owned())
+        );
+
+        // A later bid is deferred, and the ending settles it before its own
+        // commit: an ended auction's history is whole.
+        let second = state.min_next_bid();
+        let batch = step(&mut state, bid(UserId::new(), second, None), now);
+        journal.append(&batch).await.unwrap();
+        assert_eq!(read_models_of(db, id).await.0, vec![1_000]);
+        let batch = step(&mut state, by_seller(seller, Command::End), now);
+        journal.append(&batch).await.unwrap();
+        let seq = i64::try_from(state.seq).unwrap();
+        assert_eq!(
+            read_models_of(db, id).await,
+            (vec![1_000, second], seq, "ended".to_owned())
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_late_settle_never_puts_an_older_view_over_a_newer_one() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let bidding = SqlJournal::new(db.clone(), None);
+        let (id, seller, mut state) = live_auction(&bidding, db, "EUR").await;
+        let now = Utc::now();
+        let batch = step(&mut state, bid(UserId::new(), 1_000, None), now);
+        bidding.append(&batch).await.unwrap();
+
+        // Another writer of the same tables commits a newer lifecycle change
+        // before the first one settles its older view.
+        let other = SqlJournal::new(db.clone(), None);
+        let batch = step(&mut state, by_seller(seller, Command::Pause), now);
+        other.append(&batch).await.unwrap();
+        bidding.read_models().settle().await.unwrap();
+
+        let seq = i64::try_from(state.seq).unwrap();
+        assert_eq!(
+            read_models_of(db, id).await,
+            (vec![1_000], seq, "paused".to_owned()),
+            "{:?}",
+            db.backend()
+        );
+    }
+}
+
+#[tokio::test]
+async fn rows_a_process_did_not_live_to_write_are_rebuilt_at_recovery() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let (id, state, second) = {
+            let journal = SqlJournal::new(db.clone(), None);
+            let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+            let now = Utc::now();
+            let (ann, bob) = (UserId::new(), UserId::new());
+            journal
+                .append(&step(&mut state, bid(ann, 1_000, None), now))
+                .await
+                .unwrap();
+            journal.save_snapshot(id, state.seq, &state).await.unwrap();
+            let second = state.min_next_bid();
+            journal
+                .append(&step(&mut state, bid(bob, second, None), now))
+                .await
+                .unwrap();
+            (id, state, second)
+            // The journal, its deferred rows with it, is gone here.
+        };
+        let (bids, stored_seq, _) = read_models_of(db, id).await;
+        assert!(!bids.contains(&second));
+        assert!(stored_seq < i64::try_from(state.seq).unwrap());
+
+        // Recovery loads the auction (from the snapshot, then one event) and
+        // writes what the journal holds beyond the read models: both bids,
+        // including the one before the snapshot, and the newest view.
+        let journal = SqlJournal::new(db.clone(), None);
+        let loaded = journal.load(id).await.unwrap();
+        assert_eq!(loaded.events.len(), 1);
+        let seq = i64::try_from(state.seq).unwrap();
+        assert_eq!(
+            read_models_of(db, id).await,
+            (vec![1_000, second], seq, "live".to_owned()),
+            "{:?}",
+            db.backend()
+        );
+        let price: Option<i64> = blytz::with_db!(db, pool => {
+            sqlx::query_scalar("SELECT current_price FROM auctions WHERE id = $1")
+                .bind(Uuid::from(id))
+                .fetch_one(pool)
+                .await
+        })
+        .unwrap();
+        assert_eq!(price, state.current_price);
+
+        // Loading again finds nothing to write.
+        journal.load(id).await.unwrap();
+        assert_eq!(read_models_of(db, id).await.0, vec![1_000, second]);
+    }
+}

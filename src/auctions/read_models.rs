@@ -1,0 +1,307 @@
+//! The auction read models (`bids` and the `auctions` row of each auction),
+//! written behind the journal.
+//!
+//! The journal is the record; these tables answer lists and bid history.
+//! A batch of bids alone commits its events only: its `bids` rows and each
+//! auction's newest view wait in a backlog, and the backlog is written in
+//! one transaction of its own, [`SETTLE_AFTER`] after its oldest row at most
+//! (or before any read of the tables through [`ReadModels::settle`]). An
+//! auction's row is then rewritten once per settle instead of once per
+//! commit, and the index pages of many bids are written together.
+//!
+//! What stays in the commit itself: everything of a batch that changes an
+//! auction's lifecycle (created, started, paused, ended ...), with the whole
+//! backlog settled first, so a status, a winner or an ending is never read
+//! behind the journal, and an ended auction's bid history is complete
+//! before its ending is durable.
+//!
+//! Writes are idempotent and ordered by `seq`: a bid row is inserted once
+//! (`ON CONFLICT DO NOTHING`) and a view replaces only an older one, so a
+//! settle may race a commit or repeat a repair. A backlog lost with the
+//! process is rebuilt from the journal when the auction is next loaded
+//! ([`super::SqlJournal`]'s `load`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use blytz_actors::domain::AuctionId;
+use blytz_actors::ports::{JournalEntry, JournalError};
+use blytz_actors::rules::{BidPlaced, EventKind};
+use blytz_actors::view::AuctionView;
+use chrono::{DateTime, Utc};
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::db::Db;
+use crate::with_db;
+
+/// The longest a deferred row waits for its settle.
+pub const SETTLE_AFTER: Duration = Duration::from_millis(100);
+
+/// A backlog this large is settled whatever its age.
+const SETTLE_ROWS: usize = 4_096;
+
+/// Rows per multi-row statement (see the journal's own limit).
+pub(super) const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// One row of `bids`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct BidRow {
+    pub(super) id: Uuid,
+    pub(super) auction_id: Uuid,
+    pub(super) seq: i64,
+    pub(super) bidder_id: Uuid,
+    pub(super) amount: i64,
+    pub(super) automatic: bool,
+    pub(super) at: DateTime<Utc>,
+}
+
+impl BidRow {
+    /// The row of `bid`, recorded by the event at `seq` of `auction_id`.
+    pub(super) fn of(auction_id: AuctionId, seq: i64, bid: &BidPlaced, at: DateTime<Utc>) -> Self {
+        Self {
+            id: Uuid::from(bid.bid_id),
+            auction_id: Uuid::from(auction_id),
+            seq,
+            bidder_id: Uuid::from(bid.bidder_id),
+            amount: bid.amount,
+            automatic: bid.automatic,
+            at,
+        }
+    }
+}
+
+/// What is not written yet.
+#[derive(Debug, Default)]
+struct Backlog {
+    bids: Vec<BidRow>,
+    /// The newest view of each auction.
+    views: HashMap<AuctionId, AuctionView>,
+    /// When the oldest row was deferred.
+    since: Option<Instant>,
+}
+
+impl Backlog {
+    fn add(&mut self, bids: impl IntoIterator<Item = BidRow>, views: Vec<AuctionView>) {
+        let before = self.bids.len() + self.views.len();
+        self.bids.extend(bids);
+        for view in views {
+            match self.views.get(&view.id) {
+                Some(held) if held.seq >= view.seq => {}
+                _ => {
+                    self.views.insert(view.id, view);
+                }
+            }
+        }
+        if before == 0 && !self.is_empty() {
+            self.since = Some(Instant::now());
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.bids.is_empty() && self.views.is_empty()
+    }
+}
+
+/// The read models' writer: the backlog and the connection it is written on
+/// (the journal's own, so that on SQLite a settle and a commit take turns
+/// rather than wait for each other's file lock).
+#[derive(Debug, Clone)]
+pub struct ReadModels {
+    writer: Db,
+    backlog: Arc<Mutex<Backlog>>,
+}
+
+impl ReadModels {
+    pub(super) fn new(writer: Db) -> Self {
+        Self {
+            writer,
+            backlog: Arc::default(),
+        }
+    }
+
+    fn backlog(&self) -> std::sync::MutexGuard<'_, Backlog> {
+        // The backlog is plain data, consistent after every statement.
+        self.backlog.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether the backlog should be written before the next commit.
+    pub(super) fn due(&self) -> bool {
+        let backlog = self.backlog();
+        backlog.bids.len() + backlog.views.len() >= SETTLE_ROWS
+            || backlog
+                .since
+                .is_some_and(|since| since.elapsed() >= SETTLE_AFTER)
+    }
+
+    /// Defers the read-model rows of a committed `batch`, but those of the
+    /// auctions in `in_commit` (written with it).
+    pub(super) fn defer(&self, batch: &[JournalEntry], in_commit: &[AuctionId]) {
+        let kept = |entry: &&JournalEntry| !in_commit.contains(&entry.auction_id);
+        let bids: Vec<BidRow> = batch
+            .iter()
+            .filter(kept)
+            .filter_map(|entry| match &entry.event.kind {
+                EventKind::BidPlaced(bid) => Some(BidRow::of(
+                    entry.auction_id,
+                    i64::try_from(entry.seq).ok()?,
+                    bid,
+                    entry.event.at,
+                )),
+                _ => None,
+            })
+            .collect();
+        let views: Vec<AuctionView> = batch
+            .iter()
+            .filter(kept)
+            .filter_map(|entry| entry.view.clone())
+            .collect();
+        if bids.is_empty() && views.is_empty() {
+            return;
+        }
+        self.backlog().add(bids, views);
+    }
+
+    /// Writes everything deferred so far, in one transaction. A read of the
+    /// read models settles first, so it never trails what was acknowledged.
+    ///
+    /// # Errors
+    /// When the database refuses the write; the rows stay in the backlog.
+    pub async fn settle(&self) -> Result<(), JournalError> {
+        let (bids, views) = {
+            let mut backlog = self.backlog();
+            if backlog.is_empty() {
+                return Ok(());
+            }
+            let taken = std::mem::take(&mut *backlog);
+            (taken.bids, taken.views.into_values().collect::<Vec<_>>())
+        };
+        let started = Instant::now();
+        let written = self.write(&bids, &views).await;
+        metrics::histogram!("read_model_settle_seconds").record(started.elapsed().as_secs_f64());
+        if written.is_err() {
+            // Back in, before whatever was deferred meanwhile.
+            let mut backlog = self.backlog();
+            let newer = std::mem::take(&mut *backlog);
+            backlog.add(bids, views);
+            backlog.add(newer.bids, newer.views.into_values().collect());
+        }
+        written
+    }
+
+    /// Settles every `period`, for a journal that goes quiet with rows
+    /// deferred.
+    pub async fn settle_every(self, period: Duration) {
+        let mut tick = tokio::time::interval(period.max(Duration::from_millis(10)));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.settle().await {
+                tracing::warn!(error = %e, "could not write the auction read models; will retry");
+            }
+        }
+    }
+
+    /// Writes `bids` and `views` in a transaction of their own.
+    pub(super) async fn write(
+        &self,
+        bids: &[BidRow],
+        views: &[AuctionView],
+    ) -> Result<(), JournalError> {
+        let views: Vec<&AuctionView> = views.iter().collect();
+        let is_postgres = matches!(self.writer, Db::Postgres(_));
+        with_db!(&self.writer, pool => {
+            let mut tx = pool.begin().await.map_err(unavailable)?;
+            write_rows!(&mut *tx, is_postgres, bids, &views);
+            tx.commit().await.map_err(unavailable)
+        })
+    }
+}
+
+pub(super) fn unavailable(e: impl std::fmt::Display) -> JournalError {
+    JournalError::Unavailable(e.to_string())
+}
+
+/// The seq of a view as stored.
+pub(super) fn view_seq(view: &AuctionView) -> Result<i64, JournalError> {
+    i64::try_from(view.seq).map_err(|_| JournalError::Corrupt {
+        auction_id: view.id,
+        reason: format!("seq {} is out of range", view.seq),
+    })
+}
+
+/// Writes `bids: &[BidRow]` and `views: &[&AuctionView]` on `$conn` (a
+/// connection or transaction of either backend): one multi-row insert of
+/// the bids (a bid already there is kept) and one update of every auction's
+/// row whose stored `seq` is older than its view's.
+macro_rules! write_rows {
+    ($conn:expr, $is_postgres:expr, $bids:expr, $views:expr) => {{
+        use $crate::auctions::read_models::{ROWS_PER_STATEMENT, unavailable, view_seq};
+        for chunk in $bids.chunks(ROWS_PER_STATEMENT) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO bids (id, auction_id, seq, bidder_id, amount, automatic, created_at) ",
+            );
+            insert.push_values(chunk, |mut row, bid| {
+                row.push_bind(bid.id)
+                    .push_bind(bid.auction_id)
+                    .push_bind(bid.seq)
+                    .push_bind(bid.bidder_id)
+                    .push_bind(bid.amount)
+                    .push_bind(bid.automatic)
+                    .push_bind(bid.at);
+            });
+            insert.push(" ON CONFLICT (id) DO NOTHING");
+            insert.build().execute($conn).await.map_err(unavailable)?;
+        }
+        for chunk in $views.chunks(ROWS_PER_STATEMENT) {
+            // One statement for every auction's row: the new values as a
+            // table joined on the id (PostgreSQL needs the types spelled out).
+            let cast = |ty: &'static str| if $is_postgres { ty } else { "" };
+            let mut update = sqlx::QueryBuilder::new(
+                "WITH v (id, status, current_price, leader_id, bid_count, ends_at, seq, view, \
+                 updated_at) AS (VALUES ",
+            );
+            for (i, view) in chunk.iter().enumerate() {
+                let view: &AuctionView = view;
+                update.push(if i == 0 { "(" } else { ", (" });
+                update
+                    .push_bind(Uuid::from(view.id))
+                    .push(cast("::uuid"))
+                    .push(", ")
+                    .push_bind(view.status.as_str())
+                    .push(cast("::text"))
+                    .push(", ")
+                    .push_bind(view.current_price)
+                    .push(cast("::bigint"))
+                    .push(", ")
+                    .push_bind(view.leader_id.map(Uuid::from))
+                    .push(cast("::uuid"))
+                    .push(", ")
+                    .push_bind(i64::from(view.bid_count))
+                    .push(cast("::bigint"))
+                    .push(", ")
+                    .push_bind(view.ends_at)
+                    .push(cast("::timestamptz"))
+                    .push(", ")
+                    .push_bind(view_seq(view)?)
+                    .push(cast("::bigint"))
+                    .push(", ")
+                    .push_bind(Json(view))
+                    .push(cast("::jsonb"))
+                    .push(", ")
+                    .push_bind(view.server_time)
+                    .push(cast("::timestamptz"))
+                    .push(")");
+            }
+            update.push(
+                ") UPDATE auctions SET status = v.status, current_price = v.current_price, \
+                 leader_id = v.leader_id, bid_count = v.bid_count, ends_at = v.ends_at, \
+                 seq = v.seq, view = v.view, updated_at = v.updated_at \
+                 FROM v WHERE auctions.id = v.id AND auctions.seq < v.seq",
+            );
+            update.build().execute($conn).await.map_err(unavailable)?;
+        }
+    }};
+}
+pub(super) use write_rows;
