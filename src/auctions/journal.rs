@@ -428,9 +428,7 @@ impl JournalStore for SqlJournal {
             // A lifecycle change is read from the tables at once (a status,
             // an ending's bid history): nothing deferred may trail it.
             self.read_models.settle().await?;
-        } else if self.read_models.due()
-            && let Err(e) = self.read_models.settle().await
-        {
+        } else if let Err(e) = self.read_models.settle_if_due().await {
             tracing::warn!(error = %e, "could not write the auction read models; will retry");
         }
         let started = std::time::Instant::now();

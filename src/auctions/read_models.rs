@@ -111,6 +111,11 @@ impl Backlog {
 pub struct ReadModels {
     writer: Db,
     backlog: Arc<Mutex<Backlog>>,
+    /// Held by a settle from taking the backlog until its rows are
+    /// committed: a settle that found the backlog taken by another waits
+    /// for that one, so that once it returns every row deferred before it
+    /// was called is in the tables.
+    settling: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ReadModels {
@@ -118,6 +123,7 @@ impl ReadModels {
         Self {
             writer,
             backlog: Arc::default(),
+            settling: Arc::default(),
         }
     }
 
@@ -127,7 +133,7 @@ impl ReadModels {
     }
 
     /// Whether the backlog should be written before the next commit.
-    pub(super) fn due(&self) -> bool {
+    fn due(&self) -> bool {
         let backlog = self.backlog();
         backlog.bids.len() + backlog.views.len() >= SETTLE_ROWS
             || backlog
@@ -169,6 +175,25 @@ impl ReadModels {
     /// # Errors
     /// When the database refuses the write; the rows stay in the backlog.
     pub async fn settle(&self) -> Result<(), JournalError> {
+        let _turn = self.settling.lock().await;
+        self.write_backlog().await
+    }
+
+    /// Settles when the backlog is due and no other settle is under way
+    /// (one that is will have written it): for the journal, which does not
+    /// wait for a settle it does not need.
+    ///
+    /// # Errors
+    /// As [`ReadModels::settle`].
+    pub(super) async fn settle_if_due(&self) -> Result<(), JournalError> {
+        match self.settling.try_lock() {
+            Ok(_turn) if self.due() => self.write_backlog().await,
+            _ => Ok(()),
+        }
+    }
+
+    /// Takes the backlog and writes it; the caller holds `settling`.
+    async fn write_backlog(&self) -> Result<(), JournalError> {
         let (bids, views) = {
             let mut backlog = self.backlog();
             if backlog.is_empty() {

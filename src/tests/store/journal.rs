@@ -355,3 +355,32 @@ async fn rows_a_process_did_not_live_to_write_are_rebuilt_at_recovery() {
         assert_eq!(read_models_of(db, id).await.0, vec![1_000, second]);
     }
 }
+
+#[tokio::test]
+async fn a_settle_returns_once_the_settle_under_way_has_written() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let journal = SqlJournal::new(db.clone(), None);
+        let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+        let batch = step(&mut state, bid(UserId::new(), 1_000, None), Utc::now());
+        journal.append(&batch).await.unwrap();
+
+        // A settle takes the backlog and waits on the database; a read's
+        // settle meanwhile finds nothing left to take, and must still not
+        // answer before those rows are in.
+        let read_models = journal.read_models();
+        let under_way = tokio::spawn({
+            let read_models = read_models.clone();
+            async move { read_models.settle().await }
+        });
+        tokio::task::yield_now().await;
+        read_models.settle().await.unwrap();
+        assert_eq!(
+            read_models_of(db, id).await.0,
+            vec![1_000],
+            "{:?}",
+            db.backend()
+        );
+        under_way.await.unwrap().unwrap();
+    }
+}
