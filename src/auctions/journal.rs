@@ -19,7 +19,7 @@ use redis::AsyncCommands;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::read_models::{BidRow, ROWS_PER_STATEMENT, ReadModels, unavailable, write_rows};
+use super::read_models::{BidRow, ROWS_PER_STATEMENT, ReadModels, Rows, unavailable, write_rows};
 use crate::db::{Db, is_unique_violation};
 use crate::redis_store::Redis;
 use crate::shows;
@@ -111,7 +111,7 @@ fn conflict_in<'a>(mut entries: impl Iterator<Item = &'a JournalEntry>) -> Journ
     }
 }
 
-fn seq_to_i64(auction_id: AuctionId, seq: u64) -> Result<i64, JournalError> {
+pub(super) fn seq_to_i64(auction_id: AuctionId, seq: u64) -> Result<i64, JournalError> {
     i64::try_from(seq).map_err(|_| JournalError::Corrupt {
         auction_id,
         reason: format!("seq {seq} is out of range"),
@@ -143,6 +143,22 @@ fn last_views(batch: &[JournalEntry]) -> Vec<&AuctionView> {
     views
 }
 
+/// The read-model rows of a batch: a row of `bids` for each bid, and the
+/// newest view of each auction.
+fn read_model_rows(batch: &[JournalEntry]) -> Result<Rows<'_>, JournalError> {
+    let mut bids = Vec::new();
+    for entry in batch {
+        if let EventKind::BidPlaced(bid) = &entry.event.kind {
+            let seq = seq_to_i64(entry.auction_id, entry.seq)?;
+            bids.push(BidRow::of(entry.auction_id, seq, bid, entry.event.at));
+        }
+    }
+    Ok(Rows {
+        bids,
+        views: last_views(batch),
+    })
+}
+
 /// The auctions of a batch whose read-model rows are written with it: those
 /// with an event other than a bid's (a lifecycle change: created, started,
 /// paused, resumed, ended, cancelled, or a pre-bid) or a settlement. A bid,
@@ -168,18 +184,18 @@ impl SqlJournal {
     /// One transaction with a constant number of statements whatever the
     /// batch holds (per 1,000 rows): one multi-row insert each for the
     /// events, the new auctions and the outbox rows of endings, and for the
-    /// auctions in `in_commit`, one for their bids and one update of their
-    /// read-model rows.
+    /// read-model rows written with them (`bids`, `views`), one for the bids
+    /// and one update of the auctions' rows.
     async fn write_batch(
         &self,
         batch: &[JournalEntry],
-        in_commit: &[AuctionId],
+        bids: &[BidRow],
+        views: &[&AuctionView],
     ) -> Result<(), JournalError> {
         let mut seqs = Vec::with_capacity(batch.len());
         for entry in batch {
             seqs.push(seq_to_i64(entry.auction_id, entry.seq)?);
         }
-        let views = last_views(batch);
         let created: Vec<(&JournalEntry, &AuctionConfig, &AuctionView)> = batch
             .iter()
             .filter_map(|entry| match &entry.event.kind {
@@ -189,22 +205,6 @@ impl SqlJournal {
                 }
                 _ => None,
             })
-            .collect();
-        let bids: Vec<BidRow> = batch
-            .iter()
-            .zip(&seqs)
-            .filter(|(entry, _)| in_commit.contains(&entry.auction_id))
-            .filter_map(|(entry, seq)| match &entry.event.kind {
-                EventKind::BidPlaced(bid) => {
-                    Some(BidRow::of(entry.auction_id, *seq, bid, entry.event.at))
-                }
-                _ => None,
-            })
-            .collect();
-        let views_in_commit: Vec<&AuctionView> = views
-            .iter()
-            .filter(|view| in_commit.contains(&view.id))
-            .copied()
             .collect();
         let settlements: Vec<(&JournalEntry, &Settlement)> = batch
             .iter()
@@ -333,7 +333,7 @@ impl SqlJournal {
                 insert.push(" ON CONFLICT (topic, key) DO NOTHING");
                 insert.build().execute(&mut *tx).await.map_err(unavailable)?;
             }
-            write_rows!(&mut *tx, is_postgres, &bids, &views_in_commit);
+            write_rows!(&mut *tx, is_postgres, bids, views);
             tx.commit().await.map_err(unavailable)
         })
     }
@@ -424,6 +424,7 @@ impl JournalStore for SqlJournal {
             return Ok(());
         }
         let in_commit = lifecycle_of(batch);
+        let (now, later) = read_model_rows(batch)?.split(&in_commit);
         if !in_commit.is_empty() {
             // A lifecycle change is read from the tables at once (a status,
             // an ending's bid history): nothing deferred may trail it.
@@ -432,9 +433,9 @@ impl JournalStore for SqlJournal {
             tracing::warn!(error = %e, "could not write the auction read models; will retry");
         }
         let started = std::time::Instant::now();
-        let result = self.write_batch(batch, &in_commit).await;
+        let result = self.write_batch(batch, &now.bids, &now.views).await;
         if result.is_ok() {
-            self.read_models.defer(batch, &in_commit);
+            self.read_models.defer(later);
         }
         metrics::histogram!("journal_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("journal_batch_events").record(batch.len() as f64);

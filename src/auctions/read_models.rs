@@ -26,8 +26,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use blytz_actors::domain::AuctionId;
-use blytz_actors::ports::{JournalEntry, JournalError};
-use blytz_actors::rules::{BidPlaced, EventKind};
+use blytz_actors::ports::JournalError;
+use blytz_actors::rules::BidPlaced;
 use blytz_actors::view::AuctionView;
 use chrono::{DateTime, Utc};
 use sqlx::types::Json;
@@ -69,6 +69,37 @@ impl BidRow {
             automatic: bid.automatic,
             at,
         }
+    }
+}
+
+/// Read-model rows of a batch: its bids, and each auction's newest view.
+#[derive(Debug, Default)]
+pub(super) struct Rows<'a> {
+    pub(super) bids: Vec<BidRow>,
+    pub(super) views: Vec<&'a AuctionView>,
+}
+
+impl<'a> Rows<'a> {
+    /// Those of the auctions in `auctions`, and the others.
+    pub(super) fn split(self, auctions: &[AuctionId]) -> (Self, Self) {
+        let (bids_in, bids_out) = self
+            .bids
+            .into_iter()
+            .partition(|bid| auctions.contains(&AuctionId::from(bid.auction_id)));
+        let (views_in, views_out) = self
+            .views
+            .into_iter()
+            .partition(|view| auctions.contains(&view.id));
+        (
+            Self {
+                bids: bids_in,
+                views: views_in,
+            },
+            Self {
+                bids: bids_out,
+                views: views_out,
+            },
+        )
     }
 }
 
@@ -141,32 +172,13 @@ impl ReadModels {
                 .is_some_and(|since| since.elapsed() >= SETTLE_AFTER)
     }
 
-    /// Defers the read-model rows of a committed `batch`, but those of the
-    /// auctions in `in_commit` (written with it).
-    pub(super) fn defer(&self, batch: &[JournalEntry], in_commit: &[AuctionId]) {
-        let kept = |entry: &&JournalEntry| !in_commit.contains(&entry.auction_id);
-        let bids: Vec<BidRow> = batch
-            .iter()
-            .filter(kept)
-            .filter_map(|entry| match &entry.event.kind {
-                EventKind::BidPlaced(bid) => Some(BidRow::of(
-                    entry.auction_id,
-                    i64::try_from(entry.seq).ok()?,
-                    bid,
-                    entry.event.at,
-                )),
-                _ => None,
-            })
-            .collect();
-        let views: Vec<AuctionView> = batch
-            .iter()
-            .filter(kept)
-            .filter_map(|entry| entry.view.clone())
-            .collect();
-        if bids.is_empty() && views.is_empty() {
+    /// Defers the read-model rows of a committed batch.
+    pub(super) fn defer(&self, rows: Rows<'_>) {
+        if rows.bids.is_empty() && rows.views.is_empty() {
             return;
         }
-        self.backlog().add(bids, views);
+        let views = rows.views.into_iter().cloned().collect();
+        self.backlog().add(rows.bids, views);
     }
 
     /// Writes everything deferred so far, in one transaction. A read of the
@@ -248,21 +260,14 @@ pub(super) fn unavailable(e: impl std::fmt::Display) -> JournalError {
     JournalError::Unavailable(e.to_string())
 }
 
-/// The seq of a view as stored.
-pub(super) fn view_seq(view: &AuctionView) -> Result<i64, JournalError> {
-    i64::try_from(view.seq).map_err(|_| JournalError::Corrupt {
-        auction_id: view.id,
-        reason: format!("seq {} is out of range", view.seq),
-    })
-}
-
 /// Writes `bids: &[BidRow]` and `views: &[&AuctionView]` on `$conn` (a
 /// connection or transaction of either backend): one multi-row insert of
 /// the bids (a bid already there is kept) and one update of every auction's
 /// row whose stored `seq` is older than its view's.
 macro_rules! write_rows {
     ($conn:expr, $is_postgres:expr, $bids:expr, $views:expr) => {{
-        use $crate::auctions::read_models::{ROWS_PER_STATEMENT, unavailable, view_seq};
+        use $crate::auctions::journal::seq_to_i64;
+        use $crate::auctions::read_models::{ROWS_PER_STATEMENT, unavailable};
         for chunk in $bids.chunks(ROWS_PER_STATEMENT) {
             let mut insert = sqlx::QueryBuilder::new(
                 "INSERT INTO bids (id, auction_id, seq, bidder_id, amount, automatic, created_at) ",
@@ -309,7 +314,7 @@ macro_rules! write_rows {
                     .push_bind(view.ends_at)
                     .push(cast("::timestamptz"))
                     .push(", ")
-                    .push_bind(view_seq(view)?)
+                    .push_bind(seq_to_i64(view.id, view.seq)?)
                     .push(cast("::bigint"))
                     .push(", ")
                     .push_bind(Json(view))
