@@ -384,3 +384,68 @@ async fn a_settle_returns_once_the_settle_under_way_has_written() {
         under_way.await.unwrap().unwrap();
     }
 }
+
+/// Events journaled while SQLite's `auction_events` was clustered on
+/// (auction_id, seq) are all there after the migration that stores them in
+/// commit order, read back per auction in seq order, and the pair is still
+/// unique.
+#[tokio::test]
+async fn the_sqlite_journal_keeps_its_events_when_stored_in_commit_order() {
+    const COMMIT_ORDER: i64 = 20_261_202_000_002;
+    let dir = tempfile::tempdir().unwrap();
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.path().join("journal.db"))
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    let all = sqlx::migrate!("../migrations/sqlite");
+    let mut before = sqlx::migrate!("../migrations/sqlite");
+    before.migrations = all
+        .migrations
+        .iter()
+        .filter(|m| m.version < COMMIT_ORDER)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    assert!(all.migrations.iter().any(|m| m.version == COMMIT_ORDER));
+    before.run(&pool).await.unwrap();
+
+    let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
+    // Interleaved, as a group commit of two auctions writes them.
+    for seq in 1..=3_i64 {
+        for auction in [second, first] {
+            sqlx::query(
+                "INSERT INTO auction_events (auction_id, seq, kind, at, payload) \
+                 VALUES ($1, $2, 'bid_placed', '2026-12-02T12:00:00Z', $3)",
+            )
+            .bind(auction)
+            .bind(seq)
+            .bind(format!("{auction}/{seq}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+    }
+    all.run(&pool).await.unwrap();
+
+    for auction in [first, second] {
+        let payloads: Vec<(String,)> = sqlx::query_as(
+            "SELECT payload FROM auction_events WHERE auction_id = $1 AND seq > $2 ORDER BY seq",
+        )
+        .bind(auction)
+        .bind(0_i64)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let expected: Vec<(String,)> = (1..=3).map(|seq| (format!("{auction}/{seq}"),)).collect();
+        assert_eq!(payloads, expected);
+    }
+    let again = sqlx::query(
+        "INSERT INTO auction_events (auction_id, seq, kind, at, payload) \
+         VALUES ($1, 2, 'bid_placed', '2026-12-02T12:00:00Z', 'again')",
+    )
+    .bind(first)
+    .execute(&pool)
+    .await
+    .unwrap_err();
+    assert!(blytz::db::is_unique_violation(&again), "{again:?}");
+}
