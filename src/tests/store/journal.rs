@@ -275,6 +275,33 @@ async fn bid_rows_follow_the_commit_and_a_lifecycle_change_takes_them_along() {
     }
 }
 
+/// A batch of bids alone is one statement with no transaction around it:
+/// a row that conflicts refuses the whole batch, and nothing of it is kept.
+#[tokio::test]
+async fn a_batch_of_bids_is_written_whole_or_not_at_all() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let journal = SqlJournal::new(db.clone(), None);
+        let (first, _, mut one) = live_auction(&journal, db, "USD").await;
+        let (_, _, mut two) = live_auction(&journal, db, "USD").await;
+        let now = Utc::now();
+        let replayed = step(&mut two, bid(UserId::new(), 1_000, None), now);
+        journal.append(&replayed).await.unwrap();
+        let kept = journal.load(first).await.unwrap().events.len();
+
+        let mut batch = step(&mut one, bid(UserId::new(), 1_000, None), now);
+        batch.extend(replayed);
+        let err = journal.append(&batch).await.unwrap_err();
+        assert!(matches!(err, JournalError::Conflict { .. }), "{err:?}");
+        assert_eq!(
+            journal.load(first).await.unwrap().events.len(),
+            kept,
+            "{:?}",
+            db.backend()
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_late_settle_never_puts_an_older_view_over_a_newer_one() {
     for scratch in backends().await {
