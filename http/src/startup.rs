@@ -22,7 +22,7 @@ use blytz::commerce::Commerce;
 use blytz::redis_store::Redis;
 use blytz::shows::{Shows, SqlChatStore};
 use blytz::{Config, Db, Error};
-use blytz_actors::chat::{ChatHub, ChatSettings};
+use blytz_actors::chat::{ChatHub, ChatSettings, PresenceIndex};
 use blytz_actors::ports::Placement;
 use blytz_actors::ports::SystemClock;
 // Background loops hold database calls: a loop cut by a stopping arbiter
@@ -83,7 +83,8 @@ impl Application {
             Duration::from_secs(config.refresh_token_ttl_secs),
         )
         .await?;
-        let (observer, facts) = blytz::notify::facts_channel();
+        let presence = PresenceIndex::default();
+        let (observer, facts) = blytz::notify::facts_channel(presence.clone());
         let cluster = match ClusterSettings::from_config(&config)? {
             Some(settings) => {
                 let Db::Postgres(pool) = &db else {
@@ -142,6 +143,7 @@ impl Application {
                 rate_per_sec: config.chat_rate_per_sec,
                 burst: config.chat_burst,
             },
+            presence,
         );
         let shows = Shows::new(db.clone(), auctions.clone(), chat.clone(), chat_store);
         let audience = blytz::audience::Audience::new(db.clone());

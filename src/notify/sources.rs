@@ -5,7 +5,9 @@
 //!   blocking ([`facts_channel`]); the loop turns each into notices. An
 //!   outbid notice goes only to a user who is not in the lot's room (the
 //!   auction's or its show's) and at most once per lot per
-//!   `outbid_coalesce`. The queue is bounded and drops when full: a bid
+//!   `outbid_coalesce`. Presence is a lookup ([`PresenceIndex`]), so the
+//!   outbid fact of a bidder who is watching, as most are, is dropped where
+//!   it is observed, on the auction's thread, and never queued. The queue is bounded and drops when full: a bid
 //!   never waits for a notice. A fact queued when the process dies is lost
 //!   (the journal still has the bids; only the hint is gone).
 //! - **Shows**: each poll looks for shows that went live in the last hour
@@ -21,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use blytz_actors::auction::{AuctionFact, AuctionObserver};
-use blytz_actors::chat::ChatHub;
+use blytz_actors::chat::{ChatHub, PresenceIndex};
 use blytz_actors::domain::{AuctionId, ShowId, UserId};
 use blytz_actors::rooms::RoomKey;
 use chrono::{DateTime, Utc};
@@ -54,10 +56,21 @@ const FAN_OUT_PAGE: u32 = 100;
 #[derive(Debug, Clone)]
 pub struct QueuedFacts {
     queue: mpsc::Sender<AuctionFact>,
+    presence: PresenceIndex,
 }
 
 impl AuctionObserver for QueuedFacts {
     fn observe(&self, fact: AuctionFact) {
+        if let AuctionFact::Outbid {
+            auction_id,
+            show_id,
+            user,
+            ..
+        } = &fact
+            && in_room(&self.presence, *auction_id, *show_id, *user)
+        {
+            return;
+        }
         if let Err(mpsc::error::TrySendError::Full(fact)) = self.queue.try_send(fact) {
             metrics::counter!("blytz_notify_facts_dropped_total").increment(1);
             tracing::warn!(?fact, "the notification queue is full; a notice is dropped");
@@ -69,10 +82,11 @@ impl AuctionObserver for QueuedFacts {
 #[derive(Debug)]
 pub struct Facts(mpsc::Receiver<AuctionFact>);
 
-/// An observer for the engine and the receiving end for the loop.
-pub fn facts_channel() -> (Arc<dyn AuctionObserver>, Facts) {
+/// An observer for the engine and the receiving end for the loop; the
+/// chat rooms keep `presence` (see [`ChatHub::start`]).
+pub fn facts_channel(presence: PresenceIndex) -> (Arc<dyn AuctionObserver>, Facts) {
     let (queue, facts) = mpsc::channel(FACTS_CAPACITY);
-    (Arc::new(QueuedFacts { queue }), Facts(facts))
+    (Arc::new(QueuedFacts { queue, presence }), Facts(facts))
 }
 
 /// What the loop needs besides the service.
@@ -217,7 +231,7 @@ impl Notifications {
                 price,
                 at,
             } => {
-                if in_room(&sources.chat, auction_id, show_id, user).await
+                if in_room(sources.chat.presence(), auction_id, show_id, user)
                     || self.outbid_lately(auction_id, user, at).await?
                 {
                     return Ok(0);
@@ -472,14 +486,14 @@ fn lot_url(auction: AuctionId, show: Option<ShowId>) -> String {
 }
 
 /// Whether `user` has a connection in the auction's room or its show's.
-async fn in_room(chat: &ChatHub, auction: AuctionId, show: Option<ShowId>, user: UserId) -> bool {
-    if chat.is_present(RoomKey::Auction(auction), user).await {
-        return true;
-    }
-    match show {
-        Some(show) => chat.is_present(RoomKey::Show(show), user).await,
-        None => false,
-    }
+fn in_room(
+    presence: &PresenceIndex,
+    auction: AuctionId,
+    show: Option<ShowId>,
+    user: UserId,
+) -> bool {
+    presence.contains(RoomKey::Auction(auction), user)
+        || show.is_some_and(|show| presence.contains(RoomKey::Show(show), user))
 }
 
 #[cfg(test)]

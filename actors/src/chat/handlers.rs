@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::ChatRoom;
 use super::messages::{
-    Flush, IsPresent, Join, Leave, Moderate, Moderation, Present, ReloadRestrictions, SendChat,
+    Flush, Join, Leave, Moderate, Moderation, Present, ReloadRestrictions, SendChat,
 };
 use super::rules::{ChatRejection, clean_text};
 use super::store::{ChatMessage, RestrictionKind};
@@ -156,7 +156,11 @@ impl Handler<Join> for ChatRoom {
     fn handle(&mut self, msg: Join, _: &mut Self::Context) {
         self.presence.connections += 1;
         if let Some(user) = msg.user_id {
-            *self.presence.users.entry(user).or_insert(0) += 1;
+            let count = self.presence.users.entry(user).or_insert(0);
+            *count += 1;
+            if *count == 1 {
+                self.hub.presence().insert(self.room, user);
+            }
         }
         self.presence.dirty = true;
     }
@@ -173,6 +177,7 @@ impl Handler<Leave> for ChatRoom {
             *count -= 1;
             if *count == 0 {
                 self.presence.users.remove(&user);
+                self.hub.presence().remove(self.room, user);
             }
         }
         self.presence.dirty = true;
@@ -186,14 +191,6 @@ impl Handler<Present> for ChatRoom {
         let mut users: Vec<_> = self.presence.users.keys().copied().collect();
         users.sort_unstable();
         MessageResult(users)
-    }
-}
-
-impl Handler<IsPresent> for ChatRoom {
-    type Result = bool;
-
-    fn handle(&mut self, msg: IsPresent, _: &mut Self::Context) -> bool {
-        self.presence.users.contains_key(&msg.0)
     }
 }
 

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use actix::prelude::*;
 use dashmap::DashMap;
 
-use super::ChatRoom;
 use super::store::ChatStore;
+use super::{ChatRoom, PresenceIndex};
 use crate::ports::Clock;
 use crate::rooms::{RoomKey, RoomNotice, Rooms};
 
@@ -39,6 +39,8 @@ pub struct ChatHub {
     actors: Arc<DashMap<RoomKey, Addr<ChatRoom>>>,
     /// Chat rooms run on an arbiter of their own, apart from the auctions.
     arbiter: ArbiterHandle,
+    /// Who is in which room, written by the rooms' actors.
+    presence: PresenceIndex,
 }
 
 impl std::fmt::Debug for ChatHub {
@@ -50,14 +52,17 @@ impl std::fmt::Debug for ChatHub {
 }
 
 impl ChatHub {
-    /// A hub publishing to `rooms` and writing to `store`. Call inside a
-    /// running actix `System`: it starts the chat arbiter.
+    /// A hub publishing to `rooms` and writing to `store`, its rooms'
+    /// presence kept in `presence` (an index others may already read: the
+    /// auctions' outbid notices skip a bidder who is watching). Call inside
+    /// a running actix `System`: it starts the chat arbiter.
     #[must_use]
     pub fn start(
         rooms: Rooms,
         store: Arc<dyn ChatStore>,
         clock: Arc<dyn Clock>,
         settings: ChatSettings,
+        presence: PresenceIndex,
     ) -> Self {
         let arbiter = Arbiter::new();
         let handle = arbiter.handle();
@@ -84,6 +89,7 @@ impl ChatHub {
             clock,
             actors,
             arbiter: handle,
+            presence,
         }
     }
 
@@ -133,15 +139,17 @@ impl ChatHub {
         }
     }
 
-    /// Whether `user` has a connection in `room`.
-    pub async fn is_present(&self, room: RoomKey, user: crate::domain::UserId) -> bool {
-        match self.running(room) {
-            Some(addr) => addr
-                .send(super::messages::IsPresent(user))
-                .await
-                .unwrap_or(false),
-            None => false,
-        }
+    /// Whether `user` has a connection in `room` (a lookup; the room's
+    /// actor is not asked).
+    #[must_use]
+    pub fn is_present(&self, room: RoomKey, user: crate::domain::UserId) -> bool {
+        self.presence.contains(room, user)
+    }
+
+    /// Who is in which room.
+    #[must_use]
+    pub fn presence(&self) -> &PresenceIndex {
+        &self.presence
     }
 
     /// How many chat room actors run.

@@ -83,11 +83,6 @@ pub struct Leave {
 #[rtype(result = "Vec<crate::domain::UserId>")]
 pub struct Present;
 
-/// Whether a signed-in user has a connection in the room.
-#[derive(Debug, Clone, Copy, Message)]
-#[rtype(result = "bool")]
-pub struct IsPresent(pub crate::domain::UserId);
-
 /// Write the pending messages now (tests, shutdown).
 #[derive(Debug, Clone, Copy, Message)]
 #[rtype(result = "Result<(), ChatRejection>")]

@@ -19,6 +19,7 @@ mod handlers;
 mod hub;
 mod memory;
 pub mod messages;
+mod presence;
 pub mod rules;
 pub mod store;
 
@@ -35,6 +36,7 @@ use uuid::Uuid;
 
 pub use hub::{ChatHub, ChatSettings};
 pub use memory::InMemoryChatStore;
+pub use presence::PresenceIndex;
 
 use crate::domain::UserId;
 use crate::ports::Clock;
@@ -360,6 +362,9 @@ impl Actor for ChatRoom {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
+        for user in self.presence.users.keys() {
+            self.hub.presence().remove(self.room, *user);
+        }
         self.hub.forget(self.room);
     }
 }

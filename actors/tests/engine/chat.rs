@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use blytz_actors::chat::messages::{Flush, Join, Leave, Moderate, Moderation, SendChat};
 use blytz_actors::chat::rules::ChatRejection;
-use blytz_actors::chat::{ChatHub, ChatSettings, InMemoryChatStore};
+use blytz_actors::chat::{ChatHub, ChatSettings, InMemoryChatStore, PresenceIndex};
 use blytz_actors::domain::{ShowId, UserId};
 use blytz_actors::ports::SystemClock;
 use blytz_actors::rooms::{RoomKey, Rooms};
@@ -30,6 +30,7 @@ async fn chat_rules_moderation_history_and_presence() {
         Arc::new(store.clone()),
         Arc::new(SystemClock),
         ChatSettings::default(),
+        PresenceIndex::default(),
     );
     let key = RoomKey::Show(ShowId::new());
     let mut watcher = ChatWatcher::new(&rooms, key);
@@ -105,6 +106,7 @@ async fn chat_rules_moderation_history_and_presence() {
         Arc::new(store.clone()),
         Arc::new(SystemClock),
         ChatSettings::default(),
+        PresenceIndex::default(),
     );
     assert_eq!(
         other_hub
@@ -128,6 +130,19 @@ async fn chat_rules_moderation_history_and_presence() {
     };
     assert_eq!(presence["connections"], 2);
     assert_eq!(presence["viewers"], 1);
+
+    // Who is present is a lookup from any thread: a user is in while one
+    // of their connections is.
+    assert!(hub.is_present(key, ann));
+    assert!(!hub.is_present(key, bob));
+    assert!(
+        !hub.is_present(RoomKey::Show(ShowId::new()), ann),
+        "another room"
+    );
+    room.send(Leave { user_id: Some(ann) }).await.unwrap();
+    assert!(hub.is_present(key, ann), "one connection left");
+    room.send(Leave { user_id: Some(ann) }).await.unwrap();
+    assert!(!hub.is_present(key, ann));
 }
 
 #[actix_rt::test]
@@ -138,6 +153,7 @@ async fn a_burst_of_chat_leaves_in_order_in_batch_frames() {
         Arc::new(InMemoryChatStore::default()),
         Arc::new(SystemClock),
         ChatSettings::default(),
+        PresenceIndex::default(),
     );
     let key = RoomKey::Auction(blytz_actors::domain::AuctionId::new());
     let mut watcher = ChatWatcher::new(&rooms, key);

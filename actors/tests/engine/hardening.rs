@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use blytz_actors::Code;
 use blytz_actors::chat::messages::{Moderate, Moderation, SendChat};
 use blytz_actors::chat::rules::ChatRejection;
-use blytz_actors::chat::{ChatHub, ChatSettings, InMemoryChatStore};
+use blytz_actors::chat::{ChatHub, ChatSettings, InMemoryChatStore, PresenceIndex};
 use blytz_actors::domain::{ShowId, UserId};
 use blytz_actors::ports::SystemClock;
 use blytz_actors::rooms::{RoomKey, Rooms};
@@ -29,6 +29,7 @@ fn hub(rooms: &Rooms, store: &InMemoryChatStore) -> ChatHub {
             rate_per_sec: 0,
             burst: 0,
         },
+        PresenceIndex::default(),
     )
 }
 
