@@ -1,7 +1,8 @@
-//! Reads of the auction read models: lists of auctions and bid history.
+//! Lists of auctions (from the `auctions` read model) and bid history (from
+//! the journal, where every accepted bid is before it is acknowledged).
 
 use blytz_actors::domain::{AuctionId, BidId, ShowId, UserId};
-use blytz_actors::rules::AuctionStatus;
+use blytz_actors::rules::{AuctionStatus, Event, EventKind};
 use blytz_actors::view::AuctionView;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -28,14 +29,12 @@ pub struct AuctionFilter {
 }
 
 /// One recorded bid, as the history shows it (never a bidder's maximum).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct BidRecord {
     /// The bid.
-    #[sqlx(try_from = "Uuid")]
     #[schema(value_type = String, format = Uuid)]
     pub id: BidId,
     /// Who bid (for an automatic bid, the bidder whose proxy answered).
-    #[sqlx(try_from = "Uuid")]
     #[schema(value_type = String, format = Uuid)]
     pub bidder_id: UserId,
     /// The amount, minor units.
@@ -84,20 +83,66 @@ pub async fn list(
     Ok(Paged::from_rows(views, limit, |last| last.id.to_string()))
 }
 
+impl BidRecord {
+    /// The bid `event` recorded at `seq`, if it is a bid's.
+    fn of(seq: i64, event: Event) -> Option<Self> {
+        match event.kind {
+            EventKind::BidPlaced(bid) => Some(Self {
+                id: bid.bid_id,
+                bidder_id: bid.bidder_id,
+                amount: bid.amount,
+                automatic: bid.automatic,
+                seq,
+                created_at: event.at,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The journal's name of a bid's events (`EventKind::name`).
+const BID_PLACED: &str = "bid_placed";
+
 /// A page of an auction's bids, newest first.
 pub async fn bids(db: &Db, id: AuctionId, page: &Page) -> Result<Paged<BidRecord>> {
     let limit = page.limit()?;
     let before: Option<i64> = page.cursor_as()?;
-    let rows: Vec<BidRecord> = with_db!(db, pool => {
+    let rows: Vec<(i64, Json<Event>)> = with_db!(db, pool => {
         sqlx::query_as(
-            "SELECT id, bidder_id, amount, automatic, seq, created_at FROM bids \
-             WHERE auction_id = $1 AND ($2 IS NULL OR seq < $2) ORDER BY seq DESC LIMIT $3",
+            "SELECT seq, payload FROM auction_events \
+             WHERE auction_id = $1 AND kind = $2 AND ($3 IS NULL OR seq < $3) \
+             ORDER BY seq DESC LIMIT $4",
         )
         .bind(Uuid::from(id))
+        .bind(BID_PLACED)
         .bind(before)
         .bind(fetch_size(limit))
         .fetch_all(pool)
         .await
     })?;
-    Ok(Paged::from_rows(rows, limit, |last| last.seq.to_string()))
+    let records = rows
+        .into_iter()
+        .filter_map(|(seq, Json(event))| BidRecord::of(seq, event))
+        .collect();
+    Ok(Paged::from_rows(records, limit, |last| {
+        last.seq.to_string()
+    }))
+}
+
+/// Every bid of an auction, oldest first.
+pub async fn all_bids(db: &Db, id: AuctionId) -> Result<Vec<BidRecord>> {
+    let rows: Vec<(i64, Json<Event>)> = with_db!(db, pool => {
+        sqlx::query_as(
+            "SELECT seq, payload FROM auction_events WHERE auction_id = $1 AND kind = $2 \
+             ORDER BY seq",
+        )
+        .bind(Uuid::from(id))
+        .bind(BID_PLACED)
+        .fetch_all(pool)
+        .await
+    })?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(seq, Json(event))| BidRecord::of(seq, event))
+        .collect())
 }

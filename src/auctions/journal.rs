@@ -1,9 +1,10 @@
 //! The SQL journal: the engine's [`JournalStore`] on PostgreSQL or SQLite.
 //!
 //! One `append` is one transaction: the events, the outbox rows of endings,
-//! and the read-model rows (`auctions`, `bids`) of the auctions whose
-//! lifecycle the batch changes; the read-model rows of bids follow in a
-//! transaction of their own ([`ReadModels`]). Snapshots go to
+//! and the `auctions` rows of the auctions whose lifecycle the batch
+//! changes; the rows of auctions that only took bids follow in a
+//! transaction of their own ([`ReadModels`]). Bid history is read from the
+//! journal itself ([`super::history::bids`]). Snapshots go to
 //! `auction_snapshots` and, when Redis is configured, to Redis as well;
 //! recovery takes whichever is newer and replays the events after it.
 
@@ -19,7 +20,7 @@ use redis::AsyncCommands;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::read_models::{BidRow, ROWS_PER_STATEMENT, ReadModels, Rows, unavailable, write_rows};
+use super::read_models::{ROWS_PER_STATEMENT, ReadModels, Rows, unavailable, write_rows};
 use crate::db::{Db, is_unique_violation};
 use crate::redis_store::Redis;
 use crate::shows;
@@ -143,20 +144,11 @@ fn last_views(batch: &[JournalEntry]) -> Vec<&AuctionView> {
     views
 }
 
-/// The read-model rows of a batch: a row of `bids` for each bid, and the
-/// newest view of each auction.
-fn read_model_rows(batch: &[JournalEntry]) -> Result<Rows<'_>, JournalError> {
-    let mut bids = Vec::new();
-    for entry in batch {
-        if let EventKind::BidPlaced(bid) = &entry.event.kind {
-            let seq = seq_to_i64(entry.auction_id, entry.seq)?;
-            bids.push(BidRow::of(entry.auction_id, seq, bid, entry.event.at));
-        }
-    }
-    Ok(Rows {
-        bids,
+/// The read-model rows of a batch: the newest view of each auction.
+fn read_model_rows(batch: &[JournalEntry]) -> Rows<'_> {
+    Rows {
         views: last_views(batch),
-    })
+    }
 }
 
 /// The auctions of a batch whose read-model rows are written with it: those
@@ -211,13 +203,12 @@ impl SqlJournal {
     /// One transaction with a constant number of statements whatever the
     /// batch holds (per 1,000 rows): one multi-row insert each for the
     /// events, the new auctions and the outbox rows of endings, and for the
-    /// read-model rows written with them (`bids`, `views`), one for the bids
-    /// and one update of the auctions' rows. A batch that is events alone is
+    /// read-model rows written with them, one update of the auctions' rows
+    /// (`views`). A batch that is events alone is
     /// the one insert, with no `BEGIN` and `COMMIT` around it.
     async fn write_batch(
         &self,
         batch: &[JournalEntry],
-        bids: &[BidRow],
         views: &[&AuctionView],
     ) -> Result<(), JournalError> {
         let mut seqs = Vec::with_capacity(batch.len());
@@ -257,7 +248,6 @@ impl SqlJournal {
         let lone_statement = fences.is_empty()
             && created.is_empty()
             && settlements.is_empty()
-            && bids.is_empty()
             && views.is_empty()
             && rows.len() <= ROWS_PER_STATEMENT;
         with_db!(&self.writer, pool => {
@@ -359,7 +349,7 @@ impl SqlJournal {
                 insert.push(" ON CONFLICT (topic, key) DO NOTHING");
                 insert.build().execute(&mut *tx).await.map_err(unavailable)?;
             }
-            write_rows!(&mut *tx, is_postgres, bids, views);
+            write_rows!(&mut *tx, is_postgres, views);
             tx.commit().await.map_err(unavailable)
         })
     }
@@ -391,34 +381,28 @@ impl SqlJournal {
         if seq_from_i64(auction_id, stored)? >= newest {
             return Ok(());
         }
-        let missed: Vec<(Json<Event>,)> = with_db!(&self.db, pool => {
+        let last: Option<(Json<Event>,)> = with_db!(&self.db, pool => {
             sqlx::query_as(
-                "SELECT payload FROM auction_events WHERE auction_id = $1 AND seq > $2 ORDER BY seq",
+                "SELECT payload FROM auction_events WHERE auction_id = $1 AND seq > $2 \
+                 ORDER BY seq DESC LIMIT 1",
             )
             .bind(id)
             .bind(stored)
-            .fetch_all(pool)
+            .fetch_optional(pool)
             .await
         })
         .map_err(unavailable)?;
-        let Some((Json(last),)) = missed.last() else {
+        let Some((Json(last),)) = last else {
             return Ok(());
         };
-        let mut bids = Vec::new();
-        for (Json(event),) in &missed {
-            if let EventKind::BidPlaced(bid) = &event.kind {
-                let seq = seq_to_i64(auction_id, event.seq)?;
-                bids.push(BidRow::of(auction_id, seq, bid, event.at));
-            }
-        }
         let views: Vec<AuctionView> = loaded
             .clone()
             .rebuild(auction_id)?
             .map(|state| AuctionView::of(&state, last.at))
             .into_iter()
             .collect();
-        tracing::info!(%auction_id, events = missed.len(), "read models brought up to the journal");
-        self.read_models.write(&bids, &views).await
+        tracing::info!(%auction_id, from = stored, to = last.seq, "read models brought up to the journal");
+        self.read_models.write(&views).await
     }
 
     /// The Redis copy of a snapshot; a missing or unreadable one is no snapshot.
@@ -450,7 +434,7 @@ impl JournalStore for SqlJournal {
             return Ok(());
         }
         let in_commit = lifecycle_of(batch);
-        let (now, later) = read_model_rows(batch)?.split(&in_commit);
+        let (now, later) = read_model_rows(batch).split(&in_commit);
         if !in_commit.is_empty() {
             // A lifecycle change is read from the tables at once (a status,
             // an ending's bid history): nothing deferred may trail it.
@@ -459,7 +443,7 @@ impl JournalStore for SqlJournal {
             tracing::warn!(error = %e, "could not write the auction read models; will retry");
         }
         let started = std::time::Instant::now();
-        let result = self.write_batch(batch, &now.bids, &now.views).await;
+        let result = self.write_batch(batch, &now.views).await;
         if result.is_ok() {
             self.read_models.defer(later);
         }

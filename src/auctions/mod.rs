@@ -14,7 +14,7 @@ use blytz_actors::rules::{Command, NewAuction};
 use blytz_actors::view::{AuctionView, Outcome, PreBidOutcome};
 use blytz_actors::{AuctionError, Engine};
 
-pub use history::{AuctionFilter, BidRecord};
+pub use history::{AuctionFilter, BidRecord, all_bids};
 pub use journal::{AUCTION_ENDED_TOPIC, SqlJournal};
 pub use read_models::{ReadModels, SETTLE_AFTER};
 
@@ -167,14 +167,11 @@ impl Auctions {
         history::list(&self.db, filter, page, self.engine.now()).await
     }
 
-    /// A page of an auction's bids, newest first.
+    /// A page of an auction's bids, newest first, from the journal: every
+    /// acknowledged bid is there, with nothing to settle first.
     pub async fn bids(&self, id: AuctionId, page: &Page) -> Result<Paged<BidRecord>> {
         // Through the engine, so an unknown auction is a 404, not an empty list.
         self.engine.view(id).await?;
-        self.read_models
-            .settle()
-            .await
-            .map_err(AuctionError::Journal)?;
         history::bids(&self.db, id, page).await
     }
 }

@@ -1,25 +1,23 @@
-//! The auction read models (`bids` and the `auctions` row of each auction),
-//! written behind the journal.
+//! The auction read model (the `auctions` row of each auction), written
+//! behind the journal.
 //!
-//! The journal is the record; these tables answer lists and bid history.
-//! A batch of bids alone commits its events only: its `bids` rows and each
-//! auction's newest view wait in a backlog, and the backlog is written in
-//! one transaction of its own, [`SETTLE_AFTER`] after its oldest row at most
-//! (or before any read of the tables through [`ReadModels::settle`]). An
-//! auction's row is then rewritten once per settle instead of once per
-//! commit, and the index pages of many bids are written together.
+//! The journal is the record; this table answers lists and searches (bid
+//! history is read from the journal itself). A batch of bids alone commits
+//! its events only: each auction's newest view waits in a backlog, and the
+//! backlog is written in one transaction of its own, [`SETTLE_AFTER`] after
+//! its oldest row at most (or before any read of the table through
+//! [`ReadModels::settle`]). An auction's row is then rewritten once per
+//! settle instead of once per commit.
 //!
 //! What stays in the commit itself: everything of a batch that changes an
 //! auction's lifecycle (created, started, paused, ended ...), with the whole
 //! backlog settled first, so a status, a winner or an ending is never read
-//! behind the journal, and an ended auction's bid history is complete
-//! before its ending is durable.
+//! behind the journal.
 //!
-//! Writes are idempotent and ordered by `seq`: a bid row is inserted once
-//! (`ON CONFLICT DO NOTHING`) and a view replaces only an older one, so a
-//! settle may race a commit or repeat a repair. A backlog lost with the
-//! process is rebuilt from the journal when the auction is next loaded
-//! ([`super::SqlJournal`]'s `load`).
+//! Writes are idempotent and ordered by `seq`: a view replaces only an
+//! older one, so a settle may race a commit or repeat a repair. A backlog
+//! lost with the process is rebuilt from the journal when the auction is
+//! next loaded ([`super::SqlJournal`]'s `load`).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -27,9 +25,7 @@ use std::time::{Duration, Instant};
 
 use blytz_actors::domain::AuctionId;
 use blytz_actors::ports::JournalError;
-use blytz_actors::rules::BidPlaced;
 use blytz_actors::view::AuctionView;
-use chrono::{DateTime, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -45,68 +41,26 @@ const SETTLE_ROWS: usize = 4_096;
 /// Rows per multi-row statement (see the journal's own limit).
 pub(super) const ROWS_PER_STATEMENT: usize = 1_000;
 
-/// One row of `bids`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct BidRow {
-    pub(super) id: Uuid,
-    pub(super) auction_id: Uuid,
-    pub(super) seq: i64,
-    pub(super) bidder_id: Uuid,
-    pub(super) amount: i64,
-    pub(super) automatic: bool,
-    pub(super) at: DateTime<Utc>,
-}
-
-impl BidRow {
-    /// The row of `bid`, recorded by the event at `seq` of `auction_id`.
-    pub(super) fn of(auction_id: AuctionId, seq: i64, bid: &BidPlaced, at: DateTime<Utc>) -> Self {
-        Self {
-            id: Uuid::from(bid.bid_id),
-            auction_id: Uuid::from(auction_id),
-            seq,
-            bidder_id: Uuid::from(bid.bidder_id),
-            amount: bid.amount,
-            automatic: bid.automatic,
-            at,
-        }
-    }
-}
-
-/// Read-model rows of a batch: its bids, and each auction's newest view.
+/// Read-model rows of a batch: each auction's newest view.
 #[derive(Debug, Default)]
 pub(super) struct Rows<'a> {
-    pub(super) bids: Vec<BidRow>,
     pub(super) views: Vec<&'a AuctionView>,
 }
 
 impl<'a> Rows<'a> {
     /// Those of the auctions in `auctions`, and the others.
     pub(super) fn split(self, auctions: &[AuctionId]) -> (Self, Self) {
-        let (bids_in, bids_out) = self
-            .bids
-            .into_iter()
-            .partition(|bid| auctions.contains(&AuctionId::from(bid.auction_id)));
         let (views_in, views_out) = self
             .views
             .into_iter()
             .partition(|view| auctions.contains(&view.id));
-        (
-            Self {
-                bids: bids_in,
-                views: views_in,
-            },
-            Self {
-                bids: bids_out,
-                views: views_out,
-            },
-        )
+        (Self { views: views_in }, Self { views: views_out })
     }
 }
 
 /// What is not written yet.
 #[derive(Debug, Default)]
 struct Backlog {
-    bids: Vec<BidRow>,
     /// The newest view of each auction.
     views: HashMap<AuctionId, AuctionView>,
     /// When the oldest row was deferred.
@@ -114,9 +68,8 @@ struct Backlog {
 }
 
 impl Backlog {
-    fn add(&mut self, bids: impl IntoIterator<Item = BidRow>, views: Vec<AuctionView>) {
-        let before = self.bids.len() + self.views.len();
-        self.bids.extend(bids);
+    fn add(&mut self, views: Vec<AuctionView>) {
+        let before = self.views.len();
         for view in views {
             match self.views.get(&view.id) {
                 Some(held) if held.seq >= view.seq => {}
@@ -131,7 +84,7 @@ impl Backlog {
     }
 
     fn is_empty(&self) -> bool {
-        self.bids.is_empty() && self.views.is_empty()
+        self.views.is_empty()
     }
 }
 
@@ -166,7 +119,7 @@ impl ReadModels {
     /// Whether the backlog should be written before the next commit.
     fn due(&self) -> bool {
         let backlog = self.backlog();
-        backlog.bids.len() + backlog.views.len() >= SETTLE_ROWS
+        backlog.views.len() >= SETTLE_ROWS
             || backlog
                 .since
                 .is_some_and(|since| since.elapsed() >= SETTLE_AFTER)
@@ -174,11 +127,11 @@ impl ReadModels {
 
     /// Defers the read-model rows of a committed batch.
     pub(super) fn defer(&self, rows: Rows<'_>) {
-        if rows.bids.is_empty() && rows.views.is_empty() {
+        if rows.views.is_empty() {
             return;
         }
         let views = rows.views.into_iter().cloned().collect();
-        self.backlog().add(rows.bids, views);
+        self.backlog().add(views);
     }
 
     /// Writes everything deferred so far, in one transaction. A read of the
@@ -206,23 +159,23 @@ impl ReadModels {
 
     /// Takes the backlog and writes it; the caller holds `settling`.
     async fn write_backlog(&self) -> Result<(), JournalError> {
-        let (bids, views) = {
+        let views = {
             let mut backlog = self.backlog();
             if backlog.is_empty() {
                 return Ok(());
             }
             let taken = std::mem::take(&mut *backlog);
-            (taken.bids, taken.views.into_values().collect::<Vec<_>>())
+            taken.views.into_values().collect::<Vec<_>>()
         };
         let started = Instant::now();
-        let written = self.write(&bids, &views).await;
+        let written = self.write(&views).await;
         metrics::histogram!("read_model_settle_seconds").record(started.elapsed().as_secs_f64());
         if written.is_err() {
             // Back in, before whatever was deferred meanwhile.
             let mut backlog = self.backlog();
             let newer = std::mem::take(&mut *backlog);
-            backlog.add(bids, views);
-            backlog.add(newer.bids, newer.views.into_values().collect());
+            backlog.add(views);
+            backlog.add(newer.views.into_values().collect());
         }
         written
     }
@@ -240,17 +193,13 @@ impl ReadModels {
         }
     }
 
-    /// Writes `bids` and `views` in a transaction of their own.
-    pub(super) async fn write(
-        &self,
-        bids: &[BidRow],
-        views: &[AuctionView],
-    ) -> Result<(), JournalError> {
+    /// Writes `views` in a transaction of their own.
+    pub(super) async fn write(&self, views: &[AuctionView]) -> Result<(), JournalError> {
         let views: Vec<&AuctionView> = views.iter().collect();
         let is_postgres = matches!(self.writer, Db::Postgres(_));
         with_db!(&self.writer, pool => {
             let mut tx = pool.begin().await.map_err(unavailable)?;
-            write_rows!(&mut *tx, is_postgres, bids, &views);
+            write_rows!(&mut *tx, is_postgres, &views);
             tx.commit().await.map_err(unavailable)
         })
     }
@@ -260,30 +209,13 @@ pub(super) fn unavailable(e: impl std::fmt::Display) -> JournalError {
     JournalError::Unavailable(e.to_string())
 }
 
-/// Writes `bids: &[BidRow]` and `views: &[&AuctionView]` on `$conn` (a
-/// connection or transaction of either backend): one multi-row insert of
-/// the bids (a bid already there is kept) and one update of every auction's
-/// row whose stored `seq` is older than its view's.
+/// Writes `views: &[&AuctionView]` on `$conn` (a connection or transaction
+/// of either backend): one update of every auction's row whose stored `seq`
+/// is older than its view's.
 macro_rules! write_rows {
-    ($conn:expr, $is_postgres:expr, $bids:expr, $views:expr) => {{
+    ($conn:expr, $is_postgres:expr, $views:expr) => {{
         use $crate::auctions::journal::seq_to_i64;
         use $crate::auctions::read_models::{ROWS_PER_STATEMENT, unavailable};
-        for chunk in $bids.chunks(ROWS_PER_STATEMENT) {
-            let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO bids (id, auction_id, seq, bidder_id, amount, automatic, created_at) ",
-            );
-            insert.push_values(chunk, |mut row, bid| {
-                row.push_bind(bid.id)
-                    .push_bind(bid.auction_id)
-                    .push_bind(bid.seq)
-                    .push_bind(bid.bidder_id)
-                    .push_bind(bid.amount)
-                    .push_bind(bid.automatic)
-                    .push_bind(bid.at);
-            });
-            insert.push(" ON CONFLICT (id) DO NOTHING");
-            insert.build().execute($conn).await.map_err(unavailable)?;
-        }
         for chunk in $views.chunks(ROWS_PER_STATEMENT) {
             // One statement for every auction's row: the new values as a
             // table joined on the id (PostgreSQL needs the types spelled out).

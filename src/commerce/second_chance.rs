@@ -4,6 +4,8 @@
 //! expires; accepting makes their order, charged to their default card at
 //! once as at the hammer. One offer per lapsed order, ever.
 
+use std::collections::HashMap;
+
 use blytz_actors::domain::Money;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -14,8 +16,9 @@ use super::charge::ORDER_CHARGE_TOPIC;
 use super::model::OrderStatus;
 use super::{Caller, Commerce, later, stored_currency};
 use crate::Code;
+use crate::auctions::BidRecord;
 use crate::error::{Error, Result};
-use crate::ids::UserId;
+use crate::ids::{AuctionId, UserId};
 use crate::pagination::{Page, Paged, fetch_size};
 use crate::with_db;
 
@@ -84,15 +87,10 @@ impl Commerce {
                 "this order was not won in an auction",
             )
         })?;
-        let runner_up: Option<(Uuid, i64)> = with_db!(&self.db, pool => sqlx::query_as(
-            "SELECT bidder_id, MAX(amount) AS top FROM bids WHERE auction_id = $1 AND bidder_id <> $2 \
-             GROUP BY bidder_id ORDER BY top DESC, MIN(seq) LIMIT 1",
-        )
-        .bind(auction)
-        .bind(row.buyer_id)
-        .fetch_optional(pool)
-        .await)?;
-        let (buyer, amount) = runner_up.ok_or(Error::code_only(Code::NoRunnerUp))?;
+        let bids = crate::auctions::all_bids(&self.db, AuctionId::from(auction)).await?;
+        let (buyer, amount) = runner_up(&bids, UserId::from(row.buyer_id))
+            .ok_or(Error::code_only(Code::NoRunnerUp))?;
+        let buyer = Uuid::from(buyer);
         let now = crate::time::now();
         let id = Uuid::now_v7();
         with_db!(&self.db, pool => sqlx::query(
@@ -327,5 +325,62 @@ impl Commerce {
         row.map(|a| serde_json::to_value(super::model::Address::from(a)).map(Json))
             .transpose()
             .map_err(|e| Error::Internal(e.into()))
+    }
+}
+
+/// The bidder other than `winner` with the highest bid of `bids`, and that
+/// bid; of two whose highest bids are equal, the one who bid first.
+fn runner_up(bids: &[BidRecord], winner: UserId) -> Option<(UserId, i64)> {
+    // Each bidder's highest bid and first seq.
+    let mut bidders: HashMap<UserId, (i64, i64)> = HashMap::new();
+    for bid in bids.iter().filter(|bid| bid.bidder_id != winner) {
+        let (top, first) = bidders
+            .entry(bid.bidder_id)
+            .or_insert((bid.amount, bid.seq));
+        *top = (*top).max(bid.amount);
+        *first = (*first).min(bid.seq);
+    }
+    bidders
+        .into_iter()
+        .max_by(|(_, (top_a, first_a)), (_, (top_b, first_b))| {
+            top_a.cmp(top_b).then(first_b.cmp(first_a))
+        })
+        .map(|(bidder, (top, _))| (bidder, top))
+}
+
+#[cfg(test)]
+mod tests {
+    use blytz_actors::domain::BidId;
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn bid(bidder: UserId, amount: i64, seq: i64) -> BidRecord {
+        BidRecord {
+            id: BidId::new(),
+            bidder_id: bidder,
+            amount,
+            automatic: false,
+            seq,
+            created_at: Utc.timestamp_opt(1_800_000_000 + seq, 0).unwrap(),
+        }
+    }
+
+    #[test]
+    fn the_runner_up_is_the_other_bidder_with_the_highest_bid_first_to_bid() {
+        let (winner, ann, bob, cy) = (UserId::new(), UserId::new(), UserId::new(), UserId::new());
+        let bids = [
+            bid(bob, 1_000, 2),
+            bid(ann, 1_100, 3),
+            bid(cy, 1_200, 4),
+            bid(bob, 1_300, 5),
+            bid(ann, 1_300, 6),
+            bid(winner, 1_400, 7),
+        ];
+        // Ann and Bob both reached 1,300; Bob bid first.
+        assert_eq!(runner_up(&bids, winner), Some((bob, 1_300)));
+        assert_eq!(runner_up(&bids, bob), Some((winner, 1_400)));
+        assert_eq!(runner_up(&bids[5..], winner), None, "nobody else bid");
+        assert_eq!(runner_up(&[], winner), None);
     }
 }
