@@ -143,16 +143,16 @@ impl Application {
                 rate_per_sec: config.chat_rate_per_sec,
                 burst: config.chat_burst,
             },
-            presence,
+            presence.clone(),
         );
-        let shows = Shows::new(db.clone(), auctions.clone(), chat.clone(), chat_store);
+        let shows = Shows::new(db.clone(), auctions.clone(), chat, chat_store);
         let audience = blytz::audience::Audience::new(db.clone());
         let notifications = blytz::notify::Notifications::from_config(db.clone(), &config)?
             .with_rooms(auctions.engine().rooms().clone());
         runtime::spawn(notifications.clone().run(
             facts,
             blytz::notify::Sources {
-                chat,
+                presence,
                 audience: audience.clone(),
             },
         ));

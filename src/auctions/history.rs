@@ -120,11 +120,7 @@ pub async fn bids(db: &Db, id: AuctionId, page: &Page) -> Result<Paged<BidRecord
         .fetch_all(pool)
         .await
     })?;
-    let records = rows
-        .into_iter()
-        .filter_map(|(seq, Json(event))| BidRecord::of(seq, event))
-        .collect();
-    Ok(Paged::from_rows(records, limit, |last| {
+    Ok(Paged::from_rows(records(rows), limit, |last| {
         last.seq.to_string()
     }))
 }
@@ -141,8 +137,12 @@ pub async fn all_bids(db: &Db, id: AuctionId) -> Result<Vec<BidRecord>> {
         .fetch_all(pool)
         .await
     })?;
-    Ok(rows
-        .into_iter()
+    Ok(records(rows))
+}
+
+/// The bids of journal rows (`seq`, `payload`) of kind [`BID_PLACED`].
+fn records(rows: Vec<(i64, Json<Event>)>) -> Vec<BidRecord> {
+    rows.into_iter()
         .filter_map(|(seq, Json(event))| BidRecord::of(seq, event))
-        .collect())
+        .collect()
 }

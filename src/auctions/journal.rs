@@ -20,7 +20,7 @@ use redis::AsyncCommands;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::read_models::{ROWS_PER_STATEMENT, ReadModels, Rows, unavailable, write_rows};
+use super::read_models::{ROWS_PER_STATEMENT, ReadModels, unavailable, write_rows};
 use crate::db::{Db, is_unique_violation};
 use crate::redis_store::Redis;
 use crate::shows;
@@ -144,13 +144,6 @@ fn last_views(batch: &[JournalEntry]) -> Vec<&AuctionView> {
     views
 }
 
-/// The read-model rows of a batch: the newest view of each auction.
-fn read_model_rows(batch: &[JournalEntry]) -> Rows<'_> {
-    Rows {
-        views: last_views(batch),
-    }
-}
-
 /// The auctions of a batch whose read-model rows are written with it: those
 /// with an event other than a bid's (a lifecycle change: created, started,
 /// paused, resumed, ended, cancelled, or a pre-bid) or a settlement. A bid,
@@ -204,8 +197,8 @@ impl SqlJournal {
     /// batch holds (per 1,000 rows): one multi-row insert each for the
     /// events, the new auctions and the outbox rows of endings, and for the
     /// read-model rows written with them, one update of the auctions' rows
-    /// (`views`). A batch that is events alone is
-    /// the one insert, with no `BEGIN` and `COMMIT` around it.
+    /// (`views`). A batch that is events alone is the one insert, with no
+    /// `BEGIN` and `COMMIT` around it.
     async fn write_batch(
         &self,
         batch: &[JournalEntry],
@@ -434,7 +427,9 @@ impl JournalStore for SqlJournal {
             return Ok(());
         }
         let in_commit = lifecycle_of(batch);
-        let (now, later) = read_model_rows(batch).split(&in_commit);
+        let (now, later): (Vec<&AuctionView>, Vec<&AuctionView>) = last_views(batch)
+            .into_iter()
+            .partition(|view| in_commit.contains(&view.id));
         if !in_commit.is_empty() {
             // A lifecycle change is read from the tables at once (a status,
             // an ending's bid history): nothing deferred may trail it.
@@ -443,9 +438,9 @@ impl JournalStore for SqlJournal {
             tracing::warn!(error = %e, "could not write the auction read models; will retry");
         }
         let started = std::time::Instant::now();
-        let result = self.write_batch(batch, &now.views).await;
+        let result = self.write_batch(batch, &now).await;
         if result.is_ok() {
-            self.read_models.defer(later);
+            self.read_models.defer(&later);
         }
         metrics::histogram!("journal_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("journal_batch_events").record(batch.len() as f64);

@@ -41,23 +41,6 @@ const SETTLE_ROWS: usize = 4_096;
 /// Rows per multi-row statement (see the journal's own limit).
 pub(super) const ROWS_PER_STATEMENT: usize = 1_000;
 
-/// Read-model rows of a batch: each auction's newest view.
-#[derive(Debug, Default)]
-pub(super) struct Rows<'a> {
-    pub(super) views: Vec<&'a AuctionView>,
-}
-
-impl<'a> Rows<'a> {
-    /// Those of the auctions in `auctions`, and the others.
-    pub(super) fn split(self, auctions: &[AuctionId]) -> (Self, Self) {
-        let (views_in, views_out) = self
-            .views
-            .into_iter()
-            .partition(|view| auctions.contains(&view.id));
-        (Self { views: views_in }, Self { views: views_out })
-    }
-}
-
 /// What is not written yet.
 #[derive(Debug, Default)]
 struct Backlog {
@@ -125,12 +108,12 @@ impl ReadModels {
                 .is_some_and(|since| since.elapsed() >= SETTLE_AFTER)
     }
 
-    /// Defers the read-model rows of a committed batch.
-    pub(super) fn defer(&self, rows: Rows<'_>) {
-        if rows.views.is_empty() {
+    /// Defers the newest views of a committed batch's auctions.
+    pub(super) fn defer(&self, views: &[&AuctionView]) {
+        if views.is_empty() {
             return;
         }
-        let views = rows.views.into_iter().cloned().collect();
+        let views = views.iter().map(|view| (*view).clone()).collect();
         self.backlog().add(views);
     }
 

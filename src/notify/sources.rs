@@ -7,8 +7,8 @@
 //!   auction's or its show's) and at most once per lot per
 //!   `outbid_coalesce`. Presence is a lookup ([`PresenceIndex`]), so the
 //!   outbid fact of a bidder who is watching, as most are, is dropped where
-//!   it is observed, on the auction's thread, and never queued. The queue is bounded and drops when full: a bid
-//!   never waits for a notice. A fact queued when the process dies is lost
+//!   it is observed, on the auction's thread, and never queued. The queue
+//!   is bounded and drops when full: a bid never waits for a notice. A fact queued when the process dies is lost
 //!   (the journal still has the bids; only the hint is gone).
 //! - **Shows**: each poll looks for shows that went live in the last hour
 //!   and shows that start within 15 minutes, and writes an outbox row for
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use blytz_actors::auction::{AuctionFact, AuctionObserver};
-use blytz_actors::chat::{ChatHub, PresenceIndex};
+use blytz_actors::chat::PresenceIndex;
 use blytz_actors::domain::{AuctionId, ShowId, UserId};
 use blytz_actors::rooms::RoomKey;
 use chrono::{DateTime, Utc};
@@ -83,7 +83,7 @@ impl AuctionObserver for QueuedFacts {
 pub struct Facts(mpsc::Receiver<AuctionFact>);
 
 /// An observer for the engine and the receiving end for the loop; the
-/// chat rooms keep `presence` (see [`ChatHub::start`]).
+/// chat rooms keep `presence` (see `ChatHub::start`).
 pub fn facts_channel(presence: PresenceIndex) -> (Arc<dyn AuctionObserver>, Facts) {
     let (queue, facts) = mpsc::channel(FACTS_CAPACITY);
     (Arc::new(QueuedFacts { queue, presence }), Facts(facts))
@@ -92,8 +92,8 @@ pub fn facts_channel(presence: PresenceIndex) -> (Arc<dyn AuctionObserver>, Fact
 /// What the loop needs besides the service.
 #[derive(Debug, Clone)]
 pub struct Sources {
-    /// Who is in which room.
-    pub chat: ChatHub,
+    /// Who is in which room (the chat rooms keep it).
+    pub presence: PresenceIndex,
     /// Who follows whom, who bookmarked what.
     pub audience: Audience,
 }
@@ -231,7 +231,9 @@ impl Notifications {
                 price,
                 at,
             } => {
-                if in_room(sources.chat.presence(), auction_id, show_id, user)
+                // Asked again: the bidder may have come into the room since
+                // the fact was observed.
+                if in_room(&sources.presence, auction_id, show_id, user)
                     || self.outbid_lately(auction_id, user, at).await?
                 {
                     return Ok(0);

@@ -139,14 +139,7 @@ impl ChatHub {
         }
     }
 
-    /// Whether `user` has a connection in `room` (a lookup; the room's
-    /// actor is not asked).
-    #[must_use]
-    pub fn is_present(&self, room: RoomKey, user: crate::domain::UserId) -> bool {
-        self.presence.contains(room, user)
-    }
-
-    /// Who is in which room.
+    /// Who is in which room (a lookup; no room's actor is asked).
     #[must_use]
     pub fn presence(&self) -> &PresenceIndex {
         &self.presence

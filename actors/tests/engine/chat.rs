@@ -133,16 +133,16 @@ async fn chat_rules_moderation_history_and_presence() {
 
     // Who is present is a lookup from any thread: a user is in while one
     // of their connections is.
-    assert!(hub.is_present(key, ann));
-    assert!(!hub.is_present(key, bob));
+    assert!(hub.presence().contains(key, ann));
+    assert!(!hub.presence().contains(key, bob));
     assert!(
-        !hub.is_present(RoomKey::Show(ShowId::new()), ann),
+        !hub.presence().contains(RoomKey::Show(ShowId::new()), ann),
         "another room"
     );
     room.send(Leave { user_id: Some(ann) }).await.unwrap();
-    assert!(hub.is_present(key, ann), "one connection left");
+    assert!(hub.presence().contains(key, ann), "one connection left");
     room.send(Leave { user_id: Some(ann) }).await.unwrap();
-    assert!(!hub.is_present(key, ann));
+    assert!(!hub.presence().contains(key, ann));
 }
 
 #[actix_rt::test]
