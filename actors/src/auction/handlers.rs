@@ -1,9 +1,9 @@
 //! Message handlers: each judges with the rules and answers once durable.
 
 use actix::prelude::*;
-use tokio::sync::oneshot;
 
 use super::AuctionActor;
+use super::answer::Durable;
 use super::messages::{Execute, GetPreBid, GetSnapshotFrame, GetView, Tick};
 use crate::AuctionError;
 use crate::domain::UserId;
@@ -13,16 +13,11 @@ use crate::view::{
     AuctionView, BidOutcome, BidReceipt, Outcome, PreBidOutcome, PreBidReceipt, snapshot_frame,
 };
 
-type Answer<T> = ResponseFuture<Result<T, AuctionError>>;
-
 impl AuctionActor {
-    fn respond<T: Send + 'static>(&mut self, result: Result<T, AuctionError>) -> Answer<T> {
-        let (tx, rx) = oneshot::channel();
-        self.reply_when_durable(result, move |answer| {
-            // The caller may have gone away; nothing to do then.
-            let _ = tx.send(answer);
-        });
-        Box::pin(async move { rx.await.unwrap_or(Err(AuctionError::Unavailable)) })
+    fn respond<T: 'static>(&mut self, result: Result<T, AuctionError>) -> Durable<T> {
+        let (answer, fill) = Durable::pending();
+        self.reply_when_durable(result, fill);
+        answer
     }
 
     /// The receipt of the bid `bid_id` among `events`, or of the bid a
@@ -110,7 +105,7 @@ enum AnswerWith {
 }
 
 impl Handler<Execute> for AuctionActor {
-    type Result = Answer<Outcome>;
+    type Result = Durable<Outcome>;
 
     fn handle(&mut self, msg: Execute, ctx: &mut Self::Context) -> Self::Result {
         let Execute { caller, command } = msg;
@@ -138,7 +133,7 @@ impl Handler<Execute> for AuctionActor {
 }
 
 impl Handler<GetPreBid> for AuctionActor {
-    type Result = Answer<Option<PreBidOutcome>>;
+    type Result = Durable<Option<PreBidOutcome>>;
 
     fn handle(&mut self, msg: GetPreBid, ctx: &mut Self::Context) -> Self::Result {
         if let Err(error) = self.serving(ctx) {
@@ -156,7 +151,7 @@ impl Handler<GetPreBid> for AuctionActor {
 }
 
 impl Handler<Tick> for AuctionActor {
-    type Result = Answer<AuctionView>;
+    type Result = Durable<AuctionView>;
 
     fn handle(&mut self, _: Tick, ctx: &mut Self::Context) -> Self::Result {
         let result = self
@@ -167,7 +162,7 @@ impl Handler<Tick> for AuctionActor {
 }
 
 impl Handler<GetView> for AuctionActor {
-    type Result = Answer<AuctionView>;
+    type Result = Durable<AuctionView>;
 
     fn handle(&mut self, _: GetView, ctx: &mut Self::Context) -> Self::Result {
         if let Err(error) = self.serving(ctx) {
@@ -179,7 +174,7 @@ impl Handler<GetView> for AuctionActor {
 }
 
 impl Handler<GetSnapshotFrame> for AuctionActor {
-    type Result = Answer<Frame>;
+    type Result = Durable<Frame>;
 
     fn handle(&mut self, _: GetSnapshotFrame, ctx: &mut Self::Context) -> Self::Result {
         if let Err(error) = self.serving(ctx) {

@@ -10,6 +10,7 @@
 //! the registry rebuilds it from the journal on the next request, so memory
 //! is never ahead of the journal in anything a user saw.
 
+mod answer;
 mod durability;
 mod handlers;
 pub mod messages;
