@@ -8,8 +8,9 @@
 //!   `outbid_coalesce`. Presence is a lookup ([`PresenceIndex`]), so the
 //!   outbid fact of a bidder who is watching, as most are, is dropped where
 //!   it is observed, on the auction's thread, and never queued. The queue
-//!   is bounded and drops when full: a bid never waits for a notice. A fact queued when the process dies is lost
-//!   (the journal still has the bids; only the hint is gone).
+//!   is bounded and drops when full: a bid never waits for a notice. A
+//!   fact queued when the process dies is lost (the journal still has the
+//!   bids; only the hint is gone).
 //! - **Shows**: each poll looks for shows that went live in the last hour
 //!   and shows that start within 15 minutes, and writes an outbox row for
 //!   each (`show.live`, `show.soon`, keyed by the show: once ever). An

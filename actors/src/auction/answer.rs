@@ -32,11 +32,13 @@ enum Slot<T> {
 
 impl<T> std::fmt::Debug for Durable<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let state = match *self.0.borrow() {
-            Slot::Empty => "empty",
-            Slot::Answer(_) => "answered",
-            Slot::Caller(_) => "waiting",
-            Slot::Done => "done",
+        // Never while the slot is being filled, but a `Debug` must not panic.
+        let state = match self.0.try_borrow().as_deref() {
+            Ok(Slot::Empty) => "empty",
+            Ok(Slot::Answer(_)) => "answered",
+            Ok(Slot::Caller(_)) => "waiting",
+            Ok(Slot::Done) => "done",
+            Err(_) => "being filled",
         };
         write!(f, "Durable({state})")
     }
