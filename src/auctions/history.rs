@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::keys;
 use crate::db::Db;
 use crate::error::Result;
 use crate::pagination::{Page, Paged, fetch_size};
@@ -107,12 +108,13 @@ const BID_PLACED: &str = "bid_placed";
 pub async fn bids(db: &Db, id: AuctionId, page: &Page) -> Result<Paged<BidRecord>> {
     let limit = page.limit()?;
     let before: Option<i64> = page.cursor_as()?;
+    let query = keys::events_query!(
+        db.backend(),
+        "kind = $2 AND ($3 IS NULL OR seq < $3)",
+        "ORDER BY seq DESC LIMIT $4",
+    );
     let rows: Vec<(i64, Json<Event>)> = with_db!(db, pool => {
-        sqlx::query_as(
-            "SELECT seq, payload FROM auction_events \
-             WHERE auction_id = $1 AND kind = $2 AND ($3 IS NULL OR seq < $3) \
-             ORDER BY seq DESC LIMIT $4",
-        )
+        sqlx::query_as(query)
         .bind(Uuid::from(id))
         .bind(BID_PLACED)
         .bind(before)
@@ -127,11 +129,9 @@ pub async fn bids(db: &Db, id: AuctionId, page: &Page) -> Result<Paged<BidRecord
 
 /// Every bid of an auction, oldest first.
 pub async fn all_bids(db: &Db, id: AuctionId) -> Result<Vec<BidRecord>> {
+    let query = keys::events_query!(db.backend(), "kind = $2", "ORDER BY seq");
     let rows: Vec<(i64, Json<Event>)> = with_db!(db, pool => {
-        sqlx::query_as(
-            "SELECT seq, payload FROM auction_events WHERE auction_id = $1 AND kind = $2 \
-             ORDER BY seq",
-        )
+        sqlx::query_as(query)
         .bind(Uuid::from(id))
         .bind(BID_PLACED)
         .fetch_all(pool)

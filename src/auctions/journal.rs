@@ -4,7 +4,9 @@
 //! and the `auctions` rows of the auctions whose lifecycle the batch
 //! changes; the rows of auctions that only took bids follow in a
 //! transaction of their own ([`ReadModels`]). Bid history is read from the
-//! journal itself ([`super::history::bids`]). Snapshots go to
+//! journal itself ([`super::history::bids`]); on SQLite the journal's key is
+//! checked in the commit and its lookup by auction written behind it
+//! ([`super::keys`]). Snapshots go to
 //! `auction_snapshots` and, when Redis is configured, to Redis as well;
 //! recovery takes whichever is newer and replays the events after it.
 
@@ -20,8 +22,9 @@ use redis::AsyncCommands;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::keys;
 use super::read_models::{ROWS_PER_STATEMENT, ReadModels, unavailable, write_rows};
-use crate::db::{Db, is_unique_violation};
+use crate::db::Db;
 use crate::redis_store::Redis;
 use crate::shows;
 use crate::with_db;
@@ -183,7 +186,7 @@ macro_rules! insert_events {
                 .push_bind(Json(&entry.event));
         });
         insert.build().execute($conn).await.map_err(|e| {
-            if is_unique_violation(&e) {
+            if keys::is_conflict(&e) {
                 conflict_in(rows.iter().map(|(entry, _)| *entry))
             } else {
                 unavailable(e)
@@ -374,18 +377,16 @@ impl SqlJournal {
         if seq_from_i64(auction_id, stored)? >= newest {
             return Ok(());
         }
-        let last: Option<(Json<Event>,)> = with_db!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT payload FROM auction_events WHERE auction_id = $1 AND seq > $2 \
-                 ORDER BY seq DESC LIMIT 1",
-            )
+        let query = keys::events_query!(self.db.backend(), "seq > $2", "ORDER BY seq DESC LIMIT 1");
+        let last: Option<(i64, Json<Event>)> = with_db!(&self.db, pool => {
+            sqlx::query_as(query)
             .bind(id)
             .bind(stored)
             .fetch_optional(pool)
             .await
         })
         .map_err(unavailable)?;
-        let Some((Json(last),)) = last else {
+        let Some((_, Json(last))) = last else {
             return Ok(());
         };
         let views: Vec<AuctionView> = loaded
@@ -475,10 +476,9 @@ impl JournalStore for SqlJournal {
             Some(s) => seq_to_i64(auction_id, s.seq)?,
             None => 0,
         };
-        let rows: Vec<(Json<Event>,)> = with_db!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT payload FROM auction_events WHERE auction_id = $1 AND seq > $2 ORDER BY seq",
-            )
+        let query = keys::events_query!(self.db.backend(), "seq > $2", "ORDER BY seq");
+        let rows: Vec<(i64, Json<Event>)> = with_db!(&self.db, pool => {
+            sqlx::query_as(query)
             .bind(id)
             .bind(after)
             .fetch_all(pool)
@@ -487,7 +487,7 @@ impl JournalStore for SqlJournal {
         .map_err(unavailable)?;
         let loaded = LoadedJournal {
             snapshot,
-            events: rows.into_iter().map(|(Json(event),)| event).collect(),
+            events: rows.into_iter().map(|(_, Json(event))| event).collect(),
         };
         if let Err(e) = self.repair_read_models(auction_id, &loaded).await {
             tracing::warn!(%auction_id, error = %e, "could not bring the read models up to the journal");

@@ -3,6 +3,7 @@
 
 mod history;
 pub mod journal;
+mod keys;
 mod read_models;
 
 use std::collections::HashMap;

@@ -14,6 +14,9 @@
 //! backlog settled first, so a status, a winner or an ending is never read
 //! behind the journal.
 //!
+//! On SQLite a settle also catches the journal's lookup by auction up with
+//! its rows ([`super::keys`]), which a commit does not write either.
+//!
 //! Writes are idempotent and ordered by `seq`: a view replaces only an
 //! older one, so a settle may race a commit or repeat a repair. A backlog
 //! lost with the process is rebuilt from the journal when the auction is
@@ -29,8 +32,8 @@ use blytz_actors::view::AuctionView;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::keys;
 use crate::db::Db;
-use crate::with_db;
 
 /// The longest a deferred row waits for its settle.
 pub const SETTLE_AFTER: Duration = Duration::from_millis(100);
@@ -46,13 +49,17 @@ pub(super) const ROWS_PER_STATEMENT: usize = 1_000;
 struct Backlog {
     /// The newest view of each auction.
     views: HashMap<AuctionId, AuctionView>,
+    /// Whether journal rows were committed since the keys were last caught
+    /// up (SQLite: [`super::keys`]).
+    keys: bool,
     /// When the oldest row was deferred.
     since: Option<Instant>,
 }
 
 impl Backlog {
-    fn add(&mut self, views: Vec<AuctionView>) {
-        let before = self.views.len();
+    fn add(&mut self, views: Vec<AuctionView>, keys: bool) {
+        let was_empty = self.is_empty();
+        self.keys |= keys;
         for view in views {
             match self.views.get(&view.id) {
                 Some(held) if held.seq >= view.seq => {}
@@ -61,13 +68,13 @@ impl Backlog {
                 }
             }
         }
-        if before == 0 && !self.is_empty() {
+        if was_empty && !self.is_empty() {
             self.since = Some(Instant::now());
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.views.is_empty()
+        self.views.is_empty() && !self.keys
     }
 }
 
@@ -108,13 +115,15 @@ impl ReadModels {
                 .is_some_and(|since| since.elapsed() >= SETTLE_AFTER)
     }
 
-    /// Defers the newest views of a committed batch's auctions.
+    /// Defers the newest views of a committed batch's auctions and, on
+    /// SQLite, the keys of its journal rows.
     pub(super) fn defer(&self, views: &[&AuctionView]) {
-        if views.is_empty() {
+        let keys = matches!(self.writer, Db::Sqlite(_));
+        if views.is_empty() && !keys {
             return;
         }
         let views = views.iter().map(|view| (*view).clone()).collect();
-        self.backlog().add(views);
+        self.backlog().add(views, keys);
     }
 
     /// Writes everything deferred so far, in one transaction. A read of the
@@ -142,13 +151,13 @@ impl ReadModels {
 
     /// Takes the backlog and writes it; the caller holds `settling`.
     async fn write_backlog(&self) -> Result<(), JournalError> {
-        let views = {
+        let (views, keys) = {
             let mut backlog = self.backlog();
             if backlog.is_empty() {
                 return Ok(());
             }
             let taken = std::mem::take(&mut *backlog);
-            taken.views.into_values().collect::<Vec<_>>()
+            (taken.views.into_values().collect::<Vec<_>>(), taken.keys)
         };
         let started = Instant::now();
         let written = self.write(&views).await;
@@ -157,8 +166,8 @@ impl ReadModels {
             // Back in, before whatever was deferred meanwhile.
             let mut backlog = self.backlog();
             let newer = std::mem::take(&mut *backlog);
-            backlog.add(views);
-            backlog.add(newer.views.into_values().collect());
+            backlog.add(views, keys);
+            backlog.add(newer.views.into_values().collect(), newer.keys);
         }
         written
     }
@@ -176,15 +185,28 @@ impl ReadModels {
         }
     }
 
-    /// Writes `views` in a transaction of their own.
+    /// Writes `views` in a transaction of their own and, on SQLite, catches
+    /// the journal's keys up with its rows.
     pub(super) async fn write(&self, views: &[AuctionView]) -> Result<(), JournalError> {
         let views: Vec<&AuctionView> = views.iter().collect();
-        let is_postgres = matches!(self.writer, Db::Postgres(_));
-        with_db!(&self.writer, pool => {
-            let mut tx = pool.begin().await.map_err(unavailable)?;
-            write_rows!(&mut *tx, is_postgres, &views);
-            tx.commit().await.map_err(unavailable)
-        })
+        match &self.writer {
+            Db::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(unavailable)?;
+                write_rows!(&mut *tx, true, &views);
+                tx.commit().await.map_err(unavailable)
+            }
+            Db::Sqlite(pool) => {
+                let mut tx = pool.begin().await.map_err(unavailable)?;
+                write_rows!(&mut *tx, false, &views);
+                for statement in keys::CATCH_UP {
+                    sqlx::query(statement)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(unavailable)?;
+                }
+                tx.commit().await.map_err(unavailable)
+            }
+        }
     }
 }
 
