@@ -36,8 +36,8 @@ pub const AUCTION_ENDED_TOPIC: &str = "auction.ended";
 #[derive(Debug, Clone)]
 pub struct SqlJournal {
     db: Db,
-    /// Where batches commit: `db`, or a connection of their own (see
-    /// [`SqlJournal::committing_on`]).
+    /// Where batches commit and snapshots are written: `db`, or a
+    /// connection of their own (see [`SqlJournal::committing_on`]).
     writer: Db,
     /// The read models behind the journal, written on `writer`.
     read_models: ReadModels,
@@ -63,8 +63,12 @@ impl SqlJournal {
         }
     }
 
-    /// Commits batches on `writer` (see [`Db::journal_writer`]); reads,
-    /// snapshots and recovery stay on the shared pool.
+    /// Commits batches, and writes snapshots, on `writer` (see
+    /// [`Db::journal_writer`]); reads and recovery stay on the shared pool.
+    /// On SQLite a snapshot written on another connection made the journal's
+    /// connection drop its page cache and could hold the file's write lock
+    /// when a commit wanted it; on the journal's own connection it takes its
+    /// turn between commits.
     #[must_use]
     pub fn committing_on(mut self, writer: Db) -> Self {
         self.read_models = ReadModels::new(writer.clone());
@@ -502,7 +506,7 @@ impl JournalStore for SqlJournal {
         state: &AuctionState,
     ) -> Result<(), JournalError> {
         let stored_seq = seq_to_i64(auction_id, seq)?;
-        with_db!(&self.db, pool => {
+        with_db!(&self.writer, pool => {
             sqlx::query(
                 "INSERT INTO auction_snapshots (auction_id, seq, state, taken_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (auction_id) DO UPDATE SET seq = excluded.seq, state = excluded.state, \
