@@ -6,7 +6,7 @@
 //! in the commit against a table of each auction's newest seq
 //! (`auction_event_heads`, kept by a trigger), and the lookup by auction
 //! (`auction_event_keys`) is filled behind the commit by the read models'
-//! settle ([`CATCH_UP`]) up to the row `auction_event_keys_upto` names. A
+//! settle ([`catch_up`]) up to the row `auction_event_keys_upto` names. A
 //! read takes the keys up to that mark and scans the rows after it: the same
 //! rows whatever the settles have done, in one statement's snapshot.
 
@@ -26,14 +26,38 @@ pub(super) fn is_conflict(e: &sqlx::Error) -> bool {
 }
 
 /// Fills `auction_event_keys` from the journal's rows after its mark and
-/// moves the mark (SQLite; run in one transaction on the journal's writer).
-pub(super) const CATCH_UP: [&str; 2] = [
-    "INSERT INTO auction_event_keys (auction_id, seq, kind, pos) \
-     SELECT auction_id, seq, kind, pos FROM auction_events \
-     WHERE pos > (SELECT pos FROM auction_event_keys_upto)",
-    "UPDATE auction_event_keys_upto \
-     SET pos = coalesce((SELECT max(pos) FROM auction_events), pos)",
-];
+/// moves the mark (SQLite, on the journal's connection). Each statement is a
+/// transaction of its own, taking its own turn on the connection, so a
+/// commit waits for one of them at most, not for the whole catch-up: the
+/// newest row is read first, the keys up to it are inserted (a key there
+/// already, from a catch-up that did not move the mark, is skipped), and
+/// only then does the mark move to it. Reads take keys up to the mark only,
+/// so keys past it are never read twice.
+///
+/// # Errors
+/// When the database refuses a statement; the mark stays where it was.
+pub(super) async fn catch_up(pool: &sqlx::SqlitePool) -> Result<(), sqlx::Error> {
+    let (newest,): (Option<i64>,) = sqlx::query_as("SELECT max(pos) FROM auction_events")
+        .fetch_one(pool)
+        .await?;
+    let Some(newest) = newest else {
+        return Ok(());
+    };
+    sqlx::query(
+        "INSERT INTO auction_event_keys (auction_id, seq, kind, pos) \
+         SELECT auction_id, seq, kind, pos FROM auction_events \
+         WHERE pos > (SELECT pos FROM auction_event_keys_upto) AND pos <= $1 \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(newest)
+    .execute(pool)
+    .await?;
+    sqlx::query("UPDATE auction_event_keys_upto SET pos = $1 WHERE pos < $1")
+        .bind(newest)
+        .execute(pool)
+        .await?;
+    Ok(())
+}
 
 /// The query (a `&'static str`) of `seq, payload` of auction `$1`'s
 /// journal rows on `backend` ([`Backend`]) that pass `filter` (a literal over
@@ -54,7 +78,8 @@ macro_rules! events_query {
                 "SELECT seq, payload FROM (",
                 "SELECT k.seq AS seq, k.kind AS kind, e.payload AS payload ",
                 "FROM auction_event_keys k JOIN auction_events e ON e.pos = k.pos ",
-                "WHERE k.auction_id = $1) WHERE ",
+                "WHERE k.auction_id = $1 AND k.pos <= (SELECT pos FROM auction_event_keys_upto)) ",
+                "WHERE ",
                 $filter,
                 " UNION ALL SELECT seq, payload FROM auction_events ",
                 "WHERE pos > (SELECT pos FROM auction_event_keys_upto) AND auction_id = $1 AND ",

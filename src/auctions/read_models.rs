@@ -185,8 +185,8 @@ impl ReadModels {
         }
     }
 
-    /// Writes `views` in a transaction of their own and, on SQLite, catches
-    /// the journal's keys up with its rows.
+    /// Writes `views` in a transaction of their own and, on SQLite, then
+    /// catches the journal's keys up with its rows.
     pub(super) async fn write(&self, views: &[AuctionView]) -> Result<(), JournalError> {
         let views: Vec<&AuctionView> = views.iter().collect();
         match &self.writer {
@@ -198,13 +198,8 @@ impl ReadModels {
             Db::Sqlite(pool) => {
                 let mut tx = pool.begin().await.map_err(unavailable)?;
                 write_rows!(&mut *tx, false, &views);
-                for statement in keys::CATCH_UP {
-                    sqlx::query(statement)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(unavailable)?;
-                }
-                tx.commit().await.map_err(unavailable)
+                tx.commit().await.map_err(unavailable)?;
+                keys::catch_up(pool).await.map_err(unavailable)
             }
         }
     }
