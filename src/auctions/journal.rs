@@ -400,7 +400,7 @@ impl SqlJournal {
             .into_iter()
             .collect();
         tracing::info!(%auction_id, from = stored, to = last.seq, "read models brought up to the journal");
-        self.read_models.write(&views).await
+        self.read_models.write(&views, false).await
     }
 
     /// The Redis copy of a snapshot; a missing or unreadable one is no snapshot.
@@ -445,7 +445,7 @@ impl JournalStore for SqlJournal {
         let started = std::time::Instant::now();
         let result = self.write_batch(batch, &now).await;
         if result.is_ok() {
-            self.read_models.defer(&later);
+            self.read_models.defer(&later, batch.len());
         }
         metrics::histogram!("journal_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("journal_batch_events").record(batch.len() as f64);

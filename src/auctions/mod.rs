@@ -17,7 +17,7 @@ use blytz_actors::{AuctionError, Engine};
 
 pub use history::{AuctionFilter, BidRecord, all_bids};
 pub use journal::{AUCTION_ENDED_TOPIC, SqlJournal};
-pub use read_models::{ReadModels, SETTLE_AFTER};
+pub use read_models::{KEYS_AFTER, ReadModels, SETTLE_AFTER};
 
 use crate::Code;
 use crate::accounts::Caller;

@@ -15,7 +15,10 @@
 //! behind the journal.
 //!
 //! On SQLite a settle also catches the journal's lookup by auction up with
-//! its rows ([`super::keys`]), which a commit does not write either.
+//! its rows ([`super::keys`]), which a commit does not write either, though
+//! not in every settle: once they trail the rows by [`KEYS_AFTER`] or by
+//! 16,384 rows, whichever comes first. Reads find the rows past the keys
+//! without them, so the keys only bound how far such a read scans.
 //!
 //! Writes are idempotent and ordered by `seq`: a view replaces only an
 //! older one, so a settle may race a commit or repeat a repair. A backlog
@@ -41,6 +44,16 @@ pub const SETTLE_AFTER: Duration = Duration::from_millis(100);
 /// A backlog this large is settled whatever its age.
 const SETTLE_ROWS: usize = 4_096;
 
+/// The longest the journal's keys trail its rows (SQLite, [`super::keys`]).
+/// Each catch-up writes the newest leaf of every auction that took bids,
+/// whether it adds a few keys to it or fills it: caught up every settle,
+/// that was a page a bidding auction every 100 ms.
+pub const KEYS_AFTER: Duration = Duration::from_secs(1);
+
+/// Journal rows past the keys that make them due whatever their age: a read
+/// scans at most about this many rows past the keys.
+const KEYS_ROWS: usize = 16_384;
+
 /// Rows per multi-row statement (see the journal's own limit).
 pub(super) const ROWS_PER_STATEMENT: usize = 1_000;
 
@@ -49,17 +62,50 @@ pub(super) const ROWS_PER_STATEMENT: usize = 1_000;
 struct Backlog {
     /// The newest view of each auction.
     views: HashMap<AuctionId, AuctionView>,
-    /// Whether journal rows were committed since the keys were last caught
-    /// up (SQLite: [`super::keys`]).
-    keys: bool,
-    /// When the oldest row was deferred.
+    /// When the oldest view was deferred.
+    since: Option<Instant>,
+    /// Journal rows committed since the keys were last caught up (SQLite:
+    /// [`super::keys`]).
+    keys: Keys,
+}
+
+/// Journal rows past the keys' mark, and since when.
+#[derive(Debug, Default, Clone, Copy)]
+struct Keys {
+    rows: usize,
     since: Option<Instant>,
 }
 
+impl Keys {
+    fn add(&mut self, rows: usize) {
+        if rows > 0 && self.since.is_none() {
+            self.since = Some(Instant::now());
+        }
+        self.rows = self.rows.saturating_add(rows);
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.rows = self.rows.saturating_add(other.rows);
+        self.since = match (self.since, other.since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    fn due(&self) -> bool {
+        self.rows >= KEYS_ROWS
+            || self
+                .since
+                .is_some_and(|since| since.elapsed() >= KEYS_AFTER)
+    }
+}
+
 impl Backlog {
-    fn add(&mut self, views: Vec<AuctionView>, keys: bool) {
-        let was_empty = self.is_empty();
-        self.keys |= keys;
+    fn add(&mut self, views: Vec<AuctionView>, keys: Keys) {
+        self.keys.merge(keys);
+        if self.since.is_none() && !views.is_empty() {
+            self.since = Some(Instant::now());
+        }
         for view in views {
             match self.views.get(&view.id) {
                 Some(held) if held.seq >= view.seq => {}
@@ -68,13 +114,18 @@ impl Backlog {
                 }
             }
         }
-        if was_empty && !self.is_empty() {
-            self.since = Some(Instant::now());
-        }
     }
 
-    fn is_empty(&self) -> bool {
-        self.views.is_empty() && !self.keys
+    /// Takes the views, and the keys too when `keys_anyway` or they are due.
+    fn take(&mut self, keys_anyway: bool) -> (Vec<AuctionView>, Keys) {
+        let views = std::mem::take(&mut self.views).into_values().collect();
+        self.since = None;
+        let keys = if keys_anyway || self.keys.due() {
+            std::mem::take(&mut self.keys)
+        } else {
+            Keys::default()
+        };
+        (views, keys)
     }
 }
 
@@ -113,13 +164,17 @@ impl ReadModels {
             || backlog
                 .since
                 .is_some_and(|since| since.elapsed() >= SETTLE_AFTER)
+            || backlog.keys.due()
     }
 
     /// Defers the newest views of a committed batch's auctions and, on
-    /// SQLite, the keys of its journal rows.
-    pub(super) fn defer(&self, views: &[&AuctionView]) {
-        let keys = matches!(self.writer, Db::Sqlite(_));
-        if views.is_empty() && !keys {
+    /// SQLite, the keys of its `rows` journal rows.
+    pub(super) fn defer(&self, views: &[&AuctionView], rows: usize) {
+        let mut keys = Keys::default();
+        if matches!(self.writer, Db::Sqlite(_)) {
+            keys.add(rows);
+        }
+        if views.is_empty() && keys.rows == 0 {
             return;
         }
         let views = views.iter().map(|view| (*view).clone()).collect();
@@ -133,7 +188,18 @@ impl ReadModels {
     /// When the database refuses the write; the rows stay in the backlog.
     pub async fn settle(&self) -> Result<(), JournalError> {
         let _turn = self.settling.lock().await;
-        self.write_backlog().await
+        self.write_backlog(false).await
+    }
+
+    /// Settles, and on SQLite catches the journal's keys up with its rows
+    /// whatever their age, so that every row committed before the call is
+    /// found through them.
+    ///
+    /// # Errors
+    /// As [`ReadModels::settle`].
+    pub async fn settle_with_keys(&self) -> Result<(), JournalError> {
+        let _turn = self.settling.lock().await;
+        self.write_backlog(true).await
     }
 
     /// Settles when the backlog is due and no other settle is under way
@@ -144,23 +210,20 @@ impl ReadModels {
     /// As [`ReadModels::settle`].
     pub(super) async fn settle_if_due(&self) -> Result<(), JournalError> {
         match self.settling.try_lock() {
-            Ok(_turn) if self.due() => self.write_backlog().await,
+            Ok(_turn) if self.due() => self.write_backlog(false).await,
             _ => Ok(()),
         }
     }
 
-    /// Takes the backlog and writes it; the caller holds `settling`.
-    async fn write_backlog(&self) -> Result<(), JournalError> {
-        let (views, keys) = {
-            let mut backlog = self.backlog();
-            if backlog.is_empty() {
-                return Ok(());
-            }
-            let taken = std::mem::take(&mut *backlog);
-            (taken.views.into_values().collect::<Vec<_>>(), taken.keys)
-        };
+    /// Takes the backlog's views, and its keys when `keys_anyway` or they
+    /// are due, and writes them; the caller holds `settling`.
+    async fn write_backlog(&self, keys_anyway: bool) -> Result<(), JournalError> {
+        let (views, keys) = self.backlog().take(keys_anyway);
+        if views.is_empty() && keys.rows == 0 {
+            return Ok(());
+        }
         let started = Instant::now();
-        let written = self.write(&views).await;
+        let written = self.write(&views, keys.rows > 0).await;
         metrics::histogram!("read_model_settle_seconds").record(started.elapsed().as_secs_f64());
         if written.is_err() {
             // Back in, before whatever was deferred meanwhile.
@@ -185,21 +248,31 @@ impl ReadModels {
         }
     }
 
-    /// Writes `views` in a transaction of their own and, on SQLite, then
-    /// catches the journal's keys up with its rows.
-    pub(super) async fn write(&self, views: &[AuctionView]) -> Result<(), JournalError> {
+    /// Writes `views` in a transaction of their own and, on SQLite when
+    /// `keys`, then catches the journal's keys up with its rows.
+    pub(super) async fn write(
+        &self,
+        views: &[AuctionView],
+        keys: bool,
+    ) -> Result<(), JournalError> {
         let views: Vec<&AuctionView> = views.iter().collect();
         match &self.writer {
+            Db::Postgres(_) if views.is_empty() => Ok(()),
             Db::Postgres(pool) => {
                 let mut tx = pool.begin().await.map_err(unavailable)?;
                 write_rows!(&mut *tx, true, &views);
                 tx.commit().await.map_err(unavailable)
             }
             Db::Sqlite(pool) => {
-                let mut tx = pool.begin().await.map_err(unavailable)?;
-                write_rows!(&mut *tx, false, &views);
-                tx.commit().await.map_err(unavailable)?;
-                keys::catch_up(pool).await.map_err(unavailable)
+                if !views.is_empty() {
+                    let mut tx = pool.begin().await.map_err(unavailable)?;
+                    write_rows!(&mut *tx, false, &views);
+                    tx.commit().await.map_err(unavailable)?;
+                }
+                if keys {
+                    keys::catch_up(pool).await.map_err(unavailable)?;
+                }
+                Ok(())
             }
         }
     }

@@ -2,7 +2,7 @@
 
 use blytz::Db;
 use blytz::accounts::{Caller, Registration, Role};
-use blytz::auctions::{AUCTION_ENDED_TOPIC, SqlJournal};
+use blytz::auctions::{AUCTION_ENDED_TOPIC, KEYS_AFTER, SqlJournal};
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
 use blytz_actors::ports::{JournalEntry, JournalError, JournalStore};
 use blytz_actors::rules::{AuctionState, Bid, BidIds, Command, NewAuction, apply, create, decide};
@@ -291,7 +291,7 @@ async fn events_are_read_in_order_on_both_sides_of_the_keys_catch_up() {
         let mut replayed = Vec::new();
         for round in 0..4 {
             if round == 2 {
-                journal.read_models().settle().await.unwrap();
+                journal.read_models().settle_with_keys().await.unwrap();
             }
             let amount = state.min_next_bid();
             amounts.push(amount);
@@ -320,11 +320,52 @@ async fn events_are_read_in_order_on_both_sides_of_the_keys_catch_up() {
 
         let err = journal.append(&replayed).await.unwrap_err();
         assert!(matches!(err, JournalError::Conflict { .. }), "{err:?}");
-        journal.read_models().settle().await.unwrap();
+        journal.read_models().settle_with_keys().await.unwrap();
         assert_eq!(history_of(db, id).await, amounts);
         assert_eq!(journal.load(id).await.unwrap().events, loaded.events);
         let err = journal.append(&replayed).await.unwrap_err();
         assert!(matches!(err, JournalError::Conflict { .. }), "{err:?}");
+    }
+}
+
+/// On SQLite the journal's keys trail its rows until they are due: a settle
+/// for a read leaves them behind, and the first settle once they are
+/// [`KEYS_AFTER`] old (here the one before a commit) catches them up. The
+/// rows are read either way.
+#[tokio::test]
+async fn the_journal_keys_are_caught_up_once_due() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let Db::Sqlite(pool) = db else { continue };
+        let mark = || async {
+            let (pos,): (i64,) = sqlx::query_as("SELECT pos FROM auction_event_keys_upto")
+                .fetch_one(pool)
+                .await
+                .unwrap();
+            pos
+        };
+        let journal = SqlJournal::new(db.clone(), None);
+        let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+        journal.read_models().settle_with_keys().await.unwrap();
+        let caught_up = mark().await;
+
+        let first = state.min_next_bid();
+        let batch = step(&mut state, bid(UserId::new(), first, None), Utc::now());
+        journal.append(&batch).await.unwrap();
+        journal.read_models().settle().await.unwrap();
+        assert_eq!(
+            mark().await,
+            caught_up,
+            "a settle for a read moved the keys"
+        );
+        assert_eq!(history_of(db, id).await, vec![first]);
+
+        tokio::time::sleep(KEYS_AFTER).await;
+        let second = state.min_next_bid();
+        let batch = step(&mut state, bid(UserId::new(), second, None), Utc::now());
+        journal.append(&batch).await.unwrap();
+        assert!(mark().await > caught_up, "keys due were not caught up");
+        assert_eq!(history_of(db, id).await, vec![first, second]);
     }
 }
 
