@@ -37,6 +37,7 @@ use uuid::Uuid;
 
 use super::keys;
 use crate::db::Db;
+use crate::with_db;
 
 /// The longest a deferred row waits for its settle.
 pub const SETTLE_AFTER: Duration = Duration::from_millis(100);
@@ -77,11 +78,12 @@ struct Keys {
 }
 
 impl Keys {
-    fn add(&mut self, rows: usize) {
-        if rows > 0 && self.since.is_none() {
-            self.since = Some(Instant::now());
+    /// `rows` rows committed now.
+    fn committed(rows: usize) -> Self {
+        Self {
+            rows,
+            since: (rows > 0).then(Instant::now),
         }
-        self.rows = self.rows.saturating_add(rows);
     }
 
     fn merge(&mut self, other: Self) {
@@ -170,10 +172,10 @@ impl ReadModels {
     /// Defers the newest views of a committed batch's auctions and, on
     /// SQLite, the keys of its `rows` journal rows.
     pub(super) fn defer(&self, views: &[&AuctionView], rows: usize) {
-        let mut keys = Keys::default();
-        if matches!(self.writer, Db::Sqlite(_)) {
-            keys.add(rows);
-        }
+        let keys = match self.writer {
+            Db::Sqlite(_) => Keys::committed(rows),
+            Db::Postgres(_) => Keys::default(),
+        };
         if views.is_empty() && keys.rows == 0 {
             return;
         }
@@ -219,11 +221,12 @@ impl ReadModels {
     /// are due, and writes them; the caller holds `settling`.
     async fn write_backlog(&self, keys_anyway: bool) -> Result<(), JournalError> {
         let (views, keys) = self.backlog().take(keys_anyway);
-        if views.is_empty() && keys.rows == 0 {
+        let catch_up = keys_anyway || keys.rows > 0;
+        if views.is_empty() && !catch_up {
             return Ok(());
         }
         let started = Instant::now();
-        let written = self.write(&views, keys.rows > 0).await;
+        let written = self.write(&views, catch_up).await;
         metrics::histogram!("read_model_settle_seconds").record(started.elapsed().as_secs_f64());
         if written.is_err() {
             // Back in, before whatever was deferred meanwhile.
@@ -256,25 +259,18 @@ impl ReadModels {
         keys: bool,
     ) -> Result<(), JournalError> {
         let views: Vec<&AuctionView> = views.iter().collect();
-        match &self.writer {
-            Db::Postgres(_) if views.is_empty() => Ok(()),
-            Db::Postgres(pool) => {
+        if !views.is_empty() {
+            let is_postgres = matches!(self.writer, Db::Postgres(_));
+            with_db!(&self.writer, pool => {
                 let mut tx = pool.begin().await.map_err(unavailable)?;
-                write_rows!(&mut *tx, true, &views);
-                tx.commit().await.map_err(unavailable)
-            }
-            Db::Sqlite(pool) => {
-                if !views.is_empty() {
-                    let mut tx = pool.begin().await.map_err(unavailable)?;
-                    write_rows!(&mut *tx, false, &views);
-                    tx.commit().await.map_err(unavailable)?;
-                }
-                if keys {
-                    keys::catch_up(pool).await.map_err(unavailable)?;
-                }
-                Ok(())
-            }
+                write_rows!(&mut *tx, is_postgres, &views);
+                tx.commit().await.map_err(unavailable)?;
+            });
         }
+        if let (true, Db::Sqlite(pool)) = (keys, &self.writer) {
+            keys::catch_up(pool).await.map_err(unavailable)?;
+        }
+        Ok(())
     }
 }
 
