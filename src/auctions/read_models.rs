@@ -70,7 +70,7 @@ struct Backlog {
     keys: Keys,
 }
 
-/// Journal rows past the keys' mark, and since when.
+/// Journal rows past the keys' mark, and since when (`None`: none).
 #[derive(Debug, Default, Clone, Copy)]
 struct Keys {
     rows: usize,
@@ -83,6 +83,15 @@ impl Keys {
         Self {
             rows,
             since: (rows > 0).then(Instant::now),
+        }
+    }
+
+    /// Rows an earlier process may have left past the mark, as many as it
+    /// let trail: caught up once they are due, like rows committed now.
+    fn left_behind() -> Self {
+        Self {
+            rows: 0,
+            since: Some(Instant::now()),
         }
     }
 
@@ -147,9 +156,13 @@ pub struct ReadModels {
 
 impl ReadModels {
     pub(super) fn new(writer: Db) -> Self {
+        let mut backlog = Backlog::default();
+        if matches!(writer, Db::Sqlite(_)) {
+            backlog.keys = Keys::left_behind();
+        }
         Self {
             writer,
-            backlog: Arc::default(),
+            backlog: Arc::new(Mutex::new(backlog)),
             settling: Arc::default(),
         }
     }
@@ -176,7 +189,7 @@ impl ReadModels {
             Db::Sqlite(_) => Keys::committed(rows),
             Db::Postgres(_) => Keys::default(),
         };
-        if views.is_empty() && keys.rows == 0 {
+        if views.is_empty() && keys.since.is_none() {
             return;
         }
         let views = views.iter().map(|view| (*view).clone()).collect();
@@ -221,7 +234,7 @@ impl ReadModels {
     /// are due, and writes them; the caller holds `settling`.
     async fn write_backlog(&self, keys_anyway: bool) -> Result<(), JournalError> {
         let (views, keys) = self.backlog().take(keys_anyway);
-        let catch_up = keys_anyway || keys.rows > 0;
+        let catch_up = keys_anyway || keys.since.is_some();
         if views.is_empty() && !catch_up {
             return Ok(());
         }

@@ -369,6 +369,34 @@ async fn the_journal_keys_are_caught_up_once_due() {
     }
 }
 
+/// Keys a process left behind its rows (it stopped before they were due)
+/// are caught up by the next process once due, with no new commit.
+#[tokio::test]
+async fn keys_left_behind_by_a_former_process_are_caught_up() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let Db::Sqlite(pool) = db else { continue };
+        let former = SqlJournal::new(db.clone(), None);
+        let (_, _, mut state) = live_auction(&former, db, "USD").await;
+        let amount = state.min_next_bid();
+        let batch = step(&mut state, bid(UserId::new(), amount, None), Utc::now());
+        former.append(&batch).await.unwrap();
+        drop(former);
+
+        let next = SqlJournal::new(db.clone(), None);
+        tokio::time::sleep(KEYS_AFTER).await;
+        next.read_models().settle().await.unwrap();
+        let (mark, newest): (i64, i64) = sqlx::query_as(
+            "SELECT (SELECT pos FROM auction_event_keys_upto), \
+             (SELECT max(pos) FROM auction_events)",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(mark, newest, "the rows left behind were never keyed");
+    }
+}
+
 /// A batch of bids alone is one statement with no transaction around it:
 /// a row that conflicts refuses the whole batch, and nothing of it is kept.
 #[tokio::test]
