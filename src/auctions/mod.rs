@@ -7,7 +7,7 @@ mod keys;
 mod read_models;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use blytz_actors::domain::{AuctionId, ProductId, UserId};
 use blytz_actors::ports::JournalError;
@@ -37,6 +37,48 @@ pub struct Auctions {
     /// Products an auction is being created for: creations of one product
     /// take turns, so two at once cannot both find it free.
     creating: Arc<Mutex<HashMap<ProductId, Arc<tokio::sync::Mutex<()>>>>>,
+    answers: Arc<AnswerMetrics>,
+}
+
+/// The handles of `bids_total` and `bid_answer_seconds`, one pair per
+/// outcome, registered on first use. A `counter!`/`histogram!` call with a
+/// label builds its key, hashes it and looks it up in the recorder's
+/// registry: twice per bid, on every answer, where a held handle is an
+/// atomic add.
+#[derive(Debug)]
+struct AnswerMetrics {
+    /// Index 0 is `accepted`; a refusal's code is at `1 + code as usize`.
+    outcomes: [OnceLock<(metrics::Counter, metrics::Histogram)>; 1 + Code::ALL.len()],
+}
+
+impl Default for AnswerMetrics {
+    fn default() -> Self {
+        Self {
+            outcomes: [const { OnceLock::new() }; 1 + Code::ALL.len()],
+        }
+    }
+}
+
+impl AnswerMetrics {
+    /// Counts one bid answered with `outcome` (`None`: accepted) after
+    /// `took`.
+    fn record(&self, outcome: Option<Code>, took: std::time::Duration) {
+        let (slot, label) = match outcome {
+            None => (0, "accepted"),
+            Some(code) => (1 + code as usize, code.as_str()),
+        };
+        let Some(cell) = self.outcomes.get(slot) else {
+            return;
+        };
+        let (count, latency) = cell.get_or_init(|| {
+            (
+                metrics::counter!("bids_total", "outcome" => label),
+                metrics::histogram!("bid_answer_seconds", "outcome" => label),
+            )
+        });
+        count.increment(1);
+        latency.record(took.as_secs_f64());
+    }
 }
 
 impl Auctions {
@@ -50,6 +92,7 @@ impl Auctions {
             read_models,
             catalog,
             creating: Arc::default(),
+            answers: Arc::default(),
         }
     }
 
@@ -148,13 +191,8 @@ impl Auctions {
         let started = std::time::Instant::now();
         let outcome = self.engine.execute(id, caller, command).await;
         if is_bid {
-            let code = match &outcome {
-                Ok(_) => "accepted",
-                Err(e) => e.code().as_str(),
-            };
-            metrics::counter!("bids_total", "outcome" => code).increment(1);
-            metrics::histogram!("bid_answer_seconds", "outcome" => code)
-                .record(started.elapsed().as_secs_f64());
+            let code = outcome.as_ref().err().map(AuctionError::code);
+            self.answers.record(code, started.elapsed());
         }
         Ok(outcome?)
     }
@@ -206,5 +244,63 @@ impl From<AuctionError> for Error {
                 Error::Internal(anyhow::Error::new(e).context("auction journal"))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use super::*;
+
+    #[test]
+    fn each_answer_is_counted_under_its_outcome_on_its_held_handles() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        let answers = AnswerMetrics::default();
+        metrics::with_local_recorder(&recorder, || {
+            answers.record(None, Duration::from_millis(2));
+            answers.record(Some(Code::BidTooLow), Duration::from_millis(1));
+            answers.record(Some(Code::BidTooLow), Duration::from_millis(3));
+            answers.record(Some(Code::AuctionNotLive), Duration::from_millis(1));
+        });
+        // The handles were registered once, under the recorder then in
+        // place; a later answer counts on them whatever recorder is current.
+        answers.record(Some(Code::BidTooLow), Duration::from_millis(4));
+
+        let mut counts = HashMap::new();
+        let mut samples = HashMap::new();
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            let outcome = key
+                .key()
+                .labels()
+                .find(|label| label.key() == "outcome")
+                .map(|label| label.value().to_owned())
+                .unwrap_or_default();
+            match (key.key().name(), value) {
+                ("bids_total", DebugValue::Counter(n)) => {
+                    counts.insert(outcome, n);
+                }
+                ("bid_answer_seconds", DebugValue::Histogram(seen)) => {
+                    samples.insert(outcome, seen.len());
+                }
+                (name, _) => panic!("unexpected metric {name}"),
+            }
+        }
+        let expected = HashMap::from([
+            ("accepted".to_owned(), 1),
+            ("bid_too_low".to_owned(), 3),
+            ("auction_not_live".to_owned(), 1),
+        ]);
+        assert_eq!(counts, expected);
+        assert_eq!(
+            samples,
+            expected
+                .iter()
+                .map(|(outcome, n)| (outcome.clone(), usize::try_from(*n).unwrap()))
+                .collect()
+        );
     }
 }

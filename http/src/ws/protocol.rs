@@ -101,7 +101,7 @@ pub fn id_of(text: &str) -> Option<String> {
 
 /// `{"type":"error","id",...,"code","message","details"}`.
 /// Serialized straight from its parts (a rejected bid is answered with one).
-pub fn error(id: Option<&str>, code: Code, message: &str, details: Map<String, Value>) -> String {
+pub fn error(id: Option<&str>, code: Code, message: &str, details: &Map<String, Value>) -> String {
     #[derive(Serialize)]
     struct ErrorReply<'a> {
         #[serde(rename = "type")]
@@ -110,7 +110,7 @@ pub fn error(id: Option<&str>, code: Code, message: &str, details: Map<String, V
         id: Option<&'a str>,
         code: Code,
         message: &'a str,
-        details: Map<String, Value>,
+        details: &'a Map<String, Value>,
     }
     let reply = ErrorReply {
         kind: "error",
@@ -219,7 +219,7 @@ mod tests {
 
     #[test]
     fn errors_echo_the_id() {
-        let text = error(Some("3"), Code::BidTooLow, "too low", Map::new());
+        let text = error(Some("3"), Code::BidTooLow, "too low", &Map::new());
         let value: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(value["id"], "3");
         assert_eq!(value["type"], "error");

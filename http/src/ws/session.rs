@@ -190,17 +190,20 @@ impl WsSession {
     }
 
     fn reply_error(&self, id: Option<&str>, error: &Error, ctx: &mut Context<Self>) {
-        let message = match error {
+        let reply = match error {
             Error::Internal(cause) => {
                 tracing::error!(error = ?cause, "websocket request failed");
-                Code::Internal.message().to_owned()
+                protocol::error(id, Code::Internal, Code::Internal.message(), &Map::new())
             }
-            other => other.to_string(),
+            // A rejected bid's answer: its parts as they are, not copied.
+            Error::Refused {
+                code,
+                message,
+                details,
+            } => protocol::error(id, *code, message, details),
+            other => protocol::error(id, other.code(), &other.to_string(), &other.details()),
         };
-        self.push(
-            Outgoing::Text(protocol::error(id, error.code(), &message, error.details())),
-            ctx,
-        );
+        self.push(Outgoing::Text(reply), ctx);
     }
 
     fn on_text(&mut self, text: &str, ctx: &mut Context<Self>) {
@@ -215,7 +218,7 @@ impl WsSession {
                     id.as_deref(),
                     Code::InvalidMessage,
                     &format!("{}: {e}", Code::InvalidMessage.message()),
-                    Map::new(),
+                    &Map::new(),
                 );
                 self.push(Outgoing::Text(error), ctx);
                 return;
@@ -604,7 +607,7 @@ impl StreamHandler<Result<Message, ProtocolError>> for WsSession {
                     None,
                     Code::InvalidMessage,
                     "only text frames with one JSON object each are accepted",
-                    Map::new(),
+                    &Map::new(),
                 );
                 self.push(Outgoing::Text(error), ctx);
             }
