@@ -43,8 +43,8 @@ pub struct Auctions {
 /// The handles of `bids_total` and `bid_answer_seconds`, one pair per
 /// outcome, registered on first use. A `counter!`/`histogram!` call with a
 /// label builds its key, hashes it and looks it up in the recorder's
-/// registry: twice per bid, on every answer, where a held handle is an
-/// atomic add.
+/// registry: twice per bid, on every answer; a held handle records
+/// without that lookup.
 #[derive(Debug)]
 struct AnswerMetrics {
     /// Index 0 is `accepted`; a refusal's code is at `1 + code as usize`.
