@@ -210,7 +210,7 @@ impl WsSession {
         if !self.admit(text, ctx) {
             return;
         }
-        let message = match serde_json::from_str::<ClientMessage>(text) {
+        let message = match ClientMessage::parse(text) {
             Ok(message) => message,
             Err(e) => {
                 let id = protocol::id_of(text);
@@ -243,11 +243,10 @@ impl WsSession {
                 }
                 Err(e) => self.reply_error(id.as_deref(), &invalid_room(&e.to_string()), ctx),
             },
-            ClientMessage::Bid {
-                id,
-                auction_id,
-                bid,
-            } => self.bid(id, &auction_id, bid, ctx),
+            ClientMessage::Bid(message) => {
+                let (id, auction_id, bid) = message.into_parts();
+                self.bid(id, &auction_id, bid, ctx);
+            }
             ClientMessage::PreBid {
                 id,
                 auction_id,
@@ -464,8 +463,14 @@ impl WsSession {
         }
         let state = self.state.clone();
         let command = command::bid(bid);
+        // Boxed first: the bid's future is large, and each wrapper below
+        // would otherwise copy all of it again.
+        let answer =
+            Box::pin(
+                async move { command::execute(&state, user.caller(), auction, command).await },
+            );
         ctx.spawn(
-            async move { command::execute(&state, user.caller(), auction, command).await }
+            answer
                 .into_actor(self)
                 .map(move |result, act, ctx| match (act.end(), result) {
                     ((), Ok(Outcome::Bid(outcome))) => {
