@@ -8,6 +8,7 @@
 //! by the upgrade's pump.
 
 pub mod budget;
+pub mod lane;
 pub mod protocol;
 pub mod queue;
 pub mod reader;

@@ -31,12 +31,20 @@ use tokio_stream::StreamMap;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
+use super::lane::Lanes;
 use super::queue;
 
 /// More lags than this within [`LAG_WINDOW`] disconnects the client.
 const LAG_LIMIT: u32 = 3;
 /// See [`LAG_LIMIT`].
 const LAG_WINDOW: Duration = Duration::from_secs(30);
+/// The writer's lanes ([`Lanes`]): the node stopping, the rooms' auction
+/// frames, their chat.
+const CLOSING: usize = 0;
+/// See [`CLOSING`].
+const ROOMS: usize = 1;
+/// See [`CLOSING`].
+const CHAT: usize = 2;
 /// A control frame's payload is at most 125 bytes; a close frame's reason
 /// follows its 2-byte code.
 const MAX_CONTROL_PAYLOAD: usize = 125;
@@ -143,6 +151,9 @@ struct Writer {
     // idle room.
     rooms: StreamMap<RoomKey, BroadcastStream<Frame>>,
     chat: StreamMap<RoomKey, BroadcastStream<Bytes>>,
+    /// `closing`, `rooms` and `chat` are polled only after they woke
+    /// ([`Lanes`]: [`CLOSING`], [`ROOMS`], [`CHAT`]).
+    lanes: Lanes<3>,
     /// A few rooms at most: a list is smaller than a map.
     joined: Vec<Joined>,
     /// Boxed: rare, and larger than the rest of the writer.
@@ -168,6 +179,7 @@ impl Writer {
             closing: Box::pin(stopping(closing)),
             rooms: StreamMap::new(),
             chat: StreamMap::new(),
+            lanes: Lanes::default(),
             joined: Vec::new(),
             resync: None,
             lag: Lag {
@@ -195,16 +207,26 @@ impl Writer {
         if let Poll::Ready(command) = self.commands.poll_recv(cx) {
             return Poll::Ready(Step::Command(command));
         }
-        if self.closing.as_mut().poll(cx).is_ready() {
+        self.lanes.register(cx);
+        let closing = &mut self.closing;
+        if self
+            .lanes
+            .poll(CLOSING, |lane| closing.as_mut().poll(lane))
+            .is_ready()
+        {
             return Poll::Ready(Step::Stopping);
         }
-        if !self.rooms.is_empty()
-            && let Poll::Ready(Some((room, item))) = self.rooms.poll_next_unpin(cx)
+        let rooms = &mut self.rooms;
+        if !rooms.is_empty()
+            && let Poll::Ready(Some((room, item))) =
+                self.lanes.poll(ROOMS, |lane| rooms.poll_next_unpin(lane))
         {
             return Poll::Ready(Step::Room(room, item));
         }
-        if !self.chat.is_empty()
-            && let Poll::Ready(Some((room, item))) = self.chat.poll_next_unpin(cx)
+        let chat = &mut self.chat;
+        if !chat.is_empty()
+            && let Poll::Ready(Some((room, item))) =
+                self.lanes.poll(CHAT, |lane| chat.poll_next_unpin(lane))
         {
             return Poll::Ready(Step::Chat(room, item));
         }
@@ -248,6 +270,8 @@ impl Writer {
                 self.forget(room);
                 self.rooms.insert(room, BroadcastStream::new(events));
                 self.chat.insert(room, BroadcastStream::new(chat_lane));
+                self.lanes.touch(ROOMS);
+                self.lanes.touch(CHAT);
                 self.joined.push(Joined {
                     room,
                     stale: snapshot_seq,
