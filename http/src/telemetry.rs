@@ -31,6 +31,13 @@ pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
+        if request.path() == crate::ws::PATH {
+            // A WebSocket's response body is the connection's writer, polled
+            // for every frame it writes for as long as the connection lives,
+            // and a request's span is entered and left around each poll of
+            // its body. The session logs on its own, outside this span.
+            return Span::none();
+        }
         let route = request
             .match_pattern()
             .unwrap_or_else(|| "default".to_owned());
@@ -54,5 +61,22 @@ impl RootSpanBuilder for RequestSpan {
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
         DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn a_websocket_gets_no_request_span_and_other_requests_do() {
+        tracing::subscriber::with_default(tracing_subscriber::registry(), || {
+            let ws = TestRequest::get().uri("/ws?token=t").to_srv_request();
+            assert!(RequestSpan::on_request_start(&ws).is_none());
+            let api = TestRequest::get().uri("/api/v1/auctions").to_srv_request();
+            assert!(!RequestSpan::on_request_start(&api).is_none());
+        });
     }
 }

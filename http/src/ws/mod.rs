@@ -26,6 +26,8 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{AuthUser, bearer_token};
 use crate::state::AppState;
 
+/// The WebSocket's path, as [`connect`]'s route spells it.
+pub const PATH: &str = "/ws";
 /// The largest frame a client may send.
 pub const MAX_FRAME_BYTES: usize = 16 * 1024;
 /// Frames queued for one client before it counts as not reading.
@@ -83,4 +85,22 @@ pub async fn connect(
         session::WsSession::new(user, state, out, connection)
     });
     Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::{App, http::StatusCode, test};
+
+    use super::*;
+
+    #[actix_web::test]
+    async fn the_websocket_route_is_at_its_path() {
+        let app = test::init_service(App::new().service(connect)).await;
+        let response =
+            test::call_service(&app, test::TestRequest::get().uri(PATH).to_request()).await;
+        assert_ne!(response.status(), StatusCode::NOT_FOUND);
+        let elsewhere = test::TestRequest::get().uri("/ws-not").to_request();
+        let response = test::call_service(&app, elsewhere).await;
+        assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    }
 }
