@@ -31,11 +31,12 @@ pub struct RequestSpan;
 
 impl RootSpanBuilder for RequestSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        if request.path() == crate::ws::PATH {
+        if is_websocket_upgrade(request) {
             // A WebSocket's response body is the connection's writer, polled
             // for every frame it writes for as long as the connection lives,
             // and a request's span is entered and left around each poll of
-            // its body. The session logs on its own, outside this span.
+            // its body. The session logs on its own, outside this span; a
+            // refused upgrade is still logged, without the request's fields.
             return Span::none();
         }
         let route = request
@@ -64,6 +65,17 @@ impl RootSpanBuilder for RequestSpan {
     }
 }
 
+/// A request to open a WebSocket: `GET /ws` asking to upgrade to it (a
+/// plain `GET /ws` is an ordinary request, refused as one).
+fn is_websocket_upgrade(request: &ServiceRequest) -> bool {
+    request.path() == crate::ws::PATH
+        && request
+            .headers()
+            .get(actix_web::http::header::UPGRADE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
+}
+
 #[cfg(test)]
 mod tests {
     use actix_web::test::TestRequest;
@@ -71,11 +83,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_websocket_gets_no_request_span_and_other_requests_do() {
+    fn a_websocket_upgrade_gets_no_request_span_and_other_requests_do() {
         tracing::subscriber::with_default(tracing_subscriber::registry(), || {
-            let ws = TestRequest::get().uri("/ws?token=t").to_srv_request();
+            let ws = TestRequest::get()
+                .uri("/ws?token=t")
+                .insert_header(("upgrade", "WebSocket"))
+                .to_srv_request();
             assert!(RequestSpan::on_request_start(&ws).is_none());
-            let api = TestRequest::get().uri("/api/v1/auctions").to_srv_request();
+            let plain = TestRequest::get().uri("/ws?token=t").to_srv_request();
+            assert!(!RequestSpan::on_request_start(&plain).is_none());
+            let api = TestRequest::get()
+                .uri("/api/v1/auctions")
+                .insert_header(("upgrade", "websocket"))
+                .to_srv_request();
             assert!(!RequestSpan::on_request_start(&api).is_none());
         });
     }
