@@ -65,15 +65,12 @@ impl RootSpanBuilder for RequestSpan {
     }
 }
 
-/// A request to open a WebSocket: `GET /ws` asking to upgrade to it (a
-/// plain `GET /ws` is an ordinary request, refused as one).
+/// A request to open a WebSocket: `/ws` asking for a protocol switch, as
+/// actix-http reads `Connection: upgrade` to hand the connection to
+/// [`crate::ws::upgrade`] (a plain `GET /ws` is an ordinary request,
+/// refused as one).
 fn is_websocket_upgrade(request: &ServiceRequest) -> bool {
-    request.path() == crate::ws::PATH
-        && request
-            .headers()
-            .get(actix_web::http::header::UPGRADE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|value| value.eq_ignore_ascii_case("websocket"))
+    request.path() == crate::ws::PATH && request.head().upgrade()
 }
 
 #[cfg(test)]
@@ -87,13 +84,15 @@ mod tests {
         tracing::subscriber::with_default(tracing_subscriber::registry(), || {
             let ws = TestRequest::get()
                 .uri("/ws?token=t")
-                .insert_header(("upgrade", "WebSocket"))
+                .insert_header(("connection", "keep-alive, Upgrade"))
+                .insert_header(("upgrade", "websocket"))
                 .to_srv_request();
             assert!(RequestSpan::on_request_start(&ws).is_none());
             let plain = TestRequest::get().uri("/ws?token=t").to_srv_request();
             assert!(!RequestSpan::on_request_start(&plain).is_none());
             let api = TestRequest::get()
                 .uri("/api/v1/auctions")
+                .insert_header(("connection", "upgrade"))
                 .insert_header(("upgrade", "websocket"))
                 .to_srv_request();
             assert!(!RequestSpan::on_request_start(&api).is_none());
