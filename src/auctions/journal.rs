@@ -23,7 +23,9 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::keys;
-use super::read_models::{ROWS_PER_STATEMENT, ReadModels, unavailable, write_rows};
+use super::read_models::{
+    ROWS_PER_STATEMENT, ReadModels, rows_written_for, unavailable, write_rows,
+};
 use crate::db::Db;
 use crate::redis_store::Redis;
 use crate::shows;
@@ -175,20 +177,25 @@ fn lifecycle_of(batch: &[JournalEntry]) -> Vec<AuctionId> {
 /// Inserts `$rows: &[(&JournalEntry, &i64)]` (an entry and its seq) into
 /// the journal in one statement on `$conn` (a pool, a connection or a
 /// transaction of either backend); a row already there refuses them all as
-/// a conflict.
+/// a conflict. The statement is written for a power of two rows
+/// ([`rows_written_for`]): padding rows have no auction id and are skipped.
 macro_rules! insert_events {
     ($conn:expr, $rows:expr) => {{
         let rows: &[(&JournalEntry, &i64)] = $rows;
-        let mut insert = sqlx::QueryBuilder::new(
-            "INSERT INTO auction_events (auction_id, seq, kind, at, payload) ",
-        );
-        insert.push_values(rows, |mut row, (entry, seq)| {
-            row.push_bind(Uuid::from(entry.auction_id))
-                .push_bind(**seq)
-                .push_bind(entry.event.kind.name())
-                .push_bind(entry.event.at)
-                .push_bind(Json(&entry.event));
+        let mut insert =
+            sqlx::QueryBuilder::new("WITH v (auction_id, seq, kind, at, payload) AS (");
+        let padding = std::iter::repeat_n(None, rows_written_for(rows.len()) - rows.len());
+        insert.push_values(rows.iter().map(Some).chain(padding), |mut row, entry| {
+            row.push_bind(entry.map(|(entry, _)| Uuid::from(entry.auction_id)))
+                .push_bind(entry.map(|(_, seq)| **seq))
+                .push_bind(entry.map(|(entry, _)| entry.event.kind.name()))
+                .push_bind(entry.map(|(entry, _)| entry.event.at))
+                .push_bind(entry.map(|(entry, _)| Json(&entry.event)));
         });
+        insert.push(
+            ") INSERT INTO auction_events (auction_id, seq, kind, at, payload) \
+             SELECT * FROM v WHERE auction_id IS NOT NULL",
+        );
         insert.build().execute($conn).await.map_err(|e| {
             if keys::is_conflict(&e) {
                 conflict_in(rows.iter().map(|(entry, _)| *entry))

@@ -55,8 +55,19 @@ pub const KEYS_AFTER: Duration = Duration::from_secs(1);
 /// scans at most about this many rows past the keys.
 const KEYS_ROWS: usize = 16_384;
 
-/// Rows per multi-row statement (see the journal's own limit).
-pub(super) const ROWS_PER_STATEMENT: usize = 1_000;
+/// Rows per multi-row statement (see the journal's own limit): a power of
+/// two, so that [`rows_written_for`] never passes it.
+pub(super) const ROWS_PER_STATEMENT: usize = 1_024;
+
+/// The rows a multi-row statement for `rows` rows is written for: `rows`
+/// up to the next power of two, the rest padding rows of NULLs that the
+/// statement skips. A database prepares a statement's text once and then
+/// reuses it; a text per row count was a new one for most batches, and
+/// SQLite prepared it anew each time (a tenth of the server's instructions
+/// on 100 bidding auctions). Now at most eleven texts exist per statement.
+pub(super) const fn rows_written_for(rows: usize) -> usize {
+    rows.next_power_of_two()
+}
 
 /// What is not written yet.
 #[derive(Debug, Default)]
@@ -297,44 +308,46 @@ pub(super) fn unavailable(e: impl std::fmt::Display) -> JournalError {
 macro_rules! write_rows {
     ($conn:expr, $is_postgres:expr, $views:expr) => {{
         use $crate::auctions::journal::seq_to_i64;
-        use $crate::auctions::read_models::{ROWS_PER_STATEMENT, unavailable};
+        use $crate::auctions::read_models::{ROWS_PER_STATEMENT, rows_written_for, unavailable};
         for chunk in $views.chunks(ROWS_PER_STATEMENT) {
             // One statement for every auction's row: the new values as a
             // table joined on the id (PostgreSQL needs the types spelled out).
+            // Padding rows have no id, so they join no row.
             let cast = |ty: &'static str| if $is_postgres { ty } else { "" };
             let mut update = sqlx::QueryBuilder::new(
                 "WITH v (id, status, current_price, leader_id, bid_count, ends_at, seq, view, \
                  updated_at) AS (VALUES ",
             );
-            for (i, view) in chunk.iter().enumerate() {
-                let view: &AuctionView = view;
+            let padding = std::iter::repeat_n(None, rows_written_for(chunk.len()) - chunk.len());
+            for (i, view) in chunk.iter().map(Some).chain(padding).enumerate() {
+                let view: Option<&AuctionView> = view.map(|view| &**view);
                 update.push(if i == 0 { "(" } else { ", (" });
                 update
-                    .push_bind(Uuid::from(view.id))
+                    .push_bind(view.map(|view| Uuid::from(view.id)))
                     .push(cast("::uuid"))
                     .push(", ")
-                    .push_bind(view.status.as_str())
+                    .push_bind(view.map(|view| view.status.as_str()))
                     .push(cast("::text"))
                     .push(", ")
-                    .push_bind(view.current_price)
+                    .push_bind(view.and_then(|view| view.current_price))
                     .push(cast("::bigint"))
                     .push(", ")
-                    .push_bind(view.leader_id.map(Uuid::from))
+                    .push_bind(view.and_then(|view| view.leader_id.map(Uuid::from)))
                     .push(cast("::uuid"))
                     .push(", ")
-                    .push_bind(i64::from(view.bid_count))
+                    .push_bind(view.map(|view| i64::from(view.bid_count)))
                     .push(cast("::bigint"))
                     .push(", ")
-                    .push_bind(view.ends_at)
+                    .push_bind(view.and_then(|view| view.ends_at))
                     .push(cast("::timestamptz"))
                     .push(", ")
-                    .push_bind(seq_to_i64(view.id, view.seq)?)
+                    .push_bind(view.map(|view| seq_to_i64(view.id, view.seq)).transpose()?)
                     .push(cast("::bigint"))
                     .push(", ")
-                    .push_bind(Json(view))
+                    .push_bind(view.map(Json))
                     .push(cast("::jsonb"))
                     .push(", ")
-                    .push_bind(view.server_time)
+                    .push_bind(view.map(|view| view.server_time))
                     .push(cast("::timestamptz"))
                     .push(")");
             }

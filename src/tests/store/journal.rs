@@ -424,6 +424,62 @@ async fn a_batch_of_bids_is_written_whole_or_not_at_all() {
     }
 }
 
+/// A statement is written for a power of two rows and padded with empty
+/// ones: every batch size keeps all of its events and only them, a settle
+/// writes every auction's row, and a conflict in a padded batch still
+/// refuses the whole of it.
+#[tokio::test]
+async fn every_batch_size_is_written_whole_whatever_pads_its_statement() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let journal = SqlJournal::new(db.clone(), None);
+        let mut auctions = Vec::new();
+        for _ in 0..3 {
+            auctions.push(live_auction(&journal, db, "USD").await);
+        }
+        let now = Utc::now();
+        let mut kept = vec![0_usize; auctions.len()];
+        for size in 1..=9 {
+            let mut batch = Vec::new();
+            for turn in 0..size {
+                let (_, _, state) = &mut auctions[turn % 3];
+                let amount = state.min_next_bid();
+                batch.extend(step(state, bid(UserId::new(), amount, None), now));
+                kept[turn % 3] += 1;
+            }
+            assert_eq!(batch.len(), size);
+            journal.append(&batch).await.unwrap();
+        }
+        journal.read_models().settle().await.unwrap();
+        for ((id, _, state), bids) in auctions.iter().zip(&kept) {
+            let (history, seq, status) = read_models_of(db, *id).await;
+            assert_eq!(history.len(), *bids, "{:?}", db.backend());
+            assert_eq!(seq, i64::try_from(state.seq).unwrap());
+            assert_eq!(status, "live");
+            let loaded = journal.load(*id).await.unwrap();
+            assert_eq!(loaded.events.last().map(|e| e.seq), Some(state.seq));
+        }
+
+        // Three rows (written as four), the last repeating the first's seq.
+        let (first, _, one) = &mut auctions[0];
+        let before = journal.load(*first).await.unwrap().events.len();
+        let taken = step(
+            &mut one.clone(),
+            bid(UserId::new(), one.min_next_bid(), None),
+            now,
+        );
+        let mut batch = Vec::new();
+        for _ in 0..2 {
+            let amount = one.min_next_bid();
+            batch.extend(step(one, bid(UserId::new(), amount, None), now));
+        }
+        batch.extend(taken);
+        let err = journal.append(&batch).await.unwrap_err();
+        assert!(matches!(err, JournalError::Conflict { .. }), "{err:?}");
+        assert_eq!(journal.load(*first).await.unwrap().events.len(), before);
+    }
+}
+
 #[tokio::test]
 async fn a_late_settle_never_puts_an_older_view_over_a_newer_one() {
     for scratch in backends().await {
