@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 
 pub use blytz_actors::Code;
+use blytz_actors::rules::Rejection;
 use serde_json::{Map, Value};
 
 /// What went wrong, as a client should understand it.
@@ -47,6 +48,10 @@ pub enum Error {
         /// Facts for the client, e.g. `{"min_bid":1600}`.
         details: Map<String, Value>,
     },
+    /// The auction's rules refused a command: the rejection's own code,
+    /// sentence and details, written out only when the answer is.
+    #[error(transparent)]
+    Rejected(#[from] Rejection),
     /// Anything unexpected (`internal`). Its cause is logged, never shown
     /// to the client.
     #[error(transparent)]
@@ -103,6 +108,7 @@ impl Error {
             Self::NotFound { .. } => Code::NotFound,
             Self::RateLimited { .. } => Code::RateLimited,
             Self::Refused { code, .. } => *code,
+            Self::Rejected(rejection) => rejection.code(),
             Self::Internal(_) => Code::Internal,
         }
     }
@@ -124,6 +130,7 @@ impl Error {
                 map.insert("resource".into(), Value::from(*what));
             }
             Self::Refused { details, .. } => map.clone_from(details),
+            Self::Rejected(rejection) => map = details_map(rejection.details()),
             Self::RateLimited { retry_after_secs } => {
                 map.insert("retry_after_secs".into(), Value::from(*retry_after_secs));
             }

@@ -222,11 +222,7 @@ impl Auctions {
 impl From<AuctionError> for Error {
     fn from(e: AuctionError) -> Self {
         match e {
-            AuctionError::Rejected(rejection) => Error::Refused {
-                code: rejection.code(),
-                message: rejection.to_string().into(),
-                details: details_map(rejection.details()),
-            },
+            AuctionError::Rejected(rejection) => Error::Rejected(rejection),
             AuctionError::Unavailable | AuctionError::Moved => Error::refused(
                 Code::Unavailable,
                 "the auction is being recovered; retry shortly",

@@ -109,7 +109,7 @@ impl Handler<Execute> for AuctionActor {
 
     fn handle(&mut self, msg: Execute, ctx: &mut Self::Context) -> Self::Result {
         let Execute { caller, command } = msg;
-        let ids = BidIds::fresh();
+        let ids = self.next_ids;
         let answer_with = match &command {
             Command::Bid(bid) => AnswerWith::Bid(bid.request_id.clone()),
             Command::PreBid(pre_bid) => AnswerWith::PreBid(pre_bid.request_id.clone()),
@@ -117,6 +117,7 @@ impl Handler<Execute> for AuctionActor {
         };
         let result = self
             .execute(|state, now| decide(state, caller, command, ids, now), ctx)
+            .inspect(|_| self.next_ids = BidIds::fresh())
             .and_then(|events| match answer_with {
                 AnswerWith::Bid(request_id) => self
                     .bid_outcome(caller.id, request_id.as_deref(), ids.bid, &events)

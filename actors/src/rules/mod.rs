@@ -29,5 +29,5 @@ pub use config::{
 };
 pub use decide::{MAX_MANUAL_EXTENSION_MS, close, create, decide};
 pub use event::{BidPlaced, EndReason, Event, EventKind, ExtendReason, MaxRaised, PreBidSet};
-pub use rejection::Rejection;
+pub use rejection::{Rejection, RejectionDetails};
 pub use state::{AuctionState, AuctionStatus, Ending, Leader, PreBidEntry, RecordedBid};

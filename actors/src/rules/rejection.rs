@@ -1,6 +1,7 @@
 //! Why a command was refused. A rejection changes nothing.
 
-use serde_json::{Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 use super::{AuctionStatus, MAX_REQUEST_ID_CHARS};
 use crate::Code;
@@ -109,21 +110,50 @@ impl Rejection {
     /// Machine-readable details for the error body, e.g. `{"min_bid":1600}`.
     #[must_use]
     pub fn details(&self) -> Value {
-        match self {
-            Self::BidTooLow { min_bid } => json!({ "min_bid": min_bid }),
-            Self::AuctionNotLive { status } | Self::AuctionNotScheduled { status } => {
-                json!({ "status": status.as_str() })
+        // A map of numbers and plain strings always converts.
+        serde_json::to_value(self.details_fields()).unwrap_or_default()
+    }
+
+    /// The same details, written straight to a serializer: a refused bid's
+    /// answer writes them without building a map first.
+    #[must_use]
+    pub const fn details_fields(&self) -> RejectionDetails<'_> {
+        RejectionDetails(self)
+    }
+}
+
+/// A rejection's details as JSON (see [`Rejection::details`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RejectionDetails<'a>(&'a Rejection);
+
+impl Serialize for RejectionDetails<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(None)?;
+        match self.0 {
+            Rejection::BidTooLow { min_bid } => map.serialize_entry("min_bid", min_bid)?,
+            Rejection::AuctionNotLive { status } | Rejection::AuctionNotScheduled { status } => {
+                map.serialize_entry("status", status.as_str())?;
             }
-            Self::InvalidTransition { action, status } => {
-                json!({ "action": action, "status": status.as_str() })
+            Rejection::InvalidTransition { action, status } => {
+                map.serialize_entry("action", action)?;
+                map.serialize_entry("status", status.as_str())?;
             }
-            Self::AlreadyLeading { max_amount } | Self::PreBidNotRaised { max_amount } => {
-                json!({ "max_amount": max_amount })
+            Rejection::AlreadyLeading { max_amount }
+            | Rejection::PreBidNotRaised { max_amount } => {
+                map.serialize_entry("max_amount", max_amount)?;
             }
-            Self::InvalidAmount { reason } => json!({ "reason": reason }),
-            Self::InvalidConfig { reason } => json!({ "reason": reason }),
-            Self::InvalidRequestId => json!({ "max_chars": MAX_REQUEST_ID_CHARS }),
-            _ => json!({}),
+            Rejection::InvalidAmount { reason } => map.serialize_entry("reason", reason)?,
+            Rejection::InvalidConfig { reason } => map.serialize_entry("reason", reason)?,
+            Rejection::InvalidRequestId => {
+                map.serialize_entry("max_chars", &MAX_REQUEST_ID_CHARS)?
+            }
+            Rejection::AuctionClosed
+            | Rejection::OwnAuction
+            | Rejection::Forbidden
+            | Rejection::NotFound
+            | Rejection::BuyNowUnavailable
+            | Rejection::NoPreBid => {}
         }
+        map.end()
     }
 }

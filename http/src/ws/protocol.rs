@@ -1,11 +1,13 @@
 //! The WebSocket wire protocol (docs/websocket.md): one JSON object per text
 //! frame. Client messages may carry an `id`; the direct reply echoes it.
 
+use std::fmt::Display;
+
 use blytz::Code;
 use blytz_actors::rules::{Bid, PreBid};
 use blytz_actors::view::{AuctionView, BidOutcome, BidReceipt, PreBidOutcome};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 /// A message from the client.
 #[derive(Debug, Deserialize)]
@@ -162,9 +164,15 @@ pub fn id_of(text: &str) -> Option<String> {
 /// Written from its parts, the fixed keys as they stand: a refused bid is
 /// answered with one, and serde would escape every key and the code again
 /// on each answer. Only the id, the message and the details can hold a
-/// character to escape, and serde writes those.
-pub fn error(id: Option<&str>, code: Code, message: &str, details: &Map<String, Value>) -> String {
-    let mut out = Vec::with_capacity(80 + message.len() + id.map_or(0, str::len));
+/// character to escape, and serde writes those; the message is escaped as
+/// it is formatted, so a rejection is written without a string of its own.
+pub fn error(
+    id: Option<&str>,
+    code: Code,
+    message: &(impl Display + ?Sized),
+    details: &(impl Serialize + ?Sized),
+) -> String {
+    let mut out = Vec::with_capacity(128 + id.map_or(0, str::len));
     out.extend_from_slice(br#"{"type":"error""#);
     if let Some(id) = id {
         out.extend_from_slice(br#","id":"#);
@@ -174,12 +182,21 @@ pub fn error(id: Option<&str>, code: Code, message: &str, details: &Map<String, 
     // A code is snake_case ASCII: nothing in it to escape.
     out.extend_from_slice(code.as_str().as_bytes());
     out.extend_from_slice(br#"","message":"#);
-    write_json(&mut out, message);
+    write_json(&mut out, &Text(message));
     out.extend_from_slice(br#","details":"#);
     write_json(&mut out, details);
     out.push(b'}');
     // serde_json writes UTF-8, and so does every literal above.
     String::from_utf8(out).unwrap_or_default()
+}
+
+/// A `Display` value as a JSON string.
+struct Text<'a, T: ?Sized>(&'a T);
+
+impl<T: Display + ?Sized> Serialize for Text<'_, T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self.0)
+    }
 }
 
 /// Appends `value` as JSON. Writing strings and JSON values into a `Vec`
@@ -238,6 +255,8 @@ pub fn with_id(mut value: Value, id: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::Map;
+
     use super::*;
 
     #[test]
@@ -317,6 +336,41 @@ mod tests {
         assert_eq!(value["id"], "3");
         assert_eq!(value["type"], "error");
         assert_eq!(value["code"], "bid_too_low");
+    }
+
+    #[test]
+    fn a_rejection_is_written_as_its_sentence_and_its_details() {
+        use blytz_actors::rules::{AuctionStatus, Rejection};
+        for rejection in [
+            Rejection::BidTooLow { min_bid: 1600 },
+            Rejection::InvalidTransition {
+                action: "resume",
+                status: AuctionStatus::Ended,
+            },
+            Rejection::InvalidConfig {
+                reason: "a \"quoted\"\n reason\u{1}".into(),
+            },
+            Rejection::AuctionClosed,
+            Rejection::InvalidRequestId,
+        ] {
+            let Value::Object(details) = rejection.details() else {
+                panic!("{rejection:?}: details are not an object");
+            };
+            assert_eq!(
+                error(
+                    Some("9"),
+                    rejection.code(),
+                    &rejection,
+                    &rejection.details_fields()
+                ),
+                error(
+                    Some("9"),
+                    rejection.code(),
+                    &rejection.to_string(),
+                    &details
+                ),
+            );
+        }
     }
 
     #[test]

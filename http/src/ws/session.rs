@@ -195,12 +195,15 @@ impl WsSession {
                 tracing::error!(error = ?cause, "websocket request failed");
                 protocol::error(id, Code::Internal, Code::Internal.message(), &Map::new())
             }
-            // A rejected bid's answer: its parts as they are, not copied.
+            // A refusal's answer: its parts as they are, not copied.
             Error::Refused {
                 code,
                 message,
                 details,
             } => protocol::error(id, *code, message, details),
+            Error::Rejected(rejection) => {
+                protocol::error(id, rejection.code(), rejection, &rejection.details_fields())
+            }
             other => protocol::error(id, other.code(), &other.to_string(), &other.details()),
         };
         self.push(Outgoing::Text(reply), ctx);
