@@ -155,11 +155,11 @@ impl Answer {
     /// The refusal, `Moved`, or `unavailable` for an answer of another kind.
     pub fn into_outcome(self) -> Result<Outcome, AuctionError> {
         match self {
-            Self::Bid { outcome } => Ok(Outcome::Bid(outcome)),
+            Self::Bid { outcome } => Ok(Outcome::Bid(Box::new(outcome))),
             Self::PreBid {
                 outcome: Some(outcome),
-            } => Ok(Outcome::PreBid(outcome)),
-            Self::Auction { view } => Ok(Outcome::Auction(view)),
+            } => Ok(Outcome::PreBid(Box::new(outcome))),
+            Self::Auction { view } => Ok(Outcome::Auction(Box::new(view))),
             other => Err(other.unexpected()),
         }
     }
@@ -201,11 +201,11 @@ impl Answer {
 impl From<Outcome> for Answer {
     fn from(outcome: Outcome) -> Self {
         match outcome {
-            Outcome::Bid(outcome) => Self::Bid { outcome },
+            Outcome::Bid(outcome) => Self::Bid { outcome: *outcome },
             Outcome::PreBid(outcome) => Self::PreBid {
-                outcome: Some(outcome),
+                outcome: Some(*outcome),
             },
-            Outcome::Auction(view) => Self::Auction { view },
+            Outcome::Auction(view) => Self::Auction { view: *view },
         }
     }
 }

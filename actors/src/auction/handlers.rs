@@ -121,13 +121,14 @@ impl Handler<Execute> for AuctionActor {
             .and_then(|events| match answer_with {
                 AnswerWith::Bid(request_id) => self
                     .bid_outcome(caller.id, request_id.as_deref(), ids.bid, &events)
-                    .map(Outcome::Bid),
+                    .map(|outcome| Outcome::Bid(Box::new(outcome))),
                 AnswerWith::PreBid(request_id) => self
                     .pre_bid_outcome(caller.id, request_id.as_deref(), &events)
-                    .map(Outcome::PreBid),
-                AnswerWith::Auction => {
-                    Ok(Outcome::Auction(AuctionView::of(&self.state, self.now())))
-                }
+                    .map(|outcome| Outcome::PreBid(Box::new(outcome))),
+                AnswerWith::Auction => Ok(Outcome::Auction(Box::new(AuctionView::of(
+                    &self.state,
+                    self.now(),
+                )))),
             });
         self.respond(result)
     }

@@ -193,16 +193,18 @@ pub struct PreBidOutcome {
 
 /// What a command answers once durable: a bid's or a pre-bid's outcome, or
 /// the auction after a buy-now, a withdrawn pre-bid or a lifecycle change.
-/// Serialized as the inner value.
+/// Serialized as the inner value. Each is boxed: an answer, or a refusal in
+/// its `Result`, is moved through every layer between the auction and the
+/// socket, and a pointer moves where a whole view was copied.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Outcome {
     /// A recorded bid.
-    Bid(BidOutcome),
+    Bid(Box<BidOutcome>),
     /// A placed or raised pre-bid.
-    PreBid(PreBidOutcome),
+    PreBid(Box<PreBidOutcome>),
     /// The auction after the command.
-    Auction(AuctionView),
+    Auction(Box<AuctionView>),
 }
 
 impl Outcome {
@@ -222,7 +224,7 @@ impl Outcome {
         match self {
             Self::Bid(outcome) => outcome.auction,
             Self::PreBid(outcome) => outcome.auction,
-            Self::Auction(view) => view,
+            Self::Auction(view) => *view,
         }
     }
 }

@@ -129,7 +129,7 @@ pub async fn place_bid(
         .execute(auction_id, caller, Command::Bid(bid))
         .await?
     {
-        Outcome::Bid(outcome) => Ok(outcome),
+        Outcome::Bid(outcome) => Ok(*outcome),
         Outcome::Auction(view) => panic!("a bid answered without a bid: {view:?}"),
         Outcome::PreBid(outcome) => panic!("a bid answered a pre-bid: {outcome:?}"),
     }

@@ -357,7 +357,7 @@ async fn pre_bid(
         .execute(auction_id, Caller::new(bidder, Role::Buyer), command)
         .await?
     {
-        Outcome::PreBid(outcome) => Ok(outcome),
+        Outcome::PreBid(outcome) => Ok(*outcome),
         other => panic!("a pre-bid answered {other:?}"),
     }
 }
