@@ -179,12 +179,20 @@ fn lifecycle_of(batch: &[JournalEntry]) -> Vec<AuctionId> {
 /// transaction of either backend); a row already there refuses them all as
 /// a conflict. The statement is written for a power of two rows
 /// ([`rows_written_for`]): padding rows have no auction id and are skipped.
+/// A batch with no padding (one row, above all: a hot auction's) is a plain
+/// insert of its values, which SQLite writes straight into the table; an
+/// insert from a select goes through a temporary table first, as the
+/// journal's table has a trigger.
 macro_rules! insert_events {
     ($conn:expr, $rows:expr) => {{
         let rows: &[(&JournalEntry, &i64)] = $rows;
-        let mut insert =
-            sqlx::QueryBuilder::new("WITH v (auction_id, seq, kind, at, payload) AS (");
-        let padding = std::iter::repeat_n(None, rows_written_for(rows.len()) - rows.len());
+        let padding = rows_written_for(rows.len()) - rows.len();
+        let mut insert = sqlx::QueryBuilder::new(if padding == 0 {
+            "INSERT INTO auction_events (auction_id, seq, kind, at, payload) "
+        } else {
+            "WITH v (auction_id, seq, kind, at, payload) AS ("
+        });
+        let padding = std::iter::repeat_n(None, padding);
         insert.push_values(rows.iter().map(Some).chain(padding), |mut row, entry| {
             row.push_bind(entry.map(|(entry, _)| Uuid::from(entry.auction_id)))
                 .push_bind(entry.map(|(_, seq)| **seq))
@@ -192,10 +200,12 @@ macro_rules! insert_events {
                 .push_bind(entry.map(|(entry, _)| entry.event.at))
                 .push_bind(entry.map(|(entry, _)| Json(&entry.event)));
         });
-        insert.push(
-            ") INSERT INTO auction_events (auction_id, seq, kind, at, payload) \
-             SELECT * FROM v WHERE auction_id IS NOT NULL",
-        );
+        if rows_written_for(rows.len()) != rows.len() {
+            insert.push(
+                ") INSERT INTO auction_events (auction_id, seq, kind, at, payload) \
+                 SELECT * FROM v WHERE auction_id IS NOT NULL",
+            );
+        }
         insert.build().execute($conn).await.map_err(|e| {
             if keys::is_conflict(&e) {
                 conflict_in(rows.iter().map(|(entry, _)| *entry))
