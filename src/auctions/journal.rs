@@ -218,7 +218,7 @@ macro_rules! insert_events {
 
 impl SqlJournal {
     /// One transaction with a constant number of statements whatever the
-    /// batch holds (per 1,000 rows): one multi-row insert each for the
+    /// batch holds (per 1,024 rows): one multi-row insert each for the
     /// events, the new auctions and the outbox rows of endings, and for the
     /// read-model rows written with them, one update of the auctions' rows
     /// (`views`). A batch that is events alone is the one insert, with no
