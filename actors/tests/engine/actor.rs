@@ -145,6 +145,30 @@ async fn the_manual_clock_and_a_tick_end_the_auction() {
     assert_eq!(late, Err(AuctionError::Rejected(Rejection::AuctionClosed)));
 }
 
+/// A refused bid leaves the ids it was offered to the next command; every
+/// recorded bid still has an id of its own.
+#[actix_rt::test]
+async fn every_recorded_bid_has_an_id_of_its_own_whatever_was_refused_between() {
+    let t = manual_engine();
+    let auction = t.live(t.new_auction(1_000, 60_000)).await;
+    let (alice, bob, carol) = (UserId::new(), UserId::new(), UserId::new());
+    let mut ids = vec![t.bid(auction.id, alice, 1_000, None).await.unwrap().bid.id];
+    for bidder in [bob, alice, bob] {
+        let low = t.bid(auction.id, carol, 1, None).await;
+        assert!(
+            matches!(
+                low,
+                Err(AuctionError::Rejected(Rejection::BidTooLow { .. }))
+            ),
+            "{low:?}"
+        );
+        let min = t.engine.view(auction.id).await.unwrap().min_next_bid;
+        ids.push(t.bid(auction.id, bidder, min, None).await.unwrap().bid.id);
+    }
+    let distinct: std::collections::HashSet<_> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+}
+
 #[actix_rt::test]
 async fn the_timer_ends_the_auction_on_its_own() {
     let t = system_engine(settings());
