@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::keys;
 use super::read_models::{
-    ROWS_PER_STATEMENT, ReadModels, rows_written_for, unavailable, write_rows,
+    ROWS_PER_STATEMENT, ReadModels, padded, rows_written_for, unavailable, write_rows,
 };
 use crate::db::Db;
 use crate::redis_store::Redis;
@@ -186,21 +186,20 @@ fn lifecycle_of(batch: &[JournalEntry]) -> Vec<AuctionId> {
 macro_rules! insert_events {
     ($conn:expr, $rows:expr) => {{
         let rows: &[(&JournalEntry, &i64)] = $rows;
-        let padding = rows_written_for(rows.len()) - rows.len();
-        let mut insert = sqlx::QueryBuilder::new(if padding == 0 {
-            "INSERT INTO auction_events (auction_id, seq, kind, at, payload) "
-        } else {
+        let is_padded = rows_written_for(rows.len()) != rows.len();
+        let mut insert = sqlx::QueryBuilder::new(if is_padded {
             "WITH v (auction_id, seq, kind, at, payload) AS ("
+        } else {
+            "INSERT INTO auction_events (auction_id, seq, kind, at, payload) "
         });
-        let padding = std::iter::repeat_n(None, padding);
-        insert.push_values(rows.iter().map(Some).chain(padding), |mut row, entry| {
+        insert.push_values(padded(rows), |mut row, entry| {
             row.push_bind(entry.map(|(entry, _)| Uuid::from(entry.auction_id)))
                 .push_bind(entry.map(|(_, seq)| **seq))
                 .push_bind(entry.map(|(entry, _)| entry.event.kind.name()))
                 .push_bind(entry.map(|(entry, _)| entry.event.at))
                 .push_bind(entry.map(|(entry, _)| Json(&entry.event)));
         });
-        if rows_written_for(rows.len()) != rows.len() {
+        if is_padded {
             insert.push(
                 ") INSERT INTO auction_events (auction_id, seq, kind, at, payload) \
                  SELECT * FROM v WHERE auction_id IS NOT NULL",

@@ -69,6 +69,15 @@ pub(super) const fn rows_written_for(rows: usize) -> usize {
     rows.next_power_of_two()
 }
 
+/// `rows` as a statement written for [`rows_written_for`] rows binds them:
+/// each row, then `None` for each padding row.
+pub(super) fn padded<T>(rows: &[T]) -> impl Iterator<Item = Option<&T>> {
+    let padding = rows_written_for(rows.len()) - rows.len();
+    rows.iter()
+        .map(Some)
+        .chain(std::iter::repeat_n(None, padding))
+}
+
 /// What is not written yet.
 #[derive(Debug, Default)]
 struct Backlog {
@@ -308,7 +317,7 @@ pub(super) fn unavailable(e: impl std::fmt::Display) -> JournalError {
 macro_rules! write_rows {
     ($conn:expr, $is_postgres:expr, $views:expr) => {{
         use $crate::auctions::journal::seq_to_i64;
-        use $crate::auctions::read_models::{ROWS_PER_STATEMENT, rows_written_for, unavailable};
+        use $crate::auctions::read_models::{ROWS_PER_STATEMENT, padded, unavailable};
         for chunk in $views.chunks(ROWS_PER_STATEMENT) {
             // One statement for every auction's row: the new values as a
             // table joined on the id (PostgreSQL needs the types spelled out).
@@ -318,8 +327,7 @@ macro_rules! write_rows {
                 "WITH v (id, status, current_price, leader_id, bid_count, ends_at, seq, view, \
                  updated_at) AS (VALUES ",
             );
-            let padding = std::iter::repeat_n(None, rows_written_for(chunk.len()) - chunk.len());
-            for (i, view) in chunk.iter().map(Some).chain(padding).enumerate() {
+            for (i, view) in padded(chunk).enumerate() {
                 let view: Option<&AuctionView> = view.map(|view| &**view);
                 update.push(if i == 0 { "(" } else { ", (" });
                 update
