@@ -11,8 +11,10 @@ use serde::{Deserialize, Serialize};
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 
 /// An ISO 4217 currency code: three upper-case ASCII letters, e.g. `USD`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+///
+/// Serialized as its three letters, written and read without a `String`
+/// in between: every view, room frame and journal event carries one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(
     feature = "openapi",
     derive(utoipa::ToSchema),
@@ -61,6 +63,30 @@ impl TryFrom<String> for Currency {
 impl From<Currency> for String {
     fn from(c: Currency) -> Self {
         c.as_str().to_owned()
+    }
+}
+
+impl Serialize for Currency {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Code;
+        impl serde::de::Visitor<'_> for Code {
+            type Value = Currency;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a currency code of three upper-case letters")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, code: &str) -> Result<Currency, E> {
+                code.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_str(Code)
     }
 }
 
@@ -148,6 +174,47 @@ mod tests {
         assert!("USDX".parse::<Currency>().is_err());
         assert_eq!(serde_json::to_string(&Currency::EUR).unwrap(), "\"EUR\"");
         assert!(serde_json::from_str::<Currency>("\"eur\"").is_err());
+    }
+
+    #[test]
+    fn currency_is_read_from_any_string_and_refused_with_its_reason() {
+        // Borrowed, escaped (a string of its own), and from a JSON value.
+        assert_eq!(
+            serde_json::from_str::<Currency>("\"GBP\"").unwrap(),
+            Currency(*b"GBP")
+        );
+        assert_eq!(
+            serde_json::from_str::<Currency>("\"\\u0055SD\"").unwrap(),
+            Currency::USD
+        );
+        assert_eq!(
+            serde_json::from_value::<Currency>(serde_json::json!("EUR")).unwrap(),
+            Currency::EUR
+        );
+        let refused = serde_json::from_str::<Currency>("\"eur\"").unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .starts_with("a currency is three upper-case letters (ISO 4217), got \"eur\""),
+            "{refused}"
+        );
+        let not_text = serde_json::from_str::<Currency>("5").unwrap_err();
+        assert!(not_text.to_string().contains("currency code"), "{not_text}");
+        #[derive(Serialize, Deserialize, Debug, PartialEq)]
+        struct Priced {
+            currency: Currency,
+            money: Money,
+        }
+        let priced = Priced {
+            currency: Currency::EUR,
+            money: Money::new(250, Currency::USD),
+        };
+        let text = serde_json::to_string(&priced).unwrap();
+        assert_eq!(
+            text,
+            r#"{"currency":"EUR","money":{"minor":250,"currency":"USD"}}"#
+        );
+        assert_eq!(serde_json::from_str::<Priced>(&text).unwrap(), priced);
     }
 
     #[test]
