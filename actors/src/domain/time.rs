@@ -46,12 +46,6 @@ impl fmt::Display for WireTime {
     }
 }
 
-/// Formats a time the way every wire payload shows it ([`WireTime`]).
-#[must_use]
-pub fn format_wire_time(at: &DateTime<Utc>) -> String {
-    WireTime(*at).to_string()
-}
-
 /// Truncates a time to whole milliseconds, the precision the engine keeps.
 #[must_use]
 pub fn to_millis(at: DateTime<Utc>) -> DateTime<Utc> {
@@ -132,6 +126,10 @@ mod tests {
         assert_eq!(format_wire_time(&fine), "2023-11-14T22:13:20.999Z");
         let early = DateTime::from_timestamp_millis(5).unwrap();
         assert_eq!(format_wire_time(&early), "1970-01-01T00:00:00.005Z");
+    }
+
+    fn format_wire_time(at: &DateTime<Utc>) -> String {
+        WireTime(*at).to_string()
     }
 
     fn chrono_wire_time(at: &DateTime<Utc>) -> String {
