@@ -37,22 +37,35 @@ pub fn rss_of(status: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// A server's use of the machine over a run: CPU seconds and peak memory.
+/// A server's use of the machine over a run: CPU seconds and peak memory,
+/// and the CPU the load generator (this process) spent beside it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
 pub struct Usage {
     /// User + system CPU seconds the server spent during the run.
     pub cpu_s: Option<f64>,
     /// The highest `VmRSS` seen during the run, sampled every 100 ms.
     pub peak_rss_bytes: Option<u64>,
+    /// User + system CPU seconds this process (the load generator) spent
+    /// during the same run: on a machine the two share, what it takes is
+    /// not there for the server.
+    pub load_generator_cpu_s: Option<f64>,
 }
 
 impl Usage {
     /// Server CPU microseconds per unit of work (e.g. per durable bid).
     pub fn cpu_us_per(&self, work: u64) -> Option<f64> {
-        self.cpu_s
-            .filter(|_| work > 0)
-            .map(|s| s * 1e6 / work as f64)
+        per_unit(self.cpu_s, work)
     }
+
+    /// The load generator's CPU microseconds per unit of work.
+    pub fn load_generator_cpu_us_per(&self, work: u64) -> Option<f64> {
+        per_unit(self.load_generator_cpu_s, work)
+    }
+}
+
+/// CPU seconds spread over `work` units, in microseconds each.
+fn per_unit(cpu_s: Option<f64>, work: u64) -> Option<f64> {
+    cpu_s.filter(|_| work > 0).map(|s| s * 1e6 / work as f64)
 }
 
 /// Watches a process during a run; [`Watch::finish`] answers its [`Usage`].
@@ -60,6 +73,7 @@ impl Usage {
 pub struct Watch {
     pid: Option<u32>,
     cpu_start: Option<f64>,
+    own_cpu_start: Option<f64>,
     peak: std::sync::Arc<std::sync::atomic::AtomicU64>,
     sampler: Option<tokio::task::JoinHandle<()>>,
 }
@@ -83,6 +97,7 @@ impl Watch {
         Self {
             pid,
             cpu_start: pid.and_then(|p| cpu_seconds(p).ok()),
+            own_cpu_start: cpu_seconds(std::process::id()).ok(),
             peak,
             sampler,
         }
@@ -94,6 +109,7 @@ impl Watch {
             sampler.abort();
         }
         let cpu_end = self.pid.and_then(|p| cpu_seconds(p).ok());
+        let own_cpu_end = cpu_seconds(std::process::id()).ok();
         let peak = self.peak.load(std::sync::atomic::Ordering::Relaxed);
         let peak = self
             .pid
@@ -102,6 +118,7 @@ impl Watch {
         Usage {
             cpu_s: self.cpu_start.zip(cpu_end).map(|(a, b)| b - a),
             peak_rss_bytes: (peak > 0).then_some(peak),
+            load_generator_cpu_s: self.own_cpu_start.zip(own_cpu_end).map(|(a, b)| b - a),
         }
     }
 }
@@ -165,6 +182,26 @@ mod tests {
         let status = "Name:\tblytz\nVmPeak:\t  9000 kB\nVmRSS:\t   2048 kB\nThreads:\t9\n";
         assert_eq!(rss_of(status), Some(2048 * 1024));
         assert_eq!(rss_of("Name: x\n"), None);
+    }
+
+    #[test]
+    fn a_watch_counts_the_load_generator_cpu_beside_the_server() {
+        let me = std::process::id();
+        let watch = Watch::start(None);
+        // Busy until this process has spent five clock ticks or more.
+        let before = cpu_seconds(me).unwrap();
+        let mut spins = 0_u64;
+        while cpu_seconds(me).unwrap() - before < 0.05 {
+            spins = std::hint::black_box(spins + 1);
+        }
+        let usage = watch.finish();
+        assert_eq!(usage.cpu_s, None, "no server was watched");
+        let own = usage.load_generator_cpu_s.unwrap();
+        assert!(own >= 0.05, "five ticks of spinning counted as {own} s");
+        let per_answer = usage.load_generator_cpu_us_per(1_000).unwrap();
+        assert!((per_answer - own * 1e3).abs() < 1e-6);
+        assert_eq!(usage.load_generator_cpu_us_per(0), None);
+        assert_eq!(usage.cpu_us_per(1_000), None);
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub struct BidRun {
     pub rejected_by_code: BTreeMap<String, u64>,
     /// Transport failures and timeouts.
     pub errors: u64,
+    /// Answered bids, accepted or refused.
+    pub answered: u64,
     /// Accepted bids a second.
     pub throughput_per_s: f64,
     /// Answered bids (accepted + rejected) a second.
@@ -69,6 +71,11 @@ pub struct BidRun {
     pub server: crate::procfs::Usage,
     /// Server CPU microseconds per durable bid.
     pub server_cpu_us_per_bid: Option<f64>,
+    /// Server CPU microseconds per answered bid (accepted or refused).
+    pub server_cpu_us_per_answer: Option<f64>,
+    /// The load generator's CPU microseconds per answered bid: the machine's
+    /// CPU a target's client protocol takes from the server it measures.
+    pub load_generator_cpu_us_per_answer: Option<f64>,
     #[serde(skip)]
     pub histogram: Histogram<u64>,
 }
@@ -87,12 +94,15 @@ impl BidRun {
             rejected,
             rejected_by_code: tally.rejected,
             errors: tally.errors,
+            answered: tally.answered.len(),
             throughput_per_s: ok as f64 / duration_s,
             answered_per_s: tally.answered.len() as f64 / duration_s,
             latency_ms: Latency::of(&tally.accepted),
             latency_all_ms: Latency::of(&tally.answered),
             server: crate::procfs::Usage::default(),
             server_cpu_us_per_bid: None,
+            server_cpu_us_per_answer: None,
+            load_generator_cpu_us_per_answer: None,
             histogram: tally.accepted,
         }
     }
@@ -101,6 +111,8 @@ impl BidRun {
     #[must_use]
     pub fn with_usage(mut self, usage: crate::procfs::Usage) -> Self {
         self.server_cpu_us_per_bid = usage.cpu_us_per(self.ok);
+        self.server_cpu_us_per_answer = usage.cpu_us_per(self.answered);
+        self.load_generator_cpu_us_per_answer = usage.load_generator_cpu_us_per(self.answered);
         self.server = usage;
         self
     }
@@ -136,6 +148,14 @@ impl BidRun {
         if let (Some(cpu_s), Some(per_bid)) = (self.server.cpu_s, self.server_cpu_us_per_bid) {
             println!("  server CPU {cpu_s:.2} s: {per_bid:.1} µs per durable bid");
         }
+        if let (Some(server), Some(load_generator)) = (
+            self.server_cpu_us_per_answer,
+            self.load_generator_cpu_us_per_answer,
+        ) {
+            println!(
+                "  CPU per answered bid: server {server:.1} µs, load generator {load_generator:.1} µs"
+            );
+        }
         if let Some(peak) = self.server.peak_rss_bytes {
             println!(
                 "  server peak resident memory {:.1} MiB",
@@ -146,13 +166,16 @@ impl BidRun {
 }
 
 /// Blytz against a baseline: throughput ratio (higher is better for Blytz)
-/// and p99 ratio (lower is better for Blytz).
+/// and p99 ratio (lower is better for Blytz). They compare only when
+/// neither run lost a bidder to an error (a bidder that fails stops, and
+/// the run's throughput with it).
 pub fn ratios(blytz: &BidRun, baseline: &BidRun) -> Value {
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     json!({
         "throughput_ratio": round3(ratio(blytz.throughput_per_s, baseline.throughput_per_s)),
         "p50_ratio": round3(ratio(blytz.latency_ms.p50, baseline.latency_ms.p50)),
         "p99_ratio": round3(ratio(blytz.latency_ms.p99, baseline.latency_ms.p99)),
+        "comparable": blytz.errors == 0 && baseline.errors == 0,
     })
 }
 
@@ -276,5 +299,18 @@ mod tests {
         assert_eq!(report["baseline"]["always"]["ok"], 1);
         assert_eq!(report["baseline"]["throughput_ratio"], 2.0);
         assert!(report["baseline"]["p99_ratio"].as_f64().unwrap() < 1.0);
+        assert_eq!(report["baseline"]["comparable"], true);
+    }
+
+    #[test]
+    fn a_run_that_lost_bidders_to_errors_does_not_compare() {
+        let blytz = BidRun::new("blytz", 50, 1, 10.0, tally(&[500, 600], 2));
+        let mut failed = tally(&[700], 1);
+        failed.errors = 49;
+        let baseline = BidRun::new("always", 50, 1, 10.0, failed);
+        let r = ratios(&blytz, &baseline);
+        assert_eq!(r["throughput_ratio"], 2.0, "still written, for the record");
+        assert_eq!(r["comparable"], false);
+        assert_eq!(ratios(&blytz, &blytz)["comparable"], true);
     }
 }

@@ -95,6 +95,13 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
             r["p50_ratio"].as_f64().unwrap_or(f64::NAN),
             r["p99_ratio"].as_f64().unwrap_or(f64::NAN),
         );
+        if r["comparable"] != json!(true) {
+            println!(
+                "  not comparable: {} error(s) in Blytz's run, {} in the baseline's \
+                 (a bidder that fails stops)",
+                blytz.errors, run.errors
+            );
+        }
     }
     println!(
         "targets ({} VUs, {} auction(s), durable acks, load generator on the same machine):",

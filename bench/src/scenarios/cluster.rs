@@ -223,6 +223,8 @@ async fn bidding_run(
         cpu_s: usages.iter().map(|usage| usage.cpu_s).sum(),
         // Per node, below.
         peak_rss_bytes: None,
+        // One load generator, watched by every node's watch over the same run.
+        load_generator_cpu_s: usages.first().and_then(|usage| usage.load_generator_cpu_s),
     };
     let label = match nodes.len() {
         1 => "blytz (ws, postgres, cluster of 1 node)".to_owned(),
