@@ -19,6 +19,7 @@ use blytz_actors::ports::{
 use blytz_actors::rules::{AuctionConfig, AuctionState, Event, EventKind};
 use blytz_actors::view::AuctionView;
 use redis::AsyncCommands;
+use sqlx::Connection as _;
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -26,10 +27,10 @@ use super::keys;
 use super::read_models::{
     ROWS_PER_STATEMENT, ReadModels, padded, rows_written_for, unavailable, write_rows,
 };
-use crate::db::Db;
+use crate::db::{Db, Writer};
 use crate::redis_store::Redis;
 use crate::shows;
-use crate::with_db;
+use crate::{with_db, with_writer};
 
 /// The outbox topic of auction endings; the key is the auction id.
 pub const AUCTION_ENDED_TOPIC: &str = "auction.ended";
@@ -40,7 +41,7 @@ pub struct SqlJournal {
     db: Db,
     /// Where batches commit and snapshots are written: `db`, or a
     /// connection of their own (see [`SqlJournal::committing_on`]).
-    writer: Db,
+    writer: Writer,
     /// The read models behind the journal, written on `writer`.
     read_models: ReadModels,
     redis: Option<Redis>,
@@ -56,8 +57,8 @@ impl SqlJournal {
     /// A journal over `db`, keeping snapshot copies in `redis` when given.
     pub fn new(db: Db, redis: Option<Redis>) -> Self {
         Self {
-            writer: db.clone(),
-            read_models: ReadModels::new(db.clone()),
+            writer: Writer::Pool(db.clone()),
+            read_models: ReadModels::new(Writer::Pool(db.clone())),
             db,
             redis,
             node_id: None,
@@ -72,7 +73,7 @@ impl SqlJournal {
     /// when a commit wanted it; on the journal's own connection it takes its
     /// turn between commits.
     #[must_use]
-    pub fn committing_on(mut self, writer: Db) -> Self {
+    pub fn committing_on(mut self, writer: Writer) -> Self {
         self.read_models = ReadModels::new(writer.clone());
         self.writer = writer;
         self
@@ -245,7 +246,7 @@ impl SqlJournal {
             .iter()
             .filter_map(|entry| entry.settlement.as_ref().map(|s| (entry, s)))
             .collect();
-        let is_postgres = matches!(self.writer, Db::Postgres(_));
+        let is_postgres = self.writer.is_postgres();
         let fences = fences_of(batch);
         let node_id = match (&self.node_id, fences.first()) {
             (Some(node_id), _) => node_id.as_str(),
@@ -266,7 +267,7 @@ impl SqlJournal {
             && settlements.is_empty()
             && views.is_empty()
             && rows.len() <= ROWS_PER_STATEMENT;
-        with_db!(&self.writer, pool => {
+        with_writer!(&self.writer, pool, unavailable => {
             if lone_statement {
                 insert_events!(pool, &rows);
                 return Ok(());
@@ -522,7 +523,7 @@ impl JournalStore for SqlJournal {
         state: &AuctionState,
     ) -> Result<(), JournalError> {
         let stored_seq = seq_to_i64(auction_id, seq)?;
-        with_db!(&self.writer, pool => {
+        with_writer!(&self.writer, pool, |e| e => {
             sqlx::query(
                 "INSERT INTO auction_snapshots (auction_id, seq, state, taken_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (auction_id) DO UPDATE SET seq = excluded.seq, state = excluded.state, \

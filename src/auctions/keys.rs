@@ -10,9 +10,12 @@
 //! read takes the keys up to that mark and scans the rows after it: the same
 //! rows whatever the settles have done, in one statement's snapshot.
 
+use std::convert::identity;
+
 #[cfg(doc)]
 use crate::db::Backend;
-use crate::db::is_unique_violation;
+use crate::db::{Writer, is_unique_violation};
+use crate::with_writer;
 
 /// The text of the trigger's refusal (migration
 /// `20261203000001_journal_keys_behind_the_commit.sql`).
@@ -27,7 +30,7 @@ pub(super) fn is_conflict(e: &sqlx::Error) -> bool {
 
 /// Fills `auction_event_keys` from the journal's rows after its mark and
 /// moves the mark (SQLite, on the journal's connection). Each statement is a
-/// transaction of its own, taking its own turn on the connection, so a
+/// transaction of its own, taking its own turn on `writer`, so a
 /// commit waits for one of them at most, not for the whole catch-up: the
 /// newest row is read first, the keys up to it are inserted (a key there
 /// already, from a catch-up that did not move the mark, is skipped), and
@@ -36,26 +39,34 @@ pub(super) fn is_conflict(e: &sqlx::Error) -> bool {
 ///
 /// # Errors
 /// When the database refuses a statement; the mark stays where it was.
-pub(super) async fn catch_up(pool: &sqlx::SqlitePool) -> Result<(), sqlx::Error> {
-    let (newest,): (Option<i64>,) = sqlx::query_as("SELECT max(pos) FROM auction_events")
-        .fetch_one(pool)
-        .await?;
+pub(super) async fn catch_up(writer: &Writer) -> Result<(), sqlx::Error> {
+    let (newest,): (Option<i64>,) = with_writer!(writer, conn, identity => {
+        sqlx::query_as("SELECT max(pos) FROM auction_events")
+            .fetch_one(conn)
+            .await
+    })?;
     let Some(newest) = newest else {
         return Ok(());
     };
-    sqlx::query(
-        "INSERT INTO auction_event_keys (auction_id, seq, kind, pos) \
-         SELECT auction_id, seq, kind, pos FROM auction_events \
-         WHERE pos > (SELECT pos FROM auction_event_keys_upto) AND pos <= $1 \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(newest)
-    .execute(pool)
-    .await?;
-    sqlx::query("UPDATE auction_event_keys_upto SET pos = $1 WHERE pos < $1")
+    with_writer!(writer, conn, identity => {
+        sqlx::query(
+            "INSERT INTO auction_event_keys (auction_id, seq, kind, pos) \
+             SELECT auction_id, seq, kind, pos FROM auction_events \
+             WHERE pos > (SELECT pos FROM auction_event_keys_upto) AND pos <= $1 \
+             ON CONFLICT DO NOTHING",
+        )
         .bind(newest)
-        .execute(pool)
-        .await?;
+        .execute(conn)
+        .await
+        .map(|_| ())
+    })?;
+    with_writer!(writer, conn, identity => {
+        sqlx::query("UPDATE auction_event_keys_upto SET pos = $1 WHERE pos < $1")
+            .bind(newest)
+            .execute(conn)
+            .await
+            .map(|_| ())
+    })?;
     Ok(())
 }
 

@@ -32,12 +32,13 @@ use std::time::{Duration, Instant};
 use blytz_actors::domain::AuctionId;
 use blytz_actors::ports::JournalError;
 use blytz_actors::view::AuctionView;
+use sqlx::Connection as _;
 use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::keys;
-use crate::db::Db;
-use crate::with_db;
+use crate::db::{Backend, Writer};
+use crate::with_writer;
 
 /// The longest a deferred row waits for its settle.
 pub const SETTLE_AFTER: Duration = Duration::from_millis(100);
@@ -165,7 +166,7 @@ impl Backlog {
 /// rather than wait for each other's file lock).
 #[derive(Debug, Clone)]
 pub struct ReadModels {
-    writer: Db,
+    writer: Writer,
     backlog: Arc<Mutex<Backlog>>,
     /// Held by a settle from taking the backlog until its rows are
     /// committed: a settle that found the backlog taken by another waits
@@ -175,9 +176,9 @@ pub struct ReadModels {
 }
 
 impl ReadModels {
-    pub(super) fn new(writer: Db) -> Self {
+    pub(super) fn new(writer: Writer) -> Self {
         let mut backlog = Backlog::default();
-        if matches!(writer, Db::Sqlite(_)) {
+        if writer.backend() == Backend::Sqlite {
             backlog.keys = Keys::left_behind();
         }
         Self {
@@ -205,9 +206,9 @@ impl ReadModels {
     /// Defers the newest views of a committed batch's auctions and, on
     /// SQLite, the keys of its `rows` journal rows.
     pub(super) fn defer(&self, views: &[&AuctionView], rows: usize) {
-        let keys = match self.writer {
-            Db::Sqlite(_) => Keys::committed(rows),
-            Db::Postgres(_) => Keys::default(),
+        let keys = match self.writer.backend() {
+            Backend::Sqlite => Keys::committed(rows),
+            Backend::Postgres => Keys::default(),
         };
         if views.is_empty() && keys.since.is_none() {
             return;
@@ -293,15 +294,15 @@ impl ReadModels {
     ) -> Result<(), JournalError> {
         let views: Vec<&AuctionView> = views.iter().collect();
         if !views.is_empty() {
-            let is_postgres = matches!(self.writer, Db::Postgres(_));
-            with_db!(&self.writer, pool => {
+            let is_postgres = self.writer.is_postgres();
+            with_writer!(&self.writer, pool, unavailable => {
                 let mut tx = pool.begin().await.map_err(unavailable)?;
                 write_rows!(&mut *tx, is_postgres, &views);
-                tx.commit().await.map_err(unavailable)?;
-            });
+                tx.commit().await.map_err(unavailable)
+            })?;
         }
-        if let (true, Db::Sqlite(pool)) = (keys, &self.writer) {
-            keys::catch_up(pool).await.map_err(unavailable)?;
+        if keys && self.writer.backend() == Backend::Sqlite {
+            keys::catch_up(&self.writer).await.map_err(unavailable)?;
         }
         Ok(())
     }

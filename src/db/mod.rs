@@ -7,6 +7,7 @@
 //! store suite (`src/tests/store`) is what proves every query on both.
 
 mod scratch;
+mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -17,6 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use scratch::ScratchDb;
+pub use writer::{HeldConnection, Writer};
 
 static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -106,31 +108,37 @@ impl Db {
     /// the file again for almost every commit. Its temporary files are kept
     /// in memory: a multi-row statement inside a transaction keeps the pages
     /// it changes in a statement journal, which SQLite otherwise spills to a
-    /// temporary file, opened and closed in every commit. On PostgreSQL,
-    /// this pool.
+    /// temporary file, opened and closed in every commit. The connection is
+    /// kept checked out of that pool ([`Writer`]). On PostgreSQL, this pool.
     ///
     /// # Errors
     /// When the connection cannot be opened.
-    pub async fn journal_writer(&self) -> anyhow::Result<Self> {
+    pub async fn journal_writer(&self) -> anyhow::Result<Writer> {
         match self {
-            Self::Postgres(_) => Ok(self.clone()),
+            Self::Postgres(_) => Ok(Writer::Pool(self.clone())),
             Self::Sqlite(pool) => {
                 let options = (*pool.connect_options())
                     .clone()
                     .pragma("temp_store", "memory");
-                Self::open_sqlite(options, 1).await
+                Ok(Writer::holding(Self::sqlite_pool(options, 1).await?))
             }
         }
     }
 
     async fn open_sqlite(options: SqliteConnectOptions, connections: u32) -> anyhow::Result<Self> {
-        let pool = SqlitePoolOptions::new()
+        Ok(Self::Sqlite(Self::sqlite_pool(options, connections).await?))
+    }
+
+    async fn sqlite_pool(
+        options: SqliteConnectOptions,
+        connections: u32,
+    ) -> anyhow::Result<SqlitePool> {
+        SqlitePoolOptions::new()
             .max_connections(connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
-            .context("opening the SQLite database")?;
-        Ok(Self::Sqlite(pool))
+            .context("opening the SQLite database")
     }
 
     /// Apply the backend's migrations (`migrations/postgres` or `migrations/sqlite`).

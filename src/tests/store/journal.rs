@@ -179,6 +179,54 @@ async fn a_failed_batch_writes_nothing() {
     }
 }
 
+/// The server's journal commits on a connection of its own, kept checked
+/// out on SQLite: a failed transaction on it is rolled back and the
+/// connection given back, and the next batch, a snapshot, a settle and the
+/// keys' catch-up all go through.
+#[tokio::test]
+async fn the_journal_on_its_own_connection_goes_on_after_a_failed_batch() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let journal =
+            SqlJournal::new(db.clone(), None).committing_on(db.journal_writer().await.unwrap());
+        let (id, seller, mut state) = live_auction(&journal, db, "USD").await;
+        let first = state.min_next_bid();
+        let bid_batch = step(&mut state, bid(UserId::new(), first, None), Utc::now());
+        journal.append(&bid_batch).await.unwrap();
+        // A batch of bids alone is one statement; written again, it conflicts.
+        let err = journal.append(&bid_batch).await.unwrap_err();
+        assert!(
+            matches!(err, JournalError::Conflict { .. }),
+            "{:?}: {err:?}",
+            db.backend()
+        );
+        // A lifecycle batch is a transaction; its repeated seq fails it whole.
+        let paused = step(&mut state, by_seller(seller, Command::Pause), Utc::now());
+        let twice = vec![paused[0].clone(), paused[0].clone()];
+        assert!(journal.append(&twice).await.is_err(), "{:?}", db.backend());
+
+        journal.append(&paused).await.unwrap();
+        journal.save_snapshot(id, state.seq, &state).await.unwrap();
+        journal.read_models().settle_with_keys().await.unwrap();
+        let loaded = journal.load(id).await.unwrap();
+        assert_eq!(loaded.snapshot.map(|s| s.seq), Some(state.seq));
+        assert_eq!(
+            journal
+                .load(id)
+                .await
+                .unwrap()
+                .rebuild(id)
+                .unwrap()
+                .unwrap(),
+            state
+        );
+        let (bids, seq, status) = read_models_of(db, id).await;
+        assert_eq!(bids, vec![first], "{:?}", db.backend());
+        assert_eq!(seq, i64::try_from(state.seq).unwrap());
+        assert_eq!(status, "paused");
+    }
+}
+
 #[tokio::test]
 async fn snapshots_are_also_kept_in_redis() {
     let Some(url) = std::env::var("TEST_REDIS_URL")
