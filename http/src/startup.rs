@@ -19,6 +19,7 @@ use blytz::auctions::{Auctions, SETTLE_AFTER, SqlJournal};
 use blytz::catalog::{Catalog, MediaStore};
 use blytz::cluster::{ClusterSettings, Duty, Forwarder, Leases, Relay};
 use blytz::commerce::Commerce;
+use blytz::db::Writer;
 use blytz::redis_store::Redis;
 use blytz::shows::{Shows, SqlChatStore};
 use blytz::{Config, Db, Error};
@@ -47,6 +48,8 @@ pub struct Application {
     port: u16,
     server: Server,
     state: AppState,
+    /// The journal's connection, given back before storage closes.
+    journal_writer: Writer,
 }
 
 impl std::fmt::Debug for Application {
@@ -94,8 +97,9 @@ impl Application {
             }
             None => None,
         };
+        let journal_writer = db.journal_writer().await?;
         let mut journal =
-            SqlJournal::new(db.clone(), redis.clone()).committing_on(db.journal_writer().await?);
+            SqlJournal::new(db.clone(), redis.clone()).committing_on(journal_writer.clone());
         let mut hooks = EngineHooks {
             observer: Some(observer),
             ..EngineHooks::default()
@@ -224,6 +228,7 @@ impl Application {
             port,
             server,
             state,
+            journal_writer,
         })
     }
 
@@ -259,6 +264,8 @@ impl Application {
         if let Err(e) = self.state.catalog.flush_views().await {
             tracing::warn!(error = %e, "could not flush product views at shutdown");
         }
+        // The shared pool's close waits for every connection it lent.
+        self.journal_writer.close().await;
         self.state.db.close().await;
         tracing::info!("Blytz stopped");
         result

@@ -11,6 +11,7 @@
 //! recovery takes whichever is newer and replays the events after it.
 
 use std::collections::{BTreeSet, HashSet};
+use std::convert::identity;
 
 use blytz_actors::domain::AuctionId;
 use blytz_actors::ports::{
@@ -71,10 +72,16 @@ impl SqlJournal {
     /// On SQLite a snapshot written on another connection made the journal's
     /// connection drop its page cache and could hold the file's write lock
     /// when a commit wanted it; on the journal's own connection it takes its
-    /// turn between commits.
+    /// turn between commits, and so do the read models' settles. On
+    /// PostgreSQL the settles stay on the shared pool: a settle rewrites up
+    /// to a batch's worth of auction rows (milliseconds), which commits on
+    /// another connection need not wait for.
     #[must_use]
     pub fn committing_on(mut self, writer: Writer) -> Self {
-        self.read_models = ReadModels::new(writer.clone());
+        self.read_models = ReadModels::new(match &writer {
+            Writer::Postgres(_) => Writer::Pool(self.db.clone()),
+            _ => writer.clone(),
+        });
         self.writer = writer;
         self
     }
@@ -523,7 +530,7 @@ impl JournalStore for SqlJournal {
         state: &AuctionState,
     ) -> Result<(), JournalError> {
         let stored_seq = seq_to_i64(auction_id, seq)?;
-        with_writer!(&self.writer, pool, |e| e => {
+        with_writer!(&self.writer, pool, identity => {
             sqlx::query(
                 "INSERT INTO auction_snapshots (auction_id, seq, state, taken_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (auction_id) DO UPDATE SET seq = excluded.seq, state = excluded.state, \

@@ -18,7 +18,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use scratch::ScratchDb;
-pub use writer::{HeldConnection, Writer};
+pub use writer::{Held, HeldConnection, Writer};
 
 static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -109,18 +109,21 @@ impl Db {
     /// in memory: a multi-row statement inside a transaction keeps the pages
     /// it changes in a statement journal, which SQLite otherwise spills to a
     /// temporary file, opened and closed in every commit. The connection is
-    /// kept checked out of that pool ([`Writer`]). On PostgreSQL, this pool.
+    /// kept checked out of that pool ([`Writer`]). On PostgreSQL, one
+    /// connection of this pool, kept checked out the same way.
     ///
     /// # Errors
     /// When the connection cannot be opened.
     pub async fn journal_writer(&self) -> anyhow::Result<Writer> {
         match self {
-            Self::Postgres(_) => Ok(Writer::Pool(self.clone())),
+            Self::Postgres(pool) => Ok(Writer::Postgres(Writer::holding(pool.clone()))),
             Self::Sqlite(pool) => {
                 let options = (*pool.connect_options())
                     .clone()
                     .pragma("temp_store", "memory");
-                Ok(Writer::holding(Self::sqlite_pool(options, 1).await?))
+                Ok(Writer::Sqlite(Writer::holding(
+                    Self::sqlite_pool(options, 1).await?,
+                )))
             }
         }
     }

@@ -1,39 +1,47 @@
 //! The connection the auction journal commits on.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Connection as _, Database, Pool, Postgres, Sqlite};
 
 use super::{Backend, Db};
 
 /// Where the journal's batches, its snapshots and its read models are
-/// written: a pool ([`Db`]), or on SQLite one connection kept checked out.
+/// written: a pool ([`Db`]), or one connection kept checked out.
 ///
 /// A connection taken from an sqlx pool is pinged as it leaves (unless the
-/// pool says otherwise) and always as it comes back, and on SQLite each ping
-/// is a round trip to the connection's worker thread. With a pool of one
-/// connection, a commit waited for the previous commit's ping on release,
-/// then for its own on acquire: two hand-offs between threads around every
-/// statement. Kept checked out, the connection goes straight to its
-/// statement. Its users take turns on it through a lock, as they took turns
-/// on the pool's one connection.
+/// pool says otherwise) and always as it comes back. On SQLite each ping is
+/// a round trip to the connection's worker thread, on PostgreSQL one to the
+/// server. With SQLite's pool of one connection, a commit waited for the
+/// previous commit's ping on release, then for its own on acquire; on
+/// PostgreSQL every commit waited for its acquire's ping, and each release
+/// cost the server another exchange. Kept checked out, the connection goes
+/// straight to its statement. Its users take turns on it through a lock.
 #[derive(Debug, Clone)]
 pub enum Writer {
     /// Statements go through a pool.
     Pool(Db),
     /// SQLite: the one connection of a pool of its own, checked out once.
-    Sqlite(Arc<tokio::sync::Mutex<HeldConnection>>),
+    Sqlite(Held<Sqlite>),
+    /// PostgreSQL: one connection of the shared pool, checked out once.
+    Postgres(Held<Postgres>),
 }
+
+/// A [`HeldConnection`] its users take turns on.
+pub type Held<DB> = Arc<tokio::sync::Mutex<HeldConnection<DB>>>;
 
 impl Writer {
     /// A writer that keeps one connection of `pool` checked out.
     #[must_use]
-    pub fn holding(pool: SqlitePool) -> Self {
-        Self::Sqlite(Arc::new(tokio::sync::Mutex::new(HeldConnection {
+    pub fn holding<DB: Database>(pool: Pool<DB>) -> Held<DB> {
+        Arc::new(tokio::sync::Mutex::new(HeldConnection {
             pool,
             connection: None,
-        })))
+            used: Instant::now(),
+            closed: false,
+        }))
     }
 
     /// The database behind it.
@@ -42,6 +50,18 @@ impl Writer {
         match self {
             Self::Pool(db) => db.backend(),
             Self::Sqlite(_) => Backend::Sqlite,
+            Self::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Gives a held connection back for good, and closes SQLite's pool of
+    /// its own: done at shutdown, before the shared pool closes (which waits
+    /// for every connection it lent). Its users get an error afterwards.
+    pub async fn close(&self) {
+        match self {
+            Self::Pool(_) => {}
+            Self::Sqlite(held) => held.lock().await.close(true).await,
+            Self::Postgres(held) => held.lock().await.close(false).await,
         }
     }
 
@@ -54,20 +74,41 @@ impl Writer {
 
 /// A connection checked out of `pool` when first needed, and kept.
 #[derive(Debug)]
-pub struct HeldConnection {
-    pool: SqlitePool,
-    connection: Option<PoolConnection<Sqlite>>,
+pub struct HeldConnection<DB: Database> {
+    pool: Pool<DB>,
+    connection: Option<PoolConnection<DB>>,
+    /// When the connection was last handed out.
+    used: Instant,
+    /// Given back for good ([`Writer::close`]).
+    closed: bool,
 }
 
-impl HeldConnection {
+/// A held connection left unused this long is tested before its next use,
+/// as the pool tests one on acquire: a server restarted, or a connection
+/// closed while idle, then costs a new connection instead of a failed
+/// statement. A busy journal uses it far more often than this and is never
+/// slowed by the test.
+const TESTED_AFTER: Duration = Duration::from_secs(1);
+
+impl<DB: Database> HeldConnection<DB> {
     /// The held connection, checked out now if it is not yet.
     ///
     /// # Errors
-    /// When the pool cannot give a connection.
-    pub async fn connection(&mut self) -> Result<&mut SqliteConnection, sqlx::Error> {
+    /// When the pool cannot give a connection, or the writer is closed.
+    pub async fn connection(&mut self) -> Result<&mut DB::Connection, sqlx::Error> {
+        if self.closed {
+            return Err(sqlx::Error::PoolClosed);
+        }
+        if let Some(connection) = &mut self.connection
+            && self.used.elapsed() >= TESTED_AFTER
+            && connection.ping().await.is_err()
+        {
+            self.release();
+        }
         if self.connection.is_none() {
             self.connection = Some(self.pool.acquire().await?);
         }
+        self.used = Instant::now();
         self.connection
             .as_deref_mut()
             .ok_or(sqlx::Error::PoolClosed)
@@ -80,33 +121,52 @@ impl HeldConnection {
     pub fn release(&mut self) {
         self.connection = None;
     }
+
+    async fn close(&mut self, pool_too: bool) {
+        self.closed = true;
+        self.release();
+        if pool_too {
+            self.pool.close().await;
+        }
+    }
 }
 
 /// Run the same code on a [`Writer`]'s connection:
 /// `with_writer!(writer, conn, map_err => expr)`. `conn` is a pool of either
-/// backend or the held SQLite connection (`&mut SqliteConnection`), so the
-/// body is compiled three times. It must be a `Result`, and runs inside an
-/// async block: its `?` and `return` leave the block, whose value is the
-/// macro's. `map_err` turns a failure to check the connection out into the
-/// body's error. After an error the held connection is given back.
+/// backend or a held connection of either (`&mut SqliteConnection`,
+/// `&mut PgConnection`), so the body is compiled four times. It must be a
+/// `Result`, and runs inside an async block: its `?` and `return` leave the
+/// block, whose value is the macro's. `map_err` turns a failure to check the
+/// connection out into the body's error. After an error the held connection
+/// is given back.
 #[macro_export]
 macro_rules! with_writer {
     ($writer:expr, $conn:ident, $map_err:expr => $body:expr) => {
         match $writer {
             $crate::db::Writer::Pool($crate::db::Db::Postgres($conn)) => async { $body }.await,
             $crate::db::Writer::Pool($crate::db::Db::Sqlite($conn)) => async { $body }.await,
-            $crate::db::Writer::Sqlite(held) => {
-                let mut held = held.lock().await;
-                let result = async {
-                    let $conn = held.connection().await.map_err($map_err)?;
-                    $body
-                }
-                .await;
-                if result.is_err() {
-                    held.release();
-                }
-                result
+            $crate::db::Writer::Sqlite(held) => $crate::with_held!(held, $conn, $map_err => $body),
+            $crate::db::Writer::Postgres(held) => {
+                $crate::with_held!(held, $conn, $map_err => $body)
             }
         }
     };
+}
+
+/// [`with_writer!`]'s turn on a held connection.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! with_held {
+    ($held:expr, $conn:ident, $map_err:expr => $body:expr) => {{
+        let mut held = $held.lock().await;
+        let result = async {
+            let $conn = held.connection().await.map_err($map_err)?;
+            $body
+        }
+        .await;
+        if result.is_err() {
+            held.release();
+        }
+        result
+    }};
 }

@@ -228,6 +228,58 @@ async fn the_journal_on_its_own_connection_goes_on_after_a_failed_batch() {
 }
 
 #[tokio::test]
+async fn a_held_connection_the_server_closed_while_idle_is_replaced_before_a_commit() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let Db::Postgres(pool) = db else { continue };
+        let journal =
+            SqlJournal::new(db.clone(), None).committing_on(db.journal_writer().await.unwrap());
+        let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+        let first = state.min_next_bid();
+        let batch = step(&mut state, bid(UserId::new(), first, None), Utc::now());
+        journal.append(&batch).await.unwrap();
+
+        // The server ends every other session of this database, the
+        // journal's held connection among them.
+        let ended: Vec<(bool,)> = sqlx::query_as(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_all(pool)
+        .await
+        .unwrap();
+        assert!(ended.iter().any(|(ended,)| *ended));
+        // Idle past the point where the held connection is tested.
+        tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+
+        let second = state.min_next_bid();
+        let batch = step(&mut state, bid(UserId::new(), second, None), Utc::now());
+        journal.append(&batch).await.unwrap();
+        assert_eq!(history_of(db, id).await, vec![first, second]);
+    }
+}
+
+#[tokio::test]
+async fn storage_closes_once_the_journal_gives_its_connection_back() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let writer = db.journal_writer().await.unwrap();
+        let journal = SqlJournal::new(db.clone(), None).committing_on(writer.clone());
+        let (_, _, mut state) = live_auction(&journal, db, "USD").await;
+
+        writer.close().await;
+        // A commit after the close is refused and checks nothing out.
+        let first = state.min_next_bid();
+        let batch = step(&mut state, bid(UserId::new(), first, None), Utc::now());
+        assert!(journal.append(&batch).await.is_err(), "{:?}", db.backend());
+        // The shared pool's close waits for every connection it lent.
+        tokio::time::timeout(std::time::Duration::from_secs(10), db.close())
+            .await
+            .unwrap_or_else(|_| panic!("{:?}: a connection was still lent", db.backend()));
+    }
+}
+
+#[tokio::test]
 async fn snapshots_are_also_kept_in_redis() {
     let Some(url) = std::env::var("TEST_REDIS_URL")
         .ok()
