@@ -116,12 +116,12 @@ impl Db {
     /// When the connection cannot be opened.
     pub async fn journal_writer(&self) -> anyhow::Result<Writer> {
         match self {
-            Self::Postgres(pool) => Ok(Writer::Postgres(Writer::holding(pool.clone()))),
+            Self::Postgres(pool) => Ok(Writer::Postgres(HeldConnection::shared(pool.clone()))),
             Self::Sqlite(pool) => {
                 let options = (*pool.connect_options())
                     .clone()
                     .pragma("temp_store", "memory");
-                Ok(Writer::Sqlite(Writer::holding(
+                Ok(Writer::Sqlite(HeldConnection::own(
                     Self::sqlite_pool(options, 1).await?,
                 )))
             }

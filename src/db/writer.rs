@@ -33,17 +33,6 @@ pub enum Writer {
 pub type Held<DB> = Arc<tokio::sync::Mutex<HeldConnection<DB>>>;
 
 impl Writer {
-    /// A writer that keeps one connection of `pool` checked out.
-    #[must_use]
-    pub fn holding<DB: Database>(pool: Pool<DB>) -> Held<DB> {
-        Arc::new(tokio::sync::Mutex::new(HeldConnection {
-            pool,
-            connection: None,
-            used: Instant::now(),
-            closed: false,
-        }))
-    }
-
     /// The database behind it.
     #[must_use]
     pub fn backend(&self) -> Backend {
@@ -60,8 +49,8 @@ impl Writer {
     pub async fn close(&self) {
         match self {
             Self::Pool(_) => {}
-            Self::Sqlite(held) => held.lock().await.close(true).await,
-            Self::Postgres(held) => held.lock().await.close(false).await,
+            Self::Sqlite(held) => held.lock().await.close().await,
+            Self::Postgres(held) => held.lock().await.close().await,
         }
     }
 
@@ -76,6 +65,8 @@ impl Writer {
 #[derive(Debug)]
 pub struct HeldConnection<DB: Database> {
     pool: Pool<DB>,
+    /// The pool is the connection's alone, and closes with it.
+    owns_pool: bool,
     connection: Option<PoolConnection<DB>>,
     /// When the connection was last handed out.
     used: Instant,
@@ -91,6 +82,29 @@ pub struct HeldConnection<DB: Database> {
 const TESTED_AFTER: Duration = Duration::from_secs(1);
 
 impl<DB: Database> HeldConnection<DB> {
+    /// One connection of `pool`, a pool others use too, kept checked out.
+    #[must_use]
+    pub fn shared(pool: Pool<DB>) -> Held<DB> {
+        Self::held(pool, false)
+    }
+
+    /// The connection of `pool`, a pool of its own: it closes with the
+    /// connection.
+    #[must_use]
+    pub fn own(pool: Pool<DB>) -> Held<DB> {
+        Self::held(pool, true)
+    }
+
+    fn held(pool: Pool<DB>, owns_pool: bool) -> Held<DB> {
+        Arc::new(tokio::sync::Mutex::new(Self {
+            pool,
+            owns_pool,
+            connection: None,
+            used: Instant::now(),
+            closed: false,
+        }))
+    }
+
     /// The held connection, checked out now if it is not yet.
     ///
     /// # Errors
@@ -122,10 +136,10 @@ impl<DB: Database> HeldConnection<DB> {
         self.connection = None;
     }
 
-    async fn close(&mut self, pool_too: bool) {
+    async fn close(&mut self) {
         self.closed = true;
         self.release();
-        if pool_too {
+        if self.owns_pool {
             self.pool.close().await;
         }
     }
