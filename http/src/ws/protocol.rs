@@ -2,12 +2,16 @@
 //! frame. Client messages may carry an `id`; the direct reply echoes it.
 
 use std::fmt::Display;
+use std::io::Write as _;
 
 use blytz::Code;
+use blytz_actors::domain::WireTime;
 use blytz_actors::rules::{Bid, PreBid};
-use blytz_actors::view::{AuctionView, BidOutcome, BidReceipt, PreBidOutcome};
+use blytz_actors::view::{AuctionView, BidOutcome, PreBidOutcome};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use uuid::Uuid;
 
 /// A message from the client.
 #[derive(Debug, Deserialize)]
@@ -205,30 +209,146 @@ fn write_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
     let _infallible = serde_json::to_writer(out, value);
 }
 
-/// `{"type":"bid.accepted","id",...,"bid","leading","auction"}`, serialized
+/// `{"type":"bid.accepted","id",...,"bid","leading","auction"}`, written
 /// straight from the outcome (this is on the bid path).
+///
+/// Every field but the client's `id` is an id, a number, a flag, a time or a
+/// name from a fixed set, and JSON escapes nothing in any of them, so they
+/// are written as they are. Through serde this reply was the costliest thing
+/// a WebSocket worker did for an accepted bid, half of it in serde_json's
+/// escaping of the keys and ids (`docs/performance.md`). The text is serde's
+/// text of [`BidReceipt`](blytz_actors::view::BidReceipt) and [`AuctionView`] byte for byte, which the tests
+/// check, so a field added to either shows up there.
 pub fn bid_accepted(id: Option<&str>, outcome: &BidOutcome) -> String {
-    // The outcome's fields spelled out: a flattened struct would go through
-    // serde's much slower map path.
-    #[derive(Serialize)]
-    struct Accepted<'a> {
-        #[serde(rename = "type")]
-        kind: &'static str,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        id: Option<&'a str>,
-        bid: &'a BidReceipt,
-        leading: bool,
-        auction: &'a AuctionView,
+    let mut out = Raw(Vec::with_capacity(REPLY_CAPACITY));
+    out.push(br#"{"type":"bid.accepted""#);
+    if let Some(id) = id {
+        out.push(br#","id":"#);
+        write_json(&mut out.0, id);
     }
-    let reply = Accepted {
-        kind: "bid.accepted",
-        id,
-        bid: &outcome.bid,
-        leading: outcome.leading,
-        auction: &outcome.auction,
-    };
-    // A struct of ids, numbers, strings and times always serializes.
-    serde_json::to_string(&reply).unwrap_or_default()
+    let bid = &outcome.bid;
+    out.push(br#","bid":{"id":"#);
+    out.id(bid.id.into());
+    out.push(br#","amount":"#);
+    out.int(bid.amount);
+    out.push(br#","bidder_id":"#);
+    out.id(bid.bidder_id.into());
+    out.push(br#","created_at":"#);
+    out.time(Some(bid.created_at));
+    out.push(br#"},"leading":"#);
+    out.flag(outcome.leading);
+    out.push(br#","auction":"#);
+    out.view(&outcome.auction);
+    out.push(b"}");
+    out.into_string()
+}
+
+/// A `bid.accepted` reply is about 770 bytes (with a short client `id`).
+const REPLY_CAPACITY: usize = 1024;
+
+/// JSON written from parts that need no escaping.
+struct Raw(Vec<u8>);
+
+impl Raw {
+    fn push(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+
+    fn int(&mut self, value: impl itoa::Integer) {
+        self.push(itoa::Buffer::new().format(value).as_bytes());
+    }
+
+    fn flag(&mut self, value: bool) {
+        self.push(if value { b"true" } else { b"false" });
+    }
+
+    /// A hyphenated lower-case id, as uuid's serde writes it.
+    fn id(&mut self, id: Uuid) {
+        self.push(b"\"");
+        self.push(
+            id.hyphenated()
+                .encode_lower(&mut Uuid::encode_buffer())
+                .as_bytes(),
+        );
+        self.push(b"\"");
+    }
+
+    fn time(&mut self, at: Option<DateTime<Utc>>) {
+        match at {
+            Some(at) => {
+                // Digits, `-`, `+`, `:`, `.`, `T` and `Z`: nothing to escape.
+                let _infallible = write!(self.0, "\"{}\"", WireTime(at));
+            }
+            None => self.null(),
+        }
+    }
+
+    fn null(&mut self) {
+        self.push(b"null");
+    }
+
+    fn some_int(&mut self, value: Option<i64>) {
+        match value {
+            Some(value) => self.int(value),
+            None => self.null(),
+        }
+    }
+
+    fn some_id(&mut self, id: Option<Uuid>) {
+        match id {
+            Some(id) => self.id(id),
+            None => self.null(),
+        }
+    }
+
+    /// An [`AuctionView`], its fields in serde's order.
+    fn view(&mut self, view: &AuctionView) {
+        self.push(br#"{"id":"#);
+        self.id(view.id.into());
+        self.push(br#","seller_id":"#);
+        self.id(view.seller_id.into());
+        self.push(br#","product_id":"#);
+        self.id(view.product_id.into());
+        self.push(br#","show_id":"#);
+        self.some_id(view.show_id.map(Uuid::from));
+        self.push(br#","status":""#);
+        self.push(view.status.as_str().as_bytes());
+        // Three upper-case letters.
+        self.push(br#"","currency":""#);
+        self.push(view.currency.as_str().as_bytes());
+        self.push(br#"","start_price":"#);
+        self.int(view.start_price);
+        self.push(br#","current_price":"#);
+        self.some_int(view.current_price);
+        self.push(br#","leader_id":"#);
+        self.some_id(view.leader_id.map(Uuid::from));
+        self.push(br#","bid_count":"#);
+        self.int(view.bid_count);
+        self.push(br#","min_next_bid":"#);
+        self.int(view.min_next_bid);
+        self.push(br#","reserve_met":"#);
+        self.flag(view.reserve_met);
+        self.push(br#","buy_now_price":"#);
+        self.some_int(view.buy_now_price);
+        self.push(br#","ends_at":"#);
+        self.time(view.ends_at);
+        self.push(br#","remaining_ms":"#);
+        self.some_int(view.remaining_ms);
+        self.push(br#","extensions":"#);
+        self.int(view.extensions);
+        self.push(br#","pre_bid_count":"#);
+        self.int(view.pre_bid_count);
+        self.push(br#","seq":"#);
+        self.int(view.seq);
+        self.push(br#","server_time":"#);
+        self.time(Some(view.server_time));
+        self.push(b"}");
+    }
+
+    fn into_string(self) -> String {
+        // Only ASCII and serde_json's UTF-8 were written.
+        String::from_utf8(self.0).unwrap_or_default()
+    }
 }
 
 /// `{"type":"pre_bid.accepted","id",...,"pre_bid","auction"}`: the pre-bid
@@ -255,6 +375,10 @@ pub fn with_id(mut value: Value, id: Option<&str>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use blytz_actors::domain::Currency;
+    use blytz_actors::rules::AuctionStatus;
+    use blytz_actors::view::BidReceipt;
+    use proptest::prelude::*;
     use serde_json::Map;
 
     use super::*;
@@ -403,5 +527,112 @@ mod tests {
             error(Some("1"), Code::Internal, "m", &Map::new()),
             r#"{"type":"error","id":"1","code":"internal","message":"m","details":{}}"#
         );
+    }
+
+    /// Everything `bid_accepted` writes by hand, drawn at random: ids,
+    /// amounts of any sign, every status, any currency, times at every edge
+    /// the wire's writer has, and client ids that need escaping.
+    fn outcome() -> impl Strategy<Value = BidOutcome> {
+        let id = any::<u128>().prop_map(Uuid::from_u128);
+        let time = (-70_000_000_000_i64..300_000_000_000, 0_u32..2_000_000_000).prop_map(
+            |(seconds, nanos)| DateTime::from_timestamp(seconds, nanos).unwrap_or_default(),
+        );
+        let status = prop::sample::select(vec![
+            AuctionStatus::Scheduled,
+            AuctionStatus::Live,
+            AuctionStatus::Paused,
+            AuctionStatus::Ended,
+            AuctionStatus::Cancelled,
+        ]);
+        let currency = "[A-Z]{3}".prop_map(|code| code.parse::<Currency>().unwrap());
+        let ids = (
+            id.clone(),
+            id.clone(),
+            id.clone(),
+            prop::option::of(id.clone()),
+            prop::option::of(id.clone()),
+            id.clone(),
+            id,
+        );
+        let numbers = (
+            any::<i64>(),
+            prop::option::of(any::<i64>()),
+            any::<u32>(),
+            any::<i64>(),
+            prop::option::of(any::<i64>()),
+            prop::option::of(any::<i64>()),
+            any::<u32>(),
+            any::<u32>(),
+            any::<u64>(),
+            any::<i64>(),
+        );
+        let times = (prop::option::of(time.clone()), time.clone(), time);
+        let flags = (any::<bool>(), any::<bool>(), status, currency);
+        (ids, numbers, times, flags).prop_map(
+            |(
+                (auction, seller, product, show, leader, bid, bidder),
+                (start, current, count, min, buy_now, remaining, extensions, pre_bids, seq, amount),
+                (ends_at, server_time, created_at),
+                (leading, reserve_met, status, currency),
+            )| BidOutcome {
+                bid: BidReceipt {
+                    id: bid.into(),
+                    amount,
+                    bidder_id: bidder.into(),
+                    created_at,
+                },
+                leading,
+                auction: AuctionView {
+                    id: auction.into(),
+                    seller_id: seller.into(),
+                    product_id: product.into(),
+                    show_id: show.map(Into::into),
+                    status,
+                    currency,
+                    start_price: start,
+                    current_price: current,
+                    leader_id: leader.map(Into::into),
+                    bid_count: count,
+                    min_next_bid: min,
+                    reserve_met,
+                    buy_now_price: buy_now,
+                    ends_at,
+                    remaining_ms: remaining,
+                    extensions,
+                    pre_bid_count: pre_bids,
+                    seq,
+                    server_time,
+                },
+            },
+        )
+    }
+
+    /// The reply as serde writes it.
+    fn serdes_bid_accepted(id: Option<&str>, outcome: &BidOutcome) -> String {
+        #[derive(Serialize)]
+        struct Accepted<'a> {
+            #[serde(rename = "type")]
+            kind: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            id: Option<&'a str>,
+            #[serde(flatten)]
+            outcome: &'a BidOutcome,
+        }
+        serde_json::to_string(&Accepted {
+            kind: "bid.accepted",
+            id,
+            outcome,
+        })
+        .unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn bid_accepted_is_serdes_text(id in prop::option::of(any::<String>()), outcome in outcome()) {
+            prop_assert_eq!(
+                bid_accepted(id.as_deref(), &outcome),
+                serdes_bid_accepted(id.as_deref(), &outcome)
+            );
+        }
     }
 }
