@@ -216,9 +216,10 @@ fn write_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
 /// name from a fixed set, and JSON escapes nothing in any of them, so they
 /// are written as they are. Through serde this reply was the costliest thing
 /// a WebSocket worker did for an accepted bid, half of it in serde_json's
-/// escaping of the keys and ids (`docs/performance.md`). The text is serde's
-/// text of [`BidReceipt`](blytz_actors::view::BidReceipt) and [`AuctionView`] byte for byte, which the tests
-/// check, so a field added to either shows up there.
+/// escaping of the keys and ids (`docs/performance.md`). The text is
+/// serde's text of [`BidReceipt`](blytz_actors::view::BidReceipt) and
+/// [`AuctionView`] byte for byte, which the tests check, so a field added to
+/// either shows up there.
 pub fn bid_accepted(id: Option<&str>, outcome: &BidOutcome) -> String {
     let mut out = Raw(Vec::with_capacity(REPLY_CAPACITY));
     out.push(br#"{"type":"bid.accepted""#);
@@ -234,7 +235,7 @@ pub fn bid_accepted(id: Option<&str>, outcome: &BidOutcome) -> String {
     out.push(br#","bidder_id":"#);
     out.id(bid.bidder_id.into());
     out.push(br#","created_at":"#);
-    out.time(Some(bid.created_at));
+    out.time(bid.created_at);
     out.push(br#"},"leading":"#);
     out.flag(outcome.leading);
     out.push(br#","auction":"#);
@@ -273,14 +274,9 @@ impl Raw {
         self.push(b"\"");
     }
 
-    fn time(&mut self, at: Option<DateTime<Utc>>) {
-        match at {
-            Some(at) => {
-                // Digits, `-`, `+`, `:`, `.`, `T` and `Z`: nothing to escape.
-                let _infallible = write!(self.0, "\"{}\"", WireTime(at));
-            }
-            None => self.null(),
-        }
+    fn time(&mut self, at: DateTime<Utc>) {
+        // Digits, `-`, `+`, `:`, `.`, `T` and `Z`: nothing to escape.
+        let _infallible = write!(self.0, "\"{}\"", WireTime(at));
     }
 
     fn null(&mut self) {
@@ -297,6 +293,13 @@ impl Raw {
     fn some_id(&mut self, id: Option<Uuid>) {
         match id {
             Some(id) => self.id(id),
+            None => self.null(),
+        }
+    }
+
+    fn some_time(&mut self, at: Option<DateTime<Utc>>) {
+        match at {
+            Some(at) => self.time(at),
             None => self.null(),
         }
     }
@@ -331,7 +334,7 @@ impl Raw {
         self.push(br#","buy_now_price":"#);
         self.some_int(view.buy_now_price);
         self.push(br#","ends_at":"#);
-        self.time(view.ends_at);
+        self.some_time(view.ends_at);
         self.push(br#","remaining_ms":"#);
         self.some_int(view.remaining_ms);
         self.push(br#","extensions":"#);
@@ -341,7 +344,7 @@ impl Raw {
         self.push(br#","seq":"#);
         self.int(view.seq);
         self.push(br#","server_time":"#);
-        self.time(Some(view.server_time));
+        self.time(view.server_time);
         self.push(b"}");
     }
 
