@@ -40,6 +40,7 @@ mod engine;
 mod error;
 mod index;
 pub mod journal_writer;
+pub mod json;
 pub mod ports;
 pub mod registry;
 pub mod remote;

@@ -33,7 +33,6 @@ use blytz_actors::domain::AuctionId;
 use blytz_actors::ports::JournalError;
 use blytz_actors::view::AuctionView;
 use sqlx::Connection as _;
-use sqlx::types::Json;
 use uuid::Uuid;
 
 use super::keys;
@@ -353,7 +352,7 @@ macro_rules! write_rows {
                     .push_bind(view.map(|view| seq_to_i64(view.id, view.seq)).transpose()?)
                     .push(cast("::bigint"))
                     .push(", ")
-                    .push_bind(view.map(Json))
+                    .push_bind(view.map($crate::db::RawJson::View))
                     .push(cast("::jsonb"))
                     .push(", ")
                     .push_bind(view.map(|view| view.server_time))

@@ -6,6 +6,7 @@
 //! dialects differ, a module matches on [`Db`] and writes each. The shared
 //! store suite (`src/tests/store`) is what proves every query on both.
 
+mod json;
 mod scratch;
 mod writer;
 
@@ -17,6 +18,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use json::RawJson;
 pub use scratch::ScratchDb;
 pub use writer::{Held, HeldConnection, Writer};
 

@@ -1,13 +1,9 @@
 //! Wire time: RFC 3339 UTC with milliseconds (`2025-01-31T12:00:00.123Z`).
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Datelike, SecondsFormat, Timelike, Utc};
 use serde::{Deserialize, Deserializer, Serializer};
-
-/// The first second of the year 10000: a wire time has four digits of year.
-const YEAR_10000: u64 = 253_402_300_800;
 
 /// A time as every wire payload shows it, written when displayed: no
 /// `String` in between, so a serializer writes it straight into its
@@ -15,34 +11,121 @@ const YEAR_10000: u64 = 253_402_300_800;
 ///
 /// Every frame and view carries a time or two. chrono's
 /// RFC 3339 writer goes through `fmt` piece by piece (about 700
-/// instructions a time, with the `String` it returns); `humantime` lays
-/// the same 24 bytes out in a buffer. Times it cannot write (before 1970,
-/// after 9999, a leap second) still go through chrono, with the same text.
+/// instructions a time, with the `String` it returns); [`write_time`] lays
+/// the same 24 bytes out in a buffer. Times it cannot write (before year 0
+/// or after 9999) still go through chrono, with the same text.
 #[derive(Debug, Clone, Copy)]
 pub struct WireTime(pub DateTime<Utc>);
 
-impl WireTime {
-    /// The time as a `SystemTime`, when `humantime` writes it as chrono does.
-    fn system_time(&self) -> Option<SystemTime> {
-        let seconds = u64::try_from(self.0.timestamp())
-            .ok()
-            .filter(|&seconds| seconds < YEAR_10000)?;
-        let nanos = self.0.timestamp_subsec_nanos();
-        // Past a billion nanoseconds is a leap second, which chrono writes
-        // as second 60.
-        if nanos >= 1_000_000_000 {
-            return None;
+impl fmt::Display for WireTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match Digits::of(self.0, Fraction::Millis) {
+            Some(digits) => f.write_str(digits.as_str()),
+            None => f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true)),
         }
-        SystemTime::UNIX_EPOCH.checked_add(Duration::new(seconds, nanos))
     }
 }
 
-impl fmt::Display for WireTime {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.system_time() {
-            Some(at) => humantime::format_rfc3339_millis(at).fmt(f),
-            None => f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true)),
+/// How much of a second a time is written with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fraction {
+    /// Always milliseconds, cut not rounded: the wire's `.123Z`
+    /// ([`WireTime`]).
+    Millis,
+    /// None, milli-, micro- or nanoseconds, the fewest that hold it all:
+    /// chrono's own serde text of a `DateTime<Utc>`.
+    Auto,
+}
+
+/// Appends `at` as a JSON string of its RFC 3339 text in UTC, byte for byte
+/// chrono's `to_rfc3339_opts(…, true)` with the seconds `fraction` asks for.
+pub fn write_time(out: &mut Vec<u8>, at: DateTime<Utc>, fraction: Fraction) {
+    out.push(b'"');
+    match Digits::of(at, fraction) {
+        Some(digits) => out.extend_from_slice(digits.as_str().as_bytes()),
+        None => {
+            let format = match fraction {
+                Fraction::Millis => SecondsFormat::Millis,
+                Fraction::Auto => SecondsFormat::AutoSi,
+            };
+            out.extend_from_slice(at.to_rfc3339_opts(format, true).as_bytes());
         }
+    }
+    out.push(b'"');
+}
+
+/// The text of a time in years 0 to 9999, laid out digit by digit in a
+/// buffer (`9999-12-31T23:59:60.999999999Z` at the longest).
+struct Digits {
+    bytes: [u8; 30],
+    len: usize,
+}
+
+impl Digits {
+    fn of(at: DateTime<Utc>, fraction: Fraction) -> Option<Self> {
+        let at = at.naive_utc();
+        let year = u32::try_from(at.year()).ok().filter(|&year| year <= 9999)?;
+        let mut digits = Self {
+            bytes: [0; 30],
+            len: 0,
+        };
+        digits.two(year / 100);
+        digits.two(year % 100);
+        digits.byte(b'-');
+        digits.two(at.month());
+        digits.byte(b'-');
+        digits.two(at.day());
+        digits.byte(b'T');
+        digits.two(at.hour());
+        digits.byte(b':');
+        digits.two(at.minute());
+        digits.byte(b':');
+        // Past a billion nanoseconds is a leap second, written as second 60.
+        let (second, nanos) = match at.nanosecond() {
+            nanos if nanos >= 1_000_000_000 => (at.second() + 1, nanos - 1_000_000_000),
+            nanos => (at.second(), nanos),
+        };
+        digits.two(second);
+        match fraction {
+            Fraction::Millis => digits.fraction(nanos / 1_000_000, 3),
+            Fraction::Auto if nanos == 0 => {}
+            Fraction::Auto if nanos % 1_000_000 == 0 => digits.fraction(nanos / 1_000_000, 3),
+            Fraction::Auto if nanos % 1_000 == 0 => digits.fraction(nanos / 1_000, 6),
+            Fraction::Auto => digits.fraction(nanos, 9),
+        }
+        digits.byte(b'Z');
+        Some(digits)
+    }
+
+    fn byte(&mut self, byte: u8) {
+        if let Some(slot) = self.bytes.get_mut(self.len) {
+            *slot = byte;
+            self.len += 1;
+        }
+    }
+
+    /// Two digits of a number below 100.
+    fn two(&mut self, value: u32) {
+        self.digit(value / 10);
+        self.digit(value % 10);
+    }
+
+    fn digit(&mut self, value: u32) {
+        // `value % 10` is below 10, so the sum is an ASCII digit.
+        self.byte(b'0' + u8::try_from(value % 10).unwrap_or(0));
+    }
+
+    /// A point and `width` digits of `value`.
+    fn fraction(&mut self, value: u32, width: u32) {
+        self.byte(b'.');
+        for place in (0..width).rev() {
+            self.digit(value / 10_u32.pow(place));
+        }
+    }
+
+    fn as_str(&self) -> &str {
+        // ASCII digits and punctuation only.
+        std::str::from_utf8(self.bytes.get(..self.len).unwrap_or_default()).unwrap_or_default()
     }
 }
 
@@ -115,6 +198,9 @@ pub mod wire_time {
 mod tests {
     use super::*;
 
+    /// The first second of the year 10000.
+    const YEAR_10000: i64 = 253_402_300_800;
+
     #[test]
     fn wire_time_has_milliseconds_and_z() {
         let at = DateTime::from_timestamp_millis(1_700_000_000_123).unwrap();
@@ -142,8 +228,8 @@ mod tests {
             DateTime::from_timestamp(0, 0),
             DateTime::from_timestamp(-1, 999_000_000),
             DateTime::from_timestamp(-62_135_596_800, 0),
-            DateTime::from_timestamp(YEAR_10000.cast_signed() - 1, 999_999_999),
-            DateTime::from_timestamp(YEAR_10000.cast_signed(), 0),
+            DateTime::from_timestamp(YEAR_10000 - 1, 999_999_999),
+            DateTime::from_timestamp(YEAR_10000, 0),
             DateTime::from_timestamp(951_782_400, 0),
             DateTime::from_timestamp(4_107_542_400, 0),
             // A leap second: chrono writes second 60.
@@ -179,11 +265,62 @@ mod tests {
         );
     }
 
+    /// `write_time` with every fraction, as a string.
+    fn written(at: DateTime<Utc>, fraction: Fraction) -> String {
+        let mut out = Vec::new();
+        write_time(&mut out, at, fraction);
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn a_time_is_written_with_the_fraction_it_needs() {
+        let at = |seconds, nanos| DateTime::from_timestamp(seconds, nanos).unwrap();
+        let cases = [
+            (at(1_700_000_000, 0), r#""2023-11-14T22:13:20Z""#),
+            (
+                at(1_700_000_000, 120_000_000),
+                r#""2023-11-14T22:13:20.120Z""#,
+            ),
+            (
+                at(1_700_000_000, 120_300_000),
+                r#""2023-11-14T22:13:20.120300Z""#,
+            ),
+            (at(1_700_000_000, 1), r#""2023-11-14T22:13:20.000000001Z""#),
+            (
+                at(1_483_228_799, 1_000_000_000),
+                r#""2016-12-31T23:59:60Z""#,
+            ),
+            (at(-62_167_219_200, 0), r#""0000-01-01T00:00:00Z""#),
+            (at(-62_167_219_201, 0), r#""-0001-12-31T23:59:59Z""#),
+        ];
+        for (at, text) in cases {
+            assert_eq!(written(at, Fraction::Auto), text);
+            assert_eq!(
+                written(at, Fraction::Auto),
+                serde_json::to_string(&at).unwrap()
+            );
+        }
+        assert_eq!(
+            written(at(1_700_000_000, 0), Fraction::Millis),
+            r#""2023-11-14T22:13:20.000Z""#
+        );
+    }
+
     proptest::proptest! {
         #[test]
         fn wire_time_is_chronos_text(seconds in -70_000_000_000_i64..300_000_000_000, nanos in 0_u32..2_000_000_000) {
             if let Some(at) = DateTime::from_timestamp(seconds, nanos) {
                 proptest::prop_assert_eq!(format_wire_time(&at), chrono_wire_time(&at));
+                proptest::prop_assert_eq!(written(at, Fraction::Millis), format!("\"{}\"", chrono_wire_time(&at)));
+            }
+        }
+
+        #[test]
+        fn a_time_is_written_as_chronos_serde_writes_it(seconds in -70_000_000_000_i64..300_000_000_000, nanos in 0_u32..2_000_000_000, cut in 0_u32..4) {
+            // As often a whole second, milli- or microsecond as any time.
+            let nanos = nanos - nanos % [1, 1_000, 1_000_000, 1_000_000_000][cut as usize];
+            if let Some(at) = DateTime::from_timestamp(seconds, nanos) {
+                proptest::prop_assert_eq!(written(at, Fraction::Auto), serde_json::to_string(&at).unwrap());
             }
         }
     }

@@ -2,16 +2,13 @@
 //! frame. Client messages may carry an `id`; the direct reply echoes it.
 
 use std::fmt::Display;
-use std::io::Write as _;
 
 use blytz::Code;
-use blytz_actors::domain::WireTime;
+use blytz_actors::json::{self, Raw};
 use blytz_actors::rules::{Bid, PreBid};
 use blytz_actors::view::{AuctionView, BidOutcome, PreBidOutcome};
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 /// A message from the client.
 #[derive(Debug, Deserialize)]
@@ -176,22 +173,22 @@ pub fn error(
     message: &(impl Display + ?Sized),
     details: &(impl Serialize + ?Sized),
 ) -> String {
-    let mut out = Vec::with_capacity(128 + id.map_or(0, str::len));
-    out.extend_from_slice(br#"{"type":"error""#);
+    let mut bytes = Vec::with_capacity(128 + id.map_or(0, str::len));
+    let mut out = Raw::new(&mut bytes);
+    out.push(br#"{"type":"error""#);
     if let Some(id) = id {
-        out.extend_from_slice(br#","id":"#);
-        write_json(&mut out, id);
+        out.push(br#","id":"#);
+        out.serde(id);
     }
-    out.extend_from_slice(br#","code":""#);
+    out.push(br#","code":""#);
     // A code is snake_case ASCII: nothing in it to escape.
-    out.extend_from_slice(code.as_str().as_bytes());
-    out.extend_from_slice(br#"","message":"#);
-    write_json(&mut out, &Text(message));
-    out.extend_from_slice(br#","details":"#);
-    write_json(&mut out, details);
-    out.push(b'}');
-    // serde_json writes UTF-8, and so does every literal above.
-    String::from_utf8(out).unwrap_or_default()
+    out.push(code.as_str().as_bytes());
+    out.push(br#"","message":"#);
+    out.serde(&Text(message));
+    out.push(br#","details":"#);
+    out.serde(details);
+    out.push(b"}");
+    json::into_string(bytes)
 }
 
 /// A `Display` value as a JSON string.
@@ -201,12 +198,6 @@ impl<T: Display + ?Sized> Serialize for Text<'_, T> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(self.0)
     }
-}
-
-/// Appends `value` as JSON. Writing strings and JSON values into a `Vec`
-/// cannot fail.
-fn write_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
-    let _infallible = serde_json::to_writer(out, value);
 }
 
 /// `{"type":"bid.accepted","id",...,"bid","leading","auction"}`, written
@@ -221,11 +212,12 @@ fn write_json(out: &mut Vec<u8>, value: &(impl Serialize + ?Sized)) {
 /// [`AuctionView`] byte for byte, which the tests check, so a field added to
 /// either shows up there.
 pub fn bid_accepted(id: Option<&str>, outcome: &BidOutcome) -> String {
-    let mut out = Raw(Vec::with_capacity(REPLY_CAPACITY));
+    let mut bytes = Vec::with_capacity(REPLY_CAPACITY);
+    let mut out = Raw::new(&mut bytes);
     out.push(br#"{"type":"bid.accepted""#);
     if let Some(id) = id {
         out.push(br#","id":"#);
-        write_json(&mut out.0, id);
+        out.serde(id);
     }
     let bid = &outcome.bid;
     out.push(br#","bid":{"id":"#);
@@ -241,118 +233,11 @@ pub fn bid_accepted(id: Option<&str>, outcome: &BidOutcome) -> String {
     out.push(br#","auction":"#);
     out.view(&outcome.auction);
     out.push(b"}");
-    out.into_string()
+    json::into_string(bytes)
 }
 
 /// A `bid.accepted` reply is about 770 bytes (with a short client `id`).
 const REPLY_CAPACITY: usize = 1024;
-
-/// JSON written from parts that need no escaping.
-struct Raw(Vec<u8>);
-
-impl Raw {
-    fn push(&mut self, bytes: &[u8]) {
-        self.0.extend_from_slice(bytes);
-    }
-
-    fn int(&mut self, value: impl itoa::Integer) {
-        self.push(itoa::Buffer::new().format(value).as_bytes());
-    }
-
-    fn flag(&mut self, value: bool) {
-        self.push(if value { b"true" } else { b"false" });
-    }
-
-    /// A hyphenated lower-case id, as uuid's serde writes it.
-    fn id(&mut self, id: Uuid) {
-        self.push(b"\"");
-        self.push(
-            id.hyphenated()
-                .encode_lower(&mut Uuid::encode_buffer())
-                .as_bytes(),
-        );
-        self.push(b"\"");
-    }
-
-    fn time(&mut self, at: DateTime<Utc>) {
-        // Digits, `-`, `+`, `:`, `.`, `T` and `Z`: nothing to escape.
-        let _infallible = write!(self.0, "\"{}\"", WireTime(at));
-    }
-
-    fn null(&mut self) {
-        self.push(b"null");
-    }
-
-    fn some_int(&mut self, value: Option<i64>) {
-        match value {
-            Some(value) => self.int(value),
-            None => self.null(),
-        }
-    }
-
-    fn some_id(&mut self, id: Option<Uuid>) {
-        match id {
-            Some(id) => self.id(id),
-            None => self.null(),
-        }
-    }
-
-    fn some_time(&mut self, at: Option<DateTime<Utc>>) {
-        match at {
-            Some(at) => self.time(at),
-            None => self.null(),
-        }
-    }
-
-    /// An [`AuctionView`], its fields in serde's order.
-    fn view(&mut self, view: &AuctionView) {
-        self.push(br#"{"id":"#);
-        self.id(view.id.into());
-        self.push(br#","seller_id":"#);
-        self.id(view.seller_id.into());
-        self.push(br#","product_id":"#);
-        self.id(view.product_id.into());
-        self.push(br#","show_id":"#);
-        self.some_id(view.show_id.map(Uuid::from));
-        self.push(br#","status":""#);
-        self.push(view.status.as_str().as_bytes());
-        // Three upper-case letters.
-        self.push(br#"","currency":""#);
-        self.push(view.currency.as_str().as_bytes());
-        self.push(br#"","start_price":"#);
-        self.int(view.start_price);
-        self.push(br#","current_price":"#);
-        self.some_int(view.current_price);
-        self.push(br#","leader_id":"#);
-        self.some_id(view.leader_id.map(Uuid::from));
-        self.push(br#","bid_count":"#);
-        self.int(view.bid_count);
-        self.push(br#","min_next_bid":"#);
-        self.int(view.min_next_bid);
-        self.push(br#","reserve_met":"#);
-        self.flag(view.reserve_met);
-        self.push(br#","buy_now_price":"#);
-        self.some_int(view.buy_now_price);
-        self.push(br#","ends_at":"#);
-        self.some_time(view.ends_at);
-        self.push(br#","remaining_ms":"#);
-        self.some_int(view.remaining_ms);
-        self.push(br#","extensions":"#);
-        self.int(view.extensions);
-        self.push(br#","pre_bid_count":"#);
-        self.int(view.pre_bid_count);
-        self.push(br#","seq":"#);
-        self.int(view.seq);
-        self.push(br#","server_time":"#);
-        self.time(view.server_time);
-        self.push(b"}");
-    }
-
-    fn into_string(self) -> String {
-        // Only ASCII and serde_json's UTF-8 were written.
-        String::from_utf8(self.0).unwrap_or_default()
-    }
-}
 
 /// `{"type":"pre_bid.accepted","id",...,"pre_bid","auction"}`: the pre-bid
 /// as its bidder alone sees it.
@@ -381,8 +266,10 @@ mod tests {
     use blytz_actors::domain::Currency;
     use blytz_actors::rules::AuctionStatus;
     use blytz_actors::view::BidReceipt;
+    use chrono::DateTime;
     use proptest::prelude::*;
     use serde_json::Map;
+    use uuid::Uuid;
 
     use super::*;
 
