@@ -1,5 +1,6 @@
 //! JSON written from its parts, for the texts made once per accepted bid: the
-//! `bid.accepted` reply and the journal's event row.
+//! `bid.accepted` reply, the room's `auction.bid` frame, the journal's event
+//! row, and the auction's view (in the reply and in its read-model row).
 //!
 //! Ids, numbers, flags, times and names from a fixed set hold nothing JSON
 //! escapes, so they are written as they are. Through serde the keys and
@@ -38,6 +39,14 @@ impl<'a> Raw<'a> {
         // Writing into a `Vec` cannot fail, and neither can serializing a
         // string, a JSON value or a struct of this crate's.
         let _infallible = serde_json::to_writer(&mut *self.0, value);
+    }
+
+    /// A quoted name from a fixed set of ASCII names (a status, a currency
+    /// code): nothing in it to escape.
+    pub fn name(&mut self, name: &str) {
+        self.push(b"\"");
+        self.push(name.as_bytes());
+        self.push(b"\"");
     }
 
     /// A number.
@@ -113,12 +122,11 @@ impl<'a> Raw<'a> {
         self.id(view.product_id.into());
         self.push(br#","show_id":"#);
         self.some_id(view.show_id.map(Uuid::from));
-        self.push(br#","status":""#);
-        self.push(view.status.as_str().as_bytes());
-        // Three upper-case letters.
-        self.push(br#"","currency":""#);
-        self.push(view.currency.as_str().as_bytes());
-        self.push(br#"","start_price":"#);
+        self.push(br#","status":"#);
+        self.name(view.status.as_str());
+        self.push(br#","currency":"#);
+        self.name(view.currency.as_str());
+        self.push(br#","start_price":"#);
         self.int(view.start_price);
         self.push(br#","current_price":"#);
         self.some_int(view.current_price);
@@ -197,19 +205,20 @@ pub fn into_string(bytes: Vec<u8>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use proptest::prelude::*;
 
     use super::*;
     use crate::domain::{AuctionId, BidId, UserId};
 
-    fn uuid() -> impl Strategy<Value = Uuid> {
+    /// Any id.
+    pub(crate) fn uuid() -> impl Strategy<Value = Uuid> {
         any::<u128>().prop_map(Uuid::from_u128)
     }
 
     /// Any time chrono can hold, as often a whole second or millisecond as
     /// not.
-    fn time() -> impl Strategy<Value = DateTime<Utc>> {
+    pub(crate) fn time() -> impl Strategy<Value = DateTime<Utc>> {
         (
             -70_000_000_000_i64..300_000_000_000,
             0_u32..2_000_000_000,

@@ -120,10 +120,9 @@ impl BidBody {
         out.some_id(self.leader_id.map(Uuid::from));
         out.push(br#","reserve_met":"#);
         out.flag(self.reserve_met);
-        // Three upper-case letters.
-        out.push(br#","currency":""#);
-        out.push(self.currency.as_str().as_bytes());
-        out.push(br#"","buy_now_price":"#);
+        out.push(br#","currency":"#);
+        out.name(self.currency.as_str());
+        out.push(br#","buy_now_price":"#);
         out.some_int(self.buy_now_price);
         out.push(b"}");
         Bytes::from(bytes)
@@ -306,16 +305,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-
-    fn uuid() -> impl Strategy<Value = Uuid> {
-        any::<u128>().prop_map(Uuid::from_u128)
-    }
-
-    fn time() -> impl Strategy<Value = DateTime<Utc>> {
-        (-70_000_000_000_i64..300_000_000_000, 0_u32..2_000_000_000).prop_map(|(seconds, nanos)| {
-            DateTime::from_timestamp(seconds, nanos).unwrap_or_default()
-        })
-    }
+    use crate::json::tests::{time, uuid};
 
     /// Every field of the frame drawn at random: amounts of either sign,
     /// times at every edge of the wire's writer, absent and present
