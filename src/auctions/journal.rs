@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 use super::keys;
 use super::read_models::{
-    ROWS_PER_STATEMENT, ReadModels, padded, rows_written_for, unavailable, write_rows,
+    Columns, ROWS_PER_STATEMENT, ReadModels, padded, rows_written_for, unavailable, write_rows,
 };
 use crate::db::{Db, RawJson, Writer};
 use crate::redis_store::Redis;
@@ -178,6 +178,24 @@ fn lifecycle_of(batch: &[JournalEntry]) -> Vec<AuctionId> {
         .map(|entry| entry.auction_id)
         .collect();
     auctions.sort_unstable();
+    auctions.dedup();
+    auctions
+}
+
+/// The auctions of a batch with an event other than a bid or a raised
+/// maximum (an extension, when deferred), whose view may change more of the
+/// row than a bid does ([`Columns`]).
+fn beyond_bids(batch: &[JournalEntry]) -> Vec<AuctionId> {
+    let mut auctions: Vec<AuctionId> = batch
+        .iter()
+        .filter(|entry| {
+            !matches!(
+                entry.event.kind,
+                EventKind::BidPlaced(_) | EventKind::MaxRaised(_)
+            )
+        })
+        .map(|entry| entry.auction_id)
+        .collect();
     auctions.dedup();
     auctions
 }
@@ -373,7 +391,7 @@ impl SqlJournal {
                 insert.push(" ON CONFLICT (topic, key) DO NOTHING");
                 insert.build().execute(&mut *tx).await.map_err(unavailable)?;
             }
-            write_rows!(&mut *tx, is_postgres, views);
+            write_rows!(&mut *tx, is_postgres, views, Columns::All);
             tx.commit().await.map_err(unavailable)
         })
     }
@@ -417,10 +435,10 @@ impl SqlJournal {
         let Some((_, Json(last))) = last else {
             return Ok(());
         };
-        let views: Vec<AuctionView> = loaded
+        let views: Vec<(AuctionView, Columns)> = loaded
             .clone()
             .rebuild(auction_id)?
-            .map(|state| AuctionView::of(&state, last.at))
+            .map(|state| (AuctionView::of(&state, last.at), Columns::All))
             .into_iter()
             .collect();
         tracing::info!(%auction_id, from = stored, to = last.seq, "read models brought up to the journal");
@@ -469,7 +487,8 @@ impl JournalStore for SqlJournal {
         let started = std::time::Instant::now();
         let result = self.write_batch(batch, &now).await;
         if result.is_ok() {
-            self.read_models.defer(&later, batch.len());
+            self.read_models
+                .defer(&later, &beyond_bids(batch), batch.len());
         }
         metrics::histogram!("journal_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("journal_batch_events").record(batch.len() as f64);

@@ -78,11 +78,43 @@ pub(super) fn padded<T>(rows: &[T]) -> impl Iterator<Item = Option<&T>> {
         .chain(std::iter::repeat_n(None, padding))
 }
 
+/// Which of an auction's row's columns a view is written to.
+///
+/// An index entry of every column that an `UPDATE` names in its `SET` is
+/// rewritten for each row, whether or not the value changed; on SQLite the
+/// entries of `status` and `ends_at` were about 40 % of the `UPDATE` of a
+/// hundred bidding auctions' views (`docs/performance.md`). A bid or a
+/// raised maximum changes neither, and a view that had nothing else since
+/// its row was written is written without them. Anything else (an
+/// extension; a lifecycle change, written in its own commit anyway) is
+/// written to every column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Columns {
+    /// Every column: a lifecycle change, a repair, a deferred view with
+    /// more than bids behind it (an extension).
+    All,
+    /// All but `status` and `ends_at`, which the view has as stored: a view
+    /// of bids and raised maximums alone.
+    Bids,
+}
+
+impl Columns {
+    /// What a row needs written for two views merged into it.
+    fn and(self, other: Self) -> Self {
+        if self == Self::Bids && other == Self::Bids {
+            Self::Bids
+        } else {
+            Self::All
+        }
+    }
+}
+
 /// What is not written yet.
 #[derive(Debug, Default)]
 struct Backlog {
-    /// The newest view of each auction.
-    views: HashMap<AuctionId, AuctionView>,
+    /// The newest view of each auction, and the columns of its row that
+    /// changed since the row was last written.
+    views: HashMap<AuctionId, (AuctionView, Columns)>,
     /// When the oldest view was deferred.
     since: Option<Instant>,
     /// Journal rows committed since the keys were last caught up (SQLite:
@@ -132,23 +164,28 @@ impl Keys {
 }
 
 impl Backlog {
-    fn add(&mut self, views: Vec<AuctionView>, keys: Keys) {
+    fn add(&mut self, views: Vec<(AuctionView, Columns)>, keys: Keys) {
         self.keys.merge(keys);
         if self.since.is_none() && !views.is_empty() {
             self.since = Some(Instant::now());
         }
-        for view in views {
-            match self.views.get(&view.id) {
-                Some(held) if held.seq >= view.seq => {}
-                _ => {
-                    self.views.insert(view.id, view);
+        for (view, columns) in views {
+            match self.views.get_mut(&view.id) {
+                Some((held, held_columns)) => {
+                    *held_columns = held_columns.and(columns);
+                    if held.seq < view.seq {
+                        *held = view;
+                    }
+                }
+                None => {
+                    self.views.insert(view.id, (view, columns));
                 }
             }
         }
     }
 
     /// Takes the views, and the keys too when `keys_anyway` or they are due.
-    fn take(&mut self, keys_anyway: bool) -> (Vec<AuctionView>, Keys) {
+    fn take(&mut self, keys_anyway: bool) -> (Vec<(AuctionView, Columns)>, Keys) {
         let views = std::mem::take(&mut self.views).into_values().collect();
         self.since = None;
         let keys = if keys_anyway || self.keys.due() {
@@ -202,9 +239,10 @@ impl ReadModels {
             || backlog.keys.due()
     }
 
-    /// Defers the newest views of a committed batch's auctions and, on
-    /// SQLite, the keys of its `rows` journal rows.
-    pub(super) fn defer(&self, views: &[&AuctionView], rows: usize) {
+    /// Defers the newest views of a committed batch's auctions (those of
+    /// `beyond_bids`, which had more than bids, to all their columns) and,
+    /// on SQLite, the keys of its `rows` journal rows.
+    pub(super) fn defer(&self, views: &[&AuctionView], beyond_bids: &[AuctionId], rows: usize) {
         let keys = match self.writer.backend() {
             Backend::Sqlite => Keys::committed(rows),
             Backend::Postgres => Keys::default(),
@@ -212,7 +250,17 @@ impl ReadModels {
         if views.is_empty() && keys.since.is_none() {
             return;
         }
-        let views = views.iter().map(|view| (*view).clone()).collect();
+        let views = views
+            .iter()
+            .map(|view| {
+                let columns = if beyond_bids.contains(&view.id) {
+                    Columns::All
+                } else {
+                    Columns::Bids
+                };
+                ((*view).clone(), columns)
+            })
+            .collect();
         self.backlog().add(views, keys);
     }
 
@@ -284,19 +332,28 @@ impl ReadModels {
         }
     }
 
-    /// Writes `views` in a transaction of their own and, on SQLite when
-    /// `keys`, then catches the journal's keys up with its rows.
+    /// Writes `views`, each to its columns, in a transaction of their own
+    /// and, on SQLite when `keys`, then catches the journal's keys up with
+    /// its rows.
     pub(super) async fn write(
         &self,
-        views: &[AuctionView],
+        views: &[(AuctionView, Columns)],
         keys: bool,
     ) -> Result<(), JournalError> {
-        let views: Vec<&AuctionView> = views.iter().collect();
+        let to = |columns: Columns| -> Vec<&AuctionView> {
+            views
+                .iter()
+                .filter(|(_, of)| *of == columns)
+                .map(|(view, _)| view)
+                .collect()
+        };
+        let (all, bids) = (to(Columns::All), to(Columns::Bids));
         if !views.is_empty() {
             let is_postgres = self.writer.is_postgres();
             with_writer!(&self.writer, pool, unavailable => {
                 let mut tx = pool.begin().await.map_err(unavailable)?;
-                write_rows!(&mut *tx, is_postgres, &views);
+                write_rows!(&mut *tx, is_postgres, &all, Columns::All);
+                write_rows!(&mut *tx, is_postgres, &bids, Columns::Bids);
                 tx.commit().await.map_err(unavailable)
             })?;
         }
@@ -312,12 +369,12 @@ pub(super) fn unavailable(e: impl std::fmt::Display) -> JournalError {
 }
 
 /// Writes `views: &[&AuctionView]` on `$conn` (a connection or transaction
-/// of either backend): one update of every auction's row whose stored `seq`
-/// is older than its view's.
+/// of either backend): one update of `$columns` ([`Columns`]) of every
+/// auction's row whose stored `seq` is older than its view's.
 macro_rules! write_rows {
-    ($conn:expr, $is_postgres:expr, $views:expr) => {{
+    ($conn:expr, $is_postgres:expr, $views:expr, $columns:expr) => {{
         use $crate::auctions::journal::seq_to_i64;
-        use $crate::auctions::read_models::{ROWS_PER_STATEMENT, padded, unavailable};
+        use $crate::auctions::read_models::{Columns, ROWS_PER_STATEMENT, padded, unavailable};
         for chunk in $views.chunks(ROWS_PER_STATEMENT) {
             // One statement for every auction's row: the new values as a
             // table joined on the id (PostgreSQL needs the types spelled out).
@@ -359,10 +416,13 @@ macro_rules! write_rows {
                     .push(cast("::timestamptz"))
                     .push(")");
             }
+            update.push(") UPDATE auctions SET ");
+            if $columns == Columns::All {
+                update.push("status = v.status, ends_at = v.ends_at, ");
+            }
             update.push(
-                ") UPDATE auctions SET status = v.status, current_price = v.current_price, \
-                 leader_id = v.leader_id, bid_count = v.bid_count, ends_at = v.ends_at, \
-                 seq = v.seq, view = v.view, updated_at = v.updated_at \
+                "current_price = v.current_price, leader_id = v.leader_id, \
+                 bid_count = v.bid_count, seq = v.seq, view = v.view, updated_at = v.updated_at \
                  FROM v WHERE auctions.id = v.id AND auctions.seq < v.seq",
             );
             update.build().execute($conn).await.map_err(unavailable)?;

@@ -428,6 +428,87 @@ async fn events_are_read_in_order_on_both_sides_of_the_keys_catch_up() {
     }
 }
 
+/// A settle writes a deferred extension's new end to the auction's row,
+/// though the rows of bids alone are written without it; the status and
+/// the end the commits wrote stay as they are.
+#[tokio::test]
+async fn a_deferred_extension_moves_the_rows_end_and_bids_keep_it() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let journal = SqlJournal::new(db.clone(), None);
+        let (id, seller, mut state) = live_auction(&journal, db, "USD").await;
+        let ends_at = || async {
+            let (ends_at, status): (Option<chrono::DateTime<Utc>>, String) =
+                blytz::with_db!(db, pool => {
+                    sqlx::query_as("SELECT ends_at, status FROM auctions WHERE id = $1")
+                        .bind(Uuid::from(id))
+                        .fetch_one(pool)
+                        .await
+                })
+                .unwrap();
+            (ends_at.map(|at| at.timestamp_millis()), status)
+        };
+        let started = state.ends_at.map(|at| at.timestamp_millis());
+        let first = state.min_next_bid();
+        journal
+            .append(&step(
+                &mut state,
+                bid(UserId::new(), first, None),
+                Utc::now(),
+            ))
+            .await
+            .unwrap();
+        journal.read_models().settle().await.unwrap();
+        assert_eq!(ends_at().await, (started, "live".to_owned()));
+
+        // An extension, then a bid: both deferred, settled together.
+        journal
+            .append(&step(
+                &mut state,
+                by_seller(seller, Command::Extend { by_ms: 30_000 }),
+                Utc::now(),
+            ))
+            .await
+            .unwrap();
+        let second = state.min_next_bid();
+        journal
+            .append(&step(
+                &mut state,
+                bid(UserId::new(), second, None),
+                Utc::now(),
+            ))
+            .await
+            .unwrap();
+        journal.read_models().settle().await.unwrap();
+        let extended = state.ends_at.map(|at| at.timestamp_millis());
+        assert_ne!(extended, started);
+        assert_eq!(
+            ends_at().await,
+            (extended, "live".to_owned()),
+            "{:?}",
+            db.backend()
+        );
+        assert_eq!(
+            read_models_of(db, id).await.1,
+            i64::try_from(state.seq).unwrap()
+        );
+
+        // Bids alone after it leave the end where the extension put it.
+        let third = state.min_next_bid();
+        journal
+            .append(&step(
+                &mut state,
+                bid(UserId::new(), third, None),
+                Utc::now(),
+            ))
+            .await
+            .unwrap();
+        journal.read_models().settle().await.unwrap();
+        assert_eq!(ends_at().await, (extended, "live".to_owned()));
+        assert_eq!(read_models_of(db, id).await.0, vec![first, second, third]);
+    }
+}
+
 /// On SQLite the journal's keys trail its rows until they are due: a settle
 /// for a read leaves them behind, and the first settle once they are
 /// [`KEYS_AFTER`] old (here the one before a commit) catches them up. The
