@@ -161,20 +161,17 @@ fn last_views(batch: &[JournalEntry]) -> Vec<&AuctionView> {
     views
 }
 
-/// The auctions of a batch whose read-model rows are written with it: those
-/// with an event other than a bid's (a lifecycle change: created, started,
-/// paused, resumed, ended, cancelled, or a pre-bid) or a settlement. A bid,
-/// a raised maximum or an anti-snipe extension alone is deferred.
-fn lifecycle_of(batch: &[JournalEntry]) -> Vec<AuctionId> {
+/// Whether an event is a bid's: a bid or a raised maximum. Nothing else
+/// changes so little of an auction's row ([`Columns`]).
+fn is_a_bid(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::BidPlaced(_) | EventKind::MaxRaised(_))
+}
+
+/// The auctions of a batch with an entry for which `pick` holds, each once.
+fn auctions_where(batch: &[JournalEntry], pick: impl Fn(&JournalEntry) -> bool) -> Vec<AuctionId> {
     let mut auctions: Vec<AuctionId> = batch
         .iter()
-        .filter(|entry| {
-            entry.settlement.is_some()
-                || !matches!(
-                    entry.event.kind,
-                    EventKind::BidPlaced(_) | EventKind::MaxRaised(_) | EventKind::Extended { .. }
-                )
-        })
+        .filter(|entry| pick(entry))
         .map(|entry| entry.auction_id)
         .collect();
     auctions.sort_unstable();
@@ -182,22 +179,22 @@ fn lifecycle_of(batch: &[JournalEntry]) -> Vec<AuctionId> {
     auctions
 }
 
-/// The auctions of a batch with an event other than a bid or a raised
-/// maximum (an extension, when deferred), whose view may change more of the
-/// row than a bid does ([`Columns`]).
+/// The auctions of a batch whose read-model rows are written with it: those
+/// with an event other than a bid's (a lifecycle change: created, started,
+/// paused, resumed, ended, cancelled, or a pre-bid) or a settlement. A bid,
+/// a raised maximum or an anti-snipe extension alone is deferred.
+fn lifecycle_of(batch: &[JournalEntry]) -> Vec<AuctionId> {
+    auctions_where(batch, |entry| {
+        entry.settlement.is_some()
+            || !(is_a_bid(&entry.event.kind)
+                || matches!(entry.event.kind, EventKind::Extended { .. }))
+    })
+}
+
+/// The auctions of a batch with an event other than a bid's (an extension,
+/// when deferred), whose view may change more of the row than a bid does.
 fn beyond_bids(batch: &[JournalEntry]) -> Vec<AuctionId> {
-    let mut auctions: Vec<AuctionId> = batch
-        .iter()
-        .filter(|entry| {
-            !matches!(
-                entry.event.kind,
-                EventKind::BidPlaced(_) | EventKind::MaxRaised(_)
-            )
-        })
-        .map(|entry| entry.auction_id)
-        .collect();
-    auctions.dedup();
-    auctions
+    auctions_where(batch, |entry| !is_a_bid(&entry.event.kind))
 }
 
 /// Inserts `$rows: &[(&JournalEntry, &i64)]` (an entry and its seq) into

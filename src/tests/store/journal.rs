@@ -50,6 +50,15 @@ fn bid(bidder: UserId, amount: i64, max: Option<i64>) -> (Caller, Command) {
     (Caller::new(bidder, Role::Buyer), Command::Bid(bid))
 }
 
+/// Journals a bid of the minimum next amount by a new bidder, now, and
+/// returns the amount.
+async fn bid_minimum(journal: &SqlJournal, state: &mut AuctionState) -> i64 {
+    let amount = state.min_next_bid();
+    let batch = step(state, bid(UserId::new(), amount, None), Utc::now());
+    journal.append(&batch).await.unwrap();
+    amount
+}
+
 /// The seller running a lifecycle command.
 fn by_seller(seller: UserId, command: Command) -> (Caller, Command) {
     (Caller::new(seller, Role::Seller), command)
@@ -235,9 +244,7 @@ async fn a_held_connection_the_server_closed_while_idle_is_replaced_before_a_com
         let journal =
             SqlJournal::new(db.clone(), None).committing_on(db.journal_writer().await.unwrap());
         let (id, _, mut state) = live_auction(&journal, db, "USD").await;
-        let first = state.min_next_bid();
-        let batch = step(&mut state, bid(UserId::new(), first, None), Utc::now());
-        journal.append(&batch).await.unwrap();
+        let first = bid_minimum(&journal, &mut state).await;
 
         // The server ends every other session of this database, the
         // journal's held connection among them.
@@ -252,9 +259,7 @@ async fn a_held_connection_the_server_closed_while_idle_is_replaced_before_a_com
         // Idle past the point where the held connection is tested.
         tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
 
-        let second = state.min_next_bid();
-        let batch = step(&mut state, bid(UserId::new(), second, None), Utc::now());
-        journal.append(&batch).await.unwrap();
+        let second = bid_minimum(&journal, &mut state).await;
         assert_eq!(history_of(db, id).await, vec![first, second]);
     }
 }
@@ -449,15 +454,7 @@ async fn a_deferred_extension_moves_the_rows_end_and_bids_keep_it() {
             (ends_at.map(|at| at.timestamp_millis()), status)
         };
         let started = state.ends_at.map(|at| at.timestamp_millis());
-        let first = state.min_next_bid();
-        journal
-            .append(&step(
-                &mut state,
-                bid(UserId::new(), first, None),
-                Utc::now(),
-            ))
-            .await
-            .unwrap();
+        let first = bid_minimum(&journal, &mut state).await;
         journal.read_models().settle().await.unwrap();
         assert_eq!(ends_at().await, (started, "live".to_owned()));
 
@@ -470,15 +467,7 @@ async fn a_deferred_extension_moves_the_rows_end_and_bids_keep_it() {
             ))
             .await
             .unwrap();
-        let second = state.min_next_bid();
-        journal
-            .append(&step(
-                &mut state,
-                bid(UserId::new(), second, None),
-                Utc::now(),
-            ))
-            .await
-            .unwrap();
+        let second = bid_minimum(&journal, &mut state).await;
         journal.read_models().settle().await.unwrap();
         let extended = state.ends_at.map(|at| at.timestamp_millis());
         assert_ne!(extended, started);
@@ -494,15 +483,7 @@ async fn a_deferred_extension_moves_the_rows_end_and_bids_keep_it() {
         );
 
         // Bids alone after it leave the end where the extension put it.
-        let third = state.min_next_bid();
-        journal
-            .append(&step(
-                &mut state,
-                bid(UserId::new(), third, None),
-                Utc::now(),
-            ))
-            .await
-            .unwrap();
+        let third = bid_minimum(&journal, &mut state).await;
         journal.read_models().settle().await.unwrap();
         assert_eq!(ends_at().await, (extended, "live".to_owned()));
         assert_eq!(read_models_of(db, id).await.0, vec![first, second, third]);
@@ -530,9 +511,7 @@ async fn the_journal_keys_are_caught_up_once_due() {
         journal.read_models().settle_with_keys().await.unwrap();
         let caught_up = mark().await;
 
-        let first = state.min_next_bid();
-        let batch = step(&mut state, bid(UserId::new(), first, None), Utc::now());
-        journal.append(&batch).await.unwrap();
+        let first = bid_minimum(&journal, &mut state).await;
         journal.read_models().settle().await.unwrap();
         assert_eq!(
             mark().await,
@@ -542,9 +521,7 @@ async fn the_journal_keys_are_caught_up_once_due() {
         assert_eq!(history_of(db, id).await, vec![first]);
 
         tokio::time::sleep(KEYS_AFTER).await;
-        let second = state.min_next_bid();
-        let batch = step(&mut state, bid(UserId::new(), second, None), Utc::now());
-        journal.append(&batch).await.unwrap();
+        let second = bid_minimum(&journal, &mut state).await;
         assert!(mark().await > caught_up, "keys due were not caught up");
         assert_eq!(history_of(db, id).await, vec![first, second]);
     }
