@@ -28,7 +28,7 @@ use super::keys;
 use super::read_models::{
     Columns, ROWS_PER_STATEMENT, ReadModels, padded, rows_written_for, unavailable, write_rows,
 };
-use crate::db::{Db, RawJson, Writer};
+use crate::db::{Db, Patience, RawJson, Writer};
 use crate::redis_store::Redis;
 use crate::shows;
 use crate::{with_db, with_writer};
@@ -289,7 +289,7 @@ impl SqlJournal {
             && settlements.is_empty()
             && views.is_empty()
             && rows.len() <= ROWS_PER_STATEMENT;
-        with_writer!(&self.writer, pool, unavailable => {
+        with_writer!(&self.writer, Patience::Full, pool, unavailable => {
             if lone_statement {
                 insert_events!(pool, &rows);
                 return Ok(());
@@ -388,7 +388,7 @@ impl SqlJournal {
                 insert.push(" ON CONFLICT (topic, key) DO NOTHING");
                 insert.build().execute(&mut *tx).await.map_err(unavailable)?;
             }
-            write_rows!(&mut *tx, is_postgres, views, Columns::All);
+            write_rows!(&mut *tx, is_postgres, views, Columns::All, unavailable);
             tx.commit().await.map_err(unavailable)
         })
     }
@@ -439,7 +439,7 @@ impl SqlJournal {
             .into_iter()
             .collect();
         tracing::info!(%auction_id, from = stored, to = last.seq, "read models brought up to the journal");
-        self.read_models.write(&views, false).await
+        self.read_models.repair(&views).await
     }
 
     /// The Redis copy of a snapshot; a missing or unreadable one is no snapshot.
@@ -478,8 +478,8 @@ impl JournalStore for SqlJournal {
             // A lifecycle change is read from the tables at once (a status,
             // an ending's bid history): nothing deferred may trail it.
             self.read_models.settle().await?;
-        } else if let Err(e) = self.read_models.settle_if_due().await {
-            tracing::warn!(error = %e, "could not write the auction read models; will retry");
+        } else {
+            self.read_models.settle_if_due().await;
         }
         let started = std::time::Instant::now();
         let result = self.write_batch(batch, &now).await;
@@ -546,7 +546,7 @@ impl JournalStore for SqlJournal {
         state: &AuctionState,
     ) -> Result<(), JournalError> {
         let stored_seq = seq_to_i64(auction_id, seq)?;
-        with_writer!(&self.writer, pool, identity => {
+        with_writer!(&self.writer, Patience::Full, pool, identity => {
             sqlx::query(
                 "INSERT INTO auction_snapshots (auction_id, seq, state, taken_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (auction_id) DO UPDATE SET seq = excluded.seq, state = excluded.state, \

@@ -14,7 +14,7 @@ use std::convert::identity;
 
 #[cfg(doc)]
 use crate::db::Backend;
-use crate::db::{Writer, is_unique_violation};
+use crate::db::{Patience, Writer, is_unique_violation};
 use crate::with_writer;
 
 /// The text of the trigger's refusal (migration
@@ -30,8 +30,9 @@ pub(super) fn is_conflict(e: &sqlx::Error) -> bool {
 
 /// Fills `auction_event_keys` from the journal's rows after its mark and
 /// moves the mark (SQLite, on the journal's connection). Each statement is a
-/// transaction of its own, taking its own turn on `writer`, so a
-/// commit waits for one of them at most, not for the whole catch-up: the
+/// transaction of its own, taking its own brief turn on `writer`
+/// ([`Patience::Brief`]), so a commit waits for one of them at most, not for
+/// the whole catch-up: the
 /// newest row is read first, the keys up to it are inserted (a key there
 /// already, from a catch-up that did not move the mark, is skipped), and
 /// only then does the mark move to it. Reads take keys up to the mark only,
@@ -40,7 +41,7 @@ pub(super) fn is_conflict(e: &sqlx::Error) -> bool {
 /// # Errors
 /// When the database refuses a statement; the mark stays where it was.
 pub(super) async fn catch_up(writer: &Writer) -> Result<(), sqlx::Error> {
-    let (newest,): (Option<i64>,) = with_writer!(writer, conn, identity => {
+    let (newest,): (Option<i64>,) = with_writer!(writer, Patience::Brief, conn, identity => {
         sqlx::query_as("SELECT max(pos) FROM auction_events")
             .fetch_one(conn)
             .await
@@ -48,7 +49,7 @@ pub(super) async fn catch_up(writer: &Writer) -> Result<(), sqlx::Error> {
     let Some(newest) = newest else {
         return Ok(());
     };
-    with_writer!(writer, conn, identity => {
+    with_writer!(writer, Patience::Brief, conn, identity => {
         sqlx::query(
             "INSERT INTO auction_event_keys (auction_id, seq, kind, pos) \
              SELECT auction_id, seq, kind, pos FROM auction_events \
@@ -60,7 +61,7 @@ pub(super) async fn catch_up(writer: &Writer) -> Result<(), sqlx::Error> {
         .await
         .map(|_| ())
     })?;
-    with_writer!(writer, conn, identity => {
+    with_writer!(writer, Patience::Brief, conn, identity => {
         sqlx::query("UPDATE auction_event_keys_upto SET pos = $1 WHERE pos < $1")
             .bind(newest)
             .execute(conn)

@@ -24,6 +24,13 @@
 //! older one, so a settle may race a commit or repeat a repair. A backlog
 //! lost with the process is rebuilt from the journal when the auction is
 //! next loaded ([`super::SqlJournal`]'s `load`).
+//!
+//! On SQLite a settle shares the journal's connection, and waits only
+//! briefly for the file's write lock ([`Patience::Brief`]): a settle that
+//! must happen (before a read, a lifecycle commit or a repair) tries again
+//! in turns for as long as a commit would wait, and the commits waiting for
+//! the connection go between its turns; one that can wait for the next
+//! tick leaves the backlog as it was.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -36,7 +43,7 @@ use sqlx::Connection as _;
 use uuid::Uuid;
 
 use super::keys;
-use crate::db::{Backend, Writer};
+use crate::db::{Backend, LOCK_WAIT, Patience, Writer, is_locked};
 use crate::with_writer;
 
 /// The longest a deferred row waits for its settle.
@@ -268,10 +275,11 @@ impl ReadModels {
     /// read models settles first, so it never trails what was acknowledged.
     ///
     /// # Errors
-    /// When the database refuses the write; the rows stay in the backlog.
+    /// When the database refuses the write, or SQLite's file stays locked
+    /// for [`LOCK_WAIT`]; the rows stay in the backlog.
     pub async fn settle(&self) -> Result<(), JournalError> {
         let _turn = self.settling.lock().await;
-        self.write_backlog(false).await
+        patiently(|| self.write_backlog(false)).await
     }
 
     /// Settles, and on SQLite catches the journal's keys up with its rows
@@ -282,25 +290,23 @@ impl ReadModels {
     /// As [`ReadModels::settle`].
     pub async fn settle_with_keys(&self) -> Result<(), JournalError> {
         let _turn = self.settling.lock().await;
-        self.write_backlog(true).await
+        patiently(|| self.write_backlog(true)).await
     }
 
     /// Settles when the backlog is due and no other settle is under way
-    /// (one that is will have written it): for the journal, which does not
-    /// wait for a settle it does not need.
-    ///
-    /// # Errors
-    /// As [`ReadModels::settle`].
-    pub(super) async fn settle_if_due(&self) -> Result<(), JournalError> {
-        match self.settling.try_lock() {
-            Ok(_turn) if self.due() => self.write_backlog(false).await,
-            _ => Ok(()),
+    /// (one that is will have written it), in one brief turn: for the
+    /// journal, which does not wait for a settle it does not need.
+    pub(super) async fn settle_if_due(&self) {
+        if let Ok(_turn) = self.settling.try_lock()
+            && self.due()
+        {
+            log_for_later(self.write_backlog(false).await);
         }
     }
 
     /// Takes the backlog's views, and its keys when `keys_anyway` or they
     /// are due, and writes them; the caller holds `settling`.
-    async fn write_backlog(&self, keys_anyway: bool) -> Result<(), JournalError> {
+    async fn write_backlog(&self, keys_anyway: bool) -> Result<(), Failed> {
         let (views, keys) = self.backlog().take(keys_anyway);
         let catch_up = keys_anyway || keys.since.is_some();
         if views.is_empty() && !catch_up {
@@ -326,20 +332,27 @@ impl ReadModels {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            if let Err(e) = self.settle().await {
-                tracing::warn!(error = %e, "could not write the auction read models; will retry");
-            }
+            let _turn = self.settling.lock().await;
+            log_for_later(self.write_backlog(false).await);
         }
+    }
+
+    /// Writes `views` (a repair of rows found behind the journal), trying
+    /// again as [`ReadModels::settle`] does.
+    ///
+    /// # Errors
+    /// As [`ReadModels::settle`].
+    pub(super) async fn repair(
+        &self,
+        views: &[(AuctionView, Columns)],
+    ) -> Result<(), JournalError> {
+        patiently(|| self.write(views, false)).await
     }
 
     /// Writes `views`, each to its columns, in a transaction of their own
     /// and, on SQLite when `keys`, then catches the journal's keys up with
-    /// its rows.
-    pub(super) async fn write(
-        &self,
-        views: &[(AuctionView, Columns)],
-        keys: bool,
-    ) -> Result<(), JournalError> {
+    /// its rows; each in a brief turn.
+    async fn write(&self, views: &[(AuctionView, Columns)], keys: bool) -> Result<(), Failed> {
         let to = |columns: Columns| -> Vec<&AuctionView> {
             views
                 .iter()
@@ -350,17 +363,82 @@ impl ReadModels {
         let (all, bids) = (to(Columns::All), to(Columns::Bids));
         if !views.is_empty() {
             let is_postgres = self.writer.is_postgres();
-            with_writer!(&self.writer, pool, unavailable => {
-                let mut tx = pool.begin().await.map_err(unavailable)?;
-                write_rows!(&mut *tx, is_postgres, &all, Columns::All);
-                write_rows!(&mut *tx, is_postgres, &bids, Columns::Bids);
-                tx.commit().await.map_err(unavailable)
+            with_writer!(&self.writer, Patience::Brief, pool, failed => {
+                let mut tx = pool.begin().await.map_err(failed)?;
+                write_rows!(&mut *tx, is_postgres, &all, Columns::All, failed);
+                write_rows!(&mut *tx, is_postgres, &bids, Columns::Bids, failed);
+                tx.commit().await.map_err(failed)
             })?;
         }
         if keys && self.writer.backend() == Backend::Sqlite {
-            keys::catch_up(&self.writer).await.map_err(unavailable)?;
+            keys::catch_up(&self.writer).await.map_err(failed)?;
         }
         Ok(())
+    }
+}
+
+/// Why a write of the read models failed.
+#[derive(Debug)]
+enum Failed {
+    /// SQLite's file was locked by another connection for longer than a
+    /// brief turn waits.
+    Locked(sqlx::Error),
+    /// Anything else.
+    Journal(JournalError),
+}
+
+fn failed(e: sqlx::Error) -> Failed {
+    if is_locked(&e) {
+        Failed::Locked(e)
+    } else {
+        Failed::Journal(unavailable(e))
+    }
+}
+
+impl From<JournalError> for Failed {
+    fn from(e: JournalError) -> Self {
+        Self::Journal(e)
+    }
+}
+
+impl From<Failed> for JournalError {
+    fn from(failed: Failed) -> Self {
+        match failed {
+            Failed::Locked(e) => unavailable(e),
+            Failed::Journal(e) => e,
+        }
+    }
+}
+
+/// Logs a write that is tried again later: a file locked elsewhere
+/// quietly (the journal's own commits report an outage), any other failure
+/// as a warning.
+fn log_for_later(written: Result<(), Failed>) {
+    match written {
+        Ok(()) => {}
+        Err(Failed::Locked(e)) => {
+            tracing::debug!(error = %e, "the read models wait for a locked database");
+        }
+        Err(Failed::Journal(e)) => {
+            tracing::warn!(error = %e, "could not write the auction read models; will retry");
+        }
+    }
+}
+
+/// Runs `attempt` (a write in brief turns) until the file is not found
+/// locked, for as long as a commit would wait for it ([`LOCK_WAIT`]). Each
+/// attempt queues for the connection again, behind the commits that came
+/// meanwhile.
+async fn patiently<F>(mut attempt: impl FnMut() -> F) -> Result<(), JournalError>
+where
+    F: Future<Output = Result<(), Failed>>,
+{
+    let deadline = Instant::now() + LOCK_WAIT;
+    loop {
+        match attempt().await {
+            Err(Failed::Locked(_)) if Instant::now() < deadline => {}
+            written => return written.map_err(JournalError::from),
+        }
     }
 }
 
@@ -370,11 +448,12 @@ pub(super) fn unavailable(e: impl std::fmt::Display) -> JournalError {
 
 /// Writes `views: &[&AuctionView]` on `$conn` (a connection or transaction
 /// of either backend): one update of `$columns` ([`Columns`]) of every
-/// auction's row whose stored `seq` is older than its view's.
+/// auction's row whose stored `seq` is older than its view's. `$map_err`
+/// turns a database error into the caller's.
 macro_rules! write_rows {
-    ($conn:expr, $is_postgres:expr, $views:expr, $columns:expr) => {{
+    ($conn:expr, $is_postgres:expr, $views:expr, $columns:expr, $map_err:expr) => {{
         use $crate::auctions::journal::seq_to_i64;
-        use $crate::auctions::read_models::{Columns, ROWS_PER_STATEMENT, padded, unavailable};
+        use $crate::auctions::read_models::{Columns, ROWS_PER_STATEMENT, padded};
         for chunk in $views.chunks(ROWS_PER_STATEMENT) {
             // One statement for every auction's row: the new values as a
             // table joined on the id (PostgreSQL needs the types spelled out).
@@ -425,7 +504,7 @@ macro_rules! write_rows {
                  bid_count = v.bid_count, seq = v.seq, view = v.view, updated_at = v.updated_at \
                  FROM v WHERE auctions.id = v.id AND auctions.seq < v.seq",
             );
-            update.build().execute($conn).await.map_err(unavailable)?;
+            update.build().execute($conn).await.map_err($map_err)?;
         }
     }};
 }

@@ -20,7 +20,7 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use json::RawJson;
 pub use scratch::ScratchDb;
-pub use writer::{Held, HeldConnection, Writer};
+pub use writer::{Held, HeldConnection, Patience, Writer};
 
 static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -99,7 +99,7 @@ impl Db {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(LOCK_WAIT);
         Self::open_sqlite(options, 8).await
     }
 
@@ -180,7 +180,7 @@ impl Db {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5));
+            .busy_timeout(LOCK_WAIT);
         let chat = Self::open_sqlite(options, 4).await?;
         if let Self::Sqlite(pool) = &chat {
             SQLITE_CHAT_MIGRATIONS
@@ -231,6 +231,10 @@ impl Db {
     }
 }
 
+/// How long a statement on SQLite waits for a lock another connection
+/// holds (the write lock, in WAL mode) before it fails as busy.
+pub const LOCK_WAIT: Duration = Duration::from_secs(5);
+
 /// How long the readiness probe waits for SQLite's write lock.
 pub const WRITE_PROBE_WAIT: Duration = Duration::from_millis(250);
 
@@ -265,6 +269,15 @@ pub fn is_unavailable(e: &sqlx::Error) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether a database error is SQLite's busy or locked: another connection
+/// held a lock for longer than the statement waited.
+pub fn is_locked(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+            && db.code().and_then(|code| code.parse::<i32>().ok())
+                .is_some_and(|extended| matches!(extended & 0xff, 5 | 6)))
 }
 
 /// Whether a database error is a unique-constraint violation.

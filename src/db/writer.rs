@@ -4,9 +4,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
-use sqlx::{Connection as _, Database, Pool, Postgres, Sqlite};
+use sqlx::{
+    AssertSqlSafe, Connection as _, Database, PgConnection, Pool, Postgres, Sqlite,
+    SqliteConnection,
+};
 
-use super::{Backend, Db};
+use super::{Backend, Db, LOCK_WAIT};
 
 /// Where the journal's batches, its snapshots and its read models are
 /// written: a pool ([`Db`]), or one connection kept checked out.
@@ -61,6 +64,39 @@ impl Writer {
     }
 }
 
+/// How long a turn on a held SQLite connection waits for the file's write
+/// lock while another connection holds it (SQLite's `busy_timeout`, which
+/// is the connection's, so each turn sets the one it needs when the turn
+/// before it left another). The connection is held for the whole wait, and
+/// every turn behind it waits too: a commit waited a settle's five seconds
+/// on a locked file before its own five, and was refused after ten.
+/// PostgreSQL waits for no such lock, and its turns ignore this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Patience {
+    /// [`LOCK_WAIT`]: a journal commit or a snapshot, which its caller
+    /// waits for.
+    Full,
+    /// [`BRIEF_LOCK_WAIT`]: work that is tried again rather than wait on
+    /// the connection (the read models' settles, the journal keys'
+    /// catch-up), so that it keeps no commit waiting for long.
+    Brief,
+}
+
+/// [`Patience::Brief`]'s wait: longer than the other connections' own
+/// writes hold the lock (a few milliseconds), far shorter than a commit's.
+pub const BRIEF_LOCK_WAIT: Duration = Duration::from_millis(50);
+
+impl Patience {
+    /// How long a statement waits for the lock.
+    #[must_use]
+    pub const fn wait(self) -> Duration {
+        match self {
+            Self::Full => LOCK_WAIT,
+            Self::Brief => BRIEF_LOCK_WAIT,
+        }
+    }
+}
+
 /// A connection checked out of `pool` when first needed, and kept.
 #[derive(Debug)]
 pub struct HeldConnection<DB: Database> {
@@ -68,6 +104,9 @@ pub struct HeldConnection<DB: Database> {
     /// The pool is the connection's alone, and closes with it.
     owns_pool: bool,
     connection: Option<PoolConnection<DB>>,
+    /// The [`Patience`] the connection has now (SQLite), `None` when not
+    /// known: a new connection, or a turn cut short while setting it.
+    patience: Option<Patience>,
     /// When the connection was last handed out.
     used: Instant,
     /// Given back for good ([`Writer::close`]).
@@ -100,6 +139,7 @@ impl<DB: Database> HeldConnection<DB> {
             pool,
             owns_pool,
             connection: None,
+            patience: None,
             used: Instant::now(),
             closed: false,
         }))
@@ -134,6 +174,7 @@ impl<DB: Database> HeldConnection<DB> {
     /// left behind on it outlives the error.
     pub fn release(&mut self) {
         self.connection = None;
+        self.patience = None;
     }
 
     async fn close(&mut self) {
@@ -145,23 +186,66 @@ impl<DB: Database> HeldConnection<DB> {
     }
 }
 
+impl HeldConnection<Sqlite> {
+    /// [`HeldConnection::connection`], waiting at most `patience` for the
+    /// file's write lock.
+    ///
+    /// # Errors
+    /// As [`HeldConnection::connection`], and when the wait cannot be set.
+    pub async fn connection_with(
+        &mut self,
+        patience: Patience,
+    ) -> Result<&mut SqliteConnection, sqlx::Error> {
+        self.connection().await?;
+        let connection = self
+            .connection
+            .as_deref_mut()
+            .ok_or(sqlx::Error::PoolClosed)?;
+        if self.patience != Some(patience) {
+            self.patience = None;
+            let pragma = format!("PRAGMA busy_timeout = {}", patience.wait().as_millis());
+            sqlx::query(AssertSqlSafe(pragma))
+                .execute(&mut *connection)
+                .await?;
+            self.patience = Some(patience);
+        }
+        Ok(connection)
+    }
+}
+
+impl HeldConnection<Postgres> {
+    /// [`HeldConnection::connection`]: PostgreSQL's turns wait for no file
+    /// lock.
+    ///
+    /// # Errors
+    /// As [`HeldConnection::connection`].
+    pub async fn connection_with(&mut self, _: Patience) -> Result<&mut PgConnection, sqlx::Error> {
+        self.connection().await
+    }
+}
+
 /// Run the same code on a [`Writer`]'s connection:
-/// `with_writer!(writer, conn, map_err => expr)`. `conn` is a pool of either
-/// backend or a held connection of either (`&mut SqliteConnection`,
-/// `&mut PgConnection`), so the body is compiled four times. It must be a
+/// `with_writer!(writer, patience, conn, map_err => expr)`. `conn` is a pool
+/// of either backend or a held connection of either (`&mut
+/// SqliteConnection`, `&mut PgConnection`), so the body is compiled four
+/// times. It must be a
 /// `Result`, and runs inside an async block: its `?` and `return` leave the
-/// block, whose value is the macro's. `map_err` turns a failure to check the
+/// block, whose value is the macro's. `patience` ([`Patience`]) is how long
+/// a held SQLite connection waits for the file's write lock (a pool's
+/// connections keep their own). `map_err` turns a failure to check the
 /// connection out into the body's error. After an error the held connection
 /// is given back.
 #[macro_export]
 macro_rules! with_writer {
-    ($writer:expr, $conn:ident, $map_err:expr => $body:expr) => {
+    ($writer:expr, $patience:expr, $conn:ident, $map_err:expr => $body:expr) => {
         match $writer {
             $crate::db::Writer::Pool($crate::db::Db::Postgres($conn)) => async { $body }.await,
             $crate::db::Writer::Pool($crate::db::Db::Sqlite($conn)) => async { $body }.await,
-            $crate::db::Writer::Sqlite(held) => $crate::with_held!(held, $conn, $map_err => $body),
+            $crate::db::Writer::Sqlite(held) => {
+                $crate::with_held!(held, $patience, $conn, $map_err => $body)
+            }
             $crate::db::Writer::Postgres(held) => {
-                $crate::with_held!(held, $conn, $map_err => $body)
+                $crate::with_held!(held, $patience, $conn, $map_err => $body)
             }
         }
     };
@@ -171,10 +255,10 @@ macro_rules! with_writer {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! with_held {
-    ($held:expr, $conn:ident, $map_err:expr => $body:expr) => {{
+    ($held:expr, $patience:expr, $conn:ident, $map_err:expr => $body:expr) => {{
         let mut held = $held.lock().await;
         let result = async {
-            let $conn = held.connection().await.map_err($map_err)?;
+            let $conn = held.connection_with($patience).await.map_err($map_err)?;
             $body
         }
         .await;

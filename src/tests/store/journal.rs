@@ -1,8 +1,12 @@
 //! The SQL journal behind the engine, on both backends.
 
+use std::str::FromStr as _;
+use std::time::Instant;
+
 use blytz::Db;
 use blytz::accounts::{Caller, Registration, Role};
 use blytz::auctions::{AUCTION_ENDED_TOPIC, KEYS_AFTER, SqlJournal};
+use blytz::db::{LOCK_WAIT, ScratchDb};
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
 use blytz_actors::ports::{JournalEntry, JournalError, JournalStore};
 use blytz_actors::rules::{AuctionState, Bid, BidIds, Command, NewAuction, apply, create, decide};
@@ -745,6 +749,68 @@ async fn a_settle_returns_once_the_settle_under_way_has_written() {
         );
         under_way.await.unwrap().unwrap();
     }
+}
+
+/// While another connection holds SQLite's file locked, a settle that must
+/// happen tries again in brief turns on the journal's connection: a commit
+/// that comes meanwhile is refused after its own wait for the lock, not
+/// after the settle's as well, and once the lock is gone both go through.
+#[tokio::test]
+async fn a_settle_on_a_locked_sqlite_file_keeps_no_commit_waiting() {
+    use sqlx::Connection as _;
+
+    let scratch = ScratchDb::sqlite().await.unwrap();
+    let db = &scratch.db;
+    let journal =
+        SqlJournal::new(db.clone(), None).committing_on(db.journal_writer().await.unwrap());
+    let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+    let first = bid_minimum(&journal, &mut state).await;
+
+    let options = sqlx::sqlite::SqliteConnectOptions::from_str(&scratch.url).unwrap();
+    let mut holder = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    let settle = tokio::spawn({
+        let read_models = journal.read_models();
+        async move { read_models.settle().await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+    let mut refused = state.clone();
+    let amount = refused.min_next_bid();
+    let batch = step(&mut refused, bid(UserId::new(), amount, None), Utc::now());
+    let started = Instant::now();
+    let append = journal.append(&batch).await;
+    let waited = started.elapsed();
+    assert!(
+        matches!(append, Err(JournalError::Unavailable(_))),
+        "{append:?}"
+    );
+    assert!(
+        waited < LOCK_WAIT + LOCK_WAIT / 2,
+        "the commit waited {waited:?} behind the settle"
+    );
+    let settled = settle.await.unwrap();
+    assert!(
+        matches!(settled, Err(JournalError::Unavailable(_))),
+        "{settled:?}"
+    );
+
+    sqlx::query("ROLLBACK").execute(&mut holder).await.unwrap();
+    let second = bid_minimum(&journal, &mut state).await;
+    journal.read_models().settle().await.unwrap();
+    assert_eq!(
+        read_models_of(db, id).await,
+        (
+            vec![first, second],
+            i64::try_from(state.seq).unwrap(),
+            "live".to_owned()
+        )
+    );
 }
 
 /// Events journaled while SQLite's `auction_events` was clustered on
