@@ -4,7 +4,9 @@
 //! `bid_answer_seconds{outcome}` (bids answered, by outcome code),
 //! `journal_commit_seconds`, `journal_batch_events` and
 //! `journal_failures_total` (group commit), `read_model_settle_seconds`
-//! (writes of the read models behind the journal), `ws_sessions` and
+//! (writes of the read models behind the journal),
+//! `journal_keys_catch_up_seconds` (SQLite: the journal's lookup by auction,
+//! caught up behind it), `ws_sessions` and
 //! `ws_lagged_total` (WebSocket fan-out).
 
 use std::sync::LazyLock;

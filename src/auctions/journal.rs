@@ -59,7 +59,7 @@ impl SqlJournal {
     pub fn new(db: Db, redis: Option<Redis>) -> Self {
         Self {
             writer: Writer::Pool(db.clone()),
-            read_models: ReadModels::new(Writer::Pool(db.clone())),
+            read_models: ReadModels::new(Writer::Pool(db.clone()), &db),
             db,
             redis,
             node_id: None,
@@ -78,10 +78,13 @@ impl SqlJournal {
     /// another connection need not wait for.
     #[must_use]
     pub fn committing_on(mut self, writer: Writer) -> Self {
-        self.read_models = ReadModels::new(match &writer {
-            Writer::Postgres(_) => Writer::Pool(self.db.clone()),
-            _ => writer.clone(),
-        });
+        self.read_models = ReadModels::new(
+            match &writer {
+                Writer::Postgres(_) => Writer::Pool(self.db.clone()),
+                _ => writer.clone(),
+            },
+            &self.db,
+        );
         self.writer = writer;
         self
     }

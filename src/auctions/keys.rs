@@ -5,17 +5,16 @@
 //! of the WAL a bid (each auction's own leaf of it), so the key is checked
 //! in the commit against a table of each auction's newest seq
 //! (`auction_event_heads`, kept by a trigger), and the lookup by auction
-//! (`auction_event_keys`) is filled behind the commit by the read models'
-//! settle ([`catch_up`]) up to the row `auction_event_keys_upto` names. A
-//! read takes the keys up to that mark and scans the rows after it: the same
-//! rows whatever the settles have done, in one statement's snapshot.
+//! (`keys.auction_event_keys`, in a file of its own: [`Db`]) is filled
+//! behind the commit ([`catch_up`]) up to the row `auction_event_keys_upto`
+//! names. A read takes the keys up to that mark and scans the rows after
+//! it: the same rows whatever the catch-ups have done, in one statement.
 
-use std::convert::identity;
+use sqlx::SqlitePool;
 
+use crate::db::is_unique_violation;
 #[cfg(doc)]
-use crate::db::Backend;
-use crate::db::{Patience, Writer, is_unique_violation};
-use crate::with_writer;
+use crate::db::{Backend, Db};
 
 /// The text of the trigger's refusal (migration
 /// `20261203000001_journal_keys_behind_the_commit.sql`).
@@ -28,47 +27,40 @@ pub(super) fn is_conflict(e: &sqlx::Error) -> bool {
         || matches!(e, sqlx::Error::Database(db) if db.message().starts_with(SQLITE_CONFLICT))
 }
 
-/// Fills `auction_event_keys` from the journal's rows after its mark and
-/// moves the mark (SQLite, on the journal's connection). Each statement is a
-/// transaction of its own, taking its own brief turn on `writer`
-/// ([`Patience::Brief`]), so a commit waits for one of them at most, not for
-/// the whole catch-up: the
-/// newest row is read first, the keys up to it are inserted (a key there
-/// already, from a catch-up that did not move the mark, is skipped), and
-/// only then does the mark move to it. Reads take keys up to the mark only,
-/// so keys past it are never read twice.
+/// Fills the keys from the journal's rows after their mark and moves the
+/// mark, in one transaction on a connection of `pool` (SQLite, whose
+/// connections attach the keys' file). It writes the keys' file alone, and
+/// takes that file's write lock, not the journal's: commits go on meanwhile.
+///
+/// A read sees the journal's rows as of its own snapshot of the main file
+/// whatever the keys' file has: it joins the keys to the rows by `pos`, so
+/// a key whose row its snapshot does not have yet finds none, and the rows
+/// after the mark it scans are all there.
 ///
 /// # Errors
 /// When the database refuses a statement; the mark stays where it was.
-pub(super) async fn catch_up(writer: &Writer) -> Result<(), sqlx::Error> {
-    let (newest,): (Option<i64>,) = with_writer!(writer, Patience::Brief, conn, identity => {
-        sqlx::query_as("SELECT max(pos) FROM auction_events")
-            .fetch_one(conn)
-            .await
-    })?;
+pub(super) async fn catch_up(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let (newest,): (Option<i64>,) = sqlx::query_as("SELECT max(pos) FROM main.auction_events")
+        .fetch_one(&mut *tx)
+        .await?;
     let Some(newest) = newest else {
         return Ok(());
     };
-    with_writer!(writer, Patience::Brief, conn, identity => {
-        sqlx::query(
-            "INSERT INTO auction_event_keys (auction_id, seq, kind, pos) \
-             SELECT auction_id, seq, kind, pos FROM auction_events \
-             WHERE pos > (SELECT pos FROM auction_event_keys_upto) AND pos <= $1 \
-             ON CONFLICT DO NOTHING",
-        )
+    sqlx::query(
+        "INSERT INTO keys.auction_event_keys (auction_id, seq, kind, pos) \
+         SELECT auction_id, seq, kind, pos FROM main.auction_events \
+         WHERE pos > (SELECT pos FROM keys.auction_event_keys_upto) AND pos <= $1 \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(newest)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("UPDATE keys.auction_event_keys_upto SET pos = $1 WHERE pos < $1")
         .bind(newest)
-        .execute(conn)
-        .await
-        .map(|_| ())
-    })?;
-    with_writer!(writer, Patience::Brief, conn, identity => {
-        sqlx::query("UPDATE auction_event_keys_upto SET pos = $1 WHERE pos < $1")
-            .bind(newest)
-            .execute(conn)
-            .await
-            .map(|_| ())
-    })?;
-    Ok(())
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 /// The query (a `&'static str`) of `seq, payload` of auction `$1`'s
@@ -89,12 +81,12 @@ macro_rules! events_query {
             $crate::db::Backend::Sqlite => concat!(
                 "SELECT seq, payload FROM (",
                 "SELECT k.seq AS seq, k.kind AS kind, e.payload AS payload ",
-                "FROM auction_event_keys k JOIN auction_events e ON e.pos = k.pos ",
-                "WHERE k.auction_id = $1 AND k.pos <= (SELECT pos FROM auction_event_keys_upto)) ",
+                "FROM keys.auction_event_keys k JOIN main.auction_events e ON e.pos = k.pos ",
+                "WHERE k.auction_id = $1 AND k.pos <= (SELECT pos FROM keys.auction_event_keys_upto)) ",
                 "WHERE ",
                 $filter,
-                " UNION ALL SELECT seq, payload FROM auction_events ",
-                "WHERE pos > (SELECT pos FROM auction_event_keys_upto) AND auction_id = $1 AND ",
+                " UNION ALL SELECT seq, payload FROM main.auction_events ",
+                "WHERE pos > (SELECT pos FROM keys.auction_event_keys_upto) AND auction_id = $1 AND ",
                 $filter,
                 " ",
                 $tail

@@ -14,11 +14,13 @@
 //! backlog settled first, so a status, a winner or an ending is never read
 //! behind the journal.
 //!
-//! On SQLite a settle also catches the journal's lookup by auction up with
-//! its rows ([`super::keys`]), which a commit does not write either, though
-//! not in every settle: once they trail the rows by [`KEYS_AFTER`] or by
-//! 16,384 rows, whichever comes first. Reads find the rows past the keys
-//! without them, so the keys only bound how far such a read scans.
+//! On SQLite the same ticker that settles when the journal is quiet also
+//! catches the journal's lookup by auction up with its rows
+//! ([`super::keys`]), which a commit does not write either, once they trail
+//! the rows by [`KEYS_AFTER`] or by 16,384 rows, whichever comes first. The
+//! keys are a file of their own, written on a connection of the main pool,
+//! so no commit waits for them. Reads find the rows past the keys without
+//! them, so the keys only bound how far such a read scans.
 //!
 //! Writes are idempotent and ordered by `seq`: a view replaces only an
 //! older one, so a settle may race a commit or repeat a repair. A backlog
@@ -39,11 +41,11 @@ use std::time::{Duration, Instant};
 use blytz_actors::domain::AuctionId;
 use blytz_actors::ports::JournalError;
 use blytz_actors::view::AuctionView;
-use sqlx::Connection as _;
+use sqlx::{Connection as _, SqlitePool};
 use uuid::Uuid;
 
 use super::keys;
-use crate::db::{Backend, LOCK_WAIT, Patience, Writer, is_locked};
+use crate::db::{Db, LOCK_WAIT, Patience, Writer, is_locked};
 use crate::with_writer;
 
 /// The longest a deferred row waits for its settle.
@@ -54,7 +56,7 @@ const SETTLE_ROWS: usize = 4_096;
 
 /// The longest the journal's keys trail its rows (SQLite, [`super::keys`]).
 /// Each catch-up writes the newest leaf of every auction that took bids,
-/// whether it adds a few keys to it or fills it: caught up every settle,
+/// whether it adds a few keys to it or fills it: caught up every 100 ms,
 /// that was a page a bidding auction every 100 ms.
 pub const KEYS_AFTER: Duration = Duration::from_secs(1);
 
@@ -191,43 +193,55 @@ impl Backlog {
         }
     }
 
-    /// Takes the views, and the keys too when `keys_anyway` or they are due.
-    fn take(&mut self, keys_anyway: bool) -> (Vec<(AuctionView, Columns)>, Keys) {
-        let views = std::mem::take(&mut self.views).into_values().collect();
+    /// Takes the views.
+    fn take_views(&mut self) -> Vec<(AuctionView, Columns)> {
         self.since = None;
-        let keys = if keys_anyway || self.keys.due() {
-            std::mem::take(&mut self.keys)
-        } else {
-            Keys::default()
-        };
-        (views, keys)
+        std::mem::take(&mut self.views).into_values().collect()
+    }
+
+    /// Takes the keys when `anyway` or they are due.
+    fn take_keys(&mut self, anyway: bool) -> Option<Keys> {
+        (anyway || self.keys.due()).then(|| std::mem::take(&mut self.keys))
     }
 }
 
 /// The read models' writer: the backlog and the connection it is written on
 /// (the journal's own, so that on SQLite a settle and a commit take turns
-/// rather than wait for each other's file lock).
+/// rather than wait for each other's file lock), and on SQLite the pool
+/// the journal's keys are caught up on.
 #[derive(Debug, Clone)]
 pub struct ReadModels {
     writer: Writer,
+    /// SQLite: the main file's pool, whose connections attach the keys'
+    /// file ([`super::keys`]).
+    keys: Option<SqlitePool>,
     backlog: Arc<Mutex<Backlog>>,
     /// Held by a settle from taking the backlog until its rows are
     /// committed: a settle that found the backlog taken by another waits
     /// for that one, so that once it returns every row deferred before it
     /// was called is in the tables.
     settling: Arc<tokio::sync::Mutex<()>>,
+    /// The same for the keys' catch-up.
+    catching_up: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ReadModels {
-    pub(super) fn new(writer: Writer) -> Self {
+    /// The read models of a journal over `db`, written on `writer`.
+    pub(super) fn new(writer: Writer, db: &Db) -> Self {
+        let keys = match db {
+            Db::Sqlite(pool) => Some(pool.clone()),
+            Db::Postgres(_) => None,
+        };
         let mut backlog = Backlog::default();
-        if writer.backend() == Backend::Sqlite {
+        if keys.is_some() {
             backlog.keys = Keys::left_behind();
         }
         Self {
             writer,
+            keys,
             backlog: Arc::new(Mutex::new(backlog)),
             settling: Arc::default(),
+            catching_up: Arc::default(),
         }
     }
 
@@ -236,23 +250,23 @@ impl ReadModels {
         self.backlog.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether the backlog should be written before the next commit.
+    /// Whether the backlog's views should be written before the next commit.
     fn due(&self) -> bool {
         let backlog = self.backlog();
         backlog.views.len() >= SETTLE_ROWS
             || backlog
                 .since
                 .is_some_and(|since| since.elapsed() >= SETTLE_AFTER)
-            || backlog.keys.due()
     }
 
     /// Defers the newest views of a committed batch's auctions (those of
     /// `beyond_bids`, which had more than bids, to all their columns) and,
     /// on SQLite, the keys of its `rows` journal rows.
     pub(super) fn defer(&self, views: &[&AuctionView], beyond_bids: &[AuctionId], rows: usize) {
-        let keys = match self.writer.backend() {
-            Backend::Sqlite => Keys::committed(rows),
-            Backend::Postgres => Keys::default(),
+        let keys = if self.keys.is_some() {
+            Keys::committed(rows)
+        } else {
+            Keys::default()
         };
         if views.is_empty() && keys.since.is_none() {
             return;
@@ -271,7 +285,7 @@ impl ReadModels {
         self.backlog().add(views, keys);
     }
 
-    /// Writes everything deferred so far, in one transaction. A read of the
+    /// Writes every view deferred so far, in one transaction. A read of the
     /// read models settles first, so it never trails what was acknowledged.
     ///
     /// # Errors
@@ -279,7 +293,7 @@ impl ReadModels {
     /// for [`LOCK_WAIT`]; the rows stay in the backlog.
     pub async fn settle(&self) -> Result<(), JournalError> {
         let _turn = self.settling.lock().await;
-        patiently(|| self.write_backlog(false)).await
+        patiently(|| self.write_backlog()).await
     }
 
     /// Settles, and on SQLite catches the journal's keys up with its rows
@@ -289,8 +303,9 @@ impl ReadModels {
     /// # Errors
     /// As [`ReadModels::settle`].
     pub async fn settle_with_keys(&self) -> Result<(), JournalError> {
-        let _turn = self.settling.lock().await;
-        patiently(|| self.write_backlog(true)).await
+        self.settle().await?;
+        let _turn = self.catching_up.lock().await;
+        patiently(|| self.catch_up(true)).await
     }
 
     /// Settles when the backlog is due and no other settle is under way
@@ -300,40 +315,63 @@ impl ReadModels {
         if let Ok(_turn) = self.settling.try_lock()
             && self.due()
         {
-            log_for_later(self.write_backlog(false).await);
+            log_for_later(self.write_backlog().await);
         }
     }
 
-    /// Takes the backlog's views, and its keys when `keys_anyway` or they
-    /// are due, and writes them; the caller holds `settling`.
-    async fn write_backlog(&self, keys_anyway: bool) -> Result<(), Failed> {
-        let (views, keys) = self.backlog().take(keys_anyway);
-        let catch_up = keys_anyway || keys.since.is_some();
-        if views.is_empty() && !catch_up {
+    /// Takes the backlog's views and writes them; the caller holds
+    /// `settling`.
+    async fn write_backlog(&self) -> Result<(), Failed> {
+        let views = self.backlog().take_views();
+        if views.is_empty() {
             return Ok(());
         }
         let started = Instant::now();
-        let written = self.write(&views, catch_up).await;
+        let written = self.write(&views).await;
         metrics::histogram!("read_model_settle_seconds").record(started.elapsed().as_secs_f64());
         if written.is_err() {
             // Back in, before whatever was deferred meanwhile.
             let mut backlog = self.backlog();
-            let newer = std::mem::take(&mut *backlog);
-            backlog.add(views, keys);
-            backlog.add(newer.views.into_values().collect(), newer.keys);
+            let newer = backlog.take_views();
+            backlog.add(views, Keys::default());
+            backlog.add(newer, Keys::default());
         }
         written
     }
 
-    /// Settles every `period`, for a journal that goes quiet with rows
-    /// deferred.
+    /// On SQLite, catches the journal's keys up with its rows when `anyway`
+    /// or they are due; the caller holds `catching_up`.
+    async fn catch_up(&self, anyway: bool) -> Result<(), Failed> {
+        let Some(pool) = &self.keys else {
+            return Ok(());
+        };
+        let Some(keys) = self.backlog().take_keys(anyway) else {
+            return Ok(());
+        };
+        let started = Instant::now();
+        let caught_up = keys::catch_up(pool).await.map_err(failed);
+        metrics::histogram!("journal_keys_catch_up_seconds")
+            .record(started.elapsed().as_secs_f64());
+        if caught_up.is_err() {
+            self.backlog().add(Vec::new(), keys);
+        }
+        caught_up
+    }
+
+    /// Settles, and catches the keys up once due, every `period`: for a
+    /// journal that goes quiet with rows deferred, and for the keys, which
+    /// no commit waits for.
     pub async fn settle_every(self, period: Duration) {
         let mut tick = tokio::time::interval(period.max(Duration::from_millis(10)));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let _turn = self.settling.lock().await;
-            log_for_later(self.write_backlog(false).await);
+            {
+                let _turn = self.settling.lock().await;
+                log_for_later(self.write_backlog().await);
+            }
+            let _turn = self.catching_up.lock().await;
+            log_for_later(self.catch_up(false).await);
         }
     }
 
@@ -346,13 +384,12 @@ impl ReadModels {
         &self,
         views: &[(AuctionView, Columns)],
     ) -> Result<(), JournalError> {
-        patiently(|| self.write(views, false)).await
+        patiently(|| self.write(views)).await
     }
 
-    /// Writes `views`, each to its columns, in a transaction of their own
-    /// and, on SQLite when `keys`, then catches the journal's keys up with
-    /// its rows; each in a brief turn.
-    async fn write(&self, views: &[(AuctionView, Columns)], keys: bool) -> Result<(), Failed> {
+    /// Writes `views`, each to its columns, in a transaction of their own,
+    /// in a brief turn.
+    async fn write(&self, views: &[(AuctionView, Columns)]) -> Result<(), Failed> {
         let to = |columns: Columns| -> Vec<&AuctionView> {
             views
                 .iter()
@@ -361,19 +398,16 @@ impl ReadModels {
                 .collect()
         };
         let (all, bids) = (to(Columns::All), to(Columns::Bids));
-        if !views.is_empty() {
-            let is_postgres = self.writer.is_postgres();
-            with_writer!(&self.writer, Patience::Brief, pool, failed => {
-                let mut tx = pool.begin().await.map_err(failed)?;
-                write_rows!(&mut *tx, is_postgres, &all, Columns::All, failed);
-                write_rows!(&mut *tx, is_postgres, &bids, Columns::Bids, failed);
-                tx.commit().await.map_err(failed)
-            })?;
+        if views.is_empty() {
+            return Ok(());
         }
-        if keys && self.writer.backend() == Backend::Sqlite {
-            keys::catch_up(&self.writer).await.map_err(failed)?;
-        }
-        Ok(())
+        let is_postgres = self.writer.is_postgres();
+        with_writer!(&self.writer, Patience::Brief, pool, failed => {
+            let mut tx = pool.begin().await.map_err(failed)?;
+            write_rows!(&mut *tx, is_postgres, &all, Columns::All, failed);
+            write_rows!(&mut *tx, is_postgres, &bids, Columns::Bids, failed);
+            tx.commit().await.map_err(failed)
+        })
     }
 }
 

@@ -10,6 +10,7 @@ mod json;
 mod scratch;
 mod writer;
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -26,6 +27,8 @@ static PG_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/po
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 static SQLITE_CHAT_MIGRATIONS: sqlx::migrate::Migrator =
     sqlx::migrate!("../migrations/sqlite-chat");
+static SQLITE_KEYS_MIGRATIONS: sqlx::migrate::Migrator =
+    sqlx::migrate!("../migrations/sqlite-keys");
 
 /// A connection pool to one of the two supported databases.
 #[derive(Debug, Clone)]
@@ -93,6 +96,14 @@ impl Db {
         Ok(Self::Postgres(pool))
     }
 
+    /// The main file's pool. Its connections attach the journal's keys
+    /// (`blytz-keys.db` beside `blytz.db`, migrated first) as `keys`: the
+    /// lookup of the journal's rows by auction, which only the keys'
+    /// catch-up writes (`auctions::keys`). SQLite has one write lock per
+    /// file, so a catch-up there keeps no commit of the journal waiting. The
+    /// file is derived from the journal and commits with
+    /// `synchronous=NORMAL`: what a crash of the machine takes from it is
+    /// caught up again from its mark.
     async fn connect_sqlite(options: SqliteConnectOptions) -> anyhow::Result<Self> {
         let options = options
             .create_if_missing(true)
@@ -100,7 +111,36 @@ impl Db {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(LOCK_WAIT);
-        Self::open_sqlite(options, 8).await
+        let keys = beside(options.get_filename(), "keys");
+        let migrating = Self::sqlite_pool(keys.clone(), 1).await?;
+        SQLITE_KEYS_MIGRATIONS
+            .run(&migrating)
+            .await
+            .context("applying the journal keys' migrations")?;
+        migrating.close().await;
+        let keys = keys
+            .get_filename()
+            .to_str()
+            .context("the SQLite file's path is not UTF-8")?
+            .to_owned();
+        let pool = sqlite_pool_options(8)
+            .after_connect(move |conn, _| {
+                let keys = keys.clone();
+                Box::pin(async move {
+                    sqlx::query("ATTACH DATABASE $1 AS keys")
+                        .bind(keys)
+                        .execute(&mut *conn)
+                        .await?;
+                    sqlx::query("PRAGMA keys.synchronous = NORMAL")
+                        .execute(&mut *conn)
+                        .await
+                        .map(|_| ())
+                })
+            })
+            .connect_with(options)
+            .await
+            .context("opening the SQLite database")?;
+        Ok(Self::Sqlite(pool))
     }
 
     /// The connection the auction journal commits on. On SQLite, a pool of
@@ -138,9 +178,7 @@ impl Db {
         options: SqliteConnectOptions,
         connections: u32,
     ) -> anyhow::Result<SqlitePool> {
-        SqlitePoolOptions::new()
-            .max_connections(connections)
-            .acquire_timeout(Duration::from_secs(5))
+        sqlite_pool_options(connections)
             .connect_with(options)
             .await
             .context("opening the SQLite database")
@@ -170,17 +208,7 @@ impl Db {
             Self::Postgres(_) => return Ok(self.clone()),
             Self::Sqlite(pool) => pool,
         };
-        let main = pool.connect_options();
-        let file = main.get_filename();
-        let stem = file
-            .file_stem()
-            .map_or_else(|| "blytz".to_owned(), |s| s.to_string_lossy().into_owned());
-        let options = SqliteConnectOptions::new()
-            .filename(file.with_file_name(format!("{stem}-chat.db")))
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(LOCK_WAIT);
+        let options = beside(pool.connect_options().get_filename(), "chat");
         let chat = Self::open_sqlite(options, 4).await?;
         if let Self::Sqlite(pool) = &chat {
             SQLITE_CHAT_MIGRATIONS
@@ -229,6 +257,27 @@ impl Db {
     pub async fn close(&self) {
         with_db!(self, pool => pool.close().await)
     }
+}
+
+/// A pool of up to `connections` SQLite connections.
+fn sqlite_pool_options(connections: u32) -> SqlitePoolOptions {
+    SqlitePoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(5))
+}
+
+/// A SQLite file of its own beside the main `file` (`blytz.db` gets
+/// `blytz-{suffix}.db`), in WAL mode, committing with `synchronous=NORMAL`.
+fn beside(file: &Path, suffix: &str) -> SqliteConnectOptions {
+    let stem = file
+        .file_stem()
+        .map_or_else(|| "blytz".to_owned(), |s| s.to_string_lossy().into_owned());
+    SqliteConnectOptions::new()
+        .filename(file.with_file_name(format!("{stem}-{suffix}.db")))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(LOCK_WAIT)
 }
 
 /// How long a statement on SQLite waits for a lock another connection

@@ -77,8 +77,8 @@ pub enum Patience {
     /// waits for.
     Full,
     /// [`BRIEF_LOCK_WAIT`]: work that is tried again rather than wait on
-    /// the connection (the read models' settles, the journal keys'
-    /// catch-up), so that it keeps no commit waiting for long.
+    /// the connection (the read models' settles), so that it keeps no
+    /// commit waiting for long.
     Brief,
 }
 

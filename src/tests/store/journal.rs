@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use blytz::Db;
 use blytz::accounts::{Caller, Registration, Role};
-use blytz::auctions::{AUCTION_ENDED_TOPIC, KEYS_AFTER, SqlJournal};
+use blytz::auctions::{AUCTION_ENDED_TOPIC, KEYS_AFTER, SETTLE_AFTER, SqlJournal};
 use blytz::db::{LOCK_WAIT, ScratchDb};
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
 use blytz_actors::ports::{JournalEntry, JournalError, JournalStore};
@@ -494,39 +494,56 @@ async fn a_deferred_extension_moves_the_rows_end_and_bids_keep_it() {
     }
 }
 
-/// On SQLite the journal's keys trail its rows until they are due: a settle
-/// for a read leaves them behind, and the first settle once they are
-/// [`KEYS_AFTER`] old (here the one before a commit) catches them up. The
-/// rows are read either way.
+/// The journal's keys' mark (SQLite).
+async fn keys_mark(pool: &sqlx::SqlitePool) -> i64 {
+    let (pos,): (i64,) = sqlx::query_as("SELECT pos FROM keys.auction_event_keys_upto")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    pos
+}
+
+/// Waits, a few seconds at most, for the journal's keys' mark to pass
+/// `from`, and returns it.
+async fn keys_mark_past(pool: &sqlx::SqlitePool, from: i64) -> i64 {
+    let deadline = Instant::now() + KEYS_AFTER * 5;
+    loop {
+        let mark = keys_mark(pool).await;
+        if mark > from || Instant::now() > deadline {
+            return mark;
+        }
+        tokio::time::sleep(SETTLE_AFTER).await;
+    }
+}
+
+/// On SQLite the journal's keys trail its rows until they are due: neither
+/// a settle for a read nor a commit moves them, and the ticker catches them
+/// up once they are [`KEYS_AFTER`] old. The rows are read either way.
 #[tokio::test]
 async fn the_journal_keys_are_caught_up_once_due() {
     for scratch in backends().await {
         let db = &scratch.db;
         let Db::Sqlite(pool) = db else { continue };
-        let mark = || async {
-            let (pos,): (i64,) = sqlx::query_as("SELECT pos FROM auction_event_keys_upto")
-                .fetch_one(pool)
-                .await
-                .unwrap();
-            pos
-        };
         let journal = SqlJournal::new(db.clone(), None);
         let (id, _, mut state) = live_auction(&journal, db, "USD").await;
         journal.read_models().settle_with_keys().await.unwrap();
-        let caught_up = mark().await;
+        let caught_up = keys_mark(pool).await;
 
         let first = bid_minimum(&journal, &mut state).await;
         journal.read_models().settle().await.unwrap();
-        assert_eq!(
-            mark().await,
-            caught_up,
-            "a settle for a read moved the keys"
-        );
-        assert_eq!(history_of(db, id).await, vec![first]);
-
         tokio::time::sleep(KEYS_AFTER).await;
         let second = bid_minimum(&journal, &mut state).await;
-        assert!(mark().await > caught_up, "keys due were not caught up");
+        assert_eq!(
+            keys_mark(pool).await,
+            caught_up,
+            "a settle for a read, or a commit, moved the keys"
+        );
+        assert_eq!(history_of(db, id).await, vec![first, second]);
+
+        let ticker = tokio::spawn(journal.read_models().settle_every(SETTLE_AFTER));
+        let mark = keys_mark_past(pool, caught_up).await;
+        ticker.abort();
+        assert!(mark > caught_up, "keys due were not caught up");
         assert_eq!(history_of(db, id).await, vec![first, second]);
     }
 }
@@ -546,15 +563,14 @@ async fn keys_left_behind_by_a_former_process_are_caught_up() {
         drop(former);
 
         let next = SqlJournal::new(db.clone(), None);
-        tokio::time::sleep(KEYS_AFTER).await;
-        next.read_models().settle().await.unwrap();
-        let (mark, newest): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT pos FROM auction_event_keys_upto), \
-             (SELECT max(pos) FROM auction_events)",
-        )
-        .fetch_one(pool)
-        .await
-        .unwrap();
+        let ticker = tokio::spawn(next.read_models().settle_every(SETTLE_AFTER));
+        let before = keys_mark(pool).await;
+        let mark = keys_mark_past(pool, before).await;
+        ticker.abort();
+        let (newest,): (i64,) = sqlx::query_as("SELECT max(pos) FROM auction_events")
+            .fetch_one(pool)
+            .await
+            .unwrap();
         assert_eq!(mark, newest, "the rows left behind were never keyed");
     }
 }
@@ -813,29 +829,39 @@ async fn a_settle_on_a_locked_sqlite_file_keeps_no_commit_waiting() {
     );
 }
 
-/// Events journaled while SQLite's `auction_events` was clustered on
-/// (auction_id, seq) are all there after the migration that stores them in
-/// commit order, read back per auction in seq order, keyed by auction for
-/// reads, and the pair is still refused twice.
-#[tokio::test]
-async fn the_sqlite_journal_keeps_its_events_when_stored_in_commit_order() {
-    const COMMIT_ORDER: i64 = 20_261_202_000_002;
-    let dir = tempfile::tempdir().unwrap();
-    let options = sqlx::sqlite::SqliteConnectOptions::new()
-        .filename(dir.path().join("journal.db"))
-        .create_if_missing(true);
-    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
-    let all = sqlx::migrate!("../migrations/sqlite");
+/// The main SQLite file's migrations before `version`, which exists.
+fn sqlite_migrations_before(version: i64) -> sqlx::migrate::Migrator {
     let mut before = sqlx::migrate!("../migrations/sqlite");
-    before.migrations = all
+    assert!(before.migrations.iter().any(|m| m.version == version));
+    before.migrations = before
         .migrations
         .iter()
-        .filter(|m| m.version < COMMIT_ORDER)
+        .filter(|m| m.version < version)
         .cloned()
         .collect::<Vec<_>>()
         .into();
-    assert!(all.migrations.iter().any(|m| m.version == COMMIT_ORDER));
-    before.run(&pool).await.unwrap();
+    before
+}
+
+/// Events journaled while SQLite's `auction_events` was clustered on
+/// (auction_id, seq) are all there after the migration that stores them in
+/// commit order, read back per auction in seq order, keyed by auction for
+/// reads, and the pair is still refused twice. Then the keys move to a file
+/// of their own, and are caught up there.
+#[tokio::test]
+async fn the_sqlite_journal_keeps_its_events_when_stored_in_commit_order() {
+    const COMMIT_ORDER: i64 = 20_261_202_000_002;
+    const KEYS_OF_THEIR_OWN: i64 = 20_261_204_000_001;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("journal.db");
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&file)
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+    sqlite_migrations_before(COMMIT_ORDER)
+        .run(&pool)
+        .await
+        .unwrap();
 
     let (first, second) = (Uuid::now_v7(), Uuid::now_v7());
     // Interleaved, as a group commit of two auctions writes them.
@@ -853,7 +879,10 @@ async fn the_sqlite_journal_keeps_its_events_when_stored_in_commit_order() {
             .unwrap();
         }
     }
-    all.run(&pool).await.unwrap();
+    sqlite_migrations_before(KEYS_OF_THEIR_OWN)
+        .run(&pool)
+        .await
+        .unwrap();
 
     for auction in [first, second] {
         let payloads: Vec<(String,)> = sqlx::query_as(
@@ -880,12 +909,47 @@ async fn the_sqlite_journal_keeps_its_events_when_stored_in_commit_order() {
         .await
         .unwrap();
     assert_eq!(upto, 6);
+    pool.close().await;
+
+    // Opened as the server opens it: the keys leave the main file, and the
+    // ticker catches them up in their own from the first row.
+    let db = Db::connect(&format!("sqlite://{}", file.display()))
+        .await
+        .unwrap();
+    db.migrate().await.unwrap();
+    let Db::Sqlite(pool) = &db else {
+        unreachable!("a SQLite URL")
+    };
+    let (left,): (i64,) = sqlx::query_as(
+        "SELECT count(*) FROM main.sqlite_master WHERE name LIKE 'auction_event_keys%'",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    assert_eq!(left, 0, "the keys are still in the main file");
+    assert_eq!(keys_mark(pool).await, 0);
+    let ticker = tokio::spawn(
+        SqlJournal::new(db.clone(), None)
+            .read_models()
+            .settle_every(SETTLE_AFTER),
+    );
+    assert_eq!(keys_mark_past(pool, 0).await, 6);
+    ticker.abort();
+    let keyed: Vec<(i64,)> = sqlx::query_as(
+        "SELECT seq FROM keys.auction_event_keys WHERE auction_id = $1 ORDER BY seq",
+    )
+    .bind(second)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(keyed, vec![(1,), (2,), (3,)]);
+
     let again = sqlx::query(
         "INSERT INTO auction_events (auction_id, seq, kind, at, payload) \
          VALUES ($1, 2, 'bid_placed', '2026-12-02T12:00:00Z', 'again')",
     )
     .bind(first)
-    .execute(&pool)
+    .execute(pool)
     .await
     .unwrap_err();
     assert!(again.to_string().contains("journal conflict"), "{again:?}");
