@@ -27,10 +27,19 @@ pub(super) fn is_conflict(e: &sqlx::Error) -> bool {
         || matches!(e, sqlx::Error::Database(db) if db.message().starts_with(SQLITE_CONFLICT))
 }
 
-/// Fills the keys from the journal's rows after their mark and moves the
-/// mark, in one transaction on a connection of `pool` (SQLite, whose
+/// Rows a catch-up keys in one transaction at most: a catch-up of a large
+/// journal (a server upgraded to the keys' own file starts from the first
+/// row) is a series of bounded transactions, and reads find more of it
+/// through the keys after each. Once a second of bids on 100 auctions is
+/// about 20,000 rows, one transaction.
+const CATCH_UP_ROWS: i64 = 65_536;
+
+/// Fills the keys from the journal's rows after their mark, up to the
+/// newest row at the call, and moves the mark, in transactions of at most
+/// [`CATCH_UP_ROWS`] rows on a connection of `pool` (SQLite, whose
 /// connections attach the keys' file). It writes the keys' file alone, and
-/// takes that file's write lock, not the journal's: commits go on meanwhile.
+/// takes that file's write lock, not the journal's: commits go on
+/// meanwhile.
 ///
 /// A read sees the journal's rows as of its own snapshot of the main file
 /// whatever the keys' file has: it joins the keys to the rows by `pos`, so
@@ -38,29 +47,40 @@ pub(super) fn is_conflict(e: &sqlx::Error) -> bool {
 /// after the mark it scans are all there.
 ///
 /// # Errors
-/// When the database refuses a statement; the mark stays where it was.
+/// When the database refuses a statement; the mark stays where the last
+/// transaction left it.
 pub(super) async fn catch_up(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
     let (newest,): (Option<i64>,) = sqlx::query_as("SELECT max(pos) FROM main.auction_events")
-        .fetch_one(&mut *tx)
+        .fetch_one(pool)
         .await?;
     let Some(newest) = newest else {
         return Ok(());
     };
-    sqlx::query(
-        "INSERT INTO keys.auction_event_keys (auction_id, seq, kind, pos) \
-         SELECT auction_id, seq, kind, pos FROM main.auction_events \
-         WHERE pos > (SELECT pos FROM keys.auction_event_keys_upto) AND pos <= $1 \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(newest)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("UPDATE keys.auction_event_keys_upto SET pos = $1 WHERE pos < $1")
-        .bind(newest)
+    loop {
+        let mut tx = pool.begin().await?;
+        let (mark,): (i64,) = sqlx::query_as("SELECT pos FROM keys.auction_event_keys_upto")
+            .fetch_one(&mut *tx)
+            .await?;
+        if mark >= newest {
+            return Ok(());
+        }
+        let upto = newest.min(mark.saturating_add(CATCH_UP_ROWS));
+        sqlx::query(
+            "INSERT INTO keys.auction_event_keys (auction_id, seq, kind, pos) \
+             SELECT auction_id, seq, kind, pos FROM main.auction_events \
+             WHERE pos > $1 AND pos <= $2 \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(mark)
+        .bind(upto)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await
+        sqlx::query("UPDATE keys.auction_event_keys_upto SET pos = $1 WHERE pos < $1")
+            .bind(upto)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
 }
 
 /// The query (a `&'static str`) of `seq, payload` of auction `$1`'s

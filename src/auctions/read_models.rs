@@ -360,19 +360,20 @@ impl ReadModels {
 
     /// Settles, and catches the keys up once due, every `period`: for a
     /// journal that goes quiet with rows deferred, and for the keys, which
-    /// no commit waits for.
+    /// no commit waits for. The two take their own turns, so a long
+    /// catch-up (a server upgraded over a large journal) delays no settle.
     pub async fn settle_every(self, period: Duration) {
-        let mut tick = tokio::time::interval(period.max(Duration::from_millis(10)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            {
+        let period = period.max(Duration::from_millis(10));
+        tokio::join!(
+            every(period, || async {
                 let _turn = self.settling.lock().await;
-                log_for_later(self.write_backlog().await);
-            }
-            let _turn = self.catching_up.lock().await;
-            log_for_later(self.catch_up(false).await);
-        }
+                self.write_backlog().await
+            }),
+            every(period, || async {
+                let _turn = self.catching_up.lock().await;
+                self.catch_up(false).await
+            }),
+        );
     }
 
     /// Writes `views` (a repair of rows found behind the journal), trying
@@ -456,6 +457,19 @@ fn log_for_later(written: Result<(), Failed>) {
         Err(Failed::Journal(e)) => {
             tracing::warn!(error = %e, "could not write the auction read models; will retry");
         }
+    }
+}
+
+/// Runs `work` every `period`, leaving what fails for the next time.
+async fn every<F>(period: Duration, mut work: impl FnMut() -> F)
+where
+    F: Future<Output = Result<(), Failed>>,
+{
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        log_for_later(work().await);
     }
 }
 

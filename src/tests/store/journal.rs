@@ -767,6 +767,49 @@ async fn a_settle_returns_once_the_settle_under_way_has_written() {
     }
 }
 
+/// A journal far ahead of its keys (a server upgraded to the keys' own file
+/// starts from the first row) is keyed whole by one catch-up, in several
+/// bounded transactions, and read through the keys afterwards.
+#[tokio::test]
+async fn a_journal_far_ahead_of_its_keys_is_keyed_whole() {
+    const ROWS: i64 = 150_000;
+    let scratch = ScratchDb::sqlite().await.unwrap();
+    let db = &scratch.db;
+    let Db::Sqlite(pool) = db else {
+        unreachable!("a SQLite scratch database")
+    };
+    let journal = SqlJournal::new(db.clone(), None);
+    let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+    let first = bid_minimum(&journal, &mut state).await;
+    let other = Uuid::now_v7();
+    sqlx::query(
+        "WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $2) \
+         INSERT INTO auction_events (auction_id, seq, kind, at, payload) \
+         SELECT $1, i, 'bid_placed', '2026-12-04T12:00:00Z', '{}' FROM n",
+    )
+    .bind(other)
+    .bind(ROWS)
+    .execute(pool)
+    .await
+    .unwrap();
+    let second = bid_minimum(&journal, &mut state).await;
+
+    journal.read_models().settle_with_keys().await.unwrap();
+    let (newest,): (i64,) = sqlx::query_as("SELECT max(pos) FROM auction_events")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(keys_mark(pool).await, newest);
+    let (keyed,): (i64,) =
+        sqlx::query_as("SELECT count(*) FROM keys.auction_event_keys WHERE auction_id = $1")
+            .bind(other)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    assert_eq!(keyed, ROWS);
+    assert_eq!(history_of(db, id).await, vec![first, second]);
+}
+
 /// While another connection holds SQLite's file locked, a settle that must
 /// happen tries again in brief turns on the journal's connection: a commit
 /// that comes meanwhile is refused after its own wait for the lock, not
