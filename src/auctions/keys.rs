@@ -42,9 +42,11 @@ const CATCH_UP_ROWS: i64 = 65_536;
 /// meanwhile.
 ///
 /// A read sees the journal's rows as of its own snapshot of the main file
-/// whatever the keys' file has: it joins the keys to the rows by `pos`, so
-/// a key whose row its snapshot does not have yet finds none, and the rows
-/// after the mark it scans are all there.
+/// whatever the keys' file has: it joins the keys to the rows by `pos` (and
+/// checks their auction and seq), so a key whose row its snapshot does not
+/// have yet finds none, and the rows after the mark it scans are all there.
+/// A main file put back from an older copy is trimmed to at start
+/// (`Db::migrate`).
 ///
 /// # Errors
 /// When the database refuses a statement; the mark stays where the last
@@ -101,7 +103,8 @@ macro_rules! events_query {
             $crate::db::Backend::Sqlite => concat!(
                 "SELECT seq, payload FROM (",
                 "SELECT k.seq AS seq, k.kind AS kind, e.payload AS payload ",
-                "FROM keys.auction_event_keys k JOIN main.auction_events e ON e.pos = k.pos ",
+                "FROM keys.auction_event_keys k JOIN main.auction_events e ",
+                "ON e.pos = k.pos AND e.auction_id = k.auction_id AND e.seq = k.seq ",
                 "WHERE k.auction_id = $1 AND k.pos <= (SELECT pos FROM keys.auction_event_keys_upto)) ",
                 "WHERE ",
                 $filter,

@@ -810,6 +810,47 @@ async fn a_journal_far_ahead_of_its_keys_is_keyed_whole() {
     assert_eq!(history_of(db, id).await, vec![first, second]);
 }
 
+/// A main file put back from an older copy than its keys' file: at start
+/// the keys of the rows it lost are dropped, and the rows that take their
+/// positions are keyed and read for their own auction.
+#[tokio::test]
+async fn keys_ahead_of_a_journal_put_back_are_trimmed_at_start() {
+    let scratch = ScratchDb::sqlite().await.unwrap();
+    let db = &scratch.db;
+    let Db::Sqlite(pool) = db else {
+        unreachable!("a SQLite scratch database")
+    };
+    let journal = SqlJournal::new(db.clone(), None);
+    let (lost, _, mut state) = live_auction(&journal, db, "USD").await;
+    let kept = bid_minimum(&journal, &mut state).await;
+    let (kept_at,): (i64,) = sqlx::query_as("SELECT max(pos) FROM auction_events")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    // Enough rows lost that the next auction's bid takes one of their
+    // positions, not only its creation.
+    for _ in 0..4 {
+        bid_minimum(&journal, &mut state).await;
+    }
+    journal.read_models().settle_with_keys().await.unwrap();
+    assert!(keys_mark(pool).await > kept_at);
+    // The older copy: the journal as it was after the first bid.
+    sqlx::query("DELETE FROM auction_events WHERE pos > $1")
+        .bind(kept_at)
+        .execute(pool)
+        .await
+        .unwrap();
+
+    db.migrate().await.unwrap();
+    assert_eq!(keys_mark(pool).await, kept_at);
+    let journal = SqlJournal::new(db.clone(), None);
+    let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+    let first = bid_minimum(&journal, &mut state).await;
+    journal.read_models().settle_with_keys().await.unwrap();
+    assert_eq!(history_of(db, lost).await, vec![kept]);
+    assert_eq!(history_of(db, id).await, vec![first]);
+}
+
 /// While another connection holds SQLite's file locked, a settle that must
 /// happen tries again in brief turns on the journal's connection: a commit
 /// that comes meanwhile is refused after its own wait for the lock, not
