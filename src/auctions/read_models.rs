@@ -173,8 +173,8 @@ impl Keys {
 }
 
 impl Backlog {
-    fn add(&mut self, views: Vec<(AuctionView, Columns)>, keys: Keys) {
-        self.keys.merge(keys);
+    /// Adds views, each merged with the one held for its auction.
+    fn add_views(&mut self, views: Vec<(AuctionView, Columns)>) {
         if self.since.is_none() && !views.is_empty() {
             self.since = Some(Instant::now());
         }
@@ -282,7 +282,9 @@ impl ReadModels {
                 ((*view).clone(), columns)
             })
             .collect();
-        self.backlog().add(views, keys);
+        let mut backlog = self.backlog();
+        backlog.keys.merge(keys);
+        backlog.add_views(views);
     }
 
     /// Writes every view deferred so far, in one transaction. A read of the
@@ -333,8 +335,8 @@ impl ReadModels {
             // Back in, before whatever was deferred meanwhile.
             let mut backlog = self.backlog();
             let newer = backlog.take_views();
-            backlog.add(views, Keys::default());
-            backlog.add(newer, Keys::default());
+            backlog.add_views(views);
+            backlog.add_views(newer);
         }
         written
     }
@@ -353,7 +355,7 @@ impl ReadModels {
         metrics::histogram!("journal_keys_catch_up_seconds")
             .record(started.elapsed().as_secs_f64());
         if caught_up.is_err() {
-            self.backlog().add(Vec::new(), keys);
+            self.backlog().keys.merge(keys);
         }
         caught_up
     }
@@ -391,6 +393,9 @@ impl ReadModels {
     /// Writes `views`, each to its columns, in a transaction of their own,
     /// in a brief turn.
     async fn write(&self, views: &[(AuctionView, Columns)]) -> Result<(), Failed> {
+        if views.is_empty() {
+            return Ok(());
+        }
         let to = |columns: Columns| -> Vec<&AuctionView> {
             views
                 .iter()
@@ -399,9 +404,6 @@ impl ReadModels {
                 .collect()
         };
         let (all, bids) = (to(Columns::All), to(Columns::Bids));
-        if views.is_empty() {
-            return Ok(());
-        }
         let is_postgres = self.writer.is_postgres();
         with_writer!(&self.writer, Patience::Brief, pool, failed => {
             let mut tx = pool.begin().await.map_err(failed)?;

@@ -494,6 +494,14 @@ async fn a_deferred_extension_moves_the_rows_end_and_bids_keep_it() {
     }
 }
 
+/// The pool of a SQLite database.
+fn sqlite_pool(db: &Db) -> &sqlx::SqlitePool {
+    match db {
+        Db::Sqlite(pool) => pool,
+        Db::Postgres(_) => unreachable!("a SQLite database"),
+    }
+}
+
 /// The journal's keys' mark (SQLite).
 async fn keys_mark(pool: &sqlx::SqlitePool) -> i64 {
     let (pos,): (i64,) = sqlx::query_as("SELECT pos FROM keys.auction_event_keys_upto")
@@ -775,9 +783,7 @@ async fn a_journal_far_ahead_of_its_keys_is_keyed_whole() {
     const ROWS: i64 = 150_000;
     let scratch = ScratchDb::sqlite().await.unwrap();
     let db = &scratch.db;
-    let Db::Sqlite(pool) = db else {
-        unreachable!("a SQLite scratch database")
-    };
+    let pool = sqlite_pool(db);
     let journal = SqlJournal::new(db.clone(), None);
     let (id, _, mut state) = live_auction(&journal, db, "USD").await;
     let first = bid_minimum(&journal, &mut state).await;
@@ -817,9 +823,7 @@ async fn a_journal_far_ahead_of_its_keys_is_keyed_whole() {
 async fn keys_ahead_of_a_journal_put_back_are_trimmed_at_start() {
     let scratch = ScratchDb::sqlite().await.unwrap();
     let db = &scratch.db;
-    let Db::Sqlite(pool) = db else {
-        unreachable!("a SQLite scratch database")
-    };
+    let pool = sqlite_pool(db);
     let journal = SqlJournal::new(db.clone(), None);
     let (lost, _, mut state) = live_auction(&journal, db, "USD").await;
     let kept = bid_minimum(&journal, &mut state).await;
@@ -1001,9 +1005,7 @@ async fn the_sqlite_journal_keeps_its_events_when_stored_in_commit_order() {
         .await
         .unwrap();
     db.migrate().await.unwrap();
-    let Db::Sqlite(pool) = &db else {
-        unreachable!("a SQLite URL")
-    };
+    let pool = sqlite_pool(&db);
     let (left,): (i64,) = sqlx::query_as(
         "SELECT count(*) FROM main.sqlite_master WHERE name LIKE 'auction_event_keys%'",
     )
