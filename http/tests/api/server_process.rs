@@ -175,8 +175,11 @@ impl ServerProcess {
                 Some(&seller.token),
             )
             .await;
-        assert_eq!(res.status(), StatusCode::CREATED);
+        let status = res.status();
         let auction: Value = res.json().await.unwrap();
+        // The body names the error when the creation fails (the server's
+        // own log is gone with its folder).
+        assert_eq!(status, StatusCode::CREATED, "{auction}");
         let id = auction["id"].as_str().unwrap().to_owned();
         let res = self
             .post(
