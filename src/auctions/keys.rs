@@ -45,8 +45,8 @@ const CATCH_UP_ROWS: i64 = 65_536;
 /// whatever the keys' file has: it joins the keys to the rows by `pos` (and
 /// checks their auction and seq), so a key whose row its snapshot does not
 /// have yet finds none, and the rows after the mark it scans are all there.
-/// A main file put back from an older copy is trimmed to at start
-/// (`Db::migrate`).
+/// A main file put back from an older copy, or a keys' file of another
+/// database, is mended at start ([`fit_to_journal`]).
 ///
 /// # Errors
 /// When the database refuses a statement; the mark stays where the last
@@ -83,6 +83,69 @@ pub(super) async fn catch_up(pool: &SqlitePool) -> Result<(), sqlx::Error> {
             .await?;
         tx.commit().await?;
     }
+}
+
+/// Fits the keys' file to the main file's journal at start (SQLite): the
+/// keys' file is derived from the journal and kept apart from it, so the
+/// two can come from different copies.
+///
+/// - A main file put back from an older copy than its keys' file would have
+///   keys of rows it no longer holds, whose positions its next rows take:
+///   those rows would be neither keyed nor scanned. The keys past the
+///   journal's newest row go, and the mark comes back to that row.
+/// - A keys' file of another database entirely: the newest row up to the
+///   mark is not keyed at its position. Every key goes, and the catch-up
+///   rebuilds them from the first row.
+///
+/// Two lookups by key when the files belong together.
+///
+/// # Errors
+/// When the database refuses a statement; nothing is changed then.
+pub(crate) async fn fit_to_journal(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let (mut mark, newest): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT pos FROM keys.auction_event_keys_upto), \
+         (SELECT coalesce(max(pos), 0) FROM main.auction_events)",
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if mark > newest {
+        tracing::warn!(
+            mark,
+            newest,
+            "the journal's keys were ahead of the journal; trimmed"
+        );
+        sqlx::query("DELETE FROM keys.auction_event_keys WHERE pos > $1")
+            .bind(newest)
+            .execute(&mut *tx)
+            .await?;
+        mark = newest;
+    }
+    let (keyed,): (bool,) = sqlx::query_as(
+        "SELECT NOT EXISTS (SELECT 1 FROM main.auction_events WHERE pos <= $1) \
+         OR EXISTS (SELECT 1 FROM keys.auction_event_keys k \
+                    JOIN (SELECT auction_id, seq, pos FROM main.auction_events \
+                          WHERE pos <= $1 ORDER BY pos DESC LIMIT 1) e \
+                    ON k.auction_id = e.auction_id AND k.seq = e.seq AND k.pos = e.pos)",
+    )
+    .bind(mark)
+    .fetch_one(&mut *tx)
+    .await?;
+    if !keyed {
+        tracing::warn!(
+            mark,
+            "the journal's keys belong to another journal; rebuilt from the first row"
+        );
+        sqlx::query("DELETE FROM keys.auction_event_keys")
+            .execute(&mut *tx)
+            .await?;
+        mark = 0;
+    }
+    sqlx::query("UPDATE keys.auction_event_keys_upto SET pos = $1 WHERE pos <> $1")
+        .bind(mark)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
 }
 
 /// The query (a `&'static str`) of `seq, payload` of auction `$1`'s

@@ -17,6 +17,7 @@ use blytz_actors::{AuctionError, Engine};
 
 pub use history::{AuctionFilter, BidRecord, all_bids};
 pub use journal::{AUCTION_ENDED_TOPIC, SqlJournal};
+pub(crate) use keys::fit_to_journal as fit_journal_keys;
 pub use read_models::{KEYS_AFTER, ReadModels, SETTLE_AFTER};
 
 use crate::Code;

@@ -185,8 +185,9 @@ impl Db {
     }
 
     /// Apply the backend's migrations (`migrations/postgres` or `migrations/sqlite`).
-    /// On SQLite it then drops the journal's keys past the journal's
-    /// newest row ([`trim_journal_keys`]).
+    /// On SQLite it then fits the journal's keys' file to the journal
+    /// (`auctions::keys::fit_to_journal`): a file put back from a copy
+    /// leaves no row unkeyed.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Self::Postgres(pool) => PG_MIGRATIONS.run(pool).await,
@@ -194,9 +195,9 @@ impl Db {
         }
         .context("applying database migrations")?;
         if let Self::Sqlite(pool) = self {
-            trim_journal_keys(pool)
+            crate::auctions::fit_journal_keys(pool)
                 .await
-                .context("trimming the journal's keys to the journal")?;
+                .context("fitting the journal's keys to the journal")?;
         }
         Ok(())
     }
@@ -265,39 +266,6 @@ impl Db {
     pub async fn close(&self) {
         with_db!(self, pool => pool.close().await)
     }
-}
-
-/// Drops the keys past the journal's newest row, and moves their mark back
-/// to it (SQLite). The keys' file is derived from the main file's journal
-/// and kept apart from it: a main file put back from an older copy than
-/// its keys' file would have keys of rows it no longer holds, whose
-/// positions its next rows take, and those rows would be neither keyed
-/// nor scanned. Nothing to do, in one read, when the keys are not ahead.
-async fn trim_journal_keys(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    let (mark, newest): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT pos FROM keys.auction_event_keys_upto), \
-         (SELECT coalesce(max(pos), 0) FROM main.auction_events)",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
-    if mark <= newest {
-        return Ok(());
-    }
-    tracing::warn!(
-        mark,
-        newest,
-        "the journal's keys were ahead of the journal; trimmed"
-    );
-    sqlx::query("DELETE FROM keys.auction_event_keys WHERE pos > $1")
-        .bind(newest)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query("UPDATE keys.auction_event_keys_upto SET pos = $1")
-        .bind(newest)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await
 }
 
 /// A pool of up to `connections` SQLite connections.

@@ -22,6 +22,20 @@ pub struct ServerProcess {
     _dir: tempfile::TempDir,
 }
 
+/// A test that fails with a server running shows the end of its log: the
+/// log is deleted with the server's folder.
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "--- the last lines of the log of the server at {} ---\n{}",
+                self.address,
+                self.log_tail(80)
+            );
+        }
+    }
+}
+
 /// A user of the child server.
 pub struct Account {
     pub token: String,
@@ -121,6 +135,13 @@ impl ServerProcess {
 
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The last `lines` lines of the server's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = self.log_text();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> reqwest::Response {

@@ -855,6 +855,35 @@ async fn keys_ahead_of_a_journal_put_back_are_trimmed_at_start() {
     assert_eq!(history_of(db, id).await, vec![first]);
 }
 
+/// A keys' file of another database (here: the same positions keyed to
+/// other auctions) is dropped at start and rebuilt from the first row: no
+/// row of this journal is hidden behind a key of another.
+#[tokio::test]
+async fn a_keys_file_of_another_database_is_rebuilt_at_start() {
+    let scratch = ScratchDb::sqlite().await.unwrap();
+    let db = &scratch.db;
+    let pool = sqlite_pool(db);
+    let journal = SqlJournal::new(db.clone(), None);
+    let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+    let mut bids = Vec::new();
+    for _ in 0..3 {
+        bids.push(bid_minimum(&journal, &mut state).await);
+    }
+    journal.read_models().settle_with_keys().await.unwrap();
+    let mark = keys_mark(pool).await;
+    assert!(mark > 0);
+    sqlx::query("UPDATE keys.auction_event_keys SET auction_id = randomblob(16)")
+        .execute(pool)
+        .await
+        .unwrap();
+
+    db.migrate().await.unwrap();
+    assert_eq!(keys_mark(pool).await, 0);
+    journal.read_models().settle_with_keys().await.unwrap();
+    assert_eq!(keys_mark(pool).await, mark);
+    assert_eq!(history_of(db, id).await, bids);
+}
+
 /// While another connection holds SQLite's file locked, a settle that must
 /// happen tries again in brief turns on the journal's connection: a commit
 /// that comes meanwhile is refused after its own wait for the lock, not
