@@ -42,9 +42,11 @@ pub struct LotOrder {
     pub unit_price: Money,
     /// Units (at least 1).
     pub quantity: i64,
-    /// Whether the units are held by a stock reservation of the order (a
-    /// flash sale's units, taken from the sale's hold) rather than taken
-    /// out of stock when the order is made (a prize).
+    /// Whether the units come from the lot's hold on the stock (a flash
+    /// sale's; a giveaway's, when it held one) and become the order's
+    /// reservation, rather than being taken out of stock when the order is
+    /// made (a prize of a product whose stock was not counted when it
+    /// opened).
     pub reserve: bool,
 }
 
@@ -170,7 +172,9 @@ macro_rules! insert_lot_order {
         .await?;
         if plan.lot.reserve {
             // The units move from the lot's hold to the order's reservation:
-            // `inventory.reserved` already counts them.
+            // `inventory.reserved` already counts them. An order with
+            // nothing to pay (a prize with free shipping) is paid already,
+            // so its units leave stock now.
             sqlx::query(
                 "INSERT INTO stock_reservations (id, order_id, product_id, quantity, status, expires_at, created_at) \
                  VALUES ($1, $2, $3, $4, 'active', $5, $6)",
@@ -183,6 +187,9 @@ macro_rules! insert_lot_order {
             .bind(now)
             .execute(&mut *$tx)
             .await?;
+            if plan.status == "paid" {
+                $crate::commerce::inventory::commit_reservations!($tx, plan.id, now);
+            }
         } else {
             let taken = sqlx::query(
                 "UPDATE inventory SET quantity = quantity - $1, updated_at = $2 \

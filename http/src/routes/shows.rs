@@ -326,7 +326,7 @@ async fn end(
         (status = 200, description = "The lot started: an auction, a giveaway or a flash sale (the last two carry `kind`)", body = StartedLot),
         (status = 403, description = "`forbidden`: only the show's seller or an admin", body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 409, description = "`show_not_live`, `lot_in_progress`, `queue_empty`; `invalid_transition` or `auction_closed` from the lot; `insufficient_stock` or `product_in_auction` for a flash sale", body = ErrorBody),
+        (status = 409, description = "`show_not_live`, `lot_in_progress`, `queue_empty`; `invalid_transition` or `auction_closed` from the lot; `insufficient_stock` or `product_in_auction` for a flash sale or a giveaway", body = ErrorBody),
         (status = 503, description = "`unavailable`: the lot is being recovered; retry", body = ErrorBody),
     )
 )]

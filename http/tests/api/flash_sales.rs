@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::commerce_helpers::stocked_product;
-use crate::giveaways::{buyers, live_show, next_lot};
+use crate::giveaways::{auction_of, buyers, live_show, next_lot, try_next};
 use crate::helpers::{TestApp, TestUser, error_code, read_json, spawn_app};
 use crate::ws_client::WsClient;
 
@@ -297,4 +297,38 @@ async fn a_flash_sale_ends_on_time_and_its_unsold_units_return_to_stock() {
         .await
         .unwrap();
     assert_eq!(still["status"], "scheduled");
+}
+
+#[actix_web::test]
+async fn a_flash_sale_of_a_product_an_auction_holds_does_not_start() {
+    let app = spawn_app().await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let show = live_show(&app, &seller).await;
+    let product = stocked_product(&app, &seller, 1_500, 5).await;
+    let sale = create_sale(
+        &app,
+        &seller,
+        &show,
+        &product,
+        json!({"price": 900, "quantity": 2, "duration_ms": 5_000}),
+    )
+    .await;
+    auction_of(&app, &seller, &product).await;
+
+    let res = try_next(&app, &seller, &show).await;
+    assert_eq!(
+        error_code(res, StatusCode::CONFLICT).await.0,
+        "product_in_auction"
+    );
+    let still: Value = app
+        .get(
+            &format!("/api/v1/flash-sales/{}", sale["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(still["status"], "scheduled");
+    assert_eq!(stock(&app, &seller, &product).await["reserved"], 0);
 }

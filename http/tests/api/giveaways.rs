@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::helpers::{TestApp, TestUser, error_code, read_json, spawn_app};
+use crate::commerce_helpers::stocked_product;
+use crate::helpers::{TestApp, TestUser, error_code, read_json, spawn_app, spawn_app_with};
 use crate::ws_client::WsClient;
 
 pub async fn live_show(app: &TestApp, seller: &TestUser) -> String {
@@ -47,6 +48,16 @@ async fn next_frame(ws: &mut WsClient, kind: &str) -> Value {
 
 async fn create_giveaway(app: &TestApp, seller: &TestUser, show: &str, duration_ms: i64) -> Value {
     let product = app.create_product(seller).await;
+    create_giveaway_of(app, seller, show, &product, duration_ms).await
+}
+
+async fn create_giveaway_of(
+    app: &TestApp,
+    seller: &TestUser,
+    show: &str,
+    product: &str,
+    duration_ms: i64,
+) -> Value {
     let res = app
         .post_json(
             &format!("/api/v1/shows/{show}/giveaways"),
@@ -481,4 +492,180 @@ async fn the_queue_orders_removes_and_starts_lots_of_every_kind() {
         )
         .await;
     assert_eq!(error_code(res, StatusCode::CONFLICT).await.0, "lot_started");
+}
+
+/// The product's stock as its seller sees it: quantity, reserved, available.
+async fn stock(app: &TestApp, seller: &TestUser, product: &str) -> (i64, i64, i64) {
+    let res = app
+        .get(
+            &format!("/api/v1/inventory/products/{product}"),
+            Some(&seller.access_token),
+        )
+        .await;
+    let level: Value = read_json(res, StatusCode::OK).await;
+    (
+        level["quantity"].as_i64().unwrap(),
+        level["reserved"].as_i64().unwrap(),
+        level["available"].as_i64().unwrap(),
+    )
+}
+
+/// The first order of `user`, waited for.
+async fn first_order(app: &TestApp, user: &TestUser) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let orders: Value = app
+            .get("/api/v1/orders", Some(&user.access_token))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if let Some(order) = orders["items"].as_array().unwrap().first() {
+            return order.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no prize order");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An auction of `product` (created, not started: it holds the product).
+pub async fn auction_of(app: &TestApp, seller: &TestUser, product: &str) {
+    let res = app
+        .post_json(
+            "/api/v1/auctions",
+            &json!({"product_id": product, "currency": "USD", "start_price": 1000,
+                    "duration_ms": 60_000, "mode": "standard"}),
+            Some(&seller.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::CREATED);
+}
+
+/// Starts the next lot of `show`: the response, unread.
+pub async fn try_next(app: &TestApp, seller: &TestUser, show: &str) -> reqwest::Response {
+    app.post_json(
+        &format!("/api/v1/shows/{show}/next"),
+        &json!({}),
+        Some(&seller.access_token),
+    )
+    .await
+}
+
+#[actix_web::test]
+async fn a_giveaway_holds_its_prize_from_stock_until_the_winner_has_it() {
+    let app = spawn_app().await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let show = live_show(&app, &seller).await;
+    let product = stocked_product(&app, &seller, 1_500, 1).await;
+    let first = create_giveaway_of(&app, &seller, &show, &product, 1_000).await;
+    let second = create_giveaway_of(&app, &seller, &show, &product, 1_000).await;
+    let viewer = app.register("viewer@example.com", "buyer").await;
+    let mut ws = WsClient::connect(&app, Some(&viewer.access_token)).await;
+    ws.subscribe(&format!("show:{show}")).await;
+
+    // Open: the one unit is held, so nothing else can sell it.
+    let started = next_lot(&app, &seller, &show).await;
+    assert_eq!(started["id"], first["id"]);
+    assert_eq!(started["entrant_count"], 1);
+    assert_eq!(stock(&app, &seller, &product).await, (1, 1, 0));
+
+    // The viewer wins; the order, with nothing to pay, takes the held unit
+    // out of stock.
+    let drawn = next_frame(&mut ws, "giveaway.drawn").await;
+    assert_eq!(drawn["winner_id"], viewer.id.as_str());
+    let order = first_order(&app, &viewer).await;
+    assert_eq!(order["status"], "paid");
+    assert_eq!(stock(&app, &seller, &product).await, (0, 0, 0));
+
+    // No unit is left for the next giveaway of it: it cannot open.
+    let res = try_next(&app, &seller, &show).await;
+    let (code, details) = error_code(res, StatusCode::CONFLICT).await;
+    assert_eq!(code, "insufficient_stock");
+    assert_eq!(details["product_id"], product.as_str());
+    let still: Value = app
+        .get(
+            &format!("/api/v1/giveaways/{}", second["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(still["status"], "scheduled");
+}
+
+#[actix_web::test]
+async fn a_prize_with_shipping_to_pay_keeps_its_unit_reserved_until_its_order_is_settled() {
+    let app = spawn_app_with(|c| c.shipping_flat_minor = 599).await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let show = live_show(&app, &seller).await;
+    let product = stocked_product(&app, &seller, 1_500, 1).await;
+    create_giveaway_of(&app, &seller, &show, &product, 1_000).await;
+    let viewer = app.register("viewer@example.com", "buyer").await;
+    let mut ws = WsClient::connect(&app, Some(&viewer.access_token)).await;
+    ws.subscribe(&format!("show:{show}")).await;
+
+    next_lot(&app, &seller, &show).await;
+    next_frame(&mut ws, "giveaway.drawn").await;
+    let order = first_order(&app, &viewer).await;
+    assert_eq!(order["status"], "pending_payment");
+    assert_eq!(order["shipping"], 599);
+    // The order's reservation holds the unit while the shipping is unpaid.
+    assert_eq!(stock(&app, &seller, &product).await, (1, 1, 0));
+
+    // Called off unpaid: the unit goes back on sale.
+    let res = app
+        .post_json(
+            &format!("/api/v1/orders/{}/cancel", order["id"].as_str().unwrap()),
+            &json!({}),
+            Some(&viewer.access_token),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(stock(&app, &seller, &product).await, (1, 0, 1));
+}
+
+#[actix_web::test]
+async fn a_giveaway_nobody_wins_puts_its_unit_back_on_sale() {
+    let app = spawn_app().await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let show = live_show(&app, &seller).await;
+    let product = stocked_product(&app, &seller, 1_500, 2).await;
+    create_giveaway_of(&app, &seller, &show, &product, 1_000).await;
+    let mut watcher = WsClient::connect(&app, None).await;
+    watcher.subscribe(&format!("show:{show}")).await;
+
+    next_lot(&app, &seller, &show).await;
+    assert_eq!(stock(&app, &seller, &product).await, (2, 1, 1));
+    let drawn = next_frame(&mut watcher, "giveaway.drawn").await;
+    assert_eq!(drawn["winner_id"], Value::Null);
+    assert_eq!(stock(&app, &seller, &product).await, (2, 0, 2));
+}
+
+#[actix_web::test]
+async fn a_giveaway_of_a_product_an_auction_holds_does_not_open() {
+    let app = spawn_app().await;
+    let seller = app.register("seller@example.com", "seller").await;
+    let show = live_show(&app, &seller).await;
+    let product = stocked_product(&app, &seller, 1_500, 3).await;
+    let giveaway = create_giveaway_of(&app, &seller, &show, &product, 1_000).await;
+    // An auction of the same product, made after the giveaway was queued.
+    auction_of(&app, &seller, &product).await;
+
+    let res = try_next(&app, &seller, &show).await;
+    assert_eq!(
+        error_code(res, StatusCode::CONFLICT).await.0,
+        "product_in_auction"
+    );
+    let still: Value = app
+        .get(
+            &format!("/api/v1/giveaways/{}", giveaway["id"].as_str().unwrap()),
+            None,
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(still["status"], "scheduled");
+    assert_eq!(stock(&app, &seller, &product).await, (3, 0, 3));
 }

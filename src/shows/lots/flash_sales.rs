@@ -241,11 +241,10 @@ impl Lots {
                     "the flash sale has already started",
                 ));
             }
+            refuse_if_in_auction!(tx, row.product_id);
             let held = sqlx::query(
                 "UPDATE inventory SET reserved = reserved + $1, updated_at = $2 \
-                 WHERE product_id = $3 AND quantity - reserved >= $1 \
-                 AND NOT EXISTS (SELECT 1 FROM auctions WHERE product_id = $3 \
-                 AND status IN ('scheduled', 'live', 'paused'))",
+                 WHERE product_id = $3 AND quantity - reserved >= $1",
             )
             .bind(row.quantity)
             .bind(now)

@@ -8,6 +8,13 @@
 //! winner's order (price zero, shipping by the seller's rules) follows in a
 //! transaction of its own, claimed by `order_id IS NULL`, so a crash between
 //! the two is mended by the next [`super::Lots::run_due`].
+//!
+//! The prize is held while it runs: opening takes one unit of the product's
+//! counted stock into `inventory.reserved` (409 `insufficient_stock` when
+//! none is free; a product whose stock is not counted is one item, and
+//! holds nothing), and refuses a product an open auction holds (409
+//! `product_in_auction`). The winner's order takes the held unit as its
+//! reservation; a draw with no winner gives it back.
 
 use blytz_actors::domain::{ShowId, UserId};
 use chrono::{DateTime, Utc};
@@ -23,6 +30,48 @@ use crate::commerce::lot_orders::{LotOrder, insert_lot_order};
 use crate::error::{Error, Result};
 use crate::shows::store::ShowRow;
 use crate::with_db;
+
+/// Inside `$tx` (any backend), the transaction that opens giveaway `$id`
+/// of `$product` at `$now`: refuses a product an open auction holds, and
+/// holds one unit of its counted stock (refused when none is free; a
+/// product whose stock is not counted holds nothing). Returns the refusal
+/// from the enclosing block, so the transaction is rolled back.
+macro_rules! hold_prize {
+    ($tx:expr, $id:expr, $product:expr, $now:expr) => {{
+        refuse_if_in_auction!($tx, $product);
+        let held = sqlx::query(
+            "UPDATE inventory SET reserved = reserved + 1, updated_at = $1 \
+             WHERE product_id = $2 AND quantity - reserved >= 1",
+        )
+        .bind($now)
+        .bind($product)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if held {
+            sqlx::query("UPDATE giveaways SET unit_held = $1 WHERE id = $2")
+                .bind(true)
+                .bind($id)
+                .execute(&mut *$tx)
+                .await?;
+        } else {
+            let counted: bool =
+                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM inventory WHERE product_id = $1)")
+                    .bind($product)
+                    .fetch_one(&mut *$tx)
+                    .await?;
+            if counted {
+                return Err(Error::refused(
+                    Code::InsufficientStock,
+                    "no unit of the prize is free in stock",
+                )
+                .with_detail("product_id", $product.to_string())
+                .with_detail("quantity", 1));
+            }
+        }
+    }};
+}
 
 #[derive(Debug, FromRow)]
 struct GiveawayRow {
@@ -41,10 +90,12 @@ struct GiveawayRow {
     drawn_at: Option<DateTime<Utc>>,
     winner_id: Option<Uuid>,
     order_id: Option<Uuid>,
+    /// One unit of the product is held for the prize.
+    unit_held: bool,
 }
 
 const COLUMNS: &str = "id, show_id, seller_id, product_id, title, currency, duration_ms, status, \
-     seed, seed_hash, opened_at, closes_at, drawn_at, winner_id, order_id";
+     seed, seed_hash, opened_at, closes_at, drawn_at, winner_id, order_id, unit_held";
 
 fn not_open() -> Error {
     Error::refused(
@@ -156,8 +207,8 @@ impl Lots {
         self.giveaway(id).await
     }
 
-    /// Open a scheduled giveaway: a fresh seed, its hash published, and
-    /// everyone present entered.
+    /// Open a scheduled giveaway: a fresh seed, its hash published, its
+    /// prize held (see the module's doc), and everyone present entered.
     pub(super) async fn open_giveaway(&self, id: Uuid, show: &ShowRow) -> Result<Giveaway> {
         let row = self.giveaway_row(id).await?;
         let seed = draw::new_seed();
@@ -181,6 +232,7 @@ impl Lots {
             .await?
             .rows_affected() == 1;
             if opened {
+                hold_prize!(tx, id, row.product_id, now);
                 for user in &present {
                     sqlx::query(
                         "INSERT INTO giveaway_entries (giveaway_id, user_id, entered_at) VALUES ($1, $2, $3) \
@@ -332,6 +384,21 @@ impl Lots {
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
+            if winner.is_none() && row.unit_held {
+                // Nobody won: the held unit goes back on sale.
+                sqlx::query(
+                    "UPDATE inventory SET reserved = reserved - 1, updated_at = $1 WHERE product_id = $2",
+                )
+                .bind(now)
+                .bind(row.product_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE giveaways SET unit_held = $1 WHERE id = $2")
+                    .bind(false)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             tx.commit().await?;
             (winner, entrants)
         });
@@ -392,7 +459,7 @@ impl Lots {
                     title: row.title.clone(),
                     unit_price: blytz_actors::domain::Money::zero(currency),
                     quantity: 1,
-                    reserve: false,
+                    reserve: row.unit_held,
                 },
                 now,
             )

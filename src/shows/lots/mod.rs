@@ -13,6 +13,28 @@
 //! with the lot's `kind`, `giveaway.drawn`, `flash_sale.claimed` and
 //! `lot.ended`.
 
+/// Inside `$tx` (any backend), the transaction that starts a lot of
+/// product `$product` (a `Uuid`): refuses it from the enclosing block with
+/// 409 `product_in_auction` while an open auction holds the product, so the
+/// transaction is rolled back. A lot's hold on the stock comes after it.
+macro_rules! refuse_if_in_auction {
+    ($tx:expr, $product:expr) => {{
+        let in_auction: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM auctions WHERE product_id = $1 \
+             AND status IN ('scheduled', 'live', 'paused'))",
+        )
+        .bind($product)
+        .fetch_one(&mut *$tx)
+        .await?;
+        if in_auction {
+            return Err(
+                crate::error::Error::code_only(crate::Code::ProductInAuction)
+                    .with_detail("product_id", $product.to_string()),
+            );
+        }
+    }};
+}
+
 pub mod draw;
 mod flash_sales;
 mod giveaways;
