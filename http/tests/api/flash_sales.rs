@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::commerce_helpers::stocked_product;
-use crate::giveaways::{auction_of, buyers, live_show, next_lot, try_next};
+use crate::giveaways::{auction_of, buyers, live_show, lot_at, next_lot, try_next};
 use crate::helpers::{TestApp, TestUser, error_code, read_json, spawn_app};
 use crate::ws_client::WsClient;
 
@@ -39,7 +39,7 @@ async fn claim(app: &TestApp, buyer: &TestUser, sale: &str, quantity: i64) -> re
     .await
 }
 
-async fn stock(app: &TestApp, seller: &TestUser, product: &str) -> Value {
+pub async fn stock(app: &TestApp, seller: &TestUser, product: &str) -> Value {
     let res = app
         .get(
             &format!("/api/v1/inventory/products/{product}"),
@@ -276,26 +276,16 @@ async fn a_flash_sale_ends_on_time_and_its_unsold_units_return_to_stock() {
         json!({"quantity": 6, "duration_ms": 5_000}),
     )
     .await;
-    let res = app
-        .post_json(
-            &format!("/api/v1/shows/{show}/next"),
-            &json!({}),
-            Some(&seller.access_token),
-        )
-        .await;
+    let res = try_next(&app, &seller, &show).await;
     assert_eq!(
         error_code(res, StatusCode::CONFLICT).await.0,
         "insufficient_stock"
     );
-    let still: Value = app
-        .get(
-            &format!("/api/v1/flash-sales/{}", big["id"].as_str().unwrap()),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let still = lot_at(
+        &app,
+        &format!("/api/v1/flash-sales/{}", big["id"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(still["status"], "scheduled");
 }
 
@@ -320,15 +310,11 @@ async fn a_flash_sale_of_a_product_an_auction_holds_does_not_start() {
         error_code(res, StatusCode::CONFLICT).await.0,
         "product_in_auction"
     );
-    let still: Value = app
-        .get(
-            &format!("/api/v1/flash-sales/{}", sale["id"].as_str().unwrap()),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let still = lot_at(
+        &app,
+        &format!("/api/v1/flash-sales/{}", sale["id"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(still["status"], "scheduled");
     assert_eq!(stock(&app, &seller, &product).await["reserved"], 0);
 }

@@ -17,13 +17,7 @@ pub async fn live_show(app: &TestApp, seller: &TestUser) -> String {
 }
 
 pub async fn next_lot(app: &TestApp, seller: &TestUser, show: &str) -> Value {
-    let res = app
-        .post_json(
-            &format!("/api/v1/shows/{show}/next"),
-            &json!({}),
-            Some(&seller.access_token),
-        )
-        .await;
+    let res = try_next(app, seller, show).await;
     read_json(res, StatusCode::OK).await
 }
 
@@ -205,13 +199,7 @@ async fn a_giveaway_draws_a_present_viewer_and_anyone_can_recompute_the_draw() {
         .await;
     let entered: Value = read_json(res, StatusCode::OK).await;
     assert_eq!(entered["entrant_count"], 20);
-    let res = app
-        .post_json(
-            &format!("/api/v1/shows/{show}/next"),
-            &json!({}),
-            Some(&seller.access_token),
-        )
-        .await;
+    let res = try_next(&app, &seller, &show).await;
     assert_eq!(
         error_code(res, StatusCode::CONFLICT).await.0,
         "lot_in_progress"
@@ -269,19 +257,7 @@ async fn a_giveaway_draws_a_present_viewer_and_anyone_can_recompute_the_draw() {
     // The winner's order: nothing to pay for the item.
     let winner_user = people.iter().find(|p| p.id == winner).unwrap();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let order = loop {
-        let orders: Value = app
-            .get("/api/v1/orders", Some(&winner_user.access_token))
-            .await
-            .json()
-            .await
-            .unwrap();
-        if let Some(order) = orders["items"].as_array().unwrap().first() {
-            break order.clone();
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no prize order");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let order = first_order(&app, winner_user).await;
     assert_eq!(order["subtotal"], 0);
     assert_eq!(order["items"][0]["unit_price"], 0);
     assert_eq!(order["items"][0]["quantity"], 1);
@@ -343,13 +319,7 @@ async fn a_giveaway_nobody_is_present_for_ends_with_no_winner() {
         stored["seed_hash"].as_str().unwrap()
     );
     // The queue is done.
-    let res = app
-        .post_json(
-            &format!("/api/v1/shows/{show}/next"),
-            &json!({}),
-            Some(&seller.access_token),
-        )
-        .await;
+    let res = try_next(&app, &seller, &show).await;
     assert_eq!(error_code(res, StatusCode::CONFLICT).await.0, "queue_empty");
 }
 
@@ -474,13 +444,7 @@ async fn the_queue_orders_removes_and_starts_lots_of_every_kind() {
         .await
         .unwrap();
     assert_eq!(detail["queue"][0]["status"], "open");
-    let res = app
-        .post_json(
-            &format!("/api/v1/shows/{show}/next"),
-            &json!({}),
-            Some(&seller.access_token),
-        )
-        .await;
+    let res = try_next(&app, &seller, &show).await;
     assert_eq!(
         error_code(res, StatusCode::CONFLICT).await.0,
         "lot_in_progress"
@@ -496,18 +460,17 @@ async fn the_queue_orders_removes_and_starts_lots_of_every_kind() {
 
 /// The product's stock as its seller sees it: quantity, reserved, available.
 async fn stock(app: &TestApp, seller: &TestUser, product: &str) -> (i64, i64, i64) {
-    let res = app
-        .get(
-            &format!("/api/v1/inventory/products/{product}"),
-            Some(&seller.access_token),
-        )
-        .await;
-    let level: Value = read_json(res, StatusCode::OK).await;
+    let level = crate::flash_sales::stock(app, seller, product).await;
     (
         level["quantity"].as_i64().unwrap(),
         level["reserved"].as_i64().unwrap(),
         level["available"].as_i64().unwrap(),
     )
+}
+
+/// A lot (`/api/v1/giveaways/{id}`, `/api/v1/flash-sales/{id}`) as anyone sees it.
+pub async fn lot_at(app: &TestApp, path: &str) -> Value {
+    app.get(path, None).await.json().await.unwrap()
 }
 
 /// The first order of `user`, waited for.
@@ -582,15 +545,11 @@ async fn a_giveaway_holds_its_prize_from_stock_until_the_winner_has_it() {
     let (code, details) = error_code(res, StatusCode::CONFLICT).await;
     assert_eq!(code, "insufficient_stock");
     assert_eq!(details["product_id"], product.as_str());
-    let still: Value = app
-        .get(
-            &format!("/api/v1/giveaways/{}", second["id"].as_str().unwrap()),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let still = lot_at(
+        &app,
+        &format!("/api/v1/giveaways/{}", second["id"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(still["status"], "scheduled");
 }
 
@@ -657,15 +616,11 @@ async fn a_giveaway_of_a_product_an_auction_holds_does_not_open() {
         error_code(res, StatusCode::CONFLICT).await.0,
         "product_in_auction"
     );
-    let still: Value = app
-        .get(
-            &format!("/api/v1/giveaways/{}", giveaway["id"].as_str().unwrap()),
-            None,
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let still = lot_at(
+        &app,
+        &format!("/api/v1/giveaways/{}", giveaway["id"].as_str().unwrap()),
+    )
+    .await;
     assert_eq!(still["status"], "scheduled");
     assert_eq!(stock(&app, &seller, &product).await, (3, 0, 3));
 }
