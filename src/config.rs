@@ -94,6 +94,9 @@ pub struct Config {
     pub json_limit_bytes: usize,
     /// `BLYTZ_WORKERS`: HTTP worker threads (0 = one per core).
     pub workers: usize,
+    /// `BLYTZ_ENGINE_THREADS`: threads that run the auctions and the
+    /// journal writer (0 = one per two cores, at least one).
+    pub engine_threads: usize,
     /// `LIVEKIT_URL`: the LiveKit server, for video.
     pub livekit_url: Option<String>,
     /// `LIVEKIT_API_KEY`.
@@ -271,6 +274,7 @@ impl Default for Config {
             metrics_token: None,
             json_limit_bytes: 64 * 1024,
             workers: 0,
+            engine_threads: 0,
             livekit_url: None,
             livekit_api_key: None,
             livekit_api_secret: None,

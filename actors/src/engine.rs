@@ -22,9 +22,13 @@ use crate::view::{AuctionView, Outcome, PreBidOutcome};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineSettings {
     /// Worker arbiters (threads) for auction actors; 0 runs them on the
-    /// caller's arbiter (handy in tests). Default: one per core.
+    /// caller's arbiter (handy in tests). Default: [`default_arbiters`].
     pub arbiters: usize,
-    /// Run the journal writer on a thread of its own (default true).
+    /// Run the journal writer on the engine's own threads (default true):
+    /// on the first auctions' arbiter, so that the auctions there hand it
+    /// their commands and take its acknowledgements without waking another
+    /// thread, or on a thread of its own when `arbiters` is 0. Else on the
+    /// caller's arbiter.
     pub writer_thread: bool,
     /// Auction actor tuning.
     pub auction: AuctionSettings,
@@ -37,13 +41,24 @@ pub struct EngineSettings {
 impl Default for EngineSettings {
     fn default() -> Self {
         Self {
-            arbiters: std::thread::available_parallelism().map_or(1, usize::from),
+            arbiters: default_arbiters(),
             writer_thread: true,
             auction: AuctionSettings::default(),
             writer: WriterSettings::default(),
             room_capacity: 256,
         }
     }
+}
+
+/// Auction arbiters by default: one per two cores, at least one. An
+/// auction's own work per bid (its rules, a frame, a hand-off to the
+/// journal) is a small part of the bid's; reading, answering and fanning
+/// out, on the HTTP workers (one per core), is most of it. Fewer engine
+/// threads wake less often and leave the cores to the workers
+/// (`docs/performance.md`, "The journal writer on the auctions' thread").
+#[must_use]
+pub fn default_arbiters() -> usize {
+    std::thread::available_parallelism().map_or(1, |cores| (cores.get() / 2).max(1))
 }
 
 /// What an engine is told besides its store and clock: who observes the
@@ -119,16 +134,20 @@ impl Engine {
             placement,
             remote,
         } = hooks;
-        let mut threads = Vec::new();
-        let journal = if settings.writer_thread {
-            let arbiter = Arbiter::new();
-            let writer = JournalWriter::spawn_on(&arbiter.handle(), store.clone(), settings.writer);
-            // The arbiter's thread lives on until the System or
-            // [`Engine::stop`] stops it.
-            threads.push(arbiter.handle());
-            writer
-        } else {
-            JournalWriter::spawn(store.clone(), settings.writer)
+        let arbiters: Vec<Arbiter> = (0..settings.arbiters).map(|_| Arbiter::new()).collect();
+        // The arbiters' threads live on until the System or
+        // [`Engine::stop`] stops them.
+        let mut threads: Vec<ArbiterHandle> = arbiters.iter().map(Arbiter::handle).collect();
+        let journal = match (settings.writer_thread, threads.first()) {
+            (true, Some(first)) => JournalWriter::spawn_on(first, store.clone(), settings.writer),
+            (true, None) => {
+                let arbiter = Arbiter::new();
+                let writer =
+                    JournalWriter::spawn_on(&arbiter.handle(), store.clone(), settings.writer);
+                threads.push(arbiter.handle());
+                writer
+            }
+            (false, _) => JournalWriter::spawn(store.clone(), settings.writer),
         };
         let index = AuctionIndex::default();
         let rooms = Rooms::new(settings.room_capacity);
@@ -142,8 +161,6 @@ impl Engine {
             observer,
             placement: placement.clone(),
         };
-        let arbiters: Vec<Arbiter> = (0..settings.arbiters).map(|_| Arbiter::new()).collect();
-        threads.extend(arbiters.iter().map(Arbiter::handle));
         let registry = AuctionRegistry::new(deps, arbiters).start();
         Self {
             registry,

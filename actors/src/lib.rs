@@ -50,7 +50,7 @@ pub mod runtime;
 pub mod view;
 
 pub use code::Code;
-pub use engine::{Engine, EngineHooks, EngineSettings};
+pub use engine::{Engine, EngineHooks, EngineSettings, default_arbiters};
 pub use error::AuctionError;
 
 /// What the exported macros reach for in the caller's crate.

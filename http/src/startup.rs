@@ -111,12 +111,14 @@ impl Application {
         }
         let read_models = journal.read_models();
         runtime::spawn(read_models.clone().settle_every(SETTLE_AFTER));
-        let engine = Engine::start_with(
-            Arc::new(journal),
-            Arc::new(SystemClock),
-            EngineSettings::default(),
-            hooks,
-        );
+        let settings = match config.engine_threads {
+            0 => EngineSettings::default(),
+            threads => EngineSettings {
+                arbiters: threads,
+                ..EngineSettings::default()
+            },
+        };
+        let engine = Engine::start_with(Arc::new(journal), Arc::new(SystemClock), settings, hooks);
         if let Some(leases) = &cluster {
             let relay = Relay::start(
                 &leases.settings().redis_url,
