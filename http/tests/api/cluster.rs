@@ -562,6 +562,9 @@ async fn the_owner_killed_mid_bidding_loses_no_acknowledged_bid_and_the_auction_
     .expect("the watcher saw every event");
 }
 
+/// The frozen owner's late bid: above any price the others reach.
+const LATE_AMOUNT: i64 = 1_000_000_000_000;
+
 #[tokio::test]
 async fn an_owner_frozen_past_its_lease_commits_nothing_once_it_wakes() {
     let Some(cluster) = Cluster::start(3).await else {
@@ -590,7 +593,9 @@ async fn an_owner_frozen_past_its_lease_commits_nothing_once_it_wakes() {
     let frozen = cluster.node(owner);
     signal(frozen, "-STOP");
     let new_owner = cluster.wait_taken_over(&auction, owner).await;
-    // A bid sent to the frozen node waits in its socket until it wakes.
+    // A bid sent to the frozen node waits in its socket until it wakes. Its
+    // amount is far above what the others can reach meanwhile: at full
+    // speed they raised the price past 1,000,000 within a second.
     let late_bid = {
         let url = frozen.url(&format!("/api/v1/auctions/{auction}/bids"));
         let client = frozen.client.clone();
@@ -599,7 +604,7 @@ async fn an_owner_frozen_past_its_lease_commits_nothing_once_it_wakes() {
             client
                 .post(url)
                 .bearer_auth(token)
-                .json(&json!({"amount": 1_000_000, "request_id": "while-frozen"}))
+                .json(&json!({"amount": LATE_AMOUNT, "request_id": "while-frozen"}))
                 .send()
                 .await
                 .unwrap()
@@ -620,7 +625,7 @@ async fn an_owner_frozen_past_its_lease_commits_nothing_once_it_wakes() {
     let answer = late_bid.await.unwrap();
     assert_eq!(answer.status(), StatusCode::CREATED);
     let late: Value = answer.json().await.unwrap();
-    assert_eq!(late["bid"]["amount"], 1_000_000, "{late}");
+    assert_eq!(late["bid"]["amount"], LATE_AMOUNT, "{late}");
     acked.record(&late);
     bid_for(
         &cluster,
