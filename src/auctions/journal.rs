@@ -582,9 +582,10 @@ impl JournalStore for SqlJournal {
 
     async fn open_auctions(&self) -> Result<Vec<AuctionId>, JournalError> {
         let rows: Vec<(Uuid,)> = with_db!(&self.db, pool => {
-            sqlx::query_as(
-                "SELECT id FROM auctions WHERE status IN ('scheduled', 'live', 'paused') ORDER BY id",
-            )
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT id FROM auctions WHERE status IN {} ORDER BY id",
+                crate::catalog::LIVE_AUCTION
+            )))
             .fetch_all(pool)
             .await
         })

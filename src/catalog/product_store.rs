@@ -45,8 +45,9 @@ pub(super) const COLUMNS: &str = "p.id, p.seller_id, p.category_id, p.title, p.d
      p.video_url, p.specifications, p.shipping_info, p.status, p.featured, p.view_count, \
      p.version, p.created_at, p.updated_at";
 
-/// Auction states in which a product is committed to an auction.
-pub(super) const LIVE_AUCTION: &str = "('scheduled', 'live', 'paused')";
+/// Auction states in which a product is committed to an auction (an SQL
+/// list): an open auction holds its product, which nothing else may sell.
+pub(crate) const LIVE_AUCTION: &str = "('scheduled', 'live', 'paused')";
 
 impl ProductRow {
     /// The typed status; an unknown stored value is an internal error.

@@ -57,6 +57,45 @@ impl From<StockRow> for StockLevel {
 
 const MAX_STOCK: i64 = 1_000_000_000;
 
+/// Inside the transaction `$tx` (any backend), holds `$units` (an `i64`)
+/// of `$product`'s free stock at `$now`: whether they were free. The one
+/// conditional update every hold on the stock makes (a lot's; checkouts add
+/// the auction's check to it).
+macro_rules! hold_stock {
+    ($tx:expr, $product:expr, $units:expr, $now:expr) => {{
+        let units: i64 = $units;
+        sqlx::query(
+            "UPDATE inventory SET reserved = reserved + $1, updated_at = $2 \
+             WHERE product_id = $3 AND quantity - reserved >= $1",
+        )
+        .bind(units)
+        .bind($now)
+        .bind($product)
+        .execute(&mut *$tx)
+        .await?
+        .rows_affected()
+            == 1
+    }};
+}
+pub(crate) use hold_stock;
+
+/// Inside `$tx` (any backend), gives `$units` (an `i64`) of `$product`'s
+/// held stock back at `$now`.
+macro_rules! release_stock {
+    ($tx:expr, $product:expr, $units:expr, $now:expr) => {{
+        let units: i64 = $units;
+        sqlx::query(
+            "UPDATE inventory SET reserved = reserved - $1, updated_at = $2 WHERE product_id = $3",
+        )
+        .bind(units)
+        .bind($now)
+        .bind($product)
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+pub(crate) use release_stock;
+
 /// Release every active reservation of `$order` inside the transaction `$tx`
 /// (any backend): answers how many units went back on sale.
 macro_rules! release_reservations {
@@ -70,14 +109,7 @@ macro_rules! release_reservations {
         .await?;
         let mut units = 0i64;
         for (product, quantity) in held {
-            sqlx::query(
-                "UPDATE inventory SET reserved = reserved - $1, updated_at = $2 WHERE product_id = $3",
-            )
-            .bind(quantity)
-            .bind($now)
-            .bind(product)
-            .execute(&mut *$tx)
-            .await?;
+            $crate::commerce::inventory::release_stock!($tx, product, quantity, $now);
             units += quantity;
         }
         units

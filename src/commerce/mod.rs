@@ -43,6 +43,7 @@ pub use model::{
 pub use payments::{PaymentGateway, PaymentIntentInfo};
 pub use shipping::ShippingProvider;
 
+use crate::catalog::LIVE_AUCTION;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -328,14 +329,11 @@ impl Commerce {
     }
 }
 
-/// The statuses of an auction that holds its product.
-const OPEN_AUCTION: &str = "('scheduled', 'live', 'paused')";
-
 /// Whether a scheduled, live or paused auction holds `product`: it is sold
 /// there, not through a cart.
 async fn held_by_auction(db: &crate::db::Db, product: uuid::Uuid) -> Result<bool> {
     let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT EXISTS (SELECT 1 FROM auctions WHERE product_id = $1 AND status IN {OPEN_AUCTION})"
+        "SELECT EXISTS (SELECT 1 FROM auctions WHERE product_id = $1 AND status IN {LIVE_AUCTION})"
     ));
     Ok(
         crate::with_db!(db, pool => sqlx::query_scalar::<_, bool>(sql)

@@ -403,7 +403,7 @@ impl Commerce {
                         "UPDATE inventory SET reserved = reserved + $1, updated_at = $2 \
                          WHERE product_id = $3 AND quantity - reserved >= $1 \
                          AND NOT EXISTS (SELECT 1 FROM auctions WHERE product_id = $3 AND status IN {})",
-                        super::OPEN_AUCTION
+                        crate::catalog::LIVE_AUCTION
                     ));
                     let held = sqlx::query(sql)
                         .bind(l.quantity).bind(now).bind(l.product)
@@ -411,7 +411,7 @@ impl Commerce {
                     if held != 1 {
                         let sql = sqlx::AssertSqlSafe(format!(
                             "SELECT EXISTS (SELECT 1 FROM auctions WHERE product_id = $1 AND status IN {})",
-                            super::OPEN_AUCTION
+                            crate::catalog::LIVE_AUCTION
                         ));
                         let auctioned: bool = sqlx::query_scalar(sql)
                             .bind(l.product).fetch_one(&mut *tx).await?;

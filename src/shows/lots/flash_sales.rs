@@ -25,6 +25,7 @@ use super::model::{Claim, ClaimInput, FlashSale, FlashSaleStatus, LotKind, NewFl
 use super::{APPEND_KIND_SQL, Lots, MAX_FLASH_QUANTITY, window, wire_time};
 use crate::Code;
 use crate::accounts::Caller;
+use crate::commerce::inventory::{hold_stock, release_stock};
 use crate::commerce::lot_orders::{LotOrder, insert_lot_order};
 use crate::error::{Error, Result};
 use crate::shows::store::ShowRow;
@@ -242,16 +243,7 @@ impl Lots {
                 ));
             }
             refuse_if_in_auction!(tx, row.product_id);
-            let held = sqlx::query(
-                "UPDATE inventory SET reserved = reserved + $1, updated_at = $2 \
-                 WHERE product_id = $3 AND quantity - reserved >= $1",
-            )
-            .bind(row.quantity)
-            .bind(now)
-            .bind(row.product_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected() == 1;
+            let held = hold_stock!(tx, row.product_id, row.quantity, now);
             if held {
                 tx.commit().await?;
             }
@@ -445,14 +437,7 @@ impl Lots {
             .await?;
             let unsold = quantity - sold;
             if unsold > 0 {
-                sqlx::query(
-                    "UPDATE inventory SET reserved = reserved - $1, updated_at = $2 WHERE product_id = $3",
-                )
-                .bind(unsold)
-                .bind(now)
-                .bind(product)
-                .execute(&mut *tx)
-                .await?;
+                release_stock!(tx, product, unsold, now);
             }
             tx.commit().await?;
             Some((show, quantity, sold))

@@ -26,6 +26,7 @@ use super::model::{Giveaway, GiveawayStatus, LotKind, NewGiveaway};
 use super::{APPEND_KIND_SQL, Lots, draw, window, wire_time};
 use crate::Code;
 use crate::accounts::Caller;
+use crate::commerce::inventory::{hold_stock, release_stock};
 use crate::commerce::lot_orders::{LotOrder, insert_lot_order};
 use crate::error::{Error, Result};
 use crate::shows::store::ShowRow;
@@ -39,17 +40,7 @@ use crate::with_db;
 macro_rules! hold_prize {
     ($tx:expr, $id:expr, $product:expr, $now:expr) => {{
         refuse_if_in_auction!($tx, $product);
-        let held = sqlx::query(
-            "UPDATE inventory SET reserved = reserved + 1, updated_at = $1 \
-             WHERE product_id = $2 AND quantity - reserved >= 1",
-        )
-        .bind($now)
-        .bind($product)
-        .execute(&mut *$tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if held {
+        if hold_stock!($tx, $product, 1, $now) {
             sqlx::query("UPDATE giveaways SET unit_held = $1 WHERE id = $2")
                 .bind(true)
                 .bind($id)
@@ -386,13 +377,7 @@ impl Lots {
                 .await?;
             if winner.is_none() && row.unit_held {
                 // Nobody won: the held unit goes back on sale.
-                sqlx::query(
-                    "UPDATE inventory SET reserved = reserved - 1, updated_at = $1 WHERE product_id = $2",
-                )
-                .bind(now)
-                .bind(row.product_id)
-                .execute(&mut *tx)
-                .await?;
+                release_stock!(tx, row.product_id, 1, now);
                 sqlx::query("UPDATE giveaways SET unit_held = $1 WHERE id = $2")
                     .bind(false)
                     .bind(id)
