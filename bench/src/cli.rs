@@ -55,7 +55,7 @@ pub struct Common {
     /// (e.g. postgres://postgres@127.0.0.1:5432/postgres) instead of SQLite.
     #[arg(long, env = "BENCH_DATABASE_URL")]
     pub database_url: Option<String>,
-    /// HTTP worker threads of the started server (0 = one per core).
+    /// HTTP worker threads of the started server (0 = the server's default).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
     /// Give the started server a mail server and a push service that are
@@ -161,7 +161,7 @@ pub struct ClusterArgs {
     /// The Redis the nodes share (e.g. redis://127.0.0.1:6379). Required.
     #[arg(long, env = "BENCH_REDIS_URL")]
     pub redis_url: Option<String>,
-    /// HTTP worker threads of each node (0 = one per core).
+    /// HTTP worker threads of each node (0 = the server's default).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
     /// `BLYTZ_LEASE_MS` of every node (the server's default).
@@ -191,7 +191,7 @@ pub struct ServeArgs {
     /// A PostgreSQL server to make a fresh database on (else SQLite).
     #[arg(long)]
     pub database_url: Option<String>,
-    /// HTTP worker threads (0 = one per core).
+    /// HTTP worker threads (0 = the server's default).
     #[arg(long, default_value_t = 0)]
     pub workers: usize,
     /// Email and push notices through a mail server and a push service

@@ -27,7 +27,7 @@ pub struct Settings {
     pub database_url: String,
     /// The Redis the nodes share.
     pub redis_url: String,
-    /// HTTP worker threads of each node (0 = one per core).
+    /// HTTP worker threads of each node (0 = the server's default).
     pub workers: usize,
     /// `BLYTZ_LEASE_MS`.
     pub lease_ms: u64,

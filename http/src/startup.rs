@@ -118,6 +118,10 @@ impl Application {
                 ..EngineSettings::default()
             },
         };
+        let workers = match config.workers {
+            0 => default_workers(settings.arbiters),
+            workers => workers,
+        };
         let engine = Engine::start_with(Arc::new(journal), Arc::new(SystemClock), settings, hooks);
         if let Some(leases) = &cluster {
             let relay = Relay::start(
@@ -224,7 +228,7 @@ impl Application {
             .port();
         let spec = Arc::new(openapi::document());
         let data = web::Data::new(state.clone());
-        let server = http_server(listener, state.config.workers, data, spec)?;
+        let server = http_server(listener, workers, data, spec)?;
         tracing::info!(port, env = ?state.config.env, backend = ?state.db.backend(), "Blytz is listening");
         Ok(Self {
             port,
@@ -274,10 +278,20 @@ impl Application {
     }
 }
 
+/// HTTP workers by default: one for each core the engine's `engine_threads`
+/// leave, at least one, so that each of the server's busy threads has a
+/// core. A worker on a core an auction thread already uses adds thread
+/// switches, not capacity: on two cores, one worker and one auction thread
+/// spent less CPU per answer on a hot auction than two workers beside it
+/// (`docs/performance.md`, "One HTTP worker per core the engine leaves").
+fn default_workers(engine_threads: usize) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    cores.saturating_sub(engine_threads).max(1)
+}
+
 /// The HTTP server on `listener`: actix-web's own assembly (as
 /// `HttpServer` builds it), plus an upgrade service so that a WebSocket
 /// leaves the HTTP dispatcher at the switch ([`crate::ws::upgrade`]).
-/// `workers` 0 means one per core.
 fn http_server(
     listener: TcpListener,
     workers: usize,
@@ -286,10 +300,10 @@ fn http_server(
 ) -> anyhow::Result<Server> {
     let addr = listener.local_addr().context("reading the bound address")?;
     // SIGTERM and SIGINT stop the node in order: see `lifecycle`.
-    let mut builder = Server::build().shutdown_timeout(10).disable_signals();
-    if workers > 0 {
-        builder = builder.workers(workers);
-    }
+    let builder = Server::build()
+        .shutdown_timeout(10)
+        .disable_signals()
+        .workers(workers);
     let shutdown = builder.graceful_shutdown_signal();
     // A request without a `Host` header is read as for `localhost:8080`
     // (actix-web keeps the bound address for its own `HttpServer`).

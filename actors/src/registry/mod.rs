@@ -2,14 +2,15 @@
 //!
 //! Sent [`messages`] by the engine when an auction is not in the
 //! [`AuctionIndex`] (the fast path needs no registry hop). It owns the
-//! arbiters (one per core) that auction actors are spread over, and the
-//! list of auctions being loaded, so two concurrent requests for the same
-//! auction never spawn two actors. An actor that stops (journal failure,
-//! eviction after its grace period) removes itself from the index; the next
-//! request respawns it from snapshot + journal, and a periodic sweep brings
-//! back every open auction without an actor (so a deadline still ends an
-//! auction nobody bids on after the store came back). Actors never share state,
-//! so one auction's failure never disturbs another.
+//! arbiters ([`crate::default_arbiters`]) that auction actors are spread
+//! over, and the list of auctions being loaded, so two concurrent
+//! requests for the same auction never spawn two actors. An actor that
+//! stops (journal failure, eviction after its grace period) removes itself
+//! from the index; the next request respawns it from snapshot + journal,
+//! and a periodic sweep brings back every open auction without an actor
+//! (so a deadline still ends an auction nobody bids on after the store
+//! came back). Actors never share state, so one auction's failure never
+//! disturbs another.
 
 mod handlers;
 pub mod messages;
