@@ -191,8 +191,10 @@ pub(super) async fn soft_delete(
         .map(|r| r.rows_affected() == 1))
 }
 
-/// Whether an auction (scheduled, live or paused) holds the product.
-pub(super) async fn in_live_auction(db: &Db, id: ProductId) -> Result<bool, sqlx::Error> {
+/// Whether an auction (scheduled, live or paused) holds the product: it is
+/// sold there, not through a cart, and its price and stock stay as the
+/// auction took them.
+pub(crate) async fn in_live_auction(db: &Db, id: ProductId) -> Result<bool, sqlx::Error> {
     let sql = sqlx::AssertSqlSafe(format!(
         "SELECT EXISTS (SELECT 1 FROM auctions a WHERE a.product_id = $1 AND a.status IN {LIVE_AUCTION})"
     ));

@@ -219,7 +219,7 @@ impl Commerce {
                 Code::ProductUnavailable,
                 "this product is not on sale",
             )),
-            Some(_) if super::held_by_auction(&self.db, product).await? => {
+            Some(_) if crate::catalog::in_live_auction(&self.db, product.into()).await? => {
                 Err(super::in_auction(product))
             }
             Some(_) => Ok(()),

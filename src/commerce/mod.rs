@@ -43,7 +43,6 @@ pub use model::{
 pub use payments::{PaymentGateway, PaymentIntentInfo};
 pub use shipping::ShippingProvider;
 
-use crate::catalog::LIVE_AUCTION;
 use crate::config::Config;
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -327,20 +326,6 @@ impl Commerce {
     pub fn nudge_outbox(&self) {
         self.nudge.notify_one();
     }
-}
-
-/// Whether a scheduled, live or paused auction holds `product`: it is sold
-/// there, not through a cart.
-async fn held_by_auction(db: &crate::db::Db, product: uuid::Uuid) -> Result<bool> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT EXISTS (SELECT 1 FROM auctions WHERE product_id = $1 AND status IN {LIVE_AUCTION})"
-    ));
-    Ok(
-        crate::with_db!(db, pool => sqlx::query_scalar::<_, bool>(sql)
-        .bind(product)
-        .fetch_one(pool)
-        .await)?,
-    )
 }
 
 /// 409 `product_in_auction` for `product`.

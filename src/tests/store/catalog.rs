@@ -190,7 +190,14 @@ fn category(name: &str, parent: Option<CategoryId>) -> NewCategory {
     }
 }
 
-async fn put_in_auction(db: &Db, seller: UserId, product: ProductId, status: &str, ends_in: i64) {
+/// An auction row for `product` in `status`, ending `ends_in` seconds from now.
+pub async fn put_in_auction(
+    db: &Db,
+    seller: UserId,
+    product: ProductId,
+    status: &str,
+    ends_in: i64,
+) {
     let now = blytz::time::now();
     let ends_at = now + Duration::seconds(ends_in);
     blytz::with_db!(db, pool => sqlx::query(

@@ -379,6 +379,34 @@ async fn fifty_concurrent_checkouts_for_ten_units() {
 }
 
 #[tokio::test]
+async fn a_product_an_open_auction_holds_goes_in_no_cart() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let c = commerce(db);
+        let seller = user(db, Role::Seller).await;
+        let item = product(db, seller, Some(1000)).await;
+        let ended = product(db, seller, Some(1000)).await;
+        crate::catalog::put_in_auction(db, seller, item, "live", 600).await;
+        crate::catalog::put_in_auction(db, seller, ended, "ended", 10).await;
+        for product in [item, ended] {
+            let stock = StockInput {
+                quantity: 1,
+                low_stock_threshold: None,
+            };
+            c.set_stock(actor(seller, Role::Seller), product, stock)
+                .await
+                .unwrap();
+        }
+
+        let err = c.add_to_cart(None, item, 1).await.unwrap_err();
+        assert_eq!(code(&err), "product_in_auction");
+        // An auction that is over holds nothing.
+        let change = c.add_to_cart(None, ended, 1).await.unwrap();
+        assert_eq!(change.cart.items.len(), 1);
+    }
+}
+
+#[tokio::test]
 async fn carts_merge_within_stock_and_stay_private() {
     for scratch in backends().await {
         let db = &scratch.db;
