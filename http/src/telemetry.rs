@@ -3,7 +3,7 @@
 use actix_web::Error;
 use actix_web::HttpMessage;
 use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::dev::{RequestHead, ServiceRequest, ServiceResponse};
 use blytz::config::Environment;
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
@@ -35,8 +35,9 @@ impl RootSpanBuilder for RequestSpan {
             // A WebSocket's response body is the connection's writer, polled
             // for every frame it writes for as long as the connection lives,
             // and a request's span is entered and left around each poll of
-            // its body. The session logs on its own, outside this span; a
-            // refused upgrade is still logged, without the request's fields.
+            // its body. The session logs on its own, outside this span, and
+            // a refused upgrade is logged with its request's fields at its
+            // end (`on_request_end`).
             return Span::none();
         }
         let route = request
@@ -60,8 +61,39 @@ impl RootSpanBuilder for RequestSpan {
         )
     }
 
+    /// Records the outcome on the request's span, and logs a request that
+    /// failed with an error: a warning for the client's error, an error for
+    /// the server's. Inside the request's span, that event carries the
+    /// span's fields; a WebSocket upgrade has no span, so its event names
+    /// the request itself.
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
         DefaultRootSpanBuilder::on_request_end(span, outcome);
+        let (error, status, request) = match outcome {
+            Ok(response) => match response.response().error() {
+                Some(error) => (error, response.status(), Some(response.request())),
+                None => return,
+            },
+            Err(error) => (error, error.as_response_error().status_code(), None),
+        };
+        match request.filter(|request| is_websocket_upgrade_of(request.path(), request.head())) {
+            Some(request) => {
+                let request_id = request
+                    .extensions()
+                    .get::<RequestId>()
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                let (method, target, code) = (request.method(), request.path(), status.as_u16());
+                if status.is_client_error() {
+                    tracing::warn!(http.method = %method, http.target = %target, http.status_code = code, %request_id, error = %error, "a WebSocket upgrade was refused");
+                } else {
+                    tracing::error!(http.method = %method, http.target = %target, http.status_code = code, %request_id, error = ?error, "a WebSocket upgrade failed");
+                }
+            }
+            None if status.is_client_error() => {
+                tracing::warn!(error = ?error, "a request was refused");
+            }
+            None => tracing::error!(error = ?error, "a request failed"),
+        }
     }
 }
 
@@ -70,7 +102,11 @@ impl RootSpanBuilder for RequestSpan {
 /// [`crate::ws::upgrade`] (a plain `GET /ws` is an ordinary request,
 /// refused as one).
 fn is_websocket_upgrade(request: &ServiceRequest) -> bool {
-    request.path() == crate::ws::PATH && request.head().upgrade()
+    is_websocket_upgrade_of(request.path(), request.head())
+}
+
+fn is_websocket_upgrade_of(path: &str, head: &RequestHead) -> bool {
+    path == crate::ws::PATH && head.upgrade()
 }
 
 #[cfg(test)]
@@ -97,5 +133,58 @@ mod tests {
                 .to_srv_request();
             assert!(!RequestSpan::on_request_start(&api).is_none());
         });
+    }
+
+    /// What a subscriber wrote.
+    #[derive(Clone, Default)]
+    struct Logs(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Logs {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// The log lines of ending `request` with `error`.
+    fn logged_end(request: TestRequest, error: actix_web::Error) -> String {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let request = request.to_srv_request();
+            let span = RequestSpan::on_request_start(&request);
+            let response = request.error_response(error);
+            RequestSpan::on_request_end(span, &Ok(response));
+        });
+        String::from_utf8(logs.0.lock().unwrap().clone()).unwrap()
+    }
+
+    #[test]
+    fn a_refused_websocket_upgrade_is_logged_with_its_request_and_no_token() {
+        let upgrade = TestRequest::get()
+            .uri("/ws?token=secret-token")
+            .insert_header(("connection", "Upgrade"))
+            .insert_header(("upgrade", "websocket"));
+        let logs = logged_end(upgrade, actix_web::error::ErrorUnauthorized("bad token"));
+        assert!(logs.contains("a WebSocket upgrade was refused"), "{logs}");
+        assert!(logs.contains("http.method=GET"), "{logs}");
+        assert!(logs.contains("http.target=/ws"), "{logs}");
+        assert!(logs.contains("http.status_code=401"), "{logs}");
+        assert!(logs.contains("bad token"), "{logs}");
+        assert!(!logs.contains("secret-token"), "{logs}");
+
+        let api = TestRequest::get().uri("/api/v1/auctions");
+        let logs = logged_end(api, actix_web::error::ErrorInternalServerError("broke"));
+        assert!(logs.contains("a request failed"), "{logs}");
+        assert!(logs.contains("ERROR"), "{logs}");
+        assert!(!logs.contains("WebSocket"), "{logs}");
     }
 }
