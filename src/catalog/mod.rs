@@ -29,7 +29,7 @@ pub use model::{
     Category, CategoryId, CategoryItem, CategoryList, CategoryNode, Condition, Image, Product,
     ProductPage, ProductStatus,
 };
-pub(crate) use product_store::{LIVE_AUCTION, in_live_auction};
+pub(crate) use product_store::{LIVE_AUCTION, PRODUCT_IN_AUCTION, in_live_auction};
 pub use products::{ImageInput, NewProduct, ProductUpdate};
 pub use search::{ProductQuery, Sort};
 

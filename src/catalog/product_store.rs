@@ -45,9 +45,24 @@ pub(super) const COLUMNS: &str = "p.id, p.seller_id, p.category_id, p.title, p.d
      p.video_url, p.specifications, p.shipping_info, p.status, p.featured, p.view_count, \
      p.version, p.created_at, p.updated_at";
 
+/// [`LIVE_AUCTION`] as a literal, for SQL put together at compile time.
+macro_rules! live_auction {
+    () => {
+        "('scheduled', 'live', 'paused')"
+    };
+}
+
 /// Auction states in which a product is committed to an auction (an SQL
 /// list): an open auction holds its product, which nothing else may sell.
-pub(crate) const LIVE_AUCTION: &str = "('scheduled', 'live', 'paused')";
+pub(crate) const LIVE_AUCTION: &str = live_auction!();
+
+/// Whether an open auction holds product `$1`: one `bool`, on a pool or
+/// inside a transaction.
+pub(crate) const PRODUCT_IN_AUCTION: &str = concat!(
+    "SELECT EXISTS (SELECT 1 FROM auctions WHERE product_id = $1 AND status IN ",
+    live_auction!(),
+    ")"
+);
 
 impl ProductRow {
     /// The typed status; an unknown stored value is an internal error.
@@ -195,10 +210,10 @@ pub(super) async fn soft_delete(
 /// sold there, not through a cart, and its price and stock stay as the
 /// auction took them.
 pub(crate) async fn in_live_auction(db: &Db, id: ProductId) -> Result<bool, sqlx::Error> {
-    let sql = sqlx::AssertSqlSafe(format!(
-        "SELECT EXISTS (SELECT 1 FROM auctions a WHERE a.product_id = $1 AND a.status IN {LIVE_AUCTION})"
-    ));
-    with_db!(db, pool => sqlx::query_scalar::<_, bool>(sql).bind(Uuid::from(id)).fetch_one(pool).await)
+    with_db!(db, pool => sqlx::query_scalar::<_, bool>(PRODUCT_IN_AUCTION)
+        .bind(Uuid::from(id))
+        .fetch_one(pool)
+        .await)
 }
 
 /// Add view counts in one transaction.

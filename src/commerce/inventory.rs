@@ -57,6 +57,12 @@ impl From<StockRow> for StockLevel {
 
 const MAX_STOCK: i64 = 1_000_000_000;
 
+/// Whether product `$1`'s stock is counted (it has an inventory row): one
+/// `bool`. A product whose stock is not counted is one item, and a lot of
+/// it holds or takes nothing.
+pub(crate) const STOCK_COUNTED: &str =
+    "SELECT EXISTS (SELECT 1 FROM inventory WHERE product_id = $1)";
+
 /// Inside the transaction `$tx` (any backend), holds `$units` (an `i64`)
 /// of `$product`'s free stock at `$now`: whether they were free. The one
 /// conditional update every hold on the stock makes (a lot's; checkouts add

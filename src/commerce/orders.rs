@@ -409,11 +409,7 @@ impl Commerce {
                         .bind(l.quantity).bind(now).bind(l.product)
                         .execute(&mut *tx).await?.rows_affected();
                     if held != 1 {
-                        let sql = sqlx::AssertSqlSafe(format!(
-                            "SELECT EXISTS (SELECT 1 FROM auctions WHERE product_id = $1 AND status IN {})",
-                            crate::catalog::LIVE_AUCTION
-                        ));
-                        let auctioned: bool = sqlx::query_scalar(sql)
+                        let auctioned: bool = sqlx::query_scalar(crate::catalog::PRODUCT_IN_AUCTION)
                             .bind(l.product).fetch_one(&mut *tx).await?;
                         return Err(if auctioned {
                             super::in_auction(l.product)

@@ -253,7 +253,7 @@ impl Commerce {
             .execute(&mut *tx).await?.rows_affected() == 1;
             // A product whose stock is not counted (no inventory row) has
             // nothing to take.
-            let counted: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM inventory WHERE product_id = $1)")
+            let counted: bool = sqlx::query_scalar(super::inventory::STOCK_COUNTED)
                 .bind(product.0).fetch_one(&mut *tx).await?;
             if !taken && counted {
                 return Err(Error::refused(Code::OutOfStock, "the lot is no longer in stock"));

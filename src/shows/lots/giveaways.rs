@@ -47,11 +47,10 @@ macro_rules! hold_prize {
                 .execute(&mut *$tx)
                 .await?;
         } else {
-            let counted: bool =
-                sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM inventory WHERE product_id = $1)")
-                    .bind($product)
-                    .fetch_one(&mut *$tx)
-                    .await?;
+            let counted: bool = sqlx::query_scalar(crate::commerce::inventory::STOCK_COUNTED)
+                .bind($product)
+                .fetch_one(&mut *$tx)
+                .await?;
             if counted {
                 return Err(Error::refused(
                     Code::InsufficientStock,

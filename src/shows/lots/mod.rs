@@ -19,13 +19,10 @@
 /// transaction is rolled back. A lot's hold on the stock comes after it.
 macro_rules! refuse_if_in_auction {
     ($tx:expr, $product:expr) => {{
-        let in_auction: bool = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-            "SELECT EXISTS (SELECT 1 FROM auctions WHERE product_id = $1 AND status IN {})",
-            crate::catalog::LIVE_AUCTION
-        )))
-        .bind($product)
-        .fetch_one(&mut *$tx)
-        .await?;
+        let in_auction: bool = sqlx::query_scalar(crate::catalog::PRODUCT_IN_AUCTION)
+            .bind($product)
+            .fetch_one(&mut *$tx)
+            .await?;
         if in_auction {
             return Err(
                 crate::error::Error::code_only(crate::Code::ProductInAuction)
