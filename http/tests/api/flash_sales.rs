@@ -7,7 +7,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use crate::commerce_helpers::stocked_product;
-use crate::giveaways::{auction_of, buyers, live_show, lot_at, next_lot, try_next};
+use crate::giveaways::{auction_of, buyers, live_show, next_lot, next_refused};
 use crate::helpers::{TestApp, TestUser, error_code, read_json, spawn_app};
 use crate::ws_client::WsClient;
 
@@ -276,17 +276,8 @@ async fn a_flash_sale_ends_on_time_and_its_unsold_units_return_to_stock() {
         json!({"quantity": 6, "duration_ms": 5_000}),
     )
     .await;
-    let res = try_next(&app, &seller, &show).await;
-    assert_eq!(
-        error_code(res, StatusCode::CONFLICT).await.0,
-        "insufficient_stock"
-    );
-    let still = lot_at(
-        &app,
-        &format!("/api/v1/flash-sales/{}", big["id"].as_str().unwrap()),
-    )
-    .await;
-    assert_eq!(still["status"], "scheduled");
+    let lot = format!("/api/v1/flash-sales/{}", big["id"].as_str().unwrap());
+    next_refused(&app, &seller, &show, "insufficient_stock", &lot).await;
 }
 
 #[actix_web::test]
@@ -305,16 +296,7 @@ async fn a_flash_sale_of_a_product_an_auction_holds_does_not_start() {
     .await;
     auction_of(&app, &seller, &product).await;
 
-    let res = try_next(&app, &seller, &show).await;
-    assert_eq!(
-        error_code(res, StatusCode::CONFLICT).await.0,
-        "product_in_auction"
-    );
-    let still = lot_at(
-        &app,
-        &format!("/api/v1/flash-sales/{}", sale["id"].as_str().unwrap()),
-    )
-    .await;
-    assert_eq!(still["status"], "scheduled");
+    let lot = format!("/api/v1/flash-sales/{}", sale["id"].as_str().unwrap());
+    next_refused(&app, &seller, &show, "product_in_auction", &lot).await;
     assert_eq!(stock(&app, &seller, &product).await["reserved"], 0);
 }

@@ -504,6 +504,22 @@ pub async fn auction_of(app: &TestApp, seller: &TestUser, product: &str) {
     assert_eq!(res.status(), StatusCode::CREATED);
 }
 
+/// Starting the next lot of `show` is refused with 409 `code`, and the lot
+/// at `lot` (its path) stays scheduled: the refusal's details.
+pub async fn next_refused(
+    app: &TestApp,
+    seller: &TestUser,
+    show: &str,
+    code: &str,
+    lot: &str,
+) -> Value {
+    let res = try_next(app, seller, show).await;
+    let (refused, details) = error_code(res, StatusCode::CONFLICT).await;
+    assert_eq!(refused, code);
+    assert_eq!(lot_at(app, lot).await["status"], "scheduled");
+    details
+}
+
 /// Starts the next lot of `show`: the response, unread.
 pub async fn try_next(app: &TestApp, seller: &TestUser, show: &str) -> reqwest::Response {
     app.post_json(
@@ -541,16 +557,9 @@ async fn a_giveaway_holds_its_prize_from_stock_until_the_winner_has_it() {
     assert_eq!(stock(&app, &seller, &product).await, (0, 0, 0));
 
     // No unit is left for the next giveaway of it: it cannot open.
-    let res = try_next(&app, &seller, &show).await;
-    let (code, details) = error_code(res, StatusCode::CONFLICT).await;
-    assert_eq!(code, "insufficient_stock");
+    let lot = format!("/api/v1/giveaways/{}", second["id"].as_str().unwrap());
+    let details = next_refused(&app, &seller, &show, "insufficient_stock", &lot).await;
     assert_eq!(details["product_id"], product.as_str());
-    let still = lot_at(
-        &app,
-        &format!("/api/v1/giveaways/{}", second["id"].as_str().unwrap()),
-    )
-    .await;
-    assert_eq!(still["status"], "scheduled");
 }
 
 #[actix_web::test]
@@ -611,16 +620,7 @@ async fn a_giveaway_of_a_product_an_auction_holds_does_not_open() {
     // An auction of the same product, made after the giveaway was queued.
     auction_of(&app, &seller, &product).await;
 
-    let res = try_next(&app, &seller, &show).await;
-    assert_eq!(
-        error_code(res, StatusCode::CONFLICT).await.0,
-        "product_in_auction"
-    );
-    let still = lot_at(
-        &app,
-        &format!("/api/v1/giveaways/{}", giveaway["id"].as_str().unwrap()),
-    )
-    .await;
-    assert_eq!(still["status"], "scheduled");
+    let lot = format!("/api/v1/giveaways/{}", giveaway["id"].as_str().unwrap());
+    next_refused(&app, &seller, &show, "product_in_auction", &lot).await;
     assert_eq!(stock(&app, &seller, &product).await, (3, 0, 3));
 }
