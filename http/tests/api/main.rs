@@ -10,6 +10,7 @@ mod auth;
 mod binary;
 mod catalog;
 mod cluster;
+mod cluster_fence;
 mod cluster_rolling;
 mod commerce;
 mod commerce_helpers;
