@@ -5,11 +5,15 @@
 //! - bids: bids per user a second (`BLYTZ_BID_RATE_PER_SEC`);
 //! - uploads: picture uploads per user a minute (`BLYTZ_UPLOADS_PER_MIN`).
 //!
+//! Chat messages are counted per user and room by the room itself
+//! (`BLYTZ_CHAT_RATE_PER_SEC`, `BLYTZ_CHAT_BURST`); in a cluster they are
+//! also counted here, in Redis ([`RateLimits::check_chat`]).
+//!
 //! A limit of 0 turns it off. A refusal is `429 rate_limited` with `Retry-After`.
 //! Counters live in this process; in a cluster ([`RateLimits::shared_in`])
 //! each limit is also counted in Redis, by one GCRA script shared by every
-//! node, so a client spreading requests over the nodes gets the same rate
-//! as on one. Redis answering late or not at all lets the request through
+//! node, so a client spreading requests (or chat messages) over the nodes
+//! gets the same rate as on one. Redis answering late or not at all lets the request through
 //! (the node's own count still holds).
 
 use std::net::IpAddr;
@@ -114,6 +118,31 @@ struct Shared {
     script: redis::Script,
     /// Per kind: (emission interval, burst tolerance) in ms; none: off.
     quotas: [Option<(u64, u64)>; 4],
+    /// The same for a user's chat messages in one room.
+    chat: Option<(u64, u64)>,
+}
+
+impl Shared {
+    /// Counts one call against `key` with the GCRA script: the wait in
+    /// milliseconds, 0 when it may go. Redis failing or answering late
+    /// counts as 0 (the node's own count still holds).
+    async fn count(&self, key: String, interval: u64, tolerance: u64) -> u64 {
+        let mut conn = self.conn.clone();
+        let mut call = self.script.prepare_invoke();
+        call.key(key).arg(interval).arg(tolerance);
+        match tokio::time::timeout(SHARED_TIMEOUT, call.invoke_async::<u64>(&mut conn)).await {
+            Ok(Ok(wait_ms)) => wait_ms,
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "a shared rate count failed; the node's own count holds");
+                metrics::counter!("rate_limit_shared_failures_total").increment(1);
+                0
+            }
+            Err(_) => {
+                metrics::counter!("rate_limit_shared_failures_total").increment(1);
+                0
+            }
+        }
+    }
 }
 
 /// Every limit of the server.
@@ -173,6 +202,11 @@ impl RateLimits {
                 quota(config.bid_rate_per_sec, 1_000),
                 quota(config.uploads_per_min, 60_000),
             ],
+            // As the rooms count: `rate` a second, `burst` at once.
+            chat: (config.chat_rate_per_sec > 0).then(|| {
+                let interval = (1_000 / u64::from(config.chat_rate_per_sec)).max(1);
+                (interval, interval * u64::from(config.chat_burst.max(1)))
+            }),
         });
         self
     }
@@ -195,27 +229,34 @@ impl RateLimits {
             LimitKey::Ip(ip) => format!("ip:{ip}"),
             LimitKey::User(user) => format!("user:{user}"),
         };
-        let mut conn = shared.conn.clone();
-        let mut call = shared.script.prepare_invoke();
-        call.key(format!("{}:{}:{who}", shared.prefix, kind.name()))
-            .arg(interval)
-            .arg(tolerance);
-        let counted =
-            tokio::time::timeout(SHARED_TIMEOUT, call.invoke_async::<u64>(&mut conn)).await;
-        match counted {
-            Ok(Ok(0)) => Ok(()),
-            Ok(Ok(wait_ms)) => Err(Error::RateLimited {
+        let key = format!("{}:{}:{who}", shared.prefix, kind.name());
+        match shared.count(key, interval, tolerance).await {
+            0 => Ok(()),
+            wait_ms => Err(Error::RateLimited {
                 retry_after_secs: wait_ms.div_ceil(1_000),
             }),
-            Ok(Err(error)) => {
-                tracing::debug!(%error, "a shared rate count failed; the node's own count holds");
-                metrics::counter!("rate_limit_shared_failures_total").increment(1);
-                Ok(())
-            }
-            Err(_) => {
-                metrics::counter!("rate_limit_shared_failures_total").increment(1);
-                Ok(())
-            }
+        }
+    }
+
+    /// Counts a chat message of `user`'s in `room` in Redis, shared by
+    /// every node: `Err` with the wait in milliseconds when it comes too
+    /// soon. On a single node (and for a rate of 0) this counts nothing:
+    /// the room's own count is the limit there.
+    ///
+    /// # Errors
+    /// The wait, in milliseconds, before the user's next message.
+    pub async fn check_chat(&self, room: &str, user: UserId) -> Result<(), u64> {
+        let Some((shared, (interval, tolerance))) = self
+            .shared
+            .as_ref()
+            .and_then(|shared| Some((shared, shared.chat?)))
+        else {
+            return Ok(());
+        };
+        let key = format!("{}:chat:{room}:user:{user}", shared.prefix);
+        match shared.count(key, interval, tolerance).await {
+            0 => Ok(()),
+            wait_ms => Err(wait_ms),
         }
     }
 

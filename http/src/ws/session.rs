@@ -18,6 +18,7 @@ use actix_http::ws::{CloseCode, CloseReason, Message, ProtocolError};
 use blytz::{Code, Error};
 use blytz_actors::auction::messages::GetView;
 use blytz_actors::chat::messages::{Join, Leave};
+use blytz_actors::chat::rules::ChatRejection;
 use blytz_actors::domain::AuctionId;
 use blytz_actors::rooms::{RoomKey, Subscription};
 use blytz_actors::rules::Bid;
@@ -327,10 +328,20 @@ impl WsSession {
                 Some(exempt) => exempt,
                 None => state.shows.moderates(key, caller).await?,
             };
-            let message = state
-                .shows
-                .post(key, user.id, name.clone(), text, exempt)
-                .await;
+            // In a cluster the user's rate in the room is also counted
+            // across the nodes; the room counts it on its own node.
+            let message = match state.limits.check_chat(&key.to_string(), user.id).await {
+                Ok(()) => {
+                    state
+                        .shows
+                        .post(key, user.id, name.clone(), text, exempt)
+                        .await
+                }
+                Err(retry_after_ms) => Err(Error::from(ChatRejection::RateLimited {
+                    retry_after_ms,
+                    reason: "rate",
+                })),
+            };
             Ok::<_, Error>((name, exempt, message))
         };
         ctx.spawn(

@@ -690,6 +690,61 @@ async fn a_bidder_spreading_bids_over_the_nodes_gets_the_rate_of_one_node() {
 }
 
 #[tokio::test]
+async fn a_chatter_spreading_messages_over_the_nodes_gets_the_rate_of_one_node() {
+    let Some(cluster) = Cluster::start_with(
+        3,
+        &[("BLYTZ_CHAT_RATE_PER_SEC", "1"), ("BLYTZ_CHAT_BURST", "3")],
+    )
+    .await
+    else {
+        return;
+    };
+    let auction = cluster.live_auction(60_000).await;
+    let room = format!("auction:{auction}");
+    let chatty = buyer(cluster.node(0), "chatty").await;
+    let mut writers = Vec::new();
+    for node in 0..3 {
+        let mut writer =
+            WsClient::connect_to(&cluster.node(node).url(""), Some(&chatty.token)).await;
+        writer.subscribe(&room).await;
+        writers.push(writer);
+    }
+    // Nine messages within a second, three through each node: each node's
+    // room alone would take its three (a burst of three); counted across
+    // the nodes, three pass, and a fourth only if a second went by.
+    let mut seen = Vec::new();
+    let mut answers = Vec::new();
+    for turn in 0..9 {
+        let said = writers[turn % 3]
+            .request(
+                json!({"type": "chat", "room": room, "text": format!("message {turn}")}),
+                &mut seen,
+            )
+            .await;
+        answers.push(said);
+    }
+    let accepted = answers
+        .iter()
+        .filter(|said| said["type"] == "chat.accepted")
+        .count();
+    let limited: Vec<&Value> = answers
+        .iter()
+        .filter(|said| said["type"] == "error" && said["code"] == "rate_limited")
+        .collect();
+    assert!(
+        (3..=4).contains(&accepted) && accepted + limited.len() == 9,
+        "{accepted} of 9 accepted: {answers:?}"
+    );
+    assert!(
+        limited
+            .iter()
+            .all(|said| said["details"]["reason"] == "rate"
+                && said["details"]["retry_after_ms"].as_u64().is_some()),
+        "{limited:?}"
+    );
+}
+
+#[tokio::test]
 async fn presence_counts_the_watchers_of_every_node() {
     let Some(cluster) = Cluster::start(3).await else {
         return;
