@@ -95,6 +95,9 @@ impl From<MethodRow> for PaymentMethod {
 
 /// Answers to the bid path's card check, each for [`BID_CHECK_TTL`]: a
 /// bid never waits on the database for them more than once in that time.
+/// Only "has a card" is kept of a buyer: a card saved at another node of a
+/// cluster (which forgets its own answer, not this one's) is seen by the
+/// next bid here, not seconds later. A refused bid reads again.
 #[derive(Debug, Default)]
 pub(crate) struct BidCheckCache {
     required: Mutex<HashMap<AuctionId, (bool, Instant)>>,
@@ -217,7 +220,9 @@ impl Commerce {
                 .bind(Uuid::from(user))
                 .fetch_one(pool)
                 .await)?;
-                remember(&self.bid_checks.has_card, user, has);
+                if has {
+                    remember(&self.bid_checks.has_card, user, has);
+                }
                 has
             }
         };

@@ -199,6 +199,48 @@ async fn a_bid_without_a_card_is_refused_where_the_show_requires_one() {
     shop.bid(&stranger, &open_lot, 1000).await;
 }
 
+/// A card saved at another node of a cluster reaches the shared store, and
+/// that node forgets its own answer only: the next bid here is taken, not
+/// one some seconds later.
+#[actix_web::test]
+async fn a_card_saved_at_another_node_lets_the_next_bid_through() {
+    let shop = pay_shop().await;
+    let buyer = shop.buyer("buyer@example.com").await;
+    let show = shop
+        .live_show(json!({"require_payment_method": true}))
+        .await;
+    let lot = shop.live_lot(Some(&show), json!({})).await;
+    let res = rest_bid(&shop.app, &buyer, &lot, json!({"amount": 1000})).await;
+    let (code, _) = error_code(res, StatusCode::PAYMENT_REQUIRED).await;
+    assert_eq!(code, "payment_method_required");
+
+    // The other node's write, as the store sees it; this node is not told.
+    let saved = "INSERT INTO payment_methods (id, user_id, provider_id, brand, last4, \
+                 exp_month, exp_year, is_default, created_at) \
+                 VALUES ($1, $2, 'pm_elsewhere', 'visa', '4242', 12, 2040, TRUE, $3)";
+    let user = buyer.id.parse::<uuid::Uuid>().unwrap();
+    let id = uuid::Uuid::now_v7();
+    let now = chrono::Utc::now();
+    let written = match &shop.app.state.db {
+        blytz::db::Db::Postgres(pool) => sqlx::query(saved)
+            .bind(id)
+            .bind(user)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()),
+        blytz::db::Db::Sqlite(pool) => sqlx::query(saved)
+            .bind(id)
+            .bind(user)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()),
+    };
+    assert_eq!(written.unwrap(), 1);
+    shop.bid(&buyer, &lot, 1000).await;
+}
+
 #[actix_web::test]
 async fn a_declined_card_leaves_the_order_payable_with_a_second_card() {
     let shop = pay_shop().await;
