@@ -155,18 +155,24 @@ fn charge_intent(shop: &crate::paying_helpers::PayShop, order: &str) -> String {
         .to_owned()
 }
 
-#[actix_web::test]
-async fn a_bid_without_a_card_is_refused_where_the_show_requires_one() {
-    let shop = pay_shop().await;
+/// A buyer with no card, and a live lot of a show that requires one; the
+/// buyer's first bid on it was refused `payment_method_required`.
+async fn refused_for_want_of_a_card(shop: &crate::paying_helpers::PayShop) -> (TestUser, String) {
     let buyer = shop.buyer("buyer@example.com").await;
     let show = shop
         .live_show(json!({"require_payment_method": true}))
         .await;
     let lot = shop.live_lot(Some(&show), json!({})).await;
-
     let res = rest_bid(&shop.app, &buyer, &lot, json!({"amount": 1000})).await;
     let (code, _) = error_code(res, StatusCode::PAYMENT_REQUIRED).await;
     assert_eq!(code, "payment_method_required");
+    (buyer, lot)
+}
+
+#[actix_web::test]
+async fn a_bid_without_a_card_is_refused_where_the_show_requires_one() {
+    let shop = pay_shop().await;
+    let (buyer, lot) = refused_for_want_of_a_card(&shop).await;
     // Buy-now is held to the same rule.
     let res = shop
         .app
@@ -205,14 +211,7 @@ async fn a_bid_without_a_card_is_refused_where_the_show_requires_one() {
 #[actix_web::test]
 async fn a_card_saved_at_another_node_lets_the_next_bid_through() {
     let shop = pay_shop().await;
-    let buyer = shop.buyer("buyer@example.com").await;
-    let show = shop
-        .live_show(json!({"require_payment_method": true}))
-        .await;
-    let lot = shop.live_lot(Some(&show), json!({})).await;
-    let res = rest_bid(&shop.app, &buyer, &lot, json!({"amount": 1000})).await;
-    let (code, _) = error_code(res, StatusCode::PAYMENT_REQUIRED).await;
-    assert_eq!(code, "payment_method_required");
+    let (buyer, lot) = refused_for_want_of_a_card(&shop).await;
 
     // The other node's write, as the store sees it; this node is not told.
     let saved = "INSERT INTO payment_methods (id, user_id, provider_id, brand, last4, \
@@ -221,22 +220,13 @@ async fn a_card_saved_at_another_node_lets_the_next_bid_through() {
     let user = buyer.id.parse::<uuid::Uuid>().unwrap();
     let id = uuid::Uuid::now_v7();
     let now = chrono::Utc::now();
-    let written = match &shop.app.state.db {
-        blytz::db::Db::Postgres(pool) => sqlx::query(saved)
-            .bind(id)
-            .bind(user)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()),
-        blytz::db::Db::Sqlite(pool) => sqlx::query(saved)
-            .bind(id)
-            .bind(user)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|done| done.rows_affected()),
-    };
+    let written = blytz::with_db!(&shop.app.state.db, pool => sqlx::query(saved)
+        .bind(id)
+        .bind(user)
+        .bind(now)
+        .execute(pool)
+        .await
+        .map(|done| done.rows_affected()));
     assert_eq!(written.unwrap(), 1);
     shop.bid(&buyer, &lot, 1000).await;
 }
