@@ -13,8 +13,8 @@
 //! Counters live in this process; in a cluster ([`RateLimits::shared_in`])
 //! each limit is also counted in Redis, by one GCRA script shared by every
 //! node, so a client spreading requests (or chat messages) over the nodes
-//! gets the same rate as on one. Redis answering late or not at all lets the request through
-//! (the node's own count still holds).
+//! gets the same rate as on one. Redis answering late or not at all lets
+//! the request through (the node's own count still holds).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -25,6 +25,7 @@ use actix_web::dev::ServiceRequest;
 use actix_web::http::header::HeaderMap;
 use blytz::Error;
 use blytz::ids::UserId;
+use blytz_actors::rooms::RoomKey;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use ipnet::IpNet;
@@ -187,11 +188,16 @@ impl RateLimits {
         prefix: &str,
         config: &blytz::Config,
     ) -> Self {
-        // GCRA with a burst of the whole quota: one request every
-        // `period / n`, up to `n` at once.
-        let quota = |n: u32, period_ms: u64| {
-            (n > 0).then(|| ((period_ms / u64::from(n)).max(1), period_ms))
+        // GCRA: one call every `period / n`, up to `burst` at once.
+        let gcra = |n: u32, period_ms: u64, burst: u32| {
+            (n > 0).then(|| {
+                let interval = (period_ms / u64::from(n)).max(1);
+                let tolerance = period_ms * u64::from(burst.max(1)) / u64::from(n);
+                (interval, tolerance.max(interval))
+            })
         };
+        // The request kinds' burst is the whole quota.
+        let quota = |n: u32, period_ms: u64| gcra(n, period_ms, n);
         self.shared = Some(Shared {
             conn: redis.connection(),
             prefix: format!("blytz:{prefix}:limits"),
@@ -203,10 +209,7 @@ impl RateLimits {
                 quota(config.uploads_per_min, 60_000),
             ],
             // As the rooms count: `rate` a second, `burst` at once.
-            chat: (config.chat_rate_per_sec > 0).then(|| {
-                let interval = (1_000 / u64::from(config.chat_rate_per_sec)).max(1);
-                (interval, interval * u64::from(config.chat_burst.max(1)))
-            }),
+            chat: gcra(config.chat_rate_per_sec, 1_000, config.chat_burst),
         });
         self
     }
@@ -245,7 +248,7 @@ impl RateLimits {
     ///
     /// # Errors
     /// The wait, in milliseconds, before the user's next message.
-    pub async fn check_chat(&self, room: &str, user: UserId) -> Result<(), u64> {
+    pub async fn check_chat(&self, room: RoomKey, user: UserId) -> Result<(), u64> {
         let Some((shared, (interval, tolerance))) = self
             .shared
             .as_ref()

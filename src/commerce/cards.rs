@@ -221,7 +221,7 @@ impl Commerce {
                 .fetch_one(pool)
                 .await)?;
                 if has {
-                    remember(&self.bid_checks.has_card, user, has);
+                    remember(&self.bid_checks.has_card, user, true);
                 }
                 has
             }

@@ -330,7 +330,7 @@ impl WsSession {
             };
             // In a cluster the user's rate in the room is also counted
             // across the nodes; the room counts it on its own node.
-            let message = match state.limits.check_chat(&key.to_string(), user.id).await {
+            let message = match state.limits.check_chat(key, user.id).await {
                 Ok(()) => {
                     state
                         .shows
