@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -209,6 +209,9 @@ pub enum RoomNotice {
     /// The room's mutes, bans or slow mode changed in the store: read them
     /// again.
     ChatRestrictionsChanged,
+    /// Announced in a user's own room: that user's cards on file changed
+    /// in the store (one saved or removed); forget what was read of them.
+    PaymentMethodsChanged,
 }
 
 /// Acts on the other nodes' notices on this node.
@@ -233,8 +236,8 @@ pub struct Rooms {
     capacity: usize,
     /// The other nodes, in a cluster (set once, after start).
     relay: Arc<OnceLock<Arc<dyn RoomRelay>>>,
-    /// Who acts on the other nodes' notices here (set once).
-    listener: Arc<OnceLock<NoticeListener>>,
+    /// Who act on the other nodes' notices here, each told every notice.
+    listeners: Arc<RwLock<Vec<NoticeListener>>>,
 }
 
 impl fmt::Debug for Rooms {
@@ -260,7 +263,7 @@ impl Rooms {
             rooms: Arc::new(DashMap::new()),
             capacity: capacity.max(1),
             relay: Arc::default(),
-            listener: Arc::default(),
+            listeners: Arc::default(),
         }
     }
 
@@ -271,15 +274,24 @@ impl Rooms {
         }
     }
 
-    /// Has `listener` act on the notices other nodes announce. Only the
-    /// first call takes effect; answers whether it did.
-    pub fn listen(&self, listener: NoticeListener) -> bool {
-        self.listener.set(listener).is_ok()
+    /// Has `listener` act on the notices other nodes announce, beside
+    /// those already listening (each picks the notices it acts on).
+    pub fn listen(&self, listener: NoticeListener) {
+        self.listeners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(listener);
     }
 
     /// A notice another node announced (what a relay delivers).
     pub fn hear(&self, room: RoomKey, notice: RoomNotice) {
-        if let Some(listener) = self.listener.get() {
+        // Copied out: a listener may take its time, and none holds the list.
+        let listeners = self
+            .listeners
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for listener in &listeners {
             listener(room, notice);
         }
     }
@@ -460,6 +472,27 @@ mod tests {
             assert_eq!(&frame.wire[..header.len()], &header[..], "length {len}");
             assert_eq!(&frame.wire[header.len()..], &json[..]);
         }
+    }
+
+    #[test]
+    fn every_listener_hears_every_notice() {
+        let rooms = Rooms::new(8);
+        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+        for name in ["chat", "cards"] {
+            let heard = Arc::clone(&heard);
+            rooms.listen(Arc::new(move |room, notice| {
+                heard.lock().unwrap().push((name, room, notice));
+            }));
+        }
+        let user = RoomKey::User(UserId::new());
+        rooms.hear(user, RoomNotice::PaymentMethodsChanged);
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [
+                ("chat", user, RoomNotice::PaymentMethodsChanged),
+                ("cards", user, RoomNotice::PaymentMethodsChanged),
+            ]
+        );
     }
 
     #[test]

@@ -105,12 +105,14 @@ enum Lane {
 #[serde(rename_all = "snake_case")]
 enum WireNotice {
     ChatRestrictionsChanged,
+    PaymentMethodsChanged,
 }
 
 impl From<RoomNotice> for WireNotice {
     fn from(notice: RoomNotice) -> Self {
         match notice {
             RoomNotice::ChatRestrictionsChanged => Self::ChatRestrictionsChanged,
+            RoomNotice::PaymentMethodsChanged => Self::PaymentMethodsChanged,
         }
     }
 }
@@ -119,6 +121,7 @@ impl From<WireNotice> for RoomNotice {
     fn from(notice: WireNotice) -> Self {
         match notice {
             WireNotice::ChatRestrictionsChanged => Self::ChatRestrictionsChanged,
+            WireNotice::PaymentMethodsChanged => Self::PaymentMethodsChanged,
         }
     }
 }

@@ -10,10 +10,12 @@
 //! caller's customer. Both paths store it once (the gateway id is unique).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use blytz_actors::domain::{AuctionId, ShowId, UserId};
+use blytz_actors::rooms::{RoomKey, RoomNotice, Rooms};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -95,13 +97,41 @@ impl From<MethodRow> for PaymentMethod {
 
 /// Answers to the bid path's card check, each for [`BID_CHECK_TTL`]: a
 /// bid never waits on the database for them more than once in that time.
-/// Only "has a card" is kept of a buyer: a card saved at another node of a
-/// cluster (which forgets its own answer, not this one's) is seen by the
-/// next bid here, not seconds later. A refused bid reads again.
+/// Only "has a card" is kept of a buyer, and a change of a buyer's cards
+/// at any node of a cluster makes every node forget it (the node that made
+/// it announces it in the buyer's room). A refused bid reads again.
 #[derive(Debug, Default)]
 pub(crate) struct BidCheckCache {
     required: Mutex<HashMap<AuctionId, (bool, Instant)>>,
     has_card: Mutex<HashMap<UserId, (bool, Instant)>>,
+    /// Counts the buyers' card changes heard: a read of the store that one
+    /// overtook is not kept (it may have read the cards from before it).
+    changes: AtomicU64,
+}
+
+impl BidCheckCache {
+    /// Forgets what was read of `user`'s cards: they changed.
+    fn forget(&self, user: UserId) {
+        let mut has_card = self
+            .has_card
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.changes.fetch_add(1, Ordering::AcqRel);
+        has_card.remove(&user);
+    }
+}
+
+/// Has this process forget a buyer's cards when another node of a cluster
+/// announces that they changed. Weak: the rooms outlive the service.
+pub(crate) fn hear_card_changes(rooms: &Rooms, checks: &SharedBidChecks) {
+    let checks = Arc::downgrade(checks);
+    rooms.listen(Arc::new(move |room, notice| {
+        if let (RoomKey::User(user), RoomNotice::PaymentMethodsChanged) = (room, notice)
+            && let Some(checks) = checks.upgrade()
+        {
+            checks.forget(user);
+        }
+    }));
 }
 
 fn cached<K: std::hash::Hash + Eq>(
@@ -116,14 +146,20 @@ fn cached<K: std::hash::Hash + Eq>(
         .map(|(v, _)| *v)
 }
 
+/// Keeps `value` for `key` unless `still` (asked under the map's lock, as
+/// a change is made) says it is out of date.
 fn remember<K: std::hash::Hash + Eq>(
     map: &Mutex<HashMap<K, (bool, Instant)>>,
     key: K,
     value: bool,
+    still: impl FnOnce() -> bool,
 ) {
     let mut map = map
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !still() {
+        return;
+    }
     if map.len() > 100_000 {
         map.retain(|_, (_, at)| at.elapsed() < BID_CHECK_TTL);
     }
@@ -176,7 +212,7 @@ impl Commerce {
                 let required = own
                     .or(show)
                     .unwrap_or(self.settings.require_card_by_default);
-                remember(&self.bid_checks.required, auction, required);
+                remember(&self.bid_checks.required, auction, required, || true);
                 required
             }
         };
@@ -214,6 +250,7 @@ impl Commerce {
         let has = match cached(&self.bid_checks.has_card, &user) {
             Some(has) => has,
             None => {
+                let changes = self.bid_checks.changes.load(Ordering::Acquire);
                 let has: bool = with_db!(&self.db, pool => sqlx::query_scalar(
                     "SELECT EXISTS (SELECT 1 FROM payment_methods WHERE user_id = $1)",
                 )
@@ -221,7 +258,10 @@ impl Commerce {
                 .fetch_one(pool)
                 .await)?;
                 if has {
-                    remember(&self.bid_checks.has_card, user, true);
+                    let checks = &self.bid_checks;
+                    remember(&checks.has_card, user, true, || {
+                        checks.changes.load(Ordering::Acquire) == changes
+                    });
                 }
                 has
             }
@@ -229,12 +269,14 @@ impl Commerce {
         if has { Ok(()) } else { Err(card_required()) }
     }
 
+    /// After `user`'s cards changed in the store: forgets them here and
+    /// tells the other nodes of a cluster to.
     fn forget_cards_of(&self, user: Uuid) {
-        self.bid_checks
-            .has_card
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&UserId::from(user));
+        let user = UserId::from(user);
+        self.bid_checks.forget(user);
+        if let Some(rooms) = &self.rooms {
+            rooms.announce(RoomKey::User(user), RoomNotice::PaymentMethodsChanged);
+        }
     }
 
     /// The buyer's customer at the gateway, made on first need.

@@ -244,9 +244,11 @@ impl Commerce {
         }
     }
 
-    /// The same service, telling buyers live through `rooms`.
+    /// The same service, telling buyers live through `rooms`, and hearing
+    /// there of cards changed at the other nodes of a cluster.
     #[must_use]
     pub fn with_rooms(mut self, rooms: blytz_actors::rooms::Rooms) -> Self {
+        cards::hear_card_changes(&rooms, &self.bid_checks);
         self.rooms = Some(rooms);
         self
     }

@@ -81,6 +81,7 @@ impl ChatHub {
                     addr.do_send(super::messages::ReloadRestrictions);
                 }
             }
+            RoomNotice::PaymentMethodsChanged => {}
         }));
         Self {
             rooms,

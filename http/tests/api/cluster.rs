@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::server_process::{Account, ServerProcess};
+use crate::stripe_stub::{self, CardBehaviour};
 use crate::ws_client::WsClient;
 
 const SHARDS: u32 = 64;
@@ -776,6 +777,86 @@ async fn hear_connections(watchers: &mut [WsClient], count: u64) {
             counted.is_ok(),
             "watcher {index} never heard of {count} connections"
         );
+    }
+}
+
+/// A card removed at one node stops the buyer's next bid at another node
+/// that had read the card for an earlier bid: the removing node announces
+/// the change in the buyer's room, and the other forgets what it read,
+/// well before the 5 s it would otherwise keep it.
+#[actix_web::test]
+async fn a_card_removed_at_one_node_stops_the_next_bid_at_another() {
+    let stripe = stripe_stub::spawn();
+    let Some(cluster) = Cluster::start_with(
+        2,
+        &[
+            ("STRIPE_SECRET_KEY", stripe_stub::SECRET_KEY),
+            ("STRIPE_WEBHOOK_SECRET", stripe_stub::WEBHOOK_SECRET),
+            ("STRIPE_API_BASE", stripe.base.as_str()),
+            ("BLYTZ_REQUIRE_CARD_TO_BID", "true"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let auction = cluster.live_auction(60_000).await;
+    let buyer = cluster.node(0).register("buyer@example.com", "buyer").await;
+    let token = Some(buyer.token.as_str());
+
+    // The card, saved at node 0.
+    let res = cluster
+        .node(0)
+        .post("/api/v1/payments/methods/setup", &json!({}), token)
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let setup: Value = res.json().await.unwrap();
+    let intent = setup["setup_intent_id"].as_str().unwrap();
+    stripe.complete_setup(intent, "visa", "4242", 12, 2040, CardBehaviour::Succeeds);
+    let res = cluster
+        .node(0)
+        .post(
+            "/api/v1/payments/methods/confirm",
+            &json!({"setup_intent_id": intent}),
+            token,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let card: Value = res.json().await.unwrap();
+
+    // Node 1 reads it for the buyer's first bid there, and keeps the answer.
+    let (status, body) = bid(cluster.node(1), &buyer, &auction, 1_000, "with-card").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let res = cluster
+        .node(0)
+        .delete(
+            &format!("/api/v1/payments/methods/{}", card["id"].as_str().unwrap()),
+            token,
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    let removed = Instant::now();
+    let mut amount = 2_000;
+    loop {
+        let (status, body) = bid(
+            cluster.node(1),
+            &buyer,
+            &auction,
+            amount,
+            &format!("at-{amount}"),
+        )
+        .await;
+        if status == StatusCode::PAYMENT_REQUIRED {
+            assert_eq!(body["error"]["code"], "payment_method_required", "{body}");
+            break;
+        }
+        assert!(
+            removed.elapsed() < Duration::from_secs(2),
+            "node 1 still takes bids on the removed card: {status} {body}"
+        );
+        amount += 1_000;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use blytz_actors::domain::UserId;
+use blytz_actors::rooms::{RoomKey, RoomNotice};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -229,6 +231,44 @@ async fn a_card_saved_at_another_node_lets_the_next_bid_through() {
         .map(|done| done.rows_affected()));
     assert_eq!(written.unwrap(), 1);
     shop.bid(&buyer, &lot, 1000).await;
+}
+
+/// A card removed at another node of a cluster leaves the store behind
+/// this node's back, and this node keeps its answer for a few seconds;
+/// the notice the removing node announces in the buyer's room makes it
+/// forget the answer at once, and the next bid is refused.
+#[actix_web::test]
+async fn a_card_removal_heard_from_another_node_refuses_the_next_bid() {
+    let shop = pay_shop().await;
+    let buyer = shop.buyer("buyer@example.com").await;
+    shop.save_card(&buyer, "4242", CardBehaviour::Succeeds)
+        .await;
+    let show = shop
+        .live_show(json!({"require_payment_method": true}))
+        .await;
+    let lot = shop.live_lot(Some(&show), json!({})).await;
+    shop.bid(&buyer, &lot, 1000).await;
+
+    let user = buyer.id.parse::<uuid::Uuid>().unwrap();
+    let removed = blytz::with_db!(&shop.app.state.db, pool => sqlx::query(
+        "DELETE FROM payment_methods WHERE user_id = $1",
+    )
+    .bind(user)
+    .execute(pool)
+    .await
+    .map(|done| done.rows_affected()));
+    assert_eq!(removed.unwrap(), 1);
+    // Not heard yet: the answer kept here still lets a bid through.
+    let res = rest_bid(&shop.app, &buyer, &lot, json!({"amount": 2000})).await;
+    assert_ne!(res.status(), StatusCode::PAYMENT_REQUIRED);
+
+    shop.app.state.auctions.engine().rooms().hear(
+        RoomKey::User(UserId::from(user)),
+        RoomNotice::PaymentMethodsChanged,
+    );
+    let res = rest_bid(&shop.app, &buyer, &lot, json!({"amount": 3000})).await;
+    let (code, _) = error_code(res, StatusCode::PAYMENT_REQUIRED).await;
+    assert_eq!(code, "payment_method_required");
 }
 
 #[actix_web::test]

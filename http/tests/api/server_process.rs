@@ -160,6 +160,14 @@ impl ServerProcess {
         req.send().await.unwrap()
     }
 
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut req = self.client.delete(self.url(path));
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        req.send().await.unwrap()
+    }
+
     pub async fn register(&self, email: &str, role: &str) -> Account {
         let res = self
             .post(
