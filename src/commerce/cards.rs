@@ -102,22 +102,76 @@ impl From<MethodRow> for PaymentMethod {
 /// it announces it in the buyer's room). A refused bid reads again.
 #[derive(Debug, Default)]
 pub(crate) struct BidCheckCache {
+    /// Whether an auction needs a card, and when that was read.
     required: Mutex<HashMap<AuctionId, (bool, Instant)>>,
-    has_card: Mutex<HashMap<UserId, (bool, Instant)>>,
+    /// Buyers found to have a card, and when.
+    has_card: Mutex<HashMap<UserId, Instant>>,
     /// Counts the buyers' card changes heard: a read of the store that one
     /// overtook is not kept (it may have read the cards from before it).
     changes: AtomicU64,
 }
 
+/// How many answers of a kind are kept before those past their time go.
+const KEPT_AT_MOST: usize = 100_000;
+
+fn fresh(at: Instant) -> bool {
+    at.elapsed() < BID_CHECK_TTL
+}
+
+fn lock<T>(map: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    map.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Drops the answers past their time (`at` says when each was read) once
+/// `map` holds many.
+fn prune<K, V>(map: &mut HashMap<K, V>, at: impl Fn(&V) -> Instant) {
+    if map.len() > KEPT_AT_MOST {
+        map.retain(|_, answer| fresh(at(answer)));
+    }
+}
+
 impl BidCheckCache {
+    /// Whether `auction` needs a card, if read lately.
+    fn required(&self, auction: AuctionId) -> Option<bool> {
+        lock(&self.required)
+            .get(&auction)
+            .filter(|(_, at)| fresh(*at))
+            .map(|(required, _)| *required)
+    }
+
+    fn remember_required(&self, auction: AuctionId, required: bool) {
+        let mut map = lock(&self.required);
+        prune(&mut map, |(_, at)| *at);
+        map.insert(auction, (required, Instant::now()));
+    }
+
+    /// Whether `user` was found lately to have a card.
+    fn has_card(&self, user: UserId) -> bool {
+        lock(&self.has_card).get(&user).is_some_and(|at| fresh(*at))
+    }
+
+    /// The changes heard so far, to be given to [`Self::found_card`].
+    fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Acquire)
+    }
+
+    /// Keeps that `user` has a card, as a read of the store begun when
+    /// `changes` changes were heard found; not if one was heard since.
+    fn found_card(&self, user: UserId, changes: u64) {
+        let mut map = lock(&self.has_card);
+        if self.changes() != changes {
+            return;
+        }
+        prune(&mut map, |at| *at);
+        map.insert(user, Instant::now());
+    }
+
     /// Forgets what was read of `user`'s cards: they changed.
     fn forget(&self, user: UserId) {
-        let mut has_card = self
-            .has_card
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = lock(&self.has_card);
         self.changes.fetch_add(1, Ordering::AcqRel);
-        has_card.remove(&user);
+        map.remove(&user);
     }
 }
 
@@ -132,38 +186,6 @@ pub(crate) fn hear_card_changes(rooms: &Rooms, checks: &SharedBidChecks) {
             checks.forget(user);
         }
     }));
-}
-
-fn cached<K: std::hash::Hash + Eq>(
-    map: &Mutex<HashMap<K, (bool, Instant)>>,
-    key: &K,
-) -> Option<bool> {
-    let map = map
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    map.get(key)
-        .filter(|(_, at)| at.elapsed() < BID_CHECK_TTL)
-        .map(|(v, _)| *v)
-}
-
-/// Keeps `value` for `key` unless `still` (asked under the map's lock, as
-/// a change is made) says it is out of date.
-fn remember<K: std::hash::Hash + Eq>(
-    map: &Mutex<HashMap<K, (bool, Instant)>>,
-    key: K,
-    value: bool,
-    still: impl FnOnce() -> bool,
-) {
-    let mut map = map
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if !still() {
-        return;
-    }
-    if map.len() > 100_000 {
-        map.retain(|_, (_, at)| at.elapsed() < BID_CHECK_TTL);
-    }
-    map.insert(key, (value, Instant::now()));
 }
 
 /// 402 `payment_method_required`.
@@ -195,7 +217,7 @@ impl Commerce {
 
     /// [`Commerce::check_card_for_bid`] where cards are taken.
     async fn check_card_rule(&self, bidder: UserId, auction: AuctionId) -> Result<()> {
-        let required = match cached(&self.bid_checks.required, &auction) {
+        let required = match self.bid_checks.required(auction) {
             Some(required) => required,
             None => {
                 let rule: Option<(Option<bool>, Option<bool>)> = with_db!(&self.db, pool => sqlx::query_as(
@@ -212,7 +234,7 @@ impl Commerce {
                 let required = own
                     .or(show)
                     .unwrap_or(self.settings.require_card_by_default);
-                remember(&self.bid_checks.required, auction, required, || true);
+                self.bid_checks.remember_required(auction, required);
                 required
             }
         };
@@ -247,26 +269,21 @@ impl Commerce {
 
     /// `payment_method_required` unless `user` has a card on file.
     async fn ensure_card_on_file(&self, user: UserId) -> Result<()> {
-        let has = match cached(&self.bid_checks.has_card, &user) {
-            Some(has) => has,
-            None => {
-                let changes = self.bid_checks.changes.load(Ordering::Acquire);
-                let has: bool = with_db!(&self.db, pool => sqlx::query_scalar(
-                    "SELECT EXISTS (SELECT 1 FROM payment_methods WHERE user_id = $1)",
-                )
-                .bind(Uuid::from(user))
-                .fetch_one(pool)
-                .await)?;
-                if has {
-                    let checks = &self.bid_checks;
-                    remember(&checks.has_card, user, true, || {
-                        checks.changes.load(Ordering::Acquire) == changes
-                    });
-                }
-                has
-            }
-        };
-        if has { Ok(()) } else { Err(card_required()) }
+        if self.bid_checks.has_card(user) {
+            return Ok(());
+        }
+        let changes = self.bid_checks.changes();
+        let has: bool = with_db!(&self.db, pool => sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM payment_methods WHERE user_id = $1)",
+        )
+        .bind(Uuid::from(user))
+        .fetch_one(pool)
+        .await)?;
+        if !has {
+            return Err(card_required());
+        }
+        self.bid_checks.found_card(user, changes);
+        Ok(())
     }
 
     /// After `user`'s cards changed in the store: forgets them here and
