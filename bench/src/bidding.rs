@@ -330,17 +330,31 @@ impl WsBidder {
     }
 }
 
-impl Transport for WsBidder {
-    async fn place(&mut self, amount: i64) -> anyhow::Result<Answer> {
+impl WsBidder {
+    /// Place a bid of `amount`, and with an acceptance the auction's next
+    /// minimum bid as the reply gives it (the room's frame of the same bid
+    /// reaches this bidder's socket later).
+    pub async fn place_reading_minimum(
+        &mut self,
+        amount: i64,
+    ) -> anyhow::Result<(Answer, Option<i64>)> {
         let auction = self.auction.clone();
         let reply = self
             .request(json!({"type": "bid", "auction_id": auction, "amount": amount}))
             .await?;
         match reply["type"].as_str() {
-            Some("bid.accepted") => Ok(Answer::Accepted),
-            Some("error") => Ok(Answer::of_error(&reply)),
+            Some("bid.accepted") => {
+                Ok((Answer::Accepted, reply["auction"]["min_next_bid"].as_i64()))
+            }
+            Some("error") => Ok((Answer::of_error(&reply), None)),
             _ => bail!("unexpected reply to a bid: {reply}"),
         }
+    }
+}
+
+impl Transport for WsBidder {
+    async fn place(&mut self, amount: i64) -> anyhow::Result<Answer> {
+        Ok(self.place_reading_minimum(amount).await?.0)
     }
 }
 

@@ -16,7 +16,7 @@ use serde_json::json;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::bidding::{self, Answer, Transport, WsBidder, histogram, micros};
+use crate::bidding::{self, Answer, WsBidder, histogram, micros};
 use crate::cli::FanoutArgs;
 use crate::client::{Api, Ws, open_watchers};
 use crate::procfs;
@@ -159,14 +159,26 @@ async fn measure(
         };
         next = turn + 1;
         let (bidder, views, _) = &mut bidders[turn];
+        // The minimum as this bidder's socket last saw it, or as the last
+        // answer gave it. A frame reaches a bidder's socket among the
+        // room's thousands of watchers, so after another bidder's
+        // acceptance it is often on its way still: without the answers'
+        // minimum, every other bid would be refused as too low, and the
+        // room would see half the asked rate.
         let amount = views.borrow().min_bid.max(floor);
         let sent = Instant::now();
-        match tokio::time::timeout(bidding::ANSWER_TIMEOUT, bidder.place(amount)).await {
-            Ok(Ok(Answer::Accepted)) => {
+        let answer = tokio::time::timeout(
+            bidding::ANSWER_TIMEOUT,
+            bidder.place_reading_minimum(amount),
+        )
+        .await;
+        match answer {
+            Ok(Ok((Answer::Accepted, minimum))) => {
                 accepted += 1;
                 bid_latency.saturating_record(micros(sent.elapsed()));
+                floor = floor.max(minimum.unwrap_or(0));
             }
-            Ok(Ok(Answer::Rejected { min_bid, .. })) => {
+            Ok(Ok((Answer::Rejected { min_bid, .. }, _))) => {
                 rejected += 1;
                 floor = floor.max(min_bid.unwrap_or(0));
             }
