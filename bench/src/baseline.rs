@@ -251,7 +251,9 @@ impl Transport for RedisBidder {
                         min_bid: min_next,
                     },
                 );
-                Ok(Answer::Accepted)
+                Ok(Answer::Accepted {
+                    min_bid: Some(min_next),
+                })
             }
             0 => {
                 offer(

@@ -82,13 +82,22 @@ pub fn offer(views: &watch::Sender<View>, view: View) {
 /// The answer to one bid.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// Accepted and durable.
-    Accepted,
+    /// Accepted and durable, with the auction's next minimum bid when the
+    /// answer gives it.
+    Accepted { min_bid: Option<i64> },
     /// Refused with this code; `bid_too_low` carries the minimum.
     Rejected { code: String, min_bid: Option<i64> },
 }
 
 impl Answer {
+    /// The answer in an acceptance (`bid.accepted`, or a REST bid's body):
+    /// `{"auction":{"min_next_bid"}}`.
+    pub fn of_acceptance(body: &Value) -> Self {
+        Self::Accepted {
+            min_bid: body["auction"]["min_next_bid"].as_i64(),
+        }
+    }
+
     /// The answer in an error body `{"code","details":{"min_bid"}}`.
     pub fn of_error(error: &Value) -> Self {
         Self::Rejected {
@@ -196,7 +205,9 @@ pub async fn bid_until<T: Transport>(
                 tally.answered.saturating_record(elapsed);
                 progress.answered.fetch_add(1, Ordering::Relaxed);
                 match answer {
-                    Answer::Accepted => {
+                    // The strategy bids its view's minimum: an acceptance's
+                    // next minimum is left to the room's frames.
+                    Answer::Accepted { .. } => {
                         tally.accepted.saturating_record(elapsed);
                         progress.accepted.fetch_add(1, Ordering::Relaxed);
                     }
@@ -330,31 +341,17 @@ impl WsBidder {
     }
 }
 
-impl WsBidder {
-    /// Place a bid of `amount`, and with an acceptance the auction's next
-    /// minimum bid as the reply gives it (the room's frame of the same bid
-    /// reaches this bidder's socket later).
-    pub async fn place_reading_minimum(
-        &mut self,
-        amount: i64,
-    ) -> anyhow::Result<(Answer, Option<i64>)> {
+impl Transport for WsBidder {
+    async fn place(&mut self, amount: i64) -> anyhow::Result<Answer> {
         let auction = self.auction.clone();
         let reply = self
             .request(json!({"type": "bid", "auction_id": auction, "amount": amount}))
             .await?;
         match reply["type"].as_str() {
-            Some("bid.accepted") => {
-                Ok((Answer::Accepted, reply["auction"]["min_next_bid"].as_i64()))
-            }
-            Some("error") => Ok((Answer::of_error(&reply), None)),
+            Some("bid.accepted") => Ok(Answer::of_acceptance(&reply)),
+            Some("error") => Ok(Answer::of_error(&reply)),
             _ => bail!("unexpected reply to a bid: {reply}"),
         }
-    }
-}
-
-impl Transport for WsBidder {
-    async fn place(&mut self, amount: i64) -> anyhow::Result<Answer> {
-        Ok(self.place_reading_minimum(amount).await?.0)
     }
 }
 
@@ -388,7 +385,7 @@ impl Transport for HttpBidder {
             if let Some(view) = View::of_auction(&body["auction"]) {
                 offer(&self.views, view);
             }
-            Ok(Answer::Accepted)
+            Ok(Answer::of_acceptance(&body))
         } else if status.is_client_error() && body["error"].is_object() {
             Ok(Answer::of_error(&body["error"]))
         } else {

@@ -262,8 +262,7 @@ async fn bidding_run(
     ))
 }
 
-/// One REST bid through the node at `base`, with its own `request_id`: the
-/// answer, and after an accepted bid the next minimum.
+/// One REST bid through the node at `base`, with its own `request_id`.
 async fn rest_bid(
     http: &reqwest::Client,
     base: &str,
@@ -271,7 +270,7 @@ async fn rest_bid(
     user: &User,
     amount: i64,
     request_id: &str,
-) -> anyhow::Result<(Answer, Option<i64>)> {
+) -> anyhow::Result<Answer> {
     let response = http
         .post(format!("{base}/api/v1/auctions/{auction}/bids"))
         .bearer_auth(&user.token)
@@ -282,9 +281,9 @@ async fn rest_bid(
     let status = response.status();
     let body: Value = response.json().await.context("reading a bid answer")?;
     if status.is_success() {
-        Ok((Answer::Accepted, body["auction"]["min_next_bid"].as_i64()))
+        Ok(Answer::of_acceptance(&body))
     } else if body["error"].is_object() {
-        Ok((Answer::of_error(&body["error"]), None))
+        Ok(Answer::of_error(&body["error"]))
     } else {
         bail!("bid answered {status}: {body}")
     }
@@ -334,7 +333,7 @@ async fn forwarding(
         let node = &cluster.nodes[if to_owner { owner } else { via }];
         let user = &pair[usize::from(!to_owner)];
         let sent = Instant::now();
-        let (answer, next) = rest_bid(
+        let answer = rest_bid(
             api.http(),
             &node.base,
             &auction,
@@ -346,8 +345,8 @@ async fn forwarding(
         let elapsed = bidding::micros(sent.elapsed());
         let measured = turn >= 2 * FORWARD_WARMUP;
         match answer {
-            Answer::Accepted => {
-                amount = next.context("no min_next_bid in an accepted bid's answer")?;
+            Answer::Accepted { min_bid } => {
+                amount = min_bid.context("no min_next_bid in an accepted bid's answer")?;
                 if measured {
                     let histogram = if to_owner {
                         &mut direct
@@ -533,8 +532,8 @@ async fn probe(
         sent += 1;
         let request_id = format!("probe-{sent}");
         match rest_bid(http, base, auction, user, amount, &request_id).await {
-            Ok((Answer::Accepted, _)) => return Ok((since.elapsed(), sent, refused)),
-            Ok((Answer::Rejected { code, min_bid }, _)) => {
+            Ok(Answer::Accepted { .. }) => return Ok((since.elapsed(), sent, refused)),
+            Ok(Answer::Rejected { code, min_bid }) => {
                 floor = floor.max(min_bid.unwrap_or(0));
                 let outbid = code == "bid_too_low";
                 *refused.entry(code).or_default() += 1;

@@ -16,7 +16,7 @@ use serde_json::json;
 use tokio::time::{Instant, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::bidding::{self, Answer, WsBidder, histogram, micros};
+use crate::bidding::{self, Answer, Transport, WsBidder, histogram, micros};
 use crate::cli::FanoutArgs;
 use crate::client::{Api, Ws, open_watchers};
 use crate::procfs;
@@ -167,18 +167,13 @@ async fn measure(
         // room would see half the asked rate.
         let amount = views.borrow().min_bid.max(floor);
         let sent = Instant::now();
-        let answer = tokio::time::timeout(
-            bidding::ANSWER_TIMEOUT,
-            bidder.place_reading_minimum(amount),
-        )
-        .await;
-        match answer {
-            Ok(Ok((Answer::Accepted, minimum))) => {
+        match tokio::time::timeout(bidding::ANSWER_TIMEOUT, bidder.place(amount)).await {
+            Ok(Ok(Answer::Accepted { min_bid })) => {
                 accepted += 1;
                 bid_latency.saturating_record(micros(sent.elapsed()));
-                floor = floor.max(minimum.unwrap_or(0));
+                floor = floor.max(min_bid.unwrap_or(0));
             }
-            Ok(Ok((Answer::Rejected { min_bid, .. }, _))) => {
+            Ok(Ok(Answer::Rejected { min_bid, .. })) => {
                 rejected += 1;
                 floor = floor.max(min_bid.unwrap_or(0));
             }
