@@ -28,7 +28,7 @@ use super::keys;
 use super::read_models::{
     Columns, ROWS_PER_STATEMENT, ReadModels, padded, rows_written_for, unavailable, write_rows,
 };
-use crate::db::{Db, Patience, RawJson, Writer};
+use crate::db::{Db, EventJson, Patience, ViewJson, Writer};
 use crate::redis_store::Redis;
 use crate::shows;
 use crate::{with_db, with_writer};
@@ -223,7 +223,7 @@ macro_rules! insert_events {
                 .push_bind(entry.map(|(_, seq)| **seq))
                 .push_bind(entry.map(|(entry, _)| entry.event.kind.name()))
                 .push_bind(entry.map(|(entry, _)| entry.event.at))
-                .push_bind(entry.map(|(entry, _)| RawJson::Event(&entry.event)));
+                .push_bind(entry.map(|(entry, _)| EventJson(&entry.event)));
         });
         if is_padded {
             insert.push(
@@ -360,7 +360,7 @@ impl SqlJournal {
                         .push_bind(0_i64)
                         .push_bind(None::<chrono::DateTime<chrono::Utc>>)
                         .push_bind(1_i64)
-                        .push_bind(RawJson::View(view))
+                        .push_bind(ViewJson(view))
                         .push_bind(entry.event.at)
                         .push_bind(entry.event.at)
                         .push_bind(config.require_payment_method);

@@ -6,7 +6,7 @@ use std::time::Instant;
 use blytz::Db;
 use blytz::accounts::{Caller, Registration, Role};
 use blytz::auctions::{AUCTION_ENDED_TOPIC, KEYS_AFTER, SETTLE_AFTER, SqlJournal};
-use blytz::db::{LOCK_WAIT, ScratchDb};
+use blytz::db::{Backend, LOCK_WAIT, ScratchDb};
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
 use blytz_actors::ports::{JournalEntry, JournalError, JournalStore};
 use blytz_actors::rules::{AuctionState, Bid, BidIds, Command, NewAuction, apply, create, decide};
@@ -237,6 +237,41 @@ async fn the_journal_on_its_own_connection_goes_on_after_a_failed_batch() {
         assert_eq!(bids, vec![first], "{:?}", db.backend());
         assert_eq!(seq, i64::try_from(state.seq).unwrap());
         assert_eq!(status, "paused");
+    }
+}
+
+/// Each journal row keeps its event's JSON as it was written, the text
+/// serde writes, byte for byte: on PostgreSQL a `json` column stores the
+/// text where `jsonb` stored a tree of it, written back otherwise.
+#[tokio::test]
+async fn the_journal_keeps_each_event_as_written() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let journal = SqlJournal::new(db.clone(), None);
+        let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+        let amount = state.min_next_bid();
+        let batch = step(&mut state, bid(UserId::new(), amount, None), Utc::now());
+        journal.append(&batch).await.unwrap();
+        let query = match db.backend() {
+            Backend::Postgres => {
+                "SELECT payload::text FROM auction_events WHERE auction_id = $1 ORDER BY seq"
+            }
+            Backend::Sqlite => {
+                "SELECT payload FROM auction_events WHERE auction_id = $1 ORDER BY seq"
+            }
+        };
+        let stored: Vec<(String,)> = blytz::with_db!(db, pool => {
+            sqlx::query_as(query).bind(Uuid::from(id)).fetch_all(pool).await
+        })
+        .unwrap();
+        let last = stored.last().map(|(text,)| text.clone());
+        assert_eq!(
+            last,
+            Some(serde_json::to_string(&batch[0].event).unwrap()),
+            "{:?}",
+            db.backend()
+        );
+        assert_eq!(stored.len(), usize::try_from(state.seq).unwrap());
     }
 }
 
