@@ -40,10 +40,13 @@ pub const AUCTION_ENDED_TOPIC: &str = "auction.ended";
 #[derive(Debug, Clone)]
 pub struct SqlJournal {
     db: Db,
-    /// Where batches commit and snapshots are written: `db`, or a
-    /// connection of their own (see [`SqlJournal::committing_on`]).
+    /// Where batches commit: `db`, or a connection of their own (see
+    /// [`SqlJournal::committing_on`]).
     writer: Writer,
-    /// The read models behind the journal, written on `writer`.
+    /// Where snapshots are written: `writer` on SQLite, the shared pool
+    /// on PostgreSQL.
+    snapshots: Writer,
+    /// The read models behind the journal, written where snapshots are.
     read_models: ReadModels,
     redis: Option<Redis>,
     /// In a cluster, this node's name: entries with a fence commit only
@@ -59,6 +62,7 @@ impl SqlJournal {
     pub fn new(db: Db, redis: Option<Redis>) -> Self {
         Self {
             writer: Writer::Pool(db.clone()),
+            snapshots: Writer::Pool(db.clone()),
             read_models: ReadModels::new(Writer::Pool(db.clone()), &db),
             db,
             redis,
@@ -67,24 +71,24 @@ impl SqlJournal {
         }
     }
 
-    /// Commits batches, and writes snapshots, on `writer` (see
-    /// [`Db::journal_writer`]); reads and recovery stay on the shared pool.
-    /// On SQLite a snapshot written on another connection made the journal's
-    /// connection drop its page cache and could hold the file's write lock
-    /// when a commit wanted it; on the journal's own connection it takes its
-    /// turn between commits, and so do the read models' settles. On
-    /// PostgreSQL the settles stay on the shared pool: a settle rewrites up
-    /// to a batch's worth of auction rows (milliseconds), which commits on
-    /// another connection need not wait for.
+    /// Commits batches on `writer` (see [`Db::journal_writer`]); reads and
+    /// recovery stay on the shared pool. On SQLite snapshots and the read
+    /// models' settles are written on `writer` too: a snapshot written on
+    /// another connection made the journal's connection drop its page cache
+    /// and could hold the file's write lock when a commit wanted it; on the
+    /// journal's own connection each takes its turn between commits. On
+    /// PostgreSQL they stay on the shared pool: a settle rewrites up to a
+    /// batch's worth of auction rows (milliseconds), and a snapshot is a
+    /// commit and a flush of its own (a few hundred a second on 100 busy
+    /// auctions), neither of which a commit of bids need wait for on
+    /// another connection.
     #[must_use]
     pub fn committing_on(mut self, writer: Writer) -> Self {
-        self.read_models = ReadModels::new(
-            match &writer {
-                Writer::Postgres(_) => Writer::Pool(self.db.clone()),
-                _ => writer.clone(),
-            },
-            &self.db,
-        );
+        self.snapshots = match &writer {
+            Writer::Postgres(_) => Writer::Pool(self.db.clone()),
+            _ => writer.clone(),
+        };
+        self.read_models = ReadModels::new(self.snapshots.clone(), &self.db);
         self.writer = writer;
         self
     }
@@ -549,7 +553,7 @@ impl JournalStore for SqlJournal {
         state: &AuctionState,
     ) -> Result<(), JournalError> {
         let stored_seq = seq_to_i64(auction_id, seq)?;
-        with_writer!(&self.writer, Patience::Full, pool, identity => {
+        with_writer!(&self.snapshots, Patience::Full, pool, identity => {
             sqlx::query(
                 "INSERT INTO auction_snapshots (auction_id, seq, state, taken_at) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (auction_id) DO UPDATE SET seq = excluded.seq, state = excluded.state, \

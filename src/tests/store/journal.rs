@@ -6,7 +6,7 @@ use std::time::Instant;
 use blytz::Db;
 use blytz::accounts::{Caller, Registration, Role};
 use blytz::auctions::{AUCTION_ENDED_TOPIC, KEYS_AFTER, SETTLE_AFTER, SqlJournal};
-use blytz::db::{Backend, LOCK_WAIT, ScratchDb};
+use blytz::db::{Backend, LOCK_WAIT, ScratchDb, Writer};
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
 use blytz_actors::ports::{JournalEntry, JournalError, JournalStore};
 use blytz_actors::rules::{AuctionState, Bid, BidIds, Command, NewAuction, apply, create, decide};
@@ -272,6 +272,33 @@ async fn the_journal_keeps_each_event_as_written() {
             db.backend()
         );
         assert_eq!(stored.len(), usize::try_from(state.seq).unwrap());
+    }
+}
+
+/// On PostgreSQL a snapshot is written on the shared pool: it never waits
+/// for the journal's own connection, busy with a commit.
+#[tokio::test]
+async fn on_postgresql_a_snapshot_does_not_wait_for_the_journals_connection() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let writer = db.journal_writer().await.unwrap();
+        let journal = SqlJournal::new(db.clone(), None).committing_on(writer.clone());
+        let (id, _, state) = live_auction(&journal, db, "USD").await;
+        let Writer::Postgres(held) = &writer else {
+            continue;
+        };
+        let busy = held.lock().await;
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            journal.save_snapshot(id, state.seq, &state),
+        )
+        .await
+        .expect("the snapshot waited for the journal's connection")
+        .unwrap();
+        drop(busy);
+        let loaded = journal.load(id).await.unwrap();
+        assert_eq!(loaded.snapshot.map(|s| s.seq), Some(state.seq));
+        writer.close().await;
     }
 }
 
