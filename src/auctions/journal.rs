@@ -28,7 +28,7 @@ use super::keys;
 use super::read_models::{
     Columns, ROWS_PER_STATEMENT, ReadModels, padded, rows_written_for, unavailable, write_rows,
 };
-use crate::db::{Db, EventJson, Patience, ViewJson, Writer};
+use crate::db::{Db, Patience, RawJson, Writer};
 use crate::redis_store::Redis;
 use crate::shows;
 use crate::{with_db, with_writer};
@@ -227,7 +227,7 @@ macro_rules! insert_events {
                 .push_bind(entry.map(|(_, seq)| **seq))
                 .push_bind(entry.map(|(entry, _)| entry.event.kind.name()))
                 .push_bind(entry.map(|(entry, _)| entry.event.at))
-                .push_bind(entry.map(|(entry, _)| EventJson(&entry.event)));
+                .push_bind(entry.map(|(entry, _)| RawJson(&entry.event)));
         });
         if is_padded {
             insert.push(
@@ -364,7 +364,7 @@ impl SqlJournal {
                         .push_bind(0_i64)
                         .push_bind(None::<chrono::DateTime<chrono::Utc>>)
                         .push_bind(1_i64)
-                        .push_bind(ViewJson(view))
+                        .push_bind(RawJson(*view))
                         .push_bind(entry.event.at)
                         .push_bind(entry.event.at)
                         .push_bind(config.require_payment_method);

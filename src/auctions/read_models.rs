@@ -538,7 +538,7 @@ macro_rules! write_rows {
                     .push_bind(view.map(|view| seq_to_i64(view.id, view.seq)).transpose()?)
                     .push(cast("::bigint"))
                     .push(", ")
-                    .push_bind(view.map($crate::db::ViewJson))
+                    .push_bind(view.map($crate::db::RawJson))
                     .push(cast("::jsonb"))
                     .push(", ")
                     .push_bind(view.map(|view| view.server_time))

@@ -19,7 +19,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use json::{EventJson, ViewJson};
+pub use json::{RawJson, WrittenJson};
 pub use scratch::ScratchDb;
 pub use writer::{Held, HeldConnection, Patience, Writer};
 
