@@ -250,6 +250,8 @@ pub struct WsBidder {
     pending: Pending,
     auction: String,
     next_id: u64,
+    /// Each bid carries a fresh `request_id` ([`WsBidder::sending_request_ids`]).
+    request_ids: bool,
     reader: tokio::task::JoinHandle<()>,
 }
 
@@ -313,6 +315,7 @@ impl WsBidder {
             pending,
             auction: auction.to_owned(),
             next_id: 0,
+            request_ids: false,
             reader,
         };
         let reply = bidder
@@ -322,6 +325,13 @@ impl WsBidder {
             bail!("subscribing failed: {reply}");
         }
         Ok((bidder, views))
+    }
+
+    /// Sends a fresh `request_id` with each bid when `on`, as the web
+    /// client does.
+    pub fn sending_request_ids(mut self, on: bool) -> Self {
+        self.request_ids = on;
+        self
     }
 
     /// Send a request with a fresh id and wait for its reply.
@@ -344,15 +354,22 @@ impl WsBidder {
 impl Transport for WsBidder {
     async fn place(&mut self, amount: i64) -> anyhow::Result<Answer> {
         let auction = self.auction.clone();
-        let reply = self
-            .request(json!({"type": "bid", "auction_id": auction, "amount": amount}))
-            .await?;
+        let mut bid = json!({"type": "bid", "auction_id": auction, "amount": amount});
+        if self.request_ids {
+            bid["request_id"] = json!(fresh_request_id());
+        }
+        let reply = self.request(bid).await?;
         match reply["type"].as_str() {
             Some("bid.accepted") => Ok(Answer::of_acceptance(&reply)),
             Some("error") => Ok(Answer::of_error(&reply)),
             _ => bail!("unexpected reply to a bid: {reply}"),
         }
     }
+}
+
+/// A `request_id` as the web client makes one: a UUID, 36 characters.
+fn fresh_request_id() -> String {
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// A bidder over REST; its views come from a shared room watcher
@@ -367,6 +384,8 @@ pub struct HttpBidder {
     pub token: String,
     /// The auction's shared views.
     pub views: Arc<watch::Sender<View>>,
+    /// Each bid carries a fresh `request_id`, as the web client's do.
+    pub request_ids: bool,
 }
 
 impl Transport for HttpBidder {
@@ -375,7 +394,11 @@ impl Transport for HttpBidder {
             .http
             .post(&self.url)
             .bearer_auth(&self.token)
-            .json(&json!({"amount": amount}))
+            .json(&if self.request_ids {
+                json!({"amount": amount, "request_id": fresh_request_id()})
+            } else {
+                json!({"amount": amount})
+            })
             .send()
             .await
             .context("POST bids")?;

@@ -93,6 +93,11 @@ pub struct BidsArgs {
     /// auctions' rooms while bidding.
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100_000))]
     pub chat_rate: u32,
+    /// Send a fresh `request_id` with every bid, as the web client does.
+    /// The auction keeps each bidder's recent ids for idempotent resends, in
+    /// its state and in its snapshots; the baseline has no such ids.
+    #[arg(long)]
+    pub request_ids: bool,
     /// The redis-server binary of the baseline.
     #[arg(long, default_value = "redis-server")]
     pub redis_server: PathBuf,

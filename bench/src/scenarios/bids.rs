@@ -45,7 +45,12 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     let blytz = blytz_run(&target, &args, via).await;
     target.close().await?;
     let (tally, elapsed, usage) = blytz?;
-    let label = format!("blytz ({transport}, {backend})");
+    let ids = if args.request_ids {
+        ", request ids"
+    } else {
+        ""
+    };
+    let label = format!("blytz ({transport}, {backend}{ids})");
     let blytz = BidRun::new(
         &label,
         args.vus,
@@ -132,7 +137,8 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
         "throughput_met": blytz.throughput_per_s >= TARGET_BIDS_PER_S,
     });
     if let Some(path) = &args.common.json {
-        let json = report::bids_json(scenario, backend, &blytz, &baselines, targets)?;
+        let mut json = report::bids_json(scenario, backend, &blytz, &baselines, targets)?;
+        json["request_ids"] = json!(args.request_ids);
         report::write_json(path, &json)?;
     }
     if let Some(path) = &args.common.svg {
@@ -255,8 +261,13 @@ async fn bid(
     );
     match via {
         Via::WebSocket => {
-            let vus =
-                ws_bidders(buyers, auctions, |_, user| target.ws_url(Some(&user.token))).await?;
+            let vus = ws_bidders(buyers, auctions, |_, user| target.ws_url(Some(&user.token)))
+                .await?
+                .into_iter()
+                .map(|(bidder, views, me)| {
+                    (bidder.sending_request_ids(args.request_ids), views, me)
+                })
+                .collect();
             drive("blytz", vus, args.duration).await
         }
         Via::Http => {
@@ -289,6 +300,7 @@ async fn bid(
                         url: api.url(&format!("/api/v1/auctions/{}/bids", auction_of(i))),
                         token: user.token.clone(),
                         views: room,
+                        request_ids: args.request_ids,
                     };
                     (bidder, views, user.id.clone())
                 })
