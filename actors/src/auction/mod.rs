@@ -35,10 +35,17 @@ use durability::{InFlight, Pending};
 /// Auction id -> address of its live actor (see [`Index`]).
 pub type AuctionIndex = Index<AuctionActor>;
 
+/// How many times [`AuctionSettings::snapshot_every`] events apart an
+/// auction's snapshots may be, for the bid `request_id`s its state
+/// remembers.
+pub const MAX_SNAPSHOT_STRETCH: u64 = 10;
+
 /// Tuning of auction actors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AuctionSettings {
-    /// Save a snapshot every this many events (and on pause and end).
+    /// Save a snapshot every this many events (and on pause and end);
+    /// further apart, up to [`MAX_SNAPSHOT_STRETCH`] times, while the state
+    /// remembers more bid `request_id`s than this.
     pub snapshot_every: u64,
     /// How long an ended or cancelled auction stays in memory.
     pub eviction_grace: Duration,

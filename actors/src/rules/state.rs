@@ -214,6 +214,13 @@ impl AuctionState {
         self.outcome.and_then(|o| o.winner_id)
     }
 
+    /// How many bid and pre-bid `request_id`s the state remembers, all
+    /// bidders together.
+    #[must_use]
+    pub fn remembered_requests(&self) -> usize {
+        self.requests.values().map(BTreeMap::len).sum()
+    }
+
     /// A bid already placed by `bidder_id` under `request_id`.
     #[must_use]
     pub fn recorded_bid(&self, bidder_id: UserId, request_id: &str) -> Option<&RecordedBid> {

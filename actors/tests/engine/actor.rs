@@ -3,9 +3,11 @@
 use std::time::Duration;
 
 use blytz_actors::AuctionError;
-use blytz_actors::domain::{ShowId, UserId};
+use blytz_actors::auction::MAX_SNAPSHOT_STRETCH;
+use blytz_actors::domain::{AuctionId, ShowId, UserId};
 use blytz_actors::rooms::RoomKey;
 use blytz_actors::rules::{AuctionStatus, Command, Rejection, TimerMode};
+use blytz_actors::view::BidOutcome;
 use tokio::sync::broadcast::error::TryRecvError;
 
 use crate::helpers::*;
@@ -121,6 +123,70 @@ async fn a_restart_rebuilds_the_same_view_from_snapshot_and_journal() {
         .unwrap();
     assert_eq!(resumed.status, AuctionStatus::Live);
     assert_eq!(resumed.seq, before.seq + 1);
+}
+
+/// How far the newest snapshot is behind each of `bids` placed in turn by
+/// two bidders, each with `request_id` if one is made; the widest gap and
+/// the first bid (its bidder, request id and receipt).
+async fn snapshot_gaps(
+    t: &TestEngine,
+    auction: AuctionId,
+    bids: usize,
+    request_id: impl Fn(usize) -> Option<String>,
+) -> (u64, (UserId, Option<String>, BidOutcome)) {
+    let bidders = [UserId::new(), UserId::new()];
+    let mut amount = 1_000;
+    let (mut widest, mut first) = (0, None);
+    for i in 0..bids {
+        let (who, id) = (bidders[i % 2], request_id(i));
+        let outcome = place_bid(&t.engine, auction, who, bid(amount, None, id.clone()))
+            .await
+            .unwrap();
+        amount = outcome.auction.min_next_bid;
+        // A snapshot is saved after the reply: one more turn of the actor.
+        let seq = t.engine.view(auction).await.unwrap().seq;
+        let saved = t.store.snapshot(auction).map_or(0, |s| s.seq);
+        widest = widest.max(seq - saved);
+        first.get_or_insert((who, id, outcome));
+    }
+    (widest, first.unwrap())
+}
+
+#[actix_rt::test]
+async fn snapshots_space_out_for_the_request_ids_they_carry_and_keep_them() {
+    let t = manual_engine();
+    let every = settings().auction.snapshot_every;
+
+    // Bids without ids: a snapshot every `snapshot_every` events.
+    let plain = t.live(t.new_auction(1_000, 60_000)).await;
+    let (widest, _) = snapshot_gaps(&t, plain.id, 30, |_| None).await;
+    assert!(widest <= every, "{widest} events without a snapshot");
+
+    // Bids with ids: as many events apart as the ids the state remembers,
+    // and never more than the stretch allows.
+    let remembering = t.live(t.new_auction(1_000, 60_000)).await;
+    let (widest, (first_bidder, first_id, first)) =
+        snapshot_gaps(&t, remembering.id, 60, |i| Some(format!("bid-{i}"))).await;
+    assert!(widest > every, "snapshots still {every} events apart");
+    assert!(
+        widest <= every * MAX_SNAPSHOT_STRETCH,
+        "{widest} events without a snapshot"
+    );
+
+    // After a restart (the newest snapshot, then the events after it) the
+    // first id is still remembered: its retry answers the bid it placed.
+    let before = t.engine.view(remembering.id).await.unwrap();
+    let restarted = t.restarted();
+    let retried = place_bid(
+        &restarted,
+        remembering.id,
+        first_bidder,
+        bid(first.bid.amount, None, first_id),
+    )
+    .await
+    .unwrap();
+    assert_eq!(retried.bid.id, first.bid.id);
+    assert_eq!(restarted.view(remembering.id).await.unwrap(), before);
 }
 
 #[actix_rt::test]
