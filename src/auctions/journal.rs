@@ -561,7 +561,7 @@ impl JournalStore for SqlJournal {
             )
             .bind(Uuid::from(auction_id))
             .bind(stored_seq)
-            .bind(Json(state))
+            .bind(RawJson(state))
             .bind(crate::time::now())
             .execute(pool)
             .await

@@ -1,7 +1,7 @@
 //! JSON bound as a statement's argument from its parts.
 
 use blytz_actors::json::{self, Raw};
-use blytz_actors::rules::Event;
+use blytz_actors::rules::{AuctionState, Event};
 use blytz_actors::view::AuctionView;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -10,18 +10,19 @@ use sqlx::postgres::types::Oid;
 use sqlx::types::Json;
 use sqlx::{Database, Encode, Postgres, Sqlite, Type};
 
-/// A journal event or an auction view bound as a JSON column, written by
-/// [`Raw`] straight into the statement's arguments: the same text serde
-/// writes (the writer's tests check it), without serde_json's pass over
-/// every key, id and time. A journal row is written per accepted bid, and
-/// through serde it was the largest part of the journal writer's own work
-/// beside the database (`docs/performance.md`).
+/// A journal event, an auction view or a snapshot's state bound as a JSON
+/// column, written by [`Raw`] straight into the statement's arguments: the
+/// same text serde writes (the writer's tests check it), without
+/// serde_json's pass over every key, id and time. A journal row is written
+/// per accepted bid, and through serde it was the largest part of the
+/// journal writer's own work beside the database (`docs/performance.md`).
 ///
 /// Text on SQLite. On PostgreSQL, the type of the value's column
-/// ([`WrittenJson::JSONB`]): an event as `json`, the type of the journal's
-/// `payload`, whose input checks the text and keeps it as written (`jsonb`
-/// built a tree of every event that nothing reads: a journal row is read
-/// whole, by serde); a view as `jsonb` (format 1), as sqlx's [`Json`] binds.
+/// ([`WrittenJson::JSONB`]): an event or a state as `json`, the type of the
+/// journal's `payload` and of a snapshot's `state`, whose input checks the
+/// text and keeps it as written (`jsonb` built a tree of each that nothing
+/// reads: both are read whole, by serde); a view as `jsonb` (format 1), as
+/// sqlx's [`Json`] binds.
 #[derive(Debug, Clone, Copy)]
 pub struct RawJson<'a, T>(pub &'a T);
 
@@ -39,6 +40,14 @@ impl WrittenJson for Event {
 
     fn write(&self, raw: &mut Raw<'_>) {
         raw.event(self);
+    }
+}
+
+impl WrittenJson for AuctionState {
+    const JSONB: bool = false;
+
+    fn write(&self, raw: &mut Raw<'_>) {
+        raw.serde(self);
     }
 }
 

@@ -275,6 +275,39 @@ async fn the_journal_keeps_each_event_as_written() {
     }
 }
 
+/// A snapshot keeps its state's JSON as it was written, as the journal keeps
+/// its events: on PostgreSQL a `json` column, not a `jsonb` tree.
+#[tokio::test]
+async fn a_snapshot_keeps_its_state_as_written() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let journal = SqlJournal::new(db.clone(), None);
+        let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+        // Each bid's request id is remembered in the state: several KB of
+        // it, more than PostgreSQL keeps in the row uncompressed.
+        for _ in 0..40 {
+            bid_minimum(&journal, &mut state).await;
+        }
+        journal.save_snapshot(id, state.seq, &state).await.unwrap();
+        let query = match db.backend() {
+            Backend::Postgres => "SELECT state::text FROM auction_snapshots WHERE auction_id = $1",
+            Backend::Sqlite => "SELECT state FROM auction_snapshots WHERE auction_id = $1",
+        };
+        let (stored,): (String,) = blytz::with_db!(db, pool => {
+            sqlx::query_as(query).bind(Uuid::from(id)).fetch_one(pool).await
+        })
+        .unwrap();
+        assert_eq!(
+            stored,
+            serde_json::to_string(&state).unwrap(),
+            "{:?}",
+            db.backend()
+        );
+        let loaded = journal.load(id).await.unwrap();
+        assert_eq!(loaded.snapshot.map(|s| s.state), Some(state));
+    }
+}
+
 /// On PostgreSQL a snapshot is written on the shared pool: it never waits
 /// for the journal's own connection, busy with a commit.
 #[tokio::test]
