@@ -1,7 +1,7 @@
 //! `apply`: folds one event into the state. Pure and total; used live and
 //! for recovery, so replaying the journal rebuilds exactly the live state.
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::{
     AuctionState, AuctionStatus, EndReason, Ending, Event, EventKind, Leader, PreBidEntry,
@@ -127,6 +127,9 @@ pub fn apply(state: &mut AuctionState, event: &Event) {
             state.pre_bids.retain(|p| p.bidder_id != *bidder_id);
         }
     }
+    if event.seq.is_multiple_of(FORGET_EXPIRED_EVERY) {
+        forget_expired(state, event.at);
+    }
 }
 
 /// A placed or raised pre-bid goes to the end of the order, replacing the
@@ -161,6 +164,23 @@ fn set_pre_bid(state: &mut AuctionState, set: &PreBidSet, event: &Event) {
 pub const REQUEST_ID_TTL: TimeDelta = TimeDelta::minutes(10);
 /// Request ids kept per bidder at most (the newest).
 pub const MAX_REQUEST_IDS_PER_BIDDER: usize = 32;
+
+/// Every bidder's expired request ids are forgotten at each event whose seq
+/// is a multiple of this ([`forget_expired`]).
+const FORGET_EXPIRED_EVERY: u64 = 64;
+
+/// Forgets every bidder's request ids older than [`REQUEST_ID_TTL`] before
+/// `now` (an event's time), and the bidders left with none. A bidder's own
+/// next bid forgets theirs ([`remember`]); this forgets those of a bidder
+/// who bids no more, who would otherwise be remembered (and written into
+/// every snapshot) until the auction ends.
+fn forget_expired(state: &mut AuctionState, now: DateTime<Utc>) {
+    let oldest_kept = now - REQUEST_ID_TTL;
+    state.requests.retain(|_, ids| {
+        ids.retain(|_, recorded| recorded.placed_at >= oldest_kept);
+        !ids.is_empty()
+    });
+}
 
 /// Keeps `bid` under its request id; forgets the bidder's ids older than
 /// [`REQUEST_ID_TTL`] and all but the newest [`MAX_REQUEST_IDS_PER_BIDDER`].

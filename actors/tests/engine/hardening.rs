@@ -192,4 +192,33 @@ mod request_ids {
         let snapshot = serde_json::to_string(&live.state).unwrap();
         assert!(snapshot.len() < 16 * 1024, "{} bytes", snapshot.len());
     }
+
+    #[test]
+    fn a_bidder_who_bids_no_more_is_forgotten_once_their_ids_expire() {
+        let mut live = Live::new();
+        let (ann, bob, cat) = (UserId::new(), UserId::new(), UserId::new());
+        live.bid(ann, "ann", 0).unwrap();
+        let others = |live: &mut Live, from: i64, at: i64| {
+            for n in from..from + 64 {
+                let bidder = [bob, cat][usize::try_from(n % 2).unwrap()];
+                live.bid(bidder, &format!("bid-{n}"), at + n).unwrap();
+            }
+        };
+
+        // Others bid for 64 seqs within the ten minutes: Ann's id stays.
+        others(&mut live, 0, 1_000);
+        assert!(live.state.recorded_bid(ann, "ann").is_some());
+
+        // 64 more seqs past them: Ann is forgotten though she never bid
+        // again; the others keep their newest.
+        others(&mut live, 64, 11 * 60_000);
+        assert!(live.state.recorded_bid(ann, "ann").is_none());
+        assert!(!live.state.requests.contains_key(&ann));
+        for bidder in [bob, cat] {
+            assert_eq!(
+                live.state.requests[&bidder].len(),
+                MAX_REQUEST_IDS_PER_BIDDER
+            );
+        }
+    }
 }
