@@ -354,11 +354,8 @@ impl WsBidder {
 impl Transport for WsBidder {
     async fn place(&mut self, amount: i64) -> anyhow::Result<Answer> {
         let auction = self.auction.clone();
-        let mut bid = json!({"type": "bid", "auction_id": auction, "amount": amount});
-        if self.request_ids {
-            bid["request_id"] = json!(fresh_request_id());
-        }
-        let reply = self.request(bid).await?;
+        let bid = json!({"type": "bid", "auction_id": auction, "amount": amount});
+        let reply = self.request(with_request_id(bid, self.request_ids)).await?;
         match reply["type"].as_str() {
             Some("bid.accepted") => Ok(Answer::of_acceptance(&reply)),
             Some("error") => Ok(Answer::of_error(&reply)),
@@ -367,9 +364,13 @@ impl Transport for WsBidder {
     }
 }
 
-/// A `request_id` as the web client makes one: a UUID, 36 characters.
-fn fresh_request_id() -> String {
-    uuid::Uuid::now_v7().to_string()
+/// `bid` with a fresh `request_id` when `on`, one as the web client makes
+/// it: a UUID, 36 characters.
+fn with_request_id(mut bid: Value, on: bool) -> Value {
+    if on {
+        bid["request_id"] = json!(uuid::Uuid::now_v7().to_string());
+    }
+    bid
 }
 
 /// A bidder over REST; its views come from a shared room watcher
@@ -394,11 +395,10 @@ impl Transport for HttpBidder {
             .http
             .post(&self.url)
             .bearer_auth(&self.token)
-            .json(&if self.request_ids {
-                json!({"amount": amount, "request_id": fresh_request_id()})
-            } else {
-                json!({"amount": amount})
-            })
+            .json(&with_request_id(
+                json!({"amount": amount}),
+                self.request_ids,
+            ))
             .send()
             .await
             .context("POST bids")?;

@@ -240,6 +240,25 @@ async fn the_journal_on_its_own_connection_goes_on_after_a_failed_batch() {
     }
 }
 
+/// The JSON column `column` of the rows `from` (a table and a condition on
+/// `$1`, auction `id`) as the database gives its text back: PostgreSQL
+/// gives a `json` column's text as written, a `jsonb` column's reformatted.
+async fn stored_json(db: &Db, column: &str, from: &str, id: AuctionId) -> Vec<String> {
+    let text = match db.backend() {
+        Backend::Postgres => format!("{column}::text"),
+        Backend::Sqlite => column.to_owned(),
+    };
+    let query = format!("SELECT {text} FROM {from}");
+    let rows: Vec<(String,)> = blytz::with_db!(db, pool => {
+        sqlx::query_as(sqlx::AssertSqlSafe(query.clone()))
+            .bind(Uuid::from(id))
+            .fetch_all(pool)
+            .await
+    })
+    .unwrap();
+    rows.into_iter().map(|(text,)| text).collect()
+}
+
 /// Each journal row keeps its event's JSON as it was written, the text
 /// serde writes, byte for byte: on PostgreSQL a `json` column stores the
 /// text where `jsonb` stored a tree of it, written back otherwise.
@@ -252,21 +271,15 @@ async fn the_journal_keeps_each_event_as_written() {
         let amount = state.min_next_bid();
         let batch = step(&mut state, bid(UserId::new(), amount, None), Utc::now());
         journal.append(&batch).await.unwrap();
-        let query = match db.backend() {
-            Backend::Postgres => {
-                "SELECT payload::text FROM auction_events WHERE auction_id = $1 ORDER BY seq"
-            }
-            Backend::Sqlite => {
-                "SELECT payload FROM auction_events WHERE auction_id = $1 ORDER BY seq"
-            }
-        };
-        let stored: Vec<(String,)> = blytz::with_db!(db, pool => {
-            sqlx::query_as(query).bind(Uuid::from(id)).fetch_all(pool).await
-        })
-        .unwrap();
-        let last = stored.last().map(|(text,)| text.clone());
+        let stored = stored_json(
+            db,
+            "payload",
+            "auction_events WHERE auction_id = $1 ORDER BY seq",
+            id,
+        )
+        .await;
         assert_eq!(
-            last,
+            stored.last().cloned(),
             Some(serde_json::to_string(&batch[0].event).unwrap()),
             "{:?}",
             db.backend()
@@ -289,17 +302,10 @@ async fn a_snapshot_keeps_its_state_as_written() {
             bid_minimum(&journal, &mut state).await;
         }
         journal.save_snapshot(id, state.seq, &state).await.unwrap();
-        let query = match db.backend() {
-            Backend::Postgres => "SELECT state::text FROM auction_snapshots WHERE auction_id = $1",
-            Backend::Sqlite => "SELECT state FROM auction_snapshots WHERE auction_id = $1",
-        };
-        let (stored,): (String,) = blytz::with_db!(db, pool => {
-            sqlx::query_as(query).bind(Uuid::from(id)).fetch_one(pool).await
-        })
-        .unwrap();
+        let stored = stored_json(db, "state", "auction_snapshots WHERE auction_id = $1", id).await;
         assert_eq!(
             stored,
-            serde_json::to_string(&state).unwrap(),
+            [serde_json::to_string(&state).unwrap()],
             "{:?}",
             db.backend()
         );
