@@ -16,6 +16,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use bytes::Bytes;
@@ -227,6 +228,9 @@ pub struct Presence {
     pub viewers: u32,
 }
 
+/// Numbers the hubs made in this process ([`Rooms::id`]).
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
 /// The hub of rooms; cheap to clone (shared map).
 #[derive(Clone)]
 pub struct Rooms {
@@ -234,6 +238,8 @@ pub struct Rooms {
     /// actors on other threads publish.
     rooms: Arc<DashMap<RoomKey, Lanes>>,
     capacity: usize,
+    /// Tells this hub from any other in the process (see [`Rooms::id`]).
+    id: u64,
     /// The other nodes, in a cluster (set once, after start).
     relay: Arc<OnceLock<Arc<dyn RoomRelay>>>,
     /// Who act on the other nodes' notices here, each told every notice.
@@ -262,9 +268,23 @@ impl Rooms {
         Self {
             rooms: Arc::new(DashMap::new()),
             capacity: capacity.max(1),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             relay: Arc::default(),
             listeners: Arc::default(),
         }
+    }
+
+    /// This hub's number, the same for each of its clones and unique in the
+    /// process: what keys state kept per hub elsewhere.
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Frames an auction or show room buffers per receiver before it lags.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.capacity
     }
 
     /// Tells the other nodes `notice` about `room` (nothing on a single node).

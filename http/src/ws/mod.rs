@@ -5,9 +5,11 @@
 //! the HTTP dispatcher at the switch ([`upgrade`]); it is then a
 //! [`session::WsSession`] actor handling what a [`reader`] decodes off the
 //! socket, and a [`writer`] that is the response body, written to the socket
-//! by the upgrade's pump.
+//! by the upgrade's pump. An auction room's frames are written by one loop
+//! per worker and room ([`fanout`]).
 
 pub mod budget;
+pub mod fanout;
 pub mod lane;
 pub mod protocol;
 pub mod queue;

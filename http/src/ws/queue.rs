@@ -73,6 +73,15 @@ impl<T> std::fmt::Debug for Sender<T> {
 /// The writer's end.
 pub struct Receiver<T>(Rc<RefCell<Shared<T>>>);
 
+impl<T: 'static> Receiver<T> {
+    /// A look at whether anything waits in the queue, for code that holds
+    /// neither end.
+    #[must_use]
+    pub fn probe(&self) -> Probe {
+        Probe(Rc::clone(&self.0) as Rc<dyn Holds>)
+    }
+}
+
 impl<T> Receiver<T> {
     /// The next item; `None` once the queue is empty and the sender gone.
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
@@ -111,6 +120,37 @@ impl<T> std::fmt::Debug for Receiver<T> {
     }
 }
 
+/// Whether a queue holds anything, whatever its items.
+trait Holds {
+    fn holds_any(&self) -> bool;
+}
+
+impl<T> Holds for RefCell<Shared<T>> {
+    fn holds_any(&self) -> bool {
+        !self.borrow().items.is_empty()
+    }
+}
+
+/// Whether anything waits in a queue ([`Receiver::probe`]).
+#[derive(Clone)]
+pub struct Probe(Rc<dyn Holds>);
+
+impl Probe {
+    /// Nothing waits in the queue.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        !self.0.holds_any()
+    }
+}
+
+impl std::fmt::Debug for Probe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Probe")
+            .field("empty", &self.is_empty())
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::future::poll_fn;
@@ -120,7 +160,10 @@ mod tests {
     #[actix_web::test]
     async fn items_come_out_in_order_and_a_full_queue_refuses() {
         let (tx, mut rx) = queue(2);
+        let probe = rx.probe();
+        assert!(probe.is_empty());
         assert_eq!(tx.try_send(1), Ok(()));
+        assert!(!probe.is_empty(), "the probe sees what waits");
         assert_eq!(tx.try_send(2), Ok(()));
         assert_eq!(tx.try_send(3), Err(3), "full");
         assert_eq!(poll_fn(|cx| rx.poll_recv(cx)).await, Some(1));

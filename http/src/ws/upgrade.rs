@@ -17,7 +17,6 @@
 //! ready at once in one vectored write, each frame's bytes as the room
 //! encoded them, not copied into a buffer first.
 
-use std::collections::VecDeque;
 use std::io::IoSlice;
 use std::mem::MaybeUninit;
 use std::pin::Pin;
@@ -39,9 +38,11 @@ use futures_util::Stream;
 use futures_util::future::LocalBoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::oneshot;
 use tokio::time::Sleep;
+
+use super::fanout::Socket;
 
 /// Bytes read off the socket at a time (on the stack, not kept).
 const READ_CHUNK: usize = 4096;
@@ -149,12 +150,18 @@ where
     };
     let (mut head, body) = response.into_parts();
     let switched = head.status() == StatusCode::SWITCHING_PROTOCOLS;
+    // A WebSocket's writer made the write side the rooms' hubs write to.
+    let socket = head
+        .extensions_mut()
+        .remove::<Rc<Socket>>()
+        .unwrap_or_else(|| Socket::new(None));
+    socket.attach(write);
     let mut out = BytesMut::new();
     let encoded = if switched {
         let size = body.size();
         codec
             .encode(Message::Item((head, size)), &mut out)
-            .map(|()| Pump::new(write, out.freeze(), body, reader_gone))
+            .map(|()| Pump::new(socket, out.freeze(), body, reader_gone))
     } else {
         head.head_mut().set_connection_type(ConnectionType::Close);
         let bytes = match to_bytes_limited(body, MAX_ANSWER).await {
@@ -168,7 +175,7 @@ where
             )
             .and_then(|()| codec.encode(Message::Chunk(Some(bytes)), &mut out))
             .and_then(|()| codec.encode(Message::Chunk(None), &mut out))
-            .map(|()| Pump::new(write, out.freeze(), BoxBody::new(()), reader_gone))
+            .map(|()| Pump::new(socket, out.freeze(), BoxBody::new(()), reader_gone))
     };
     match encoded {
         Ok(pump) => Some(pump),
@@ -211,14 +218,13 @@ impl Stream for SocketPayload {
 /// ready in one vectored write, then shuts the socket's write side. Once
 /// the session is over (its reader is gone, or the body has ended), what is
 /// left gets [`LAST_WRITE_TIMEOUT`] to leave: a client that stopped reading
-/// does not hold its connection open after that.
-struct Pump {
-    io: OwnedWriteHalf,
+/// does not hold its connection open after that. The socket and the
+/// bytes not yet written are shared with the rooms' hubs ([`Socket`]),
+/// which write to an idle connection themselves.
+pub(super) struct Pump {
+    socket: Rc<Socket>,
     body: BoxBody,
     ended: bool,
-    /// Chunks taken from the body and not yet written (the first may be
-    /// partly written).
-    queue: VecDeque<Bytes>,
     /// Resolves when the connection's reader is dropped (with the session).
     reader_gone: oneshot::Receiver<()>,
     /// Armed once the session is over.
@@ -226,19 +232,21 @@ struct Pump {
 }
 
 impl Pump {
-    /// Writes `first`, then `body`, to `io`; `reader_gone` tells when the
-    /// session is over.
-    fn new(
-        io: OwnedWriteHalf,
+    /// Writes `first`, then `body`, to `socket`; `reader_gone` tells when
+    /// the session is over.
+    pub(super) fn new(
+        socket: Rc<Socket>,
         first: Bytes,
         body: BoxBody,
         reader_gone: oneshot::Receiver<()>,
     ) -> Self {
+        if !first.is_empty() {
+            socket.out.borrow_mut().push_back(first);
+        }
         Self {
-            io,
+            socket,
             body,
             ended: false,
-            queue: VecDeque::from([first]),
             reader_gone,
             deadline: None,
         }
@@ -263,10 +271,10 @@ impl Pump {
     /// Takes what the body has ready, up to [`GATHER`] chunks; an error
     /// from the body ends the connection.
     fn gather(&mut self, cx: &mut Context<'_>) -> Result<(), ()> {
-        while !self.ended && self.queue.len() < GATHER {
+        while !self.ended && self.socket.out.borrow().len() < GATHER {
             match Pin::new(&mut self.body).poll_next(cx) {
                 Poll::Ready(Some(Ok(chunk))) if chunk.is_empty() => {}
-                Poll::Ready(Some(Ok(chunk))) => self.queue.push_back(chunk),
+                Poll::Ready(Some(Ok(chunk))) => self.socket.out.borrow_mut().push_back(chunk),
                 Poll::Ready(Some(Err(e))) => {
                     tracing::debug!(error = %e, "a WebSocket body failed");
                     return Err(());
@@ -278,26 +286,51 @@ impl Pump {
         Ok(())
     }
 
-    /// Writes the front of the queue; how many bytes went.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+    /// Writes the front of what waits; how many bytes went (none once the
+    /// socket is gone).
+    fn poll_write(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<usize>> {
+        let out = self.socket.out.borrow();
+        let mut io = self.socket.io.borrow_mut();
+        let Some(io) = io.as_mut() else {
+            return Poll::Ready(Ok(0));
+        };
         let mut slices = [IoSlice::new(&[]); GATHER];
-        let count = self.queue.len().min(GATHER);
-        for (slice, chunk) in slices.iter_mut().zip(&self.queue) {
+        let count = out.len().min(GATHER);
+        for (slice, chunk) in slices.iter_mut().zip(out.iter()) {
             *slice = IoSlice::new(chunk);
         }
-        Pin::new(&mut self.io).poll_write_vectored(cx, &slices[..count])
+        Pin::new(io).poll_write_vectored(cx, &slices[..count])
     }
 
-    /// Drops `written` bytes off the front of the queue.
-    fn advance(&mut self, mut written: usize) {
-        while let Some(front) = self.queue.front_mut() {
+    /// Drops `written` bytes off the front of what waits.
+    fn advance(&self, mut written: usize) {
+        let mut out = self.socket.out.borrow_mut();
+        while let Some(front) = out.front_mut() {
             if written < front.len() {
                 front.advance(written);
                 return;
             }
             written -= front.len();
-            self.queue.pop_front();
+            out.pop_front();
         }
+    }
+
+    /// Shuts the socket's write side; done at once without a socket.
+    fn poll_shutdown(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.socket.io.borrow_mut().as_mut() {
+            Some(io) => Pin::new(io).poll_shutdown(cx),
+            None => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+impl Drop for Pump {
+    fn drop(&mut self) {
+        // Nothing more is written: the hubs skip the connection, and the
+        // socket's write half goes now rather than with the last reference.
+        self.socket.close();
+        drop(self.socket.io.borrow_mut().take());
+        self.socket.out.borrow_mut().clear();
     }
 }
 
@@ -310,13 +343,13 @@ impl Future for Pump {
             if this.gather(cx).is_err() {
                 return Poll::Ready(());
             }
-            if this.queue.is_empty() {
+            if this.socket.out.borrow().is_empty() {
                 if !this.ended {
                     return Poll::Pending;
                 }
                 // Done either way: a failed shutdown only means the client
                 // is gone.
-                let _shut = ready!(Pin::new(&mut this.io).poll_shutdown(cx));
+                let _shut = ready!(this.poll_shutdown(cx));
                 return Poll::Ready(());
             }
             match this.poll_write(cx) {
@@ -342,6 +375,7 @@ mod tests {
     use actix_http::body::BodyStream;
     use futures_util::{StreamExt, stream};
     use tokio::io::AsyncReadExt;
+    use tokio::net::tcp::OwnedWriteHalf;
 
     use super::*;
 
@@ -360,6 +394,13 @@ mod tests {
         (write, read, client)
     }
 
+    /// A write side on `write`, as the switch makes it.
+    fn attached(write: OwnedWriteHalf) -> Rc<Socket> {
+        let socket = Socket::new(None);
+        socket.attach(write);
+        socket
+    }
+
     /// A body of `bytes`, then nothing until the session ends.
     fn open_body(bytes: Bytes) -> BoxBody {
         let chunks = stream::iter([Ok::<_, std::io::Error>(bytes)]).chain(stream::pending());
@@ -372,7 +413,7 @@ mod tests {
         let (alive, reader_gone) = oneshot::channel();
         let body = open_body(Bytes::from(vec![7u8; MORE_THAN_BUFFERED]));
         let mut pump = Box::pin(Pump::new(
-            write,
+            attached(write),
             Bytes::from_static(b"head"),
             body,
             reader_gone,
@@ -403,7 +444,12 @@ mod tests {
             .map(|i| Ok(Bytes::from(vec![i; 64 * 1024])))
             .collect();
         let body = BoxBody::new(BodyStream::new(stream::iter(chunks)));
-        let pump = Pump::new(write, Bytes::from_static(b"head"), body, reader_gone);
+        let pump = Pump::new(
+            attached(write),
+            Bytes::from_static(b"head"),
+            body,
+            reader_gone,
+        );
         // The session is already over: the rest still leaves in time.
         drop(alive);
         let reading = tokio::spawn(async move {

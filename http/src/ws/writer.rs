@@ -2,10 +2,13 @@
 //! the connection's pump ([`super::upgrade::Pump`]) pulls each frame
 //! straight from the room and writes it, with no task or queue between them.
 //!
-//! It forwards room frames straight from each room's broadcast receivers, so
-//! a slow client never grows a buffer: the pump asks for the next frame
-//! only when the socket has taken the last ones, and it gathers what is ready
-//! into one vectored write. An auction frame goes out as the room encoded
+//! It forwards show and user room frames straight from each room's
+//! broadcast receivers, so a slow client never grows a buffer: the pump asks
+//! for the next frame only when the socket has taken the last ones, and it
+//! gathers what is ready into one vectored write. An auction room's frames
+//! are written by the worker's hub of the room ([`super::fanout`]) while
+//! the connection is idle, and handed to the writer, bounded, while it is
+//! not. An auction frame goes out as the room encoded
 //! it, the same bytes for every watcher ([`Frame::wire`]). Replies go
 //! first, then auction events, then chat: a chat batch never holds up a bid's
 //! answer or an `auction.bid`. A client behind on auction events is resynced
@@ -15,6 +18,7 @@
 
 use std::convert::Infallible;
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,7 @@ use tokio_stream::StreamMap;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
+use super::fanout::{Handed, Membership, Socket};
 use super::lane::Lanes;
 use super::queue;
 
@@ -100,9 +105,13 @@ pub fn respond(
     closing: watch::Receiver<bool>,
 ) -> Result<HttpResponse, actix_web::Error> {
     let writer = Writer::new(commands, engine, closing, alive);
-    Ok(handshake
+    // The switch gives the socket to the same write side.
+    let socket = writer.socket();
+    let mut response: HttpResponse = handshake
         .message_body(BodyStream::new(writer).boxed())?
-        .into())
+        .into();
+    response.extensions_mut().insert(socket);
+    Ok(response)
 }
 
 /// Resolves once the node is stopping; never if it cannot stop this way.
@@ -123,6 +132,7 @@ enum Step {
     Command(Option<Outgoing>),
     Stopping,
     Room(RoomKey, Result<Frame, BroadcastStreamRecvError>),
+    Handed(Handed),
     Chat(RoomKey, Result<Bytes, BroadcastStreamRecvError>),
 }
 
@@ -131,6 +141,9 @@ struct Joined {
     room: RoomKey,
     /// Frames up to this seq are in the snapshot the client has.
     stale: Option<u64>,
+    /// An auction room's place in the worker's hub of it (the hub's
+    /// receiver is one of the room's: dropped before the guard).
+    membership: Option<Membership>,
     /// Dropped after the room's receivers (see [`Writer`]).
     _guard: RoomGuard,
 }
@@ -139,7 +152,7 @@ struct Joined {
 type Resync = Pin<Box<dyn Future<Output = (RoomKey, Option<Frame>)>>>;
 
 /// The response body: a stream of chunks, each one or more WebSocket frames.
-struct Writer {
+pub(super) struct Writer {
     commands: queue::Receiver<Outgoing>,
     engine: Engine,
     /// One future for the whole connection, not one per frame: every
@@ -161,18 +174,22 @@ struct Writer {
     lag: Lag,
     /// A close frame went out: the body ends.
     ended: bool,
+    /// The connection's write side, shared with its pump and its rooms' hubs.
+    socket: Rc<Socket>,
     /// Dropped with the writer: it tells the connection's reader that the
     /// connection is done.
     _alive: oneshot::Sender<()>,
 }
 
 impl Writer {
-    fn new(
+    /// A writer of `commands`; its write side is [`Writer::socket`].
+    pub(super) fn new(
         commands: queue::Receiver<Outgoing>,
         engine: Engine,
         closing: watch::Receiver<bool>,
         alive: oneshot::Sender<()>,
     ) -> Self {
+        let socket = Socket::new(Some(commands.probe()));
         Self {
             commands,
             engine,
@@ -187,8 +204,14 @@ impl Writer {
                 since: Instant::now(),
             },
             ended: false,
+            socket,
             _alive: alive,
         }
+    }
+
+    /// The connection's write side.
+    pub(super) fn socket(&self) -> Rc<Socket> {
+        Rc::clone(&self.socket)
     }
 
     fn joined(&mut self, room: RoomKey) -> Option<&mut Joined> {
@@ -199,10 +222,12 @@ impl Writer {
         self.rooms.remove(&room);
         self.chat.remove(&room);
         self.joined.retain(|joined| joined.room != room);
+        self.socket.forget(room);
     }
 
     /// What is ready, in order: the session's commands, the node stopping,
-    /// auction events, chat.
+    /// auction frames handed over by the rooms' hubs, other rooms' frames,
+    /// chat.
     fn poll_step(&mut self, cx: &mut Context<'_>) -> Poll<Step> {
         if let Poll::Ready(command) = self.commands.poll_recv(cx) {
             return Poll::Ready(Step::Command(command));
@@ -215,6 +240,9 @@ impl Writer {
             .is_ready()
         {
             return Poll::Ready(Step::Stopping);
+        }
+        if let Some(handed) = self.socket.take_handed() {
+            return Poll::Ready(Step::Handed(handed));
         }
         let rooms = &mut self.rooms;
         if !rooms.is_empty()
@@ -244,6 +272,10 @@ impl Writer {
                 description: Some("the server is restarting: reconnect".into()),
             }))),
             Step::Room(room, item) => self.room_frame(room, item),
+            Step::Handed(Handed::Frame(room, frame)) => self.room_frame(room, Ok(frame)),
+            Step::Handed(Handed::Lagged(room)) => {
+                self.room_frame(room, Err(BroadcastStreamRecvError::Lagged(0)))
+            }
             Step::Chat(_, Ok(frame)) => Some(websocket_text(&frame)),
             Step::Chat(room, Err(BroadcastStreamRecvError::Lagged(missed))) => {
                 metrics::counter!("ws_chat_skipped_total").increment(missed);
@@ -258,7 +290,17 @@ impl Writer {
 
     fn command(&mut self, command: Outgoing) -> Option<Bytes> {
         match command {
-            Outgoing::Text(reply) => Some(websocket_text(reply.as_bytes())),
+            Outgoing::Text(reply) => {
+                // The rooms' latest frames go in the same write.
+                for membership in self
+                    .joined
+                    .iter()
+                    .filter_map(|joined| joined.membership.as_ref())
+                {
+                    membership.catch_up();
+                }
+                Some(websocket_text(reply.as_bytes()))
+            }
             Outgoing::Join(join) => {
                 let Forward {
                     room,
@@ -268,13 +310,28 @@ impl Writer {
                 } = *join;
                 let (events, chat_lane, guard) = lanes.into_parts();
                 self.forget(room);
-                self.rooms.insert(room, BroadcastStream::new(events));
+                // An auction room's frames carry the seq a hub needs to
+                // take over from the connection's own receiver.
+                let membership = match (room, snapshot_seq) {
+                    (RoomKey::Auction(_), Some(seen)) => Some(Membership::join(
+                        self.engine.rooms(),
+                        room,
+                        events,
+                        seen,
+                        &self.socket,
+                    )),
+                    _ => {
+                        self.rooms.insert(room, BroadcastStream::new(events));
+                        self.lanes.touch(ROOMS);
+                        None
+                    }
+                };
                 self.chat.insert(room, BroadcastStream::new(chat_lane));
-                self.lanes.touch(ROOMS);
                 self.lanes.touch(CHAT);
                 self.joined.push(Joined {
                     room,
                     stale: snapshot_seq,
+                    membership,
                     _guard: guard,
                 });
                 // A user's own room is joined without a reply.
@@ -338,6 +395,9 @@ impl Writer {
         let snapshot = snapshot?;
         if let Some(joined) = self.joined(room) {
             joined.stale = snapshot.seq;
+            if let (Some(membership), Some(seq)) = (&joined.membership, snapshot.seq) {
+                membership.resynced(seq);
+            }
         }
         Some(snapshot.wire)
     }
@@ -345,6 +405,7 @@ impl Writer {
     /// A close frame; the body ends after it.
     fn close(&mut self, reason: Option<CloseReason>) -> Bytes {
         self.ended = true;
+        self.socket.close();
         let reason = reason.map(|mut reason| {
             if let Some(description) = reason.description.as_mut() {
                 let mut end = description.len().min(MAX_CONTROL_PAYLOAD - 2);
@@ -367,6 +428,10 @@ impl Stream for Writer {
     /// The next bytes to write; `None` ends the body (and the connection).
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        // Busy until it says `Pending` with nothing to resync: a hub hands
+        // frames over meanwhile rather than writing them.
+        this.socket.set_quiet(false);
+        this.socket.register(cx.waker());
         loop {
             if this.ended {
                 return Poll::Ready(None);
@@ -379,7 +444,10 @@ impl Stream for Writer {
                     this.resynced(room, snapshot)
                 }
                 None => {
-                    let step = ready!(this.poll_step(cx));
+                    let Poll::Ready(step) = this.poll_step(cx) else {
+                        this.socket.set_quiet(true);
+                        return Poll::Pending;
+                    };
                     this.take(step)
                 }
             };
@@ -409,16 +477,13 @@ async fn resync(engine: &Engine, room: RoomKey) -> Option<Frame> {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use blytz_actors::EngineSettings;
-    use blytz_actors::domain::{Caller, Currency, ProductId, Role, UserId};
-    use blytz_actors::ports::{InMemoryJournal, SystemClock};
-    use blytz_actors::rules::{Bid, Command, NewAuction};
+    use blytz_actors::domain::{Caller, Role, UserId};
+    use blytz_actors::rules::{Bid, Command};
     use blytz_actors::view::Outcome;
     use serde_json::Value;
 
     use super::*;
+    use crate::ws::fanout::tests::live_auction;
 
     /// The JSON of one unmasked text frame as the writer writes it.
     fn json_of(chunk: &Bytes) -> Value {
@@ -462,24 +527,7 @@ mod tests {
 
     #[actix_web::test]
     async fn a_writer_that_fell_behind_sends_a_snapshot_then_only_later_frames() {
-        let settings = EngineSettings {
-            arbiters: 0,
-            writer_thread: false,
-            room_capacity: 8,
-            ..EngineSettings::default()
-        };
-        let engine = Engine::start(
-            Arc::new(InMemoryJournal::new()),
-            Arc::new(SystemClock),
-            settings,
-        );
-        let seller = UserId::new();
-        let new = NewAuction::new(ProductId::new(), Currency::USD, 100, 600_000);
-        let auction = engine.create_auction(seller, new).await.unwrap().id;
-        engine
-            .execute(auction, Caller::new(seller, Role::Seller), Command::Start)
-            .await
-            .unwrap();
+        let (engine, auction) = live_auction(8).await;
 
         let (out, commands) = queue::queue(8);
         let (_running, closing) = watch::channel(false);
@@ -520,5 +568,45 @@ mod tests {
         let next = json_of(&next_chunk(&mut writer).await.unwrap());
         assert_eq!(next["type"], "auction.bid", "{next}");
         assert_eq!(next["seq"].as_u64(), Some(latest + 1));
+    }
+
+    #[actix_web::test]
+    async fn an_answer_takes_the_rooms_latest_frame_with_it() {
+        let (engine, auction) = live_auction(256).await;
+        let (out, commands) = queue::queue(8);
+        let (_running, closing) = watch::channel(false);
+        let (alive, _reader_ends) = oneshot::channel();
+        let mut writer = Writer::new(commands, engine.clone(), closing, alive);
+        let room = RoomKey::Auction(auction);
+        let seen = engine.view(auction).await.unwrap().seq;
+        let join = Forward {
+            room,
+            lanes: engine.rooms().join(room),
+            reply: r#"{"type":"subscribed"}"#.to_owned(),
+            snapshot_seq: Some(seen),
+        };
+        out.try_send(Outgoing::Join(Box::new(join))).unwrap();
+        next_chunk(&mut writer).await.unwrap();
+
+        // A frame published, and an answer queued, before the worker's hub
+        // of the room has run: the answer goes first and the frame right
+        // behind it, without waiting for the hub.
+        let frame = format!(r#"{{"type":"auction.bid","seq":{}}}"#, seen + 1);
+        engine
+            .rooms()
+            .publish(room, Frame::new(Some(seen + 1), Bytes::from(frame)));
+        out.try_send(Outgoing::Text(r#"{"type":"answer"}"#.to_owned()))
+            .unwrap();
+        let mut now = || {
+            futures_util::FutureExt::now_or_never(next_chunk(&mut writer))
+                .flatten()
+                .map(|chunk| json_of(&chunk))
+        };
+        assert_eq!(now().unwrap()["type"], "answer");
+        assert_eq!(now().unwrap()["seq"].as_u64(), Some(seen + 1));
+
+        // Then the hub runs, and skips the frame the writer already took.
+        let more = tokio::time::timeout(Duration::from_millis(100), next_chunk(&mut writer)).await;
+        assert!(more.is_err(), "the frame is written once");
     }
 }

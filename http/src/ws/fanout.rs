@@ -1,0 +1,785 @@
+//! An auction room's frames, written by one loop per worker.
+//!
+//! With a receiver of the room's broadcast lane per watcher, every frame
+//! wakes each watcher's task, which is polled through its connection's
+//! future, its writer's lanes and its receiver before it writes. Here each
+//! worker keeps one [`Hub`] per auction room it has watchers of, with one
+//! receiver: a frame wakes the hub's task alone, and it writes the frame's
+//! bytes straight to each idle watcher's socket with a non-blocking write.
+//!
+//! A watcher with anything of its own to write (a reply, bytes its socket
+//! has not taken, a frame handed over before) is handed the frame instead,
+//! behind what it has, and its writer sends it in turn: the room's order is
+//! kept, and a bid's answer, queued before its frame is published, still
+//! leaves first.
+//!
+//! Joining: a watcher's own receiver is subscribed before its snapshot is
+//! read, as for any room. At the join the hub is subscribed first, then
+//! what the own receiver holds is handed over and the receiver dropped; the
+//! hub delivers everything after. Auction frames carry their seq and a
+//! member skips frames at or below the last it got, so a frame reached both
+//! ways goes out once, and one already in the snapshot not at all.
+//!
+//! Lag: a watcher whose handed-over frames reach the room's capacity is
+//! resynced (its frames of the room dropped, a fresh snapshot read by its
+//! writer), as a lagging receiver is; when the hub's own receiver lags,
+//! every member is.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{HashMap, VecDeque};
+use std::future::poll_fn;
+use std::rc::{Rc, Weak};
+use std::task::{Context, Poll, Waker};
+
+use blytz_actors::rooms::{Frame, RoomKey, Rooms};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::broadcast::{self, error::TryRecvError};
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+
+use super::queue::Probe;
+
+/// What a hub handed a busy connection's writer.
+#[derive(Debug)]
+pub enum Handed {
+    /// A frame of the room, to write in turn.
+    Frame(RoomKey, Frame),
+    /// The room's frames were dropped: resync it.
+    Lagged(RoomKey),
+}
+
+impl Handed {
+    fn room(&self) -> RoomKey {
+        match self {
+            Self::Frame(room, _) | Self::Lagged(room) => *room,
+        }
+    }
+}
+
+/// The write side of one WebSocket connection, shared by its pump (which
+/// owns it), its writer and the hubs of the rooms it watches, all on the
+/// connection's worker.
+#[derive(Debug)]
+pub struct Socket {
+    /// The socket's write half, from the switch until the pump ends.
+    pub(super) io: RefCell<Option<OwnedWriteHalf>>,
+    /// Bytes to write, in order; the first may be partly written.
+    pub(super) out: RefCell<VecDeque<Bytes>>,
+    /// Frames handed over while the connection was busy, for its writer.
+    handed: RefCell<VecDeque<Handed>>,
+    /// The writer last said it had nothing ready.
+    quiet: Cell<bool>,
+    /// Nothing more goes out: a close frame is queued, or the pump ended.
+    closed: Cell<bool>,
+    /// The connection's task.
+    waker: RefCell<Option<Waker>>,
+    /// The session's commands the writer has not taken yet.
+    commands: Option<Probe>,
+}
+
+impl Socket {
+    /// A connection's write side, before the switch gives it its socket;
+    /// `commands` sees what its session queued for its writer.
+    #[must_use]
+    pub fn new(commands: Option<Probe>) -> Rc<Self> {
+        Rc::new(Self {
+            io: RefCell::new(None),
+            out: RefCell::new(VecDeque::new()),
+            handed: RefCell::new(VecDeque::new()),
+            quiet: Cell::new(false),
+            closed: Cell::new(false),
+            waker: RefCell::new(None),
+            commands,
+        })
+    }
+
+    /// The socket's write half, at the switch.
+    pub fn attach(&self, io: OwnedWriteHalf) {
+        *self.io.borrow_mut() = Some(io);
+    }
+
+    /// Makes `waker` the one woken when something is written or handed
+    /// over for the connection's task to finish.
+    pub fn register(&self, waker: &Waker) {
+        let mut slot = self.waker.borrow_mut();
+        match slot.as_ref() {
+            Some(held) if held.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
+        }
+    }
+
+    fn wake(&self) {
+        if let Some(waker) = self.waker.borrow().as_ref() {
+            waker.wake_by_ref();
+        }
+    }
+
+    /// Whether the writer has nothing ready (it said `Pending`).
+    pub fn set_quiet(&self, quiet: bool) {
+        self.quiet.set(quiet);
+    }
+
+    /// Nothing more is written to the connection but what is queued.
+    pub fn close(&self) {
+        self.closed.set(true);
+    }
+
+    /// The next frame handed over, for the writer.
+    pub fn take_handed(&self) -> Option<Handed> {
+        let mut handed = self.handed.borrow_mut();
+        let next = handed.pop_front();
+        if handed.is_empty() && handed.capacity() > 0 {
+            // Nothing waits: give the buffer back.
+            *handed = VecDeque::new();
+        }
+        next
+    }
+
+    /// Drops what was handed over for `room` (the connection left it).
+    pub fn forget(&self, room: RoomKey) {
+        self.handed.borrow_mut().retain(|item| item.room() != room);
+    }
+
+    /// Nothing of the connection's own waits: a frame may go out at once.
+    fn idle(&self) -> bool {
+        self.quiet.get()
+            && !self.closed.get()
+            && self.out.borrow().is_empty()
+            && self.handed.borrow().is_empty()
+            && self.commands.as_ref().is_none_or(Probe::is_empty)
+    }
+
+    /// `frame` of `room`: written now if the connection is idle, else
+    /// handed to its writer; at `limit` frames handed over and unwritten,
+    /// the room's are dropped for a resync.
+    fn hand(&self, room: RoomKey, frame: &Frame, limit: usize) {
+        if self.closed.get() {
+            return;
+        }
+        if self.idle() && self.write_now(&frame.wire) {
+            return;
+        }
+        {
+            let mut handed = self.handed.borrow_mut();
+            if handed.len() >= limit {
+                handed.retain(|item| item.room() != room);
+                handed.push_back(Handed::Lagged(room));
+            } else {
+                handed.push_back(Handed::Frame(room, frame.clone()));
+            }
+        }
+        self.wake();
+    }
+
+    /// `room`'s frames were lost before reaching the connection.
+    fn lagged(&self, room: RoomKey) {
+        if self.closed.get() {
+            return;
+        }
+        {
+            let mut handed = self.handed.borrow_mut();
+            handed.retain(|item| item.room() != room);
+            handed.push_back(Handed::Lagged(room));
+        }
+        self.wake();
+    }
+
+    /// Writes `wire` with one non-blocking write; what the socket does not
+    /// take is left to the pump. False without a socket yet.
+    fn write_now(&self, wire: &Bytes) -> bool {
+        let rest = {
+            let io = self.io.borrow();
+            let Some(io) = io.as_ref() else {
+                return false;
+            };
+            match io.try_write(wire) {
+                Ok(written) if written >= wire.len() => return true,
+                Ok(written) => wire.slice(written..),
+                // Not writable now, or broken: the pump writes it, or meets
+                // the error and ends the connection.
+                Err(_) => wire.clone(),
+            }
+        };
+        self.out.borrow_mut().push_back(rest);
+        self.wake();
+        true
+    }
+}
+
+/// One watcher of a hub's room.
+#[derive(Debug)]
+struct Member {
+    /// The seq of the last frame it got (or its snapshot's).
+    last: Cell<u64>,
+    socket: Weak<Socket>,
+}
+
+impl Member {
+    /// Offers `frame`; false once the connection is gone.
+    fn offer(&self, room: RoomKey, frame: &Frame, limit: usize) -> bool {
+        let Some(socket) = self.socket.upgrade() else {
+            return false;
+        };
+        if let Some(seq) = frame.seq {
+            if seq <= self.last.get() {
+                return true;
+            }
+            self.last.set(seq);
+        }
+        socket.hand(room, frame, limit);
+        true
+    }
+}
+
+/// Members a hub offers a frame to in one turn of its task (about 5 ms of
+/// writes on loopback): between turns the worker's timers, sockets and
+/// other tasks get their turn, so a room of a hundred thousand does not
+/// hold its worker for half a second. Smaller turns answer bidders sooner
+/// but deliver each frame later on a busy worker (`docs/performance.md`).
+const TURN: usize = 1024;
+
+/// One worker's receiver of an auction room, and its watchers there.
+pub struct Hub {
+    key: HubKey,
+    /// Frames a member may have handed over and unwritten.
+    limit: usize,
+    /// Taken when the last member leaves, which ends the hub's task.
+    receiver: RefCell<Option<BroadcastStream<Frame>>>,
+    /// In no order; a member that left stays until a delivery passes it.
+    members: RefCell<Vec<Weak<Member>>>,
+    /// Members that have not left.
+    live: Cell<usize>,
+    /// The frame being delivered, and the next member to offer it to.
+    delivering: RefCell<Option<(Frame, usize)>>,
+    /// Frames taken from the receiver and not yet delivered, in order;
+    /// `None` where the receiver lagged.
+    pending: RefCell<VecDeque<Option<Frame>>>,
+    /// The hub's task.
+    task: RefCell<Option<Waker>>,
+}
+
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("room", &self.key.1)
+            .field("members", &self.members.borrow().len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A hub's room, and the rooms' hub it belongs to ([`Rooms::id`]).
+type HubKey = (u64, RoomKey);
+
+thread_local! {
+    /// This worker's hubs.
+    static HUBS: RefCell<HashMap<HubKey, Rc<Hub>>> = RefCell::new(HashMap::new());
+}
+
+impl Hub {
+    /// This worker's hub of `room`, started (and subscribed) if it had none.
+    fn of(rooms: &Rooms, room: RoomKey) -> Rc<Self> {
+        let key = (rooms.id(), room);
+        HUBS.with(|hubs| {
+            Rc::clone(
+                hubs.borrow_mut()
+                    .entry(key)
+                    .or_insert_with(|| Self::start(rooms, key)),
+            )
+        })
+    }
+
+    fn start(rooms: &Rooms, key: HubKey) -> Rc<Self> {
+        let hub = Rc::new(Self {
+            key,
+            limit: rooms.capacity(),
+            receiver: RefCell::new(Some(BroadcastStream::new(rooms.subscribe(key.1)))),
+            members: RefCell::new(Vec::new()),
+            live: Cell::new(0),
+            delivering: RefCell::new(None),
+            pending: RefCell::new(VecDeque::new()),
+            task: RefCell::new(None),
+        });
+        let task = Rc::clone(&hub);
+        actix_web::rt::spawn(async move { poll_fn(|cx| task.poll(cx)).await });
+        hub
+    }
+
+    /// Delivers what the room sends until the last member leaves or the
+    /// room's lane closes.
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+        {
+            let mut task = self.task.borrow_mut();
+            if !task.as_ref().is_some_and(|held| held.will_wake(cx.waker())) {
+                *task = Some(cx.waker().clone());
+            }
+        }
+        loop {
+            if !self.deliver_turn() {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            let next = self.pending.borrow_mut().pop_front();
+            match next {
+                Some(Some(frame)) => *self.delivering.borrow_mut() = Some((frame, 0)),
+                Some(None) => {
+                    tracing::debug!(room = %self.key.1, "a worker's room lagged");
+                    self.members.borrow_mut().retain(|member| {
+                        let socket = member.upgrade().and_then(|member| member.socket.upgrade());
+                        socket.inspect(|socket| socket.lagged(self.key.1)).is_some()
+                    });
+                }
+                None => {
+                    if self.pull(cx) {
+                        self.stop();
+                        return Poll::Ready(());
+                    }
+                    if self.pending.borrow().is_empty() {
+                        return Poll::Pending;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Takes what the room's lane has ready into `pending`, registering
+    /// `cx`'s waker (always the hub task's) for more; true once the lane is
+    /// closed or the hub stopped.
+    fn pull(&self, cx: &mut Context<'_>) -> bool {
+        let mut receiver = self.receiver.borrow_mut();
+        let Some(stream) = receiver.as_mut() else {
+            return true;
+        };
+        let mut pending = self.pending.borrow_mut();
+        loop {
+            match stream.poll_next_unpin(cx) {
+                Poll::Ready(Some(Ok(frame))) => pending.push_back(Some(frame)),
+                Poll::Ready(Some(Err(BroadcastStreamRecvError::Lagged(_)))) => {
+                    pending.push_back(None);
+                }
+                Poll::Ready(None) => return true,
+                Poll::Pending => return false,
+            }
+        }
+    }
+
+    /// Offers the frame being delivered to the next [`TURN`] members;
+    /// true once every member has had it (or none was being delivered).
+    fn deliver_turn(&self) -> bool {
+        let mut delivering = self.delivering.borrow_mut();
+        let Some((frame, next)) = delivering.as_mut() else {
+            return true;
+        };
+        let mut members = self.members.borrow_mut();
+        for _ in 0..TURN {
+            let Some(member) = members.get(*next) else {
+                break;
+            };
+            if member
+                .upgrade()
+                .is_some_and(|member| member.offer(self.key.1, frame, self.limit))
+            {
+                *next += 1;
+            } else {
+                // The last member, not offered the frame yet, takes its place.
+                members.swap_remove(*next);
+            }
+        }
+        let done = *next >= members.len();
+        if done {
+            *delivering = None;
+        }
+        done
+    }
+
+    /// Drops the receiver and the hub's place in this worker's hubs.
+    fn stop(&self) {
+        drop(self.receiver.borrow_mut().take());
+        // None while the thread's locals are torn down: nothing is left to
+        // remove then.
+        let _gone = HUBS.try_with(|hubs| {
+            let mut hubs = hubs.borrow_mut();
+            if hubs
+                .get(&self.key)
+                .is_some_and(|hub| std::ptr::eq(Rc::as_ptr(hub), self))
+            {
+                hubs.remove(&self.key);
+            }
+        });
+        if let Some(task) = self.task.borrow_mut().take() {
+            task.wake();
+        }
+    }
+
+    fn join(&self, member: &Rc<Member>) {
+        let mut members = self.members.borrow_mut();
+        // Those who left go now unless a delivery is part-way through.
+        if members.len() >= 2 * self.live.get() && self.delivering.borrow().is_none() {
+            members.retain(|held| held.strong_count() > 0);
+        }
+        members.push(Rc::downgrade(member));
+        self.live.set(self.live.get() + 1);
+    }
+
+    fn leave(&self) {
+        let live = self.live.get().saturating_sub(1);
+        self.live.set(live);
+        if live == 0 {
+            self.stop();
+        }
+    }
+}
+
+/// A connection's place in its worker's hub of an auction room; dropping
+/// it leaves the room, and the hub's receiver goes with the last member, so
+/// drop it before the room's guard.
+#[derive(Debug)]
+pub struct Membership {
+    hub: Rc<Hub>,
+    member: Rc<Member>,
+}
+
+impl Membership {
+    /// Joins `room` for `socket`, whose own receiver `own` was subscribed
+    /// before the snapshot at `seen`: what `own` holds is handed over, the
+    /// rest comes from the hub.
+    #[must_use]
+    pub fn join(
+        rooms: &Rooms,
+        room: RoomKey,
+        mut own: broadcast::Receiver<Frame>,
+        seen: u64,
+        socket: &Rc<Socket>,
+    ) -> Self {
+        // Subscribed before `own` is drained: nothing published meanwhile
+        // is missed by both.
+        let hub = Hub::of(rooms, room);
+        let member = Rc::new(Member {
+            last: Cell::new(seen),
+            socket: Rc::downgrade(socket),
+        });
+        loop {
+            match own.try_recv() {
+                Ok(frame) => {
+                    member.offer(room, &frame, hub.limit);
+                }
+                Err(TryRecvError::Lagged(_)) => socket.lagged(room),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => break,
+            }
+        }
+        hub.join(&member);
+        Self { hub, member }
+    }
+
+    /// Takes the frames the room has published and the hub has not yet
+    /// offered this connection, before the connection writes something of
+    /// its own: they leave in the same write. A bidder's answer and the
+    /// room's latest frame, published as the answer was sent, would
+    /// otherwise take two writes when the hub reaches the connection after
+    /// its answer went out. The hub skips what was taken here.
+    pub fn catch_up(&self) {
+        let hub = &self.hub;
+        // The hub task's own waker: its next poll delivers to the others.
+        // Before its first poll there is none, and that poll registers it.
+        let waker = hub
+            .task
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| Waker::noop().clone());
+        if hub.pull(&mut Context::from_waker(&waker)) {
+            waker.wake();
+            return;
+        }
+        let delivering = hub.delivering.borrow();
+        let pending = hub.pending.borrow();
+        let frames = delivering
+            .iter()
+            .map(|(frame, _)| frame)
+            .chain(pending.iter().map_while(Option::as_ref));
+        for frame in frames {
+            // Only a frame with a seq is skipped later by the hub.
+            if frame.seq.is_none() {
+                break;
+            }
+            self.member.offer(hub.key.1, frame, hub.limit);
+        }
+        if !pending.is_empty() {
+            waker.wake();
+        }
+    }
+
+    /// The connection was sent a fresh snapshot at `seq`: frames up to it
+    /// are skipped.
+    pub fn resynced(&self, seq: u64) {
+        self.member.last.set(self.member.last.get().max(seq));
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.hub.leave();
+    }
+}
+
+/// How many hubs this worker runs (for tests).
+#[cfg(test)]
+pub(crate) fn hubs_here() -> usize {
+    HUBS.with(|hubs| hubs.borrow().len())
+}
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use actix_http::body::{BodyStream, BoxBody};
+    use blytz_actors::domain::{AuctionId, Caller, Currency, ProductId, Role, UserId};
+    use blytz_actors::ports::{InMemoryJournal, SystemClock};
+    use blytz_actors::rules::{Bid, Command, NewAuction};
+    use blytz_actors::{Engine, EngineSettings};
+    use serde_json::{Value, json};
+    use tokio::io::AsyncReadExt;
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio::sync::{oneshot, watch};
+
+    use super::*;
+    use crate::ws::queue;
+    use crate::ws::upgrade::Pump;
+    use crate::ws::writer::{Forward, Outgoing, Writer};
+
+    /// A live auction on an engine whose actors run on this thread, its
+    /// rooms holding `room_capacity` frames per receiver.
+    pub(in crate::ws) async fn live_auction(room_capacity: usize) -> (Engine, AuctionId) {
+        let settings = EngineSettings {
+            arbiters: 0,
+            writer_thread: false,
+            room_capacity,
+            ..EngineSettings::default()
+        };
+        let engine = Engine::start(
+            Arc::new(InMemoryJournal::new()),
+            Arc::new(SystemClock),
+            settings,
+        );
+        let seller = UserId::new();
+        let new = NewAuction::new(ProductId::new(), Currency::USD, 100, 600_000);
+        let auction = engine.create_auction(seller, new).await.unwrap().id;
+        engine
+            .execute(auction, Caller::new(seller, Role::Seller), Command::Start)
+            .await
+            .unwrap();
+        (engine, auction)
+    }
+
+    /// One accepted bid at the auction's minimum.
+    async fn bid(engine: &Engine, auction: AuctionId) {
+        let amount = engine.view(auction).await.unwrap().min_next_bid;
+        let bid = Command::Bid(Bid {
+            amount,
+            max_amount: None,
+            request_id: None,
+        });
+        engine
+            .execute(auction, Caller::new(UserId::new(), Role::Buyer), bid)
+            .await
+            .unwrap();
+    }
+
+    /// A connection as the switch leaves it: its writer pumped to a real
+    /// socket on this worker. Gives the session's end of the writer's queue,
+    /// the client's socket and the pump's task.
+    struct Connection {
+        out: Rc<queue::Sender<Outgoing>>,
+        client: TcpStream,
+        pump: actix_web::rt::task::JoinHandle<()>,
+        _closing: watch::Sender<bool>,
+        _reader: oneshot::Receiver<()>,
+        _session: oneshot::Sender<()>,
+    }
+
+    async fn connect(engine: &Engine) -> Connection {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_read, write) = server.into_split();
+        let (out, commands) = queue::queue(16);
+        let (closing_tx, closing) = watch::channel(false);
+        let (alive, reader) = oneshot::channel();
+        let (session, session_over) = oneshot::channel();
+        let writer = Writer::new(commands, engine.clone(), closing, alive);
+        let socket = writer.socket();
+        socket.attach(write);
+        let body = BoxBody::new(BodyStream::new(writer));
+        let pump = Pump::new(socket, Bytes::new(), body, session_over);
+        Connection {
+            out: Rc::new(out),
+            client,
+            pump: actix_web::rt::spawn(pump),
+            _closing: closing_tx,
+            _reader: reader,
+            _session: session,
+        }
+    }
+
+    impl Connection {
+        /// Subscribes to `room` as a session does: its own receiver first,
+        /// then the snapshot's seq, which `between` may let fall behind;
+        /// `joined` runs as the join is queued for the writer.
+        async fn subscribe<F: Future<Output = ()>>(
+            &mut self,
+            engine: &Engine,
+            auction: AuctionId,
+            between: F,
+            joined: impl FnOnce(u64),
+        ) -> u64 {
+            let room = RoomKey::Auction(auction);
+            let lanes = engine.rooms().join(room);
+            let seen = engine.view(auction).await.unwrap().seq;
+            between.await;
+            let join = Forward {
+                room,
+                lanes,
+                reply: json!({"type": "subscribed", "seq": seen}).to_string(),
+                snapshot_seq: Some(seen),
+            };
+            self.out.try_send(Outgoing::Join(Box::new(join))).unwrap();
+            joined(seen);
+            let subscribed = self.next().await;
+            assert_eq!(subscribed["type"], "subscribed", "{subscribed}");
+            seen
+        }
+
+        /// The next text frame the client reads (a server's are unmasked).
+        async fn next(&mut self) -> Value {
+            let read = async {
+                let mut head = [0u8; 2];
+                self.client.read_exact(&mut head).await.unwrap();
+                assert_eq!(head[0], 0x81, "a final text frame");
+                let len = match head[1] {
+                    126 => {
+                        let mut len = [0u8; 2];
+                        self.client.read_exact(&mut len).await.unwrap();
+                        usize::from(u16::from_be_bytes(len))
+                    }
+                    short => usize::from(short),
+                };
+                let mut payload = vec![0u8; len];
+                self.client.read_exact(&mut payload).await.unwrap();
+                serde_json::from_slice(&payload).unwrap()
+            };
+            tokio::time::timeout(Duration::from_secs(5), read)
+                .await
+                .expect("a frame within 5 s")
+        }
+
+        /// Nothing more arrives for a while.
+        async fn quiet(&mut self) {
+            let mut byte = [0u8; 1];
+            let more =
+                tokio::time::timeout(Duration::from_millis(100), self.client.read(&mut byte)).await;
+            assert!(more.is_err(), "nothing more is written");
+        }
+
+        async fn close(self) {
+            self.out.try_send(Outgoing::Close(None)).unwrap();
+            self.pump.await.unwrap();
+        }
+    }
+
+    /// An `auction.bid` frame at `seq`, published as the auction would.
+    fn publish(engine: &Engine, auction: AuctionId, seq: u64) {
+        let json = json!({"type": "auction.bid", "seq": seq}).to_string();
+        engine.rooms().publish(
+            RoomKey::Auction(auction),
+            Frame::new(Some(seq), json.into()),
+        );
+    }
+
+    fn seq_of(frame: &Value) -> u64 {
+        frame["seq"].as_u64().unwrap_or_else(|| panic!("{frame}"))
+    }
+
+    #[actix_web::test]
+    async fn watchers_of_a_worker_share_one_receiver_and_each_frame_arrives_once_in_order() {
+        let (engine, auction) = live_auction(256).await;
+        let room = RoomKey::Auction(auction);
+
+        // Ann's snapshot falls two bids behind before her join: those two
+        // come from her own receiver, the rest from the worker's hub.
+        let mut ann = connect(&engine).await;
+        let both_bids = async {
+            bid(&engine, auction).await;
+            bid(&engine, auction).await;
+        };
+        let seen = ann.subscribe(&engine, auction, both_bids, |_| {}).await;
+        assert_eq!(hubs_here(), 1);
+        for expected in seen + 1..=seen + 2 {
+            assert_eq!(seq_of(&ann.next().await), expected);
+        }
+
+        // Bob joins while the hub runs, and a frame is published as his
+        // join is queued: his writer takes it from his own receiver before
+        // the hub offers it to him, and it is written once. (The frames
+        // from here on stand for the auction's next ones.)
+        let mut bob = connect(&engine).await;
+        let bob_seen = bob
+            .subscribe(&engine, auction, async {}, |seen| {
+                publish(&engine, auction, seen + 1);
+            })
+            .await;
+        assert_eq!(bob_seen, seen + 2);
+        assert_eq!(seq_of(&bob.next().await), seen + 3);
+        assert_eq!(seq_of(&ann.next().await), seen + 3);
+        assert_eq!(hubs_here(), 1, "one hub for the worker's room");
+
+        for seq in seen + 4..=seen + 6 {
+            publish(&engine, auction, seq);
+        }
+        for expected in seen + 4..=seen + 6 {
+            assert_eq!(seq_of(&ann.next().await), expected);
+            assert_eq!(seq_of(&bob.next().await), expected);
+        }
+        ann.quiet().await;
+        bob.quiet().await;
+
+        // The last to go takes the hub, and its receiver, with it.
+        ann.close().await;
+        assert_eq!(hubs_here(), 1);
+        publish(&engine, auction, seen + 7);
+        assert_eq!(seq_of(&bob.next().await), seen + 7);
+        bob.close().await;
+        assert_eq!(hubs_here(), 0);
+        assert_eq!(engine.rooms().subscriber_count(room), 0);
+    }
+
+    #[actix_web::test]
+    async fn an_answer_queued_before_a_frame_is_published_leaves_first() {
+        let (engine, auction) = live_auction(256).await;
+        let room = RoomKey::Auction(auction);
+        let mut ann = connect(&engine).await;
+        let seen = ann.subscribe(&engine, auction, async {}, |_| {}).await;
+        ann.quiet().await;
+
+        // As a bid's answer reaches a session: the answer is sent to the
+        // session's task, then the frame published; the session queues the
+        // answer for the writer when it runs, which wakes the connection's
+        // task after the hub's.
+        let out = Rc::clone(&ann.out);
+        let session = actix_web::rt::spawn(async move {
+            out.try_send(Outgoing::Text(json!({"type": "answer"}).to_string()))
+                .unwrap();
+        });
+        let frame = Frame::new(
+            Some(seen + 1),
+            Bytes::from(json!({"type": "auction.bid", "seq": seen + 1}).to_string()),
+        );
+        engine.rooms().publish(room, frame);
+        session.await.unwrap();
+        assert_eq!(ann.next().await["type"], "answer");
+        assert_eq!(seq_of(&ann.next().await), seen + 1);
+        ann.close().await;
+    }
+}
