@@ -77,6 +77,8 @@ pub struct Socket {
     waker: RefCell<Option<Waker>>,
     /// The session's commands the writer has not taken yet.
     commands: Option<Probe>,
+    /// Bids of the session not yet answered.
+    awaiting: Cell<u32>,
 }
 
 impl Socket {
@@ -92,6 +94,7 @@ impl Socket {
             closed: Cell::new(false),
             waker: RefCell::new(None),
             commands,
+            awaiting: Cell::new(0),
         })
     }
 
@@ -119,6 +122,22 @@ impl Socket {
     /// Whether the writer has nothing ready (it said `Pending`).
     pub fn set_quiet(&self, quiet: bool) {
         self.quiet.set(quiet);
+    }
+
+    /// The session took a bid it answers later (within a commit). Until
+    /// its answer, the room's frames wait for it and leave in the same
+    /// write, rather than each taking a write of its own just before it.
+    pub fn request_begun(&self) {
+        self.awaiting.set(self.awaiting.get().saturating_add(1));
+    }
+
+    /// A bid's answer is about to be queued for the writer.
+    pub fn request_ended(&self) {
+        let awaiting = self.awaiting.get().saturating_sub(1);
+        self.awaiting.set(awaiting);
+        if awaiting == 0 && !self.handed.borrow().is_empty() {
+            self.wake();
+        }
     }
 
     /// Nothing more is written to the connection but what is queued.
@@ -153,15 +172,17 @@ impl Socket {
 
     /// `frame` of `room`: written now if the connection is idle, else
     /// handed to its writer; at `limit` frames handed over and unwritten,
-    /// the room's are dropped for a resync.
+    /// the room's are dropped for a resync. While the session owes an
+    /// answer, the frame waits for it (up to half of `limit`).
     fn hand(&self, room: RoomKey, frame: &Frame, limit: usize) {
         if self.closed.get() {
             return;
         }
-        if self.idle() && self.write_now(&frame.wire) {
+        let awaiting = self.awaiting.get() > 0;
+        if !awaiting && self.idle() && self.write_now(&frame.wire) {
             return;
         }
-        {
+        let waiting = {
             let mut handed = self.handed.borrow_mut();
             if handed.len() >= limit {
                 handed.retain(|item| item.room() != room);
@@ -169,8 +190,11 @@ impl Socket {
             } else {
                 handed.push_back(Handed::Frame(room, frame.clone()));
             }
+            handed.len()
+        };
+        if !awaiting || waiting >= limit / 2 {
+            self.wake();
         }
-        self.wake();
     }
 
     /// `room`'s frames were lost before reaching the connection.
@@ -591,6 +615,7 @@ pub(super) mod tests {
     /// the client's socket and the pump's task.
     struct Connection {
         out: Rc<queue::Sender<Outgoing>>,
+        socket: Rc<Socket>,
         client: TcpStream,
         pump: actix_web::rt::task::JoinHandle<()>,
         _closing: watch::Sender<bool>,
@@ -613,9 +638,10 @@ pub(super) mod tests {
         let socket = writer.socket();
         socket.attach(write);
         let body = BoxBody::new(BodyStream::new(writer));
-        let pump = Pump::new(socket, Bytes::new(), body, session_over);
+        let pump = Pump::new(Rc::clone(&socket), Bytes::new(), body, session_over);
         Connection {
             out: Rc::new(out),
+            socket,
             client,
             pump: actix_web::rt::spawn(pump),
             _closing: closing_tx,
@@ -780,6 +806,31 @@ pub(super) mod tests {
         session.await.unwrap();
         assert_eq!(ann.next().await["type"], "answer");
         assert_eq!(seq_of(&ann.next().await), seen + 1);
+        ann.close().await;
+    }
+
+    #[actix_web::test]
+    async fn a_frame_waits_for_the_answer_to_a_bid_in_flight_and_leaves_with_it() {
+        let (engine, auction) = live_auction(256).await;
+        let mut ann = connect(&engine).await;
+        let seen = ann.subscribe(&engine, auction, async {}, |_| {}).await;
+        ann.quiet().await;
+
+        // Ann's bid is in flight when another's is published: the frame
+        // waits for her answer rather than taking a write of its own.
+        ann.socket.request_begun();
+        publish(&engine, auction, seen + 1);
+        ann.quiet().await;
+        ann.socket.request_ended();
+        ann.out
+            .try_send(Outgoing::Text(json!({"type": "answer"}).to_string()))
+            .unwrap();
+        assert_eq!(ann.next().await["type"], "answer");
+        assert_eq!(seq_of(&ann.next().await), seen + 1);
+
+        // With no bid in flight, the next frame goes at once.
+        publish(&engine, auction, seen + 2);
+        assert_eq!(seq_of(&ann.next().await), seen + 2);
         ann.close().await;
     }
 }

@@ -73,7 +73,7 @@ pub async fn connect(
     let (writer_alive, reader_ends) = oneshot::channel();
     let stream = reader::Reader::new(body.into_inner(), MAX_FRAME_BYTES, reader_ends);
     let (out, commands) = queue::queue(OUT_QUEUE);
-    let response = writer::respond(
+    let (response, socket) = writer::respond(
         handshake,
         commands,
         writer_alive,
@@ -84,7 +84,7 @@ pub async fn connect(
     let state = state.into_inner();
     session::WsSession::create(move |ctx| {
         ctx.add_stream(stream);
-        session::WsSession::new(user, state, out, connection)
+        session::WsSession::new(user, state, out, socket, connection)
     });
     Ok(response)
 }

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,6 +29,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use serde_json::{Map, Value, json};
 
 use super::budget::{ConnectionPermit, WsSettings};
+use super::fanout::Socket;
 use super::protocol::{self, ClientMessage};
 use super::queue;
 use super::writer::{Forward, Outgoing};
@@ -66,6 +68,9 @@ pub struct WsSession {
     subscribing: Vec<RoomKey>,
     /// Requests being answered.
     in_flight: u32,
+    /// The connection's write side: told of bids in flight, whose answers
+    /// the room's frames wait for.
+    socket: Rc<Socket>,
     /// The connection's message rate, none when off.
     rate: Option<DefaultDirectRateLimiter>,
     /// Messages refused in a row for the rate.
@@ -84,11 +89,13 @@ impl std::fmt::Debug for WsSession {
 }
 
 impl WsSession {
-    /// A session for `user` writing through `out`, counted by `connection`.
+    /// A session for `user` writing through `out` to `socket`, counted by
+    /// `connection`.
     pub fn new(
         user: Option<AuthUser>,
         state: Arc<AppState>,
         out: queue::Sender<Outgoing>,
+        socket: Rc<Socket>,
         connection: Option<ConnectionPermit>,
     ) -> Self {
         let settings = state.ws.settings();
@@ -106,6 +113,7 @@ impl WsSession {
             exempt: HashMap::new(),
             subscribing: Vec::new(),
             in_flight: 0,
+            socket,
             rate,
             refused_in_a_row: 0,
             settings,
@@ -132,6 +140,12 @@ impl WsSession {
 
     fn end(&mut self) {
         self.in_flight = self.in_flight.saturating_sub(1);
+    }
+
+    /// [`WsSession::end`] for a bid, whose answer the room's frames wait for.
+    fn end_bid(&mut self) {
+        self.end();
+        self.socket.request_ended();
     }
 
     /// Whether the message rate lets one more message in; answers (or
@@ -475,6 +489,9 @@ impl WsSession {
         if !self.begin(id.as_deref(), ctx) {
             return;
         }
+        // The room's frames wait for the answer, which comes within a
+        // commit, and leave with it.
+        self.socket.request_begun();
         let state = self.state.clone();
         let command = command::bid(bid);
         // Boxed first: the bid's future is large, and each wrapper below
@@ -483,21 +500,19 @@ impl WsSession {
             Box::pin(
                 async move { command::execute(&state, user.caller(), auction, command).await },
             );
-        ctx.spawn(
-            answer
-                .into_actor(self)
-                .map(move |result, act, ctx| match (act.end(), result) {
-                    ((), Ok(Outcome::Bid(outcome))) => {
-                        let reply = protocol::bid_accepted(id.as_deref(), &outcome);
-                        act.push(Outgoing::Text(reply), ctx);
-                    }
-                    ((), Ok(Outcome::Auction(_) | Outcome::PreBid(_))) => {
-                        let error = Error::Internal(anyhow::anyhow!("a bid answered no bid"));
-                        act.reply_error(id.as_deref(), &error, ctx);
-                    }
-                    ((), Err(e)) => act.reply_error(id.as_deref(), &e, ctx),
-                }),
-        );
+        ctx.spawn(answer.into_actor(self).map(move |result, act, ctx| {
+            match (act.end_bid(), result) {
+                ((), Ok(Outcome::Bid(outcome))) => {
+                    let reply = protocol::bid_accepted(id.as_deref(), &outcome);
+                    act.push(Outgoing::Text(reply), ctx);
+                }
+                ((), Ok(Outcome::Auction(_) | Outcome::PreBid(_))) => {
+                    let error = Error::Internal(anyhow::anyhow!("a bid answered no bid"));
+                    act.reply_error(id.as_deref(), &error, ctx);
+                }
+                ((), Err(e)) => act.reply_error(id.as_deref(), &e, ctx),
+            }
+        }));
     }
 }
 

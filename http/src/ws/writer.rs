@@ -93,7 +93,7 @@ pub struct Forward {
 }
 
 /// `handshake` (the `101 Switching Protocols` response) with the writer as
-/// its body. The writer ends when `commands` closes, on `Outgoing::Close`,
+/// its body, and the connection's write side ([`Socket`]) for its session. The writer ends when `commands` closes, on `Outgoing::Close`,
 /// or with code 1012 (restart) once `closing` turns true (the node is
 /// stopping); `alive` is dropped with it, which ends the connection's
 /// [`super::reader::Reader`].
@@ -103,15 +103,15 @@ pub fn respond(
     alive: oneshot::Sender<()>,
     engine: Engine,
     closing: watch::Receiver<bool>,
-) -> Result<HttpResponse, actix_web::Error> {
+) -> Result<(HttpResponse, Rc<Socket>), actix_web::Error> {
     let writer = Writer::new(commands, engine, closing, alive);
     // The switch gives the socket to the same write side.
     let socket = writer.socket();
     let mut response: HttpResponse = handshake
         .message_body(BodyStream::new(writer).boxed())?
         .into();
-    response.extensions_mut().insert(socket);
-    Ok(response)
+    response.extensions_mut().insert(Rc::clone(&socket));
+    Ok((response, socket))
 }
 
 /// Resolves once the node is stopping; never if it cannot stop this way.
