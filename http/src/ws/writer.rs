@@ -525,13 +525,25 @@ mod tests {
         }
     }
 
-    #[actix_web::test]
-    async fn a_writer_that_fell_behind_sends_a_snapshot_then_only_later_frames() {
-        let (engine, auction) = live_auction(8).await;
+    /// A writer that has sent a live auction's `subscribed`, as its session
+    /// leaves it, and what keeps it open.
+    struct Watching {
+        engine: Engine,
+        auction: blytz_actors::domain::AuctionId,
+        out: queue::Sender<Outgoing>,
+        writer: Writer,
+        /// The snapshot's seq.
+        seen: u64,
+        _running: watch::Sender<bool>,
+        _reader_ends: oneshot::Receiver<()>,
+    }
 
+    /// A [`Watching`] writer on rooms holding `room_capacity` frames.
+    async fn watching(room_capacity: usize) -> Watching {
+        let (engine, auction) = live_auction(room_capacity).await;
         let (out, commands) = queue::queue(8);
-        let (_running, closing) = watch::channel(false);
-        let (alive, _reader_ends) = oneshot::channel();
+        let (running, closing) = watch::channel(false);
+        let (alive, reader_ends) = oneshot::channel();
         let mut writer = Writer::new(commands, engine.clone(), closing, alive);
         let room = RoomKey::Auction(auction);
         let seen = engine.view(auction).await.unwrap().seq;
@@ -546,6 +558,28 @@ mod tests {
             json_of(&next_chunk(&mut writer).await.unwrap())["type"],
             "subscribed"
         );
+        Watching {
+            engine,
+            auction,
+            out,
+            writer,
+            seen,
+            _running: running,
+            _reader_ends: reader_ends,
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_writer_that_fell_behind_sends_a_snapshot_then_only_later_frames() {
+        let Watching {
+            engine,
+            auction,
+            out: _session,
+            mut writer,
+            seen: _,
+            _running,
+            _reader_ends,
+        } = watching(8).await;
 
         // Twenty bids while nothing is written: the room's lane holds eight.
         let (ann, bob) = (UserId::new(), UserId::new());
@@ -572,21 +606,16 @@ mod tests {
 
     #[actix_web::test]
     async fn an_answer_takes_the_rooms_latest_frame_with_it() {
-        let (engine, auction) = live_auction(256).await;
-        let (out, commands) = queue::queue(8);
-        let (_running, closing) = watch::channel(false);
-        let (alive, _reader_ends) = oneshot::channel();
-        let mut writer = Writer::new(commands, engine.clone(), closing, alive);
+        let Watching {
+            engine,
+            auction,
+            out,
+            mut writer,
+            seen,
+            _running,
+            _reader_ends,
+        } = watching(256).await;
         let room = RoomKey::Auction(auction);
-        let seen = engine.view(auction).await.unwrap().seq;
-        let join = Forward {
-            room,
-            lanes: engine.rooms().join(room),
-            reply: r#"{"type":"subscribed"}"#.to_owned(),
-            snapshot_seq: Some(seen),
-        };
-        out.try_send(Outgoing::Join(Box::new(join))).unwrap();
-        next_chunk(&mut writer).await.unwrap();
 
         // A frame published, and an answer queued, before the worker's hub
         // of the room has run: the answer goes first and the frame right
