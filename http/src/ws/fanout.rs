@@ -182,22 +182,20 @@ impl Socket {
         if !awaiting && self.idle() && self.write_now(&frame.wire) {
             return;
         }
-        let waiting = {
-            let mut handed = self.handed.borrow_mut();
-            if handed.len() >= limit {
-                handed.retain(|item| item.room() != room);
-                handed.push_back(Handed::Lagged(room));
-            } else {
-                handed.push_back(Handed::Frame(room, frame.clone()));
-            }
-            handed.len()
-        };
-        if !awaiting || waiting >= limit / 2 {
+        let waiting = self.handed.borrow().len();
+        if waiting >= limit {
+            return self.lagged(room);
+        }
+        self.handed
+            .borrow_mut()
+            .push_back(Handed::Frame(room, frame.clone()));
+        if !awaiting || waiting + 1 >= limit / 2 {
             self.wake();
         }
     }
 
-    /// `room`'s frames were lost before reaching the connection.
+    /// `room`'s frames were lost before reaching the connection, or too
+    /// many wait for it: those waiting are dropped for a resync.
     fn lagged(&self, room: RoomKey) {
         if self.closed.get() {
             return;

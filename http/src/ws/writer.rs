@@ -1,6 +1,6 @@
-//! The writer of one WebSocket connection: the response body itself, so
-//! the connection's pump ([`super::upgrade::Pump`]) pulls each frame
-//! straight from the room and writes it, with no task or queue between them.
+//! The writer of one WebSocket connection: the response body itself,
+//! written to the socket by the connection's pump
+//! ([`super::upgrade::Pump`]), with no task or queue between them.
 //!
 //! It forwards show and user room frames straight from each room's
 //! broadcast receivers, so a slow client never grows a buffer: the pump asks
@@ -8,8 +8,8 @@
 //! gathers what is ready into one vectored write. An auction room's frames
 //! are written by the worker's hub of the room ([`super::fanout`]) while
 //! the connection is idle, and handed to the writer, bounded, while it is
-//! not. An auction frame goes out as the room encoded
-//! it, the same bytes for every watcher ([`Frame::wire`]). Replies go
+//! not. Every room frame goes out as the room encoded it, the same bytes
+//! for every watcher ([`Frame::wire`]). Replies go
 //! first, then auction events, then chat: a chat batch never holds up a bid's
 //! answer or an `auction.bid`. A client behind on auction events is resynced
 //! with a fresh `auction.snapshot`; a client that keeps lagging is
