@@ -32,7 +32,7 @@ use std::rc::{Rc, Weak};
 use std::task::{Context, Poll, Waker};
 
 use blytz_actors::rooms::{Frame, RoomKey, Rooms};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::broadcast::{self, error::TryRecvError};
@@ -170,26 +170,29 @@ impl Socket {
             && self.commands.as_ref().is_none_or(Probe::is_empty)
     }
 
-    /// `frame` of `room`: written now if the connection is idle, else
-    /// handed to its writer; at `limit` frames handed over and unwritten,
-    /// the room's are dropped for a resync. While the session owes an
-    /// answer, the frame waits for it (up to half of `limit`).
-    fn hand(&self, room: RoomKey, frame: &Frame, limit: usize) {
-        if self.closed.get() {
+    /// `frames` of `room`, whose wire bytes end to end are `wire`: written
+    /// now in one write if the connection is idle, else handed to its
+    /// writer; at `limit` frames handed over and unwritten, the room's are
+    /// dropped for a resync. While the session owes an answer, the frames
+    /// wait for it (up to half of `limit`).
+    fn hand(&self, room: RoomKey, frames: &[Frame], wire: &Bytes, limit: usize) {
+        if self.closed.get() || frames.is_empty() {
             return;
         }
         let awaiting = self.awaiting.get() > 0;
-        if !awaiting && self.idle() && self.write_now(&frame.wire) {
+        if !awaiting && self.idle() && self.write_now(wire) {
             return;
         }
         let waiting = self.handed.borrow().len();
-        if waiting >= limit {
+        if waiting + frames.len() > limit {
             return self.lagged(room);
         }
-        self.handed
-            .borrow_mut()
-            .push_back(Handed::Frame(room, frame.clone()));
-        if !awaiting || waiting + 1 >= limit / 2 {
+        self.handed.borrow_mut().extend(
+            frames
+                .iter()
+                .map(|frame| Handed::Frame(room, frame.clone())),
+        );
+        if !awaiting || waiting + frames.len() >= limit / 2 {
             self.wake();
         }
     }
@@ -241,26 +244,130 @@ struct Member {
 impl Member {
     /// Offers `frame`; false once the connection is gone.
     fn offer(&self, room: RoomKey, frame: &Frame, limit: usize) -> bool {
+        self.offer_run(room, std::slice::from_ref(frame), &frame.wire, limit)
+    }
+
+    /// Offers those of `frames` (whose wire bytes end to end are `wire`)
+    /// it has not had; false once the connection is gone.
+    fn offer_run(&self, room: RoomKey, frames: &[Frame], wire: &Bytes, limit: usize) -> bool {
         let Some(socket) = self.socket.upgrade() else {
             return false;
         };
-        if let Some(seq) = frame.seq {
-            if seq <= self.last.get() {
-                return true;
-            }
+        // A run of more than one frame holds only frames with a seq, in
+        // order, so what this member has not had is its tail.
+        let last = self.last.get();
+        let Some(from) = frames
+            .iter()
+            .position(|frame| frame.seq.is_none_or(|seq| seq > last))
+        else {
+            return true;
+        };
+        if let Some(seq) = frames.last().and_then(|frame| frame.seq) {
             self.last.set(seq);
         }
-        socket.hand(room, frame, limit);
+        let skipped: usize = frames[..from].iter().map(|frame| frame.wire.len()).sum();
+        socket.hand(room, &frames[from..], &wire.slice(skipped..), limit);
         true
+    }
+}
+
+/// Frames a hub offers its members together, each member's in one write.
+#[derive(Debug)]
+struct Run {
+    frames: Vec<Frame>,
+    /// The frames' wire bytes end to end.
+    wire: Bytes,
+    /// The next member to offer them to.
+    next: usize,
+    /// The members it goes to: those before this index, or all.
+    end: usize,
+    /// Frames that joined the run after it had passed members, and the
+    /// members they are owed to (those before `carried_to`).
+    carried: Vec<Frame>,
+    carried_to: usize,
+}
+
+impl Run {
+    /// `first` and the frames after it in `pending` that can go with it
+    /// (see [`Run::take_following`]), to every member. A hub that fell
+    /// behind thus catches up with one write per member for all it holds,
+    /// not one per frame.
+    fn starting(first: Frame, pending: &mut VecDeque<Option<Frame>>) -> Self {
+        let mut frames = vec![first];
+        if frames[0].seq.is_some() {
+            Self::take_following(&mut frames, pending);
+        }
+        Self::of(frames, usize::MAX)
+    }
+
+    fn of(frames: Vec<Frame>, end: usize) -> Self {
+        Self {
+            wire: wire_of(&frames),
+            frames,
+            next: 0,
+            end,
+            carried: Vec::new(),
+            carried_to: 0,
+        }
+    }
+
+    /// Moves the frames at the front of `pending` that have a seq into
+    /// `frames`, up to the first without one or a lag.
+    fn take_following(frames: &mut Vec<Frame>, pending: &mut VecDeque<Option<Frame>>) {
+        while let Some(Some(frame)) = pending.front() {
+            if frame.seq.is_none() {
+                break;
+            }
+            if let Some(Some(frame)) = pending.pop_front() {
+                frames.push(frame);
+            }
+        }
+    }
+
+    /// Frames published since the run began join it, so the members it
+    /// has yet to reach get them in the same write; those it passed get
+    /// them in a run of their own after it ([`Run::carried_over`]). Only
+    /// a run to every member of frames with a seq takes them.
+    fn absorb(&mut self, pending: &mut VecDeque<Option<Frame>>) {
+        if self.end != usize::MAX || self.frames.iter().any(|frame| frame.seq.is_none()) {
+            return;
+        }
+        let before = self.frames.len();
+        Self::take_following(&mut self.frames, pending);
+        if self.frames.len() > before {
+            self.carried.extend_from_slice(&self.frames[before..]);
+            self.carried_to = self.next;
+            self.wire = wire_of(&self.frames);
+        }
+    }
+
+    /// The run of the frames this one took on its way, to the members it
+    /// had passed by then.
+    fn carried_over(self) -> Option<Self> {
+        (self.carried_to > 0).then(|| Self::of(self.carried, self.carried_to))
+    }
+}
+
+/// `frames`' wire bytes end to end.
+fn wire_of(frames: &[Frame]) -> Bytes {
+    match frames {
+        [one] => one.wire.clone(),
+        many => {
+            let mut wire = BytesMut::with_capacity(many.iter().map(|frame| frame.wire.len()).sum());
+            for frame in many {
+                wire.extend_from_slice(&frame.wire);
+            }
+            wire.freeze()
+        }
     }
 }
 
 /// Members a hub offers a frame to in one turn of its task (about 5 ms of
 /// writes on loopback): between turns the worker's timers, sockets and
 /// other tasks get their turn, so a room of a hundred thousand does not
-/// hold its worker for half a second. Smaller turns answer bidders sooner
-/// but deliver each frame later on a busy worker (`docs/performance.md`).
-const TURN: usize = 1024;
+/// hold its worker for half a second (`docs/performance.md`). Tests take
+/// one member a turn, so that a few connections make a room of many turns.
+const TURN: usize = if cfg!(test) { 1 } else { 1024 };
 
 /// One worker's receiver of an auction room, and its watchers there.
 pub struct Hub {
@@ -273,8 +380,8 @@ pub struct Hub {
     members: RefCell<Vec<Weak<Member>>>,
     /// Members that have not left.
     live: Cell<usize>,
-    /// The frame being delivered, and the next member to offer it to.
-    delivering: RefCell<Option<(Frame, usize)>>,
+    /// The frames being delivered.
+    delivering: RefCell<Option<Run>>,
     /// Frames taken from the receiver and not yet delivered, in order;
     /// `None` where the receiver lagged.
     pending: RefCell<VecDeque<Option<Frame>>>,
@@ -289,6 +396,15 @@ impl std::fmt::Debug for Hub {
             .field("members", &self.members.borrow().len())
             .finish_non_exhaustive()
     }
+}
+
+/// How a hub's task left a turn.
+#[derive(Debug, PartialEq, Eq)]
+enum Turn {
+    /// Members are left to offer the frame to.
+    Unfinished,
+    /// The hub has stopped.
+    Stopped,
 }
 
 /// A hub's room, and the rooms' hub it belongs to ([`Rooms::id`]).
@@ -324,13 +440,22 @@ impl Hub {
             task: RefCell::new(None),
         });
         let task = Rc::clone(&hub);
-        actix_web::rt::spawn(async move { poll_fn(|cx| task.poll(cx)).await });
+        actix_web::rt::spawn(async move {
+            // Between turns the hub yields to the worker's other work: the
+            // tasks other threads woke (a bid's answer from the engine)
+            // and its sockets' events. A waker woken at once would put the
+            // hub back at the head of the worker's own queue, where those
+            // wait for up to a whole room's delivery.
+            while poll_fn(|cx| task.poll(cx)).await == Turn::Unfinished {
+                tokio::task::yield_now().await;
+            }
+        });
         hub
     }
 
-    /// Delivers what the room sends until the last member leaves or the
-    /// room's lane closes.
-    fn poll(&self, cx: &mut Context<'_>) -> Poll<()> {
+    /// Delivers what the room sends until a turn ends with members left to
+    /// offer a frame to, the last member leaves or the room's lane closes.
+    fn poll(&self, cx: &mut Context<'_>) -> Poll<Turn> {
         {
             let mut task = self.task.borrow_mut();
             if !task.as_ref().is_some_and(|held| held.will_wake(cx.waker())) {
@@ -338,13 +463,24 @@ impl Hub {
             }
         }
         loop {
-            if !self.deliver_turn() {
-                cx.waker().wake_by_ref();
-                return Poll::Pending;
+            if self.delivering.borrow().is_some() {
+                // Whether the lane closed is seen once nothing is left.
+                let _closed = self.pull(cx);
+                if let Some(run) = self.delivering.borrow_mut().as_mut() {
+                    run.absorb(&mut self.pending.borrow_mut());
+                }
             }
-            let next = self.pending.borrow_mut().pop_front();
+            if !self.deliver_turn() {
+                return Poll::Ready(Turn::Unfinished);
+            }
+            let next = {
+                let mut pending = self.pending.borrow_mut();
+                pending
+                    .pop_front()
+                    .map(|front| front.map(|frame| Run::starting(frame, &mut pending)))
+            };
             match next {
-                Some(Some(frame)) => *self.delivering.borrow_mut() = Some((frame, 0)),
+                Some(Some(run)) => *self.delivering.borrow_mut() = Some(run),
                 Some(None) => {
                     tracing::debug!(room = %self.key.1, "a worker's room lagged");
                     self.members.borrow_mut().retain(|member| {
@@ -355,7 +491,7 @@ impl Hub {
                 None => {
                     if self.pull(cx) {
                         self.stop();
-                        return Poll::Ready(());
+                        return Poll::Ready(Turn::Stopped);
                     }
                     if self.pending.borrow().is_empty() {
                         return Poll::Pending;
@@ -386,21 +522,31 @@ impl Hub {
         }
     }
 
-    /// Offers the frame being delivered to the next [`TURN`] members;
-    /// true once every member has had it (or none was being delivered).
+    /// Offers the frames being delivered to the next [`TURN`] members;
+    /// true once every member has had them (or none were being delivered).
     fn deliver_turn(&self) -> bool {
         let mut delivering = self.delivering.borrow_mut();
-        let Some((frame, next)) = delivering.as_mut() else {
+        let Some(Run {
+            frames,
+            wire,
+            next,
+            end,
+            ..
+        }) = delivering.as_mut()
+        else {
             return true;
         };
         let mut members = self.members.borrow_mut();
         for _ in 0..TURN {
+            if *next >= *end {
+                break;
+            }
             let Some(member) = members.get(*next) else {
                 break;
             };
             if member
                 .upgrade()
-                .is_some_and(|member| member.offer(self.key.1, frame, self.limit))
+                .is_some_and(|member| member.offer_run(self.key.1, frames, wire, self.limit))
             {
                 *next += 1;
             } else {
@@ -408,11 +554,12 @@ impl Hub {
                 members.swap_remove(*next);
             }
         }
-        let done = *next >= members.len();
-        if done {
-            *delivering = None;
+        if *next < members.len().min(*end) {
+            return false;
         }
-        done
+        // What the run took on its way goes to those it had passed.
+        *delivering = delivering.take().and_then(Run::carried_over);
+        delivering.is_none()
     }
 
     /// Drops the receiver and the hub's place in this worker's hubs.
@@ -517,7 +664,7 @@ impl Membership {
         let pending = hub.pending.borrow();
         let frames = delivering
             .iter()
-            .map(|(frame, _)| frame)
+            .flat_map(|run| &run.frames)
             .chain(pending.iter().map_while(Option::as_ref));
         for frame in frames {
             // Only a frame with a seq is skipped later by the hub.
@@ -805,6 +952,163 @@ pub(super) mod tests {
         assert_eq!(ann.next().await["type"], "answer");
         assert_eq!(seq_of(&ann.next().await), seen + 1);
         ann.close().await;
+    }
+
+    #[actix_web::test]
+    async fn answers_from_other_threads_leave_between_the_turns_of_a_large_rooms_frame() {
+        const WATCHERS: usize = 64;
+        const ANSWERS: usize = 4;
+        let (engine, auction) = live_auction(256).await;
+        let mut watchers = Vec::new();
+        let mut seen = 0;
+        for _ in 0..WATCHERS {
+            let mut watcher = connect(&engine).await;
+            seen = watcher.subscribe(&engine, auction, async {}, |_| {}).await;
+            watchers.push(watcher);
+        }
+        let hub = Hub::of(engine.rooms(), RoomKey::Auction(auction));
+        let seq = seen + 1;
+
+        // Answers on their way from the engine's thread: tasks of this
+        // worker that another thread wakes while the hub delivers a frame
+        // to 64 members, one a turn. Each sees how many members had it.
+        let (answers, answered): (Vec<_>, Vec<_>) =
+            (0..ANSWERS).map(|_| oneshot::channel::<()>()).unzip();
+        let sessions: Vec<_> = answered
+            .into_iter()
+            .map(|answer| {
+                let hub = Rc::clone(&hub);
+                actix_web::rt::spawn(async move {
+                    answer.await.unwrap();
+                    let members = hub.members.borrow();
+                    members
+                        .iter()
+                        .filter_map(Weak::upgrade)
+                        .filter(|member| member.last.get() >= seq)
+                        .count()
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        publish(&engine, auction, seq);
+        std::thread::spawn(move || {
+            for answer in answers {
+                answer.send(()).unwrap();
+            }
+        })
+        .join()
+        .unwrap();
+
+        for session in sessions {
+            let offered = session.await.unwrap();
+            assert!(
+                offered <= 2 * TURN,
+                "an answer waited for {offered} of {WATCHERS} members to be offered the frame"
+            );
+        }
+        for watcher in &mut watchers {
+            assert_eq!(seq_of(&watcher.next().await), seq);
+        }
+        for watcher in watchers {
+            watcher.close().await;
+        }
+    }
+
+    #[actix_web::test]
+    async fn frames_a_hub_holds_go_out_together_and_each_member_gets_the_ones_it_lacks() {
+        let (engine, auction) = live_auction(256).await;
+        let room = RoomKey::Auction(auction);
+        let mut ann = connect(&engine).await;
+        let seen = ann.subscribe(&engine, auction, async {}, |_| {}).await;
+        ann.quiet().await;
+        let frame = |seq: Option<u64>| {
+            let json = json!({"type": "auction.bid", "seq": seq}).to_string();
+            Frame::new(seq, json.into())
+        };
+
+        // A run takes the frames with a seq that follow its first, up to a
+        // lag or a frame without one.
+        let mut pending = VecDeque::from([
+            Some(frame(Some(seen + 2))),
+            Some(frame(Some(seen + 3))),
+            None,
+            Some(frame(Some(seen + 4))),
+        ]);
+        let run = Run::starting(frame(Some(seen + 1)), &mut pending);
+        let seqs: Vec<_> = run.frames.iter().map(|frame| frame.seq).collect();
+        assert_eq!(seqs, [Some(seen + 1), Some(seen + 2), Some(seen + 3)]);
+        assert_eq!(pending.len(), 2);
+        let whole: Vec<u8> = run
+            .frames
+            .iter()
+            .flat_map(|frame| frame.wire.to_vec())
+            .collect();
+        assert_eq!(run.wire, whole);
+        let alone = Run::starting(frame(None), &mut pending);
+        assert_eq!(alone.frames.len(), 1);
+        assert_eq!(pending.len(), 2);
+
+        // Ann already had the first (her own receiver gave it): the other
+        // two are written at once, in one write.
+        let member = Member {
+            last: Cell::new(seen + 1),
+            socket: Rc::downgrade(&ann.socket),
+        };
+        assert!(member.offer_run(room, &run.frames, &run.wire, 256));
+        assert_eq!(member.last.get(), seen + 3);
+        assert!(ann.socket.out.borrow().is_empty(), "the socket took it all");
+        assert!(
+            ann.socket.handed.borrow().is_empty(),
+            "nothing for the writer"
+        );
+        assert_eq!(seq_of(&ann.next().await), seen + 2);
+        assert_eq!(seq_of(&ann.next().await), seen + 3);
+        ann.quiet().await;
+
+        // Offered again, the run has nothing she lacks.
+        assert!(member.offer_run(room, &run.frames, &run.wire, 256));
+        ann.quiet().await;
+        ann.close().await;
+    }
+
+    #[actix_web::test]
+    async fn a_frame_published_during_a_run_joins_it_and_reaches_the_members_it_passed_after() {
+        let (engine, auction) = live_auction(256).await;
+        let mut watchers = Vec::new();
+        let mut seen = 0;
+        for _ in 0..3 {
+            let mut watcher = connect(&engine).await;
+            seen = watcher.subscribe(&engine, auction, async {}, |_| {}).await;
+            watcher.quiet().await;
+            watchers.push(watcher);
+        }
+        let hub = Hub::of(engine.rooms(), RoomKey::Auction(auction));
+        let progress = || {
+            let delivering = hub.delivering.borrow();
+            delivering.as_ref().map(|run| {
+                let seqs: Vec<_> = run.frames.iter().filter_map(|frame| frame.seq).collect();
+                (seqs, run.next, run.carried_to)
+            })
+        };
+
+        // The hub offers the first frame to one member a turn.
+        publish(&engine, auction, seen + 1);
+        tokio::task::yield_now().await;
+        assert_eq!(progress(), Some((vec![seen + 1], 1, 0)));
+
+        // The second joins the run after the first member: the other two
+        // get both in one write, the first gets it in a run of its own.
+        publish(&engine, auction, seen + 2);
+        tokio::task::yield_now().await;
+        assert_eq!(progress(), Some((vec![seen + 1, seen + 2], 2, 1)));
+        for watcher in &mut watchers {
+            assert_eq!(seq_of(&watcher.next().await), seen + 1);
+            assert_eq!(seq_of(&watcher.next().await), seen + 2);
+        }
+        for mut watcher in watchers {
+            watcher.quiet().await;
+            watcher.close().await;
+        }
     }
 
     #[actix_web::test]
