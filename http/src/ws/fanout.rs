@@ -279,8 +279,6 @@ struct Run {
     wire: Bytes,
     /// The next member to offer them to.
     next: usize,
-    /// The members it goes to: those before this index, or all.
-    end: usize,
     /// Frames that joined the run after it had passed members, and the
     /// members they are owed to (those before `carried_to`).
     carried: Vec<Frame>,
@@ -297,15 +295,10 @@ impl Run {
         if frames[0].seq.is_some() {
             Self::take_following(&mut frames, pending);
         }
-        Self::of(frames, usize::MAX)
-    }
-
-    fn of(frames: Vec<Frame>, end: usize) -> Self {
         Self {
             wire: wire_of(&frames),
             frames,
             next: 0,
-            end,
             carried: Vec::new(),
             carried_to: 0,
         }
@@ -326,10 +319,10 @@ impl Run {
 
     /// Frames published since the run began join it, so the members it
     /// has yet to reach get them in the same write; those it passed get
-    /// them in a run of their own after it ([`Run::carried_over`]). Only
-    /// a run to every member of frames with a seq takes them.
+    /// them with the next run ([`Run::carry_over`]). Only a run of frames
+    /// with a seq takes them.
     fn absorb(&mut self, pending: &mut VecDeque<Option<Frame>>) {
-        if self.end != usize::MAX || self.frames.iter().any(|frame| frame.seq.is_none()) {
+        if self.frames.iter().any(|frame| frame.seq.is_none()) {
             return;
         }
         let before = self.frames.len();
@@ -341,10 +334,16 @@ impl Run {
         }
     }
 
-    /// The run of the frames this one took on its way, to the members it
-    /// had passed by then.
-    fn carried_over(self) -> Option<Self> {
-        (self.carried_to > 0).then(|| Self::of(self.carried, self.carried_to))
+    /// Puts the frames the run took on its way back at the front of
+    /// `pending`, for the members it had passed by then: the next run
+    /// starts with them and takes what was published since, and the
+    /// members that had them skip them by their seq.
+    fn carry_over(self, pending: &mut VecDeque<Option<Frame>>) {
+        if self.carried_to > 0 {
+            for frame in self.carried.into_iter().rev() {
+                pending.push_front(Some(frame));
+            }
+        }
     }
 }
 
@@ -527,20 +526,13 @@ impl Hub {
     fn deliver_turn(&self) -> bool {
         let mut delivering = self.delivering.borrow_mut();
         let Some(Run {
-            frames,
-            wire,
-            next,
-            end,
-            ..
+            frames, wire, next, ..
         }) = delivering.as_mut()
         else {
             return true;
         };
         let mut members = self.members.borrow_mut();
         for _ in 0..TURN {
-            if *next >= *end {
-                break;
-            }
             let Some(member) = members.get(*next) else {
                 break;
             };
@@ -554,12 +546,13 @@ impl Hub {
                 members.swap_remove(*next);
             }
         }
-        if *next < members.len().min(*end) {
+        if *next < members.len() {
             return false;
         }
-        // What the run took on its way goes to those it had passed.
-        *delivering = delivering.take().and_then(Run::carried_over);
-        delivering.is_none()
+        if let Some(run) = delivering.take() {
+            run.carry_over(&mut self.pending.borrow_mut());
+        }
+        true
     }
 
     /// Drops the receiver and the hub's place in this worker's hubs.
@@ -1097,7 +1090,7 @@ pub(super) mod tests {
         assert_eq!(progress(), Some((vec![seen + 1], 1, 0)));
 
         // The second joins the run after the first member: the other two
-        // get both in one write, the first gets it in a run of its own.
+        // get both in one write, the first gets it with the next run.
         publish(&engine, auction, seen + 2);
         tokio::task::yield_now().await;
         assert_eq!(progress(), Some((vec![seen + 1, seen + 2], 2, 1)));
