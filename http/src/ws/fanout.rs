@@ -788,6 +788,15 @@ pub(super) mod tests {
         }
     }
 
+    /// A connection subscribed to the auction's room with nothing left to
+    /// write, and its snapshot's seq.
+    async fn watcher(engine: &Engine, auction: AuctionId) -> (Connection, u64) {
+        let mut watcher = connect(engine).await;
+        let seen = watcher.subscribe(engine, auction, async {}, |_| {}).await;
+        watcher.quiet().await;
+        (watcher, seen)
+    }
+
     impl Connection {
         /// Subscribes to `room` as a session does: its own receiver first,
         /// then the snapshot's seq, which `between` may let fall behind;
@@ -923,9 +932,7 @@ pub(super) mod tests {
     async fn an_answer_queued_before_a_frame_is_published_leaves_first() {
         let (engine, auction) = live_auction(256).await;
         let room = RoomKey::Auction(auction);
-        let mut ann = connect(&engine).await;
-        let seen = ann.subscribe(&engine, auction, async {}, |_| {}).await;
-        ann.quiet().await;
+        let (mut ann, seen) = watcher(&engine, auction).await;
 
         // As a bid's answer reaches a session: the answer is sent to the
         // session's task, then the frame published; the session queues the
@@ -1011,9 +1018,7 @@ pub(super) mod tests {
     async fn frames_a_hub_holds_go_out_together_and_each_member_gets_the_ones_it_lacks() {
         let (engine, auction) = live_auction(256).await;
         let room = RoomKey::Auction(auction);
-        let mut ann = connect(&engine).await;
-        let seen = ann.subscribe(&engine, auction, async {}, |_| {}).await;
-        ann.quiet().await;
+        let (mut ann, seen) = watcher(&engine, auction).await;
         let frame = |seq: Option<u64>| {
             let json = json!({"type": "auction.bid", "seq": seq}).to_string();
             Frame::new(seq, json.into())
@@ -1070,9 +1075,8 @@ pub(super) mod tests {
         let mut watchers = Vec::new();
         let mut seen = 0;
         for _ in 0..3 {
-            let mut watcher = connect(&engine).await;
-            seen = watcher.subscribe(&engine, auction, async {}, |_| {}).await;
-            watcher.quiet().await;
+            let (watcher, subscribed) = watcher(&engine, auction).await;
+            seen = subscribed;
             watchers.push(watcher);
         }
         let hub = Hub::of(engine.rooms(), RoomKey::Auction(auction));
@@ -1107,9 +1111,7 @@ pub(super) mod tests {
     #[actix_web::test]
     async fn a_frame_waits_for_the_answer_to_a_bid_in_flight_and_leaves_with_it() {
         let (engine, auction) = live_auction(256).await;
-        let mut ann = connect(&engine).await;
-        let seen = ann.subscribe(&engine, auction, async {}, |_| {}).await;
-        ann.quiet().await;
+        let (mut ann, seen) = watcher(&engine, auction).await;
 
         // Ann's bid is in flight when another's is published: the frame
         // waits for her answer rather than taking a write of its own.
