@@ -132,7 +132,7 @@ async fn measure(
 
     let pid = target.pid;
     let rss_before_bids = pid.and_then(|p| procfs::rss_bytes(p).ok());
-    let cpu_start = pid.map(procfs::cpu_seconds).transpose()?;
+    let watch = procfs::Watch::start(pid);
     seen.measuring.store(true, Ordering::Release);
     let start = Instant::now();
     let deadline = start + args.duration;
@@ -197,7 +197,7 @@ async fn measure(
     let bidding_s = start.elapsed().as_secs_f64();
     tokio::time::sleep(DRAIN).await;
     seen.measuring.store(false, Ordering::Release);
-    let cpu_end = pid.map(procfs::cpu_seconds).transpose()?;
+    let usage = watch.finish();
     let rss_after = pid.and_then(|p| procfs::rss_bytes(p).ok());
     for reader in &readers {
         reader.abort();
@@ -214,13 +214,11 @@ async fn measure(
     let delivered = seen.delivered.load(Ordering::Relaxed);
     let expected = accepted * watcher_count;
     let latency = Latency::of(&delays);
-    let cpu_s = match (cpu_start, cpu_end) {
-        (Some(a), Some(b)) => Some(b - a),
-        _ => None,
-    };
-    let cpu_us_per_message = cpu_s
-        .filter(|_| delivered > 0)
-        .map(|s| report::round3(s * 1e6 / delivered as f64));
+    let cpu_s = usage.cpu_s;
+    let cpu_us_per_message = usage.cpu_us_per(delivered).map(report::round3);
+    let load_generator_us_per_message = usage
+        .load_generator_cpu_us_per(delivered)
+        .map(report::round3);
 
     println!();
     println!("== fanout: {watcher_count} watchers in one room ==");
@@ -240,6 +238,11 @@ async fn measure(
     if let (Some(cpu_s), Some(per)) = (cpu_s, cpu_us_per_message) {
         println!(
             "  server CPU {cpu_s:.2} s for {delivered} frames: {per:.2} µs per delivered message"
+        );
+    }
+    if let (Some(cpu_s), Some(per)) = (usage.load_generator_cpu_s, load_generator_us_per_message) {
+        println!(
+            "  load generator CPU {cpu_s:.2} s beside it on the same machine: {per:.2} µs per delivered message"
         );
     }
     if let (Some(before), Some(after)) = (rss_before_bids, rss_after) {
@@ -276,6 +279,8 @@ async fn measure(
         "bid_ack_ms": Latency::of(&bid_latency),
         "server_cpu_s": cpu_s,
         "cpu_us_per_message": cpu_us_per_message,
+        "load_generator_cpu_s": usage.load_generator_cpu_s.map(report::round3),
+        "load_generator_cpu_us_per_message": load_generator_us_per_message,
         "server_rss_bytes": rss_before_bids,
         "room_fill_s": report::round3(connect_s),
         "targets": {"p99_ms": TARGET_P99_MS, "p99_met": latency.p99 <= TARGET_P99_MS},
