@@ -176,7 +176,7 @@ impl Socket {
     /// dropped for a resync. While the session owes an answer, the frames
     /// wait for it (up to half of `limit`).
     fn hand(&self, room: RoomKey, frames: &[Frame], wire: &Bytes, limit: usize) {
-        if self.closed.get() || frames.is_empty() {
+        if self.closed.get() {
             return;
         }
         let awaiting = self.awaiting.get() > 0;
@@ -279,10 +279,9 @@ struct Run {
     wire: Bytes,
     /// The next member to offer them to.
     next: usize,
-    /// Frames that joined the run after it had passed members, and the
-    /// members they are owed to (those before `carried_to`).
+    /// Frames that joined the run after it had passed members: those
+    /// members are owed them.
     carried: Vec<Frame>,
-    carried_to: usize,
 }
 
 impl Run {
@@ -300,7 +299,6 @@ impl Run {
             frames,
             next: 0,
             carried: Vec::new(),
-            carried_to: 0,
         }
     }
 
@@ -328,8 +326,9 @@ impl Run {
         let before = self.frames.len();
         Self::take_following(&mut self.frames, pending);
         if self.frames.len() > before {
-            self.carried.extend_from_slice(&self.frames[before..]);
-            self.carried_to = self.next;
+            if self.next > 0 {
+                self.carried.extend_from_slice(&self.frames[before..]);
+            }
             self.wire = wire_of(&self.frames);
         }
     }
@@ -339,10 +338,8 @@ impl Run {
     /// starts with them and takes what was published since, and the
     /// members that had them skip them by their seq.
     fn carry_over(self, pending: &mut VecDeque<Option<Frame>>) {
-        if self.carried_to > 0 {
-            for frame in self.carried.into_iter().rev() {
-                pending.push_front(Some(frame));
-            }
+        for frame in self.carried.into_iter().rev() {
+            pending.push_front(Some(frame));
         }
     }
 }
@@ -462,12 +459,10 @@ impl Hub {
             }
         }
         loop {
-            if self.delivering.borrow().is_some() {
+            if let Some(run) = self.delivering.borrow_mut().as_mut() {
                 // Whether the lane closed is seen once nothing is left.
                 let _closed = self.pull(cx);
-                if let Some(run) = self.delivering.borrow_mut().as_mut() {
-                    run.absorb(&mut self.pending.borrow_mut());
-                }
+                run.absorb(&mut self.pending.borrow_mut());
             }
             if !self.deliver_turn() {
                 return Poll::Ready(Turn::Unfinished);
@@ -1082,22 +1077,27 @@ pub(super) mod tests {
         let hub = Hub::of(engine.rooms(), RoomKey::Auction(auction));
         let progress = || {
             let delivering = hub.delivering.borrow();
-            delivering.as_ref().map(|run| {
-                let seqs: Vec<_> = run.frames.iter().filter_map(|frame| frame.seq).collect();
-                (seqs, run.next, run.carried_to)
-            })
+            let seqs = |frames: &[Frame]| -> Vec<u64> {
+                frames.iter().filter_map(|frame| frame.seq).collect()
+            };
+            delivering
+                .as_ref()
+                .map(|run| (seqs(&run.frames), run.next, seqs(&run.carried)))
         };
 
         // The hub offers the first frame to one member a turn.
         publish(&engine, auction, seen + 1);
         tokio::task::yield_now().await;
-        assert_eq!(progress(), Some((vec![seen + 1], 1, 0)));
+        assert_eq!(progress(), Some((vec![seen + 1], 1, vec![])));
 
         // The second joins the run after the first member: the other two
         // get both in one write, the first gets it with the next run.
         publish(&engine, auction, seen + 2);
         tokio::task::yield_now().await;
-        assert_eq!(progress(), Some((vec![seen + 1, seen + 2], 2, 1)));
+        assert_eq!(
+            progress(),
+            Some((vec![seen + 1, seen + 2], 2, vec![seen + 2]))
+        );
         for watcher in &mut watchers {
             assert_eq!(seq_of(&watcher.next().await), seen + 1);
             assert_eq!(seq_of(&watcher.next().await), seen + 2);

@@ -93,9 +93,10 @@ pub struct Forward {
 }
 
 /// `handshake` (the `101 Switching Protocols` response) with the writer as
-/// its body, and the connection's write side ([`Socket`]) for its session. The writer ends when `commands` closes, on `Outgoing::Close`,
-/// or with code 1012 (restart) once `closing` turns true (the node is
-/// stopping); `alive` is dropped with it, which ends the connection's
+/// its body, and the connection's write side ([`Socket`]) for its session.
+/// The writer ends when `commands` closes, on `Outgoing::Close`, or with
+/// code 1012 (restart) once `closing` turns true (the node is stopping);
+/// `alive` is dropped with it, which ends the connection's
 /// [`super::reader::Reader`].
 pub fn respond(
     mut handshake: ResponseBuilder,
