@@ -10,6 +10,13 @@
 //! fails, each submission is retried alone, so one auction's bad batch never
 //! fails another's; a later batch of an auction whose earlier batch failed is
 //! failed too, never written past the gap.
+//!
+//! A store may commit on the writer's own thread (the SQL journal does on
+//! SQLite), which the auctions share: it then holds them for the commit.
+//! The writer yields after each group, so that they judge what arrived
+//! meanwhile and it joins the next group; without the yield, a group
+//! taken straight after a commit held what one auction had sent, about
+//! one event (`docs/performance.md`).
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -122,6 +129,9 @@ async fn run(
             group.push(next);
         }
         commit_group(store.as_ref(), group).await;
+        // The auctions on this thread judge what arrived during the commit
+        // before the next group is taken (see the module's doc).
+        tokio::task::yield_now().await;
     }
 }
 

@@ -12,6 +12,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::convert::identity;
+use std::sync::Arc;
 
 use blytz_actors::domain::AuctionId;
 use blytz_actors::ports::{
@@ -24,6 +25,7 @@ use sqlx::Connection as _;
 use sqlx::types::Json;
 use uuid::Uuid;
 
+use super::inline::{Inline, InlineCommits};
 use super::keys;
 use super::read_models::{
     Columns, ROWS_PER_STATEMENT, ReadModels, padded, rows_written_for, unavailable, write_rows,
@@ -55,6 +57,9 @@ pub struct SqlJournal {
     /// In a cluster, how long a fenced transaction may wait on this node
     /// (`idle_in_transaction_session_timeout`, PostgreSQL's own syntax).
     idle_limit: String,
+    /// On SQLite, where batches of events alone commit: on the writer's
+    /// own thread (see [`super::inline`]).
+    inline: Option<Arc<InlineCommits>>,
 }
 
 impl SqlJournal {
@@ -68,6 +73,7 @@ impl SqlJournal {
             redis,
             node_id: None,
             idle_limit: String::new(),
+            inline: None,
         }
     }
 
@@ -89,6 +95,12 @@ impl SqlJournal {
             _ => writer.clone(),
         };
         self.read_models = ReadModels::new(self.snapshots.clone(), &self.db);
+        self.inline = match (&writer, &self.db) {
+            (Writer::Sqlite(_), Db::Sqlite(pool)) => {
+                InlineCommits::on(pool.connect_options().get_filename()).map(Arc::new)
+            }
+            _ => None,
+        };
         self.writer = writer;
         self
     }
@@ -126,7 +138,7 @@ fn fences_of(batch: &[JournalEntry]) -> Vec<Fence> {
 /// The conflict of a multi-row insert that broke the journal's key: the
 /// first entry of the rows is named (the whole batch is refused either way,
 /// and the writer retries each submission alone to find the culprit).
-fn conflict_in<'a>(mut entries: impl Iterator<Item = &'a JournalEntry>) -> JournalError {
+pub(super) fn conflict_in<'a>(mut entries: impl Iterator<Item = &'a JournalEntry>) -> JournalError {
     match entries.next() {
         Some(entry) => JournalError::Conflict {
             auction_id: entry.auction_id,
@@ -296,6 +308,9 @@ impl SqlJournal {
             && settlements.is_empty()
             && views.is_empty()
             && rows.len() <= ROWS_PER_STATEMENT;
+        if lone_statement && self.inline_turn(|inline| inline.insert(&rows)).await? {
+            return Ok(());
+        }
         with_writer!(&self.writer, Patience::Full, pool, unavailable => {
             if lone_statement {
                 insert_events!(pool, &rows);
@@ -398,6 +413,26 @@ impl SqlJournal {
             write_rows!(&mut *tx, is_postgres, views, Columns::All, unavailable);
             tx.commit().await.map_err(unavailable)
         })
+    }
+
+    /// Runs `write` on the journal's inline connection (SQLite,
+    /// [`super::inline`]), in a turn of its sqlx connection: never after
+    /// the writer was closed, nor while a write of that connection (a
+    /// settle) is under way. Whether it was written there; when not, the
+    /// caller writes it on the sqlx connection.
+    async fn inline_turn(
+        &self,
+        write: impl FnOnce(&InlineCommits) -> Result<Inline, JournalError>,
+    ) -> Result<bool, JournalError> {
+        let (Some(inline), Writer::Sqlite(held)) = (&self.inline, &self.writer) else {
+            return Ok(false);
+        };
+        let turn = held.lock().await;
+        if turn.is_closed() {
+            inline.close();
+            return Err(unavailable("the journal's connection was closed"));
+        }
+        Ok(write(inline)? == Inline::Committed)
     }
 
     /// Writes the read-model rows of `auction_id` that its journal (as
@@ -553,21 +588,27 @@ impl JournalStore for SqlJournal {
         state: &AuctionState,
     ) -> Result<(), JournalError> {
         let stored_seq = seq_to_i64(auction_id, seq)?;
-        with_writer!(&self.snapshots, Patience::Full, pool, identity => {
-            sqlx::query(
-                "INSERT INTO auction_snapshots (auction_id, seq, state, taken_at) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (auction_id) DO UPDATE SET seq = excluded.seq, state = excluded.state, \
-                 taken_at = excluded.taken_at WHERE auction_snapshots.seq < excluded.seq",
-            )
-            .bind(Uuid::from(auction_id))
-            .bind(stored_seq)
-            .bind(RawJson(state))
-            .bind(crate::time::now())
-            .execute(pool)
-            .await
-            .map(|_| ())
-        })
-        .map_err(unavailable)?;
+        let taken_at = crate::time::now();
+        let written_inline = self
+            .inline_turn(|inline| inline.save_snapshot(auction_id, stored_seq, state, taken_at))
+            .await?;
+        if !written_inline {
+            with_writer!(&self.snapshots, Patience::Full, pool, identity => {
+                sqlx::query(
+                    "INSERT INTO auction_snapshots (auction_id, seq, state, taken_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (auction_id) DO UPDATE SET seq = excluded.seq, state = excluded.state, \
+                     taken_at = excluded.taken_at WHERE auction_snapshots.seq < excluded.seq",
+                )
+                .bind(Uuid::from(auction_id))
+                .bind(stored_seq)
+                .bind(RawJson(state))
+                .bind(taken_at)
+                .execute(pool)
+                .await
+                .map(|_| ())
+            })
+            .map_err(unavailable)?;
+        }
         if let Some(redis) = &self.redis {
             let snapshot = Snapshot {
                 seq,

@@ -18,7 +18,7 @@ use crate::db::{Backend, Db};
 
 /// The text of the trigger's refusal (migration
 /// `20261203000001_journal_keys_behind_the_commit.sql`).
-const SQLITE_CONFLICT: &str = "journal conflict:";
+pub(super) const SQLITE_CONFLICT: &str = "journal conflict:";
 
 /// Whether an insert of journal rows was refused for its key: the unique
 /// index on PostgreSQL, the heads' trigger on SQLite.

@@ -2,6 +2,7 @@
 //! read models for lists and bid history.
 
 mod history;
+mod inline;
 pub mod journal;
 mod keys;
 mod read_models;

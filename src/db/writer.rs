@@ -168,6 +168,12 @@ impl<DB: Database> HeldConnection<DB> {
             .ok_or(sqlx::Error::PoolClosed)
     }
 
+    /// Whether it was given back for good ([`Writer::close`]).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
     /// Gives the connection back to its pool, which tests it as it
     /// returns (and replaces it if it is broken): done after any error,
     /// which is rare on this connection, so that nothing an error may have

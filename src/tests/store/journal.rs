@@ -1170,3 +1170,39 @@ async fn the_sqlite_journal_keeps_its_events_when_stored_in_commit_order() {
     .unwrap_err();
     assert!(again.to_string().contains("journal conflict"), "{again:?}");
 }
+
+/// On SQLite a batch of bids commits on the journal writer's own thread, on
+/// a connection that never waits for the file's write lock. While another
+/// connection holds it, the batch goes to the journal's sqlx connection,
+/// which waits for the lock, and it is written once.
+#[tokio::test]
+async fn on_sqlite_a_batch_of_bids_waits_for_another_connections_write_and_is_written_once() {
+    use sqlx::Connection as _;
+
+    let scratch = ScratchDb::sqlite().await.unwrap();
+    let db = &scratch.db;
+    let journal =
+        SqlJournal::new(db.clone(), None).committing_on(db.journal_writer().await.unwrap());
+    let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+    let first = bid_minimum(&journal, &mut state).await;
+
+    let mut other = sqlite_pool(db).acquire().await.unwrap();
+    let holding = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+    let second = state.min_next_bid();
+    let batch = step(&mut state, bid(UserId::new(), second, None), Utc::now());
+    let appending = tokio::spawn({
+        let journal = journal.clone();
+        async move { journal.append(&batch).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(
+        !appending.is_finished(),
+        "the batch did not wait for the lock"
+    );
+    holding.commit().await.unwrap();
+    appending.await.unwrap().unwrap();
+
+    assert_eq!(history_of(db, id).await, vec![first, second]);
+    let third = bid_minimum(&journal, &mut state).await;
+    assert_eq!(history_of(db, id).await, vec![first, second, third]);
+}

@@ -1,0 +1,448 @@
+//! Bids and snapshots committed on the journal writer's own thread (SQLite).
+//!
+//! sqlx runs each SQLite connection on a thread of its own and hands it
+//! every statement over a channel. A commit woke that thread, and its
+//! answer woke the journal writer's thread again, each a wait for one of
+//! the machine's cores: on the hot auction the writer saw 306-397 µs a
+//! commit where SQLite's own work and the flush take 136-210 µs. A batch
+//! of events alone (bids, the journal's busiest case) is one insert, a
+//! transaction of its own, and a snapshot is one upsert. Both are written
+//! here, on a connection of the journal's own, by the writer's thread
+//! itself: the thread waits for SQLite and the flush, and no other thread
+//! wakes for it. That thread is the auctions' too; they wait with it, as
+//! their bids wait for the commit anyway, and the writer lets them judge
+//! what arrived before it takes the next group
+//! ([`blytz_actors::journal_writer`]). Everything else (a batch that
+//! creates, starts, ends or fences, the read models, the keys) stays on the
+//! journal's sqlx connection. `docs/performance.md` has the measurements.
+//!
+//! A write here takes a turn of the journal's sqlx connection (its lock),
+//! so it never runs beside that connection's own writes (the read models'
+//! settles) nor after the writer was closed. It never waits for the file's
+//! write lock: when another connection holds it (the shared pool's
+//! writes), the write reports [`Inline::Busy`], having written nothing,
+//! and the journal writes it on its sqlx connection instead, which waits
+//! for the lock without holding the thread. It commits as the others do:
+//! `synchronous = FULL` in WAL mode, checkpointing the WAL at SQLite's
+//! default size (left to the sqlx connection's settles, the WAL grew
+//! between two of them and the settle that checkpointed it held the
+//! journal back for the whole of it). The rows are the ones sqlx writes,
+//! byte for byte (the tests below compare them).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
+
+use blytz_actors::domain::AuctionId;
+use blytz_actors::json::{self, Raw};
+use blytz_actors::ports::{JournalEntry, JournalError};
+use blytz_actors::rules::AuctionState;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, ErrorCode, OpenFlags, types::Null};
+use uuid::Uuid;
+
+use super::journal::conflict_in;
+use super::keys::SQLITE_CONFLICT;
+use super::read_models::{padded, rows_written_for, unavailable};
+
+/// Columns of a journal row.
+const COLUMNS: usize = 5;
+
+/// The snapshot's upsert, as the journal's sqlx statement has it.
+const SNAPSHOT_SQL: &str = "INSERT INTO auction_snapshots (auction_id, seq, state, taken_at) \
+     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (auction_id) DO UPDATE SET seq = excluded.seq, \
+     state = excluded.state, taken_at = excluded.taken_at \
+     WHERE auction_snapshots.seq < excluded.seq";
+
+/// The journal's own SQLite connection, driven on the caller's thread.
+#[derive(Debug)]
+pub(super) struct InlineCommits {
+    path: PathBuf,
+    /// Opened at the first write; dropped after a failure other than a
+    /// conflict or a busy file, and opened again at the next.
+    connection: Mutex<Option<Connection>>,
+}
+
+/// What became of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Inline {
+    /// Committed and flushed.
+    Committed,
+    /// Another connection held the file's write lock: nothing was written.
+    Busy,
+}
+
+impl InlineCommits {
+    /// Commits to the SQLite file at `path`; none for a database in memory,
+    /// which another connection would not see.
+    pub(super) fn on(path: &Path) -> Option<Self> {
+        let name = path.to_string_lossy();
+        if name.is_empty() || name.contains(":memory:") || name.contains("mode=memory") {
+            return None;
+        }
+        Some(Self {
+            path: path.to_owned(),
+            connection: Mutex::new(None),
+        })
+    }
+
+    /// Inserts `rows` (each with its seq as stored) in one statement, a
+    /// transaction of its own.
+    ///
+    /// # Errors
+    /// [`JournalError::Conflict`] when a row is at or before its auction's
+    /// newest seq; [`JournalError::Unavailable`] when the database fails.
+    pub(super) fn insert(&self, rows: &[(&JournalEntry, &i64)]) -> Result<Inline, JournalError> {
+        self.write(|connection| insert_rows(connection, rows))
+            .map_err(|e| match e {
+                Failed::Conflict => conflict_in(rows.iter().map(|(entry, _)| *entry)),
+                other => unavailable(other),
+            })
+    }
+
+    /// Upserts the snapshot of `auction_id` as of `seq` (as stored),
+    /// keeping a newer one.
+    ///
+    /// # Errors
+    /// [`JournalError::Unavailable`] when the database fails.
+    pub(super) fn save_snapshot(
+        &self,
+        auction_id: AuctionId,
+        seq: i64,
+        state: &AuctionState,
+        taken_at: DateTime<Utc>,
+    ) -> Result<Inline, JournalError> {
+        let mut text = Vec::with_capacity(4_096);
+        Raw::new(&mut text).serde(state);
+        let text = json::into_string(text);
+        self.write(|connection| {
+            connection.prepare_cached(SNAPSHOT_SQL)?.execute((
+                &Uuid::from(auction_id).as_bytes()[..],
+                seq,
+                &text,
+                time_as_sqlx_writes_it(taken_at),
+            ))?;
+            Ok(())
+        })
+        .map_err(unavailable)
+    }
+
+    /// Closes the connection (the journal's writer was closed); a write
+    /// after it opens it again.
+    pub(super) fn close(&self) {
+        *self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    fn write(
+        &self,
+        statement: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+    ) -> Result<Inline, Failed> {
+        let mut slot = self
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let connection = match slot.as_mut() {
+            Some(connection) => connection,
+            None => slot.insert(open(&self.path)?),
+        };
+        match statement(connection) {
+            Ok(()) => Ok(Inline::Committed),
+            Err(e) if is_busy(&e) => Ok(Inline::Busy),
+            Err(e) if is_conflict(&e) => Err(Failed::Conflict),
+            Err(e) => {
+                *slot = None;
+                Err(Failed::Database(e))
+            }
+        }
+    }
+}
+
+/// Why a write failed.
+#[derive(Debug, thiserror::Error)]
+enum Failed {
+    #[error("a journal row at or before its auction's newest seq")]
+    Conflict,
+    #[error("the journal's file is in {0} mode, not WAL")]
+    NotWal(String),
+    #[error(transparent)]
+    Database(#[from] rusqlite::Error),
+}
+
+fn open(path: &Path) -> Result<Connection, Failed> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(Duration::ZERO)?;
+    connection.pragma_update(None, "synchronous", "FULL")?;
+    let mode: String = connection.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Failed::NotWal(mode));
+    }
+    Ok(connection)
+}
+
+fn insert_rows(connection: &Connection, rows: &[(&JournalEntry, &i64)]) -> rusqlite::Result<()> {
+    let written = rows_written_for(rows.len());
+    let sql = insert_statement(written, written != rows.len());
+    let mut statement = connection.prepare_cached(&sql)?;
+    for (row, values) in padded(rows).enumerate() {
+        let first = row * COLUMNS + 1;
+        match values {
+            Some((entry, seq)) => {
+                let mut payload = Vec::with_capacity(640);
+                Raw::new(&mut payload).event(&entry.event);
+                statement
+                    .raw_bind_parameter(first, &Uuid::from(entry.auction_id).as_bytes()[..])?;
+                statement.raw_bind_parameter(first + 1, **seq)?;
+                statement.raw_bind_parameter(first + 2, entry.event.kind.name())?;
+                statement.raw_bind_parameter(first + 3, time_as_sqlx_writes_it(entry.event.at))?;
+                statement.raw_bind_parameter(first + 4, json::into_string(payload))?;
+            }
+            None => {
+                for column in first..first + COLUMNS {
+                    statement.raw_bind_parameter(column, Null)?;
+                }
+            }
+        }
+    }
+    statement.raw_execute()?;
+    Ok(())
+}
+
+/// The insert of `rows` rows, the last of them padding when `padded`, as
+/// the journal's sqlx statement has it.
+fn insert_statement(rows: usize, padded: bool) -> String {
+    let mut sql = String::with_capacity(160 + rows * 17);
+    sql.push_str(if padded {
+        "WITH v (auction_id, seq, kind, at, payload) AS (VALUES "
+    } else {
+        "INSERT INTO auction_events (auction_id, seq, kind, at, payload) VALUES "
+    });
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "" } else { ", " });
+        sql.push_str("(?, ?, ?, ?, ?)");
+    }
+    if padded {
+        sql.push_str(
+            ") INSERT INTO auction_events (auction_id, seq, kind, at, payload) \
+             SELECT * FROM v WHERE auction_id IS NOT NULL",
+        );
+    }
+    sql
+}
+
+/// A time as sqlx writes a `DateTime<Utc>` to SQLite.
+fn time_as_sqlx_writes_it(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked)
+    )
+}
+
+fn is_conflict(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(_, Some(message)) if message.starts_with(SQLITE_CONFLICT))
+}
+
+#[cfg(test)]
+mod tests {
+    use blytz_actors::domain::{Caller, Currency, ProductId, Role, UserId};
+    use blytz_actors::ports::JournalStore;
+    use blytz_actors::rules::{Bid, BidIds, Command, NewAuction, apply, create, decide};
+    use sqlx::Connection as _;
+
+    use super::*;
+    use crate::auctions::SqlJournal;
+    use crate::db::{Db, ScratchDb};
+
+    /// An auction's creation and start, then three bids: each batch's
+    /// entries.
+    fn batches() -> (AuctionId, Vec<Vec<JournalEntry>>) {
+        let seller = UserId::new();
+        let now = Utc::now();
+        let config = NewAuction::new(ProductId::new(), Currency::USD, 100, 600_000)
+            .into_config(AuctionId::new(), seller)
+            .unwrap();
+        let id = config.id;
+        let created = create(config, now).unwrap();
+        let mut state = AuctionState::replay([&created]).unwrap();
+        let mut batches = vec![vec![JournalEntry::new(created, &state)]];
+        let step = |state: &mut AuctionState, caller: Caller, command: Command| {
+            let events = decide(state, caller, command, BidIds::fresh(), Utc::now()).unwrap();
+            events
+                .into_iter()
+                .map(|event| {
+                    apply(state, &event);
+                    JournalEntry::new(event, state)
+                })
+                .collect::<Vec<_>>()
+        };
+        batches.push(step(
+            &mut state,
+            Caller::new(seller, Role::Seller),
+            Command::Start,
+        ));
+        for _ in 0..3 {
+            let bid = Bid {
+                amount: state.min_next_bid(),
+                max_amount: None,
+                request_id: Some(Uuid::now_v7().to_string()),
+            };
+            let bidder = Caller::new(UserId::new(), Role::Buyer);
+            batches.push(step(&mut state, bidder, Command::Bid(bid)));
+        }
+        (id, batches)
+    }
+
+    /// `batch` inserted on `inline`.
+    fn insert(inline: &InlineCommits, batch: &[JournalEntry]) -> Result<Inline, JournalError> {
+        let seqs: Vec<i64> = batch
+            .iter()
+            .map(|entry| i64::try_from(entry.seq).unwrap())
+            .collect();
+        let rows: Vec<(&JournalEntry, &i64)> = batch.iter().zip(&seqs).collect();
+        inline.insert(&rows)
+    }
+
+    fn inline_on(db: &Db) -> InlineCommits {
+        let Db::Sqlite(pool) = db else {
+            unreachable!("a SQLite database")
+        };
+        InlineCommits::on(pool.connect_options().get_filename()).unwrap()
+    }
+
+    type Row = (Vec<u8>, i64, String, String, String);
+
+    async fn journal_rows(db: &Db) -> Vec<Row> {
+        let Db::Sqlite(pool) = db else {
+            unreachable!("a SQLite database")
+        };
+        sqlx::query_as("SELECT auction_id, seq, kind, at, payload FROM auction_events ORDER BY pos")
+            .fetch_all(pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn bids_written_on_this_thread_are_the_rows_sqlx_writes() {
+        let (inline_db, sqlx_db) = (
+            ScratchDb::sqlite().await.unwrap(),
+            ScratchDb::sqlite().await.unwrap(),
+        );
+        let inline = inline_on(&inline_db.db);
+        // The journal's sqlx statement: a journal without a connection of
+        // its own has no inline commits.
+        let through_sqlx = SqlJournal::new(sqlx_db.db.clone(), None);
+        let (_, batches) = batches();
+        for batch in batches.iter().skip(2) {
+            assert_eq!(insert(&inline, batch).unwrap(), Inline::Committed);
+            through_sqlx.append(batch).await.unwrap();
+        }
+        // Three rows at once: a statement padded to four.
+        let three: Vec<JournalEntry> = batches.iter().skip(2).flatten().cloned().collect();
+        let renumbered: Vec<JournalEntry> = three
+            .iter()
+            .map(|entry| {
+                let mut entry = entry.clone();
+                entry.seq += 3;
+                entry.event.seq += 3;
+                entry
+            })
+            .collect();
+        assert_eq!(insert(&inline, &renumbered).unwrap(), Inline::Committed);
+        through_sqlx.append(&renumbered).await.unwrap();
+
+        let written = journal_rows(&inline_db.db).await;
+        assert_eq!(written.len(), 6);
+        assert_eq!(written, journal_rows(&sqlx_db.db).await);
+    }
+
+    #[tokio::test]
+    async fn a_repeated_seq_is_a_conflict_and_writes_nothing() {
+        let scratch = ScratchDb::sqlite().await.unwrap();
+        let inline = inline_on(&scratch.db);
+        let (id, batches) = batches();
+        assert_eq!(insert(&inline, &batches[2]).unwrap(), Inline::Committed);
+        let again = insert(&inline, &batches[2]).unwrap_err();
+        assert!(
+            matches!(again, JournalError::Conflict { auction_id, seq: 3 } if auction_id == id),
+            "{again:?}"
+        );
+        assert_eq!(journal_rows(&scratch.db).await.len(), 1);
+        // The connection goes on.
+        assert_eq!(insert(&inline, &batches[3]).unwrap(), Inline::Committed);
+    }
+
+    #[tokio::test]
+    async fn a_file_another_connection_is_writing_is_busy_and_nothing_is_written() {
+        let scratch = ScratchDb::sqlite().await.unwrap();
+        let inline = inline_on(&scratch.db);
+        let Db::Sqlite(pool) = &scratch.db else {
+            unreachable!("a SQLite database")
+        };
+        let mut other = pool.acquire().await.unwrap();
+        let mut holding = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
+        let (id, batches) = batches();
+        assert_eq!(insert(&inline, &batches[2]).unwrap(), Inline::Busy);
+        let state = AuctionState::replay([&batches[0][0].event]).unwrap();
+        assert_eq!(
+            inline.save_snapshot(id, 1, &state, Utc::now()).unwrap(),
+            Inline::Busy
+        );
+        sqlx::query("SELECT 1")
+            .execute(&mut *holding)
+            .await
+            .unwrap();
+        holding.commit().await.unwrap();
+        assert!(journal_rows(&scratch.db).await.is_empty());
+        assert_eq!(insert(&inline, &batches[2]).unwrap(), Inline::Committed);
+        assert_eq!(journal_rows(&scratch.db).await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_snapshot_written_on_this_thread_is_the_one_sqlx_writes_and_loads() {
+        let scratch = ScratchDb::sqlite().await.unwrap();
+        let inline = inline_on(&scratch.db);
+        let journal = SqlJournal::new(scratch.db.clone(), None);
+        let (id, batches) = batches();
+        let mut state = AuctionState::replay([&batches[0][0].event]).unwrap();
+        for entry in batches.iter().skip(1).flatten() {
+            apply(&mut state, &entry.event);
+        }
+        let seq = i64::try_from(state.seq).unwrap();
+        assert_eq!(
+            inline.save_snapshot(id, seq, &state, Utc::now()).unwrap(),
+            Inline::Committed
+        );
+        // An older one does not replace it.
+        let older = AuctionState::replay([&batches[0][0].event]).unwrap();
+        assert_eq!(
+            inline.save_snapshot(id, 1, &older, Utc::now()).unwrap(),
+            Inline::Committed
+        );
+        let loaded = journal.load(id).await.unwrap().snapshot.unwrap();
+        assert_eq!((loaded.seq, loaded.state), (state.seq, state.clone()));
+        let Db::Sqlite(pool) = &scratch.db else {
+            unreachable!("a SQLite database")
+        };
+        let (text,): (String,) = sqlx::query_as("SELECT state FROM auction_snapshots")
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        assert_eq!(text, serde_json::to_string(&state).unwrap());
+    }
+
+    #[test]
+    fn a_database_in_memory_has_no_second_connection() {
+        assert!(InlineCommits::on(Path::new(":memory:")).is_none());
+        assert!(InlineCommits::on(Path::new("")).is_none());
+        assert!(InlineCommits::on(Path::new("/tmp/blytz.db")).is_some());
+    }
+}
