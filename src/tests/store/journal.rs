@@ -985,6 +985,19 @@ async fn a_keys_file_of_another_database_is_rebuilt_at_start() {
     assert_eq!(history_of(db, id).await, bids);
 }
 
+/// A SQLite journal on a connection of its own, with a live auction that
+/// took one bid: the scratch database, the journal, the auction, its state
+/// and the bid's amount.
+async fn sqlite_journal_with_a_bid() -> (ScratchDb, SqlJournal, AuctionId, AuctionState, i64) {
+    let scratch = ScratchDb::sqlite().await.unwrap();
+    let db = &scratch.db;
+    let journal =
+        SqlJournal::new(db.clone(), None).committing_on(db.journal_writer().await.unwrap());
+    let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+    let first = bid_minimum(&journal, &mut state).await;
+    (scratch, journal, id, state, first)
+}
+
 /// While another connection holds SQLite's file locked, a settle that must
 /// happen tries again in brief turns on the journal's connection: a commit
 /// that comes meanwhile is refused after its own wait for the lock, not
@@ -993,12 +1006,8 @@ async fn a_keys_file_of_another_database_is_rebuilt_at_start() {
 async fn a_settle_on_a_locked_sqlite_file_keeps_no_commit_waiting() {
     use sqlx::Connection as _;
 
-    let scratch = ScratchDb::sqlite().await.unwrap();
+    let (scratch, journal, id, mut state, first) = sqlite_journal_with_a_bid().await;
     let db = &scratch.db;
-    let journal =
-        SqlJournal::new(db.clone(), None).committing_on(db.journal_writer().await.unwrap());
-    let (id, _, mut state) = live_auction(&journal, db, "USD").await;
-    let first = bid_minimum(&journal, &mut state).await;
 
     let options = sqlx::sqlite::SqliteConnectOptions::from_str(&scratch.url).unwrap();
     let mut holder = sqlx::SqliteConnection::connect_with(&options)
@@ -1179,12 +1188,8 @@ async fn the_sqlite_journal_keeps_its_events_when_stored_in_commit_order() {
 async fn on_sqlite_a_batch_of_bids_waits_for_another_connections_write_and_is_written_once() {
     use sqlx::Connection as _;
 
-    let scratch = ScratchDb::sqlite().await.unwrap();
+    let (scratch, journal, id, mut state, first) = sqlite_journal_with_a_bid().await;
     let db = &scratch.db;
-    let journal =
-        SqlJournal::new(db.clone(), None).committing_on(db.journal_writer().await.unwrap());
-    let (id, _, mut state) = live_auction(&journal, db, "USD").await;
-    let first = bid_minimum(&journal, &mut state).await;
 
     let mut other = sqlite_pool(db).acquire().await.unwrap();
     let holding = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
