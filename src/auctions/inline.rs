@@ -30,29 +30,37 @@
 //! byte for byte (the tests below compare them).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
 use blytz_actors::domain::AuctionId;
-use blytz_actors::json::{self, Raw};
 use blytz_actors::ports::{JournalEntry, JournalError};
 use blytz_actors::rules::AuctionState;
 use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, ErrorCode, OpenFlags, types::Null};
 use uuid::Uuid;
 
-use super::journal::conflict_in;
+use super::journal::{
+    EVENTS_INSERT, EVENTS_PADDED_HEAD, EVENTS_PADDED_TAIL, SNAPSHOT_UPSERT, conflict_in,
+};
 use super::keys::SQLITE_CONFLICT;
-use super::read_models::{padded, rows_written_for, unavailable};
+use super::read_models::{ROWS_PER_STATEMENT, padded, rows_written_for, unavailable};
+use crate::db::RawJson;
 
 /// Columns of a journal row.
 const COLUMNS: usize = 5;
 
-/// The snapshot's upsert, as the journal's sqlx statement has it.
-const SNAPSHOT_SQL: &str = "INSERT INTO auction_snapshots (auction_id, seq, state, taken_at) \
-     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (auction_id) DO UPDATE SET seq = excluded.seq, \
-     state = excluded.state, taken_at = excluded.taken_at \
-     WHERE auction_snapshots.seq < excluded.seq";
+/// The inserts of a power of two rows, 1 to [`ROWS_PER_STATEMENT`], each
+/// as written for that many rows and as padded to it: built once, not per
+/// commit (the largest is about 17 KB of text).
+static INSERTS: LazyLock<Vec<[String; 2]>> = LazyLock::new(|| {
+    (0..=ROWS_PER_STATEMENT.trailing_zeros())
+        .map(|power| {
+            let rows = 1 << power;
+            [insert_statement(rows, false), insert_statement(rows, true)]
+        })
+        .collect()
+});
 
 /// The journal's own SQLite connection, driven on the caller's thread.
 #[derive(Debug)]
@@ -112,11 +120,9 @@ impl InlineCommits {
         state: &AuctionState,
         taken_at: DateTime<Utc>,
     ) -> Result<Inline, JournalError> {
-        let mut text = Vec::with_capacity(4_096);
-        Raw::new(&mut text).serde(state);
-        let text = json::into_string(text);
+        let text = RawJson(state).text();
         self.write(|connection| {
-            connection.prepare_cached(SNAPSHOT_SQL)?.execute((
+            connection.prepare_cached(SNAPSHOT_UPSERT)?.execute((
                 &Uuid::from(auction_id).as_bytes()[..],
                 seq,
                 &text,
@@ -187,20 +193,21 @@ fn open(path: &Path) -> Result<Connection, Failed> {
 
 fn insert_rows(connection: &Connection, rows: &[(&JournalEntry, &i64)]) -> rusqlite::Result<()> {
     let written = rows_written_for(rows.len());
-    let sql = insert_statement(written, written != rows.len());
-    let mut statement = connection.prepare_cached(&sql)?;
+    let sql = INSERTS
+        .get(written.trailing_zeros() as usize)
+        .map(|[whole, padded]| if written == rows.len() { whole } else { padded })
+        .ok_or(rusqlite::Error::InvalidQuery)?;
+    let mut statement = connection.prepare_cached(sql)?;
     for (row, values) in padded(rows).enumerate() {
         let first = row * COLUMNS + 1;
         match values {
             Some((entry, seq)) => {
-                let mut payload = Vec::with_capacity(640);
-                Raw::new(&mut payload).event(&entry.event);
                 statement
                     .raw_bind_parameter(first, &Uuid::from(entry.auction_id).as_bytes()[..])?;
                 statement.raw_bind_parameter(first + 1, **seq)?;
                 statement.raw_bind_parameter(first + 2, entry.event.kind.name())?;
                 statement.raw_bind_parameter(first + 3, time_as_sqlx_writes_it(entry.event.at))?;
-                statement.raw_bind_parameter(first + 4, json::into_string(payload))?;
+                statement.raw_bind_parameter(first + 4, RawJson(&entry.event).text())?;
             }
             None => {
                 for column in first..first + COLUMNS {
@@ -213,26 +220,15 @@ fn insert_rows(connection: &Connection, rows: &[(&JournalEntry, &i64)]) -> rusql
     Ok(())
 }
 
-/// The insert of `rows` rows, the last of them padding when `padded`, as
-/// the journal's sqlx statement has it.
+/// The insert of `rows` rows, the last of them padding when `padded`: the
+/// journal's sqlx statement with SQLite's `?` for its placeholders.
 fn insert_statement(rows: usize, padded: bool) -> String {
-    let mut sql = String::with_capacity(160 + rows * 17);
-    sql.push_str(if padded {
-        "WITH v (auction_id, seq, kind, at, payload) AS (VALUES "
-    } else {
-        "INSERT INTO auction_events (auction_id, seq, kind, at, payload) VALUES "
-    });
-    for row in 0..rows {
-        sql.push_str(if row == 0 { "" } else { ", " });
-        sql.push_str("(?, ?, ?, ?, ?)");
-    }
+    let values = vec!["(?, ?, ?, ?, ?)"; rows].join(", ");
     if padded {
-        sql.push_str(
-            ") INSERT INTO auction_events (auction_id, seq, kind, at, payload) \
-             SELECT * FROM v WHERE auction_id IS NOT NULL",
-        );
+        format!("{EVENTS_PADDED_HEAD}VALUES {values}{EVENTS_PADDED_TAIL}")
+    } else {
+        format!("{EVENTS_INSERT}VALUES {values}")
     }
-    sql
 }
 
 /// A time as sqlx writes a `DateTime<Utc>` to SQLite.

@@ -225,14 +225,29 @@ fn beyond_bids(batch: &[JournalEntry]) -> Vec<AuctionId> {
 /// insert of its values, which SQLite writes straight into the table; an
 /// insert from a select goes through a temporary table first, as the
 /// journal's table has a trigger.
+/// The journal's insert of its rows, values after it.
+pub(super) const EVENTS_INSERT: &str =
+    "INSERT INTO auction_events (auction_id, seq, kind, at, payload) ";
+/// The head of the insert written for more rows than it has, values after
+/// it, and then [`EVENTS_PADDED_TAIL`]: the padding rows are all NULL.
+pub(super) const EVENTS_PADDED_HEAD: &str = "WITH v (auction_id, seq, kind, at, payload) AS (";
+/// See [`EVENTS_PADDED_HEAD`].
+pub(super) const EVENTS_PADDED_TAIL: &str = ") INSERT INTO auction_events \
+     (auction_id, seq, kind, at, payload) SELECT * FROM v WHERE auction_id IS NOT NULL";
+
+/// A snapshot's upsert, keeping a newer one.
+pub(super) const SNAPSHOT_UPSERT: &str = "INSERT INTO auction_snapshots (auction_id, seq, state, taken_at) VALUES ($1, $2, $3, $4) \
+     ON CONFLICT (auction_id) DO UPDATE SET seq = excluded.seq, state = excluded.state, \
+     taken_at = excluded.taken_at WHERE auction_snapshots.seq < excluded.seq";
+
 macro_rules! insert_events {
     ($conn:expr, $rows:expr) => {{
         let rows: &[(&JournalEntry, &i64)] = $rows;
         let is_padded = rows_written_for(rows.len()) != rows.len();
         let mut insert = sqlx::QueryBuilder::new(if is_padded {
-            "WITH v (auction_id, seq, kind, at, payload) AS ("
+            EVENTS_PADDED_HEAD
         } else {
-            "INSERT INTO auction_events (auction_id, seq, kind, at, payload) "
+            EVENTS_INSERT
         });
         insert.push_values(padded(rows), |mut row, entry| {
             row.push_bind(entry.map(|(entry, _)| Uuid::from(entry.auction_id)))
@@ -242,10 +257,7 @@ macro_rules! insert_events {
                 .push_bind(entry.map(|(entry, _)| RawJson(&entry.event)));
         });
         if is_padded {
-            insert.push(
-                ") INSERT INTO auction_events (auction_id, seq, kind, at, payload) \
-                 SELECT * FROM v WHERE auction_id IS NOT NULL",
-            );
+            insert.push(EVENTS_PADDED_TAIL);
         }
         insert.build().execute($conn).await.map_err(|e| {
             if keys::is_conflict(&e) {
@@ -594,11 +606,7 @@ impl JournalStore for SqlJournal {
             .await?;
         if !written_inline {
             with_writer!(&self.snapshots, Patience::Full, pool, identity => {
-                sqlx::query(
-                    "INSERT INTO auction_snapshots (auction_id, seq, state, taken_at) VALUES ($1, $2, $3, $4) \
-                     ON CONFLICT (auction_id) DO UPDATE SET seq = excluded.seq, state = excluded.state, \
-                     taken_at = excluded.taken_at WHERE auction_snapshots.seq < excluded.seq",
-                )
+                sqlx::query(SNAPSHOT_UPSERT)
                 .bind(Uuid::from(auction_id))
                 .bind(stored_seq)
                 .bind(RawJson(state))

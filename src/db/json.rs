@@ -66,6 +66,14 @@ const JSON_OID: Oid = Oid(114);
 impl<T: WrittenJson> RawJson<'_, T> {
     /// A bid's event is about 400 bytes, a view about 600.
     const CAPACITY: usize = 640;
+
+    /// The JSON text, as it is bound on SQLite.
+    #[must_use]
+    pub fn text(&self) -> String {
+        let mut bytes = Vec::with_capacity(Self::CAPACITY);
+        self.0.write(&mut Raw::new(&mut bytes));
+        json::into_string(bytes)
+    }
 }
 
 impl<T: WrittenJson> Type<Sqlite> for RawJson<'_, T> {
@@ -79,9 +87,7 @@ impl<T: WrittenJson> Encode<'_, Sqlite> for RawJson<'_, T> {
         &self,
         buf: &mut <Sqlite as Database>::ArgumentBuffer,
     ) -> Result<IsNull, BoxDynError> {
-        let mut bytes = Vec::with_capacity(Self::CAPACITY);
-        self.0.write(&mut Raw::new(&mut bytes));
-        Encode::<Sqlite>::encode(json::into_string(bytes), buf)
+        Encode::<Sqlite>::encode(self.text(), buf)
     }
 }
 
