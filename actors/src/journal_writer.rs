@@ -11,6 +11,12 @@
 //! fails another's; a later batch of an auction whose earlier batch failed is
 //! failed too, never written past the gap.
 //!
+//! Auctions hand it their snapshots too, each as of a seq already durable.
+//! A snapshot joins the next group and is written in its commit where the
+//! store can ([`JournalStore::append_with_snapshots`]): on SQLite a
+//! snapshot saved in a commit of its own held the auctions' thread for a
+//! flush of its own, one every 100 events of each auction.
+//!
 //! A store may commit on the writer's own thread (the SQL journal does on
 //! SQLite), which the auctions share: it then holds them for the commit.
 //! The writer yields after each group, so that they judge what arrived
@@ -27,7 +33,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, timeout_at};
 
 use crate::domain::AuctionId;
-use crate::ports::{JournalEntry, JournalError, JournalStore};
+use crate::ports::{JournalEntry, JournalError, JournalStore, Snapshot};
 
 /// Tuning of the group commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,10 +57,25 @@ impl Default for WriterSettings {
 
 type Reply = oneshot::Sender<Result<(), JournalError>>;
 
+/// What an auction hands the writer.
 #[derive(Debug)]
-struct Submission {
-    entries: Vec<JournalEntry>,
-    reply: Reply,
+enum Submission {
+    /// A batch, answered once durable.
+    Entries {
+        entries: Vec<JournalEntry>,
+        reply: Reply,
+    },
+    /// A snapshot as of a durable seq, written with the next group.
+    Snapshot(AuctionId, Box<Snapshot>),
+}
+
+impl Submission {
+    fn len(&self) -> usize {
+        match self {
+            Self::Entries { entries, .. } => entries.len(),
+            Self::Snapshot(..) => 0,
+        }
+    }
 }
 
 /// A handle to the writer task; cheap to clone. The task ends when the
@@ -96,7 +117,7 @@ impl JournalWriter {
         entries: Vec<JournalEntry>,
     ) -> impl Future<Output = Result<(), JournalError>> + Send + 'static {
         let (reply, answer) = oneshot::channel();
-        let queued = self.tx.send(Submission { entries, reply }).is_ok();
+        let queued = self.tx.send(Submission::Entries { entries, reply }).is_ok();
         async move {
             let stopped = || JournalError::Unavailable("the journal writer stopped".to_owned());
             if !queued {
@@ -104,6 +125,17 @@ impl JournalWriter {
             }
             answer.await.map_err(|_| stopped())?
         }
+    }
+
+    /// Enqueues `snapshot` of `auction_id`, as of a seq already durable:
+    /// it is written with the next group, in its commit where the store
+    /// can ([`JournalStore::append_with_snapshots`]), so that it costs no
+    /// flush of its own. Nobody waits for it; a writer that stopped drops
+    /// it (a snapshot only shortens a replay).
+    pub fn save_snapshot(&self, auction_id: AuctionId, snapshot: Snapshot) {
+        let _ = self
+            .tx
+            .send(Submission::Snapshot(auction_id, Box::new(snapshot)));
     }
 }
 
@@ -113,7 +145,7 @@ async fn run(
     settings: WriterSettings,
 ) {
     while let Some(first) = rx.recv().await {
-        let mut count = first.entries.len();
+        let mut count = first.len();
         let mut group = vec![first];
         let deadline = Instant::now() + settings.window;
         while count < settings.max_entries {
@@ -125,7 +157,7 @@ async fn run(
                     Ok(None) | Err(_) => break,
                 },
             };
-            count += next.entries.len();
+            count += next.len();
             group.push(next);
         }
         commit_group(store.as_ref(), group).await;
@@ -138,13 +170,23 @@ async fn run(
 async fn commit_group(store: &dyn JournalStore, group: Vec<Submission>) {
     let mut batch = Vec::new();
     let mut parts: Vec<(Range<usize>, Reply)> = Vec::new();
+    let mut snapshots = Vec::new();
     for submission in group {
-        let start = batch.len();
-        batch.extend(submission.entries);
-        parts.push((start..batch.len(), submission.reply));
+        match submission {
+            Submission::Entries { entries, reply } => {
+                let start = batch.len();
+                batch.extend(entries);
+                parts.push((start..batch.len(), reply));
+            }
+            Submission::Snapshot(auction_id, snapshot) => snapshots.push((auction_id, *snapshot)),
+        }
     }
-    let outcome = store.append(&batch).await;
-    if outcome.is_ok() || parts.len() == 1 {
+    let outcome = store.append_with_snapshots(&batch, &snapshots).await;
+    if outcome.is_err() && !snapshots.is_empty() {
+        // Written apart from the failed batch, which they do not need.
+        let _ = store.append_with_snapshots(&[], &snapshots).await;
+    }
+    if outcome.is_ok() || parts.len() <= 1 {
         for (_, reply) in parts {
             // A submitter that went away needs no answer.
             let _ = reply.send(outcome.clone());

@@ -6,10 +6,11 @@
 //! the machine's cores: on the hot auction the writer saw 306-397 µs a
 //! commit where SQLite's own work and the flush take 136-210 µs. A batch
 //! of events alone (bids, the journal's busiest case) is one insert, a
-//! transaction of its own, and a snapshot is one upsert. Both are written
-//! here, on a connection of the journal's own, by the writer's thread
-//! itself: the thread waits for SQLite and the flush, and no other thread
-//! wakes for it. That thread is the auctions' too; they wait with it, as
+//! transaction of its own, and a snapshot is one upsert; the snapshots the
+//! writer hands over with a batch join its insert in one transaction, so
+//! they cost no flush of their own. All are written here, on a connection
+//! of the journal's own, by the writer's thread itself: the thread waits
+//! for SQLite and the flush, and no other thread wakes for it. That thread is the auctions' too; they wait with it, as
 //! their bids wait for the commit anyway, and the writer lets them judge
 //! what arrived before it takes the next group
 //! ([`blytz_actors::journal_writer`]). Everything else (a batch that
@@ -94,43 +95,49 @@ impl InlineCommits {
         })
     }
 
-    /// Inserts `rows` (each with its seq as stored) in one statement, a
-    /// transaction of its own.
+    /// Inserts `rows` (each with its seq as stored) in one statement and
+    /// upserts `snapshots` (each keeping a newer one), all in one
+    /// transaction: alone, the insert is a transaction of its own.
     ///
     /// # Errors
     /// [`JournalError::Conflict`] when a row is at or before its auction's
     /// newest seq; [`JournalError::Unavailable`] when the database fails.
-    pub(super) fn insert(&self, rows: &[(&JournalEntry, &i64)]) -> Result<Inline, JournalError> {
-        self.write(|connection| insert_rows(connection, rows))
-            .map_err(|e| match e {
-                Failed::Conflict => conflict_in(rows.iter().map(|(entry, _)| *entry)),
-                other => unavailable(other),
+    /// Either way nothing was written.
+    pub(super) fn insert(
+        &self,
+        rows: &[(&JournalEntry, &i64)],
+        snapshots: &[StoredSnapshot<'_>],
+    ) -> Result<Inline, JournalError> {
+        let written = if snapshots.is_empty() {
+            self.write(|connection| insert_rows(connection, rows))
+        } else {
+            self.write(|connection| {
+                in_transaction(connection, |connection| {
+                    if !rows.is_empty() {
+                        insert_rows(connection, rows)?;
+                    }
+                    snapshots
+                        .iter()
+                        .try_for_each(|snapshot| upsert_snapshot(connection, snapshot))
+                })
             })
+        };
+        written.map_err(|e| match e {
+            Failed::Conflict => conflict_in(rows.iter().map(|(entry, _)| *entry)),
+            other => unavailable(other),
+        })
     }
 
-    /// Upserts the snapshot of `auction_id` as of `seq` (as stored),
-    /// keeping a newer one.
+    /// Upserts `snapshot`, keeping a newer one.
     ///
     /// # Errors
     /// [`JournalError::Unavailable`] when the database fails.
     pub(super) fn save_snapshot(
         &self,
-        auction_id: AuctionId,
-        seq: i64,
-        state: &AuctionState,
-        taken_at: DateTime<Utc>,
+        snapshot: &StoredSnapshot<'_>,
     ) -> Result<Inline, JournalError> {
-        let text = RawJson(state).text();
-        self.write(|connection| {
-            connection.prepare_cached(SNAPSHOT_UPSERT)?.execute((
-                &Uuid::from(auction_id).as_bytes()[..],
-                seq,
-                &text,
-                time_as_sqlx_writes_it(taken_at),
-            ))?;
-            Ok(())
-        })
-        .map_err(unavailable)
+        self.write(|connection| upsert_snapshot(connection, snapshot))
+            .map_err(unavailable)
     }
 
     /// Closes the connection (the journal's writer was closed); a write
@@ -164,6 +171,43 @@ impl InlineCommits {
             }
         }
     }
+}
+
+/// A snapshot as the journal stores it: its auction, the seq it is as of
+/// (as stored), when it was taken.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct StoredSnapshot<'a> {
+    pub(super) auction_id: AuctionId,
+    pub(super) seq: i64,
+    pub(super) state: &'a AuctionState,
+    pub(super) taken_at: DateTime<Utc>,
+}
+
+fn upsert_snapshot(connection: &Connection, snapshot: &StoredSnapshot<'_>) -> rusqlite::Result<()> {
+    connection.prepare_cached(SNAPSHOT_UPSERT)?.execute((
+        &Uuid::from(snapshot.auction_id).as_bytes()[..],
+        snapshot.seq,
+        RawJson(snapshot.state).text(),
+        time_as_sqlx_writes_it(snapshot.taken_at),
+    ))?;
+    Ok(())
+}
+
+/// `statements` in one transaction, begun at once or not at all (a file
+/// another connection is writing reports busy before anything is
+/// written), and rolled back when any fails.
+fn in_transaction(
+    connection: &Connection,
+    statements: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+) -> rusqlite::Result<()> {
+    connection.execute_batch("BEGIN IMMEDIATE")?;
+    let written = statements(connection).and_then(|()| connection.execute_batch("COMMIT"));
+    if written.is_err() && !connection.is_autocommit() {
+        // What failed is the answer; a rollback that fails too leaves
+        // the connection to be dropped with the error.
+        let _ = connection.execute_batch("ROLLBACK");
+    }
+    written
 }
 
 /// Why a write failed.
@@ -299,29 +343,65 @@ mod tests {
 
     /// `batch` inserted on `inline`.
     fn insert(inline: &InlineCommits, batch: &[JournalEntry]) -> Result<Inline, JournalError> {
+        insert_with(inline, batch, &[])
+    }
+
+    /// `batch` inserted on `inline` with `snapshots`.
+    fn insert_with(
+        inline: &InlineCommits,
+        batch: &[JournalEntry],
+        snapshots: &[StoredSnapshot<'_>],
+    ) -> Result<Inline, JournalError> {
         let seqs: Vec<i64> = batch
             .iter()
             .map(|entry| i64::try_from(entry.seq).unwrap())
             .collect();
         let rows: Vec<(&JournalEntry, &i64)> = batch.iter().zip(&seqs).collect();
-        inline.insert(&rows)
+        inline.insert(&rows, snapshots)
     }
 
-    fn inline_on(db: &Db) -> InlineCommits {
+    /// The snapshot of `state` as of its seq.
+    fn snapshot_of(id: AuctionId, state: &AuctionState) -> StoredSnapshot<'_> {
+        StoredSnapshot {
+            auction_id: id,
+            seq: i64::try_from(state.seq).unwrap(),
+            state,
+            taken_at: Utc::now(),
+        }
+    }
+
+    /// The state after `batches`.
+    fn state_after(batches: &[Vec<JournalEntry>]) -> AuctionState {
+        let mut state = AuctionState::replay([&batches[0][0].event]).unwrap();
+        for entry in batches.iter().skip(1).flatten() {
+            apply(&mut state, &entry.event);
+        }
+        state
+    }
+
+    async fn snapshot_seqs(db: &Db) -> Vec<i64> {
+        sqlx::query_scalar("SELECT seq FROM auction_snapshots ORDER BY seq")
+            .fetch_all(sqlite_pool(db))
+            .await
+            .unwrap()
+    }
+
+    fn sqlite_pool(db: &Db) -> &sqlx::SqlitePool {
         let Db::Sqlite(pool) = db else {
             unreachable!("a SQLite database")
         };
-        InlineCommits::on(pool.connect_options().get_filename()).unwrap()
+        pool
+    }
+
+    fn inline_on(db: &Db) -> InlineCommits {
+        InlineCommits::on(sqlite_pool(db).connect_options().get_filename()).unwrap()
     }
 
     type Row = (Vec<u8>, i64, String, String, String);
 
     async fn journal_rows(db: &Db) -> Vec<Row> {
-        let Db::Sqlite(pool) = db else {
-            unreachable!("a SQLite database")
-        };
         sqlx::query_as("SELECT auction_id, seq, kind, at, payload FROM auction_events ORDER BY pos")
-            .fetch_all(pool)
+            .fetch_all(sqlite_pool(db))
             .await
             .unwrap()
     }
@@ -380,16 +460,17 @@ mod tests {
     async fn a_file_another_connection_is_writing_is_busy_and_nothing_is_written() {
         let scratch = ScratchDb::sqlite().await.unwrap();
         let inline = inline_on(&scratch.db);
-        let Db::Sqlite(pool) = &scratch.db else {
-            unreachable!("a SQLite database")
-        };
-        let mut other = pool.acquire().await.unwrap();
+        let mut other = sqlite_pool(&scratch.db).acquire().await.unwrap();
         let mut holding = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
         let (id, batches) = batches();
         assert_eq!(insert(&inline, &batches[2]).unwrap(), Inline::Busy);
         let state = AuctionState::replay([&batches[0][0].event]).unwrap();
         assert_eq!(
-            inline.save_snapshot(id, 1, &state, Utc::now()).unwrap(),
+            inline.save_snapshot(&snapshot_of(id, &state)).unwrap(),
+            Inline::Busy
+        );
+        assert_eq!(
+            insert_with(&inline, &batches[2], &[snapshot_of(id, &state)]).unwrap(),
             Inline::Busy
         );
         sqlx::query("SELECT 1")
@@ -398,6 +479,7 @@ mod tests {
             .unwrap();
         holding.commit().await.unwrap();
         assert!(journal_rows(&scratch.db).await.is_empty());
+        assert!(snapshot_seqs(&scratch.db).await.is_empty());
         assert_eq!(insert(&inline, &batches[2]).unwrap(), Inline::Committed);
         assert_eq!(journal_rows(&scratch.db).await.len(), 1);
     }
@@ -408,31 +490,58 @@ mod tests {
         let inline = inline_on(&scratch.db);
         let journal = SqlJournal::new(scratch.db.clone(), None);
         let (id, batches) = batches();
-        let mut state = AuctionState::replay([&batches[0][0].event]).unwrap();
-        for entry in batches.iter().skip(1).flatten() {
-            apply(&mut state, &entry.event);
-        }
-        let seq = i64::try_from(state.seq).unwrap();
+        let state = state_after(&batches);
         assert_eq!(
-            inline.save_snapshot(id, seq, &state, Utc::now()).unwrap(),
+            inline.save_snapshot(&snapshot_of(id, &state)).unwrap(),
             Inline::Committed
         );
         // An older one does not replace it.
         let older = AuctionState::replay([&batches[0][0].event]).unwrap();
         assert_eq!(
-            inline.save_snapshot(id, 1, &older, Utc::now()).unwrap(),
+            inline.save_snapshot(&snapshot_of(id, &older)).unwrap(),
             Inline::Committed
         );
         let loaded = journal.load(id).await.unwrap().snapshot.unwrap();
         assert_eq!((loaded.seq, loaded.state), (state.seq, state.clone()));
-        let Db::Sqlite(pool) = &scratch.db else {
-            unreachable!("a SQLite database")
-        };
         let (text,): (String,) = sqlx::query_as("SELECT state FROM auction_snapshots")
-            .fetch_one(pool)
+            .fetch_one(sqlite_pool(&scratch.db))
             .await
             .unwrap();
         assert_eq!(text, serde_json::to_string(&state).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_batch_and_snapshots_commit_together_or_not_at_all() {
+        let scratch = ScratchDb::sqlite().await.unwrap();
+        let inline = inline_on(&scratch.db);
+        let (id, batches) = batches();
+        let before_bids = state_after(&batches[..2]);
+        assert_eq!(
+            insert_with(&inline, &batches[2], &[snapshot_of(id, &before_bids)]).unwrap(),
+            Inline::Committed
+        );
+        assert_eq!(journal_rows(&scratch.db).await.len(), 1);
+        assert_eq!(snapshot_seqs(&scratch.db).await, vec![2]);
+
+        // The batch conflicts: the newer snapshot with it is not written.
+        let after_first_bid = state_after(&batches[..3]);
+        let conflict =
+            insert_with(&inline, &batches[2], &[snapshot_of(id, &after_first_bid)]).unwrap_err();
+        assert!(
+            matches!(conflict, JournalError::Conflict { seq: 3, .. }),
+            "{conflict:?}"
+        );
+        assert_eq!(journal_rows(&scratch.db).await.len(), 1);
+        assert_eq!(snapshot_seqs(&scratch.db).await, vec![2]);
+
+        // Snapshots alone, and the connection goes on.
+        assert_eq!(
+            insert_with(&inline, &[], &[snapshot_of(id, &after_first_bid)]).unwrap(),
+            Inline::Committed
+        );
+        assert_eq!(snapshot_seqs(&scratch.db).await, vec![3]);
+        assert_eq!(insert(&inline, &batches[3]).unwrap(), Inline::Committed);
+        assert_eq!(journal_rows(&scratch.db).await.len(), 2);
     }
 
     #[test]

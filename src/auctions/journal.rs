@@ -19,13 +19,14 @@ use blytz_actors::ports::{
     Fence, JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot,
 };
 use blytz_actors::rules::{AuctionConfig, AuctionState, Event, EventKind};
+use blytz_actors::runtime::in_runtime;
 use blytz_actors::view::AuctionView;
 use redis::AsyncCommands;
 use sqlx::Connection as _;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::inline::{Inline, InlineCommits};
+use super::inline::{Inline, InlineCommits, StoredSnapshot};
 use super::keys;
 use super::read_models::{
     Columns, ROWS_PER_STATEMENT, ReadModels, padded, rows_written_for, unavailable, write_rows,
@@ -121,6 +122,41 @@ impl SqlJournal {
         self.node_id = Some(node_id.to_owned());
         self.idle_limit = format!("{}ms", lease.as_millis().max(1));
         self
+    }
+}
+
+/// `snapshots` as the journal stores them, taken at `taken_at`; without
+/// any whose seq the table cannot hold.
+fn stored_snapshots(
+    snapshots: &[(AuctionId, Snapshot)],
+    taken_at: chrono::DateTime<chrono::Utc>,
+) -> Vec<StoredSnapshot<'_>> {
+    snapshots
+        .iter()
+        .filter_map(|(auction_id, snapshot)| {
+            Some(StoredSnapshot {
+                auction_id: *auction_id,
+                seq: seq_to_i64(*auction_id, snapshot.seq).ok()?,
+                state: &snapshot.state,
+                taken_at,
+            })
+        })
+        .collect()
+}
+
+/// Redis's copy of `snapshot`. Only the snapshot store of record may fail
+/// a save; the Redis copy is an accelerator, and its failure is logged.
+async fn copy_snapshot_to_redis(redis: &Redis, auction_id: AuctionId, snapshot: &Snapshot) {
+    let written = match serde_json::to_string(snapshot) {
+        Ok(text) => redis
+            .connection()
+            .set::<_, _, ()>(redis_key(auction_id), text)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    if let Err(error) = written {
+        tracing::warn!(%auction_id, %error, "writing a snapshot to Redis failed");
     }
 }
 
@@ -275,12 +311,15 @@ impl SqlJournal {
     /// events, the new auctions and the outbox rows of endings, and for the
     /// read-model rows written with them, one update of the auctions' rows
     /// (`views`). A batch that is events alone is the one insert, with no
-    /// `BEGIN` and `COMMIT` around it.
+    /// `BEGIN` and `COMMIT` around it. On SQLite `snapshots` join that
+    /// insert's transaction on the inline connection (one flush for both);
+    /// whether they were written.
     async fn write_batch(
         &self,
         batch: &[JournalEntry],
         views: &[&AuctionView],
-    ) -> Result<(), JournalError> {
+        snapshots: &[StoredSnapshot<'_>],
+    ) -> Result<bool, JournalError> {
         let mut seqs = Vec::with_capacity(batch.len());
         for entry in batch {
             seqs.push(seq_to_i64(entry.auction_id, entry.seq)?);
@@ -320,8 +359,12 @@ impl SqlJournal {
             && settlements.is_empty()
             && views.is_empty()
             && rows.len() <= ROWS_PER_STATEMENT;
-        if lone_statement && self.inline_turn(|inline| inline.insert(&rows)).await? {
-            return Ok(());
+        if lone_statement
+            && self
+                .inline_turn(|inline| inline.insert(&rows, snapshots))
+                .await?
+        {
+            return Ok(true);
         }
         with_writer!(&self.writer, Patience::Full, pool, unavailable => {
             if lone_statement {
@@ -424,7 +467,63 @@ impl SqlJournal {
             }
             write_rows!(&mut *tx, is_postgres, views, Columns::All, unavailable);
             tx.commit().await.map_err(unavailable)
-        })
+        })?;
+        Ok(false)
+    }
+
+    /// Saves `snapshots` without a batch: on SQLite in one transaction of
+    /// the inline connection, else each on its own, as
+    /// [`JournalStore::save_snapshot`] does, in a task of its own.
+    async fn save_snapshots(
+        &self,
+        snapshots: &[(AuctionId, Snapshot)],
+        stored: &[StoredSnapshot<'_>],
+    ) {
+        if snapshots.is_empty() {
+            return;
+        }
+        if stored.is_empty() {
+            self.save_snapshots_apart(snapshots);
+            return;
+        }
+        match self.inline_turn(|inline| inline.insert(&[], stored)).await {
+            Ok(true) => self.copy_snapshots_to_redis(snapshots),
+            Ok(false) => self.save_snapshots_apart(snapshots),
+            Err(error) => {
+                tracing::warn!(%error, count = snapshots.len(), "snapshots not saved");
+            }
+        }
+    }
+
+    /// Each of `snapshots` saved by [`JournalStore::save_snapshot`], in a
+    /// task of its own: a snapshot that cannot join a commit costs the
+    /// journal's writer no wait (on PostgreSQL it is written on the shared
+    /// pool, beside the journal's commits).
+    fn save_snapshots_apart(&self, snapshots: &[(AuctionId, Snapshot)]) {
+        for (auction_id, snapshot) in snapshots {
+            let (journal, auction_id, snapshot) = (self.clone(), *auction_id, snapshot.clone());
+            tokio::spawn(in_runtime(async move {
+                if let Err(error) = journal
+                    .save_snapshot(auction_id, snapshot.seq, &snapshot.state)
+                    .await
+                {
+                    tracing::warn!(%auction_id, seq = snapshot.seq, %error, "snapshot not saved");
+                }
+            }));
+        }
+    }
+
+    /// Redis's copies of `snapshots`, written in a task of their own.
+    fn copy_snapshots_to_redis(&self, snapshots: &[(AuctionId, Snapshot)]) {
+        let Some(redis) = self.redis.as_ref().filter(|_| !snapshots.is_empty()) else {
+            return;
+        };
+        let (redis, snapshots) = (redis.clone(), snapshots.to_vec());
+        tokio::spawn(in_runtime(async move {
+            for (auction_id, snapshot) in &snapshots {
+                copy_snapshot_to_redis(&redis, *auction_id, snapshot).await;
+            }
+        }));
     }
 
     /// Runs `write` on the journal's inline connection (SQLite,
@@ -521,7 +620,29 @@ impl SqlJournal {
 #[async_trait::async_trait]
 impl JournalStore for SqlJournal {
     async fn append(&self, batch: &[JournalEntry]) -> Result<(), JournalError> {
+        self.append_with_snapshots(batch, &[]).await
+    }
+
+    /// On SQLite, a batch of events alone commits with `snapshots` in one
+    /// transaction of the inline connection ([`super::inline`]): a
+    /// snapshot costs no flush of its own, and the writer's thread, which
+    /// the auctions share, waits for one flush, not two. Elsewhere the
+    /// snapshots are saved apart, after the batch.
+    async fn append_with_snapshots(
+        &self,
+        batch: &[JournalEntry],
+        snapshots: &[(AuctionId, Snapshot)],
+    ) -> Result<(), JournalError> {
+        let stored = stored_snapshots(snapshots, crate::time::now());
+        // A snapshot whose seq the table cannot hold is saved apart, where
+        // it fails alone; the others with it.
+        let joining = if stored.len() == snapshots.len() {
+            stored.as_slice()
+        } else {
+            &[]
+        };
         if batch.is_empty() {
+            self.save_snapshots(snapshots, joining).await;
             return Ok(());
         }
         let in_commit = lifecycle_of(batch);
@@ -536,17 +657,22 @@ impl JournalStore for SqlJournal {
             self.read_models.settle_if_due().await;
         }
         let started = std::time::Instant::now();
-        let result = self.write_batch(batch, &now).await;
-        if result.is_ok() {
+        let result = self.write_batch(batch, &now, joining).await;
+        if let Ok(with_snapshots) = result {
             self.read_models
                 .defer(&later, &beyond_bids(batch), batch.len());
+            if with_snapshots && !joining.is_empty() {
+                self.copy_snapshots_to_redis(snapshots);
+            } else {
+                self.save_snapshots_apart(snapshots);
+            }
         }
         metrics::histogram!("journal_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("journal_batch_events").record(batch.len() as f64);
         if result.is_err() {
             metrics::counter!("journal_failures_total").increment(1);
         }
-        result
+        result.map(|_| ())
     }
 
     async fn load(&self, auction_id: AuctionId) -> Result<LoadedJournal, JournalError> {
@@ -599,10 +725,15 @@ impl JournalStore for SqlJournal {
         seq: u64,
         state: &AuctionState,
     ) -> Result<(), JournalError> {
-        let stored_seq = seq_to_i64(auction_id, seq)?;
-        let taken_at = crate::time::now();
+        let stored = StoredSnapshot {
+            auction_id,
+            seq: seq_to_i64(auction_id, seq)?,
+            state,
+            taken_at: crate::time::now(),
+        };
+        let (stored_seq, taken_at) = (stored.seq, stored.taken_at);
         let written_inline = self
-            .inline_turn(|inline| inline.save_snapshot(auction_id, stored_seq, state, taken_at))
+            .inline_turn(|inline| inline.save_snapshot(&stored))
             .await?;
         if !written_inline {
             with_writer!(&self.snapshots, Patience::Full, pool, identity => {
@@ -622,13 +753,7 @@ impl JournalStore for SqlJournal {
                 seq,
                 state: state.clone(),
             };
-            let text = serde_json::to_string(&snapshot).map_err(unavailable)?;
-            let mut conn = redis.connection();
-            // Only the snapshot store of record may fail the call; the Redis
-            // copy is an accelerator.
-            if let Err(e) = conn.set::<_, _, ()>(redis_key(auction_id), text).await {
-                tracing::warn!(%auction_id, error = %e, "writing a snapshot to Redis failed");
-            }
+            copy_snapshot_to_redis(redis, auction_id, &snapshot).await;
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use super::observer::{AuctionFact, Before, facts_of};
 use super::{AuctionActor, MAX_SNAPSHOT_STRETCH};
 use crate::AuctionError;
-use crate::ports::{Fence, JournalEntry, JournalError};
+use crate::ports::{Fence, JournalEntry, JournalError, Snapshot};
 use crate::rooms::Frame;
 use crate::rules::{AuctionState, AuctionStatus, Event, EventKind, Rejection, apply, close};
 use crate::view::{AuctionView, event_frame};
@@ -233,12 +233,10 @@ impl AuctionActor {
             }
         }
         for (seq, state) in snapshots {
-            let store = self.deps.store.clone();
-            crate::runtime::spawn(async move {
-                if let Err(error) = store.save_snapshot(id, seq, &state).await {
-                    tracing::warn!(auction_id = %id, seq, %error, "snapshot not saved");
-                }
-            });
+            // Written with the journal's next group, in its commit.
+            self.deps
+                .journal
+                .save_snapshot(id, Snapshot { seq, state: *state });
         }
     }
 

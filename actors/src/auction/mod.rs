@@ -73,7 +73,7 @@ impl Default for AuctionSettings {
 pub struct AuctionDeps {
     /// The group-commit writer shared by all auctions.
     pub journal: JournalWriter,
-    /// The store, for snapshots.
+    /// The store, to load auctions from.
     pub store: Arc<dyn JournalStore>,
     /// The rooms hub frames are published to.
     pub rooms: Rooms,

@@ -1,11 +1,13 @@
 //! The group-commit writer.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
 use blytz_actors::domain::{Caller, Role};
 use blytz_actors::journal_writer::{JournalWriter, WriterSettings};
-use blytz_actors::ports::{InMemoryJournal, JournalEntry, JournalError, JournalStore};
+use blytz_actors::ports::{
+    InMemoryJournal, JournalEntry, JournalError, JournalStore, LoadedJournal, Snapshot,
+};
 use blytz_actors::rules::{AuctionState, BidIds, Command, NewAuction, create, decide};
 use chrono::DateTime;
 
@@ -65,4 +67,121 @@ async fn one_bad_batch_in_a_group_fails_only_its_own_auction() {
         .unwrap()
         .unwrap();
     assert_eq!(loaded.seq, 2);
+}
+
+/// An in-memory journal that notes, for each call that commits, how many
+/// entries and snapshots it was handed.
+#[derive(Debug, Default)]
+struct Noting {
+    inner: InMemoryJournal,
+    commits: Mutex<Vec<(usize, usize)>>,
+}
+
+#[async_trait::async_trait]
+impl JournalStore for Noting {
+    async fn append(&self, batch: &[JournalEntry]) -> Result<(), JournalError> {
+        self.append_with_snapshots(batch, &[]).await
+    }
+
+    async fn append_with_snapshots(
+        &self,
+        batch: &[JournalEntry],
+        snapshots: &[(AuctionId, Snapshot)],
+    ) -> Result<(), JournalError> {
+        self.commits
+            .lock()
+            .unwrap()
+            .push((batch.len(), snapshots.len()));
+        self.inner.append_with_snapshots(batch, snapshots).await
+    }
+
+    async fn load(&self, auction_id: AuctionId) -> Result<LoadedJournal, JournalError> {
+        self.inner.load(auction_id).await
+    }
+
+    async fn save_snapshot(
+        &self,
+        auction_id: AuctionId,
+        seq: u64,
+        state: &AuctionState,
+    ) -> Result<(), JournalError> {
+        self.inner.save_snapshot(auction_id, seq, state).await
+    }
+
+    async fn open_auctions(&self) -> Result<Vec<AuctionId>, JournalError> {
+        self.inner.open_auctions().await
+    }
+}
+
+#[tokio::test]
+async fn a_snapshot_is_written_with_the_next_group_in_its_commit() {
+    let store = Arc::new(Noting::default());
+    let writer = JournalWriter::spawn(store.clone(), WriterSettings::default());
+    let seller = UserId::new();
+    let (a, a_state) = created(seller);
+    let (b, b_state) = created(seller);
+    writer.submit(vec![a.clone()]).await.unwrap();
+    writer.submit(vec![b.clone()]).await.unwrap();
+    let start = |state: &AuctionState| -> Vec<JournalEntry> {
+        let now = DateTime::from_timestamp_millis(1_700_000_000_001).unwrap();
+        decide(
+            state,
+            Caller::new(seller, Role::Seller),
+            Command::Start,
+            BidIds::fresh(),
+            now,
+        )
+        .unwrap()
+        .into_iter()
+        .map(|e| JournalEntry::new(e, state))
+        .collect()
+    };
+
+    // A commit in flight; meanwhile a snapshot of B and B's next batch.
+    store.inner.hold();
+    let first = writer.submit(start(&a_state));
+    tokio::task::yield_now().await;
+    writer.save_snapshot(
+        b.auction_id,
+        Snapshot {
+            seq: 1,
+            state: b_state.clone(),
+        },
+    );
+    let second = writer.submit(start(&b_state));
+    store.inner.release();
+    first.await.unwrap();
+    second.await.unwrap();
+
+    let commits = store.commits.lock().unwrap().clone();
+    assert_eq!(commits.last(), Some(&(1, 1)), "{commits:?}");
+    assert!(
+        commits.iter().all(|(entries, _)| *entries > 0),
+        "a commit of a snapshot alone: {commits:?}"
+    );
+    assert_eq!(store.inner.snapshot(b.auction_id).map(|s| s.seq), Some(1));
+    assert_eq!(store.inner.events(b.auction_id).len(), 2);
+}
+
+#[tokio::test]
+async fn a_snapshot_with_nothing_to_join_is_written_alone() {
+    let store = Arc::new(Noting::default());
+    let writer = JournalWriter::spawn(store.clone(), WriterSettings::default());
+    let (a, a_state) = created(UserId::new());
+    writer.submit(vec![a.clone()]).await.unwrap();
+    writer.save_snapshot(
+        a.auction_id,
+        Snapshot {
+            seq: 1,
+            state: a_state,
+        },
+    );
+    for _ in 0..10 {
+        if store.inner.snapshot(a.auction_id).is_some() {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(store.inner.snapshot(a.auction_id).map(|s| s.seq), Some(1));
+    assert_eq!(store.commits.lock().unwrap().last(), Some(&(0, 1)));
 }

@@ -8,7 +8,7 @@ use blytz::accounts::{Caller, Registration, Role};
 use blytz::auctions::{AUCTION_ENDED_TOPIC, KEYS_AFTER, SETTLE_AFTER, SqlJournal};
 use blytz::db::{Backend, LOCK_WAIT, ScratchDb, Writer};
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
-use blytz_actors::ports::{JournalEntry, JournalError, JournalStore};
+use blytz_actors::ports::{JournalEntry, JournalError, JournalStore, LoadedJournal, Snapshot};
 use blytz_actors::rules::{AuctionState, Bid, BidIds, Command, NewAuction, apply, create, decide};
 use chrono::{Duration, Utc};
 use uuid::Uuid;
@@ -413,6 +413,68 @@ async fn snapshots_are_also_kept_in_redis() {
         assert_eq!(loaded.snapshot.as_ref().map(|s| s.seq), Some(state.seq));
         assert!(loaded.events.is_empty());
         assert_eq!(loaded.rebuild(id).unwrap().unwrap(), state);
+    }
+}
+
+/// Waits (up to five seconds) until `id`'s newest snapshot is as of `seq`.
+async fn snapshot_reaches(journal: &SqlJournal, id: AuctionId, seq: u64) -> LoadedJournal {
+    let deadline = Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let loaded = journal.load(id).await.unwrap();
+        if loaded.snapshot.as_ref().map(|s| s.seq) == Some(seq) || Instant::now() > deadline {
+            return loaded;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// A snapshot handed to the journal with a batch (on SQLite, written in
+/// the batch's commit; on PostgreSQL, on the shared pool after it) is
+/// saved, and its Redis copy kept.
+#[tokio::test]
+async fn a_snapshot_handed_with_a_batch_is_saved_and_kept_in_redis() {
+    let redis = match std::env::var("TEST_REDIS_URL") {
+        Ok(url) if !url.is_empty() => Some(blytz::redis_store::Redis::connect(&url).await.unwrap()),
+        _ => None,
+    };
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let writer = db.journal_writer().await.unwrap();
+        let journal = SqlJournal::new(db.clone(), redis.clone()).committing_on(writer.clone());
+        let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+        let before = state.clone();
+        let amount = state.min_next_bid();
+        let batch = step(&mut state, bid(UserId::new(), amount, None), Utc::now());
+        let snapshot = Snapshot {
+            seq: before.seq,
+            state: before.clone(),
+        };
+        journal
+            .append_with_snapshots(&batch, &[(id, snapshot)])
+            .await
+            .unwrap();
+
+        let loaded = snapshot_reaches(&journal, id, before.seq).await;
+        assert_eq!(
+            loaded.snapshot.as_ref().map(|s| (s.seq, &s.state)),
+            Some((before.seq, &before)),
+            "{:?}",
+            db.backend()
+        );
+        assert_eq!(loaded.events.len(), batch.len());
+        assert_eq!(loaded.rebuild(id).unwrap().unwrap(), state);
+        assert_eq!(history_of(db, id).await, vec![amount]);
+
+        if redis.is_some() {
+            // With the database copy gone, recovery still finds Redis's.
+            blytz::with_db!(db, pool => {
+                sqlx::query("DELETE FROM auction_snapshots").execute(pool).await.map(|_| ())
+            })
+            .unwrap();
+            let loaded = snapshot_reaches(&journal, id, before.seq).await;
+            assert_eq!(loaded.snapshot.map(|s| s.seq), Some(before.seq));
+        }
+        writer.close().await;
     }
 }
 
