@@ -132,10 +132,8 @@ impl JournalWriter {
     /// can ([`JournalStore::append_with_snapshots`]), so that it costs no
     /// flush of its own. Nobody waits for it; a writer that stopped drops
     /// it (a snapshot only shortens a replay).
-    pub fn save_snapshot(&self, auction_id: AuctionId, snapshot: Snapshot) {
-        let _ = self
-            .tx
-            .send(Submission::Snapshot(auction_id, Box::new(snapshot)));
+    pub fn save_snapshot(&self, auction_id: AuctionId, snapshot: Box<Snapshot>) {
+        let _ = self.tx.send(Submission::Snapshot(auction_id, snapshot));
     }
 }
 
@@ -183,7 +181,8 @@ async fn commit_group(store: &dyn JournalStore, group: Vec<Submission>) {
     }
     let outcome = store.append_with_snapshots(&batch, &snapshots).await;
     if outcome.is_err() && !snapshots.is_empty() {
-        // Written apart from the failed batch, which they do not need.
+        // Nothing of the call was written: the snapshots go again without
+        // the failed batch, which they do not need.
         let _ = store.append_with_snapshots(&[], &snapshots).await;
     }
     if outcome.is_ok() || parts.len() <= 1 {

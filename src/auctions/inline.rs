@@ -10,8 +10,9 @@
 //! writer hands over with a batch join its insert in one transaction, so
 //! they cost no flush of their own. All are written here, on a connection
 //! of the journal's own, by the writer's thread itself: the thread waits
-//! for SQLite and the flush, and no other thread wakes for it. That thread is the auctions' too; they wait with it, as
-//! their bids wait for the commit anyway, and the writer lets them judge
+//! for SQLite and the flush, and no other thread wakes for it. That thread
+//! is the auctions' too; they wait with it, as their bids wait for the
+//! commit anyway, and the writer lets them judge
 //! what arrived before it takes the next group
 //! ([`blytz_actors::journal_writer`]). Everything else (a batch that
 //! creates, starts, ends or fences, the read models, the keys) stays on the
@@ -38,7 +39,7 @@ use blytz_actors::domain::AuctionId;
 use blytz_actors::ports::{JournalEntry, JournalError};
 use blytz_actors::rules::AuctionState;
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, ErrorCode, OpenFlags, types::Null};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior, types::Null};
 use uuid::Uuid;
 
 use super::journal::{
@@ -112,14 +113,18 @@ impl InlineCommits {
             self.write(|connection| insert_rows(connection, rows))
         } else {
             self.write(|connection| {
-                in_transaction(connection, |connection| {
-                    if !rows.is_empty() {
-                        insert_rows(connection, rows)?;
-                    }
-                    snapshots
-                        .iter()
-                        .try_for_each(|snapshot| upsert_snapshot(connection, snapshot))
-                })
+                // Begun at once or not at all: a file another connection
+                // is writing is busy before anything is written. Rolled
+                // back when dropped uncommitted.
+                let transaction =
+                    Transaction::new_unchecked(connection, TransactionBehavior::Immediate)?;
+                if !rows.is_empty() {
+                    insert_rows(&transaction, rows)?;
+                }
+                for snapshot in snapshots {
+                    upsert_snapshot(&transaction, snapshot)?;
+                }
+                transaction.commit()
             })
         };
         written.map_err(|e| match e {
@@ -191,23 +196,6 @@ fn upsert_snapshot(connection: &Connection, snapshot: &StoredSnapshot<'_>) -> ru
         time_as_sqlx_writes_it(snapshot.taken_at),
     ))?;
     Ok(())
-}
-
-/// `statements` in one transaction, begun at once or not at all (a file
-/// another connection is writing reports busy before anything is
-/// written), and rolled back when any fails.
-fn in_transaction(
-    connection: &Connection,
-    statements: impl FnOnce(&Connection) -> rusqlite::Result<()>,
-) -> rusqlite::Result<()> {
-    connection.execute_batch("BEGIN IMMEDIATE")?;
-    let written = statements(connection).and_then(|()| connection.execute_batch("COMMIT"));
-    if written.is_err() && !connection.is_autocommit() {
-        // What failed is the answer; a rollback that fails too leaves
-        // the connection to be dropped with the error.
-        let _ = connection.execute_batch("ROLLBACK");
-    }
-    written
 }
 
 /// Why a write failed.

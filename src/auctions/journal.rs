@@ -125,23 +125,26 @@ impl SqlJournal {
     }
 }
 
-/// `snapshots` as the journal stores them, taken at `taken_at`; without
-/// any whose seq the table cannot hold.
-fn stored_snapshots(
-    snapshots: &[(AuctionId, Snapshot)],
-    taken_at: chrono::DateTime<chrono::Utc>,
-) -> Vec<StoredSnapshot<'_>> {
+/// `snapshots` as the journal stores them, taken now; none if a seq is
+/// one the table cannot hold (each is then saved apart, where it fails
+/// alone).
+fn stored_snapshots(snapshots: &[(AuctionId, Snapshot)]) -> Vec<StoredSnapshot<'_>> {
+    if snapshots.is_empty() {
+        return Vec::new();
+    }
+    let taken_at = crate::time::now();
     snapshots
         .iter()
-        .filter_map(|(auction_id, snapshot)| {
-            Some(StoredSnapshot {
+        .map(|(auction_id, snapshot)| {
+            Ok(StoredSnapshot {
                 auction_id: *auction_id,
-                seq: seq_to_i64(*auction_id, snapshot.seq).ok()?,
+                seq: seq_to_i64(*auction_id, snapshot.seq)?,
                 state: &snapshot.state,
                 taken_at,
             })
         })
-        .collect()
+        .collect::<Result<_, JournalError>>()
+        .unwrap_or_default()
 }
 
 /// Redis's copy of `snapshot`. Only the snapshot store of record may fail
@@ -471,35 +474,17 @@ impl SqlJournal {
         Ok(false)
     }
 
-    /// Saves `snapshots` without a batch: on SQLite in one transaction of
-    /// the inline connection, else each on its own, as
-    /// [`JournalStore::save_snapshot`] does, in a task of its own.
-    async fn save_snapshots(
-        &self,
-        snapshots: &[(AuctionId, Snapshot)],
-        stored: &[StoredSnapshot<'_>],
-    ) {
-        if snapshots.is_empty() {
+    /// What follows a commit for `snapshots`: when they were `joined` to
+    /// it, their Redis copies; when not, each saved by
+    /// [`JournalStore::save_snapshot`] in a task of its own, so that a
+    /// snapshot that cannot join a commit costs the journal's writer no
+    /// wait (on PostgreSQL it is written on the shared pool, beside the
+    /// journal's commits). Both in tasks of their own.
+    fn after_commit(&self, joined: bool, snapshots: &[(AuctionId, Snapshot)]) {
+        if joined {
+            self.copy_snapshots_to_redis(snapshots);
             return;
         }
-        if stored.is_empty() {
-            self.save_snapshots_apart(snapshots);
-            return;
-        }
-        match self.inline_turn(|inline| inline.insert(&[], stored)).await {
-            Ok(true) => self.copy_snapshots_to_redis(snapshots),
-            Ok(false) => self.save_snapshots_apart(snapshots),
-            Err(error) => {
-                tracing::warn!(%error, count = snapshots.len(), "snapshots not saved");
-            }
-        }
-    }
-
-    /// Each of `snapshots` saved by [`JournalStore::save_snapshot`], in a
-    /// task of its own: a snapshot that cannot join a commit costs the
-    /// journal's writer no wait (on PostgreSQL it is written on the shared
-    /// pool, beside the journal's commits).
-    fn save_snapshots_apart(&self, snapshots: &[(AuctionId, Snapshot)]) {
         for (auction_id, snapshot) in snapshots {
             let (journal, auction_id, snapshot) = (self.clone(), *auction_id, snapshot.clone());
             tokio::spawn(in_runtime(async move {
@@ -633,16 +618,15 @@ impl JournalStore for SqlJournal {
         batch: &[JournalEntry],
         snapshots: &[(AuctionId, Snapshot)],
     ) -> Result<(), JournalError> {
-        let stored = stored_snapshots(snapshots, crate::time::now());
-        // A snapshot whose seq the table cannot hold is saved apart, where
-        // it fails alone; the others with it.
-        let joining = if stored.len() == snapshots.len() {
-            stored.as_slice()
-        } else {
-            &[]
-        };
+        let joining = stored_snapshots(snapshots);
         if batch.is_empty() {
-            self.save_snapshots(snapshots, joining).await;
+            let joined = !joining.is_empty()
+                && matches!(
+                    self.inline_turn(|inline| inline.insert(&[], &joining))
+                        .await,
+                    Ok(true)
+                );
+            self.after_commit(joined, snapshots);
             return Ok(());
         }
         let in_commit = lifecycle_of(batch);
@@ -657,15 +641,11 @@ impl JournalStore for SqlJournal {
             self.read_models.settle_if_due().await;
         }
         let started = std::time::Instant::now();
-        let result = self.write_batch(batch, &now, joining).await;
-        if let Ok(with_snapshots) = result {
+        let result = self.write_batch(batch, &now, &joining).await;
+        if let Ok(inline) = result {
             self.read_models
                 .defer(&later, &beyond_bids(batch), batch.len());
-            if with_snapshots && !joining.is_empty() {
-                self.copy_snapshots_to_redis(snapshots);
-            } else {
-                self.save_snapshots_apart(snapshots);
-            }
+            self.after_commit(inline && !joining.is_empty(), snapshots);
         }
         metrics::histogram!("journal_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("journal_batch_events").record(batch.len() as f64);

@@ -26,17 +26,15 @@ type Reply = Box<dyn FnOnce(Result<(), AuctionError>)>;
 pub(super) enum Pending {
     Reply { seq: u64, send: Reply },
     Frame { seq: u64, frame: Frame },
-    Snapshot { seq: u64, state: Box<AuctionState> },
+    Snapshot(Box<Snapshot>),
     Fact { seq: u64, fact: AuctionFact },
 }
 
 impl Pending {
-    const fn seq(&self) -> u64 {
+    fn seq(&self) -> u64 {
         match self {
-            Self::Reply { seq, .. }
-            | Self::Frame { seq, .. }
-            | Self::Snapshot { seq, .. }
-            | Self::Fact { seq, .. } => *seq,
+            Self::Reply { seq, .. } | Self::Frame { seq, .. } | Self::Fact { seq, .. } => *seq,
+            Self::Snapshot(snapshot) => snapshot.seq,
         }
     }
 }
@@ -46,7 +44,7 @@ impl std::fmt::Debug for Pending {
         let kind = match self {
             Self::Reply { .. } => "reply",
             Self::Frame { .. } => "frame",
-            Self::Snapshot { .. } => "snapshot",
+            Self::Snapshot(_) => "snapshot",
             Self::Fact { .. } => "fact",
         };
         write!(f, "{kind}@{}", self.seq())
@@ -121,10 +119,10 @@ impl AuctionActor {
         }
         if snapshot_due || self.events_since_snapshot >= self.snapshot_spacing() {
             self.events_since_snapshot = 0;
-            self.pending.push_back(Pending::Snapshot {
+            self.pending.push_back(Pending::Snapshot(Box::new(Snapshot {
                 seq: self.state.seq,
-                state: Box::new(self.state.clone()),
-            });
+                state: self.state.clone(),
+            })));
         }
         let last_seq = self.state.seq;
         self.inflight.push_back(InFlight {
@@ -218,7 +216,7 @@ impl AuctionActor {
             match item {
                 Pending::Reply { send, .. } => send(Ok(())),
                 Pending::Frame { frame, .. } => frames.push(frame),
-                Pending::Snapshot { seq, state } => snapshots.push((seq, state)),
+                Pending::Snapshot(snapshot) => snapshots.push(snapshot),
                 Pending::Fact { fact, .. } => facts.push(fact),
             }
         }
@@ -232,11 +230,9 @@ impl AuctionActor {
                 observer.observe(fact);
             }
         }
-        for (seq, state) in snapshots {
+        for snapshot in snapshots {
             // Written with the journal's next group, in its commit.
-            self.deps
-                .journal
-                .save_snapshot(id, Snapshot { seq, state: *state });
+            self.deps.journal.save_snapshot(id, snapshot);
         }
     }
 

@@ -212,20 +212,19 @@ pub trait JournalStore: Send + Sync + fmt::Debug + 'static {
     /// [`JournalStore::append`] of `batch` (which may be empty), and each
     /// of `snapshots` saved as [`JournalStore::save_snapshot`] saves it
     /// (each as of a seq already durable), in the same commit where the
-    /// store can: one flush for both. The result is the batch's. A
-    /// snapshot that could not be saved is logged and otherwise let go:
-    /// a snapshot only shortens the replay of its auction. By default the
+    /// store can: one flush for both. The result is the batch's; when it
+    /// is an error, no snapshot was saved either. A snapshot that could
+    /// not be saved after the batch is logged and otherwise let go: a
+    /// snapshot only shortens the replay of its auction. By default the
     /// batch is appended, then each snapshot saved on its own.
     async fn append_with_snapshots(
         &self,
         batch: &[JournalEntry],
         snapshots: &[(AuctionId, Snapshot)],
     ) -> Result<(), JournalError> {
-        let appended = if batch.is_empty() {
-            Ok(())
-        } else {
-            self.append(batch).await
-        };
+        if !batch.is_empty() {
+            self.append(batch).await?;
+        }
         for (auction_id, snapshot) in snapshots {
             if let Err(error) = self
                 .save_snapshot(*auction_id, snapshot.seq, &snapshot.state)
@@ -234,7 +233,7 @@ pub trait JournalStore: Send + Sync + fmt::Debug + 'static {
                 tracing::warn!(%auction_id, seq = snapshot.seq, %error, "snapshot not saved");
             }
         }
-        appended
+        Ok(())
     }
 
     /// Auctions that are neither ended nor cancelled (to re-arm their timers

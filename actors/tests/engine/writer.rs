@@ -143,10 +143,10 @@ async fn a_snapshot_is_written_with_the_next_group_in_its_commit() {
     tokio::task::yield_now().await;
     writer.save_snapshot(
         b.auction_id,
-        Snapshot {
+        Box::new(Snapshot {
             seq: 1,
             state: b_state.clone(),
-        },
+        }),
     );
     let second = writer.submit(start(&b_state));
     store.inner.release();
@@ -171,10 +171,10 @@ async fn a_snapshot_with_nothing_to_join_is_written_alone() {
     writer.submit(vec![a.clone()]).await.unwrap();
     writer.save_snapshot(
         a.auction_id,
-        Snapshot {
+        Box::new(Snapshot {
             seq: 1,
             state: a_state,
-        },
+        }),
     );
     for _ in 0..10 {
         if store.inner.snapshot(a.auction_id).is_some() {
