@@ -101,6 +101,13 @@ pub struct BidsArgs {
     /// The redis-server binary of the baseline.
     #[arg(long, default_value = "redis-server")]
     pub redis_server: PathBuf,
+    /// Run Blytz and the baselines this many times, taking turns (Blytz,
+    /// then each baseline, then Blytz again), each for `--duration`:
+    /// prints each round's ratios and their median, and reports the rounds
+    /// merged. On a shared machine whose speed drifts from minute to
+    /// minute, turns compare better than one run of each.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
 }
 
 /// `fanout`.

@@ -61,6 +61,18 @@ impl Usage {
     pub fn load_generator_cpu_us_per(&self, work: u64) -> Option<f64> {
         per_unit(self.load_generator_cpu_s, work)
     }
+
+    /// The use of two runs together: their CPU seconds added, the higher
+    /// peak. What one of them could not read, the sum cannot either.
+    #[must_use]
+    pub fn and(self, other: Usage) -> Usage {
+        let add = |a: Option<f64>, b: Option<f64>| Some(a? + b?);
+        Usage {
+            cpu_s: add(self.cpu_s, other.cpu_s),
+            peak_rss_bytes: self.peak_rss_bytes.max(other.peak_rss_bytes),
+            load_generator_cpu_s: add(self.load_generator_cpu_s, other.load_generator_cpu_s),
+        }
+    }
 }
 
 /// CPU seconds spread over `work` units, in microseconds each.
@@ -168,6 +180,24 @@ pub fn machine() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_runs_use_their_cpu_added_and_the_higher_peak() {
+        let a = Usage {
+            cpu_s: Some(1.5),
+            peak_rss_bytes: Some(100),
+            load_generator_cpu_s: Some(0.5),
+        };
+        let b = Usage {
+            cpu_s: Some(2.0),
+            peak_rss_bytes: Some(300),
+            load_generator_cpu_s: None,
+        };
+        let both = a.and(b);
+        assert_eq!(both.cpu_s, Some(3.5));
+        assert_eq!(both.peak_rss_bytes, Some(300));
+        assert_eq!(both.load_generator_cpu_s, None, "one run could not read it");
+    }
 
     #[test]
     fn reads_cpu_ticks_even_with_spaces_in_the_name() {

@@ -187,7 +187,7 @@ pub fn bids_json(
     baselines: &[(&str, BidRun)],
     targets: Value,
 ) -> anyhow::Result<Value> {
-    let mut report = serde_json::to_value(blytz).context("serializing the report")?;
+    let mut report = run_json(blytz, baselines)?;
     let extra = json!({
         "scenario": scenario,
         "backend": backend,
@@ -195,6 +195,13 @@ pub fn bids_json(
         "targets": targets,
     });
     merge(&mut report, extra);
+    Ok(report)
+}
+
+/// Blytz's run, with each baseline's under `baseline` (and its ratios to
+/// it), the headline ratios those against `always`.
+pub fn run_json(blytz: &BidRun, baselines: &[(&str, BidRun)]) -> anyhow::Result<Value> {
+    let mut report = serde_json::to_value(blytz).context("serializing the report")?;
     if !baselines.is_empty() {
         let mut baseline = json!({});
         for (name, run) in baselines {
@@ -209,6 +216,32 @@ pub fn bids_json(
         report["baseline"] = baseline;
     }
     Ok(report)
+}
+
+/// The median of each ratio over `pairs` (Blytz's run and a baseline's in
+/// the same round), and how many rounds.
+pub fn median_ratios(pairs: &[(&BidRun, &BidRun)]) -> Value {
+    let median_of = |key: &str| {
+        let mut values: Vec<f64> = pairs
+            .iter()
+            .filter_map(|(blytz, baseline)| ratios(blytz, baseline)[key].as_f64())
+            .collect();
+        values.sort_by(f64::total_cmp);
+        let middle = values.len() / 2;
+        let median = match values.len() {
+            0 => return Value::Null,
+            n if n % 2 == 1 => values[middle],
+            _ => (values[middle - 1] + values[middle]) / 2.0,
+        };
+        json!(round3(median))
+    };
+    json!({
+        "rounds": pairs.len(),
+        "throughput_ratio": median_of("throughput_ratio"),
+        "p50_ratio": median_of("p50_ratio"),
+        "p99_ratio": median_of("p99_ratio"),
+        "comparable": pairs.iter().all(|(blytz, baseline)| blytz.errors == 0 && baseline.errors == 0),
+    })
 }
 
 /// Copy `extra`'s fields into `target` (both objects).
@@ -300,6 +333,41 @@ mod tests {
         assert_eq!(report["baseline"]["throughput_ratio"], 2.0);
         assert!(report["baseline"]["p99_ratio"].as_f64().unwrap() < 1.0);
         assert_eq!(report["baseline"]["comparable"], true);
+    }
+
+    #[test]
+    fn the_median_ratio_is_the_middle_round_or_the_mean_of_the_middle_two() {
+        let blytz: Vec<BidRun> = [4, 1, 3, 2]
+            .iter()
+            .map(|n| BidRun::new("blytz", 50, 1, 1.0, tally(&vec![500; *n], *n)))
+            .collect();
+        let baseline = BidRun::new("always", 50, 1, 1.0, tally(&[1000, 1000], 2));
+        let pairs: Vec<(&BidRun, &BidRun)> = blytz.iter().map(|b| (b, &baseline)).collect();
+
+        // Throughput ratios 2.0, 0.5, 1.5, 1.0 (each round's durable bids over 2).
+        let odd = median_ratios(&pairs[..3]);
+        assert_eq!(odd["rounds"], 3);
+        assert_eq!(odd["throughput_ratio"], 1.5);
+        assert_eq!(odd["p99_ratio"], 0.5);
+        let even = median_ratios(&pairs);
+        assert_eq!(even["throughput_ratio"], 1.25);
+        assert_eq!(even["comparable"], true);
+
+        let none = median_ratios(&[]);
+        assert_eq!(none["rounds"], 0);
+        assert!(none["throughput_ratio"].is_null());
+    }
+
+    #[test]
+    fn a_round_that_lost_bidders_makes_the_medians_not_comparable() {
+        let blytz = BidRun::new("blytz", 50, 1, 1.0, tally(&[500, 600], 2));
+        let mut failed = tally(&[700], 1);
+        failed.errors = 3;
+        let failed = BidRun::new("always", 50, 1, 1.0, failed);
+        let fine = BidRun::new("always", 50, 1, 1.0, tally(&[700], 1));
+        let medians = median_ratios(&[(&blytz, &fine), (&blytz, &failed)]);
+        assert_eq!(medians["comparable"], false);
+        assert_eq!(medians["throughput_ratio"], 2.0);
     }
 
     #[test]

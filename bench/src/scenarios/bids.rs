@@ -33,6 +33,16 @@ const TARGET_BIDS_PER_S: f64 = 20_000.0;
 /// Auctions outlive every run.
 pub(super) const AUCTION_LIFETIME: Duration = Duration::from_secs(3600);
 
+/// The baselines, by their `appendfsync`.
+const BASELINE_FSYNCS: [&str; 2] = ["everysec", "always"];
+
+/// What one run measured: the bidders' tally, the time they bid, the
+/// server's use of the machine meanwhile.
+type Measured = (Tally, Duration, Usage);
+
+/// One round: Blytz's run and each baseline's after it.
+type Round = (BidRun, Vec<(&'static str, BidRun)>);
+
 /// Run the scenario, print and write its reports.
 pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     check_bidders(args.vus, args.auctions)?;
@@ -40,51 +50,71 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
         Via::WebSocket => ("bids", "ws"),
         Via::Http => ("http-bids", "http"),
     };
-    let target = Target::open(&args.common).await?;
-    let backend = target.backend;
-    let blytz = blytz_run(&target, &args, via).await;
-    target.close().await?;
-    let (tally, elapsed, usage) = blytz?;
     let ids = if args.request_ids {
         ", request ids"
     } else {
         ""
     };
-    let label = format!("blytz ({transport}, {backend}{ids})");
-    let blytz = BidRun::new(
-        &label,
-        args.vus,
-        args.auctions,
-        elapsed.as_secs_f64(),
-        tally,
-    )
-    .with_usage(usage);
-
-    let mut baselines = Vec::new();
-    if !args.no_baseline {
-        for fsync in ["everysec", "always"] {
-            // The Blytz numbers stand on their own: a missing redis-server only loses the baseline.
-            let (tally, elapsed, usage) = match baseline_run(&args, fsync).await {
-                Ok(run) => run,
-                Err(e) => {
-                    eprintln!("the Redis baseline (appendfsync {fsync}) did not run: {e:#}");
-                    continue;
-                }
-            };
-            let label = format!("seed baseline (redis EVALSHA, appendfsync {fsync})");
-            baselines.push((
-                fsync,
-                BidRun::new(
-                    &label,
-                    args.vus,
-                    args.auctions,
-                    elapsed.as_secs_f64(),
-                    tally,
-                )
-                .with_usage(usage),
-            ));
+    let mut backend = "";
+    let mut rounds: Vec<Round> = Vec::new();
+    let mut merged_blytz: Option<Measured> = None;
+    let mut merged_baselines: Vec<(&'static str, Measured)> = Vec::new();
+    for round in 1..=args.rounds {
+        if args.rounds > 1 {
+            eprintln!("round {round} of {}", args.rounds);
         }
+        let target = Target::open(&args.common).await?;
+        backend = target.backend;
+        let blytz = blytz_run(&target, &args, via).await;
+        target.close().await?;
+        let blytz = blytz?;
+        let label = format!("blytz ({transport}, {backend}{ids})");
+        merge_into(&mut merged_blytz, &blytz)?;
+        let blytz = bid_run(&label, &args, blytz);
+
+        let mut baselines = Vec::new();
+        if !args.no_baseline {
+            for fsync in BASELINE_FSYNCS {
+                // The Blytz numbers stand on their own: a missing redis-server only loses the baseline.
+                let measured = match baseline_run(&args, fsync).await {
+                    Ok(measured) => measured,
+                    Err(e) => {
+                        eprintln!("the Redis baseline (appendfsync {fsync}) did not run: {e:#}");
+                        continue;
+                    }
+                };
+                match merged_baselines.iter_mut().find(|(name, _)| *name == fsync) {
+                    Some((_, merged)) => merge_measured(merged, &measured)?,
+                    None => merged_baselines.push((fsync, copy_measured(&measured)?)),
+                }
+                baselines.push((fsync, bid_run(&baseline_label(fsync), &args, measured)));
+            }
+        }
+        rounds.push((blytz, baselines));
     }
+    // One round is the report itself; several are reported merged, each
+    // round's ratios beside.
+    let (blytz, baselines) = match (args.rounds, merged_blytz) {
+        (1, _) | (_, None) => rounds.pop().context("no round ran")?,
+        (n, Some(merged)) => {
+            let merged_label = |label: &str| format!("{label}, {n} rounds merged");
+            let blytz = bid_run(
+                &merged_label(&format!("blytz ({transport}, {backend}{ids})")),
+                &args,
+                merged,
+            );
+            let baselines = merged_baselines
+                .into_iter()
+                .map(|(fsync, merged)| {
+                    (
+                        fsync,
+                        bid_run(&merged_label(&baseline_label(fsync)), &args, merged),
+                    )
+                })
+                .collect();
+            (blytz, baselines)
+        }
+    };
 
     println!();
     blytz.print();
@@ -108,6 +138,7 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
             );
         }
     }
+    print_rounds(&rounds);
     println!(
         "targets ({} VUs, {} auction(s), durable acks, load generator on the same machine):",
         args.vus, args.auctions
@@ -139,6 +170,9 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     if let Some(path) = &args.common.json {
         let mut json = report::bids_json(scenario, backend, &blytz, &baselines, targets)?;
         json["request_ids"] = json!(args.request_ids);
+        if !rounds.is_empty() {
+            json["rounds"] = rounds_json(&rounds)?;
+        }
         report::write_json(path, &json)?;
     }
     if let Some(path) = &args.common.svg {
@@ -153,6 +187,103 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
         crate::plot::write_svg(path, &title, &series)?;
     }
     Ok(())
+}
+
+/// The report of one run (or of several merged) of `label`.
+fn bid_run(label: &str, args: &BidsArgs, (tally, elapsed, usage): Measured) -> BidRun {
+    BidRun::new(label, args.vus, args.auctions, elapsed.as_secs_f64(), tally).with_usage(usage)
+}
+
+fn baseline_label(fsync: &str) -> String {
+    format!("seed baseline (redis EVALSHA, appendfsync {fsync})")
+}
+
+/// `measured` added into `merged` (its first when none yet).
+fn merge_into(merged: &mut Option<Measured>, measured: &Measured) -> anyhow::Result<()> {
+    match merged {
+        Some(merged) => merge_measured(merged, measured),
+        None => {
+            *merged = Some(copy_measured(measured)?);
+            Ok(())
+        }
+    }
+}
+
+/// Two runs as one: their bids and times added, their use of the machine
+/// added.
+fn merge_measured(merged: &mut Measured, (tally, elapsed, usage): &Measured) -> anyhow::Result<()> {
+    merged.0.merge(tally)?;
+    merged.1 += *elapsed;
+    merged.2 = merged.2.and(*usage);
+    Ok(())
+}
+
+fn copy_measured((tally, elapsed, usage): &Measured) -> anyhow::Result<Measured> {
+    let mut copy = Tally::new()?;
+    copy.merge(tally)?;
+    Ok((copy, *elapsed, *usage))
+}
+
+/// Blytz's run and `fsync`'s in each round that has both.
+fn pairs<'a>(rounds: &'a [Round], fsync: &str) -> Vec<(&'a BidRun, &'a BidRun)> {
+    rounds
+        .iter()
+        .filter_map(|(blytz, baselines)| {
+            let (_, run) = baselines.iter().find(|(name, _)| *name == fsync)?;
+            Some((blytz, run))
+        })
+        .collect()
+}
+
+/// Each round's ratios against each baseline, and their medians (nothing
+/// when the rounds were reported as one).
+fn print_rounds(rounds: &[Round]) {
+    for fsync in BASELINE_FSYNCS {
+        let pairs = pairs(rounds, fsync);
+        if pairs.is_empty() {
+            continue;
+        }
+        println!("blytz / redis appendfsync {fsync}, round by round:");
+        for (i, (blytz, run)) in pairs.iter().enumerate() {
+            let r = report::ratios(blytz, run);
+            println!(
+                "  round {}: {:.0} against {:.0} durable bids/s (x{:.2}), p50 x{:.2}, \
+                 p99 {:.2} against {:.2} ms (x{:.2})",
+                i + 1,
+                blytz.throughput_per_s,
+                run.throughput_per_s,
+                r["throughput_ratio"].as_f64().unwrap_or(f64::NAN),
+                r["p50_ratio"].as_f64().unwrap_or(f64::NAN),
+                blytz.latency_ms.p99,
+                run.latency_ms.p99,
+                r["p99_ratio"].as_f64().unwrap_or(f64::NAN),
+            );
+        }
+        let medians = report::median_ratios(&pairs);
+        println!(
+            "  median of {} rounds: throughput x{:.2}, p50 x{:.2}, p99 x{:.2}",
+            pairs.len(),
+            medians["throughput_ratio"].as_f64().unwrap_or(f64::NAN),
+            medians["p50_ratio"].as_f64().unwrap_or(f64::NAN),
+            medians["p99_ratio"].as_f64().unwrap_or(f64::NAN),
+        );
+    }
+}
+
+/// Each round as its own report, and each baseline's median ratios.
+fn rounds_json(rounds: &[Round]) -> anyhow::Result<serde_json::Value> {
+    let each = rounds
+        .iter()
+        .map(|(blytz, baselines)| report::run_json(blytz, baselines))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut medians = json!({});
+    for fsync in BASELINE_FSYNCS {
+        let pairs = pairs(rounds, fsync);
+        if !pairs.is_empty() {
+            medians[fsync] = report::median_ratios(&pairs);
+        }
+    }
+    Ok(json!({"each": each, "median_ratios": medians}))
 }
 
 /// Refuses fewer than 2 bidders an auction.
