@@ -125,7 +125,7 @@ pub struct Progress {
 }
 
 /// What one virtual user measured. Latencies in microseconds.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Tally {
     /// Every answered bid.
     pub answered: Histogram<u64>,

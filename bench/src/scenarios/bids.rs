@@ -55,26 +55,27 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     } else {
         ""
     };
+    let mut blytz_label = String::new();
     let mut backend = "";
     let mut rounds: Vec<Round> = Vec::new();
     let mut merged_blytz: Option<Measured> = None;
-    let mut merged_baselines: Vec<(&'static str, Measured)> = Vec::new();
+    let mut merged_baselines = BASELINE_FSYNCS.map(|fsync| (fsync, None::<Measured>));
     for round in 1..=args.rounds {
         if args.rounds > 1 {
             eprintln!("round {round} of {}", args.rounds);
         }
         let target = Target::open(&args.common).await?;
         backend = target.backend;
+        blytz_label = format!("blytz ({transport}, {backend}{ids})");
         let blytz = blytz_run(&target, &args, via).await;
         target.close().await?;
         let blytz = blytz?;
-        let label = format!("blytz ({transport}, {backend}{ids})");
         merge_into(&mut merged_blytz, &blytz)?;
-        let blytz = bid_run(&label, &args, blytz);
+        let blytz = bid_run(&blytz_label, &args, blytz);
 
         let mut baselines = Vec::new();
         if !args.no_baseline {
-            for fsync in BASELINE_FSYNCS {
+            for (fsync, merged) in &mut merged_baselines {
                 // The Blytz numbers stand on their own: a missing redis-server only loses the baseline.
                 let measured = match baseline_run(&args, fsync).await {
                     Ok(measured) => measured,
@@ -83,39 +84,32 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
                         continue;
                     }
                 };
-                match merged_baselines.iter_mut().find(|(name, _)| *name == fsync) {
-                    Some((_, merged)) => merge_measured(merged, &measured)?,
-                    None => merged_baselines.push((fsync, copy_measured(&measured)?)),
-                }
-                baselines.push((fsync, bid_run(&baseline_label(fsync), &args, measured)));
+                merge_into(merged, &measured)?;
+                baselines.push((*fsync, bid_run(&baseline_label(fsync), &args, measured)));
             }
         }
         rounds.push((blytz, baselines));
     }
-    // One round is the report itself; several are reported merged, each
-    // round's ratios beside.
-    let (blytz, baselines) = match (args.rounds, merged_blytz) {
-        (1, _) | (_, None) => rounds.pop().context("no round ran")?,
-        (n, Some(merged)) => {
-            let merged_label = |label: &str| format!("{label}, {n} rounds merged");
-            let blytz = bid_run(
-                &merged_label(&format!("blytz ({transport}, {backend}{ids})")),
-                &args,
-                merged,
-            );
-            let baselines = merged_baselines
-                .into_iter()
-                .map(|(fsync, merged)| {
-                    (
-                        fsync,
-                        bid_run(&merged_label(&baseline_label(fsync)), &args, merged),
-                    )
-                })
-                .collect();
-            (blytz, baselines)
-        }
+    // The report is the rounds merged (one round merged is that round);
+    // with several, each round's ratios are printed and kept beside it.
+    let merged_label = |label: String| match args.rounds {
+        1 => label,
+        n => format!("{label}, {n} rounds merged"),
     };
-
+    let blytz = bid_run(
+        &merged_label(blytz_label),
+        &args,
+        merged_blytz.context("no round ran")?,
+    );
+    let baselines: Vec<(&str, BidRun)> = merged_baselines
+        .into_iter()
+        .filter_map(|(fsync, merged)| {
+            Some((
+                fsync,
+                bid_run(&merged_label(baseline_label(fsync)), &args, merged?),
+            ))
+        })
+        .collect();
     println!();
     blytz.print();
     for (_, run) in &baselines {
@@ -138,7 +132,9 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
             );
         }
     }
-    print_rounds(&rounds);
+    if rounds.len() > 1 {
+        print_rounds(&rounds);
+    }
     println!(
         "targets ({} VUs, {} auction(s), durable acks, load generator on the same machine):",
         args.vus, args.auctions
@@ -170,7 +166,7 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     if let Some(path) = &args.common.json {
         let mut json = report::bids_json(scenario, backend, &blytz, &baselines, targets)?;
         json["request_ids"] = json!(args.request_ids);
-        if !rounds.is_empty() {
+        if rounds.len() > 1 {
             json["rounds"] = rounds_json(&rounds)?;
         }
         report::write_json(path, &json)?;
@@ -198,30 +194,17 @@ fn baseline_label(fsync: &str) -> String {
     format!("seed baseline (redis EVALSHA, appendfsync {fsync})")
 }
 
-/// `measured` added into `merged` (its first when none yet).
+/// `measured` added into `merged` (its first when none yet): the bids and
+/// times added, the use of the machine added.
 fn merge_into(merged: &mut Option<Measured>, measured: &Measured) -> anyhow::Result<()> {
-    match merged {
-        Some(merged) => merge_measured(merged, measured),
-        None => {
-            *merged = Some(copy_measured(measured)?);
-            Ok(())
-        }
-    }
-}
-
-/// Two runs as one: their bids and times added, their use of the machine
-/// added.
-fn merge_measured(merged: &mut Measured, (tally, elapsed, usage): &Measured) -> anyhow::Result<()> {
-    merged.0.merge(tally)?;
-    merged.1 += *elapsed;
-    merged.2 = merged.2.and(*usage);
+    let Some((tally, elapsed, usage)) = merged else {
+        *merged = Some(measured.clone());
+        return Ok(());
+    };
+    tally.merge(&measured.0)?;
+    *elapsed += measured.1;
+    *usage = usage.and(measured.2);
     Ok(())
-}
-
-fn copy_measured((tally, elapsed, usage): &Measured) -> anyhow::Result<Measured> {
-    let mut copy = Tally::new()?;
-    copy.merge(tally)?;
-    Ok((copy, *elapsed, *usage))
 }
 
 /// Blytz's run and `fsync`'s in each round that has both.
@@ -235,8 +218,7 @@ fn pairs<'a>(rounds: &'a [Round], fsync: &str) -> Vec<(&'a BidRun, &'a BidRun)> 
         .collect()
 }
 
-/// Each round's ratios against each baseline, and their medians (nothing
-/// when the rounds were reported as one).
+/// Each round's ratios against each baseline, and their medians.
 fn print_rounds(rounds: &[Round]) {
     for fsync in BASELINE_FSYNCS {
         let pairs = pairs(rounds, fsync);
