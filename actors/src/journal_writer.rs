@@ -15,7 +15,9 @@
 //! A snapshot joins the next group and is written in its commit where the
 //! store can ([`JournalStore::append_with_snapshots`]): on SQLite a
 //! snapshot saved in a commit of its own held the auctions' thread for a
-//! flush of its own, one every 100 events of each auction.
+//! flush of its own, one every 100 events of each auction. What the store
+//! does not take with the group is saved apart in a task of its own, after
+//! the group's answers: no answer waits for a snapshot.
 //!
 //! A store may commit on the writer's own thread (the SQL journal does on
 //! SQLite), which the auctions share: it then holds them for the commit.
@@ -158,14 +160,14 @@ async fn run(
             count += next.len();
             group.push(next);
         }
-        commit_group(store.as_ref(), group).await;
+        commit_group(&store, group).await;
         // The auctions on this thread judge what arrived during the commit
         // before the next group is taken (see the module's doc).
         tokio::task::yield_now().await;
     }
 }
 
-async fn commit_group(store: &dyn JournalStore, group: Vec<Submission>) {
+async fn commit_group(store: &Arc<dyn JournalStore>, group: Vec<Submission>) {
     let mut batch = Vec::new();
     let mut parts: Vec<(Range<usize>, Reply)> = Vec::new();
     let mut snapshots = Vec::new();
@@ -180,11 +182,12 @@ async fn commit_group(store: &dyn JournalStore, group: Vec<Submission>) {
         }
     }
     let outcome = store.append_with_snapshots(&batch, &snapshots).await;
-    if outcome.is_err() && !snapshots.is_empty() {
-        // Nothing of the call was written: the snapshots go again without
-        // the failed batch, which they do not need.
-        let _ = store.append_with_snapshots(&[], &snapshots).await;
+    if !matches!(outcome, Ok(true)) && !snapshots.is_empty() {
+        // Not taken with the batch (or the batch failed, which they do
+        // not need): saved apart, and nobody waits for them.
+        save_apart(store, snapshots);
     }
+    let outcome = outcome.map(|_| ());
     if outcome.is_ok() || parts.len() <= 1 {
         for (_, reply) in parts {
             // A submitter that went away needs no answer.
@@ -208,4 +211,21 @@ async fn commit_group(store: &dyn JournalStore, group: Vec<Submission>) {
         }
         let _ = reply.send(result);
     }
+}
+
+/// Saves `snapshots` one after another in a task of their own: a snapshot
+/// only shortens a replay, so nobody waits for it, and one that fails is
+/// logged and let go.
+fn save_apart(store: &Arc<dyn JournalStore>, snapshots: Vec<(AuctionId, Snapshot)>) {
+    let store = Arc::clone(store);
+    tokio::spawn(crate::runtime::in_runtime(async move {
+        for (auction_id, snapshot) in snapshots {
+            if let Err(error) = store
+                .save_snapshot(auction_id, snapshot.seq, &snapshot.state)
+                .await
+            {
+                tracing::warn!(%auction_id, seq = snapshot.seq, %error, "snapshot not saved");
+            }
+        }
+    }));
 }

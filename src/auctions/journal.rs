@@ -474,30 +474,6 @@ impl SqlJournal {
         Ok(false)
     }
 
-    /// What follows a commit for `snapshots`: when they were `joined` to
-    /// it, their Redis copies; when not, each saved by
-    /// [`JournalStore::save_snapshot`] in a task of its own, so that a
-    /// snapshot that cannot join a commit costs the journal's writer no
-    /// wait (on PostgreSQL it is written on the shared pool, beside the
-    /// journal's commits). Both in tasks of their own.
-    fn after_commit(&self, joined: bool, snapshots: &[(AuctionId, Snapshot)]) {
-        if joined {
-            self.copy_snapshots_to_redis(snapshots);
-            return;
-        }
-        for (auction_id, snapshot) in snapshots {
-            let (journal, auction_id, snapshot) = (self.clone(), *auction_id, snapshot.clone());
-            tokio::spawn(in_runtime(async move {
-                if let Err(error) = journal
-                    .save_snapshot(auction_id, snapshot.seq, &snapshot.state)
-                    .await
-                {
-                    tracing::warn!(%auction_id, seq = snapshot.seq, %error, "snapshot not saved");
-                }
-            }));
-        }
-    }
-
     /// Redis's copies of `snapshots`, written in a task of their own.
     fn copy_snapshots_to_redis(&self, snapshots: &[(AuctionId, Snapshot)]) {
         let Some(redis) = self.redis.as_ref().filter(|_| !snapshots.is_empty()) else {
@@ -605,19 +581,20 @@ impl SqlJournal {
 #[async_trait::async_trait]
 impl JournalStore for SqlJournal {
     async fn append(&self, batch: &[JournalEntry]) -> Result<(), JournalError> {
-        self.append_with_snapshots(batch, &[]).await
+        self.append_with_snapshots(batch, &[]).await.map(|_| ())
     }
 
     /// On SQLite, a batch of events alone commits with `snapshots` in one
     /// transaction of the inline connection ([`super::inline`]): a
     /// snapshot costs no flush of its own, and the writer's thread, which
-    /// the auctions share, waits for one flush, not two. Elsewhere the
-    /// snapshots are saved apart, after the batch.
+    /// the auctions share, waits for one flush, not two. Their Redis
+    /// copies follow in a task of their own. Elsewhere the snapshots are
+    /// not taken, and the caller saves them apart.
     async fn append_with_snapshots(
         &self,
         batch: &[JournalEntry],
         snapshots: &[(AuctionId, Snapshot)],
-    ) -> Result<(), JournalError> {
+    ) -> Result<bool, JournalError> {
         let joining = stored_snapshots(snapshots);
         if batch.is_empty() {
             let joined = !joining.is_empty()
@@ -626,8 +603,10 @@ impl JournalStore for SqlJournal {
                         .await,
                     Ok(true)
                 );
-            self.after_commit(joined, snapshots);
-            return Ok(());
+            if joined {
+                self.copy_snapshots_to_redis(snapshots);
+            }
+            return Ok(joined);
         }
         let in_commit = lifecycle_of(batch);
         let (now, later): (Vec<&AuctionView>, Vec<&AuctionView>) = last_views(batch)
@@ -642,17 +621,20 @@ impl JournalStore for SqlJournal {
         }
         let started = std::time::Instant::now();
         let result = self.write_batch(batch, &now, &joining).await;
-        if let Ok(inline) = result {
+        let joined = matches!(result, Ok(true)) && !joining.is_empty();
+        if result.is_ok() {
             self.read_models
                 .defer(&later, &beyond_bids(batch), batch.len());
-            self.after_commit(inline && !joining.is_empty(), snapshots);
+        }
+        if joined {
+            self.copy_snapshots_to_redis(snapshots);
         }
         metrics::histogram!("journal_commit_seconds").record(started.elapsed().as_secs_f64());
         metrics::histogram!("journal_batch_events").record(batch.len() as f64);
         if result.is_err() {
             metrics::counter!("journal_failures_total").increment(1);
         }
-        result.map(|_| ())
+        result.map(|_| joined)
     }
 
     async fn load(&self, auction_id: AuctionId) -> Result<LoadedJournal, JournalError> {

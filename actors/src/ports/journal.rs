@@ -209,31 +209,23 @@ pub trait JournalStore: Send + Sync + fmt::Debug + 'static {
         state: &AuctionState,
     ) -> Result<(), JournalError>;
 
-    /// [`JournalStore::append`] of `batch` (which may be empty), and each
-    /// of `snapshots` saved as [`JournalStore::save_snapshot`] saves it
-    /// (each as of a seq already durable), in the same commit where the
-    /// store can: one flush for both. The result is the batch's; when it
-    /// is an error, no snapshot was saved either. A snapshot that could
-    /// not be saved after the batch is logged and otherwise let go: a
-    /// snapshot only shortens the replay of its auction. By default the
-    /// batch is appended, then each snapshot saved on its own.
+    /// [`JournalStore::append`] of `batch` (which may be empty), with
+    /// `snapshots` (each as of a seq already durable) written in the same
+    /// commit where the store can: one flush for both. Whether it took the
+    /// snapshots; when it did not, the caller saves each apart
+    /// ([`JournalStore::save_snapshot`]), without holding the batch's
+    /// answer for them. An error is the batch's, and then no snapshot was
+    /// written. By default the batch is appended and no snapshot taken.
     async fn append_with_snapshots(
         &self,
         batch: &[JournalEntry],
         snapshots: &[(AuctionId, Snapshot)],
-    ) -> Result<(), JournalError> {
+    ) -> Result<bool, JournalError> {
+        let _ = snapshots;
         if !batch.is_empty() {
             self.append(batch).await?;
         }
-        for (auction_id, snapshot) in snapshots {
-            if let Err(error) = self
-                .save_snapshot(*auction_id, snapshot.seq, &snapshot.state)
-                .await
-            {
-                tracing::warn!(%auction_id, seq = snapshot.seq, %error, "snapshot not saved");
-            }
-        }
-        Ok(())
+        Ok(false)
     }
 
     /// Auctions that are neither ended nor cancelled (to re-arm their timers

@@ -146,6 +146,26 @@ impl JournalStore for InMemoryJournal {
         self.commit(batch)
     }
 
+    /// The batch, then the snapshots: in memory nothing waits for them.
+    async fn append_with_snapshots(
+        &self,
+        batch: &[JournalEntry],
+        snapshots: &[(AuctionId, Snapshot)],
+    ) -> Result<bool, JournalError> {
+        if !batch.is_empty() {
+            self.append(batch).await?;
+        }
+        for (auction_id, snapshot) in snapshots {
+            if let Err(error) = self
+                .save_snapshot(*auction_id, snapshot.seq, &snapshot.state)
+                .await
+            {
+                tracing::warn!(%auction_id, seq = snapshot.seq, %error, "snapshot not saved");
+            }
+        }
+        Ok(true)
+    }
+
     async fn load(&self, auction_id: AuctionId) -> Result<LoadedJournal, JournalError> {
         let tables = self.tables();
         let snapshot = tables.snapshots.get(&auction_id).cloned();

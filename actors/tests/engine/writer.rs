@@ -80,14 +80,14 @@ struct Noting {
 #[async_trait::async_trait]
 impl JournalStore for Noting {
     async fn append(&self, batch: &[JournalEntry]) -> Result<(), JournalError> {
-        self.append_with_snapshots(batch, &[]).await
+        self.append_with_snapshots(batch, &[]).await.map(|_| ())
     }
 
     async fn append_with_snapshots(
         &self,
         batch: &[JournalEntry],
         snapshots: &[(AuctionId, Snapshot)],
-    ) -> Result<(), JournalError> {
+    ) -> Result<bool, JournalError> {
         self.commits
             .lock()
             .unwrap()
