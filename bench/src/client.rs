@@ -256,17 +256,33 @@ pub async fn open_watchers(
     opened: &std::sync::atomic::AtomicU64,
     what: &str,
 ) -> anyhow::Result<Vec<Ws>> {
+    let url = target.ws_url(None);
+    open_counted(count, concurrency, opened, what, || {
+        open_watcher(&url, room)
+    })
+    .await
+}
+
+/// Runs `open` `count` times, `concurrency` at a time, counting what opened
+/// in `opened` and saying every thousandth as `"{n} {what}"`.
+pub async fn open_counted<T, F>(
+    count: u32,
+    concurrency: usize,
+    opened: &std::sync::atomic::AtomicU64,
+    what: &str,
+    open: impl Fn() -> F,
+) -> anyhow::Result<Vec<T>>
+where
+    F: Future<Output = anyhow::Result<T>>,
+{
     stream::iter(0..count)
-        .map(|_| {
-            let url = target.ws_url(None);
-            async move {
-                let ws = open_watcher(&url, room).await?;
-                let n = opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-                if n.is_multiple_of(1000) {
-                    eprintln!("  {n} {what}");
-                }
-                anyhow::Ok(ws)
+        .map(|_| async {
+            let connection = open().await?;
+            let n = opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if n.is_multiple_of(1000) {
+                eprintln!("  {n} {what}");
             }
+            anyhow::Ok(connection)
         })
         .buffer_unordered(concurrency.max(1))
         .try_collect()

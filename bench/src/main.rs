@@ -21,6 +21,7 @@ mod report;
 mod scenarios;
 mod server;
 mod target;
+mod watchers;
 
 use std::process::ExitCode;
 

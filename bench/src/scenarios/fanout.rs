@@ -1,60 +1,30 @@
 //! `fanout`: M watchers in one room while a few bidders bid at a steady
 //! rate. Measures each `auction.bid` frame's delay from its commit
 //! (`server_time`) to its arrival at each watcher, and the server's CPU time
-//! per delivered frame.
+//! per delivered frame. The watchers are read by one thread of their own
+//! ([`crate::watchers`]).
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, Utc};
-use futures_util::StreamExt;
 use hdrhistogram::Histogram;
-use serde::Deserialize;
 use serde_json::json;
 use tokio::time::{Instant, MissedTickBehavior};
-use tokio_tungstenite::tungstenite::Message;
 
 use crate::bidding::{self, Answer, Transport, WsBidder, histogram, micros};
 use crate::cli::FanoutArgs;
-use crate::client::{Api, Ws, open_watchers};
+use crate::client::Api;
 use crate::procfs;
 use crate::report::{self, Latency, verdict};
 use crate::target::Target;
+use crate::watchers::{self, Reading, Seen};
 
 /// The target: p99 delivery at 10,000 watchers.
 const TARGET_P99_MS: f64 = 50.0;
 /// Time for the last frames to arrive after the last bid.
 const DRAIN: Duration = Duration::from_secs(2);
-/// Histogram shards, so thousands of readers rarely wait on one lock.
-const SHARDS: usize = 32;
-
-/// What the watchers saw.
-#[derive(Debug)]
-struct Seen {
-    measuring: AtomicBool,
-    delays: Vec<Mutex<Histogram<u64>>>,
-    delivered: AtomicU64,
-    resyncs: AtomicU64,
-    closed: AtomicU64,
-}
-
-/// The head of a room frame.
-#[derive(Debug, Deserialize)]
-struct FrameHead<'a> {
-    #[serde(rename = "type")]
-    kind: &'a str,
-    server_time: Option<&'a str>,
-}
-
-/// Microseconds from `server_time` (RFC 3339) to `now`; 0 if `now` is earlier.
-pub fn delay_micros(server_time: &str, now: DateTime<Utc>) -> Option<u64> {
-    let sent = DateTime::parse_from_rfc3339(server_time).ok()?;
-    let delay = now.signed_duration_since(sent).num_microseconds()?;
-    Some(u64::try_from(delay).unwrap_or(0))
-}
-
 /// Run it.
 pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= 10_000.0) {
@@ -93,14 +63,11 @@ async fn measure(
 
     eprintln!("opening {} watchers ...", args.watchers);
     let connect_start = Instant::now();
-    let opened = AtomicU64::new(0);
-    let watchers: Vec<Ws> = open_watchers(
-        target,
-        Some(&room),
+    let watchers = watchers::open_all(
+        &target.ws_url(None),
+        &room,
         args.watchers,
         args.connect_concurrency,
-        &opened,
-        "watchers in the room",
     )
     .await
     .context("filling the room")?;
@@ -108,20 +75,8 @@ async fn measure(
     let watcher_count = watchers.len() as u64;
     eprintln!("{watcher_count} watchers in the room after {connect_s:.1} s");
 
-    let seen = Arc::new(Seen {
-        measuring: AtomicBool::new(false),
-        delays: (0..SHARDS)
-            .map(|_| histogram().map(Mutex::new))
-            .collect::<anyhow::Result<_>>()?,
-        delivered: AtomicU64::new(0),
-        resyncs: AtomicU64::new(0),
-        closed: AtomicU64::new(0),
-    });
-    let readers: Vec<_> = watchers
-        .into_iter()
-        .enumerate()
-        .map(|(i, ws)| tokio::spawn(read_frames(ws, Arc::clone(&seen), i % SHARDS)))
-        .collect();
+    let seen = Arc::new(Seen::default());
+    let reading = Reading::start(watchers, Arc::clone(&seen))?;
 
     let mut bidders = Vec::new();
     for user in &buyers {
@@ -199,18 +154,9 @@ async fn measure(
     seen.measuring.store(false, Ordering::Release);
     let usage = watch.finish();
     let rss_after = pid.and_then(|p| procfs::rss_bytes(p).ok());
-    for reader in &readers {
-        reader.abort();
-    }
+    let delays = reading.finish()?;
     drop(bidders);
 
-    let mut delays = histogram()?;
-    for shard in &seen.delays {
-        let shard = shard
-            .lock()
-            .map_err(|_| anyhow::anyhow!("a watcher panicked"))?;
-        delays.add(&*shard).context("merging histograms")?;
-    }
     let delivered = seen.delivered.load(Ordering::Relaxed);
     let expected = accepted * watcher_count;
     let latency = Latency::of(&delays);
@@ -286,60 +232,4 @@ async fn measure(
         "targets": {"p99_ms": TARGET_P99_MS, "p99_met": latency.p99 <= TARGET_P99_MS},
     });
     Ok((report, delays))
-}
-
-/// Read a watcher's frames until the connection ends; time `auction.bid`s.
-async fn read_frames(mut ws: Ws, seen: Arc<Seen>, shard: usize) {
-    while let Some(Ok(message)) = ws.next().await {
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let now = Utc::now();
-        if !seen.measuring.load(Ordering::Acquire) {
-            continue;
-        }
-        let Ok(head) = serde_json::from_str::<FrameHead<'_>>(&text) else {
-            continue;
-        };
-        match head.kind {
-            "auction.bid" => {
-                if let Some(delay) = head.server_time.and_then(|t| delay_micros(t, now)) {
-                    seen.delivered.fetch_add(1, Ordering::Relaxed);
-                    if let Ok(mut h) = seen.delays[shard].lock() {
-                        h.saturating_record(delay.max(1));
-                    }
-                }
-            }
-            "auction.snapshot" => {
-                seen.resyncs.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => {}
-        }
-    }
-    seen.closed.fetch_add(1, Ordering::Relaxed);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn delay_from_server_time() {
-        let now = DateTime::parse_from_rfc3339("2026-11-22T10:15:21.007500Z")
-            .unwrap()
-            .with_timezone(&Utc);
-        assert_eq!(delay_micros("2026-11-22T10:15:21.004Z", now), Some(3500));
-        assert_eq!(delay_micros("2026-11-22T10:15:21.009Z", now), Some(0));
-        assert_eq!(delay_micros("yesterday", now), None);
-    }
-
-    #[test]
-    fn reads_the_frame_head_only() {
-        let head: FrameHead<'_> = serde_json::from_str(
-            r#"{"type":"auction.bid","seq":3,"server_time":"2026-11-22T10:15:21.004Z","amount":1000}"#,
-        )
-        .unwrap();
-        assert_eq!(head.kind, "auction.bid");
-        assert_eq!(head.server_time, Some("2026-11-22T10:15:21.004Z"));
-    }
 }
