@@ -35,7 +35,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::{Instant, timeout_at};
 
 use crate::domain::AuctionId;
-use crate::ports::{JournalEntry, JournalError, JournalStore, Snapshot};
+use crate::ports::{JournalEntry, JournalError, JournalStore, Snapshot, save_each};
 
 /// Tuning of the group commit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -219,13 +219,6 @@ async fn commit_group(store: &Arc<dyn JournalStore>, group: Vec<Submission>) {
 fn save_apart(store: &Arc<dyn JournalStore>, snapshots: Vec<(AuctionId, Snapshot)>) {
     let store = Arc::clone(store);
     tokio::spawn(crate::runtime::in_runtime(async move {
-        for (auction_id, snapshot) in snapshots {
-            if let Err(error) = store
-                .save_snapshot(auction_id, snapshot.seq, &snapshot.state)
-                .await
-            {
-                tracing::warn!(%auction_id, seq = snapshot.seq, %error, "snapshot not saved");
-            }
-        }
+        save_each(store.as_ref(), &snapshots).await;
     }));
 }

@@ -232,3 +232,17 @@ pub trait JournalStore: Send + Sync + fmt::Debug + 'static {
     /// after a restart).
     async fn open_auctions(&self) -> Result<Vec<AuctionId>, JournalError>;
 }
+
+/// Saves each of `snapshots` in turn ([`JournalStore::save_snapshot`]). One
+/// that fails is logged and let go: a snapshot only shortens its auction's
+/// replay.
+pub(crate) async fn save_each(store: &dyn JournalStore, snapshots: &[(AuctionId, Snapshot)]) {
+    for (auction_id, snapshot) in snapshots {
+        if let Err(error) = store
+            .save_snapshot(*auction_id, snapshot.seq, &snapshot.state)
+            .await
+        {
+            tracing::warn!(%auction_id, seq = snapshot.seq, %error, "snapshot not saved");
+        }
+    }
+}

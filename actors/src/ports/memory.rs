@@ -155,14 +155,7 @@ impl JournalStore for InMemoryJournal {
         if !batch.is_empty() {
             self.append(batch).await?;
         }
-        for (auction_id, snapshot) in snapshots {
-            if let Err(error) = self
-                .save_snapshot(*auction_id, snapshot.seq, &snapshot.state)
-                .await
-            {
-                tracing::warn!(%auction_id, seq = snapshot.seq, %error, "snapshot not saved");
-            }
-        }
+        super::save_each(self, snapshots).await;
         Ok(true)
     }
 

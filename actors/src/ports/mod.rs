@@ -7,6 +7,7 @@ mod memory;
 mod placement;
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub(crate) use journal::save_each;
 pub use journal::{JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot};
 pub use memory::InMemoryJournal;
 pub use placement::{Fence, Placement};
