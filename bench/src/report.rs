@@ -358,12 +358,18 @@ mod tests {
         assert!(none["throughput_ratio"].is_null());
     }
 
+    /// A baseline run of `duration_s` with one answered bid, whose bidders
+    /// met `errors` errors.
+    fn erring(duration_s: f64, errors: u64) -> BidRun {
+        let mut failed = tally(&[700], 1);
+        failed.errors = errors;
+        BidRun::new("always", 50, 1, duration_s, failed)
+    }
+
     #[test]
     fn a_round_that_lost_bidders_makes_the_medians_not_comparable() {
         let blytz = BidRun::new("blytz", 50, 1, 1.0, tally(&[500, 600], 2));
-        let mut failed = tally(&[700], 1);
-        failed.errors = 3;
-        let failed = BidRun::new("always", 50, 1, 1.0, failed);
+        let failed = erring(1.0, 3);
         let fine = BidRun::new("always", 50, 1, 1.0, tally(&[700], 1));
         let medians = median_ratios(&[(&blytz, &fine), (&blytz, &failed)]);
         assert_eq!(medians["comparable"], false);
@@ -373,9 +379,7 @@ mod tests {
     #[test]
     fn a_run_that_lost_bidders_to_errors_does_not_compare() {
         let blytz = BidRun::new("blytz", 50, 1, 10.0, tally(&[500, 600], 2));
-        let mut failed = tally(&[700], 1);
-        failed.errors = 49;
-        let baseline = BidRun::new("always", 50, 1, 10.0, failed);
+        let baseline = erring(10.0, 49);
         let r = ratios(&blytz, &baseline);
         assert_eq!(r["throughput_ratio"], 2.0, "still written, for the record");
         assert_eq!(r["comparable"], false);

@@ -9,6 +9,15 @@
 //! then every socket is handed to one thread that waits on all of them with
 //! `mio` and reads each frame where it lands: what the server sends, and
 //! how, is the same.
+//!
+//! The frames are parsed here, not by actix-http's WebSocket codec (the
+//! server's, `http/src/ws/reader.rs`): a build that decoded them with it in
+//! client mode, each read appended to a per-connection `BytesMut`, cost the
+//! reader 3.87 / 3.96 µs a frame against 3.58 / 3.67 (two alternated pairs
+//! of `fanout --watchers 10000`), and on two shared cores what the reader
+//! spends the server's worker waits for (commit to arrival p99 79 / 81 ms
+//! against 68 / 64). Here a read that ends on a frame's boundary, nearly
+//! every one, is parsed where it was read, and nothing is allocated a frame.
 
 use std::io::{self, Read as _, Write as _};
 use std::net::TcpStream as StdTcpStream;
@@ -382,6 +391,8 @@ impl Open {
             Frame::Close => closing = true,
             Frame::Text(_) | Frame::Other => {}
         };
+        // Parsed where it was read when nothing is carried over; the carry
+        // only holds the start of a frame a read cut.
         let used = if self.carry.is_empty() {
             let used = each_frame(data, &mut handle);
             if let Ok(used) = used {
