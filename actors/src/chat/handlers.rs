@@ -159,7 +159,7 @@ impl Handler<Join> for ChatRoom {
             let count = self.presence.users.entry(user).or_insert(0);
             *count += 1;
             if *count == 1 {
-                self.hub.presence().insert(self.room, user);
+                self.hub.presence().insert(self.room, user, self.lister);
             }
         }
         self.presence.dirty = true;
@@ -177,7 +177,7 @@ impl Handler<Leave> for ChatRoom {
             *count -= 1;
             if *count == 0 {
                 self.presence.users.remove(&user);
-                self.hub.presence().remove(self.room, user);
+                self.hub.presence().remove(self.room, user, self.lister);
             }
         }
         self.presence.dirty = true;

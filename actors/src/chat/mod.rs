@@ -36,6 +36,7 @@ use uuid::Uuid;
 
 pub use hub::{ChatHub, ChatSettings};
 pub use memory::InMemoryChatStore;
+use presence::Lister;
 pub use presence::PresenceIndex;
 
 use crate::domain::UserId;
@@ -142,6 +143,8 @@ pub struct ChatRoom {
     /// once that write is done.
     delete_after_flush: Vec<Uuid>,
     presence: Presence,
+    /// This actor's mark on its entries of the hub's presence index.
+    lister: Lister,
     /// Chat frames waiting for the next batch.
     outbox: Vec<Bytes>,
     /// When the last batch left.
@@ -183,6 +186,7 @@ impl ChatRoom {
             flushing: HashSet::new(),
             delete_after_flush: Vec::new(),
             presence: Presence::default(),
+            lister: Lister::new(),
             outbox: Vec::new(),
             last_batch: None,
             batch_due: false,
@@ -363,7 +367,7 @@ impl Actor for ChatRoom {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         for user in self.presence.users.keys() {
-            self.hub.presence().remove(self.room, *user);
+            self.hub.presence().remove(self.room, *user, self.lister);
         }
         self.hub.forget(self.room);
     }
