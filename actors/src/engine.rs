@@ -15,7 +15,7 @@ use crate::registry::messages::{CreateAuction, Resolve, ResumeOpenAuctions};
 use crate::registry::{AuctionIndex, AuctionRegistry};
 use crate::remote::{Answer, Remote, Request};
 use crate::rooms::{Frame, RoomKey, Rooms};
-use crate::rules::{Command, NewAuction};
+use crate::rules::{Bid, Command, NewAuction, Rejection};
 use crate::view::{AuctionView, Outcome, PreBidOutcome};
 
 /// Tuning of the whole engine.
@@ -294,6 +294,11 @@ impl Engine {
         caller: Caller,
         command: Command,
     ) -> Result<Outcome, AuctionError> {
+        if let Command::Bid(bid) = &command
+            && let Some(refusal) = self.below_the_floor(auction_id, caller, bid).await
+        {
+            return Err(AuctionError::Rejected(refusal));
+        }
         // The copy for the owner is made only where there may be one.
         let request = self.remote.as_ref().map(|_| Request::Execute {
             caller,
@@ -302,6 +307,24 @@ impl Engine {
         let execute = Execute { caller, command };
         self.routed(auction_id, execute, request, Answer::into_outcome)
             .await
+    }
+
+    /// `bid_too_low` for a plain bid below the floor the auction's live
+    /// actor shows, once that floor is durable, without a turn of the
+    /// auction's thread (see [`crate::auction::FloorView`]); `None` when the actor judges
+    /// the bid. On a single node only: in a cluster the actor checks its
+    /// lease on every command.
+    async fn below_the_floor(
+        &self,
+        auction_id: AuctionId,
+        caller: Caller,
+        bid: &Bid,
+    ) -> Option<Rejection> {
+        if self.placement.is_some() {
+            return None;
+        }
+        let floor = self.index.shown(auction_id)?;
+        floor.refusal(caller.id, bid, self.clock.now()).await
     }
 
     /// The durable public view.

@@ -124,6 +124,7 @@ impl AuctionActor {
                 state: self.state.clone(),
             })));
         }
+        self.floor.applied(&self.state);
         let last_seq = self.state.seq;
         self.inflight.push_back(InFlight {
             last_seq,
@@ -220,6 +221,9 @@ impl AuctionActor {
                 Pending::Fact { fact, .. } => facts.push(fact),
             }
         }
+        // The bids refused against the floor are answered with the replies,
+        // before the frames.
+        self.floor.durable(self.durable_seq);
         let id = self.state.config.id;
         let show = self.state.config.show_id;
         for frame in frames {
@@ -275,6 +279,7 @@ impl AuctionActor {
     /// acknowledged or published.
     fn fail(&mut self, error: AuctionError, ctx: &mut Context<Self>) {
         self.failed = true;
+        self.floor.close();
         for item in self.pending.drain(..) {
             if let Pending::Reply { send, .. } = item {
                 send(Err(error.clone()));

@@ -12,10 +12,12 @@
 
 mod answer;
 mod durability;
+mod floor;
 mod handlers;
 pub mod messages;
 mod observer;
 
+pub use floor::{FloorShow, FloorView, floor_of};
 pub use observer::{AuctionFact, AuctionObserver};
 
 use std::collections::VecDeque;
@@ -33,7 +35,7 @@ use crate::rules::{AuctionState, BidIds};
 use durability::{InFlight, Pending};
 
 /// Auction id -> address of its live actor (see [`Index`]).
-pub type AuctionIndex = Index<AuctionActor>;
+pub type AuctionIndex = Index<AuctionActor, FloorView>;
 
 /// How many times [`AuctionSettings::snapshot_every`] events apart an
 /// auction's snapshots may be, for the bid `request_id`s its state
@@ -116,14 +118,23 @@ pub struct AuctionActor {
     /// bids are refused, and each fresh pair costs a clock read and random
     /// bits. Nothing reads the time inside a bid's id.
     next_ids: BidIds,
+    /// What callers on other threads judge plain bids against.
+    floor: FloorShow,
 }
 
 impl AuctionActor {
     /// An actor for `state`, which must be durable (loaded from the journal),
-    /// served under `fence` in a cluster.
+    /// served under `fence` in a cluster, showing its floor on `floor`
+    /// (made by [`floor_of`] from the same state).
     #[must_use]
-    pub fn new(state: AuctionState, deps: AuctionDeps, fence: Option<Fence>) -> Self {
+    pub fn new(
+        state: AuctionState,
+        deps: AuctionDeps,
+        fence: Option<Fence>,
+        floor: FloorShow,
+    ) -> Self {
         Self {
+            floor,
             fence,
             durable_seq: state.seq,
             state,
@@ -159,6 +170,7 @@ impl Actor for AuctionActor {
     }
 
     fn stopped(&mut self, ctx: &mut Self::Context) {
+        self.floor.close();
         let me = ctx.address();
         self.deps.index.remove_if_is(self.state.config.id, &me);
         tracing::debug!(auction_id = %self.state.config.id, "auction actor stopped");

@@ -23,7 +23,7 @@ use tokio::sync::oneshot;
 pub use crate::auction::AuctionIndex;
 
 use crate::AuctionError;
-use crate::auction::{AuctionActor, AuctionDeps};
+use crate::auction::{AuctionActor, AuctionDeps, floor_of};
 use crate::domain::AuctionId;
 use crate::ports::Fence;
 use crate::rules::AuctionState;
@@ -74,16 +74,17 @@ impl AuctionRegistry {
     fn spawn_actor(&mut self, state: AuctionState, fence: Option<Fence>) -> Addr<AuctionActor> {
         let auction_id = state.config.id;
         let deps = self.deps.clone();
+        let (show, view) = floor_of(&state);
         let addr = if self.arbiters.is_empty() {
-            AuctionActor::new(state, deps, fence).start()
+            AuctionActor::new(state, deps, fence, show).start()
         } else {
             let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
             self.next_arbiter = self.next_arbiter.wrapping_add(1);
             AuctionActor::start_in_arbiter(&arbiter.handle(), move |_| {
-                AuctionActor::new(state, deps, fence)
+                AuctionActor::new(state, deps, fence, show)
             })
         };
-        self.deps.index.insert(auction_id, addr.clone());
+        self.deps.index.insert(auction_id, addr.clone(), view);
         addr
     }
 }

@@ -9,24 +9,81 @@ use super::{
 };
 use crate::domain::{MAX_AMOUNT, UserId};
 
-/// Refuses bids and buy-now from the seller, and outside a live auction.
-fn require_open_to(
-    state: &AuctionState,
-    user_id: UserId,
-    now: DateTime<Utc>,
-) -> Result<(), Rejection> {
-    if user_id == state.config.seller_id {
-        return Err(Rejection::OwnAuction);
-    }
-    match state.status {
-        AuctionStatus::Ended | AuctionStatus::Cancelled => Err(Rejection::AuctionClosed),
-        AuctionStatus::Scheduled | AuctionStatus::Paused => Err(Rejection::AuctionNotLive {
+/// What a bid is judged against before it meets the leader: who sells,
+/// whether the auction is live and until when, and the least bid it takes.
+/// A live auction's actor shows it to callers on other threads
+/// ([`crate::auction::FloorView`]), which refuse a bid below it without a
+/// turn of the auction's thread.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Floor {
+    pub seller_id: UserId,
+    pub status: AuctionStatus,
+    pub ends_at: Option<DateTime<Utc>>,
+    /// [`AuctionState::min_next_bid`].
+    pub min_bid: i64,
+}
+
+impl Floor {
+    /// The floor of `state`.
+    #[must_use]
+    pub fn of(state: &AuctionState) -> Self {
+        Self {
+            seller_id: state.config.seller_id,
             status: state.status,
-        }),
-        AuctionStatus::Live => match state.ends_at {
-            Some(ends_at) if now < ends_at => Ok(()),
-            _ => Err(Rejection::AuctionClosed),
-        },
+            ends_at: state.ends_at,
+            min_bid: state.min_next_bid(),
+        }
+    }
+
+    /// Judges a bid of `amount` with hidden maximum `max` by `bidder_id` at
+    /// `now`: every check a bid passes before it meets the leader, in the
+    /// order [`place_bid`] makes them (after a retried request id, which
+    /// only the whole state knows).
+    ///
+    /// # Errors
+    /// The first check that fails: `own_auction`, `auction_closed`,
+    /// `auction_not_live`, `invalid_amount`, `bid_too_low`.
+    pub fn judge(
+        &self,
+        bidder_id: UserId,
+        amount: i64,
+        max: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), Rejection> {
+        self.require_open_to(bidder_id, now)?;
+        if !(1..=MAX_AMOUNT).contains(&amount) || max > MAX_AMOUNT {
+            return Err(Rejection::InvalidAmount {
+                reason: "an amount is between 1 and 10^15 minor units",
+            });
+        }
+        if max < amount {
+            return Err(Rejection::InvalidAmount {
+                reason: "max_amount must be at least amount",
+            });
+        }
+        if amount < self.min_bid {
+            return Err(Rejection::BidTooLow {
+                min_bid: self.min_bid,
+            });
+        }
+        Ok(())
+    }
+
+    /// Refuses bids and buy-now from the seller, and outside a live auction.
+    fn require_open_to(&self, user_id: UserId, now: DateTime<Utc>) -> Result<(), Rejection> {
+        if user_id == self.seller_id {
+            return Err(Rejection::OwnAuction);
+        }
+        match self.status {
+            AuctionStatus::Ended | AuctionStatus::Cancelled => Err(Rejection::AuctionClosed),
+            AuctionStatus::Scheduled | AuctionStatus::Paused => Err(Rejection::AuctionNotLive {
+                status: self.status,
+            }),
+            AuctionStatus::Live => match self.ends_at {
+                Some(ends_at) if now < ends_at => Ok(()),
+                _ => Err(Rejection::AuctionClosed),
+            },
+        }
     }
 }
 
@@ -71,23 +128,9 @@ pub(super) fn place_bid(
             return Ok(());
         }
     }
-    require_open_to(state, bid.bidder_id, now)?;
     let amount = bid.amount;
     let max = bid.max_amount.unwrap_or(amount);
-    if !(1..=MAX_AMOUNT).contains(&amount) || max > MAX_AMOUNT {
-        return Err(Rejection::InvalidAmount {
-            reason: "an amount is between 1 and 10^15 minor units",
-        });
-    }
-    if max < amount {
-        return Err(Rejection::InvalidAmount {
-            reason: "max_amount must be at least amount",
-        });
-    }
-    let min_bid = state.min_next_bid();
-    if amount < min_bid {
-        return Err(Rejection::BidTooLow { min_bid });
-    }
+    Floor::of(state).judge(bid.bidder_id, amount, max, now)?;
 
     let placed = |amount, leading, current_price, reserve_met| {
         EventKind::BidPlaced(BidPlaced {
@@ -199,7 +242,7 @@ pub(super) fn buy_now(
     now: DateTime<Utc>,
     out: &mut Emitter<'_>,
 ) -> Result<(), Rejection> {
-    require_open_to(state, buyer_id, now)?;
+    Floor::of(state).require_open_to(buyer_id, now)?;
     let price = match state.config.buy_now_price {
         Some(price) if state.buy_now_available() => price,
         _ => return Err(Rejection::BuyNowUnavailable),

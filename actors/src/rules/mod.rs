@@ -20,7 +20,7 @@ mod state;
 mod tests;
 
 pub use apply::{MAX_REQUEST_IDS_PER_BIDDER, REQUEST_ID_TTL, apply};
-pub use bidding::{MAX_REQUEST_ID_CHARS, valid_request_id};
+pub use bidding::{Floor, MAX_REQUEST_ID_CHARS, valid_request_id};
 use command::BidRequest;
 pub use command::{Bid, BidIds, Command, PreBid};
 pub use config::{

@@ -63,6 +63,78 @@ async fn a_bid_is_acknowledged_and_published_only_after_the_journal_commits() {
 }
 
 #[actix_rt::test]
+async fn bids_below_a_floor_not_yet_durable_are_refused_once_it_is_with_its_minimum() {
+    let t = manual_engine();
+    let auction = t.live(t.new_auction(1_000, 60_000)).await;
+    t.store.hold();
+    let engine = t.engine.clone();
+    let first = actix_rt::spawn(async move {
+        place_bid(&engine, auction.id, UserId::new(), bid(1_000, None, None)).await
+    });
+    actix_rt::time::sleep(Duration::from_millis(50)).await;
+    // The first bid is applied: the floor is 1 050, not yet durable.
+    let below = |amount| {
+        let engine = t.engine.clone();
+        actix_rt::spawn(async move {
+            place_bid(&engine, auction.id, UserId::new(), bid(amount, None, None)).await
+        })
+    };
+    let (second, third) = (below(1_000), below(1_049));
+    actix_rt::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !second.is_finished() && !third.is_finished(),
+        "refused before the floor is durable"
+    );
+
+    t.store.release();
+    assert!(first.await.unwrap().unwrap().leading);
+    for refused in [second, third] {
+        assert_eq!(
+            refused.await.unwrap(),
+            Err(AuctionError::Rejected(Rejection::BidTooLow {
+                min_bid: 1_050
+            }))
+        );
+    }
+    assert_eq!(
+        t.store.events(auction.id).len(),
+        3,
+        "created, started, one bid"
+    );
+}
+
+#[actix_rt::test]
+async fn a_bid_below_a_floor_whose_append_fails_is_judged_again_by_the_rebuilt_auction() {
+    let t = manual_engine();
+    let auction = t.live(t.new_auction(1_000, 60_000)).await;
+    t.store.hold();
+    t.store.fail_next_appends(1);
+    let engine = t.engine.clone();
+    let lost = actix_rt::spawn(async move {
+        place_bid(&engine, auction.id, UserId::new(), bid(1_000, None, None)).await
+    });
+    actix_rt::time::sleep(Duration::from_millis(50)).await;
+    let bob = UserId::new();
+    let engine = t.engine.clone();
+    let second = actix_rt::spawn(async move {
+        place_bid(&engine, auction.id, bob, bid(1_000, None, None)).await
+    });
+    actix_rt::time::sleep(Duration::from_millis(50)).await;
+    assert!(!second.is_finished());
+
+    t.store.release();
+    let lost = lost.await.unwrap();
+    assert!(matches!(lost, Err(AuctionError::Journal(_))), "{lost:?}");
+    // Never refused against a bid that was not kept: the rebuilt auction
+    // takes it.
+    let outcome = second.await.unwrap().unwrap();
+    assert!(outcome.leading);
+    assert_eq!(outcome.bid.bidder_id, bob);
+    assert_eq!(outcome.auction.current_price, Some(1_000));
+    assert_eq!(outcome.auction.bid_count, 1);
+}
+
+#[actix_rt::test]
 async fn a_failed_append_fails_the_reply_and_the_auction_is_rebuilt_from_the_journal() {
     let t = manual_engine();
     let auction = t.live(t.new_auction(1_000, 60_000)).await;
