@@ -193,28 +193,24 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_floor_that_closes_before_it_is_durable_refuses_nothing() {
+    /// What a bid waiting for a floor that `end` closes or drops before it
+    /// is durable is answered.
+    async fn refusal_when_the_floor_ends(end: impl FnOnce(FloorShow)) -> Option<Rejection> {
         let state = live_state();
         let (show, view) = floor_of(&state);
         show.applied(&raised(&state, 1_000));
         let refusal =
             tokio::spawn(async move { view.refusal(UserId::new(), &bid(1_000), now()).await });
         tokio::time::sleep(Duration::from_millis(10)).await;
-        show.close();
-        assert_eq!(refusal.await.unwrap(), None);
+        end(show);
+        refusal.await.unwrap()
     }
 
     #[tokio::test]
-    async fn a_floor_whose_actor_is_gone_refuses_nothing() {
-        let state = live_state();
-        let (show, view) = floor_of(&state);
-        show.applied(&raised(&state, 1_000));
-        let refusal =
-            tokio::spawn(async move { view.refusal(UserId::new(), &bid(1_000), now()).await });
-        tokio::time::sleep(Duration::from_millis(10)).await;
-        drop(show);
-        assert_eq!(refusal.await.unwrap(), None);
+    async fn a_floor_closed_or_dropped_before_it_is_durable_refuses_nothing() {
+        let closed = refusal_when_the_floor_ends(|show| show.close()).await;
+        assert_eq!(closed, None, "closed");
+        assert_eq!(refusal_when_the_floor_ends(drop).await, None, "dropped");
     }
 
     #[tokio::test]
