@@ -1,7 +1,7 @@
 //! A live auction's floor, shown to callers on other threads.
 //!
 //! On a contested auction most bids are below the minimum: fifty bidders
-//! racing at the same minimum make one bid and forty-nine refusals a round.
+//! racing at the same minimum make one bid and dozens of refusals a round.
 //! Judged by the actor, each refusal is a message to the auction's thread
 //! and an answer back, two thread hand-offs for a bid that changes nothing.
 //! The actor instead shows its [`Floor`] (who sells, whether it is live and
