@@ -96,23 +96,28 @@ impl FloorView {
         if bid.request_id.is_some() {
             return None;
         }
-        let mut view = self.0.clone();
         let (refusal, seq) = {
-            let shown = view.borrow_and_update();
+            let shown = self.0.borrow();
             if shown.closed {
                 return None;
             }
             let max = bid.max_amount.unwrap_or(bid.amount);
             match shown.floor.judge(bidder_id, bid.amount, max, now) {
+                Err(refusal @ Rejection::BidTooLow { .. }) if shown.durable_seq >= shown.seq => {
+                    return Some(refusal);
+                }
                 Err(refusal @ Rejection::BidTooLow { .. }) => (refusal, shown.seq),
                 _ => return None,
             }
         };
-        let shown = view
+        // Only a bid that waits takes a receiver of its own.
+        let mut view = self.0.clone();
+        let closed = view
             .wait_for(|shown| shown.closed || shown.durable_seq >= seq)
             .await
-            .ok()?;
-        (!shown.closed).then_some(refusal)
+            .ok()?
+            .closed;
+        (!closed).then_some(refusal)
     }
 }
 
