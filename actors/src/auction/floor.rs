@@ -88,7 +88,7 @@ impl FloorView {
     /// `bid_too_low` for `bidder_id`'s `bid` at `now`, once the floor it
     /// is below is durable; `None` when the actor must judge the bid.
     pub async fn refusal(
-        &self,
+        mut self,
         bidder_id: UserId,
         bid: &Bid,
         now: DateTime<Utc>,
@@ -110,9 +110,8 @@ impl FloorView {
                 _ => return None,
             }
         };
-        // Only a bid that waits takes a receiver of its own.
-        let mut view = self.0.clone();
-        let closed = view
+        let closed = self
+            .0
             .wait_for(|shown| shown.closed || shown.durable_seq >= seq)
             .await
             .ok()?
@@ -228,24 +227,30 @@ mod tests {
             ..bid(1)
         };
         assert_eq!(
-            view.refusal(bidder, &with_id, now()).await,
+            view.clone().refusal(bidder, &with_id, now()).await,
             None,
             "a request id"
         );
         assert_eq!(
-            view.refusal(bidder, &bid(1_000), now()).await,
+            view.clone().refusal(bidder, &bid(1_000), now()).await,
             None,
             "at the minimum"
         );
-        assert_eq!(view.refusal(bidder, &bid(0), now()).await, None, "invalid");
         assert_eq!(
-            view.refusal(state.config.seller_id, &bid(1), now()).await,
+            view.clone().refusal(bidder, &bid(0), now()).await,
+            None,
+            "invalid"
+        );
+        assert_eq!(
+            view.clone()
+                .refusal(state.config.seller_id, &bid(1), now())
+                .await,
             None,
             "the seller's own"
         );
         let later = now() + TimeDelta::minutes(2);
         assert_eq!(
-            view.refusal(bidder, &bid(1), later).await,
+            view.clone().refusal(bidder, &bid(1), later).await,
             None,
             "past the deadline"
         );
@@ -256,6 +261,10 @@ mod tests {
         );
         assert_eq!(paused.status, AuctionStatus::Paused);
         show.applied(&paused);
-        assert_eq!(view.refusal(bidder, &bid(1), now()).await, None, "not live");
+        assert_eq!(
+            view.clone().refusal(bidder, &bid(1), now()).await,
+            None,
+            "not live"
+        );
     }
 }
