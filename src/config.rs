@@ -92,8 +92,7 @@ pub struct Config {
     pub metrics_token: Option<SecretString>,
     /// `BLYTZ_JSON_LIMIT_BYTES`: the largest JSON body accepted.
     pub json_limit_bytes: usize,
-    /// `BLYTZ_WORKERS`: HTTP worker threads (0 = one per core the engine
-    /// threads leave, at least one).
+    /// `BLYTZ_WORKERS`: HTTP worker threads (0 = one per core).
     pub workers: usize,
     /// `BLYTZ_ENGINE_THREADS`: threads that run the auctions and the
     /// journal writer (0 = one per two cores, at least one).

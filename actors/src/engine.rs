@@ -53,7 +53,7 @@ impl Default for EngineSettings {
 /// Auction arbiters by default: one per two cores, at least one. An
 /// auction's own work per bid (its rules, a frame, a hand-off to the
 /// journal) is a small part of the bid's; reading, answering and fanning
-/// out, on the HTTP workers (one per core these leave), is most of it.
+/// out, on the HTTP workers (one per core), is most of it.
 /// Fewer engine threads wake less often and leave the cores to the workers
 /// (`docs/performance.md`, "The journal writer on the auctions' thread").
 #[must_use]
