@@ -282,8 +282,8 @@ impl Application {
 /// floor is answered on its worker, the workers carry most of a bid's work
 /// and the engine's thread about a fifth of a core on a hot auction: on two
 /// cores, two workers beside it did about a sixth more durable bids a
-/// second on 100 auctions than one, and delivered the fan-out's frames
-/// sooner (`docs/performance.md`, "Two HTTP workers again").
+/// second on 100 auctions than one, and lowered the fan-out's p99
+/// (`docs/performance.md`, "Two HTTP workers again").
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
