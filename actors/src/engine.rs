@@ -312,18 +312,21 @@ impl Engine {
     /// `bid_too_low` for a plain bid below the floor the auction's live
     /// actor shows, once that floor is durable, without a turn of the
     /// auction's thread (see [`crate::auction::FloorView`]); `None` when the actor judges
-    /// the bid. On a single node only: in a cluster the actor checks its
-    /// lease on every command.
+    /// the bid. In a cluster, only while this node holds the lease the
+    /// actor serves under, as the actor checks on every command: no other
+    /// node appends to the auction then.
     async fn below_the_floor(
         &self,
         auction_id: AuctionId,
         caller: Caller,
         bid: &Bid,
     ) -> Option<Rejection> {
-        if self.placement.is_some() {
+        let floor = self.index.shown(auction_id)?;
+        if let Some(placement) = &self.placement
+            && !floor.fence().is_some_and(|fence| placement.holds(fence))
+        {
             return None;
         }
-        let floor = self.index.shown(auction_id)?;
         floor.refusal(caller.id, bid, self.clock.now()).await
     }
 
@@ -376,6 +379,11 @@ impl Engine {
     pub async fn serve(&self, auction_id: AuctionId, request: Request) -> Answer {
         match request {
             Request::Execute { caller, command } => {
+                if let Command::Bid(bid) = &command
+                    && let Some(refusal) = self.below_the_floor(auction_id, caller, bid).await
+                {
+                    return Answer::of::<Outcome>(Err(AuctionError::Rejected(refusal)));
+                }
                 Answer::of(self.send(auction_id, Execute { caller, command }).await)
             }
             Request::View => Answer::of(self.send(auction_id, GetView).await),

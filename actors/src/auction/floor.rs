@@ -17,11 +17,17 @@
 //! If the actor fails an append or stops before the floor is durable, the
 //! floor closes and the bid goes to the actor, which a failed one rebuilds
 //! from the journal: a bid is never refused against a bid that was lost.
+//!
+//! In a cluster the view carries the fence its actor serves under, and a
+//! caller refuses at the floor only while this node still holds that lease
+//! (the check the actor makes on every command): then no other node
+//! appends to the auction, and the floor is its newest.
 
 use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 use crate::domain::UserId;
+use crate::ports::Fence;
 use crate::rules::{AuctionState, Bid, Floor, Rejection};
 
 /// What the actor shows.
@@ -44,18 +50,23 @@ pub struct FloorShow(watch::Sender<Shown>);
 /// A caller's side: cheap to clone, kept with the actor's address in the
 /// index.
 #[derive(Debug, Clone)]
-pub struct FloorView(watch::Receiver<Shown>);
+pub struct FloorView {
+    shown: watch::Receiver<Shown>,
+    /// The lease the actor serves under, in a cluster.
+    fence: Option<Fence>,
+}
 
-/// The floor of a durable `state` (loaded from the journal), both sides.
+/// The floor of a durable `state` (loaded from the journal), both sides,
+/// for an actor serving under `fence` (in a cluster).
 #[must_use]
-pub fn floor_of(state: &AuctionState) -> (FloorShow, FloorView) {
-    let (show, view) = watch::channel(Shown {
+pub fn floor_of(state: &AuctionState, fence: Option<Fence>) -> (FloorShow, FloorView) {
+    let (show, shown) = watch::channel(Shown {
         floor: Floor::of(state),
         seq: state.seq,
         durable_seq: state.seq,
         closed: false,
     });
-    (FloorShow(show), FloorView(view))
+    (FloorShow(show), FloorView { shown, fence })
 }
 
 impl FloorShow {
@@ -85,6 +96,12 @@ impl FloorShow {
 }
 
 impl FloorView {
+    /// The lease the actor serves under (in a cluster).
+    #[must_use]
+    pub fn fence(&self) -> Option<Fence> {
+        self.fence
+    }
+
     /// `bid_too_low` for `bidder_id`'s `bid` at `now`, once the floor it
     /// is below is durable; `None` when the actor must judge the bid.
     pub async fn refusal(
@@ -97,7 +114,7 @@ impl FloorView {
             return None;
         }
         let (refusal, seq) = {
-            let shown = self.0.borrow();
+            let shown = self.shown.borrow();
             if shown.closed {
                 return None;
             }
@@ -111,7 +128,7 @@ impl FloorView {
             }
         };
         let closed = self
-            .0
+            .shown
             .wait_for(|shown| shown.closed || shown.durable_seq >= seq)
             .await
             .ok()?
@@ -170,7 +187,7 @@ mod tests {
     #[tokio::test]
     async fn a_bid_below_a_durable_floor_is_refused_at_once() {
         let state = live_state();
-        let (_show, view) = floor_of(&state);
+        let (_show, view) = floor_of(&state, None);
         assert_eq!(
             view.refusal(UserId::new(), &bid(999), now()).await,
             Some(Rejection::BidTooLow { min_bid: 1_000 })
@@ -180,7 +197,7 @@ mod tests {
     #[tokio::test]
     async fn a_refusal_waits_until_the_floor_it_shows_is_durable() {
         let state = live_state();
-        let (show, view) = floor_of(&state);
+        let (show, view) = floor_of(&state, None);
         let raised = raised(&state, 1_000);
         show.applied(&raised);
         let refusal =
@@ -201,7 +218,7 @@ mod tests {
     /// is durable is answered.
     async fn refusal_when_the_floor_ends(end: impl FnOnce(FloorShow)) -> Option<Rejection> {
         let state = live_state();
-        let (show, view) = floor_of(&state);
+        let (show, view) = floor_of(&state, None);
         show.applied(&raised(&state, 1_000));
         let refusal =
             tokio::spawn(async move { view.refusal(UserId::new(), &bid(1_000), now()).await });
@@ -220,7 +237,7 @@ mod tests {
     #[tokio::test]
     async fn the_actor_judges_every_bid_but_a_plain_one_below_the_minimum() {
         let state = live_state();
-        let (show, view) = floor_of(&state);
+        let (show, view) = floor_of(&state, None);
         let bidder = UserId::new();
         let with_id = Bid {
             request_id: Some("retry-1".to_owned()),

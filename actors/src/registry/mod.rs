@@ -74,7 +74,7 @@ impl AuctionRegistry {
     fn spawn_actor(&mut self, state: AuctionState, fence: Option<Fence>) -> Addr<AuctionActor> {
         let auction_id = state.config.id;
         let deps = self.deps.clone();
-        let (show, view) = floor_of(&state);
+        let (show, view) = floor_of(&state, fence);
         let addr = if self.arbiters.is_empty() {
             AuctionActor::new(state, deps, fence, show).start()
         } else {

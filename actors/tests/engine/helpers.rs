@@ -7,11 +7,11 @@ use std::time::Duration;
 use blytz_actors::auction::AuctionSettings;
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
 use blytz_actors::domain::{Caller, Role};
-use blytz_actors::ports::{Clock, InMemoryJournal, ManualClock, SystemClock};
+use blytz_actors::ports::{Clock, InMemoryJournal, ManualClock, Placement, SystemClock};
 use blytz_actors::rooms::{Frame, RoomKey, Rooms};
 use blytz_actors::rules::{Bid, Command, NewAuction};
 use blytz_actors::view::{AuctionView, BidOutcome, Outcome};
-use blytz_actors::{AuctionError, Engine, EngineSettings};
+use blytz_actors::{AuctionError, Engine, EngineHooks, EngineSettings};
 use bytes::Bytes;
 use chrono::DateTime;
 use serde_json::Value;
@@ -45,6 +45,27 @@ pub fn manual_engine() -> TestEngine {
     ));
     let store = Arc::new(InMemoryJournal::new());
     let engine = Engine::start(store.clone(), clock.clone(), settings());
+    TestEngine {
+        engine,
+        store,
+        clock: Some(clock),
+        seller: UserId::new(),
+    }
+}
+
+/// An engine on a manual clock whose auctions are served under
+/// `placement`'s leases, as a cluster node's are (no other node to forward
+/// to).
+pub fn leased_engine(placement: Arc<dyn Placement>) -> TestEngine {
+    let clock = Arc::new(ManualClock::new(
+        DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
+    ));
+    let store = Arc::new(InMemoryJournal::new());
+    let hooks = EngineHooks {
+        placement: Some(placement),
+        ..EngineHooks::default()
+    };
+    let engine = Engine::start_with(store.clone(), clock.clone(), settings(), hooks);
     TestEngine {
         engine,
         store,

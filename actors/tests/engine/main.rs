@@ -11,6 +11,7 @@ mod actor;
 mod chat;
 mod hardening;
 mod helpers;
+mod lease;
 mod prebids;
 mod props;
 mod stopping;
