@@ -233,7 +233,7 @@ impl Engine {
     }
 
     /// Creates auction `auction_id` on this node: `Moved` when another node
-    /// serves its shard.
+    /// serves its shard, and nothing was created.
     async fn create_here(
         &self,
         auction_id: AuctionId,
@@ -246,9 +246,13 @@ impl Engine {
             .send(CreateAuction { config })
             .await
             .map_err(|_| AuctionError::Unavailable)??;
-        addr.send(GetView)
-            .await
-            .map_err(|_| AuctionError::Unavailable)?
+        match addr.send(GetView).await {
+            // Created and durable, and its shard moved on before the view
+            // was read: the new owner serves it. A `Moved` here would have
+            // the caller create it again there, which the journal refuses.
+            Ok(Err(AuctionError::Moved)) => Box::pin(self.view(auction_id)).await,
+            answer => answer.map_err(|_| AuctionError::Unavailable)?,
+        }
     }
 
     /// A fresh auction id; in a cluster, one this node serves if any of a

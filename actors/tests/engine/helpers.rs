@@ -8,6 +8,7 @@ use blytz_actors::auction::AuctionSettings;
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
 use blytz_actors::domain::{Caller, Role};
 use blytz_actors::ports::{Clock, InMemoryJournal, ManualClock, Placement, SystemClock};
+use blytz_actors::remote::Remote;
 use blytz_actors::rooms::{Frame, RoomKey, Rooms};
 use blytz_actors::rules::{Bid, Command, NewAuction};
 use blytz_actors::view::{AuctionView, BidOutcome, Outcome};
@@ -54,15 +55,16 @@ pub fn manual_engine() -> TestEngine {
 }
 
 /// An engine on a manual clock whose auctions are served under
-/// `placement`'s leases, as a cluster node's are (no other node to forward
-/// to).
-pub fn leased_engine(placement: Arc<dyn Placement>) -> TestEngine {
+/// `placement`'s leases, as a cluster node's are, with `remote` the way to
+/// the other nodes.
+pub fn leased_engine(placement: Arc<dyn Placement>, remote: Option<Arc<dyn Remote>>) -> TestEngine {
     let clock = Arc::new(ManualClock::new(
         DateTime::from_timestamp_millis(1_700_000_000_000).unwrap(),
     ));
     let store = Arc::new(InMemoryJournal::new());
     let hooks = EngineHooks {
         placement: Some(placement),
+        remote,
         ..EngineHooks::default()
     };
     let engine = Engine::start_with(store.clone(), clock.clone(), settings(), hooks);
