@@ -15,7 +15,7 @@ use crate::registry::messages::{CreateAuction, Resolve, ResumeOpenAuctions};
 use crate::registry::{AuctionIndex, AuctionRegistry};
 use crate::remote::{Answer, Remote, Request};
 use crate::rooms::{Frame, RoomKey, Rooms};
-use crate::rules::{Bid, Command, NewAuction, Rejection};
+use crate::rules::{Command, NewAuction};
 use crate::view::{AuctionView, Outcome, PreBidOutcome};
 
 /// Tuning of the whole engine.
@@ -298,10 +298,8 @@ impl Engine {
         caller: Caller,
         command: Command,
     ) -> Result<Outcome, AuctionError> {
-        if let Command::Bid(bid) = &command
-            && let Some(refusal) = self.below_the_floor(auction_id, caller, bid).await
-        {
-            return Err(AuctionError::Rejected(refusal));
+        if let Some(refusal) = self.below_the_floor(auction_id, caller, &command).await {
+            return Err(refusal);
         }
         // The copy for the owner is made only where there may be one.
         let request = self.remote.as_ref().map(|_| Request::Execute {
@@ -315,23 +313,29 @@ impl Engine {
 
     /// `bid_too_low` for a plain bid below the floor the auction's live
     /// actor shows, once that floor is durable, without a turn of the
-    /// auction's thread (see [`crate::auction::FloorView`]); `None` when the actor judges
-    /// the bid. In a cluster, only while this node holds the lease the
-    /// actor serves under, as the actor checks on every command: no other
-    /// node appends to the auction then.
+    /// auction's thread (see [`crate::auction::FloorView`]); `None` when the
+    /// actor judges the command. In a cluster, only while this node holds
+    /// the lease the actor serves under, as the actor checks on every
+    /// command: no other node appends to the auction then. The one check
+    /// of both ways in: a caller's own ([`Engine::execute`]) and another
+    /// node's ([`Engine::serve`]).
     async fn below_the_floor(
         &self,
         auction_id: AuctionId,
         caller: Caller,
-        bid: &Bid,
-    ) -> Option<Rejection> {
+        command: &Command,
+    ) -> Option<AuctionError> {
+        let Command::Bid(bid) = command else {
+            return None;
+        };
         let floor = self.index.shown(auction_id)?;
         if let Some(placement) = &self.placement
             && !floor.fence().is_some_and(|fence| placement.holds(fence))
         {
             return None;
         }
-        floor.refusal(caller.id, bid, self.clock.now()).await
+        let refusal = floor.refusal(caller.id, bid, self.clock.now()).await?;
+        Some(AuctionError::Rejected(refusal))
     }
 
     /// The durable public view.
@@ -383,10 +387,8 @@ impl Engine {
     pub async fn serve(&self, auction_id: AuctionId, request: Request) -> Answer {
         match request {
             Request::Execute { caller, command } => {
-                if let Command::Bid(bid) = &command
-                    && let Some(refusal) = self.below_the_floor(auction_id, caller, bid).await
-                {
-                    return Answer::of::<Outcome>(Err(AuctionError::Rejected(refusal)));
+                if let Some(refusal) = self.below_the_floor(auction_id, caller, &command).await {
+                    return Answer::of::<Outcome>(Err(refusal));
                 }
                 Answer::of(self.send(auction_id, Execute { caller, command }).await)
             }
