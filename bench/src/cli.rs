@@ -108,6 +108,14 @@ pub struct BidsArgs {
     /// minute, turns compare better than one run of each.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     pub rounds: u32,
+    /// Also run the server of another build of this program (the path of
+    /// its `blytz-bench` binary) in every round, on the same backend, right
+    /// after this build's turn (before it in every second round): prints
+    /// this build's ratios to it (round by round with `--rounds`, and their
+    /// median), and reports it beside the baselines as `other_build`. For a
+    /// change measured before and after on a machine whose speed drifts.
+    #[arg(long, conflicts_with = "url")]
+    pub against: Option<PathBuf>,
 }
 
 /// `fanout`.
@@ -286,6 +294,36 @@ mod tests {
         assert_eq!(args.duration, Duration::from_secs(5));
         assert!(Cli::try_parse_from(["blytz-bench", "bids", "--vus", "1"]).is_err());
         assert!(Cli::try_parse_from(["blytz-bench", "bids", "--duration", "soon"]).is_err());
+    }
+
+    #[test]
+    fn another_build_runs_beside_a_started_server_only() {
+        let cli = Cli::try_parse_from([
+            "blytz-bench",
+            "bids",
+            "--rounds",
+            "4",
+            "--against",
+            "/tmp/before/blytz-bench",
+        ])
+        .unwrap();
+        let Command::Bids(args) = cli.command else {
+            panic!("not bids");
+        };
+        assert_eq!(args.against, Some(PathBuf::from("/tmp/before/blytz-bench")));
+        assert_eq!(args.rounds, 4);
+        assert!(
+            Cli::try_parse_from([
+                "blytz-bench",
+                "bids",
+                "--against",
+                "/tmp/before/blytz-bench",
+                "--url",
+                "http://127.0.0.1:8080",
+            ])
+            .is_err(),
+            "a server named by --url has no build to compare"
+        );
     }
 
     #[test]

@@ -189,8 +189,14 @@ pub fn closed_port() -> anyhow::Result<u16> {
 
 /// `serve` in a fresh temporary folder, its stdin and stdout piped, killed
 /// if dropped.
-fn serve_command(workers: usize) -> anyhow::Result<(Command, tempfile::TempDir)> {
-    let exe = std::env::current_exe().context("finding this program to run the server")?;
+fn serve_command(
+    build: Option<&Path>,
+    workers: usize,
+) -> anyhow::Result<(Command, tempfile::TempDir)> {
+    let exe = match build {
+        Some(build) => build.to_owned(),
+        None => std::env::current_exe().context("finding this program to run the server")?,
+    };
     let data = tempfile::Builder::new()
         .prefix("blytz-bench-")
         .tempdir()
@@ -232,13 +238,15 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Start a server on a fresh SQLite database, or on a fresh database on
-    /// the PostgreSQL server at `database_url`.
+    /// the PostgreSQL server at `database_url`: this program's, or that of
+    /// the `blytz-bench` binary at `build` (another build of it).
     pub async fn start(
+        build: Option<&Path>,
         database_url: Option<&str>,
         workers: usize,
         dead_notifications: bool,
     ) -> anyhow::Result<Self> {
-        let (mut command, data) = serve_command(workers)?;
+        let (mut command, data) = serve_command(build, workers)?;
         if let Some(url) = database_url {
             command.arg("--database-url").arg(url);
         }
@@ -251,7 +259,7 @@ impl ServerProcess {
     /// Start a node of a cluster (`BLYTZ_CLUSTER=on`), configured as
     /// [`Self::start`] configures a server otherwise.
     pub async fn start_node(node: &NodeSettings, workers: usize) -> anyhow::Result<Self> {
-        let (mut command, data) = serve_command(workers)?;
+        let (mut command, data) = serve_command(None, workers)?;
         command
             .arg("--node-id")
             .arg(&node.node_id)

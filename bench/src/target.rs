@@ -1,5 +1,7 @@
 //! The server a scenario drives: one it started, or one named by `--url`.
 
+use std::path::Path;
+
 use anyhow::{Context, bail};
 use tokio::time::Instant;
 
@@ -21,7 +23,16 @@ pub struct Target {
 impl Target {
     /// Start a server, or use the one at `--url`.
     pub async fn open(common: &Common) -> anyhow::Result<Self> {
+        Self::open_build(common, None).await
+    }
+
+    /// Start a server of this program, or of the `blytz-bench` binary at
+    /// `build` (another build of it), or use the one at `--url`.
+    pub async fn open_build(common: &Common, build: Option<&Path>) -> anyhow::Result<Self> {
         if let Some(url) = &common.url {
+            if build.is_some() {
+                bail!("another build's server cannot be started with --url");
+            }
             let base = url.trim_end_matches('/').to_owned();
             if !(base.starts_with("http://127.0.0.1") || base.starts_with("http://localhost")) {
                 bail!("--url must be a loopback http:// address (127.0.0.1 or localhost)");
@@ -34,7 +45,11 @@ impl Target {
             });
         }
         eprintln!(
-            "starting a server on a fresh {} database ...",
+            "starting a server{} on a fresh {} database ...",
+            build.map_or_else(String::new, |build| format!(
+                " of the build at {}",
+                build.display()
+            )),
             if common.database_url.is_some() {
                 "PostgreSQL"
             } else {
@@ -42,6 +57,7 @@ impl Target {
             }
         );
         let server = ServerProcess::start(
+            build,
             common.database_url.as_deref(),
             common.workers,
             common.dead_notifications,

@@ -1,5 +1,6 @@
 //! `bids` and `http-bids`: N closed-loop bidders on one hot auction (or K),
-//! then the same harness against the Redis baseline.
+//! then the same harness against the Redis baseline (and, with `--against`,
+//! against the server of another build of this program).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,11 +37,19 @@ pub(super) const AUCTION_LIFETIME: Duration = Duration::from_secs(3600);
 /// The baselines, by their `appendfsync`.
 const BASELINE_FSYNCS: [&str; 2] = ["everysec", "always"];
 
+/// The name of `--against`'s build among the runs compared with this one.
+const OTHER_BUILD: &str = "other_build";
+
+/// Every name a run this build's is compared with may have, in the order
+/// they are printed.
+const COMPARED: [&str; 3] = [OTHER_BUILD, "everysec", "always"];
+
 /// What one run measured: the bidders' tally, the time they bid, the
 /// server's use of the machine meanwhile.
 type Measured = (Tally, Duration, Usage);
 
-/// One round: Blytz's run and each baseline's after it.
+/// One round: Blytz's run and each compared run's after it (`--against`'s
+/// build, then each baseline).
 type Round = (BidRun, Vec<(&'static str, BidRun)>);
 
 /// Run the scenario, print and write its reports.
@@ -59,10 +68,18 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     let mut backend = "";
     let mut rounds: Vec<Round> = Vec::new();
     let mut merged_blytz: Option<Measured> = None;
+    let mut merged_other: Option<Measured> = None;
     let mut merged_baselines = BASELINE_FSYNCS.map(|fsync| (fsync, None::<Measured>));
     for round in 1..=args.rounds {
         if args.rounds > 1 {
             eprintln!("round {round} of {}", args.rounds);
+        }
+        // The other build goes first in every second round, so that
+        // neither build always has the turn after the other's.
+        let other_first = round % 2 == 0;
+        let mut other = None;
+        if other_first {
+            other = other_build_run(&args, via).await?;
         }
         let target = Target::open(&args.common).await?;
         backend = target.backend;
@@ -72,8 +89,18 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
         let blytz = blytz?;
         merge_into(&mut merged_blytz, &blytz)?;
         let blytz = bid_run(&blytz_label, &args, blytz);
+        if !other_first {
+            other = other_build_run(&args, via).await?;
+        }
 
         let mut baselines = Vec::new();
+        if let Some((build, measured)) = other {
+            merge_into(&mut merged_other, &measured)?;
+            baselines.push((
+                OTHER_BUILD,
+                bid_run(&other_label(&blytz_label, build), &args, measured),
+            ));
+        }
         if !args.no_baseline {
             for (fsync, merged) in &mut merged_baselines {
                 // The Blytz numbers stand on their own: a missing redis-server only loses the baseline.
@@ -97,36 +124,51 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
         n => format!("{label}, {n} rounds merged"),
     };
     let blytz = bid_run(
-        &merged_label(blytz_label),
+        &merged_label(blytz_label.clone()),
         &args,
         merged_blytz.context("no round ran")?,
     );
-    let baselines: Vec<(&str, BidRun)> = merged_baselines
+    let other = args
+        .against
+        .as_deref()
+        .zip(merged_other)
+        .map(|(build, merged)| {
+            (
+                OTHER_BUILD,
+                bid_run(
+                    &merged_label(other_label(&blytz_label, build)),
+                    &args,
+                    merged,
+                ),
+            )
+        });
+    let baselines: Vec<(&str, BidRun)> = other
         .into_iter()
-        .filter_map(|(fsync, merged)| {
+        .chain(merged_baselines.into_iter().filter_map(|(fsync, merged)| {
             Some((
                 fsync,
                 bid_run(&merged_label(baseline_label(fsync)), &args, merged?),
             ))
-        })
+        }))
         .collect();
     println!();
     blytz.print();
     for (_, run) in &baselines {
         run.print();
     }
-    for (fsync, run) in &baselines {
+    for (name, run) in &baselines {
         let r = report::ratios(&blytz, run);
         println!(
-            "blytz / redis appendfsync {fsync}: throughput x{:.2}, p50 x{:.2}, p99 x{:.2} \
-             (throughput above 1 and latency below 1 favour Blytz)",
+            "{}: throughput x{:.2}, p50 x{:.2}, p99 x{:.2} \
+             (throughput above 1 and latency below 1 favour this build)",
+            compared_title(name),
             r["throughput_ratio"].as_f64().unwrap_or(f64::NAN),
             r["p50_ratio"].as_f64().unwrap_or(f64::NAN),
             r["p99_ratio"].as_f64().unwrap_or(f64::NAN),
         );
         if r["comparable"] != json!(true) {
             println!(
-                "  not comparable: {} error(s) in Blytz's run, {} in the baseline's \
+                "  not comparable: {} error(s) in this build's run, {} in the other's \
                  (a bidder that fails stops)",
                 blytz.errors, run.errors
             );
@@ -173,8 +215,13 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.common.svg {
         let mut series = vec![(blytz.label.clone(), &blytz.histogram)];
-        for (fsync, run) in &baselines {
-            series.push((format!("redis appendfsync {fsync}"), &run.histogram));
+        for (name, run) in &baselines {
+            let series_label = if *name == OTHER_BUILD {
+                run.label.clone()
+            } else {
+                format!("redis appendfsync {name}")
+            };
+            series.push((series_label, &run.histogram));
         }
         let title = format!(
             "{scenario}: {} VUs, {} auction(s), send to durable ack",
@@ -185,6 +232,21 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A run of `--against`'s build, on a server of its own; `None` without
+/// `--against`.
+async fn other_build_run(
+    args: &BidsArgs,
+    via: Via,
+) -> anyhow::Result<Option<(&std::path::Path, Measured)>> {
+    let Some(build) = args.against.as_deref() else {
+        return Ok(None);
+    };
+    let target = Target::open_build(&args.common, Some(build)).await?;
+    let measured = blytz_run(&target, args, via).await;
+    target.close().await?;
+    Ok(Some((build, measured?)))
+}
+
 /// The report of one run (or of several merged) of `label`.
 fn bid_run(label: &str, args: &BidsArgs, (tally, elapsed, usage): Measured) -> BidRun {
     BidRun::new(label, args.vus, args.auctions, elapsed.as_secs_f64(), tally).with_usage(usage)
@@ -192,6 +254,20 @@ fn bid_run(label: &str, args: &BidsArgs, (tally, elapsed, usage): Measured) -> B
 
 fn baseline_label(fsync: &str) -> String {
     format!("seed baseline (redis EVALSHA, appendfsync {fsync})")
+}
+
+/// The label of `--against`'s build's run, beside this build's `label`.
+fn other_label(label: &str, build: &std::path::Path) -> String {
+    format!("{label}, the build at {}", build.display())
+}
+
+/// How the ratios to a compared run are headed.
+fn compared_title(name: &str) -> String {
+    if name == OTHER_BUILD {
+        "this build / the other build".to_owned()
+    } else {
+        format!("blytz / redis appendfsync {name}")
+    }
 }
 
 /// `measured` added into `merged` (its first when none yet): the bids and
@@ -207,25 +283,25 @@ fn merge_into(merged: &mut Option<Measured>, measured: &Measured) -> anyhow::Res
     Ok(())
 }
 
-/// Blytz's run and `fsync`'s in each round that has both.
-fn pairs<'a>(rounds: &'a [Round], fsync: &str) -> Vec<(&'a BidRun, &'a BidRun)> {
+/// Blytz's run and `compared`'s in each round that has both.
+fn pairs<'a>(rounds: &'a [Round], compared: &str) -> Vec<(&'a BidRun, &'a BidRun)> {
     rounds
         .iter()
         .filter_map(|(blytz, baselines)| {
-            let (_, run) = baselines.iter().find(|(name, _)| *name == fsync)?;
+            let (_, run) = baselines.iter().find(|(name, _)| *name == compared)?;
             Some((blytz, run))
         })
         .collect()
 }
 
-/// Each round's ratios against each baseline, and their medians.
+/// Each round's ratios against each compared run, and their medians.
 fn print_rounds(rounds: &[Round]) {
-    for fsync in BASELINE_FSYNCS {
-        let pairs = pairs(rounds, fsync);
+    for name in COMPARED {
+        let pairs = pairs(rounds, name);
         if pairs.is_empty() {
             continue;
         }
-        println!("blytz / redis appendfsync {fsync}, round by round:");
+        println!("{}, round by round:", compared_title(name));
         for (i, (blytz, run)) in pairs.iter().enumerate() {
             let r = report::ratios(blytz, run);
             println!(
@@ -252,17 +328,17 @@ fn print_rounds(rounds: &[Round]) {
     }
 }
 
-/// Each round as its own report, and each baseline's median ratios.
+/// Each round as its own report, and each compared run's median ratios.
 fn rounds_json(rounds: &[Round]) -> anyhow::Result<serde_json::Value> {
     let each = rounds
         .iter()
         .map(|(blytz, baselines)| report::run_json(blytz, baselines))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut medians = json!({});
-    for fsync in BASELINE_FSYNCS {
-        let pairs = pairs(rounds, fsync);
+    for name in COMPARED {
+        let pairs = pairs(rounds, name);
         if !pairs.is_empty() {
-            medians[fsync] = report::median_ratios(&pairs);
+            medians[name] = report::median_ratios(&pairs);
         }
     }
     Ok(json!({"each": each, "median_ratios": medians}))
