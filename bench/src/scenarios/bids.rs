@@ -93,10 +93,10 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
             other = other_build_run(&args, via).await?;
         }
 
-        let mut baselines = Vec::new();
+        let mut compared = Vec::new();
         if let Some((build, measured)) = other {
             merge_into(&mut merged_other, &measured)?;
-            baselines.push((
+            compared.push((
                 OTHER_BUILD,
                 bid_run(&other_label(&blytz_label, build), &args, measured),
             ));
@@ -112,10 +112,10 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
                     }
                 };
                 merge_into(merged, &measured)?;
-                baselines.push((*fsync, bid_run(&baseline_label(fsync), &args, measured)));
+                compared.push((*fsync, bid_run(&baseline_label(fsync), &args, measured)));
             }
         }
-        rounds.push((blytz, baselines));
+        rounds.push((blytz, compared));
     }
     // The report is the rounds merged (one round merged is that round);
     // with several, each round's ratios are printed and kept beside it.
@@ -142,7 +142,7 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
                 ),
             )
         });
-    let baselines: Vec<(&str, BidRun)> = other
+    let compared: Vec<(&str, BidRun)> = other
         .into_iter()
         .chain(merged_baselines.into_iter().filter_map(|(fsync, merged)| {
             Some((
@@ -153,10 +153,10 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
         .collect();
     println!();
     blytz.print();
-    for (_, run) in &baselines {
+    for (_, run) in &compared {
         run.print();
     }
-    for (name, run) in &baselines {
+    for (name, run) in &compared {
         let r = report::ratios(&blytz, run);
         println!(
             "{}: throughput x{:.2}, p50 x{:.2}, p99 x{:.2} \
@@ -206,7 +206,7 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
         "throughput_met": blytz.throughput_per_s >= TARGET_BIDS_PER_S,
     });
     if let Some(path) = &args.common.json {
-        let mut json = report::bids_json(scenario, backend, &blytz, &baselines, targets)?;
+        let mut json = report::bids_json(scenario, backend, &blytz, &compared, targets)?;
         json["request_ids"] = json!(args.request_ids);
         if rounds.len() > 1 {
             json["rounds"] = rounds_json(&rounds)?;
@@ -215,7 +215,7 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.common.svg {
         let mut series = vec![(blytz.label.clone(), &blytz.histogram)];
-        for (name, run) in &baselines {
+        for (name, run) in &compared {
             let series_label = if *name == OTHER_BUILD {
                 run.label.clone()
             } else {
@@ -287,8 +287,8 @@ fn merge_into(merged: &mut Option<Measured>, measured: &Measured) -> anyhow::Res
 fn pairs<'a>(rounds: &'a [Round], compared: &str) -> Vec<(&'a BidRun, &'a BidRun)> {
     rounds
         .iter()
-        .filter_map(|(blytz, baselines)| {
-            let (_, run) = baselines.iter().find(|(name, _)| *name == compared)?;
+        .filter_map(|(blytz, runs)| {
+            let (_, run) = runs.iter().find(|(name, _)| *name == compared)?;
             Some((blytz, run))
         })
         .collect()
@@ -332,7 +332,7 @@ fn print_rounds(rounds: &[Round]) {
 fn rounds_json(rounds: &[Round]) -> anyhow::Result<serde_json::Value> {
     let each = rounds
         .iter()
-        .map(|(blytz, baselines)| report::run_json(blytz, baselines))
+        .map(|(blytz, runs)| report::run_json(blytz, runs))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut medians = json!({});
     for name in COMPARED {
