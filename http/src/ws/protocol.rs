@@ -1,11 +1,12 @@
 //! The WebSocket wire protocol (docs/websocket.md): one JSON object per text
 //! frame. Client messages may carry an `id`; the direct reply echoes it.
 
+use std::cell::RefCell;
 use std::fmt::Display;
 
 use blytz::Code;
 use blytz_actors::json::{self, Raw};
-use blytz_actors::rules::{Bid, PreBid};
+use blytz_actors::rules::{Bid, PreBid, Rejection};
 use blytz_actors::view::{AuctionView, BidOutcome, PreBidOutcome};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -175,11 +176,27 @@ pub fn error(
 ) -> String {
     let mut bytes = Vec::with_capacity(128 + id.map_or(0, str::len));
     let mut out = Raw::new(&mut bytes);
+    error_head(&mut out, id);
+    error_tail(&mut out, code, message, details);
+    json::into_string(bytes)
+}
+
+/// An error reply up to its id.
+fn error_head(out: &mut Raw<'_>, id: Option<&str>) {
     out.push(br#"{"type":"error""#);
     if let Some(id) = id {
         out.push(br#","id":"#);
         out.serde(id);
     }
+}
+
+/// An error reply after its id.
+fn error_tail(
+    out: &mut Raw<'_>,
+    code: Code,
+    message: &(impl Display + ?Sized),
+    details: &(impl Serialize + ?Sized),
+) {
     out.push(br#","code":""#);
     // A code is snake_case ASCII: nothing in it to escape.
     out.push(code.as_str().as_bytes());
@@ -188,6 +205,37 @@ pub fn error(
     out.push(br#","details":"#);
     out.serde(details);
     out.push(b"}");
+}
+
+/// [`error`] for a refused command: the same text.
+///
+/// A refusal's code, message and details are the rejection's alone, and on
+/// a contested auction dozens of bidders in a row are refused the same
+/// way, `bid_too_low` at the same minimum. Each worker thread keeps what
+/// follows the id in the last refusal it wrote, and writes an equal
+/// refusal's by copying those bytes. Formatting the sentence and
+/// serializing the details were most of what a refused bid's answer cost
+/// (`docs/performance.md`).
+pub fn refusal(id: Option<&str>, rejection: &Rejection) -> String {
+    thread_local! {
+        static LAST: RefCell<Option<(Rejection, Vec<u8>)>> = const { RefCell::new(None) };
+    }
+    let mut bytes = Vec::with_capacity(128 + id.map_or(0, str::len));
+    error_head(&mut Raw::new(&mut bytes), id);
+    LAST.with_borrow_mut(|last| match last {
+        Some((seen, tail)) if seen == rejection => bytes.extend_from_slice(tail),
+        _ => {
+            let start = bytes.len();
+            let details = rejection.details_fields();
+            error_tail(
+                &mut Raw::new(&mut bytes),
+                rejection.code(),
+                rejection,
+                &details,
+            );
+            *last = Some((rejection.clone(), bytes[start..].to_vec()));
+        }
+    });
     json::into_string(bytes)
 }
 
@@ -384,6 +432,37 @@ mod tests {
                     &details
                 ),
             );
+        }
+    }
+
+    #[test]
+    fn a_refusal_is_the_error_of_its_rejection_whatever_came_before() {
+        use blytz_actors::rules::{AuctionStatus, Rejection};
+        let rejections = [
+            Rejection::BidTooLow { min_bid: 1600 },
+            Rejection::BidTooLow { min_bid: 1650 },
+            Rejection::InvalidTransition {
+                action: "resume",
+                status: AuctionStatus::Ended,
+            },
+            Rejection::InvalidConfig {
+                reason: "a \"quoted\"\n reason\u{1}".into(),
+            },
+            Rejection::AuctionClosed,
+        ];
+        let ids = [None, Some("7"), Some("a \"quote\" and \u{0}")];
+        // Each rejection after each other one and after itself, with each id.
+        for before in &rejections {
+            for rejection in &rejections {
+                for id in ids {
+                    refusal(Some("1"), before);
+                    assert_eq!(
+                        refusal(id, rejection),
+                        error(id, rejection.code(), rejection, &rejection.details_fields()),
+                        "{rejection:?} after {before:?}, id {id:?}"
+                    );
+                }
+            }
         }
     }
 

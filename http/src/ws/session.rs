@@ -216,9 +216,7 @@ impl WsSession {
                 message,
                 details,
             } => protocol::error(id, *code, message, details),
-            Error::Rejected(rejection) => {
-                protocol::error(id, rejection.code(), rejection, &rejection.details_fields())
-            }
+            Error::Rejected(rejection) => protocol::refusal(id, rejection),
             other => protocol::error(id, other.code(), &other.to_string(), &other.details()),
         };
         self.push(Outgoing::Text(reply), ctx);
