@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::SystemTime;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
@@ -18,8 +19,17 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    /// The system's time as a count of milliseconds, made a date once:
+    /// truncating chrono's `Utc::now()` worked the date out three times,
+    /// about 360 instructions for a clock read on every bid.
     fn now(&self) -> DateTime<Utc> {
-        to_millis(Utc::now())
+        SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()
+            .and_then(|since| i64::try_from(since.as_millis()).ok())
+            .and_then(DateTime::from_timestamp_millis)
+            // Before 1970, or past chrono's range: the long way.
+            .unwrap_or_else(|| to_millis(Utc::now()))
     }
 }
 
@@ -58,5 +68,26 @@ impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         DateTime::from_timestamp_millis(self.millis.load(Ordering::SeqCst))
             .unwrap_or(DateTime::UNIX_EPOCH)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Timelike;
+
+    use super::*;
+
+    #[test]
+    fn the_system_clock_reads_the_system_time_in_whole_milliseconds() {
+        for _ in 0..1_000 {
+            let before = to_millis(Utc::now());
+            let now = SystemClock.now();
+            let after = Utc::now();
+            assert_eq!(now.nanosecond() % 1_000_000, 0, "{now:?}");
+            assert!(
+                before <= now && now <= after,
+                "{before:?} {now:?} {after:?}"
+            );
+        }
     }
 }

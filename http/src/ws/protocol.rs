@@ -220,11 +220,18 @@ pub fn refusal(id: Option<&str>, rejection: &Rejection) -> String {
     thread_local! {
         static LAST: RefCell<Option<(Rejection, Vec<u8>)>> = const { RefCell::new(None) };
     }
-    let mut bytes = Vec::with_capacity(128 + id.map_or(0, str::len));
-    error_head(&mut Raw::new(&mut bytes), id);
-    LAST.with_borrow_mut(|last| match last {
-        Some((seen, tail)) if seen == rejection => bytes.extend_from_slice(tail),
-        _ => {
+    LAST.with_borrow_mut(|last| {
+        let cached = last
+            .as_ref()
+            .filter(|(seen, _)| seen == rejection)
+            .map(|(_, tail)| tail);
+        // The head, an id with nothing to escape, and the tail: one allocation.
+        let room = 24 + id.map_or(0, str::len) + cached.map_or(128, Vec::len);
+        let mut bytes = Vec::with_capacity(room);
+        error_head(&mut Raw::new(&mut bytes), id);
+        if let Some(tail) = cached {
+            bytes.extend_from_slice(tail);
+        } else {
             let start = bytes.len();
             let details = rejection.details_fields();
             error_tail(
@@ -235,8 +242,8 @@ pub fn refusal(id: Option<&str>, rejection: &Rejection) -> String {
             );
             *last = Some((rejection.clone(), bytes[start..].to_vec()));
         }
-    });
-    json::into_string(bytes)
+        json::into_string(bytes)
+    })
 }
 
 /// A `Display` value as a JSON string.
