@@ -407,11 +407,12 @@ mod tests {
         assert_eq!(value["code"], "bid_too_low");
     }
 
-    #[test]
-    fn a_rejection_is_written_as_its_sentence_and_its_details() {
-        use blytz_actors::rules::{AuctionStatus, Rejection};
-        for rejection in [
+    /// Rejections of each shape: a number, names, a text to escape, none.
+    fn rejections() -> [Rejection; 6] {
+        use blytz_actors::rules::AuctionStatus;
+        [
             Rejection::BidTooLow { min_bid: 1600 },
+            Rejection::BidTooLow { min_bid: 1650 },
             Rejection::InvalidTransition {
                 action: "resume",
                 status: AuctionStatus::Ended,
@@ -421,7 +422,12 @@ mod tests {
             },
             Rejection::AuctionClosed,
             Rejection::InvalidRequestId,
-        ] {
+        ]
+    }
+
+    #[test]
+    fn a_rejection_is_written_as_its_sentence_and_its_details() {
+        for rejection in rejections() {
             let Value::Object(details) = rejection.details() else {
                 panic!("{rejection:?}: details are not an object");
             };
@@ -444,19 +450,7 @@ mod tests {
 
     #[test]
     fn a_refusal_is_the_error_of_its_rejection_whatever_came_before() {
-        use blytz_actors::rules::{AuctionStatus, Rejection};
-        let rejections = [
-            Rejection::BidTooLow { min_bid: 1600 },
-            Rejection::BidTooLow { min_bid: 1650 },
-            Rejection::InvalidTransition {
-                action: "resume",
-                status: AuctionStatus::Ended,
-            },
-            Rejection::InvalidConfig {
-                reason: "a \"quoted\"\n reason\u{1}".into(),
-            },
-            Rejection::AuctionClosed,
-        ];
+        let rejections = rejections();
         let ids = [None, Some("7"), Some("a \"quote\" and \u{0}")];
         // Each rejection after each other one and after itself, with each id.
         for before in &rejections {
