@@ -2,6 +2,7 @@
 //! then the same harness against the Redis baseline (and, with `--against`,
 //! against the server of another build of this program).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,19 +38,77 @@ pub(super) const AUCTION_LIFETIME: Duration = Duration::from_secs(3600);
 /// The baselines, by their `appendfsync`.
 const BASELINE_FSYNCS: [&str; 2] = ["everysec", "always"];
 
-/// The name of `--against`'s build among the runs compared with this one.
-const OTHER_BUILD: &str = "other_build";
+/// A run this build's is compared with: `--against`'s build or a Redis
+/// baseline. Each round runs each once; their ratios are printed and
+/// reported the same way.
+#[derive(Debug, Clone, Copy)]
+enum Compared<'a> {
+    /// The server of the `blytz-bench` binary at this path.
+    Build(&'a Path),
+    /// Redis with this `appendfsync`.
+    Baseline(&'static str),
+}
 
-/// Every name a run this build's is compared with may have, in the order
-/// they are printed.
-const COMPARED: [&str; 3] = [OTHER_BUILD, "everysec", "always"];
+impl Compared<'_> {
+    /// Its key in the JSON report.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Build(_) => "other_build",
+            Self::Baseline(fsync) => fsync,
+        }
+    }
+
+    /// Its report's label, beside this build's `blytz_label`.
+    fn label(self, blytz_label: &str) -> String {
+        match self {
+            Self::Build(build) => format!("{blytz_label}, the build at {}", build.display()),
+            Self::Baseline(fsync) => format!("seed baseline (redis EVALSHA, appendfsync {fsync})"),
+        }
+    }
+
+    /// How the ratios to it are headed.
+    fn title(self) -> String {
+        match self {
+            Self::Build(_) => "this build / the other build".to_owned(),
+            Self::Baseline(fsync) => format!("blytz / redis appendfsync {fsync}"),
+        }
+    }
+
+    /// How the plot names it (`label`: its report's label).
+    fn series(self, label: &str) -> String {
+        match self {
+            Self::Build(_) => label.to_owned(),
+            Self::Baseline(fsync) => format!("redis appendfsync {fsync}"),
+        }
+    }
+
+    /// One run of it. A baseline that cannot run (no redis-server) is
+    /// left out, `None`: the Blytz numbers stand on their own. Another
+    /// build that cannot run fails the scenario.
+    async fn measure(self, args: &BidsArgs, via: Via) -> anyhow::Result<Option<Measured>> {
+        match self {
+            Self::Build(build) => {
+                let target = Target::open_build(&args.common, Some(build)).await?;
+                let measured = blytz_run(&target, args, via).await;
+                target.close().await?;
+                measured.map(Some)
+            }
+            Self::Baseline(fsync) => match baseline_run(args, fsync).await {
+                Ok(measured) => Ok(Some(measured)),
+                Err(e) => {
+                    eprintln!("the Redis baseline (appendfsync {fsync}) did not run: {e:#}");
+                    Ok(None)
+                }
+            },
+        }
+    }
+}
 
 /// What one run measured: the bidders' tally, the time they bid, the
 /// server's use of the machine meanwhile.
 type Measured = (Tally, Duration, Usage);
 
-/// One round: Blytz's run and each compared run's after it (`--against`'s
-/// build, then each baseline).
+/// One round: Blytz's run and each compared run's, by [`Compared::name`].
 type Round = (BidRun, Vec<(&'static str, BidRun)>);
 
 /// Run the scenario, print and write its reports.
@@ -68,18 +127,30 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     let mut backend = "";
     let mut rounds: Vec<Round> = Vec::new();
     let mut merged_blytz: Option<Measured> = None;
-    let mut merged_other: Option<Measured> = None;
-    let mut merged_baselines = BASELINE_FSYNCS.map(|fsync| (fsync, None::<Measured>));
+    let baselines = if args.no_baseline {
+        &[][..]
+    } else {
+        &BASELINE_FSYNCS[..]
+    };
+    let mut merged: Vec<(Compared, Option<Measured>)> = args
+        .against
+        .as_deref()
+        .map(Compared::Build)
+        .into_iter()
+        .chain(baselines.iter().map(|fsync| Compared::Baseline(fsync)))
+        .map(|compared| (compared, None))
+        .collect();
     for round in 1..=args.rounds {
         if args.rounds > 1 {
             eprintln!("round {round} of {}", args.rounds);
         }
         // The other build goes first in every second round, so that
         // neither build always has the turn after the other's.
-        let other_first = round % 2 == 0;
-        let mut other = None;
-        if other_first {
-            other = other_build_run(&args, via).await?;
+        let mut before = None;
+        if round % 2 == 0
+            && let Some((compared @ Compared::Build(_), _)) = merged.first()
+        {
+            before = Some(compared.measure(&args, via).await?);
         }
         let target = Target::open(&args.common).await?;
         backend = target.backend;
@@ -89,33 +160,20 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
         let blytz = blytz?;
         merge_into(&mut merged_blytz, &blytz)?;
         let blytz = bid_run(&blytz_label, &args, blytz);
-        if !other_first {
-            other = other_build_run(&args, via).await?;
-        }
 
-        let mut compared = Vec::new();
-        if let Some((build, measured)) = other {
-            merge_into(&mut merged_other, &measured)?;
-            compared.push((
-                OTHER_BUILD,
-                bid_run(&other_label(&blytz_label, build), &args, measured),
-            ));
-        }
-        if !args.no_baseline {
-            for (fsync, merged) in &mut merged_baselines {
-                // The Blytz numbers stand on their own: a missing redis-server only loses the baseline.
-                let measured = match baseline_run(&args, fsync).await {
-                    Ok(measured) => measured,
-                    Err(e) => {
-                        eprintln!("the Redis baseline (appendfsync {fsync}) did not run: {e:#}");
-                        continue;
-                    }
-                };
+        let mut runs = Vec::new();
+        for (compared, merged) in &mut merged {
+            let measured = match before.take() {
+                Some(measured) => measured,
+                None => compared.measure(&args, via).await?,
+            };
+            if let Some(measured) = measured {
                 merge_into(merged, &measured)?;
-                compared.push((*fsync, bid_run(&baseline_label(fsync), &args, measured)));
+                let label = compared.label(&blytz_label);
+                runs.push((compared.name(), bid_run(&label, &args, measured)));
             }
         }
-        rounds.push((blytz, compared));
+        rounds.push((blytz, runs));
     }
     // The report is the rounds merged (one round merged is that round);
     // with several, each round's ratios are printed and kept beside it.
@@ -128,40 +186,24 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
         &args,
         merged_blytz.context("no round ran")?,
     );
-    let other = args
-        .against
-        .as_deref()
-        .zip(merged_other)
-        .map(|(build, merged)| {
-            (
-                OTHER_BUILD,
-                bid_run(
-                    &merged_label(other_label(&blytz_label, build)),
-                    &args,
-                    merged,
-                ),
-            )
-        });
-    let compared: Vec<(&str, BidRun)> = other
+    let (kinds, compared): (Vec<Compared>, Vec<(&str, BidRun)>) = merged
         .into_iter()
-        .chain(merged_baselines.into_iter().filter_map(|(fsync, merged)| {
-            Some((
-                fsync,
-                bid_run(&merged_label(baseline_label(fsync)), &args, merged?),
-            ))
-        }))
-        .collect();
+        .filter_map(|(kind, merged)| {
+            let label = merged_label(kind.label(&blytz_label));
+            Some((kind, (kind.name(), bid_run(&label, &args, merged?))))
+        })
+        .unzip();
     println!();
     blytz.print();
     for (_, run) in &compared {
         run.print();
     }
-    for (name, run) in &compared {
+    for (kind, (_, run)) in kinds.iter().zip(&compared) {
         let r = report::ratios(&blytz, run);
         println!(
             "{}: throughput x{:.2}, p50 x{:.2}, p99 x{:.2} \
              (throughput above 1 and latency below 1 favour this build)",
-            compared_title(name),
+            kind.title(),
             r["throughput_ratio"].as_f64().unwrap_or(f64::NAN),
             r["p50_ratio"].as_f64().unwrap_or(f64::NAN),
             r["p99_ratio"].as_f64().unwrap_or(f64::NAN),
@@ -175,7 +217,7 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
         }
     }
     if rounds.len() > 1 {
-        print_rounds(&rounds);
+        print_rounds(&rounds, &kinds);
     }
     println!(
         "targets ({} VUs, {} auction(s), durable acks, load generator on the same machine):",
@@ -209,19 +251,14 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
         let mut json = report::bids_json(scenario, backend, &blytz, &compared, targets)?;
         json["request_ids"] = json!(args.request_ids);
         if rounds.len() > 1 {
-            json["rounds"] = rounds_json(&rounds)?;
+            json["rounds"] = rounds_json(&rounds, &kinds)?;
         }
         report::write_json(path, &json)?;
     }
     if let Some(path) = &args.common.svg {
         let mut series = vec![(blytz.label.clone(), &blytz.histogram)];
-        for (name, run) in &compared {
-            let series_label = if *name == OTHER_BUILD {
-                run.label.clone()
-            } else {
-                format!("redis appendfsync {name}")
-            };
-            series.push((series_label, &run.histogram));
+        for (kind, (_, run)) in kinds.iter().zip(&compared) {
+            series.push((kind.series(&run.label), &run.histogram));
         }
         let title = format!(
             "{scenario}: {} VUs, {} auction(s), send to durable ack",
@@ -232,42 +269,9 @@ pub async fn run(args: BidsArgs, via: Via) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A run of `--against`'s build, on a server of its own; `None` without
-/// `--against`.
-async fn other_build_run(
-    args: &BidsArgs,
-    via: Via,
-) -> anyhow::Result<Option<(&std::path::Path, Measured)>> {
-    let Some(build) = args.against.as_deref() else {
-        return Ok(None);
-    };
-    let target = Target::open_build(&args.common, Some(build)).await?;
-    let measured = blytz_run(&target, args, via).await;
-    target.close().await?;
-    Ok(Some((build, measured?)))
-}
-
 /// The report of one run (or of several merged) of `label`.
 fn bid_run(label: &str, args: &BidsArgs, (tally, elapsed, usage): Measured) -> BidRun {
     BidRun::new(label, args.vus, args.auctions, elapsed.as_secs_f64(), tally).with_usage(usage)
-}
-
-fn baseline_label(fsync: &str) -> String {
-    format!("seed baseline (redis EVALSHA, appendfsync {fsync})")
-}
-
-/// The label of `--against`'s build's run, beside this build's `label`.
-fn other_label(label: &str, build: &std::path::Path) -> String {
-    format!("{label}, the build at {}", build.display())
-}
-
-/// How the ratios to a compared run are headed.
-fn compared_title(name: &str) -> String {
-    if name == OTHER_BUILD {
-        "this build / the other build".to_owned()
-    } else {
-        format!("blytz / redis appendfsync {name}")
-    }
 }
 
 /// `measured` added into `merged` (its first when none yet): the bids and
@@ -295,13 +299,13 @@ fn pairs<'a>(rounds: &'a [Round], compared: &str) -> Vec<(&'a BidRun, &'a BidRun
 }
 
 /// Each round's ratios against each compared run, and their medians.
-fn print_rounds(rounds: &[Round]) {
-    for name in COMPARED {
-        let pairs = pairs(rounds, name);
+fn print_rounds(rounds: &[Round], kinds: &[Compared]) {
+    for kind in kinds {
+        let pairs = pairs(rounds, kind.name());
         if pairs.is_empty() {
             continue;
         }
-        println!("{}, round by round:", compared_title(name));
+        println!("{}, round by round:", kind.title());
         for (i, (blytz, run)) in pairs.iter().enumerate() {
             let r = report::ratios(blytz, run);
             println!(
@@ -329,16 +333,16 @@ fn print_rounds(rounds: &[Round]) {
 }
 
 /// Each round as its own report, and each compared run's median ratios.
-fn rounds_json(rounds: &[Round]) -> anyhow::Result<serde_json::Value> {
+fn rounds_json(rounds: &[Round], kinds: &[Compared]) -> anyhow::Result<serde_json::Value> {
     let each = rounds
         .iter()
         .map(|(blytz, runs)| report::run_json(blytz, runs))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let mut medians = json!({});
-    for name in COMPARED {
-        let pairs = pairs(rounds, name);
+    for kind in kinds {
+        let pairs = pairs(rounds, kind.name());
         if !pairs.is_empty() {
-            medians[name] = report::median_ratios(&pairs);
+            medians[kind.name()] = report::median_ratios(&pairs);
         }
     }
     Ok(json!({"each": each, "median_ratios": medians}))
