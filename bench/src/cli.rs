@@ -35,6 +35,9 @@ pub enum Command {
     /// Run a server for the bench (used by the bench itself).
     #[command(hide = true)]
     Serve(ServeArgs),
+    /// Run the fan-out's bare sender (used by the bench itself).
+    #[command(hide = true)]
+    BareRoom(BareArgs),
     /// Run the server binary's own command line, e.g. `admin create` (used
     /// by the bench itself).
     #[command(hide = true)]
@@ -138,6 +141,10 @@ pub struct FanoutArgs {
     /// Connections opened at once while the room fills.
     #[arg(long, default_value_t = 200)]
     pub connect_concurrency: usize,
+    /// Skip the bare sender's turn (the baseline: the same room's frames
+    /// sent by a process that does nothing else).
+    #[arg(long)]
+    pub no_baseline: bool,
 }
 
 /// `connections`.
@@ -200,6 +207,14 @@ pub struct ClusterArgs {
     /// Write a latency plot (SVG) here.
     #[arg(long)]
     pub svg: Option<PathBuf>,
+}
+
+/// The hidden `bare-room` subcommand.
+#[derive(Debug, Args)]
+pub struct BareArgs {
+    /// Frames a second once told `go`.
+    #[arg(long)]
+    pub rate: f64,
 }
 
 /// The hidden `serve` subcommand.

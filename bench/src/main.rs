@@ -9,6 +9,7 @@
 // A command-line tool: its output on stdout is the report.
 #![allow(clippy::print_stdout)]
 
+mod bare;
 mod baseline;
 mod bidding;
 mod chat;
@@ -38,6 +39,7 @@ fn main() -> ExitCode {
     let command = match Cli::parse().command {
         Command::Serve(args) => return server::serve(args),
         Command::Blytz(args) => return server::blytz(args),
+        Command::BareRoom(args) => return bare::serve(args),
         command => command,
     };
     raise_open_files_limit();

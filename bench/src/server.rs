@@ -7,7 +7,9 @@
 //! gracefully when its stdin closes, so it never outlives the bench.
 //!
 //! The hidden `blytz` subcommand runs the server binary's own command line
-//! (`blytz admin create`), for a scenario that needs an admin.
+//! (`blytz admin create`), for a scenario that needs an admin; the hidden
+//! `bare-room` runs the fan-out's baseline (`crate::bare`), started and
+//! read the same way.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
@@ -20,14 +22,14 @@ use blytz::Config;
 use blytz::db::{Db, ScratchDb};
 use blytz_http::Application;
 use secrecy::SecretString;
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt as _, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::time::Instant;
 
 use crate::cli::{BlytzArgs, ServeArgs};
 
 /// The line the child prints when it listens.
-const PORT_LINE: &str = "BLYTZ_BENCH_PORT ";
+pub const PORT_LINE: &str = "BLYTZ_BENCH_PORT ";
 /// A fixed secret: the server lives for one run on a throw-away database.
 const JWT_SECRET: &str = "blytz-bench-secret-0123456789abcdef0123456789";
 
@@ -193,26 +195,34 @@ fn serve_command(
     build: Option<&Path>,
     workers: usize,
 ) -> anyhow::Result<(Command, tempfile::TempDir)> {
-    let exe = match build {
-        Some(build) => build.to_owned(),
-        None => std::env::current_exe().context("finding this program to run the server")?,
-    };
     let data = tempfile::Builder::new()
         .prefix("blytz-bench-")
         .tempdir()
         .context("creating a temporary folder")?;
-    let mut command = Command::new(exe);
+    let mut command = child_command(build, "serve")?;
     command
-        .arg("serve")
         .arg("--data-dir")
         .arg(data.path())
         .arg("--workers")
-        .arg(workers.to_string())
+        .arg(workers.to_string());
+    Ok((command, data))
+}
+
+/// This program, or the `blytz-bench` binary at `build`, run again as
+/// `subcommand`: its stdin and stdout piped, killed if dropped.
+fn child_command(build: Option<&Path>, subcommand: &str) -> anyhow::Result<Command> {
+    let exe = match build {
+        Some(build) => build.to_owned(),
+        None => std::env::current_exe().context("finding this program to run it again")?,
+    };
+    let mut command = Command::new(exe);
+    command
+        .arg(subcommand)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .kill_on_drop(true);
-    Ok((command, data))
+    Ok(command)
 }
 
 async fn sqlite_in(dir: &Path) -> anyhow::Result<Db> {
@@ -233,7 +243,7 @@ pub struct ServerProcess {
     /// Its process id.
     pub pid: u32,
     /// Its SQLite folder, removed on drop (after the child is gone).
-    _data: tempfile::TempDir,
+    _data: Option<tempfile::TempDir>,
 }
 
 impl ServerProcess {
@@ -253,7 +263,7 @@ impl ServerProcess {
         if dead_notifications {
             command.arg("--dead-notifications");
         }
-        Self::spawn(command, data).await
+        Self::spawn(command, Some(data)).await
     }
 
     /// Start a node of a cluster (`BLYTZ_CLUSTER=on`), configured as
@@ -271,11 +281,27 @@ impl ServerProcess {
             .arg(node.lease_ms.to_string())
             .arg("--lease-renew-ms")
             .arg(node.lease_renew_ms.to_string());
-        Self::spawn(command, data).await
+        Self::spawn(command, Some(data)).await
+    }
+
+    /// Start the fan-out's bare sender (the hidden `bare-room`), making
+    /// `rate` frames a second once told `go` ([`Self::say`]).
+    pub async fn start_bare(rate: f64) -> anyhow::Result<Self> {
+        let mut command = child_command(None, "bare-room")?;
+        command.arg("--rate").arg(rate.to_string());
+        Self::spawn(command, None).await
+    }
+
+    /// Writes `line` to its stdin.
+    pub async fn say(&mut self, line: &str) -> anyhow::Result<()> {
+        let stdin = self.stdin.as_mut().context("its stdin is closed")?;
+        stdin.write_all(format!("{line}\n").as_bytes()).await?;
+        stdin.flush().await?;
+        Ok(())
     }
 
     /// Run `command` and wait for its port line.
-    async fn spawn(mut command: Command, data: tempfile::TempDir) -> anyhow::Result<Self> {
+    async fn spawn(mut command: Command, data: Option<tempfile::TempDir>) -> anyhow::Result<Self> {
         let mut child = command.spawn().context("starting the server process")?;
         let pid = child.id().context("the server process has no id")?;
         let stdout = child.stdout.take().context("no stdout from the server")?;

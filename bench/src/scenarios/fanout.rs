@@ -18,6 +18,7 @@ use crate::cli::FanoutArgs;
 use crate::client::Api;
 use crate::procfs;
 use crate::report::{self, Latency, verdict};
+use crate::server::ServerProcess;
 use crate::target::Target;
 use crate::watchers::{self, Reading, Seen};
 
@@ -25,7 +26,7 @@ use crate::watchers::{self, Reading, Seen};
 const TARGET_P99_MS: f64 = 50.0;
 /// Time for the last frames to arrive after the last bid.
 const DRAIN: Duration = Duration::from_secs(2);
-/// Run it.
+/// Run it: Blytz's turn, then the bare sender's (unless `--no-baseline`).
 pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     if !(args.rate.is_finite() && args.rate > 0.0 && args.rate <= 10_000.0) {
         bail!("--rate must be above 0 and at most 10000 bids a second");
@@ -33,28 +34,83 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let target = Target::open(&args.common).await?;
     let result = measure(&target, &args).await;
     target.close().await?;
-    let report = result?;
+    let (mut report, blytz) = result?;
+    let bare = if args.no_baseline {
+        None
+    } else {
+        Some(bare_turn(&args).await?)
+    };
+    if let Some(bare) = &bare {
+        report::merge(&mut report, compare(&blytz, bare));
+    }
     if let Some(path) = &args.common.json {
-        report::write_json(path, &report.0)?;
+        report::write_json(path, &report)?;
     }
     if let Some(path) = &args.common.svg {
         let title = format!(
             "fanout: {} watchers, commit (server_time) to arrival",
             args.watchers
         );
-        crate::plot::write_svg(
-            path,
-            &title,
-            &[(format!("{} watchers", args.watchers), &report.1)],
-        )?;
+        let mut series = vec![(format!("Blytz, {} watchers", args.watchers), &blytz.delays)];
+        if let Some(bare) = &bare {
+            series.push(("bare sender".to_owned(), &bare.delays));
+        }
+        crate::plot::write_svg(path, &title, &series)?;
     }
     Ok(())
+}
+
+/// What a room's watchers got in one turn, and what it cost.
+#[derive(Debug)]
+struct Delivery {
+    /// `auction.bid` frames that arrived while measuring.
+    delivered: u64,
+    /// Each one's delay from its `server_time`, in microseconds.
+    delays: Histogram<u64>,
+    /// The sender's CPU (the server's, or the bare sender's) and the load
+    /// generator's, over the turn and its drain.
+    usage: procfs::Usage,
+}
+
+impl Delivery {
+    fn latency(&self) -> Latency {
+        Latency::of(&self.delays)
+    }
+
+    fn cpu_us_per_message(&self) -> Option<f64> {
+        self.usage.cpu_us_per(self.delivered).map(report::round3)
+    }
+
+    fn load_generator_us_per_message(&self) -> Option<f64> {
+        self.usage
+            .load_generator_cpu_us_per(self.delivered)
+            .map(report::round3)
+    }
+
+    /// The delay and CPU lines of a report, `sender` naming whose CPU.
+    fn print(&self, sender: &str) {
+        let delivered = self.delivered;
+        println!("  commit to arrival  {}", self.latency().line());
+        if let (Some(cpu_s), Some(per)) = (self.usage.cpu_s, self.cpu_us_per_message()) {
+            println!(
+                "  {sender} CPU {cpu_s:.2} s for {delivered} frames: {per:.2} µs per delivered message"
+            );
+        }
+        if let (Some(cpu_s), Some(per)) = (
+            self.usage.load_generator_cpu_s,
+            self.load_generator_us_per_message(),
+        ) {
+            println!(
+                "  load generator CPU {cpu_s:.2} s beside it on the same machine: {per:.2} µs per delivered message"
+            );
+        }
+    }
 }
 
 async fn measure(
     target: &Target,
     args: &FanoutArgs,
-) -> anyhow::Result<(serde_json::Value, Histogram<u64>)> {
+) -> anyhow::Result<(serde_json::Value, Delivery)> {
     let api = Api::new(target)?;
     let seller = api.register("seller", "seller").await?;
     let buyers = api.register_buyers("bidder", args.bidders).await?;
@@ -159,12 +215,12 @@ async fn measure(
 
     let delivered = seen.delivered.load(Ordering::Relaxed);
     let expected = accepted * watcher_count;
-    let latency = Latency::of(&delays);
-    let cpu_s = usage.cpu_s;
-    let cpu_us_per_message = usage.cpu_us_per(delivered).map(report::round3);
-    let load_generator_us_per_message = usage
-        .load_generator_cpu_us_per(delivered)
-        .map(report::round3);
+    let delivery = Delivery {
+        delivered,
+        delays,
+        usage,
+    };
+    let latency = delivery.latency();
 
     println!();
     println!("== fanout: {watcher_count} watchers in one room ==");
@@ -180,17 +236,7 @@ async fn measure(
         seen.resyncs.load(Ordering::Relaxed),
         seen.closed.load(Ordering::Relaxed)
     );
-    println!("  commit to arrival  {}", latency.line());
-    if let (Some(cpu_s), Some(per)) = (cpu_s, cpu_us_per_message) {
-        println!(
-            "  server CPU {cpu_s:.2} s for {delivered} frames: {per:.2} µs per delivered message"
-        );
-    }
-    if let (Some(cpu_s), Some(per)) = (usage.load_generator_cpu_s, load_generator_us_per_message) {
-        println!(
-            "  load generator CPU {cpu_s:.2} s beside it on the same machine: {per:.2} µs per delivered message"
-        );
-    }
+    delivery.print("server");
     if let (Some(before), Some(after)) = (rss_before_bids, rss_after) {
         println!(
             "  server resident memory {:.1} MiB with the room full ({:.1} MiB after bidding)",
@@ -223,13 +269,99 @@ async fn measure(
         "watchers_closed": seen.closed.load(Ordering::Relaxed),
         "latency_ms": latency,
         "bid_ack_ms": Latency::of(&bid_latency),
-        "server_cpu_s": cpu_s,
-        "cpu_us_per_message": cpu_us_per_message,
-        "load_generator_cpu_s": usage.load_generator_cpu_s.map(report::round3),
-        "load_generator_cpu_us_per_message": load_generator_us_per_message,
+        "server_cpu_s": delivery.usage.cpu_s,
+        "cpu_us_per_message": delivery.cpu_us_per_message(),
+        "load_generator_cpu_s": delivery.usage.load_generator_cpu_s.map(report::round3),
+        "load_generator_cpu_us_per_message": delivery.load_generator_us_per_message(),
         "server_rss_bytes": rss_before_bids,
         "room_fill_s": report::round3(connect_s),
         "targets": {"p99_ms": TARGET_P99_MS, "p99_met": latency.p99 <= TARGET_P99_MS},
     });
-    Ok((report, delays))
+    Ok((report, delivery))
+}
+
+/// The bare sender's turn: the same number of watchers, read the same way,
+/// and frames of the same shape at the same rate, from a process that does
+/// nothing but send them (`crate::bare`).
+async fn bare_turn(args: &FanoutArgs) -> anyhow::Result<Delivery> {
+    let mut sender = ServerProcess::start_bare(args.rate).await?;
+    let url = format!("ws://127.0.0.1:{}/ws", sender.port);
+    eprintln!("bare sender: opening {} watchers ...", args.watchers);
+    let watchers = watchers::open_all(
+        &url,
+        "auction:bare",
+        args.watchers,
+        args.connect_concurrency,
+    )
+    .await
+    .context("filling the bare sender's room")?;
+    let watcher_count = watchers.len() as u64;
+    let seen = Arc::new(Seen::default());
+    let reading = Reading::start(watchers, Arc::clone(&seen))?;
+    let watch = procfs::Watch::start(Some(sender.pid));
+    seen.measuring.store(true, Ordering::Release);
+    let start = Instant::now();
+    sender.say("go").await?;
+    eprintln!(
+        "bare sender: {} frames a second for {:.0} s ...",
+        args.rate,
+        args.duration.as_secs_f64()
+    );
+    tokio::time::sleep(args.duration).await;
+    sender.say("stop").await?;
+    let sending_s = start.elapsed().as_secs_f64();
+    tokio::time::sleep(DRAIN).await;
+    seen.measuring.store(false, Ordering::Release);
+    let usage = watch.finish();
+    let delays = reading.finish()?;
+    sender.stop().await?;
+    let delivery = Delivery {
+        delivered: seen.delivered.load(Ordering::Relaxed),
+        delays,
+        usage,
+    };
+
+    println!();
+    println!("== fanout baseline: a bare sender, {watcher_count} watchers ==");
+    println!(
+        "  frames delivered {} ({:.0}/s, {:.1} a watcher a second); watchers closed {}",
+        delivery.delivered,
+        delivery.delivered as f64 / sending_s,
+        delivery.delivered as f64 / watcher_count.max(1) as f64 / sending_s,
+        seen.closed.load(Ordering::Relaxed)
+    );
+    delivery.print("bare sender");
+    Ok(delivery)
+}
+
+/// Blytz against the bare sender: printed, and the report's `baseline`.
+fn compare(blytz: &Delivery, bare: &Delivery) -> serde_json::Value {
+    let ratio = |a: Option<f64>, b: Option<f64>| {
+        a.zip(b.filter(|b| *b > 0.0))
+            .map(|(a, b)| report::round3(a / b))
+    };
+    let (ours, theirs) = (blytz.latency(), bare.latency());
+    let cpu = ratio(blytz.cpu_us_per_message(), bare.cpu_us_per_message());
+    let p50 = ratio(Some(ours.p50), Some(theirs.p50));
+    let p99 = ratio(Some(ours.p99), Some(theirs.p99));
+    let show = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("x{r:.2}"));
+    println!();
+    println!(
+        "  Blytz / bare sender: CPU per delivered message {}, commit to arrival p50 {}, p99 {}",
+        show(cpu),
+        show(p50),
+        show(p99)
+    );
+    json!({
+        "baseline": {
+            "name": "bare_sender",
+            "delivered": bare.delivered,
+            "latency_ms": theirs,
+            "sender_cpu_s": bare.usage.cpu_s,
+            "cpu_us_per_message": bare.cpu_us_per_message(),
+            "load_generator_cpu_s": bare.usage.load_generator_cpu_s.map(report::round3),
+            "load_generator_cpu_us_per_message": bare.load_generator_us_per_message(),
+        },
+        "ratios": {"cpu_us_per_message": cpu, "p50": p50, "p99": p99},
+    })
 }

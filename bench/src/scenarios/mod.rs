@@ -23,8 +23,8 @@ pub async fn run(command: Command) -> anyhow::Result<()> {
         Command::Fanout(args) => fanout::run(args).await,
         Command::Connections(args) => connections::run(args).await,
         Command::Cluster(args) => cluster::run(args).await,
-        Command::Serve(_) | Command::Blytz(_) => {
-            anyhow::bail!("serve and blytz run outside the load runtime")
+        Command::Serve(_) | Command::Blytz(_) | Command::BareRoom(_) => {
+            anyhow::bail!("serve, blytz and bare-room run outside the load runtime")
         }
     }
 }
