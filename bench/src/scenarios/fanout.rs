@@ -2,7 +2,9 @@
 //! rate. Measures each `auction.bid` frame's delay from its commit
 //! (`server_time`) to its arrival at each watcher, and the server's CPU time
 //! per delivered frame. The watchers are read by one thread of their own
-//! ([`crate::watchers`]).
+//! ([`crate::watchers`]). Then the baseline: as many watchers of a bare
+//! sender ([`crate::bare`]), which sends frames of the same shape at the
+//! same rate and does nothing else, measured the same way.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
