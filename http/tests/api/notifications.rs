@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use blytz::notify::push::generate_vapid_keys;
+use blytz_actors::rooms::RoomKey;
 use reqwest::StatusCode;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -299,6 +300,20 @@ async fn outbid_notices_are_coalesced_per_lot_and_spared_to_buyers_in_the_room()
     );
     let mut room = WsClient::connect(&app, Some(&watching.access_token)).await;
     room.subscribe(&format!("auction:{id}")).await;
+    // The room's actor counts the subscriber after the subscribe is
+    // answered: the outbid below must find them there.
+    let (auction_room, buyer) = (
+        RoomKey::Auction(id.parse().unwrap()),
+        watching.id.parse().unwrap(),
+    );
+    let in_room = || {
+        app.state
+            .shows
+            .chat()
+            .presence()
+            .contains(auction_room, buyer)
+    };
+    eventually("the buyer counted in the room", async || in_room()).await;
 
     let mut amount = 1000;
     let mut bid = async |user: &TestUser| {
@@ -350,7 +365,7 @@ async fn outbid_notices_are_coalesced_per_lot_and_spared_to_buyers_in_the_room()
     // Out of the room, the same buyer is told at the next outbid, within
     // the same minute.
     drop(room);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually("the buyer gone from the room", async || !in_room()).await;
     bid(&watching).await;
     bid(&rival).await;
     eventually("the notice of the buyer who left the room", async || {
