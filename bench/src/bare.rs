@@ -125,18 +125,22 @@ fn serve_until_stdin_closes(args: &BareArgs) -> anyhow::Result<()> {
 fn accept(listener: &TcpListener, watchers: &Mutex<Vec<TcpStream>>) {
     for stream in listener.incoming() {
         let Ok(mut stream) = stream else { continue };
-        match handshake(&mut stream) {
-            Ok(()) => watchers
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .push(stream),
-            Err(e) => eprintln!("bare-room: a watcher's handshake failed: {e:#}"),
+        if let Err(e) = handshake(&mut stream) {
+            eprintln!("bare-room: a watcher's handshake failed: {e:#}");
+            continue;
+        }
+        // Answered while the room is held: a watcher that has its answer is
+        // in the room for whoever takes it next.
+        let mut room = watchers.lock().unwrap_or_else(PoisonError::into_inner);
+        match subscribed(&mut stream) {
+            Ok(()) => room.push(stream),
+            Err(e) => eprintln!("bare-room: a watcher's subscribe went unanswered: {e:#}"),
         }
     }
 }
 
-/// Answers the upgrade request, reads the client's first frame (its
-/// subscribe) and answers `subscribed`.
+/// Answers the upgrade request and reads the client's first frame (its
+/// subscribe), to be answered by [`subscribed`].
 fn handshake(stream: &mut TcpStream) -> anyhow::Result<()> {
     stream.set_nodelay(true)?;
     stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
@@ -167,10 +171,15 @@ fn handshake(stream: &mut TcpStream) -> anyhow::Result<()> {
     // The subscribe: one masked client frame, read whole and not parsed
     // further (every watcher of this room subscribes to it).
     read_until(stream, &mut buf, client_frame_len)?;
-    let subscribed = format!(
+    Ok(())
+}
+
+/// Answers a watcher's subscribe.
+fn subscribed(stream: &mut TcpStream) -> anyhow::Result<()> {
+    let answer = format!(
         r#"{{"type":"subscribed","id":"1","room":"auction:{AUCTION_ID}","snapshot":null}}"#
     );
-    stream.write_all(&text_frame(subscribed.as_bytes()))?;
+    stream.write_all(&text_frame(answer.as_bytes()))?;
     stream.set_read_timeout(None)?;
     Ok(())
 }
@@ -379,6 +388,7 @@ mod tests {
         });
         let (mut stream, _) = listener.accept().unwrap();
         handshake(&mut stream).unwrap();
+        subscribed(&mut stream).unwrap();
         let log = Log::default();
         for seq in 1..=3 {
             log.push(text_frame(bid_frame(seq).as_bytes()).into());
