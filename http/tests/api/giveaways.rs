@@ -103,6 +103,22 @@ async fn viewers(app: &TestApp, show: &str) -> u64 {
     detail["viewers"].as_u64().unwrap()
 }
 
+/// Waits (up to 10 s) until the show's room counts `count` viewers.
+async fn until_viewers(app: &TestApp, show: &str, count: u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = viewers(app, show).await;
+        if now == count {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the room counts {now} viewers, not {count}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 #[actix_web::test]
 async fn a_giveaway_draws_a_present_viewer_and_anyone_can_recompute_the_draw() {
     let app = spawn_app().await;
@@ -135,13 +151,12 @@ async fn a_giveaway_draws_a_present_viewer_and_anyone_can_recompute_the_draw() {
         ws.subscribe(&format!("show:{show}")).await;
         sockets.push(ws);
     }
+    // The room counts a subscriber once its actor has had the join, after
+    // the subscribe is answered: all 25 are in before 5 leave.
+    until_viewers(&app, &show, 25).await;
     let present: Vec<String> = people[..20].iter().map(|p| p.id.clone()).collect();
     sockets.truncate(20);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while viewers(&app, &show).await > 20 {
-        assert!(tokio::time::Instant::now() < deadline, "the 5 never left");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    until_viewers(&app, &show, 20).await;
     // Leaving reaches the chat room before the next request does.
     tokio::time::sleep(Duration::from_millis(200)).await;
 
