@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::commerce_helpers::stocked_product;
-use crate::helpers::{TestApp, TestUser, error_code, read_json, spawn_app, spawn_app_with};
+use crate::helpers::{
+    TestApp, TestUser, error_code, eventually, read_json, spawn_app, spawn_app_with,
+};
 use crate::ws_client::WsClient;
 
 pub async fn live_show(app: &TestApp, seller: &TestUser) -> String {
@@ -103,22 +105,6 @@ async fn viewers(app: &TestApp, show: &str) -> u64 {
     detail["viewers"].as_u64().unwrap()
 }
 
-/// Waits (up to 10 s) until the show's room counts `count` viewers.
-async fn until_viewers(app: &TestApp, show: &str, count: u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let now = viewers(app, show).await;
-        if now == count {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the room counts {now} viewers, not {count}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 #[actix_web::test]
 async fn a_giveaway_draws_a_present_viewer_and_anyone_can_recompute_the_draw() {
     let app = spawn_app().await;
@@ -153,10 +139,10 @@ async fn a_giveaway_draws_a_present_viewer_and_anyone_can_recompute_the_draw() {
     }
     // The room counts a subscriber once its actor has had the join, after
     // the subscribe is answered: all 25 are in before 5 leave.
-    until_viewers(&app, &show, 25).await;
+    eventually("25 viewers", async || viewers(&app, &show).await == 25).await;
     let present: Vec<String> = people[..20].iter().map(|p| p.id.clone()).collect();
     sockets.truncate(20);
-    until_viewers(&app, &show, 20).await;
+    eventually("20 viewers", async || viewers(&app, &show).await == 20).await;
     // Leaving reaches the chat room before the next request does.
     tokio::time::sleep(Duration::from_millis(200)).await;
 

@@ -1,4 +1,5 @@
 use std::net::TcpListener;
+use std::time::Duration;
 
 use blytz::Config;
 use blytz::db::ScratchDb;
@@ -197,6 +198,18 @@ impl TestApp {
 }
 
 /// Read an error body and return its code, asserting the status.
+/// Waits (up to 15 s) until `done` holds.
+pub async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut done: F) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    while !done().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 pub async fn error_code(res: Response, status: StatusCode) -> (String, Value) {
     assert_eq!(res.status(), status, "unexpected status");
     let body: Value = res.json().await.unwrap();

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::auctions::{command, create_auction, rest_bid};
 use crate::email::{Rcpt, SmtpServer, header};
-use crate::helpers::{TestApp, TestUser, error_code, read_json, spawn_app_with};
+use crate::helpers::{TestApp, TestUser, error_code, eventually, read_json, spawn_app_with};
 use crate::push::{Browser, PushService};
 use crate::ws_client::WsClient;
 
@@ -117,18 +117,6 @@ fn plain(data: &str) -> String {
         }
     }
     String::from_utf8(out).unwrap()
-}
-
-/// Waits (up to 15 s) until `done` holds.
-async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut done: F) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !done().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 async fn go_live(app: &TestApp, seller: &TestUser) -> String {
