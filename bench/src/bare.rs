@@ -37,6 +37,8 @@ use crate::server::PORT_LINE;
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The room's name in its frames (the server's rooms are `auction:<uuid>`).
 const AUCTION_ID: &str = "0b5f6e2a-8c1d-4f3e-9a7b-2c4d6e8f0a1b";
+/// The longest upgrade request or subscribe read whole.
+const MAX_HANDSHAKE: usize = 16 * 1024;
 /// The longest subscribe read (the bench's are under 100 bytes).
 const MAX_CLIENT_FRAME: usize = 16 * 1024;
 /// A bidder's id in the frames.
@@ -195,8 +197,8 @@ fn read_until(
         if let Some(end) = done(buf) {
             return Ok(end);
         }
-        if buf.len() > 16 * 1024 {
-            bail!("a handshake longer than 16 KiB");
+        if buf.len() > MAX_HANDSHAKE {
+            bail!("a handshake longer than {MAX_HANDSHAKE} bytes");
         }
         match stream.read(&mut chunk)? {
             0 => bail!("closed during the handshake"),

@@ -170,11 +170,10 @@ impl BidRun {
 /// neither run lost a bidder to an error (a bidder that fails stops, and
 /// the run's throughput with it).
 pub fn ratios(blytz: &BidRun, baseline: &BidRun) -> Value {
-    let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { f64::NAN };
     json!({
-        "throughput_ratio": round3(ratio(blytz.throughput_per_s, baseline.throughput_per_s)),
-        "p50_ratio": round3(ratio(blytz.latency_ms.p50, baseline.latency_ms.p50)),
-        "p99_ratio": round3(ratio(blytz.latency_ms.p99, baseline.latency_ms.p99)),
+        "throughput_ratio": ratio(blytz.throughput_per_s, baseline.throughput_per_s),
+        "p50_ratio": ratio(blytz.latency_ms.p50, baseline.latency_ms.p50),
+        "p99_ratio": ratio(blytz.latency_ms.p99, baseline.latency_ms.p99),
         "comparable": blytz.errors == 0 && baseline.errors == 0,
     })
 }
@@ -242,6 +241,11 @@ pub fn median_ratios(pairs: &[(&BidRun, &BidRun)]) -> Value {
         "p99_ratio": median_of("p99_ratio"),
         "comparable": pairs.iter().all(|(blytz, baseline)| blytz.errors == 0 && baseline.errors == 0),
     })
+}
+
+/// `a / b` to three decimals; none when `b` is not above 0.
+pub fn ratio(a: f64, b: f64) -> Option<f64> {
+    (b > 0.0).then(|| round3(a / b))
 }
 
 /// Copy `extra`'s fields into `target` (both objects).

@@ -109,6 +109,41 @@ impl Delivery {
     }
 }
 
+/// A turn's measuring: its watchers read, and the sender's CPU and the
+/// load generator's watched, from the start of sending to the drain.
+struct Turn {
+    seen: Arc<Seen>,
+    reading: Reading,
+    watch: procfs::Watch,
+}
+
+impl Turn {
+    /// Starts counting what `reading`'s watchers get, and the CPU of the
+    /// sender `pid` and of the load generator.
+    fn begin(seen: Arc<Seen>, reading: Reading, pid: Option<u32>) -> Self {
+        let watch = procfs::Watch::start(pid);
+        seen.measuring.store(true, Ordering::Release);
+        Self {
+            seen,
+            reading,
+            watch,
+        }
+    }
+
+    /// Lets the last frames arrive ([`DRAIN`]), then stops counting.
+    async fn end(self) -> anyhow::Result<Delivery> {
+        tokio::time::sleep(DRAIN).await;
+        self.seen.measuring.store(false, Ordering::Release);
+        let usage = self.watch.finish();
+        let delays = self.reading.finish()?;
+        Ok(Delivery {
+            delivered: self.seen.delivered.load(Ordering::Relaxed),
+            delays,
+            usage,
+        })
+    }
+}
+
 async fn measure(
     target: &Target,
     args: &FanoutArgs,
@@ -145,8 +180,7 @@ async fn measure(
 
     let pid = target.pid;
     let rss_before_bids = pid.and_then(|p| procfs::rss_bytes(p).ok());
-    let watch = procfs::Watch::start(pid);
-    seen.measuring.store(true, Ordering::Release);
+    let turn = Turn::begin(Arc::clone(&seen), reading, pid);
     let start = Instant::now();
     let deadline = start + args.duration;
     eprintln!(
@@ -208,20 +242,12 @@ async fn measure(
         }
     }
     let bidding_s = start.elapsed().as_secs_f64();
-    tokio::time::sleep(DRAIN).await;
-    seen.measuring.store(false, Ordering::Release);
-    let usage = watch.finish();
+    let delivery = turn.end().await?;
     let rss_after = pid.and_then(|p| procfs::rss_bytes(p).ok());
-    let delays = reading.finish()?;
     drop(bidders);
 
-    let delivered = seen.delivered.load(Ordering::Relaxed);
+    let delivered = delivery.delivered;
     let expected = accepted * watcher_count;
-    let delivery = Delivery {
-        delivered,
-        delays,
-        usage,
-    };
     let latency = delivery.latency();
 
     println!();
@@ -300,8 +326,7 @@ async fn bare_turn(args: &FanoutArgs) -> anyhow::Result<Delivery> {
     let watcher_count = watchers.len() as u64;
     let seen = Arc::new(Seen::default());
     let reading = Reading::start(watchers, Arc::clone(&seen))?;
-    let watch = procfs::Watch::start(Some(sender.pid));
-    seen.measuring.store(true, Ordering::Release);
+    let turn = Turn::begin(Arc::clone(&seen), reading, Some(sender.pid));
     let start = Instant::now();
     sender.say("go").await?;
     eprintln!(
@@ -312,16 +337,8 @@ async fn bare_turn(args: &FanoutArgs) -> anyhow::Result<Delivery> {
     tokio::time::sleep(args.duration).await;
     sender.say("stop").await?;
     let sending_s = start.elapsed().as_secs_f64();
-    tokio::time::sleep(DRAIN).await;
-    seen.measuring.store(false, Ordering::Release);
-    let usage = watch.finish();
-    let delays = reading.finish()?;
+    let delivery = turn.end().await?;
     sender.stop().await?;
-    let delivery = Delivery {
-        delivered: seen.delivered.load(Ordering::Relaxed),
-        delays,
-        usage,
-    };
 
     println!();
     println!("== fanout baseline: a bare sender, {watcher_count} watchers ==");
@@ -338,14 +355,13 @@ async fn bare_turn(args: &FanoutArgs) -> anyhow::Result<Delivery> {
 
 /// Blytz against the bare sender: printed, and the report's `baseline`.
 fn compare(blytz: &Delivery, bare: &Delivery) -> serde_json::Value {
-    let ratio = |a: Option<f64>, b: Option<f64>| {
-        a.zip(b.filter(|b| *b > 0.0))
-            .map(|(a, b)| report::round3(a / b))
-    };
     let (ours, theirs) = (blytz.latency(), bare.latency());
-    let cpu = ratio(blytz.cpu_us_per_message(), bare.cpu_us_per_message());
-    let p50 = ratio(Some(ours.p50), Some(theirs.p50));
-    let p99 = ratio(Some(ours.p99), Some(theirs.p99));
+    let cpu = blytz
+        .cpu_us_per_message()
+        .zip(bare.cpu_us_per_message())
+        .and_then(|(a, b)| report::ratio(a, b));
+    let p50 = report::ratio(ours.p50, theirs.p50);
+    let p99 = report::ratio(ours.p99, theirs.p99);
     let show = |r: Option<f64>| r.map_or_else(|| "-".to_owned(), |r| format!("x{r:.2}"));
     println!();
     println!(
