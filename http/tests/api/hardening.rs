@@ -11,7 +11,7 @@ use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::auctions::create_auction;
-use crate::helpers::{spawn_app, spawn_app_with};
+use crate::helpers::{eventually, eventually_some, spawn_app, spawn_app_with};
 use crate::server_process::ServerProcess;
 use crate::ws_client::WsClient;
 
@@ -56,14 +56,10 @@ async fn subscribing_to_rooms_that_do_not_exist_leaves_nothing_behind() {
     assert_eq!(engine.rooms().len(), 0);
     ws.subscribe(&room).await;
     drop(ws);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !engine.rooms().is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the room outlived its last socket"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("the room to go with its last socket", async || {
+        engine.rooms().is_empty()
+    })
+    .await;
 }
 
 #[actix_web::test]
@@ -152,11 +148,10 @@ async fn connections_per_address_are_bounded() {
     }
     // A closed connection frees its place.
     drop(open.pop());
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while connect_async(&url).await.is_err() {
-        assert!(Instant::now() < deadline, "the place was never freed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the closed connection's place to be freed", async || {
+        connect_async(&url).await.is_ok()
+    })
+    .await;
 }
 
 /// One anonymous socket sends `count` subscribes to random rooms, reading
@@ -600,17 +595,16 @@ async fn an_item_in_an_auction_is_sold_once() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::OK);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let orders = eventually_some("the winner's order", async || {
         let res = app.get("/api/v1/orders", Some(&ann.access_token)).await;
         let orders: Value = res.json().await.unwrap();
-        if orders["items"].as_array().is_some_and(|o| !o.is_empty()) {
-            assert_eq!(orders["items"].as_array().unwrap().len(), 1);
-            break;
-        }
-        assert!(Instant::now() < deadline, "no order for the winner");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+        orders["items"]
+            .as_array()
+            .is_some_and(|o| !o.is_empty())
+            .then_some(orders)
+    })
+    .await;
+    assert_eq!(orders["items"].as_array().unwrap().len(), 1);
     let stock: Value = app
         .get(
             &format!("/api/v1/inventory/products/{product}"),

@@ -197,11 +197,18 @@ impl TestApp {
     }
 }
 
-/// Read an error body and return its code, asserting the status.
 /// Waits (up to 15 s) until `done` holds.
 pub async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut done: F) {
+    eventually_some(what, async || done().await.then_some(())).await
+}
+
+/// Waits (up to 15 s) until `found` finds something, and answers it.
+pub async fn eventually_some<T, F: AsyncFnMut() -> Option<T>>(what: &str, mut found: F) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while !done().await {
+    loop {
+        if let Some(value) = found().await {
+            return value;
+        }
         assert!(
             tokio::time::Instant::now() < deadline,
             "timed out waiting: {what}"
@@ -210,6 +217,7 @@ pub async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut done: F) {
     }
 }
 
+/// Read an error body and return its code, asserting the status.
 pub async fn error_code(res: Response, status: StatusCode) -> (String, Value) {
     assert_eq!(res.status(), status, "unexpected status");
     let body: Value = res.json().await.unwrap();

@@ -16,7 +16,7 @@ use sqlx::Connection;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::AbortHandle;
 
-use crate::helpers::{TestApp, TestUser, spawn_app_on};
+use crate::helpers::{TestApp, TestUser, eventually, eventually_some, spawn_app_on};
 
 /// How the test takes the database away and gives it back.
 trait Outage {
@@ -193,26 +193,19 @@ async fn database_outage_mid_auction(app: TestApp, mut outage: impl Outage) {
 
     // It comes back: no restart, the auction takes bids again.
     outage.restore().await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if app.get("/ready", None).await.status() == StatusCode::OK {
-            break;
-        }
-        assert!(Instant::now() < deadline, "/ready did not turn 200");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let accepted = loop {
+    eventually("/ready to turn 200", async || {
+        app.get("/ready", None).await.status() == StatusCode::OK
+    })
+    .await;
+    let accepted = eventually_some("a bid accepted after the outage", async || {
         let (status, body) = bid(&app, &id, &alice, next).await;
         if status == StatusCode::CREATED {
-            break body;
+            return Some(body);
         }
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
-        assert!(
-            Instant::now() < deadline,
-            "no bid accepted after the outage"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+        None
+    })
+    .await;
     acked.push(accepted["bid"]["id"].as_str().unwrap().to_owned());
     let history = history_ids(&app, &id).await;
     for bid_id in &acked {
