@@ -2,14 +2,14 @@
 //! the journal, where every accepted bid is before it is acknowledged).
 
 use blytz_actors::domain::{AuctionId, BidId, ShowId, UserId};
-use blytz_actors::rules::{AuctionStatus, Event, EventKind};
+use blytz_actors::rules::{AuctionStatus, EventKind};
 use blytz_actors::view::AuctionView;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use super::keys;
+use super::keys::{self, EventRow};
 use crate::db::Db;
 use crate::error::Result;
 use crate::pagination::{Page, Paged, fetch_size};
@@ -86,15 +86,15 @@ pub async fn list(
 
 impl BidRecord {
     /// The bid `event` recorded at `seq`, if it is a bid's.
-    fn of(seq: i64, event: Event) -> Option<Self> {
-        match event.kind {
+    fn of((seq, at, Json(kind)): EventRow) -> Option<Self> {
+        match kind {
             EventKind::BidPlaced(bid) => Some(Self {
                 id: bid.bid_id,
                 bidder_id: bid.bidder_id,
                 amount: bid.amount,
                 automatic: bid.automatic,
                 seq,
-                created_at: event.at,
+                created_at: at,
             }),
             _ => None,
         }
@@ -113,7 +113,7 @@ pub async fn bids(db: &Db, id: AuctionId, page: &Page) -> Result<Paged<BidRecord
         "kind = $2 AND ($3 IS NULL OR seq < $3)",
         "ORDER BY seq DESC LIMIT $4",
     );
-    let rows: Vec<(i64, Json<Event>)> = with_db!(db, pool => {
+    let rows: Vec<EventRow> = with_db!(db, pool => {
         sqlx::query_as(query)
         .bind(Uuid::from(id))
         .bind(BID_PLACED)
@@ -130,7 +130,7 @@ pub async fn bids(db: &Db, id: AuctionId, page: &Page) -> Result<Paged<BidRecord
 /// Every bid of an auction, oldest first.
 pub async fn all_bids(db: &Db, id: AuctionId) -> Result<Vec<BidRecord>> {
     let query = keys::events_query!(db.backend(), "kind = $2", "ORDER BY seq");
-    let rows: Vec<(i64, Json<Event>)> = with_db!(db, pool => {
+    let rows: Vec<EventRow> = with_db!(db, pool => {
         sqlx::query_as(query)
         .bind(Uuid::from(id))
         .bind(BID_PLACED)
@@ -140,9 +140,7 @@ pub async fn all_bids(db: &Db, id: AuctionId) -> Result<Vec<BidRecord>> {
     Ok(records(rows))
 }
 
-/// The bids of journal rows (`seq`, `payload`) of kind [`BID_PLACED`].
-fn records(rows: Vec<(i64, Json<Event>)>) -> Vec<BidRecord> {
-    rows.into_iter()
-        .filter_map(|(seq, Json(event))| BidRecord::of(seq, event))
-        .collect()
+/// The bids of journal rows of kind [`BID_PLACED`].
+fn records(rows: Vec<EventRow>) -> Vec<BidRecord> {
+    rows.into_iter().filter_map(BidRecord::of).collect()
 }

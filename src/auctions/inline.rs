@@ -239,7 +239,7 @@ fn insert_rows(connection: &Connection, rows: &[(&JournalEntry, &i64)]) -> rusql
                 statement.raw_bind_parameter(first + 1, **seq)?;
                 statement.raw_bind_parameter(first + 2, entry.event.kind.name())?;
                 statement.raw_bind_parameter(first + 3, time_as_sqlx_writes_it(entry.event.at))?;
-                statement.raw_bind_parameter(first + 4, RawJson(&entry.event).text())?;
+                statement.raw_bind_parameter(first + 4, RawJson(&entry.event.kind).text())?;
             }
             None => {
                 for column in first..first + COLUMNS {

@@ -18,7 +18,7 @@ use blytz_actors::domain::AuctionId;
 use blytz_actors::ports::{
     Fence, JournalEntry, JournalError, JournalStore, LoadedJournal, Settlement, Snapshot,
 };
-use blytz_actors::rules::{AuctionConfig, AuctionState, Event, EventKind};
+use blytz_actors::rules::{AuctionConfig, AuctionState, EventKind};
 use blytz_actors::runtime::in_runtime;
 use blytz_actors::view::AuctionView;
 use redis::AsyncCommands;
@@ -194,7 +194,7 @@ pub(super) fn seq_to_i64(auction_id: AuctionId, seq: u64) -> Result<i64, Journal
     })
 }
 
-fn seq_from_i64(auction_id: AuctionId, seq: i64) -> Result<u64, JournalError> {
+pub(super) fn seq_from_i64(auction_id: AuctionId, seq: i64) -> Result<u64, JournalError> {
     u64::try_from(seq).map_err(|_| JournalError::Corrupt {
         auction_id,
         reason: format!("stored seq {seq} is negative"),
@@ -293,7 +293,7 @@ macro_rules! insert_events {
                 .push_bind(entry.map(|(_, seq)| **seq))
                 .push_bind(entry.map(|(entry, _)| entry.event.kind.name()))
                 .push_bind(entry.map(|(entry, _)| entry.event.at))
-                .push_bind(entry.map(|(entry, _)| RawJson(&entry.event)));
+                .push_bind(entry.map(|(entry, _)| RawJson(&entry.event.kind)));
         });
         if is_padded {
             insert.push(EVENTS_PADDED_TAIL);
@@ -535,7 +535,7 @@ impl SqlJournal {
             return Ok(());
         }
         let query = keys::events_query!(self.db.backend(), "seq > $2", "ORDER BY seq DESC LIMIT 1");
-        let last: Option<(i64, Json<Event>)> = with_db!(&self.db, pool => {
+        let last: Option<keys::EventRow> = with_db!(&self.db, pool => {
             sqlx::query_as(query)
             .bind(id)
             .bind(stored)
@@ -543,9 +543,10 @@ impl SqlJournal {
             .await
         })
         .map_err(unavailable)?;
-        let Some((_, Json(last))) = last else {
+        let Some(last) = last else {
             return Ok(());
         };
+        let last = keys::event_of(auction_id, last)?;
         let views: Vec<(AuctionView, Columns)> = loaded
             .clone()
             .rebuild(auction_id)?
@@ -663,7 +664,7 @@ impl JournalStore for SqlJournal {
             None => 0,
         };
         let query = keys::events_query!(self.db.backend(), "seq > $2", "ORDER BY seq");
-        let rows: Vec<(i64, Json<Event>)> = with_db!(&self.db, pool => {
+        let rows: Vec<keys::EventRow> = with_db!(&self.db, pool => {
             sqlx::query_as(query)
             .bind(id)
             .bind(after)
@@ -673,7 +674,10 @@ impl JournalStore for SqlJournal {
         .map_err(unavailable)?;
         let loaded = LoadedJournal {
             snapshot,
-            events: rows.into_iter().map(|(_, Json(event))| event).collect(),
+            events: rows
+                .into_iter()
+                .map(|row| keys::event_of(auction_id, row))
+                .collect::<Result<_, _>>()?,
         };
         if let Err(e) = self.repair_read_models(auction_id, &loaded).await {
             tracing::warn!(%auction_id, error = %e, "could not bring the read models up to the journal");

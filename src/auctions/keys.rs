@@ -10,8 +10,14 @@
 //! names. A read takes the keys up to that mark and scans the rows after
 //! it: the same rows whatever the catch-ups have done, in one statement.
 
+use blytz_actors::domain::AuctionId;
+use blytz_actors::ports::JournalError;
+use blytz_actors::rules::{Event, EventKind};
+use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
+use sqlx::types::Json;
 
+use super::journal::seq_from_i64;
 use crate::db::is_unique_violation;
 #[cfg(doc)]
 use crate::db::{Backend, Db};
@@ -148,8 +154,8 @@ pub(crate) async fn fit_to_journal(pool: &SqlitePool) -> Result<(), sqlx::Error>
     tx.commit().await
 }
 
-/// The query (a `&'static str`) of `seq, payload` of auction `$1`'s
-/// journal rows on `backend` ([`Backend`]) that pass `filter` (a literal over
+/// The query (a `&'static str`) of `seq, at, payload` ([`EventRow`]) of
+/// auction `$1`'s journal rows on `backend` ([`Backend`]) that pass `filter` (a literal over
 /// `seq` and `kind`, placeholders from `$2`), then `tail` (a literal:
 /// `ORDER BY seq ...`, a `LIMIT`). On SQLite the keys' side walks
 /// `auction_event_keys` in key order and is merged with the sorted rows
@@ -158,20 +164,20 @@ macro_rules! events_query {
     ($backend:expr, $filter:literal, $tail:literal $(,)?) => {
         match $backend {
             $crate::db::Backend::Postgres => concat!(
-                "SELECT seq, payload FROM auction_events WHERE auction_id = $1 AND ",
+                "SELECT seq, at, payload FROM auction_events WHERE auction_id = $1 AND ",
                 $filter,
                 " ",
                 $tail
             ),
             $crate::db::Backend::Sqlite => concat!(
-                "SELECT seq, payload FROM (",
-                "SELECT k.seq AS seq, k.kind AS kind, e.payload AS payload ",
+                "SELECT seq, at, payload FROM (",
+                "SELECT k.seq AS seq, k.kind AS kind, e.at AS at, e.payload AS payload ",
                 "FROM keys.auction_event_keys k JOIN main.auction_events e ",
                 "ON e.pos = k.pos AND e.auction_id = k.auction_id AND e.seq = k.seq ",
                 "WHERE k.auction_id = $1 AND k.pos <= (SELECT pos FROM keys.auction_event_keys_upto)) ",
                 "WHERE ",
                 $filter,
-                " UNION ALL SELECT seq, payload FROM main.auction_events ",
+                " UNION ALL SELECT seq, at, payload FROM main.auction_events ",
                 "WHERE pos > (SELECT pos FROM keys.auction_event_keys_upto) AND auction_id = $1 AND ",
                 $filter,
                 " ",
@@ -181,3 +187,18 @@ macro_rules! events_query {
     };
 }
 pub(super) use events_query;
+
+/// A journal row as [`events_query!`] reads it: its `seq`, its time, and
+/// its payload, the event's kind. The row's auction is the query's.
+pub(super) type EventRow = (i64, DateTime<Utc>, Json<EventKind>);
+
+/// The event of auction `auction_id`'s journal row `row`.
+pub(super) fn event_of(auction_id: AuctionId, row: EventRow) -> Result<Event, JournalError> {
+    let (seq, at, Json(kind)) = row;
+    Ok(Event {
+        auction_id,
+        seq: seq_from_i64(auction_id, seq)?,
+        at,
+        kind,
+    })
+}

@@ -1,7 +1,7 @@
 //! JSON bound as a statement's argument from its parts.
 
 use blytz_actors::json::{self, Raw};
-use blytz_actors::rules::{AuctionState, Event};
+use blytz_actors::rules::{AuctionState, EventKind};
 use blytz_actors::view::AuctionView;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
@@ -10,8 +10,8 @@ use sqlx::postgres::types::Oid;
 use sqlx::types::Json;
 use sqlx::{Database, Encode, Postgres, Sqlite, Type};
 
-/// A journal event, an auction view or a snapshot's state bound as a JSON
-/// column, written by [`Raw`] straight into the statement's arguments: the
+/// A journal event's kind, an auction view or a snapshot's state bound as a
+/// JSON column, written by [`Raw`] straight into the statement's arguments: the
 /// same text serde writes (the writer's tests check it), without
 /// serde_json's pass over every key, id and time. A journal row is written
 /// per accepted bid, and through serde it was the largest part of the
@@ -35,11 +35,11 @@ pub trait WrittenJson {
     fn write(&self, raw: &mut Raw<'_>);
 }
 
-impl WrittenJson for Event {
+impl WrittenJson for EventKind {
     const JSONB: bool = false;
 
     fn write(&self, raw: &mut Raw<'_>) {
-        raw.event(self);
+        raw.event_kind(self);
     }
 }
 
@@ -64,7 +64,7 @@ impl WrittenJson for AuctionView {
 const JSON_OID: Oid = Oid(114);
 
 impl<T: WrittenJson> RawJson<'_, T> {
-    /// A bid's event is about 400 bytes, a view about 600.
+    /// A bid's event is about 250 bytes, a view about 600.
     const CAPACITY: usize = 640;
 
     /// The JSON text, as it is bound on SQLite.

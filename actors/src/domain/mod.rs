@@ -11,4 +11,4 @@ pub use caller::{Caller, Role};
 pub use ids::{AuctionId, BidId, ProductId, ShowId, UserId};
 pub use increments::{IncrementTable, IncrementTier, InvalidIncrements, MAX_INCREMENT_STEP};
 pub use money::{Currency, InvalidCurrency, MAX_AMOUNT, Money, MoneyError};
-pub use time::{Fraction, WireTime, to_millis, wire_time, write_time};
+pub use time::{WireTime, to_millis, wire_time, write_time};

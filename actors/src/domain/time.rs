@@ -19,54 +19,37 @@ pub struct WireTime(pub DateTime<Utc>);
 
 impl fmt::Display for WireTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match Digits::of(self.0, Fraction::Millis) {
+        match Digits::of(self.0) {
             Some(digits) => f.write_str(digits.as_str()),
             None => f.write_str(&self.0.to_rfc3339_opts(SecondsFormat::Millis, true)),
         }
     }
 }
 
-/// How much of a second a time is written with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fraction {
-    /// Always milliseconds, cut not rounded: the wire's `.123Z`
-    /// ([`WireTime`]).
-    Millis,
-    /// None, milli-, micro- or nanoseconds, the fewest that hold it all:
-    /// chrono's own serde text of a `DateTime<Utc>`.
-    Auto,
-}
-
-/// Appends `at` as a JSON string of its RFC 3339 text in UTC, byte for byte
-/// chrono's `to_rfc3339_opts(…, true)` with the seconds `fraction` asks for.
-pub fn write_time(out: &mut Vec<u8>, at: DateTime<Utc>, fraction: Fraction) {
+/// Appends `at` as a JSON string of its wire text ([`WireTime`]), byte for
+/// byte chrono's `to_rfc3339_opts(SecondsFormat::Millis, true)`.
+pub fn write_time(out: &mut Vec<u8>, at: DateTime<Utc>) {
     out.push(b'"');
-    match Digits::of(at, fraction) {
+    match Digits::of(at) {
         Some(digits) => out.extend_from_slice(digits.as_bytes()),
-        None => {
-            let format = match fraction {
-                Fraction::Millis => SecondsFormat::Millis,
-                Fraction::Auto => SecondsFormat::AutoSi,
-            };
-            out.extend_from_slice(at.to_rfc3339_opts(format, true).as_bytes());
-        }
+        None => out.extend_from_slice(at.to_rfc3339_opts(SecondsFormat::Millis, true).as_bytes()),
     }
     out.push(b'"');
 }
 
 /// The text of a time in years 0 to 9999, laid out digit by digit in a
-/// buffer (`9999-12-31T23:59:60.999999999Z` at the longest).
+/// buffer (`9999-12-31T23:59:60.999Z` at the longest).
 struct Digits {
-    bytes: [u8; 30],
+    bytes: [u8; 24],
     len: usize,
 }
 
 impl Digits {
-    fn of(at: DateTime<Utc>, fraction: Fraction) -> Option<Self> {
+    fn of(at: DateTime<Utc>) -> Option<Self> {
         let at = at.naive_utc();
         let year = u32::try_from(at.year()).ok().filter(|&year| year <= 9999)?;
         let mut digits = Self {
-            bytes: [0; 30],
+            bytes: [0; 24],
             len: 0,
         };
         digits.two(year / 100);
@@ -86,13 +69,7 @@ impl Digits {
             nanos => (at.second(), nanos),
         };
         digits.two(second);
-        match fraction {
-            Fraction::Millis => digits.fraction(nanos / 1_000_000, 3),
-            Fraction::Auto if nanos == 0 => {}
-            Fraction::Auto if nanos % 1_000_000 == 0 => digits.fraction(nanos / 1_000_000, 3),
-            Fraction::Auto if nanos % 1_000 == 0 => digits.fraction(nanos / 1_000, 6),
-            Fraction::Auto => digits.fraction(nanos, 9),
-        }
+        digits.millis(nanos / 1_000_000);
         digits.byte(b'Z');
         Some(digits)
     }
@@ -115,12 +92,11 @@ impl Digits {
         self.byte(b'0' + u8::try_from(value % 10).unwrap_or(0));
     }
 
-    /// A point and `width` digits of `value`.
-    fn fraction(&mut self, value: u32, width: u32) {
+    /// A point and three digits of `millis`, below 1,000.
+    fn millis(&mut self, millis: u32) {
         self.byte(b'.');
-        for place in (0..width).rev() {
-            self.digit(value / 10_u32.pow(place));
-        }
+        self.digit(millis / 100);
+        self.two(millis % 100);
     }
 
     fn as_bytes(&self) -> &[u8] {
@@ -272,45 +248,11 @@ mod tests {
         );
     }
 
-    /// `write_time` with every fraction, as a string.
-    fn written(at: DateTime<Utc>, fraction: Fraction) -> String {
+    /// `write_time`'s text, as a string.
+    fn written(at: DateTime<Utc>) -> String {
         let mut out = Vec::new();
-        write_time(&mut out, at, fraction);
+        write_time(&mut out, at);
         String::from_utf8(out).unwrap()
-    }
-
-    #[test]
-    fn a_time_is_written_with_the_fraction_it_needs() {
-        let at = |seconds, nanos| DateTime::from_timestamp(seconds, nanos).unwrap();
-        let cases = [
-            (at(1_700_000_000, 0), r#""2023-11-14T22:13:20Z""#),
-            (
-                at(1_700_000_000, 120_000_000),
-                r#""2023-11-14T22:13:20.120Z""#,
-            ),
-            (
-                at(1_700_000_000, 120_300_000),
-                r#""2023-11-14T22:13:20.120300Z""#,
-            ),
-            (at(1_700_000_000, 1), r#""2023-11-14T22:13:20.000000001Z""#),
-            (
-                at(1_483_228_799, 1_000_000_000),
-                r#""2016-12-31T23:59:60Z""#,
-            ),
-            (at(-62_167_219_200, 0), r#""0000-01-01T00:00:00Z""#),
-            (at(-62_167_219_201, 0), r#""-0001-12-31T23:59:59Z""#),
-        ];
-        for (at, text) in cases {
-            assert_eq!(written(at, Fraction::Auto), text);
-            assert_eq!(
-                written(at, Fraction::Auto),
-                serde_json::to_string(&at).unwrap()
-            );
-        }
-        assert_eq!(
-            written(at(1_700_000_000, 0), Fraction::Millis),
-            r#""2023-11-14T22:13:20.000Z""#
-        );
     }
 
     proptest::proptest! {
@@ -318,16 +260,7 @@ mod tests {
         fn wire_time_is_chronos_text(seconds in -70_000_000_000_i64..300_000_000_000, nanos in 0_u32..2_000_000_000) {
             if let Some(at) = DateTime::from_timestamp(seconds, nanos) {
                 proptest::prop_assert_eq!(format_wire_time(&at), chrono_wire_time(&at));
-                proptest::prop_assert_eq!(written(at, Fraction::Millis), format!("\"{}\"", chrono_wire_time(&at)));
-            }
-        }
-
-        #[test]
-        fn a_time_is_written_as_chronos_serde_writes_it(seconds in -70_000_000_000_i64..300_000_000_000, nanos in 0_u32..2_000_000_000, cut in 0_u32..4) {
-            // As often a whole second, milli- or microsecond as any time.
-            let nanos = nanos - nanos % [1, 1_000, 1_000_000, 1_000_000_000][cut as usize];
-            if let Some(at) = DateTime::from_timestamp(seconds, nanos) {
-                proptest::prop_assert_eq!(written(at, Fraction::Auto), serde_json::to_string(&at).unwrap());
+                proptest::prop_assert_eq!(written(at), format!("\"{}\"", chrono_wire_time(&at)));
             }
         }
     }

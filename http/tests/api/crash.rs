@@ -91,12 +91,7 @@ async fn journaled_bid_ids(db: &blytz::Db) -> std::collections::HashMap<String, 
     })
     .unwrap();
     rows.into_iter()
-        .map(|(kind, payload)| {
-            (
-                payload.0["kind"]["bid_id"].as_str().unwrap().to_owned(),
-                kind,
-            )
-        })
+        .map(|(kind, payload)| (payload.0["bid_id"].as_str().unwrap().to_owned(), kind))
         .collect()
 }
 

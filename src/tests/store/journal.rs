@@ -7,10 +7,12 @@ use blytz::Db;
 use blytz::accounts::{Caller, Registration, Role};
 use blytz::auctions::{AUCTION_ENDED_TOPIC, KEYS_AFTER, SETTLE_AFTER, SqlJournal};
 use blytz::db::{Backend, LOCK_WAIT, ScratchDb, Writer};
+use blytz_actors::domain::to_millis;
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
 use blytz_actors::ports::{JournalEntry, JournalError, JournalStore, LoadedJournal, Snapshot};
 use blytz_actors::rules::{AuctionState, Bid, BidIds, Command, NewAuction, apply, create, decide};
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
+use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::helpers::{accounts, backends};
@@ -27,6 +29,13 @@ async fn seller(db: &Db) -> UserId {
         .await
         .unwrap();
     session.user.id
+}
+
+/// Now, in whole milliseconds: the engine's clock's precision, which the
+/// journal keeps (a row's time is its `at` column, microseconds on
+/// PostgreSQL).
+fn now() -> DateTime<Utc> {
+    to_millis(Utc::now())
 }
 
 /// Decide `command`, apply its events, and return the journal entries.
@@ -58,7 +67,7 @@ fn bid(bidder: UserId, amount: i64, max: Option<i64>) -> (Caller, Command) {
 /// returns the amount.
 async fn bid_minimum(journal: &SqlJournal, state: &mut AuctionState) -> i64 {
     let amount = state.min_next_bid();
-    let batch = step(state, bid(UserId::new(), amount, None), Utc::now());
+    let batch = step(state, bid(UserId::new(), amount, None), now());
     journal.append(&batch).await.unwrap();
     amount
 }
@@ -75,7 +84,7 @@ async fn live_auction(
     currency: &str,
 ) -> (AuctionId, UserId, AuctionState) {
     let seller = seller(db).await;
-    let now = Utc::now();
+    let now = now();
     let config = NewAuction::new(
         ProductId::new(),
         currency.parse::<Currency>().unwrap(),
@@ -99,7 +108,7 @@ async fn append_load_snapshot_and_outbox_round_trip() {
         let db = &scratch.db;
         let journal = SqlJournal::new(db.clone(), None);
         let (id, seller, mut state) = live_auction(&journal, db, "USD").await;
-        let now = Utc::now();
+        let now = now();
 
         let (ann, bob) = (UserId::new(), UserId::new());
         let later = now + Duration::milliseconds(10);
@@ -165,7 +174,7 @@ async fn a_failed_batch_writes_nothing() {
         let db = &scratch.db;
         let journal = SqlJournal::new(db.clone(), None);
         let seller = seller(db).await;
-        let now = Utc::now();
+        let now = now();
         let config = NewAuction::new(
             ProductId::new(),
             "EUR".parse::<Currency>().unwrap(),
@@ -204,7 +213,7 @@ async fn the_journal_on_its_own_connection_goes_on_after_a_failed_batch() {
             SqlJournal::new(db.clone(), None).committing_on(db.journal_writer().await.unwrap());
         let (id, seller, mut state) = live_auction(&journal, db, "USD").await;
         let first = state.min_next_bid();
-        let bid_batch = step(&mut state, bid(UserId::new(), first, None), Utc::now());
+        let bid_batch = step(&mut state, bid(UserId::new(), first, None), now());
         journal.append(&bid_batch).await.unwrap();
         // A batch of bids alone is one statement; written again, it conflicts.
         let err = journal.append(&bid_batch).await.unwrap_err();
@@ -214,7 +223,7 @@ async fn the_journal_on_its_own_connection_goes_on_after_a_failed_batch() {
             db.backend()
         );
         // A lifecycle batch is a transaction; its repeated seq fails it whole.
-        let paused = step(&mut state, by_seller(seller, Command::Pause), Utc::now());
+        let paused = step(&mut state, by_seller(seller, Command::Pause), now());
         let twice = vec![paused[0].clone(), paused[0].clone()];
         assert!(journal.append(&twice).await.is_err(), "{:?}", db.backend());
 
@@ -259,9 +268,10 @@ async fn stored_json(db: &Db, column: &str, from: &str, id: AuctionId) -> Vec<St
     rows.into_iter().map(|(text,)| text).collect()
 }
 
-/// Each journal row keeps its event's JSON as it was written, the text
-/// serde writes, byte for byte: on PostgreSQL a `json` column stores the
-/// text where `jsonb` stored a tree of it, written back otherwise.
+/// Each journal row keeps its event's kind as JSON as it was written, the
+/// text serde writes, byte for byte (the row's columns hold its auction,
+/// `seq` and time): on PostgreSQL a `json` column stores the text where
+/// `jsonb` stored a tree of it, written back otherwise.
 #[tokio::test]
 async fn the_journal_keeps_each_event_as_written() {
     for scratch in backends().await {
@@ -269,7 +279,7 @@ async fn the_journal_keeps_each_event_as_written() {
         let journal = SqlJournal::new(db.clone(), None);
         let (id, _, mut state) = live_auction(&journal, db, "USD").await;
         let amount = state.min_next_bid();
-        let batch = step(&mut state, bid(UserId::new(), amount, None), Utc::now());
+        let batch = step(&mut state, bid(UserId::new(), amount, None), now());
         journal.append(&batch).await.unwrap();
         let stored = stored_json(
             db,
@@ -280,11 +290,76 @@ async fn the_journal_keeps_each_event_as_written() {
         .await;
         assert_eq!(
             stored.last().cloned(),
-            Some(serde_json::to_string(&batch[0].event).unwrap()),
+            Some(serde_json::to_string(&batch[0].event.kind).unwrap()),
             "{:?}",
             db.backend()
         );
         assert_eq!(stored.len(), usize::try_from(state.seq).unwrap());
+    }
+}
+
+/// A journal written before its payloads were the events' kinds alone
+/// (each row's payload the whole event) is read back the same after the
+/// migration that cuts them, on both backends: the same events, the same
+/// bid history, each payload now its event's kind. Rows already cut are
+/// left as they are.
+#[tokio::test]
+async fn a_journal_of_whole_events_reads_the_same_once_its_payloads_are_cut() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let journal = SqlJournal::new(db.clone(), None);
+        let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+        for _ in 0..3 {
+            bid_minimum(&journal, &mut state).await;
+        }
+        let written = journal.load(id).await.unwrap();
+        assert!(written.snapshot.is_none());
+        let history = history_of(db, id).await;
+        // The journal as an earlier build wrote it, but for its last row (on
+        // PostgreSQL in `jsonb`'s text, as rows written before the payload
+        // was `json` are).
+        let (last, earlier) = written.events.split_last().unwrap();
+        for event in earlier {
+            blytz::with_db!(db, pool => {
+                sqlx::query("UPDATE auction_events SET payload = $1 WHERE auction_id = $2 AND seq = $3")
+                    .bind(Json(event))
+                    .bind(Uuid::from(id))
+                    .bind(i64::try_from(event.seq).unwrap())
+                    .execute(pool)
+                    .await
+                    .map(drop)
+            })
+            .unwrap();
+        }
+        let cut = match db.backend() {
+            Backend::Sqlite => include_str!(
+                "../../../migrations/sqlite/20261206000001_journal_payload_the_events_kind.sql"
+            ),
+            Backend::Postgres => include_str!(
+                "../../../migrations/postgres/20261206000001_journal_payload_the_events_kind.sql"
+            ),
+        };
+        blytz::with_db!(db, pool => sqlx::raw_sql(cut).execute(pool).await.map(drop)).unwrap();
+
+        assert_eq!(journal.load(id).await.unwrap().events, written.events);
+        assert_eq!(history_of(db, id).await, history);
+        let stored = stored_json(
+            db,
+            "payload",
+            "auction_events WHERE auction_id = $1 ORDER BY seq",
+            id,
+        )
+        .await;
+        let stored: Vec<serde_json::Value> = stored
+            .iter()
+            .map(|text| serde_json::from_str(text).unwrap())
+            .collect();
+        let kinds: Vec<serde_json::Value> = earlier
+            .iter()
+            .chain([last])
+            .map(|event| serde_json::to_value(&event.kind).unwrap())
+            .collect();
+        assert_eq!(stored, kinds, "{:?}", db.backend());
     }
 }
 
@@ -380,7 +455,7 @@ async fn storage_closes_once_the_journal_gives_its_connection_back() {
         writer.close().await;
         // A commit after the close is refused and checks nothing out.
         let first = state.min_next_bid();
-        let batch = step(&mut state, bid(UserId::new(), first, None), Utc::now());
+        let batch = step(&mut state, bid(UserId::new(), first, None), now());
         assert!(journal.append(&batch).await.is_err(), "{:?}", db.backend());
         // The shared pool's close waits for every connection it lent.
         tokio::time::timeout(std::time::Duration::from_secs(10), db.close())
@@ -444,7 +519,7 @@ async fn a_snapshot_handed_with_a_batch_is_saved_and_kept_in_redis() {
         let (id, _, mut state) = live_auction(&journal, db, "USD").await;
         let before = state.clone();
         let amount = state.min_next_bid();
-        let batch = step(&mut state, bid(UserId::new(), amount, None), Utc::now());
+        let batch = step(&mut state, bid(UserId::new(), amount, None), now());
         let snapshot = Snapshot {
             seq: before.seq,
             state: before.clone(),
@@ -517,7 +592,7 @@ async fn an_auctions_row_follows_the_commit_and_its_bid_history_never_does() {
         let journal = SqlJournal::new(db.clone(), None);
         let (id, seller, mut state) = live_auction(&journal, db, "USD").await;
         let started_seq = i64::try_from(state.seq).unwrap();
-        let now = Utc::now();
+        let now = now();
 
         // Bids alone commit their events, which are the bid history at
         // once; the auction's row waits.
@@ -567,7 +642,7 @@ async fn events_are_read_in_order_on_both_sides_of_the_keys_catch_up() {
         let journal = SqlJournal::new(db.clone(), None);
         let (id, _, mut state) = live_auction(&journal, db, "USD").await;
         let (_, _, mut other) = live_auction(&journal, db, "USD").await;
-        let now = Utc::now();
+        let now = now();
         let mut amounts = Vec::new();
         let mut replayed = Vec::new();
         for round in 0..4 {
@@ -639,7 +714,7 @@ async fn a_deferred_extension_moves_the_rows_end_and_bids_keep_it() {
             .append(&step(
                 &mut state,
                 by_seller(seller, Command::Extend { by_ms: 30_000 }),
-                Utc::now(),
+                now(),
             ))
             .await
             .unwrap();
@@ -738,7 +813,7 @@ async fn keys_left_behind_by_a_former_process_are_caught_up() {
         let former = SqlJournal::new(db.clone(), None);
         let (_, _, mut state) = live_auction(&former, db, "USD").await;
         let amount = state.min_next_bid();
-        let batch = step(&mut state, bid(UserId::new(), amount, None), Utc::now());
+        let batch = step(&mut state, bid(UserId::new(), amount, None), now());
         former.append(&batch).await.unwrap();
         drop(former);
 
@@ -764,7 +839,7 @@ async fn a_batch_of_bids_is_written_whole_or_not_at_all() {
         let journal = SqlJournal::new(db.clone(), None);
         let (first, _, mut one) = live_auction(&journal, db, "USD").await;
         let (_, _, mut two) = live_auction(&journal, db, "USD").await;
-        let now = Utc::now();
+        let now = now();
         let replayed = step(&mut two, bid(UserId::new(), 1_000, None), now);
         journal.append(&replayed).await.unwrap();
         let kept = journal.load(first).await.unwrap().events.len();
@@ -795,7 +870,7 @@ async fn every_batch_size_is_written_whole_whatever_pads_its_statement() {
         for _ in 0..3 {
             auctions.push(live_auction(&journal, db, "USD").await);
         }
-        let now = Utc::now();
+        let now = now();
         let mut kept = vec![0_usize; auctions.len()];
         for size in 1..=9 {
             let mut batch = Vec::new();
@@ -844,7 +919,7 @@ async fn a_late_settle_never_puts_an_older_view_over_a_newer_one() {
         let db = &scratch.db;
         let bidding = SqlJournal::new(db.clone(), None);
         let (id, seller, mut state) = live_auction(&bidding, db, "EUR").await;
-        let now = Utc::now();
+        let now = now();
         let batch = step(&mut state, bid(UserId::new(), 1_000, None), now);
         bidding.append(&batch).await.unwrap();
 
@@ -872,7 +947,7 @@ async fn rows_a_process_did_not_live_to_write_are_rebuilt_at_recovery() {
         let (id, state, second) = {
             let journal = SqlJournal::new(db.clone(), None);
             let (id, _, mut state) = live_auction(&journal, db, "USD").await;
-            let now = Utc::now();
+            let now = now();
             let (ann, bob) = (UserId::new(), UserId::new());
             journal
                 .append(&step(&mut state, bid(ann, 1_000, None), now))
@@ -924,7 +999,7 @@ async fn a_settle_returns_once_the_settle_under_way_has_written() {
         let db = &scratch.db;
         let journal = SqlJournal::new(db.clone(), None);
         let (id, _, mut state) = live_auction(&journal, db, "USD").await;
-        let batch = step(&mut state, bid(UserId::new(), 1_000, None), Utc::now());
+        let batch = step(&mut state, bid(UserId::new(), 1_000, None), now());
         journal.append(&batch).await.unwrap();
 
         // A settle takes the backlog and waits on the database; a read's
@@ -1096,7 +1171,7 @@ async fn a_settle_on_a_locked_sqlite_file_keeps_no_commit_waiting() {
 
     let mut refused = state.clone();
     let amount = refused.min_next_bid();
-    let batch = step(&mut refused, bid(UserId::new(), amount, None), Utc::now());
+    let batch = step(&mut refused, bid(UserId::new(), amount, None), now());
     let started = Instant::now();
     let append = journal.append(&batch).await;
     let waited = started.elapsed();
@@ -1265,7 +1340,7 @@ async fn on_sqlite_a_batch_of_bids_waits_for_another_connections_write_and_is_wr
     let mut other = sqlite_pool(db).acquire().await.unwrap();
     let holding = other.begin_with("BEGIN IMMEDIATE").await.unwrap();
     let second = state.min_next_bid();
-    let batch = step(&mut state, bid(UserId::new(), second, None), Utc::now());
+    let batch = step(&mut state, bid(UserId::new(), second, None), now());
     let appending = tokio::spawn({
         let journal = journal.clone();
         async move { journal.append(&batch).await }
