@@ -85,7 +85,7 @@ pub async fn list(
 }
 
 impl BidRecord {
-    /// The bid `event` recorded at `seq`, if it is a bid's.
+    /// The bid a journal row records, if it is a bid's.
     fn of((seq, at, Json(kind)): EventRow) -> Option<Self> {
         match kind {
             EventKind::BidPlaced(bid) => Some(Self {
