@@ -155,11 +155,11 @@ pub(crate) async fn fit_to_journal(pool: &SqlitePool) -> Result<(), sqlx::Error>
 }
 
 /// The query (a `&'static str`) of `seq, at, payload` ([`EventRow`]) of
-/// auction `$1`'s journal rows on `backend` ([`Backend`]) that pass `filter` (a literal over
-/// `seq` and `kind`, placeholders from `$2`), then `tail` (a literal:
-/// `ORDER BY seq ...`, a `LIMIT`). On SQLite the keys' side walks
-/// `auction_event_keys` in key order and is merged with the sorted rows
-/// after the mark, so a `LIMIT` stops early.
+/// auction `$1`'s journal rows on `backend` ([`Backend`]) that pass
+/// `filter` (a literal over `seq` and `kind`, placeholders from `$2`), then
+/// `tail` (a literal: `ORDER BY seq ...`, a `LIMIT`). On SQLite the keys'
+/// side walks `auction_event_keys` in key order and is merged with the
+/// sorted rows after the mark, so a `LIMIT` stops early.
 macro_rules! events_query {
     ($backend:expr, $filter:literal, $tail:literal $(,)?) => {
         match $backend {
