@@ -318,7 +318,7 @@ async fn a_journal_of_whole_events_reads_the_same_once_its_payloads_are_cut() {
         // The journal as an earlier build wrote it, but for its last row (on
         // PostgreSQL in `jsonb`'s text, as rows written before the payload
         // was `json` are).
-        let (last, earlier) = written.events.split_last().unwrap();
+        let earlier = &written.events[..written.events.len() - 1];
         for event in earlier {
             blytz::with_db!(db, pool => {
                 sqlx::query("UPDATE auction_events SET payload = $1 WHERE auction_id = $2 AND seq = $3")
@@ -354,9 +354,9 @@ async fn a_journal_of_whole_events_reads_the_same_once_its_payloads_are_cut() {
             .iter()
             .map(|text| serde_json::from_str(text).unwrap())
             .collect();
-        let kinds: Vec<serde_json::Value> = earlier
+        let kinds: Vec<serde_json::Value> = written
+            .events
             .iter()
-            .chain([last])
             .map(|event| serde_json::to_value(&event.kind).unwrap())
             .collect();
         assert_eq!(stored, kinds, "{:?}", db.backend());
