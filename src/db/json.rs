@@ -64,7 +64,7 @@ impl WrittenJson for AuctionView {
 const JSON_OID: Oid = Oid(114);
 
 impl<T: WrittenJson> RawJson<'_, T> {
-    /// A bid's event is about 250 bytes, a view about 600.
+    /// A bid's event kind is about 250 bytes, a view about 600.
     const CAPACITY: usize = 640;
 
     /// The JSON text, as it is bound on SQLite.

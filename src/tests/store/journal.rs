@@ -102,6 +102,20 @@ async fn live_auction(
     (id, seller, state)
 }
 
+/// A new live auction (as [`live_auction`]) with `bids` minimum bids
+/// journaled on it: its id and state.
+async fn live_auction_with_bids(
+    journal: &SqlJournal,
+    db: &Db,
+    bids: usize,
+) -> (AuctionId, AuctionState) {
+    let (id, _, mut state) = live_auction(journal, db, "USD").await;
+    for _ in 0..bids {
+        bid_minimum(journal, &mut state).await;
+    }
+    (id, state)
+}
+
 #[tokio::test]
 async fn append_load_snapshot_and_outbox_round_trip() {
     for scratch in backends().await {
@@ -268,6 +282,17 @@ async fn stored_json(db: &Db, column: &str, from: &str, id: AuctionId) -> Vec<St
     rows.into_iter().map(|(text,)| text).collect()
 }
 
+/// The payloads of auction `id`'s journal rows, in seq order, as stored.
+async fn stored_payloads(db: &Db, id: AuctionId) -> Vec<String> {
+    stored_json(
+        db,
+        "payload",
+        "auction_events WHERE auction_id = $1 ORDER BY seq",
+        id,
+    )
+    .await
+}
+
 /// Each journal row keeps its event's kind as JSON as it was written, the
 /// text serde writes, byte for byte (the row's columns hold its auction,
 /// `seq` and time): on PostgreSQL a `json` column stores the text where
@@ -281,13 +306,7 @@ async fn the_journal_keeps_each_event_as_written() {
         let amount = state.min_next_bid();
         let batch = step(&mut state, bid(UserId::new(), amount, None), now());
         journal.append(&batch).await.unwrap();
-        let stored = stored_json(
-            db,
-            "payload",
-            "auction_events WHERE auction_id = $1 ORDER BY seq",
-            id,
-        )
-        .await;
+        let stored = stored_payloads(db, id).await;
         assert_eq!(
             stored.last().cloned(),
             Some(serde_json::to_string(&batch[0].event.kind).unwrap()),
@@ -308,10 +327,7 @@ async fn a_journal_of_whole_events_reads_the_same_once_its_payloads_are_cut() {
     for scratch in backends().await {
         let db = &scratch.db;
         let journal = SqlJournal::new(db.clone(), None);
-        let (id, _, mut state) = live_auction(&journal, db, "USD").await;
-        for _ in 0..3 {
-            bid_minimum(&journal, &mut state).await;
-        }
+        let (id, _) = live_auction_with_bids(&journal, db, 3).await;
         let written = journal.load(id).await.unwrap();
         assert!(written.snapshot.is_none());
         let history = history_of(db, id).await;
@@ -343,13 +359,7 @@ async fn a_journal_of_whole_events_reads_the_same_once_its_payloads_are_cut() {
 
         assert_eq!(journal.load(id).await.unwrap().events, written.events);
         assert_eq!(history_of(db, id).await, history);
-        let stored = stored_json(
-            db,
-            "payload",
-            "auction_events WHERE auction_id = $1 ORDER BY seq",
-            id,
-        )
-        .await;
+        let stored = stored_payloads(db, id).await;
         let stored: Vec<serde_json::Value> = stored
             .iter()
             .map(|text| serde_json::from_str(text).unwrap())
@@ -370,12 +380,9 @@ async fn a_snapshot_keeps_its_state_as_written() {
     for scratch in backends().await {
         let db = &scratch.db;
         let journal = SqlJournal::new(db.clone(), None);
-        let (id, _, mut state) = live_auction(&journal, db, "USD").await;
         // Each bid's request id is remembered in the state: several KB of
         // it, more than PostgreSQL keeps in the row uncompressed.
-        for _ in 0..40 {
-            bid_minimum(&journal, &mut state).await;
-        }
+        let (id, state) = live_auction_with_bids(&journal, db, 40).await;
         journal.save_snapshot(id, state.seq, &state).await.unwrap();
         let stored = stored_json(db, "state", "auction_snapshots WHERE auction_id = $1", id).await;
         assert_eq!(
