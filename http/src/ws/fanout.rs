@@ -24,11 +24,20 @@
 //! resynced (its frames of the room dropped, a fresh snapshot read by its
 //! writer), as a lagging receiver is; when the hub's own receiver lags,
 //! every member is.
+//!
+//! Sweeps: a room larger than one turn is swept by one worker at a time.
+//! The hubs of a room on the node's workers share one [`Sweeps`] token,
+//! and a hub holds it from its run's first member to its last. Two workers
+//! sweeping one room at once each send on one core while the other's sends
+//! and the receiving end take the rest: on two cores a frame cost more CPU
+//! and arrived later than with one sweep at a time (`docs/performance.md`).
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
+use std::pin::Pin;
 use std::rc::{Rc, Weak};
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 
 use blytz_actors::rooms::{Frame, RoomKey, Rooms};
@@ -36,6 +45,7 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::broadcast::{self, error::TryRecvError};
+use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
@@ -365,6 +375,84 @@ fn wire_of(frames: &[Frame]) -> Bytes {
 /// a few connections make a room of many turns.
 const TURN: usize = if cfg!(test) { 1 } else { 64 };
 
+/// The token a room's hubs on the node's workers share: the hub holding it
+/// sweeps the room, the others wait for it, first come first served.
+/// Rooms of at most one [`TURN`] of members are swept without it.
+struct Sweeps {
+    token: Arc<Semaphore>,
+    /// The hub holds the token until its run's last member.
+    held: RefCell<Option<OwnedSemaphorePermit>>,
+    /// The hub waits for the token.
+    waiting: RefCell<Option<Pin<Box<Acquire>>>>,
+}
+
+type Acquire = dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>>;
+
+/// Every room's token, for its hubs to share; an entry whose hubs are all
+/// gone is dropped when the next room's first hub starts.
+static TOKENS: LazyLock<Mutex<HashMap<HubKey, std::sync::Weak<Semaphore>>>> =
+    LazyLock::new(|| Mutex::new(HashMap::new()));
+
+impl Sweeps {
+    /// The token of `key`'s room, shared with its other hubs.
+    fn of(key: HubKey) -> Self {
+        let mut tokens = TOKENS.lock().unwrap_or_else(PoisonError::into_inner);
+        let token = match tokens.get(&key).and_then(std::sync::Weak::upgrade) {
+            Some(token) => token,
+            None => {
+                tokens.retain(|_, token| token.strong_count() > 0);
+                let token = Arc::new(Semaphore::new(1));
+                tokens.insert(key, Arc::downgrade(&token));
+                token
+            }
+        };
+        Self {
+            token,
+            held: RefCell::new(None),
+            waiting: RefCell::new(None),
+        }
+    }
+
+    /// Whether the hub holds the token, taking it if it is free; if not,
+    /// `cx` is woken when it is the hub's.
+    fn take(&self, cx: &mut Context<'_>) -> bool {
+        if self.held.borrow().is_some() {
+            return true;
+        }
+        let mut waiting = self.waiting.borrow_mut();
+        if waiting.is_none() {
+            match Arc::clone(&self.token).try_acquire_owned() {
+                Ok(permit) => {
+                    *self.held.borrow_mut() = Some(permit);
+                    return true;
+                }
+                Err(_) => {
+                    *waiting = Some(Box::pin(Arc::clone(&self.token).acquire_owned()));
+                }
+            }
+        }
+        let Some(acquire) = waiting.as_mut() else {
+            return false;
+        };
+        match acquire.as_mut().poll(cx) {
+            Poll::Ready(permit) => {
+                *waiting = None;
+                // The token is never closed; were it, the hub sweeps alone.
+                *self.held.borrow_mut() = permit.ok();
+                true
+            }
+            Poll::Pending => false,
+        }
+    }
+
+    /// The run was offered to every member, or the hub stopped: the next
+    /// hub may sweep.
+    fn release(&self) {
+        drop(self.held.borrow_mut().take());
+        drop(self.waiting.borrow_mut().take());
+    }
+}
+
 /// One worker's receiver of an auction room, and its watchers there.
 pub struct Hub {
     key: HubKey,
@@ -383,6 +471,8 @@ pub struct Hub {
     pending: RefCell<VecDeque<Option<Frame>>>,
     /// The hub's task.
     task: RefCell<Option<Waker>>,
+    /// Its turn at sweeping the room.
+    sweeps: Sweeps,
 }
 
 impl std::fmt::Debug for Hub {
@@ -434,6 +524,7 @@ impl Hub {
             delivering: RefCell::new(None),
             pending: RefCell::new(VecDeque::new()),
             task: RefCell::new(None),
+            sweeps: Sweeps::of(key),
         });
         let task = Rc::clone(&hub);
         actix_web::rt::spawn(async move {
@@ -463,6 +554,14 @@ impl Hub {
                 // Whether the lane closed is seen once nothing is left.
                 let _closed = self.pull(cx);
                 run.absorb(&mut self.pending.borrow_mut());
+            }
+            if self.delivering.borrow().is_some()
+                && self.members.borrow().len() > TURN
+                && !self.sweeps.take(cx)
+            {
+                // Another worker sweeps the room: this hub's task is woken
+                // with the token, or by the room's next frame.
+                return Poll::Pending;
             }
             if !self.deliver_turn() {
                 return Poll::Ready(Turn::Unfinished);
@@ -547,12 +646,14 @@ impl Hub {
         if let Some(run) = delivering.take() {
             run.carry_over(&mut self.pending.borrow_mut());
         }
+        self.sweeps.release();
         true
     }
 
     /// Drops the receiver and the hub's place in this worker's hubs.
     fn stop(&self) {
         drop(self.receiver.borrow_mut().take());
+        self.sweeps.release();
         // None while the thread's locals are torn down: nothing is left to
         // remove then.
         let _gone = HUBS.try_with(|hubs| {
@@ -1106,6 +1207,39 @@ pub(super) mod tests {
             watcher.quiet().await;
             watcher.close().await;
         }
+    }
+
+    #[actix_web::test]
+    async fn a_room_larger_than_a_turn_is_swept_by_one_workers_hub_at_a_time() {
+        let (engine, auction) = live_auction(256).await;
+        let key = (engine.rooms().id(), RoomKey::Auction(auction));
+        let (mut ann, seen) = watcher(&engine, auction).await;
+        // Another worker's hub of the room, sweeping it.
+        let other = Sweeps::of(key);
+        assert!(other.take(&mut Context::from_waker(Waker::noop())));
+
+        // One member is one turn: her frame goes out without the token.
+        publish(&engine, auction, seen + 1);
+        assert_eq!(seq_of(&ann.next().await), seen + 1);
+
+        // Two are more than a turn (of one, in tests): the frames wait
+        // until the other hub is done, then leave together.
+        let (mut bob, _) = watcher(&engine, auction).await;
+        publish(&engine, auction, seen + 2);
+        publish(&engine, auction, seen + 3);
+        ann.quiet().await;
+        bob.quiet().await;
+        other.release();
+        for watcher in [&mut ann, &mut bob] {
+            assert_eq!(seq_of(&watcher.next().await), seen + 2);
+            assert_eq!(seq_of(&watcher.next().await), seen + 3);
+        }
+
+        // Done with its run, this worker's hub has let the token go.
+        assert!(other.take(&mut Context::from_waker(Waker::noop())));
+        other.release();
+        ann.close().await;
+        bob.close().await;
     }
 
     #[actix_web::test]
