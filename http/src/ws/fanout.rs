@@ -379,6 +379,7 @@ const TURN: usize = if cfg!(test) { 1 } else { 64 };
 /// sweeps the room, the others wait for it, first come first served.
 /// Rooms of at most one [`TURN`] of members are swept without it.
 struct Sweeps {
+    key: HubKey,
     token: Arc<Semaphore>,
     /// The hub holds the token until its run's last member.
     held: RefCell<Option<OwnedSemaphorePermit>>,
@@ -388,8 +389,8 @@ struct Sweeps {
 
 type Acquire = dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>>;
 
-/// Every room's token, for its hubs to share; an entry whose hubs are all
-/// gone is dropped when the next room's first hub starts.
+/// Every room's token, for its hubs to share; the last hub of a room to go
+/// takes its entry with it.
 static TOKENS: LazyLock<Mutex<HashMap<HubKey, std::sync::Weak<Semaphore>>>> =
     LazyLock::new(|| Mutex::new(HashMap::new()));
 
@@ -400,13 +401,13 @@ impl Sweeps {
         let token = match tokens.get(&key).and_then(std::sync::Weak::upgrade) {
             Some(token) => token,
             None => {
-                tokens.retain(|_, token| token.strong_count() > 0);
                 let token = Arc::new(Semaphore::new(1));
                 tokens.insert(key, Arc::downgrade(&token));
                 token
             }
         };
         Self {
+            key,
             token,
             held: RefCell::new(None),
             waiting: RefCell::new(None),
@@ -450,6 +451,17 @@ impl Sweeps {
     fn release(&self) {
         drop(self.held.borrow_mut().take());
         drop(self.waiting.borrow_mut().take());
+    }
+}
+
+impl Drop for Sweeps {
+    fn drop(&mut self) {
+        self.release();
+        // Under the map's lock, as a hub starting elsewhere takes the token.
+        let mut tokens = TOKENS.lock().unwrap_or_else(PoisonError::into_inner);
+        if Arc::strong_count(&self.token) == 1 {
+            tokens.remove(&self.key);
+        }
     }
 }
 
@@ -1240,6 +1252,15 @@ pub(super) mod tests {
         other.release();
         ann.close().await;
         bob.close().await;
+
+        // The last of the room's hubs to go takes its token with it.
+        assert_eq!(hubs_here(), 0);
+        let held = || TOKENS.lock().unwrap().contains_key(&key);
+        assert!(held(), "the other hub still holds it");
+        // The hub's task ends at its next poll, and drops the hub.
+        tokio::task::yield_now().await;
+        drop(other);
+        assert!(!held());
     }
 
     #[actix_web::test]
