@@ -21,7 +21,7 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use bytes::Bytes;
 use dashmap::DashMap;
-use tokio::sync::broadcast;
+use tokio::sync::{Semaphore, broadcast};
 
 use crate::domain::{AuctionId, ShowId, UserId};
 
@@ -126,6 +126,8 @@ pub const USER_LANE_CAPACITY: usize = 16;
 struct Lanes {
     events: broadcast::Sender<Frame>,
     chat: broadcast::Sender<Bytes>,
+    /// See [`Rooms::delivery_turn`]; made when first asked for.
+    delivery: OnceLock<Arc<Semaphore>>,
 }
 
 impl Lanes {
@@ -337,7 +339,20 @@ impl Rooms {
         self.rooms.entry(room).or_insert_with(|| Lanes {
             events: broadcast::channel(events).0,
             chat: broadcast::channel(chat).0,
+            delivery: OnceLock::new(),
         })
+    }
+
+    /// The turn at delivering `room`'s frames to this node's watchers: one
+    /// permit, shared by every thread that writes the room to its own
+    /// connections, for them to take in turn. It goes with the room.
+    #[must_use]
+    pub fn delivery_turn(&self, room: RoomKey) -> Arc<Semaphore> {
+        Arc::clone(
+            self.lanes(room)
+                .delivery
+                .get_or_init(|| Arc::new(Semaphore::new(1))),
+        )
     }
 
     /// Joins `room`'s events lane: frames published from now on arrive on the receiver.

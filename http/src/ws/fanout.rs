@@ -26,8 +26,9 @@
 //! every member is.
 //!
 //! Sweeps: a room larger than one turn is swept by one worker at a time.
-//! The hubs of a room on the node's workers share one [`Sweeps`] token,
-//! and a hub holds it from its run's first member to its last. Two workers
+//! The hubs of a room on the node's workers share the room's delivery turn
+//! ([`Rooms::delivery_turn`]), and a hub holds it from its run's first
+//! member to its last. Two workers
 //! sweeping one room at once each send on one core while the other's sends
 //! and the receiving end take the rest: on two cores a frame cost more CPU
 //! and arrived later than with one sweep at a time (`docs/performance.md`).
@@ -37,7 +38,7 @@ use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::rc::{Rc, Weak};
-use std::sync::{Arc, LazyLock, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use blytz_actors::rooms::{Frame, RoomKey, Rooms};
@@ -375,11 +376,11 @@ fn wire_of(frames: &[Frame]) -> Bytes {
 /// a few connections make a room of many turns.
 const TURN: usize = if cfg!(test) { 1 } else { 64 };
 
-/// The token a room's hubs on the node's workers share: the hub holding it
-/// sweeps the room, the others wait for it, first come first served.
-/// Rooms of at most one [`TURN`] of members are swept without it.
+/// A hub's turn at sweeping its room ([`Rooms::delivery_turn`]): the hub
+/// holding the token sweeps the room, the others wait for it, first come
+/// first served. Rooms of at most one [`TURN`] of members are swept
+/// without it.
 struct Sweeps {
-    key: HubKey,
     token: Arc<Semaphore>,
     /// The hub holds the token until its run's last member.
     held: RefCell<Option<OwnedSemaphorePermit>>,
@@ -389,25 +390,9 @@ struct Sweeps {
 
 type Acquire = dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>>;
 
-/// Every room's token, for its hubs to share; the last hub of a room to go
-/// takes its entry with it.
-static TOKENS: LazyLock<Mutex<HashMap<HubKey, std::sync::Weak<Semaphore>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
 impl Sweeps {
-    /// The token of `key`'s room, shared with its other hubs.
-    fn of(key: HubKey) -> Self {
-        let mut tokens = TOKENS.lock().unwrap_or_else(PoisonError::into_inner);
-        let token = match tokens.get(&key).and_then(std::sync::Weak::upgrade) {
-            Some(token) => token,
-            None => {
-                let token = Arc::new(Semaphore::new(1));
-                tokens.insert(key, Arc::downgrade(&token));
-                token
-            }
-        };
+    fn new(token: Arc<Semaphore>) -> Self {
         Self {
-            key,
             token,
             held: RefCell::new(None),
             waiting: RefCell::new(None),
@@ -421,20 +406,14 @@ impl Sweeps {
             return true;
         }
         let mut waiting = self.waiting.borrow_mut();
-        if waiting.is_none() {
-            match Arc::clone(&self.token).try_acquire_owned() {
-                Ok(permit) => {
-                    *self.held.borrow_mut() = Some(permit);
-                    return true;
-                }
-                Err(_) => {
-                    *waiting = Some(Box::pin(Arc::clone(&self.token).acquire_owned()));
-                }
-            }
+        if waiting.is_none()
+            && let Ok(permit) = Arc::clone(&self.token).try_acquire_owned()
+        {
+            *self.held.borrow_mut() = Some(permit);
+            return true;
         }
-        let Some(acquire) = waiting.as_mut() else {
-            return false;
-        };
+        let acquire =
+            waiting.get_or_insert_with(|| Box::pin(Arc::clone(&self.token).acquire_owned()));
         match acquire.as_mut().poll(cx) {
             Poll::Ready(permit) => {
                 *waiting = None;
@@ -451,17 +430,6 @@ impl Sweeps {
     fn release(&self) {
         drop(self.held.borrow_mut().take());
         drop(self.waiting.borrow_mut().take());
-    }
-}
-
-impl Drop for Sweeps {
-    fn drop(&mut self) {
-        self.release();
-        // Under the map's lock, as a hub starting elsewhere takes the token.
-        let mut tokens = TOKENS.lock().unwrap_or_else(PoisonError::into_inner);
-        if Arc::strong_count(&self.token) == 1 {
-            tokens.remove(&self.key);
-        }
     }
 }
 
@@ -536,7 +504,7 @@ impl Hub {
             delivering: RefCell::new(None),
             pending: RefCell::new(VecDeque::new()),
             task: RefCell::new(None),
-            sweeps: Sweeps::of(key),
+            sweeps: Sweeps::new(rooms.delivery_turn(key.1)),
         });
         let task = Rc::clone(&hub);
         actix_web::rt::spawn(async move {
@@ -1224,10 +1192,10 @@ pub(super) mod tests {
     #[actix_web::test]
     async fn a_room_larger_than_a_turn_is_swept_by_one_workers_hub_at_a_time() {
         let (engine, auction) = live_auction(256).await;
-        let key = (engine.rooms().id(), RoomKey::Auction(auction));
+        let room = RoomKey::Auction(auction);
         let (mut ann, seen) = watcher(&engine, auction).await;
         // Another worker's hub of the room, sweeping it.
-        let other = Sweeps::of(key);
+        let other = Sweeps::new(engine.rooms().delivery_turn(room));
         assert!(other.take(&mut Context::from_waker(Waker::noop())));
 
         // One member is one turn: her frame goes out without the token.
@@ -1253,14 +1221,13 @@ pub(super) mod tests {
         ann.close().await;
         bob.close().await;
 
-        // The last of the room's hubs to go takes its token with it.
+        // The room's token goes with the room.
         assert_eq!(hubs_here(), 0);
-        let held = || TOKENS.lock().unwrap().contains_key(&key);
-        assert!(held(), "the other hub still holds it");
-        // The hub's task ends at its next poll, and drops the hub.
-        tokio::task::yield_now().await;
-        drop(other);
-        assert!(!held());
+        assert_eq!(engine.rooms().subscriber_count(room), 0);
+        assert!(!Arc::ptr_eq(
+            &engine.rooms().delivery_turn(room),
+            &other.token
+        ));
     }
 
     #[actix_web::test]
