@@ -23,6 +23,7 @@ use blytz_actors::runtime::in_runtime;
 use blytz_actors::view::AuctionView;
 use redis::AsyncCommands;
 use sqlx::Connection as _;
+use sqlx::postgres::PgBindIterExt as _;
 use sqlx::types::Json;
 use uuid::Uuid;
 
@@ -255,15 +256,6 @@ fn beyond_bids(batch: &[JournalEntry]) -> Vec<AuctionId> {
     auctions_where(batch, |entry| !is_a_bid(&entry.event.kind))
 }
 
-/// Inserts `$rows: &[(&JournalEntry, &i64)]` (an entry and its seq) into
-/// the journal in one statement on `$conn` (a pool, a connection or a
-/// transaction of either backend); a row already there refuses them all as
-/// a conflict. The statement is written for a power of two rows
-/// ([`rows_written_for`]): padding rows have no auction id and are skipped.
-/// A batch with no padding (one row, above all: a hot auction's) is a plain
-/// insert of its values, which SQLite writes straight into the table; an
-/// insert from a select goes through a temporary table first, as the
-/// journal's table has a trigger.
 /// The journal's insert of its rows, values after it.
 pub(super) const EVENTS_INSERT: &str =
     "INSERT INTO auction_events (auction_id, seq, kind, at, payload) ";
@@ -273,15 +265,29 @@ pub(super) const EVENTS_PADDED_HEAD: &str = "WITH v (auction_id, seq, kind, at, 
 /// See [`EVENTS_PADDED_HEAD`].
 pub(super) const EVENTS_PADDED_TAIL: &str = ") INSERT INTO auction_events \
      (auction_id, seq, kind, at, payload) SELECT * FROM v WHERE auction_id IS NOT NULL";
+/// PostgreSQL's insert of the journal's rows, one array a column after it.
+const EVENTS_UNNEST_HEAD: &str =
+    "INSERT INTO auction_events (auction_id, seq, kind, at, payload) SELECT * FROM UNNEST(";
 
 /// A snapshot's upsert, keeping a newer one.
 pub(super) const SNAPSHOT_UPSERT: &str = "INSERT INTO auction_snapshots (auction_id, seq, state, taken_at) VALUES ($1, $2, $3, $4) \
      ON CONFLICT (auction_id) DO UPDATE SET seq = excluded.seq, state = excluded.state, \
      taken_at = excluded.taken_at WHERE auction_snapshots.seq < excluded.seq";
 
-macro_rules! insert_events {
-    ($conn:expr, $rows:expr) => {{
-        let rows: &[(&JournalEntry, &i64)] = $rows;
+/// A backend's one statement for a batch's journal rows.
+trait EventsInsert: sqlx::Database {
+    /// The insert of `rows` (an entry and its seq).
+    fn events_insert(rows: &[(&JournalEntry, &i64)]) -> sqlx::QueryBuilder<Self>;
+}
+
+/// On SQLite, a multi-row `VALUES` written for a power of two rows
+/// ([`rows_written_for`]): padding rows have no auction id and are skipped.
+/// A batch with no padding (one row, above all: a hot auction's) is a plain
+/// insert of its values, which SQLite writes straight into the table; an
+/// insert from a select goes through a temporary table first, as the
+/// journal's table has a trigger.
+impl EventsInsert for sqlx::Sqlite {
+    fn events_insert(rows: &[(&JournalEntry, &i64)]) -> sqlx::QueryBuilder<Self> {
         let is_padded = rows_written_for(rows.len()) != rows.len();
         let mut insert = sqlx::QueryBuilder::new(if is_padded {
             EVENTS_PADDED_HEAD
@@ -298,6 +304,51 @@ macro_rules! insert_events {
         if is_padded {
             insert.push(EVENTS_PADDED_TAIL);
         }
+        insert
+    }
+}
+
+/// On PostgreSQL, the rows as five arrays (`UNNEST`): one statement text
+/// whatever the batch's size, five arguments instead of five a row, and no
+/// padding rows to skip.
+impl EventsInsert for sqlx::Postgres {
+    fn events_insert(rows: &[(&JournalEntry, &i64)]) -> sqlx::QueryBuilder<Self> {
+        let mut insert = sqlx::QueryBuilder::new(EVENTS_UNNEST_HEAD);
+        insert
+            .push_bind(
+                rows.iter()
+                    .map(|(entry, _)| Uuid::from(entry.auction_id))
+                    .bind_iter(),
+            )
+            .push(", ")
+            .push_bind(rows.iter().map(|(_, seq)| **seq).bind_iter())
+            .push(", ")
+            .push_bind(
+                rows.iter()
+                    .map(|(entry, _)| entry.event.kind.name())
+                    .bind_iter(),
+            )
+            .push(", ")
+            .push_bind(rows.iter().map(|(entry, _)| entry.event.at).bind_iter())
+            .push(", ")
+            .push_bind(
+                rows.iter()
+                    .map(|(entry, _)| RawJson(&entry.event.kind))
+                    .bind_iter(),
+            )
+            .push(")");
+        insert
+    }
+}
+
+/// Inserts `$rows: &[(&JournalEntry, &i64)]` (an entry and its seq) into
+/// the journal in one statement on `$conn` (a pool, a connection or a
+/// transaction of either backend, [`EventsInsert`]); a row already there
+/// refuses them all as a conflict.
+macro_rules! insert_events {
+    ($conn:expr, $rows:expr) => {{
+        let rows: &[(&JournalEntry, &i64)] = $rows;
+        let mut insert = EventsInsert::events_insert(rows);
         insert.build().execute($conn).await.map_err(|e| {
             if keys::is_conflict(&e) {
                 conflict_in(rows.iter().map(|(entry, _)| *entry))

@@ -5,8 +5,8 @@ use blytz_actors::rules::{AuctionState, EventKind};
 use blytz_actors::view::AuctionView;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
-use sqlx::postgres::PgTypeInfo;
 use sqlx::postgres::types::Oid;
+use sqlx::postgres::{PgHasArrayType, PgTypeInfo};
 use sqlx::types::Json;
 use sqlx::{Database, Encode, Postgres, Sqlite, Type};
 
@@ -100,6 +100,21 @@ impl<T: WrittenJson> Type<Postgres> for RawJson<'_, T> {
         }
     }
 }
+
+impl<T: WrittenJson> PgHasArrayType for RawJson<'_, T> {
+    fn array_type_info() -> PgTypeInfo {
+        PgTypeInfo::with_oid(if T::JSONB {
+            JSONB_ARRAY_OID
+        } else {
+            JSON_ARRAY_OID
+        })
+    }
+}
+
+/// PostgreSQL's `json[]` and `jsonb[]`.
+const JSON_ARRAY_OID: Oid = Oid(199);
+/// See [`JSON_ARRAY_OID`].
+const JSONB_ARRAY_OID: Oid = Oid(3807);
 
 impl<T: WrittenJson> Encode<'_, Postgres> for RawJson<'_, T> {
     fn encode_by_ref(

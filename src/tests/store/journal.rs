@@ -865,9 +865,10 @@ async fn a_batch_of_bids_is_written_whole_or_not_at_all() {
 }
 
 /// A statement is written for a power of two rows and padded with empty
-/// ones: every batch size keeps all of its events and only them, a settle
-/// writes every auction's row, and a conflict in a padded batch still
-/// refuses the whole of it.
+/// ones on SQLite, and takes the rows as arrays on PostgreSQL: every batch
+/// size keeps all of its events and only them, a settle writes every
+/// auction's row, and a conflict in a batch of several rows (a padded one
+/// on SQLite) still refuses the whole of it.
 #[tokio::test]
 async fn every_batch_size_is_written_whole_whatever_pads_its_statement() {
     for scratch in backends().await {
