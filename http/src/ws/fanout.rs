@@ -36,7 +36,6 @@
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
 use std::future::poll_fn;
-use std::pin::Pin;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -46,9 +45,10 @@ use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::broadcast::{self, error::TryRecvError};
-use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_util::sync::PollSemaphore;
 
 use super::queue::Probe;
 
@@ -381,21 +381,17 @@ const TURN: usize = if cfg!(test) { 1 } else { 64 };
 /// first served. Rooms of at most one [`TURN`] of members are swept
 /// without it.
 struct Sweeps {
-    token: Arc<Semaphore>,
+    /// The room's token, and the hub's wait for it.
+    token: RefCell<PollSemaphore>,
     /// The hub holds the token until its run's last member.
     held: RefCell<Option<OwnedSemaphorePermit>>,
-    /// The hub waits for the token.
-    waiting: RefCell<Option<Pin<Box<Acquire>>>>,
 }
-
-type Acquire = dyn Future<Output = Result<OwnedSemaphorePermit, AcquireError>>;
 
 impl Sweeps {
     fn new(token: Arc<Semaphore>) -> Self {
         Self {
-            token,
+            token: RefCell::new(PollSemaphore::new(token)),
             held: RefCell::new(None),
-            waiting: RefCell::new(None),
         }
     }
 
@@ -405,20 +401,10 @@ impl Sweeps {
         if self.held.borrow().is_some() {
             return true;
         }
-        let mut waiting = self.waiting.borrow_mut();
-        if waiting.is_none()
-            && let Ok(permit) = Arc::clone(&self.token).try_acquire_owned()
-        {
-            *self.held.borrow_mut() = Some(permit);
-            return true;
-        }
-        let acquire =
-            waiting.get_or_insert_with(|| Box::pin(Arc::clone(&self.token).acquire_owned()));
-        match acquire.as_mut().poll(cx) {
+        match self.token.borrow_mut().poll_acquire(cx) {
             Poll::Ready(permit) => {
-                *waiting = None;
                 // The token is never closed; were it, the hub sweeps alone.
-                *self.held.borrow_mut() = permit.ok();
+                *self.held.borrow_mut() = permit;
                 true
             }
             Poll::Pending => false,
@@ -426,10 +412,13 @@ impl Sweeps {
     }
 
     /// The run was offered to every member, or the hub stopped: the next
-    /// hub may sweep.
+    /// hub may sweep. A hub still in the queue for the token (its room
+    /// shrank to one turn while it waited) leaves it too, or it would be
+    /// handed the token and keep it.
     fn release(&self) {
         drop(self.held.borrow_mut().take());
-        drop(self.waiting.borrow_mut().take());
+        let mut token = self.token.borrow_mut();
+        *token = PollSemaphore::new(token.clone_inner());
     }
 }
 
@@ -1226,7 +1215,7 @@ pub(super) mod tests {
         assert_eq!(engine.rooms().subscriber_count(room), 0);
         assert!(!Arc::ptr_eq(
             &engine.rooms().delivery_turn(room),
-            &other.token
+            &other.token.borrow().clone_inner()
         ));
     }
 
