@@ -314,29 +314,25 @@ impl EventsInsert for sqlx::Sqlite {
 impl EventsInsert for sqlx::Postgres {
     fn events_insert(rows: &[(&JournalEntry, &i64)]) -> sqlx::QueryBuilder<Self> {
         let mut insert = sqlx::QueryBuilder::new(EVENTS_UNNEST_HEAD);
-        insert
-            .push_bind(
-                rows.iter()
-                    .map(|(entry, _)| Uuid::from(entry.auction_id))
-                    .bind_iter(),
-            )
-            .push(", ")
-            .push_bind(rows.iter().map(|(_, seq)| **seq).bind_iter())
-            .push(", ")
-            .push_bind(
-                rows.iter()
-                    .map(|(entry, _)| entry.event.kind.name())
-                    .bind_iter(),
-            )
-            .push(", ")
-            .push_bind(rows.iter().map(|(entry, _)| entry.event.at).bind_iter())
-            .push(", ")
-            .push_bind(
-                rows.iter()
-                    .map(|(entry, _)| RawJson(&entry.event.kind))
-                    .bind_iter(),
-            )
-            .push(")");
+        let mut columns = insert.separated(", ");
+        columns.push_bind(
+            rows.iter()
+                .map(|(entry, _)| Uuid::from(entry.auction_id))
+                .bind_iter(),
+        );
+        columns.push_bind(rows.iter().map(|(_, seq)| **seq).bind_iter());
+        columns.push_bind(
+            rows.iter()
+                .map(|(entry, _)| entry.event.kind.name())
+                .bind_iter(),
+        );
+        columns.push_bind(rows.iter().map(|(entry, _)| entry.event.at).bind_iter());
+        columns.push_bind(
+            rows.iter()
+                .map(|(entry, _)| RawJson(&entry.event.kind))
+                .bind_iter(),
+        );
+        insert.push(")");
         insert
     }
 }
