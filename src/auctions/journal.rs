@@ -256,7 +256,8 @@ fn beyond_bids(batch: &[JournalEntry]) -> Vec<AuctionId> {
     auctions_where(batch, |entry| !is_a_bid(&entry.event.kind))
 }
 
-/// The journal's insert of its rows, values after it.
+/// The journal's insert of its rows, their values (PostgreSQL: their
+/// arrays, `SELECT * FROM UNNEST(...)`) after it.
 pub(super) const EVENTS_INSERT: &str =
     "INSERT INTO auction_events (auction_id, seq, kind, at, payload) ";
 /// The head of the insert written for more rows than it has, values after
@@ -265,9 +266,6 @@ pub(super) const EVENTS_PADDED_HEAD: &str = "WITH v (auction_id, seq, kind, at, 
 /// See [`EVENTS_PADDED_HEAD`].
 pub(super) const EVENTS_PADDED_TAIL: &str = ") INSERT INTO auction_events \
      (auction_id, seq, kind, at, payload) SELECT * FROM v WHERE auction_id IS NOT NULL";
-/// PostgreSQL's insert of the journal's rows, one array a column after it.
-const EVENTS_UNNEST_HEAD: &str =
-    "INSERT INTO auction_events (auction_id, seq, kind, at, payload) SELECT * FROM UNNEST(";
 
 /// A snapshot's upsert, keeping a newer one.
 pub(super) const SNAPSHOT_UPSERT: &str = "INSERT INTO auction_snapshots (auction_id, seq, state, taken_at) VALUES ($1, $2, $3, $4) \
@@ -313,7 +311,8 @@ impl EventsInsert for sqlx::Sqlite {
 /// padding rows to skip.
 impl EventsInsert for sqlx::Postgres {
     fn events_insert(rows: &[(&JournalEntry, &i64)]) -> sqlx::QueryBuilder<Self> {
-        let mut insert = sqlx::QueryBuilder::new(EVENTS_UNNEST_HEAD);
+        let mut insert = sqlx::QueryBuilder::new(EVENTS_INSERT);
+        insert.push("SELECT * FROM UNNEST(");
         let mut columns = insert.separated(", ");
         columns.push_bind(
             rows.iter()
