@@ -24,7 +24,9 @@
 //! The writer yields after each group, so that they judge what arrived
 //! meanwhile and it joins the next group; without the yield, a group
 //! taken straight after a commit held what one auction had sent, about
-//! one event (`docs/performance.md`).
+//! one event (`docs/performance.md`). Then it lets the store do its
+//! upkeep ([`JournalStore::after_answers`]: SQLite's checkpoint), which no
+//! answer of the group waits for.
 
 use std::collections::HashSet;
 use std::ops::Range;
@@ -162,8 +164,10 @@ async fn run(
         }
         commit_group(&store, group).await;
         // The auctions on this thread judge what arrived during the commit
-        // before the next group is taken (see the module's doc).
+        // before the next group is taken (see the module's doc), and give
+        // the group's answers before the store's upkeep.
         tokio::task::yield_now().await;
+        store.after_answers().await;
     }
 }
 

@@ -3,7 +3,9 @@
 //! Besides request counts and latencies: `bids_total{outcome}` and
 //! `bid_answer_seconds{outcome}` (bids answered, by outcome code),
 //! `journal_commit_seconds`, `journal_batch_events` and
-//! `journal_failures_total` (group commit), `read_model_settle_seconds`
+//! `journal_failures_total` (group commit), `journal_checkpoint_seconds`
+//! (SQLite: the WAL copied into the file after a group's answers),
+//! `read_model_settle_seconds`
 //! (writes of the read models behind the journal),
 //! `journal_keys_catch_up_seconds` (SQLite: the journal's lookup by auction,
 //! caught up behind it), `ws_sessions` and

@@ -25,13 +25,20 @@
 //! writes), the write reports [`Inline::Busy`], having written nothing,
 //! and the journal writes it on its sqlx connection instead, which waits
 //! for the lock without holding the thread. It commits as the others do:
-//! `synchronous = FULL` in WAL mode, checkpointing the WAL at SQLite's
-//! default size (left to the sqlx connection's settles, the WAL grew
-//! between two of them and the settle that checkpointed it held the
-//! journal back for the whole of it). The rows are the ones sqlx writes,
-//! byte for byte (the tests below compare them).
+//! `synchronous = FULL` in WAL mode. It copies the WAL into the file at
+//! SQLite's default size, 1,000 pages (left to the sqlx connection's
+//! settles, the WAL grew between two of them and the settle that
+//! checkpointed it held the journal back for the whole of it), but not in
+//! the commit that takes it there, as SQLite would: the journal writer asks
+//! for it once that commit's answers are out
+//! ([`InlineCommits::checkpoint`]), so they never wait for the copy
+//! and its flush. The rows are the ones sqlx writes, byte for byte (the
+//! tests below compare them).
 
+use std::cell::Cell;
+use std::ffi::c_int;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -39,6 +46,7 @@ use blytz_actors::domain::AuctionId;
 use blytz_actors::ports::{JournalEntry, JournalError};
 use blytz_actors::rules::AuctionState;
 use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::hooks::Wal;
 use rusqlite::{Connection, ErrorCode, OpenFlags, Transaction, TransactionBehavior, types::Null};
 use uuid::Uuid;
 
@@ -64,6 +72,24 @@ static INSERTS: LazyLock<Vec<[String; 2]>> = LazyLock::new(|| {
         .collect()
 });
 
+/// The pages the WAL holds when the journal copies it into the file
+/// (SQLite's own default for its automatic checkpoint).
+const CHECKPOINT_PAGES: i32 = 1000;
+
+thread_local! {
+    /// The pages in the WAL after the last commit on this thread's
+    /// connection, as SQLite's WAL hook tells it ([`note_wal_pages`]).
+    static WAL_PAGES: Cell<i32> = const { Cell::new(0) };
+}
+
+/// The inline connection's WAL hook: called in each of its commits, on the
+/// committing thread, with the pages the WAL then holds. A connection
+/// with a hook of its own makes no automatic checkpoint.
+fn note_wal_pages(_: &Wal, pages: c_int) -> rusqlite::Result<()> {
+    WAL_PAGES.set(pages);
+    Ok(())
+}
+
 /// The journal's own SQLite connection, driven on the caller's thread.
 #[derive(Debug)]
 pub(super) struct InlineCommits {
@@ -71,6 +97,8 @@ pub(super) struct InlineCommits {
     /// Opened at the first write; dropped after a failure other than a
     /// conflict or a busy file, and opened again at the next.
     connection: Mutex<Option<Connection>>,
+    /// The pages in the WAL after this connection's last commit.
+    wal_pages: AtomicI32,
 }
 
 /// What became of a write.
@@ -93,6 +121,7 @@ impl InlineCommits {
         Some(Self {
             path: path.to_owned(),
             connection: Mutex::new(None),
+            wal_pages: AtomicI32::new(0),
         })
     }
 
@@ -145,6 +174,31 @@ impl InlineCommits {
             .map_err(unavailable)
     }
 
+    /// Whether this connection's last commit left [`CHECKPOINT_PAGES`] or
+    /// more in the WAL, so that [`Self::checkpoint`] is due.
+    pub(super) fn checkpoint_due(&self) -> bool {
+        self.wal_pages.load(Ordering::Relaxed) >= CHECKPOINT_PAGES
+    }
+
+    /// Copies the WAL into the database file: a passive checkpoint, which
+    /// waits for no other connection. This is the copy SQLite's automatic
+    /// checkpoint makes inside the commit that leaves the WAL at
+    /// [`CHECKPOINT_PAGES`], made when the journal writer has given that
+    /// commit's answers, so that none of them waits for it. Like SQLite's,
+    /// it is due again after each commit for as long as the WAL stays that
+    /// long (a reader kept part of it from being copied).
+    ///
+    /// # Errors
+    /// When the database fails. Nothing is lost: what the WAL holds is
+    /// committed, and the next commit makes it due again.
+    pub(super) fn checkpoint(&self) -> Result<(), JournalError> {
+        self.write(|connection| {
+            connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+        })
+        .map(|_| ())
+        .map_err(unavailable)
+    }
+
     /// Closes the connection (the journal's writer was closed); a write
     /// after it opens it again.
     pub(super) fn close(&self) {
@@ -166,7 +220,10 @@ impl InlineCommits {
             Some(connection) => connection,
             None => slot.insert(open(&self.path)?),
         };
-        match statement(connection) {
+        WAL_PAGES.set(0);
+        let outcome = statement(connection);
+        self.wal_pages.store(WAL_PAGES.get(), Ordering::Relaxed);
+        match outcome {
             Ok(()) => Ok(Inline::Committed),
             Err(e) if is_busy(&e) => Ok(Inline::Busy),
             Err(e) if is_conflict(&e) => Err(Failed::Conflict),
@@ -216,6 +273,7 @@ fn open(path: &Path) -> Result<Connection, Failed> {
     )?;
     connection.busy_timeout(Duration::ZERO)?;
     connection.pragma_update(None, "synchronous", "FULL")?;
+    connection.wal_hook(Some(note_wal_pages));
     let mode: String = connection.pragma_query_value(None, "journal_mode", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(Failed::NotWal(mode));
@@ -426,6 +484,58 @@ mod tests {
         let written = journal_rows(&inline_db.db).await;
         assert_eq!(written.len(), 6);
         assert_eq!(written, journal_rows(&sqlx_db.db).await);
+    }
+
+    /// `template` again with each seq after its own.
+    fn bids_after(template: &JournalEntry) -> impl Iterator<Item = JournalEntry> + '_ {
+        (1..).map(|n| {
+            let mut entry = template.clone();
+            entry.seq += n;
+            entry.event.seq += n;
+            entry
+        })
+    }
+
+    #[tokio::test]
+    async fn the_wal_is_copied_into_the_file_when_asked_not_in_the_commit() {
+        let scratch = ScratchDb::sqlite().await.unwrap();
+        let inline = inline_on(&scratch.db);
+        let (_, batches) = batches();
+        let bid = &batches[2][0];
+        let wal = PathBuf::from(format!("{}-wal", inline.path.display()));
+        let mut bids = bids_after(bid);
+        let mut commit = |rows: usize| {
+            let batch: Vec<JournalEntry> = bids.by_ref().take(rows).collect();
+            assert_eq!(insert(&inline, &batch).unwrap(), Inline::Committed);
+        };
+        // Commits of 64 rows until the WAL holds a checkpoint's pages; the
+        // commit that takes it there copies nothing.
+        let mut commits = 0;
+        while !inline.checkpoint_due() {
+            assert!(commits < 500, "the WAL never reached a checkpoint's size");
+            commit(64);
+            commits += 1;
+        }
+        let long = std::fs::metadata(&wal).unwrap().len();
+        assert!(long >= 1000 * 4096, "{long} bytes of WAL");
+        // Nor does any commit after it: the WAL grows until asked.
+        commit(64);
+        assert!(inline.checkpoint_due());
+        assert!(std::fs::metadata(&wal).unwrap().len() > long);
+
+        inline.checkpoint().unwrap();
+        // The next commit starts the WAL again, from its beginning.
+        commit(1);
+        assert!(!inline.checkpoint_due());
+        let written = std::fs::metadata(&wal).unwrap().len();
+        for _ in 0..20 {
+            commit(64);
+        }
+        assert!(!inline.checkpoint_due());
+        assert_eq!(std::fs::metadata(&wal).unwrap().len(), written);
+        // Every row is there, read from the file and the WAL alike.
+        let rows = (commits + 1) * 64 + 1 + 20 * 64;
+        assert_eq!(journal_rows(&scratch.db).await.len(), rows);
     }
 
     #[tokio::test]

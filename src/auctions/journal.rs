@@ -542,15 +542,25 @@ impl SqlJournal {
         &self,
         write: impl FnOnce(&InlineCommits) -> Result<Inline, JournalError>,
     ) -> Result<bool, JournalError> {
+        Ok(self.in_inline_turn(write).await? == Some(Inline::Committed))
+    }
+
+    /// Runs `use_it` on the inline connection in a turn of the sqlx
+    /// connection, as [`Self::inline_turn`] does; none where there is no
+    /// inline connection.
+    async fn in_inline_turn<T>(
+        &self,
+        use_it: impl FnOnce(&InlineCommits) -> Result<T, JournalError>,
+    ) -> Result<Option<T>, JournalError> {
         let (Some(inline), Writer::Sqlite(held)) = (&self.inline, &self.writer) else {
-            return Ok(false);
+            return Ok(None);
         };
         let turn = held.lock().await;
         if turn.is_closed() {
             inline.close();
             return Err(unavailable("the journal's connection was closed"));
         }
-        Ok(write(inline)? == Inline::Committed)
+        use_it(inline).map(Some)
     }
 
     /// Writes the read-model rows of `auction_id` that its journal (as
@@ -682,6 +692,26 @@ impl JournalStore for SqlJournal {
             metrics::counter!("journal_failures_total").increment(1);
         }
         result.map(|_| joined)
+    }
+
+    /// On SQLite, the WAL copied into the file once the inline
+    /// connection's last commit left it long enough
+    /// ([`InlineCommits::checkpoint`]), in a turn of the sqlx
+    /// connection.
+    async fn after_answers(&self) {
+        if !self
+            .inline
+            .as_ref()
+            .is_some_and(|inline| inline.checkpoint_due())
+        {
+            return;
+        }
+        let started = std::time::Instant::now();
+        match self.in_inline_turn(InlineCommits::checkpoint).await {
+            Ok(_) => metrics::histogram!("journal_checkpoint_seconds")
+                .record(started.elapsed().as_secs_f64()),
+            Err(e) => tracing::warn!(error = %e, "the journal's WAL was not copied into its file"),
+        }
     }
 
     async fn load(&self, auction_id: AuctionId) -> Result<LoadedJournal, JournalError> {

@@ -231,6 +231,13 @@ pub trait JournalStore: Send + Sync + fmt::Debug + 'static {
     /// Auctions that are neither ended nor cancelled (to re-arm their timers
     /// after a restart).
     async fn open_auctions(&self) -> Result<Vec<AuctionId>, JournalError>;
+
+    /// Upkeep the store leaves until a group's answers are out: the group
+    /// commit calls it after each group, once the auctions have had their
+    /// answers, and before it takes the next group (on SQLite, the copy of
+    /// the WAL into the database file). It loses nothing by failing; by
+    /// default there is none.
+    async fn after_answers(&self) {}
 }
 
 /// Saves each of `snapshots` in turn ([`JournalStore::save_snapshot`]). One

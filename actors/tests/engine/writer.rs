@@ -70,11 +70,19 @@ async fn one_bad_batch_in_a_group_fails_only_its_own_auction() {
 }
 
 /// An in-memory journal that notes, for each call that commits, how many
-/// entries and snapshots it was handed.
+/// entries and snapshots it was handed, and what happened in turn (its
+/// commits, its upkeep and what the test notes beside them).
 #[derive(Debug, Default)]
 struct Noting {
     inner: InMemoryJournal,
     commits: Mutex<Vec<(usize, usize)>>,
+    happened: Mutex<Vec<&'static str>>,
+}
+
+impl Noting {
+    fn note(&self, what: &'static str) {
+        self.happened.lock().unwrap().push(what);
+    }
 }
 
 #[async_trait::async_trait]
@@ -92,7 +100,12 @@ impl JournalStore for Noting {
             .lock()
             .unwrap()
             .push((batch.len(), snapshots.len()));
+        self.note("commit");
         self.inner.append_with_snapshots(batch, snapshots).await
+    }
+
+    async fn after_answers(&self) {
+        self.note("upkeep");
     }
 
     async fn load(&self, auction_id: AuctionId) -> Result<LoadedJournal, JournalError> {
@@ -184,4 +197,30 @@ async fn a_snapshot_with_nothing_to_join_is_written_alone() {
     }
     assert_eq!(store.inner.snapshot(a.auction_id).map(|s| s.seq), Some(1));
     assert_eq!(store.commits.lock().unwrap().last(), Some(&(0, 1)));
+}
+
+#[tokio::test]
+async fn the_stores_upkeep_follows_the_groups_answers() {
+    let store = Arc::new(Noting::default());
+    let writer = JournalWriter::spawn(store.clone(), WriterSettings::default());
+    let (a, _) = created(UserId::new());
+    let submitted = writer.submit(vec![a]);
+    let answered = tokio::spawn({
+        let store = store.clone();
+        async move {
+            submitted.await.unwrap();
+            store.note("answered");
+        }
+    });
+    answered.await.unwrap();
+    for _ in 0..10 {
+        if store.happened.lock().unwrap().len() == 3 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        *store.happened.lock().unwrap(),
+        ["commit", "answered", "upkeep"]
+    );
 }
