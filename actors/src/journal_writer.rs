@@ -25,8 +25,9 @@
 //! meanwhile and it joins the next group; without the yield, a group
 //! taken straight after a commit held what one auction had sent, about
 //! one event (`docs/performance.md`). Then it lets the store do its
-//! upkeep ([`JournalStore::after_answers`]: SQLite's checkpoint), which no
-//! answer of the group waits for.
+//! upkeep ([`JournalStore::after_answers`]: the SQL journal's settle of
+//! its read models and SQLite's checkpoint), which no answer of the group
+//! waits for.
 
 use std::collections::HashSet;
 use std::ops::Range;

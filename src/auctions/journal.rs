@@ -673,8 +673,6 @@ impl JournalStore for SqlJournal {
             // A lifecycle change is read from the tables at once (a status,
             // an ending's bid history): nothing deferred may trail it.
             self.read_models.settle().await?;
-        } else {
-            self.read_models.settle_if_due().await;
         }
         let started = std::time::Instant::now();
         let result = self.write_batch(batch, &now, &joining).await;
@@ -694,11 +692,13 @@ impl JournalStore for SqlJournal {
         result.map(|_| joined)
     }
 
-    /// On SQLite, the WAL copied into the file once the inline
-    /// connection's last commit left it long enough
-    /// ([`InlineCommits::checkpoint`]), in a turn of the sqlx
-    /// connection.
+    /// The read models' backlog settled when it is due (so that no
+    /// group's bids wait for it before their commit), then, on SQLite, the
+    /// WAL copied into the file once the inline connection's last commit
+    /// left it long enough ([`InlineCommits::checkpoint`]), in a turn of
+    /// the sqlx connection.
     async fn after_answers(&self) {
+        self.read_models.settle_if_due().await;
         if !self
             .inline
             .as_ref()

@@ -312,7 +312,7 @@ impl ReadModels {
 
     /// Settles when the backlog is due and no other settle is under way
     /// (one that is will have written it), in one brief turn: for the
-    /// journal, which does not wait for a settle it does not need.
+    /// journal's upkeep after a group's answers, which no bid waits for.
     pub(super) async fn settle_if_due(&self) {
         if let Ok(_turn) = self.settling.try_lock()
             && self.due()

@@ -234,9 +234,10 @@ pub trait JournalStore: Send + Sync + fmt::Debug + 'static {
 
     /// Upkeep the store leaves until a group's answers are out: the group
     /// commit calls it after each group, once the auctions have had their
-    /// answers, and before it takes the next group (on SQLite, the copy of
-    /// the WAL into the database file). It loses nothing by failing; by
-    /// default there is none.
+    /// answers, and before it takes the next group (the SQL journal's
+    /// settle of its read models; on SQLite, the copy of the WAL into the
+    /// database file). It loses nothing by failing; by default there is
+    /// none.
     async fn after_answers(&self) {}
 }
 
