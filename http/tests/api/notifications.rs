@@ -4,6 +4,7 @@
 //! coalesced and kept from buyers in the room, deliveries retried until a
 //! dead mail server and push service come back.
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use blytz::notify::push::generate_vapid_keys;
@@ -43,13 +44,21 @@ fn vapid() -> SecretString {
     generate_vapid_keys().0
 }
 
-/// A port nothing listens on (for now).
+/// A port nothing listens on (for now), for a service that is down until
+/// the test starts it there. It is taken below the kernel's ephemeral
+/// range (32768 and up on Linux): a port of that range, left free, could
+/// meanwhile be taken by any test's outgoing connection or listener on
+/// port 0, and the service would then fail to start on it.
 fn closed_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let spread = std::process::id().wrapping_mul(7_919);
+    loop {
+        let offset = spread.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        let port = 20_000 + u16::try_from(offset).unwrap();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 async fn subscribe_push(app: &TestApp, user: &TestUser, browser: &Browser, endpoint: String) {
