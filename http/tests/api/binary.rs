@@ -8,11 +8,7 @@ use reqwest::StatusCode;
 #[actix_web::test]
 async fn the_binary_serves_health_on_sqlite_with_no_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_blytz"))
         .current_dir(dir.path())
         .env_clear()

@@ -12,7 +12,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 
-use crate::helpers::JWT_SECRET;
+use crate::helpers::{JWT_SECRET, free_port};
 
 struct Server {
     child: Child,
@@ -127,11 +127,7 @@ async fn history(client: &Client, base: &str, id: &str) -> Vec<Value> {
 async fn acknowledged_bids_survive_sigkill_and_the_auction_ends_on_time() {
     let scratch = ScratchDb::from_env().await.unwrap();
     let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let client = Client::new();
 
     let server = start_server(&scratch.url, data.path(), port).await;

@@ -1,4 +1,5 @@
 use std::net::TcpListener;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use blytz::Config;
@@ -19,6 +20,23 @@ pub struct TestApp {
     server: actix_web::dev::ServerHandle,
     _scratch: ScratchDb,
     _data: tempfile::TempDir,
+}
+
+/// A free port on 127.0.0.1, for a server or a service the test starts on
+/// it later (or leaves down). It is taken below the kernel's ephemeral
+/// range (32768 and up on Linux): a port of that range, once let go, could
+/// meanwhile be taken by any test's outgoing connection or listener on
+/// port 0, and the start would then fail with `AddrInUse`.
+pub fn free_port() -> u16 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let spread = std::process::id().wrapping_mul(7_919);
+    loop {
+        let offset = spread.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
+        let port = 20_000 + u16::try_from(offset).unwrap();
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The settings tests start from: no rate limits, a fixed secret, a temp data folder.

@@ -4,7 +4,6 @@
 //! coalesced and kept from buyers in the room, deliveries retried until a
 //! dead mail server and push service come back.
 
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use blytz::notify::push::generate_vapid_keys;
@@ -16,7 +15,9 @@ use uuid::Uuid;
 
 use crate::auctions::{command, create_auction, rest_bid};
 use crate::email::{Rcpt, SmtpServer, header};
-use crate::helpers::{TestApp, TestUser, error_code, eventually, read_json, spawn_app_with};
+use crate::helpers::{
+    TestApp, TestUser, error_code, eventually, free_port, read_json, spawn_app_with,
+};
 use crate::push::{Browser, PushService};
 use crate::ws_client::WsClient;
 
@@ -42,23 +43,6 @@ async fn app_with(channels: &Channels) -> TestApp {
 
 fn vapid() -> SecretString {
     generate_vapid_keys().0
-}
-
-/// A port nothing listens on (for now), for a service that is down until
-/// the test starts it there. It is taken below the kernel's ephemeral
-/// range (32768 and up on Linux): a port of that range, left free, could
-/// meanwhile be taken by any test's outgoing connection or listener on
-/// port 0, and the service would then fail to start on it.
-fn closed_port() -> u16 {
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let spread = std::process::id().wrapping_mul(7_919);
-    loop {
-        let offset = spread.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 12_000;
-        let port = 20_000 + u16::try_from(offset).unwrap();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
 }
 
 async fn subscribe_push(app: &TestApp, user: &TestUser, browser: &Browser, endpoint: String) {
@@ -373,7 +357,7 @@ async fn outbid_notices_are_coalesced_per_lot_and_spared_to_buyers_in_the_room()
 
 #[actix_web::test]
 async fn notices_wait_out_a_dead_mail_server_and_push_service_and_arrive_once() {
-    let (smtp_port, push_port) = (closed_port(), closed_port());
+    let (smtp_port, push_port) = (free_port(), free_port());
     let app = app_with(&Channels {
         smtp_url: SecretString::from(format!("smtp://127.0.0.1:{smtp_port}")),
         vapid: vapid(),

@@ -10,7 +10,7 @@ use blytz::db::ScratchDb;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::helpers::JWT_SECRET;
+use crate::helpers::{JWT_SECRET, free_port};
 
 /// A running server binary on a scratch database.
 pub struct ServerProcess {
@@ -220,12 +220,4 @@ impl ServerProcess {
         assert_eq!(res.status(), StatusCode::OK);
         id
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }

@@ -294,11 +294,7 @@ async fn a_card_that_needs_its_holder_is_a_failed_charge() {
 
 #[actix_web::test]
 async fn an_unreachable_gateway_is_an_error_not_a_decline() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::helpers::free_port();
     let gateway = StripeGateway::new(
         &SecretString::from(SECRET_KEY),
         Some(&format!("http://127.0.0.1:{port}/")),
