@@ -250,7 +250,8 @@ impl ReadModels {
         self.backlog.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Whether the backlog's views should be written before the next commit.
+    /// Whether the backlog's views are due to be written: [`SETTLE_ROWS`]
+    /// of them, or the oldest deferred [`SETTLE_AFTER`] ago.
     fn due(&self) -> bool {
         let backlog = self.backlog();
         backlog.views.len() >= SETTLE_ROWS
