@@ -540,7 +540,7 @@ macro_rules! write_rows {
                     .push(cast("::bigint"))
                     .push(", ")
                     .push_bind(view.map($crate::db::RawJson))
-                    .push(cast("::jsonb"))
+                    .push(cast("::json"))
                     .push(", ")
                     .push_bind(view.map(|view| view.server_time))
                     .push(cast("::timestamptz"))

@@ -17,43 +17,32 @@ use sqlx::{Database, Encode, Postgres, Sqlite, Type};
 /// per accepted bid, and through serde it was the largest part of the
 /// journal writer's own work beside the database (`docs/performance.md`).
 ///
-/// Text on SQLite. On PostgreSQL, the type of the value's column
-/// ([`WrittenJson::JSONB`]): an event or a state as `json`, the type of the
-/// journal's `payload` and of a snapshot's `state`, whose input checks the
-/// text and keeps it as written (`jsonb` built a tree of each that nothing
-/// reads: both are read whole, by serde); a view as `jsonb` (format 1), as
-/// sqlx's [`Json`] binds.
+/// Text on SQLite; `json` on PostgreSQL, the type of the journal's
+/// `payload`, a snapshot's `state` and an auction's `view`, whose input
+/// checks the text and keeps it as written (`jsonb` built a tree of each
+/// that nothing reads: all are read whole, by serde).
 #[derive(Debug, Clone, Copy)]
 pub struct RawJson<'a, T>(pub &'a T);
 
-/// What [`RawJson`] binds: written by [`Raw`], to a column of one type.
+/// What [`RawJson`] binds: written by [`Raw`].
 pub trait WrittenJson {
-    /// Whether its PostgreSQL column is `jsonb` rather than `json`.
-    const JSONB: bool;
-
     /// Writes it as JSON.
     fn write(&self, raw: &mut Raw<'_>);
 }
 
 impl WrittenJson for EventKind {
-    const JSONB: bool = false;
-
     fn write(&self, raw: &mut Raw<'_>) {
         raw.event_kind(self);
     }
 }
 
 impl WrittenJson for AuctionState {
-    const JSONB: bool = false;
-
     fn write(&self, raw: &mut Raw<'_>) {
         raw.serde(self);
     }
 }
 
 impl WrittenJson for AuctionView {
-    const JSONB: bool = true;
-
     fn write(&self, raw: &mut Raw<'_>) {
         raw.view(self);
     }
@@ -93,39 +82,25 @@ impl<T: WrittenJson> Encode<'_, Sqlite> for RawJson<'_, T> {
 
 impl<T: WrittenJson> Type<Postgres> for RawJson<'_, T> {
     fn type_info() -> PgTypeInfo {
-        if T::JSONB {
-            <Json<()> as Type<Postgres>>::type_info()
-        } else {
-            PgTypeInfo::with_oid(JSON_OID)
-        }
+        PgTypeInfo::with_oid(JSON_OID)
     }
 }
 
 impl<T: WrittenJson> PgHasArrayType for RawJson<'_, T> {
     fn array_type_info() -> PgTypeInfo {
-        PgTypeInfo::with_oid(if T::JSONB {
-            JSONB_ARRAY_OID
-        } else {
-            JSON_ARRAY_OID
-        })
+        PgTypeInfo::with_oid(JSON_ARRAY_OID)
     }
 }
 
-/// PostgreSQL's `json[]` and `jsonb[]`.
+/// PostgreSQL's `json[]`.
 const JSON_ARRAY_OID: Oid = Oid(199);
-/// See [`JSON_ARRAY_OID`].
-const JSONB_ARRAY_OID: Oid = Oid(3807);
 
 impl<T: WrittenJson> Encode<'_, Postgres> for RawJson<'_, T> {
     fn encode_by_ref(
         &self,
         buf: &mut <Postgres as Database>::ArgumentBuffer,
     ) -> Result<IsNull, BoxDynError> {
-        // `jsonb`'s binary format is a version byte, then the text; `json`'s
-        // is the text.
-        if T::JSONB {
-            buf.push(1);
-        }
+        // `json`'s binary format is the text.
         self.0.write(&mut Raw::new(buf));
         Ok(IsNull::No)
     }

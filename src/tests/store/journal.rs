@@ -11,6 +11,7 @@ use blytz_actors::domain::to_millis;
 use blytz_actors::domain::{AuctionId, Currency, ProductId, UserId};
 use blytz_actors::ports::{JournalEntry, JournalError, JournalStore, LoadedJournal, Snapshot};
 use blytz_actors::rules::{AuctionState, Bid, BidIds, Command, NewAuction, apply, create, decide};
+use blytz_actors::view::AuctionView;
 use chrono::{DateTime, Duration, Utc};
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -393,6 +394,86 @@ async fn a_snapshot_keeps_its_state_as_written() {
         );
         let loaded = journal.load(id).await.unwrap();
         assert_eq!(loaded.snapshot.map(|s| s.state), Some(state));
+    }
+}
+
+/// An auction's row keeps its view's JSON as it was written, the text
+/// serde writes, byte for byte: on PostgreSQL a `json` column, not a
+/// `jsonb` tree.
+#[tokio::test]
+async fn an_auctions_view_is_kept_as_written() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let journal = SqlJournal::new(db.clone(), None);
+        let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+        let amount = state.min_next_bid();
+        let batch = step(&mut state, bid(UserId::new(), amount, None), now());
+        journal.append(&batch).await.unwrap();
+        journal.read_models().settle().await.unwrap();
+        let view = batch.last().and_then(|entry| entry.view.clone()).unwrap();
+        let stored = stored_json(db, "view", "auctions WHERE id = $1", id).await;
+        assert_eq!(
+            stored,
+            [serde_json::to_string(&view).unwrap()],
+            "{:?}",
+            db.backend()
+        );
+    }
+}
+
+/// The views of a PostgreSQL database made before they were `json` (a
+/// `jsonb` column, its pages full) read back the same after the migration
+/// that turns them into `json`, and the table then leaves half of each page
+/// for the next versions of its rows.
+#[tokio::test]
+async fn auction_views_stored_as_jsonb_read_the_same_as_json() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let Db::Postgres(pool) = db else { continue };
+        let journal = SqlJournal::new(db.clone(), None);
+        let (id, _) = live_auction_with_bids(&journal, db, 3).await;
+        journal.read_models().settle().await.unwrap();
+        let listed = || async {
+            let rows: Vec<(Json<AuctionView>,)> =
+                sqlx::query_as("SELECT view FROM auctions WHERE id = $1")
+                    .bind(Uuid::from(id))
+                    .fetch_all(pool)
+                    .await
+                    .unwrap();
+            rows.into_iter()
+                .map(|(Json(view),)| view)
+                .collect::<Vec<_>>()
+        };
+        let written = listed().await;
+        assert_eq!(written.len(), 1);
+        sqlx::raw_sql(
+            "ALTER TABLE auctions RESET (fillfactor); \
+             ALTER TABLE auctions ALTER COLUMN view TYPE jsonb USING view::jsonb",
+        )
+        .execute(pool)
+        .await
+        .unwrap();
+
+        sqlx::raw_sql(include_str!(
+            "../../../migrations/postgres/20261207000001_auction_views_as_written.sql"
+        ))
+        .execute(pool)
+        .await
+        .unwrap();
+
+        assert_eq!(listed().await, written);
+        let (column, options): (String, Vec<String>) = sqlx::query_as(
+            "SELECT format_type(a.atttypid, a.atttypmod), c.reloptions FROM pg_class c \
+             JOIN pg_attribute a ON a.attrelid = c.oid \
+             WHERE c.relname = 'auctions' AND a.attname = 'view'",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            (column.as_str(), options),
+            ("json", vec!["fillfactor=50".to_owned()])
+        );
     }
 }
 
