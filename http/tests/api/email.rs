@@ -281,10 +281,8 @@ async fn a_deferred_recipient_is_worth_a_retry() {
 
 #[tokio::test]
 async fn a_closed_port_is_worth_a_retry() {
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    // Nothing listens on it.
+    let port = crate::helpers::free_port();
     let url = SecretString::from(format!("smtp://127.0.0.1:{port}"));
     let email = Email::new(&url, FROM).unwrap();
 

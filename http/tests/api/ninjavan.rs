@@ -270,10 +270,9 @@ async fn refusals_and_outages_have_their_codes() {
     assert!(err.to_string().contains("client credentials"), "{err}");
     assert!(!err.to_string().contains("not the secret"), "{err}");
 
-    // Nothing listens on this port.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = format!("http://{}", closed.local_addr().unwrap());
-    drop(closed);
+    // Nothing listens on this port (taken below the ephemeral range, so no
+    // other test's listener on port 0 takes it meanwhile).
+    let base = format!("http://127.0.0.1:{}", crate::helpers::free_port());
     let down = NinjaVan::new(blytz::commerce::shipping::ninjavan::NinjaVanSettings {
         api_base: base,
         ..stub.settings()

@@ -419,10 +419,8 @@ async fn a_refused_push_is_not_retried() {
 
 #[actix_web::test]
 async fn an_unreachable_push_service_is_worth_a_retry() {
-    let port = {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
+    // Nothing listens on it.
+    let port = crate::helpers::free_port();
     let push = sender();
     let subscription = Browser::new().subscription(format!("http://127.0.0.1:{port}/push/x"));
 
