@@ -50,6 +50,9 @@ pub struct Application {
     state: AppState,
     /// The journal's connection, given back before storage closes.
     journal_writer: Writer,
+    /// On PostgreSQL, the pool of snapshots and settles
+    /// ([`Db::write_behind`]), closed with storage.
+    write_behind: Option<Db>,
 }
 
 impl std::fmt::Debug for Application {
@@ -98,8 +101,12 @@ impl Application {
             None => None,
         };
         let journal_writer = db.journal_writer().await?;
+        let write_behind = db.write_behind();
         let mut journal =
             SqlJournal::new(db.clone(), redis.clone()).committing_on(journal_writer.clone());
+        if let Some(behind) = &write_behind {
+            journal = journal.deriving_on(behind.clone());
+        }
         let mut hooks = EngineHooks {
             observer: Some(observer),
             ..EngineHooks::default()
@@ -235,6 +242,7 @@ impl Application {
             server,
             state,
             journal_writer,
+            write_behind,
         })
     }
 
@@ -272,6 +280,9 @@ impl Application {
         }
         // The shared pool's close waits for every connection it lent.
         self.journal_writer.close().await;
+        if let Some(behind) = &self.write_behind {
+            behind.close().await;
+        }
         self.state.db.close().await;
         tracing::info!("Blytz stopped");
         result

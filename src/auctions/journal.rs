@@ -47,8 +47,9 @@ pub struct SqlJournal {
     /// Where batches commit: `db`, or a connection of their own (see
     /// [`SqlJournal::committing_on`]).
     writer: Writer,
-    /// Where snapshots are written: `writer` on SQLite, the shared pool
-    /// on PostgreSQL.
+    /// Where snapshots are written: `writer` on SQLite; on PostgreSQL the
+    /// shared pool, or a pool whose commits do not wait for their flush
+    /// ([`SqlJournal::deriving_on`]).
     snapshots: Writer,
     /// The read models behind the journal, written where snapshots are.
     read_models: ReadModels,
@@ -89,7 +90,8 @@ impl SqlJournal {
     /// batch's worth of auction rows (milliseconds), and a snapshot is a
     /// commit and a flush of its own (a few hundred a second on 100 busy
     /// auctions), neither of which a commit of bids need wait for on
-    /// another connection.
+    /// another connection; [`SqlJournal::deriving_on`] then moves them to
+    /// a pool whose commits do not wait for a flush either.
     #[must_use]
     pub fn committing_on(mut self, writer: Writer) -> Self {
         self.snapshots = match &writer {
@@ -104,6 +106,21 @@ impl SqlJournal {
             _ => None,
         };
         self.writer = writer;
+        self
+    }
+
+    /// Writes snapshots and the read models' settles on `db`
+    /// ([`Db::write_behind`] on PostgreSQL): neither is a record, so their
+    /// commits need not wait for a flush. Where `writer` is SQLite's own
+    /// connection, they stay on it (see [`SqlJournal::committing_on`],
+    /// which comes first).
+    #[must_use]
+    pub fn deriving_on(mut self, db: Db) -> Self {
+        if matches!(self.writer, Writer::Sqlite(_)) {
+            return self;
+        }
+        self.snapshots = Writer::Pool(db);
+        self.read_models = ReadModels::new(self.snapshots.clone(), &self.db);
         self
     }
 

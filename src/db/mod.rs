@@ -170,6 +170,35 @@ impl Db {
         }
     }
 
+    /// Where the journal writes what it derives from itself, on
+    /// PostgreSQL: a pool of its own, of up to [`WRITE_BEHIND_CONNECTIONS`]
+    /// connections opened as needed, each with `synchronous_commit = off`,
+    /// so that its commits do not wait for their WAL flush. Snapshots and
+    /// the read models' settles are written there
+    /// ([`crate::auctions::SqlJournal::deriving_on`]); none of them is a
+    /// record: a crash of the database server may take the last fraction
+    /// of a second of them, and the journal, flushed at every commit, gives
+    /// it back (an older snapshot and a longer replay; a settle repaired
+    /// when its auction is next loaded). The WAL is flushed in order, so a
+    /// commit of bids makes whatever committed here before it durable too.
+    /// The setting is the connections' own, from their start: none of them
+    /// ever serves another statement, so it cannot reach a commit of bids.
+    /// None on SQLite, where both stay on the journal's connection.
+    #[must_use]
+    pub fn write_behind(&self) -> Option<Self> {
+        let Self::Postgres(pool) = self else {
+            return None;
+        };
+        let options = (*pool.connect_options())
+            .clone()
+            .options([("synchronous_commit", "off")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(WRITE_BEHIND_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(options);
+        Some(Self::Postgres(pool))
+    }
+
     async fn open_sqlite(options: SqliteConnectOptions, connections: u32) -> anyhow::Result<Self> {
         Ok(Self::Sqlite(Self::sqlite_pool(options, connections).await?))
     }
@@ -267,6 +296,10 @@ impl Db {
         with_db!(self, pool => pool.close().await)
     }
 }
+
+/// The most connections of [`Db::write_behind`]'s pool: a settle and the
+/// snapshots of a group or two at once.
+pub const WRITE_BEHIND_CONNECTIONS: u32 = 3;
 
 /// A pool of up to `connections` SQLite connections.
 fn sqlite_pool_options(connections: u32) -> SqlitePoolOptions {

@@ -491,6 +491,59 @@ async fn on_postgresql_a_snapshot_does_not_wait_for_the_journals_connection() {
     }
 }
 
+/// On PostgreSQL snapshots and the read models' settles go to a pool of
+/// their own whose commits do not wait for a flush; the journal's commits
+/// still do.
+#[tokio::test]
+async fn on_postgresql_snapshots_and_settles_commit_on_a_pool_that_does_not_flush() {
+    for scratch in backends().await {
+        let db = &scratch.db;
+        let Some(behind) = db.write_behind() else {
+            assert_eq!(db.backend(), Backend::Sqlite);
+            continue;
+        };
+        let (Db::Postgres(shared), Db::Postgres(behind_pool)) = (db, &behind) else {
+            unreachable!("a write-behind pool is PostgreSQL's")
+        };
+        let writer = db.journal_writer().await.unwrap();
+        let journal = SqlJournal::new(db.clone(), None)
+            .committing_on(writer.clone())
+            .deriving_on(behind.clone());
+        let (id, _, mut state) = live_auction(&journal, db, "USD").await;
+
+        let amount = bid_minimum(&journal, &mut state).await;
+        journal.read_models().settle().await.unwrap();
+        journal.save_snapshot(id, state.seq, &state).await.unwrap();
+        let seq = i64::try_from(state.seq).unwrap();
+        assert_eq!(
+            read_models_of(db, id).await,
+            (vec![amount], seq, "live".to_owned())
+        );
+        let loaded = journal.load(id).await.unwrap();
+        assert_eq!(loaded.snapshot.map(|s| s.seq), Some(state.seq));
+        assert!(
+            behind_pool.size() >= 1,
+            "the settle and the snapshot went elsewhere"
+        );
+
+        let setting = |pool: &sqlx::PgPool| {
+            let pool = pool.clone();
+            async move {
+                let (value,): (String,) = sqlx::query_as("SHOW synchronous_commit")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+                value
+            }
+        };
+        assert_eq!(setting(behind_pool).await, "off");
+        // The journal's connection is the shared pool's, which flushes.
+        assert_eq!(setting(shared).await, "on");
+        writer.close().await;
+        behind.close().await;
+    }
+}
+
 #[tokio::test]
 async fn a_held_connection_the_server_closed_while_idle_is_replaced_before_a_commit() {
     for scratch in backends().await {
