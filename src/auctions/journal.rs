@@ -90,8 +90,8 @@ impl SqlJournal {
     /// batch's worth of auction rows (milliseconds), and a snapshot is a
     /// commit and a flush of its own (a few hundred a second on 100 busy
     /// auctions), neither of which a commit of bids need wait for on
-    /// another connection; [`SqlJournal::deriving_on`] then moves them to
-    /// a pool whose commits do not wait for a flush either.
+    /// another connection. [`SqlJournal::deriving_on`] then moves them to
+    /// a pool whose commits do not wait for their flush.
     #[must_use]
     pub fn committing_on(mut self, writer: Writer) -> Self {
         self.snapshots = match &writer {

@@ -464,8 +464,9 @@ async fn auction_views_stored_as_jsonb_read_the_same_as_json() {
     }
 }
 
-/// On PostgreSQL a snapshot is written on the shared pool: it never waits
-/// for the journal's own connection, busy with a commit.
+/// On PostgreSQL a snapshot is written off the journal's own connection
+/// (on the shared pool here; the server's goes to its write-behind pool,
+/// tested below): it never waits for that connection, busy with a commit.
 #[tokio::test]
 async fn on_postgresql_a_snapshot_does_not_wait_for_the_journals_connection() {
     for scratch in backends().await {
